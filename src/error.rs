@@ -1,0 +1,315 @@
+//! The error taxonomy of the client.
+//!
+//! Every failure is one [`Error`] variant that names what went wrong (the failed check, the
+//! endpoint, the OAuth error code) and never carries a token, a code or a secret in its message.
+//! [`Error::code`] gives a stable machine-readable code for each variant; the Python binding maps
+//! variants to the `LogtoException` hierarchy in one place (`src/python/errors.rs`).
+
+use std::fmt;
+use std::time::Duration;
+
+/// A boxed error from a storage backend or a transport, kept as the `source` of an [`Error`].
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// `Result` with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The provider endpoint a request went to; names the endpoint in errors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Endpoint {
+    /// `/.well-known/openid-configuration`.
+    Discovery,
+    /// The JWKS (`jwks_uri`).
+    Jwks,
+    /// The token endpoint.
+    Token,
+    /// The userinfo endpoint.
+    UserInfo,
+    /// The token revocation endpoint.
+    Revocation,
+    /// Logto's Management API.
+    ManagementApi,
+}
+
+impl Endpoint {
+    /// A short lowercase name, used in messages and error codes.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Discovery => "discovery",
+            Self::Jwks => "jwks",
+            Self::Token => "token",
+            Self::UserInfo => "userinfo",
+            Self::Revocation => "revocation",
+            Self::ManagementApi => "management_api",
+        }
+    }
+}
+
+impl fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An OAuth 2.0 error response (RFC 6749 §5.2) from the provider.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OAuthError {
+    /// The endpoint that answered.
+    pub endpoint: Endpoint,
+    /// HTTP status code.
+    pub status: u16,
+    /// The `error` code, e.g. `invalid_grant`.
+    pub error: String,
+    /// The `error_description`, when the provider sent one.
+    pub description: Option<String>,
+}
+
+impl fmt::Display for OAuthError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} endpoint answered HTTP {} {}",
+            self.endpoint, self.status, self.error
+        )?;
+        if let Some(description) = &self.description {
+            write!(f, ": {description}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Which check a JWT (ID token or access token) failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ValidationError {
+    /// Not three base64url segments with JSON header and payload.
+    #[error("the token is malformed: {0}")]
+    Malformed(&'static str),
+    /// The header's `alg` is not on the allow-list of asymmetric algorithms (or is `none`/HS*).
+    #[error("algorithm {0:?} is not allowed")]
+    Algorithm(String),
+    /// No key in the provider's JWKS matches the token's `kid` (after one refetch).
+    #[error("no signing key matches the token's key id")]
+    UnknownKey,
+    /// The signature does not verify with the provider's key.
+    #[error("the signature is invalid")]
+    Signature,
+    /// `iss` is not the provider's issuer.
+    #[error("the issuer (iss) is not the provider's")]
+    Issuer,
+    /// `aud` does not contain the expected audience.
+    #[error("the audience (aud) does not contain the expected value")]
+    Audience,
+    /// `azp` is present (or required) and is not this application.
+    #[error("the authorized party (azp) is not this application")]
+    AuthorizedParty,
+    /// `exp` is in the past (beyond the clock tolerance).
+    #[error("the token has expired (exp)")]
+    Expired,
+    /// `iat` is in the future (beyond the clock tolerance).
+    #[error("the token was issued in the future (iat)")]
+    IssuedInFuture,
+    /// `nbf` is in the future (beyond the clock tolerance).
+    #[error("the token is not valid yet (nbf)")]
+    NotYetValid,
+    /// `nonce` differs from the one sent with the authorization request.
+    #[error("the nonce does not match the sign-in request's")]
+    Nonce,
+    /// A required claim is missing or has the wrong type.
+    #[error("claim {0:?} is missing or has the wrong type")]
+    Claim(&'static str),
+    /// The token lacks a required scope.
+    #[error("the token lacks the required scope(s): {0}")]
+    Scope(String),
+    /// The userinfo `sub` differs from the ID token's.
+    #[error("the userinfo subject (sub) differs from the ID token's")]
+    Subject,
+}
+
+impl ValidationError {
+    /// The stable name of the failed check (`signature`, `iss`, `aud`, `exp`, …).
+    #[must_use]
+    pub fn check(&self) -> &'static str {
+        match self {
+            Self::Malformed(_) => "malformed",
+            Self::Algorithm(_) => "alg",
+            Self::UnknownKey => "kid",
+            Self::Signature => "signature",
+            Self::Issuer => "iss",
+            Self::Audience => "aud",
+            Self::AuthorizedParty => "azp",
+            Self::Expired => "exp",
+            Self::IssuedInFuture => "iat",
+            Self::NotYetValid => "nbf",
+            Self::Nonce => "nonce",
+            Self::Claim(_) => "claims",
+            Self::Scope(_) => "scope",
+            Self::Subject => "sub",
+        }
+    }
+}
+
+/// Why a sign-in callback was rejected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CallbackError {
+    /// No sign-in session is stored: `signIn` was not called, or the callback was already handled.
+    #[error("no sign-in session is stored (sign-in not started, or this callback was already handled)")]
+    SessionNotFound,
+    /// The stored sign-in session could not be read.
+    #[error("the stored sign-in session is corrupt")]
+    CorruptSession,
+    /// The callback URL could not be parsed.
+    #[error("the callback URL is malformed")]
+    InvalidUrl,
+    /// The callback URL's origin or path differs from the stored redirect URI.
+    #[error("the callback URL does not match the redirect URI of the sign-in request")]
+    RedirectUriMismatch,
+    /// The callback has no `state` parameter.
+    #[error("the callback has no state parameter")]
+    MissingState,
+    /// The callback's `state` differs from the stored one.
+    #[error("the callback state does not match the sign-in request's")]
+    StateMismatch,
+    /// The callback has no `code` parameter.
+    #[error("the callback has no authorization code")]
+    MissingCode,
+    /// The provider redirected back with an `error` (e.g. `access_denied`).
+    #[error("the provider returned {error}{}", description.as_deref().map(|d| format!(": {d}")).unwrap_or_default())]
+    Authorization {
+        /// The `error` parameter.
+        error: String,
+        /// The `error_description` parameter.
+        description: Option<String>,
+    },
+}
+
+impl CallbackError {
+    /// The stable code of this rejection (`callback.state_mismatch`, …).
+    #[must_use]
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::SessionNotFound => "callback.session_not_found",
+            Self::CorruptSession => "callback.corrupt_session",
+            Self::InvalidUrl => "callback.invalid_url",
+            Self::RedirectUriMismatch => "callback.redirect_uri_mismatch",
+            Self::MissingState => "callback.missing_state",
+            Self::StateMismatch => "callback.state_mismatch",
+            Self::MissingCode => "callback.missing_code",
+            Self::Authorization { .. } => "callback.authorization_error",
+        }
+    }
+}
+
+/// Every error this crate returns.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The configuration (or an argument) is invalid.
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    /// The request could not be sent or its response could not be read.
+    #[error("{endpoint} request failed: {message}")]
+    Network {
+        /// The endpoint.
+        endpoint: Endpoint,
+        /// What failed (connect, read, …).
+        message: String,
+        /// The transport error.
+        #[source]
+        source: Option<BoxError>,
+    },
+    /// No complete response arrived within the configured timeout.
+    #[error("{endpoint} request timed out after {timeout:?}")]
+    Timeout {
+        /// The endpoint.
+        endpoint: Endpoint,
+        /// The configured timeout.
+        timeout: Duration,
+    },
+    /// The provider answered with an OAuth error.
+    #[error("{0}")]
+    OAuth(OAuthError),
+    /// The provider answered something that is neither a success nor an OAuth error
+    /// (a 5xx page, HTML instead of JSON, a malformed document).
+    #[error("unexpected response from the {endpoint} endpoint (HTTP {status}): {reason}")]
+    UnexpectedResponse {
+        /// The endpoint.
+        endpoint: Endpoint,
+        /// HTTP status code.
+        status: u16,
+        /// What was wrong with it.
+        reason: String,
+    },
+    /// A token failed verification.
+    #[error("token rejected: {0}")]
+    TokenValidation(#[from] ValidationError),
+    /// The sign-in callback was rejected.
+    #[error("sign-in callback rejected: {0}")]
+    Callback(#[from] CallbackError),
+    /// The operation needs a signed-in user (or a refresh token) and there is none.
+    #[error("not authenticated: {0}")]
+    NotAuthenticated(&'static str),
+    /// The storage backend failed.
+    #[error("storage {op}({key:?}) failed")]
+    Storage {
+        /// `get`, `set` or `delete`.
+        op: &'static str,
+        /// The storage key.
+        key: &'static str,
+        /// The backend's error.
+        #[source]
+        source: BoxError,
+    },
+}
+
+impl Error {
+    /// A stable machine-readable code: `config.invalid`, `network.error`, `network.timeout`,
+    /// `oauth.<error>`, `response.unexpected`, `token.<check>`, `callback.<reason>`,
+    /// `not_authenticated`, `storage.error`.
+    #[must_use]
+    pub fn code(&self) -> String {
+        match self {
+            Self::Config(_) => "config.invalid".into(),
+            Self::Network { .. } => "network.error".into(),
+            Self::Timeout { .. } => "network.timeout".into(),
+            Self::OAuth(e) => format!("oauth.{}", e.error),
+            Self::UnexpectedResponse { .. } => "response.unexpected".into(),
+            Self::TokenValidation(e) => format!("token.{}", e.check()),
+            Self::Callback(e) => e.code().into(),
+            Self::NotAuthenticated(_) => "not_authenticated".into(),
+            Self::Storage { .. } => "storage.error".into(),
+        }
+    }
+
+    pub(crate) fn config(message: impl Into<String>) -> Self {
+        Self::Config(message.into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_stable() {
+        assert_eq!(Error::from(ValidationError::Nonce).code(), "token.nonce");
+        assert_eq!(
+            Error::from(CallbackError::StateMismatch).code(),
+            "callback.state_mismatch"
+        );
+        let oauth = Error::OAuth(OAuthError {
+            endpoint: Endpoint::Token,
+            status: 400,
+            error: "invalid_grant".into(),
+            description: Some("grant request is invalid".into()),
+        });
+        assert_eq!(oauth.code(), "oauth.invalid_grant");
+        assert_eq!(
+            oauth.to_string(),
+            "token endpoint answered HTTP 400 invalid_grant: grant request is invalid"
+        );
+    }
+}

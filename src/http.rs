@@ -1,0 +1,356 @@
+//! The one HTTP client (rustls on aws-lc-rs, pooled connections, timeouts, no redirects) and the
+//! classification of every response: success JSON, OAuth error, or an unexpected answer.
+
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderValue};
+use serde::de::DeserializeOwned;
+use url::form_urlencoded;
+
+use crate::error::{Endpoint, Error, OAuthError, Result};
+use crate::secret::ClientSecret;
+
+/// Largest response body read from the provider.
+const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// How a request to the token endpoint authenticates the client.
+#[derive(Debug, Clone, Copy)]
+pub enum ClientAuth<'a> {
+    /// A public client: `client_id` in the form, no secret.
+    None {
+        /// The client id.
+        client_id: &'a str,
+    },
+    /// `client_secret_basic`: an `Authorization: Basic` header, no `client_id` in the form.
+    Basic {
+        /// The client id.
+        client_id: &'a str,
+        /// The client secret.
+        secret: &'a ClientSecret,
+    },
+}
+
+impl<'a> ClientAuth<'a> {
+    /// Basic authentication when a secret is given, otherwise a public client.
+    #[must_use]
+    pub fn for_client(client_id: &'a str, secret: Option<&'a ClientSecret>) -> Self {
+        match secret {
+            Some(secret) => Self::Basic { client_id, secret },
+            None => Self::None { client_id },
+        }
+    }
+}
+
+/// A pooled HTTP client with the configured timeouts.
+#[derive(Debug, Clone)]
+pub struct HttpClient {
+    client: reqwest::Client,
+    timeout: Duration,
+}
+
+impl HttpClient {
+    /// Builds the client: rustls (aws-lc-rs), redirects never followed, the given timeouts.
+    ///
+    /// # Errors
+    /// [`Error::Config`] if the TLS backend cannot be initialised.
+    pub fn new(request_timeout: Duration, connect_timeout: Duration) -> Result<Self> {
+        let client = reqwest::Client::builder()
+            .user_agent(concat!("logto-rs/", env!("CARGO_PKG_VERSION")))
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(request_timeout)
+            .connect_timeout(connect_timeout)
+            .pool_idle_timeout(Duration::from_secs(60))
+            .build()
+            .map_err(|e| Error::config(format!("cannot build the HTTP client: {e}")))?;
+        Ok(Self {
+            client,
+            timeout: request_timeout,
+        })
+    }
+
+    /// `GET url` and parse a JSON success body.
+    ///
+    /// # Errors
+    /// Network/timeout errors, OAuth errors, or [`Error::UnexpectedResponse`].
+    pub async fn get_json<T: DeserializeOwned>(&self, endpoint: Endpoint, url: &str) -> Result<T> {
+        let request = self.client.get(url).header(ACCEPT, "application/json");
+        self.send(endpoint, request).await
+    }
+
+    /// `GET url` with a bearer token and parse a JSON success body.
+    ///
+    /// # Errors
+    /// As [`get_json`](Self::get_json).
+    pub async fn get_json_bearer<T: DeserializeOwned>(
+        &self,
+        endpoint: Endpoint,
+        url: &str,
+        token: &str,
+    ) -> Result<T> {
+        let request = self
+            .client
+            .get(url)
+            .header(ACCEPT, "application/json")
+            .bearer_auth(token);
+        self.send(endpoint, request).await
+    }
+
+    /// `POST url` with an `application/x-www-form-urlencoded` body and client authentication.
+    ///
+    /// # Errors
+    /// As [`get_json`](Self::get_json).
+    pub async fn post_form<T: DeserializeOwned>(
+        &self,
+        endpoint: Endpoint,
+        url: &str,
+        params: &[(&str, &str)],
+        auth: ClientAuth<'_>,
+    ) -> Result<T> {
+        let mut request = self.client.post(url).header(ACCEPT, "application/json");
+        let body = {
+            let mut form = form_urlencoded::Serializer::new(String::new());
+            match auth {
+                ClientAuth::None { client_id } => {
+                    form.append_pair("client_id", client_id);
+                }
+                ClientAuth::Basic { client_id, secret } => {
+                    request = request.header(AUTHORIZATION, basic_auth_header(client_id, secret)?);
+                }
+            }
+            for (name, value) in params {
+                form.append_pair(name, value);
+            }
+            form.finish()
+        };
+        let request = request
+            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(body);
+        self.send(endpoint, request).await
+    }
+
+    /// `POST url` with a form body whose response body is ignored (revocation).
+    ///
+    /// # Errors
+    /// Network/timeout errors and non-2xx statuses.
+    pub async fn post_form_no_content(
+        &self,
+        endpoint: Endpoint,
+        url: &str,
+        params: &[(&str, &str)],
+        auth: ClientAuth<'_>,
+    ) -> Result<()> {
+        let _: serde_json::Value = match self.post_form(endpoint, url, params, auth).await {
+            Ok(value) => value,
+            // Revocation answers 200 with an empty body.
+            Err(Error::UnexpectedResponse { status, .. }) if (200..300).contains(&status) => {
+                serde_json::Value::Null
+            }
+            Err(e) => return Err(e),
+        };
+        Ok(())
+    }
+
+    async fn send<T: DeserializeOwned>(
+        &self,
+        endpoint: Endpoint,
+        request: reqwest::RequestBuilder,
+    ) -> Result<T> {
+        let response = request
+            .send()
+            .await
+            .map_err(|e| self.transport_error(endpoint, e))?;
+        let status = response.status().as_u16();
+        let content_type = response
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        if response
+            .content_length()
+            .is_some_and(|n| n > MAX_BODY_BYTES as u64)
+        {
+            return Err(unexpected(endpoint, status, "the response body is too large"));
+        }
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| self.transport_error(endpoint, e))?;
+        if body.len() > MAX_BODY_BYTES {
+            return Err(unexpected(endpoint, status, "the response body is too large"));
+        }
+        classify(endpoint, status, &content_type, &body)
+    }
+
+    fn transport_error(&self, endpoint: Endpoint, error: reqwest::Error) -> Error {
+        if error.is_timeout() {
+            return Error::Timeout {
+                endpoint,
+                timeout: self.timeout,
+            };
+        }
+        let message = if error.is_connect() {
+            "could not connect"
+        } else if error.is_body() || error.is_decode() {
+            "could not read the response"
+        } else {
+            "could not send the request"
+        };
+        // reqwest's messages include the URL, never a body or header, so the source is safe to keep.
+        Error::Network {
+            endpoint,
+            message: message.into(),
+            source: Some(Box::new(error.without_url())),
+        }
+    }
+}
+
+/// RFC 6749 §2.3.1: id and secret are form-urlencoded before base64.
+fn basic_auth_header(client_id: &str, secret: &ClientSecret) -> Result<HeaderValue> {
+    let encode = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+    let credentials = format!("{}:{}", encode(client_id), encode(secret.secret()));
+    let mut value = HeaderValue::from_str(&format!("Basic {}", STANDARD.encode(credentials)))
+        .map_err(|_| Error::config("appId or appSecret cannot be sent in a header"))?;
+    value.set_sensitive(true);
+    Ok(value)
+}
+
+fn unexpected(endpoint: Endpoint, status: u16, reason: impl Into<String>) -> Error {
+    Error::UnexpectedResponse {
+        endpoint,
+        status,
+        reason: reason.into(),
+    }
+}
+
+fn is_json(content_type: &str) -> bool {
+    let mime = content_type.split(';').next().unwrap_or("").trim();
+    mime == "application/json" || mime.ends_with("+json")
+}
+
+/// Turns a status, content type and body into the parsed success value or the right error.
+/// Pure, so every branch is unit-tested without a server.
+pub(crate) fn classify<T: DeserializeOwned>(
+    endpoint: Endpoint,
+    status: u16,
+    content_type: &str,
+    body: &[u8],
+) -> Result<T> {
+    let success = (200..300).contains(&status);
+    if !is_json(content_type) {
+        let what = if content_type.starts_with("text/html") {
+            "HTML"
+        } else {
+            "a non-JSON body"
+        };
+        let reason = if success {
+            format!("expected JSON, got {what}")
+        } else {
+            format!("error status with {what}")
+        };
+        return Err(unexpected(endpoint, status, reason));
+    }
+    if success {
+        let deserializer = &mut serde_json::Deserializer::from_slice(body);
+        return serde_path_to_error(deserializer).map_err(|reason| unexpected(endpoint, status, reason));
+    }
+    #[derive(serde::Deserialize)]
+    struct ErrorBody {
+        error: String,
+        error_description: Option<String>,
+    }
+    match serde_json::from_slice::<ErrorBody>(body) {
+        Ok(e) => Err(Error::OAuth(OAuthError {
+            endpoint,
+            status,
+            error: e.error,
+            description: e.error_description,
+        })),
+        Err(_) => Err(unexpected(
+            endpoint,
+            status,
+            "error status without an OAuth error body",
+        )),
+    }
+}
+
+/// Deserialises and, on failure, names the JSON path and the problem (never the value).
+fn serde_path_to_error<'de, T: DeserializeOwned>(
+    deserializer: &mut serde_json::Deserializer<serde_json::de::SliceRead<'de>>,
+) -> std::result::Result<T, String> {
+    T::deserialize(deserializer).map_err(|e| {
+        let kind = match e.classify() {
+            serde_json::error::Category::Syntax | serde_json::error::Category::Eof => "invalid JSON",
+            serde_json::error::Category::Data => "a field is missing or has the wrong type",
+            serde_json::error::Category::Io => "could not read the body",
+        };
+        format!("{kind} at line {} column {}", e.line(), e.column())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    struct Tokens {
+        access_token: String,
+    }
+
+    #[test]
+    fn classification() {
+        let ok: Tokens = classify(
+            Endpoint::Token,
+            200,
+            "application/json; charset=utf-8",
+            br#"{"access_token":"a"}"#,
+        )
+        .unwrap();
+        assert_eq!(ok.access_token, "a");
+
+        let html = classify::<Tokens>(Endpoint::Token, 200, "text/html", b"<html>").unwrap_err();
+        assert!(
+            matches!(html, Error::UnexpectedResponse { status: 200, ref reason, .. } if reason.contains("HTML"))
+        );
+
+        let e500 = classify::<Tokens>(Endpoint::Token, 500, "text/plain", b"oops").unwrap_err();
+        assert!(matches!(e500, Error::UnexpectedResponse { status: 500, .. }));
+
+        let garbage = classify::<Tokens>(Endpoint::Token, 200, "application/json", b"{not json").unwrap_err();
+        assert!(
+            matches!(garbage, Error::UnexpectedResponse { ref reason, .. } if reason.contains("invalid JSON"))
+        );
+
+        let missing = classify::<Tokens>(Endpoint::Token, 200, "application/json", b"{}").unwrap_err();
+        assert!(
+            matches!(missing, Error::UnexpectedResponse { ref reason, .. } if reason.contains("missing"))
+        );
+
+        let oauth = classify::<Tokens>(
+            Endpoint::Token,
+            400,
+            "application/json",
+            br#"{"error":"invalid_grant","error_description":"grant request is invalid"}"#,
+        )
+        .unwrap_err();
+        assert!(
+            matches!(oauth, Error::OAuth(OAuthError { status: 400, ref error, .. }) if error == "invalid_grant")
+        );
+    }
+
+    #[test]
+    fn basic_auth_is_form_encoded() {
+        let header = basic_auth_header("my app", &ClientSecret::new("s:e+c")).unwrap();
+        let encoded = header
+            .to_str()
+            .unwrap()
+            .strip_prefix("Basic ")
+            .unwrap()
+            .to_owned();
+        let decoded = String::from_utf8(STANDARD.decode(encoded).unwrap()).unwrap();
+        assert_eq!(decoded, "my+app:s%3Ae%2Bc");
+        assert!(header.is_sensitive());
+    }
+}

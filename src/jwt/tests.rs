@@ -1,0 +1,320 @@
+//! The JWT verification matrix, with keys generated per test run.
+
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::rsa::{KeyPair as RsaKeyPair, KeySize};
+use aws_lc_rs::signature::{ECDSA_P384_SHA384_FIXED_SIGNING, EcdsaKeyPair, KeyPair, RSA_PKCS1_SHA256};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde_json::{Value, json};
+
+use super::*;
+use crate::jwks::KeySet;
+use crate::secret::Nonce;
+
+const ISSUER: &str = "https://tenant.logto.app/oidc";
+const APP: &str = "app-id";
+const NOW: u64 = 1_800_000_000;
+
+fn b64(bytes: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+enum Signer {
+    Ec(EcdsaKeyPair),
+    Rsa(RsaKeyPair),
+}
+
+impl Signer {
+    fn ec() -> Self {
+        let rng = SystemRandom::new();
+        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P384_SHA384_FIXED_SIGNING, &rng).unwrap();
+        Self::Ec(EcdsaKeyPair::from_pkcs8(&ECDSA_P384_SHA384_FIXED_SIGNING, pkcs8.as_ref()).unwrap())
+    }
+
+    fn rsa() -> Self {
+        Self::Rsa(RsaKeyPair::generate(KeySize::Rsa2048).unwrap())
+    }
+
+    fn jwk(&self, kid: Option<&str>) -> Value {
+        let mut jwk = match self {
+            Self::Ec(pair) => {
+                let point = pair.public_key().as_ref();
+                json!({"kty": "EC", "crv": "P-384", "x": b64(&point[1..49]), "y": b64(&point[49..97]), "use": "sig"})
+            }
+            Self::Rsa(pair) => {
+                let public = pair.public_key();
+                json!({
+                    "kty": "RSA",
+                    "n": b64(public.modulus().big_endian_without_leading_zero()),
+                    "e": b64(public.exponent().big_endian_without_leading_zero()),
+                })
+            }
+        };
+        if let Some(kid) = kid {
+            jwk["kid"] = json!(kid);
+        }
+        jwk
+    }
+
+    fn alg(&self) -> &'static str {
+        match self {
+            Self::Ec(_) => "ES384",
+            Self::Rsa(_) => "RS256",
+        }
+    }
+
+    fn sign(&self, header: &Value, claims: &Value) -> String {
+        let input = format!(
+            "{}.{}",
+            b64(header.to_string().as_bytes()),
+            b64(claims.to_string().as_bytes())
+        );
+        let rng = SystemRandom::new();
+        let signature = match self {
+            Self::Ec(pair) => pair.sign(&rng, input.as_bytes()).unwrap().as_ref().to_vec(),
+            Self::Rsa(pair) => {
+                let mut sig = vec![0; pair.public_modulus_len()];
+                pair.sign(&RSA_PKCS1_SHA256, &rng, input.as_bytes(), &mut sig)
+                    .unwrap();
+                sig
+            }
+        };
+        format!("{input}.{}", b64(&signature))
+    }
+
+    fn token(&self, kid: Option<&str>, claims: &Value) -> String {
+        let mut header = json!({"alg": self.alg(), "typ": "JWT"});
+        if let Some(kid) = kid {
+            header["kid"] = json!(kid);
+        }
+        self.sign(&header, claims)
+    }
+}
+
+fn claims() -> Value {
+    json!({"iss": ISSUER, "aud": APP, "sub": "user-1", "iat": NOW - 5, "exp": NOW + 3600, "nonce": "n-1"})
+}
+
+fn with(overrides: &Value) -> Value {
+    let mut claims = claims();
+    for (k, v) in overrides.as_object().unwrap() {
+        if v.is_null() {
+            claims.as_object_mut().unwrap().remove(k);
+        } else {
+            claims[k] = v.clone();
+        }
+    }
+    claims
+}
+
+fn keyset(keys: &[Value]) -> KeySet {
+    KeySet::from_document(&json!({ "keys": keys })).unwrap()
+}
+
+/// Parses, finds the key, verifies the signature and the claims: the full ID-token path.
+fn verify(token: &str, keys: &KeySet) -> Result<(), ValidationError> {
+    let jwt = parse(token)?;
+    let key = keys
+        .find(jwt.kid.as_deref(), jwt.alg)
+        .ok_or(ValidationError::UnknownKey)?;
+    jwt.verify_signature(key)?;
+    let nonce = Nonce::new("n-1");
+    check_claims(
+        &jwt.claims,
+        &ClaimChecks {
+            issuer: ISSUER,
+            audience: APP,
+            authorized_party: Some(APP),
+            nonce: Some(&nonce),
+            now: NOW,
+            leeway: 60,
+        },
+    )
+}
+
+#[test]
+fn valid_es384_and_rs256_tokens_verify() {
+    for signer in [Signer::ec(), Signer::rsa()] {
+        let keys = keyset(&[signer.jwk(Some("k1"))]);
+        assert_eq!(verify(&signer.token(Some("k1"), &claims()), &keys), Ok(()));
+    }
+}
+
+#[test]
+fn single_key_without_kid_is_used_for_a_token_without_kid() {
+    let signer = Signer::ec();
+    let keys = keyset(&[signer.jwk(None)]);
+    assert_eq!(verify(&signer.token(None, &claims()), &keys), Ok(()));
+    // With two candidate keys a token without kid is ambiguous.
+    let other = Signer::ec();
+    let keys = keyset(&[signer.jwk(None), other.jwk(None)]);
+    assert_eq!(
+        verify(&signer.token(None, &claims()), &keys),
+        Err(ValidationError::UnknownKey)
+    );
+}
+
+#[test]
+fn claim_checks_name_the_failed_check() {
+    let signer = Signer::ec();
+    let keys = keyset(&[signer.jwk(Some("k1"))]);
+    let cases = [
+        (
+            json!({"iss": "https://evil.example/oidc"}),
+            ValidationError::Issuer,
+        ),
+        (json!({"aud": "another-app"}), ValidationError::Audience),
+        (
+            json!({"aud": ["another-app", APP]}),
+            ValidationError::AuthorizedParty,
+        ),
+        (
+            json!({"aud": [APP, "x"], "azp": "x"}),
+            ValidationError::AuthorizedParty,
+        ),
+        (json!({"exp": NOW - 61}), ValidationError::Expired),
+        (json!({"iat": NOW + 61}), ValidationError::IssuedInFuture),
+        (json!({"nbf": NOW + 61}), ValidationError::NotYetValid),
+        (json!({"nonce": "n-2"}), ValidationError::Nonce),
+        (json!({"nonce": null}), ValidationError::Nonce),
+        (json!({"sub": null}), ValidationError::Claim("sub")),
+        (json!({"exp": null}), ValidationError::Claim("exp")),
+        (json!({"exp": "soon"}), ValidationError::Claim("exp")),
+    ];
+    for (overrides, expected) in cases {
+        assert_eq!(
+            verify(&signer.token(Some("k1"), &with(&overrides)), &keys),
+            Err(expected),
+            "{overrides}"
+        );
+    }
+    // Within the leeway, and aud as a list with the right azp, pass.
+    for ok in [
+        json!({"exp": NOW - 30}),
+        json!({"iat": NOW + 30}),
+        json!({"aud": [APP, "x"], "azp": APP}),
+    ] {
+        assert_eq!(
+            verify(&signer.token(Some("k1"), &with(&ok)), &keys),
+            Ok(()),
+            "{ok}"
+        );
+    }
+}
+
+#[test]
+fn forged_signatures_and_algorithms_are_rejected() {
+    let signer = Signer::ec();
+    let attacker = Signer::ec();
+    let keys = keyset(&[signer.jwk(Some("k1"))]);
+
+    // Signed by another key under the provider's kid.
+    assert_eq!(
+        verify(&attacker.token(Some("k1"), &claims()), &keys),
+        Err(ValidationError::Signature)
+    );
+
+    // A tampered payload keeps the original signature.
+    let token = signer.token(Some("k1"), &claims());
+    let parts: Vec<&str> = token.split('.').collect();
+    let tampered = format!(
+        "{}.{}.{}",
+        parts[0],
+        b64(with(&json!({"sub": "admin"})).to_string().as_bytes()),
+        parts[2]
+    );
+    assert_eq!(verify(&tampered, &keys), Err(ValidationError::Signature));
+
+    // alg none, with and without a signature segment.
+    let none_header = b64(json!({"alg": "none", "kid": "k1"}).to_string().as_bytes());
+    let body = b64(claims().to_string().as_bytes());
+    assert_eq!(
+        verify(&format!("{none_header}.{body}."), &keys),
+        Err(ValidationError::Algorithm("none".into()))
+    );
+    assert_eq!(
+        verify(&format!("{none_header}.{body}.c2ln"), &keys),
+        Err(ValidationError::Algorithm("none".into()))
+    );
+
+    // HS256 with the provider's public key (as JWK JSON) as the HMAC secret.
+    let secret = signer.jwk(Some("k1")).to_string();
+    let hs_input = format!(
+        "{}.{body}",
+        b64(json!({"alg": "HS256", "kid": "k1"}).to_string().as_bytes())
+    );
+    let mac = aws_lc_rs::hmac::sign(
+        &aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, secret.as_bytes()),
+        hs_input.as_bytes(),
+    );
+    let hs = format!("{hs_input}.{}", b64(mac.as_ref()));
+    assert_eq!(
+        verify(&hs, &keys),
+        Err(ValidationError::Algorithm("HS256".into()))
+    );
+
+    // An RS256 header over an EC key set finds no usable key.
+    let rsa = Signer::rsa();
+    assert_eq!(
+        verify(&rsa.token(Some("k1"), &claims()), &keys),
+        Err(ValidationError::UnknownKey)
+    );
+    // An unknown kid.
+    assert_eq!(
+        verify(&signer.token(Some("k2"), &claims()), &keys),
+        Err(ValidationError::UnknownKey)
+    );
+}
+
+#[test]
+fn a_jwk_pinned_to_another_algorithm_is_not_used() {
+    let signer = Signer::rsa();
+    let mut jwk = signer.jwk(Some("k1"));
+    jwk["alg"] = json!("PS256");
+    let keys = keyset(&[jwk]);
+    assert_eq!(
+        verify(&signer.token(Some("k1"), &claims()), &keys),
+        Err(ValidationError::UnknownKey)
+    );
+}
+
+#[test]
+fn malformed_tokens_are_rejected_without_panicking() {
+    let keys = keyset(&[Signer::ec().jwk(Some("k1"))]);
+    let huge = "a".repeat(MAX_TOKEN_BYTES + 1);
+    for token in [
+        "",
+        ".",
+        "..",
+        "a.b",
+        "a.b.c.d",
+        "!!!.e30.sig",
+        "e30.e30.sig",
+        "bnVsbA.e30.sig",
+        huge.as_str(),
+    ] {
+        assert!(
+            matches!(
+                verify(token, &keys),
+                Err(ValidationError::Malformed(_) | ValidationError::Algorithm(_))
+            ),
+            "{token:.20}"
+        );
+    }
+    let header = b64(br#"{"alg":"ES384","kid":"k1"}"#);
+    assert!(matches!(
+        verify(&format!("{header}.{}.sig", b64(b"[1]")), &keys),
+        Err(ValidationError::Malformed(_))
+    ));
+    assert!(matches!(
+        verify(&format!("{header}.e30."), &keys),
+        Err(ValidationError::Malformed(_))
+    ));
+}
+
+#[test]
+fn unverified_decoding_reads_the_payload() {
+    let token = Signer::ec().token(Some("k1"), &claims());
+    assert_eq!(decode_claims_unverified(&token).unwrap()["sub"], "user-1");
+    assert!(decode_claims_unverified("opaque-token").is_err());
+}

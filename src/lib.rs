@@ -1,0 +1,51 @@
+//! # logto-rs
+//!
+//! A client for [Logto](https://logto.io), the OpenID Connect / OAuth 2.0 identity service: the
+//! protocol core of the `logto-rs` Python package, usable from Rust on its own.
+//!
+//! ```no_run
+//! use logto_rs::{LogtoClient, LogtoConfig, MemoryStorage, SignInOptions};
+//!
+//! # async fn run() -> logto_rs::Result<()> {
+//! let config = LogtoConfig::builder("https://tenant.logto.app", "app-id")
+//!     .app_secret(Some("app-secret".into()))
+//!     .build()?;
+//! let client = LogtoClient::new(config)?;
+//! let session = MemoryStorage::new(); // one storage per user session
+//!
+//! let url = client.sign_in(&session, SignInOptions::new("https://app.example/callback")).await?;
+//! // … redirect the user to `url`; the provider sends them back to the callback …
+//! client.handle_sign_in_callback(&session, "https://app.example/callback?code=…&state=…").await?;
+//! let claims = client.id_token_claims(&session).await?;
+//! # let _ = (url, claims); Ok(()) }
+//! ```
+//!
+//! Modules follow the protocol's steps: [`config`], [`discovery`], [`pkce`], [`sign_in`],
+//! [`callback`], [`grant`], [`jwks`], [`jwt`], [`token_cache`], [`sign_out`], over the
+//! [`storage`] a caller provides and the one HTTP client in [`http`]. Secrets are the
+//! redacting newtypes of [`secret`]; every failure is an [`Error`].
+
+pub mod callback;
+pub mod client;
+pub mod config;
+pub mod discovery;
+pub mod error;
+pub mod grant;
+pub mod http;
+pub mod jwks;
+pub mod jwt;
+pub mod pkce;
+pub mod secret;
+pub mod sign_in;
+pub mod sign_out;
+pub mod storage;
+pub mod token_cache;
+
+#[cfg(feature = "python")]
+mod python;
+
+pub use client::LogtoClient;
+pub use config::{LogtoConfig, LogtoConfigBuilder};
+pub use error::{CallbackError, Endpoint, Error, OAuthError, Result, ValidationError};
+pub use sign_in::SignInOptions;
+pub use storage::{MemoryStorage, Storage, StorageKey};
