@@ -1,0 +1,59 @@
+"""logto-rs: the Logto (OpenID Connect) client for Python, with a Rust core.
+
+Drop-in for the official SDK: ``from logto_rs import LogtoClient, LogtoConfig, Storage``.
+"""
+
+from ._core import __version__
+from .client import BlockingLogtoClient, LogtoClient
+from .config import LogtoConfig
+from .errors import (
+    LogtoAuthorizationError,
+    LogtoCallbackError,
+    LogtoConfigError,
+    LogtoException,
+    LogtoInvalidGrantError,
+    LogtoNetworkError,
+    LogtoNotAuthenticatedError,
+    LogtoOAuthError,
+    LogtoResponseError,
+    LogtoStorageError,
+    LogtoTimeoutError,
+    LogtoTokenValidationError,
+)
+from .models import (
+    FirstScreen,
+    IdTokenClaims,
+    InteractionMode,
+    ReservedResource,
+    ReservedScope,
+    UserInfoScope,
+)
+from .storage import MemoryStorage, PersistKey, Storage
+
+__all__ = [
+    "__version__",
+    "BlockingLogtoClient",
+    "FirstScreen",
+    "IdTokenClaims",
+    "InteractionMode",
+    "LogtoAuthorizationError",
+    "LogtoCallbackError",
+    "LogtoClient",
+    "LogtoConfig",
+    "LogtoConfigError",
+    "LogtoException",
+    "LogtoInvalidGrantError",
+    "LogtoNetworkError",
+    "LogtoNotAuthenticatedError",
+    "LogtoOAuthError",
+    "LogtoResponseError",
+    "LogtoStorageError",
+    "LogtoTimeoutError",
+    "LogtoTokenValidationError",
+    "MemoryStorage",
+    "PersistKey",
+    "ReservedResource",
+    "ReservedScope",
+    "Storage",
+    "UserInfoScope",
+]

@@ -1,0 +1,53 @@
+"""Stubs of the native module ``logto_rs._core`` (private: use the ``logto_rs`` package)."""
+
+from typing import Any, Optional
+
+__version__: str
+
+class Operation:
+    """One client call in progress, driven by ``logto_rs._driver``."""
+
+    def step(self) -> tuple[int, Any]:
+        """Poll once: ``(0, result)`` done, ``(1, awaitable)`` await it, ``(2, None)`` wait."""
+    def resume(self, value: Any) -> None:
+        """Deliver the result of the awaitable handed out by ``step``."""
+    def throw(self, exception: BaseException) -> None:
+        """Deliver the exception raised by the awaitable handed out by ``step``."""
+    def wait(self) -> Any:
+        """An asyncio awaitable that completes when the operation can make progress."""
+    def wait_blocking(self) -> None:
+        """Block, without the GIL, until the operation can make progress."""
+
+class CoreClient:
+    """The Rust client; each method returns an :class:`Operation`."""
+
+    def __init__(self, config: Any) -> None: ...
+    @staticmethod
+    def validate_config(config: Any) -> tuple[list[str], list[str]]:
+        """Validate a ``LogtoConfig``; return the normalised ``(scopes, resources)``."""
+    @property
+    def scopes(self) -> list[str]:
+        """The normalised scopes requested at sign-in."""
+    @property
+    def resources(self) -> list[str]:
+        """The normalised resources requested at sign-in."""
+    def sign_in(
+        self,
+        storage: Any,
+        redirect_uri: str,
+        *,
+        post_redirect_uri: Optional[str] = None,
+        interaction_mode: Optional[str] = None,
+        first_screen: Optional[str] = None,
+        identifiers: list[str] = ...,
+        direct_sign_in: Optional[str] = None,
+        login_hint: Optional[str] = None,
+        prompt: Optional[str] = None,
+        extra_params: list[tuple[str, str]] = ...,
+    ) -> Operation: ...
+    def handle_sign_in_callback(self, storage: Any, callback_url: str) -> Operation: ...
+    def sign_out(self, storage: Any, post_logout_redirect_uri: Optional[str] = None) -> Operation: ...
+    def is_authenticated(self, storage: Any) -> Operation: ...
+    def get_id_token(self, storage: Any) -> Operation: ...
+    def get_refresh_token(self, storage: Any) -> Operation: ...
+    def get_id_token_claims(self, storage: Any) -> Operation: ...

@@ -1,0 +1,213 @@
+"""``LogtoClient``: the official SDK's API (camelCase, awaitable network methods) over the Rust
+core, and ``BlockingLogtoClient``, the same methods for code without an event loop.
+
+One client holds the configuration, the HTTP connection pool and the discovery/JWKS caches;
+its storage holds one user's session. Porting from the official ``logto`` package means changing
+the import.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Optional, Union
+
+from . import _driver
+from ._core import CoreClient, Operation
+from .config import LogtoConfig
+from .models import IdTokenClaims
+from .storage import MemoryStorage, Storage
+
+__all__ = ["LogtoClient", "BlockingLogtoClient"]
+
+DirectSignIn = Union[str, Mapping[str, str]]
+"""``"social:google"``, or ``{"method": "social", "target": "google"}`` as in the official SDK."""
+
+
+def _direct_sign_in(value: Optional[DirectSignIn]) -> Optional[str]:
+    if value is None or isinstance(value, str):
+        return value
+    return f"{value['method']}:{value['target']}"
+
+
+class _ClientBase:
+    """What both facades share: the configuration, the core, the storage, and each call's
+    ``Operation`` (built here once, run awaited or blocking by the facades)."""
+
+    def __init__(self, config: LogtoConfig, storage: Optional[Storage] = None) -> None:
+        self.config = config
+        self._storage: Storage = storage if storage is not None else MemoryStorage()
+        self._core = CoreClient(config)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(endpoint={self.config.endpoint!r}, appId={self.config.appId!r})"
+
+    def _sign_in(
+        self,
+        redirectUri: str,
+        interactionMode: Optional[str],
+        firstScreen: Optional[str],
+        identifiers: Optional[list[str]],
+        directSignIn: Optional[DirectSignIn],
+        loginHint: Optional[str],
+        prompt: Optional[Union[str, list[str]]],
+        extraParams: Optional[Mapping[str, str]],
+        postRedirectUri: Optional[str],
+    ) -> Operation:
+        return self._core.sign_in(
+            self._storage,
+            redirectUri,
+            post_redirect_uri=postRedirectUri,
+            interaction_mode=interactionMode,
+            first_screen=firstScreen,
+            identifiers=list(identifiers or []),
+            direct_sign_in=_direct_sign_in(directSignIn),
+            login_hint=loginHint,
+            prompt=" ".join(prompt) if isinstance(prompt, list) else prompt,
+            extra_params=[(str(k), str(v)) for k, v in (extraParams or {}).items()],
+        )
+
+    def isAuthenticated(self) -> bool:
+        """Whether a user is signed in (an ID token is stored)."""
+        result: bool = _driver.run_blocking(self._core.is_authenticated(self._storage))
+        return result
+
+    def getIdToken(self) -> Optional[str]:
+        """The stored ID token, or ``None``."""
+        token: Optional[str] = _driver.run_blocking(self._core.get_id_token(self._storage))
+        return token
+
+    def getIdTokenClaims(self) -> IdTokenClaims:
+        """The claims of the stored ID token.
+
+        Raises:
+            LogtoNotAuthenticatedError: no user is signed in.
+        """
+        claims = _driver.run_blocking(self._core.get_id_token_claims(self._storage))
+        return IdTokenClaims.model_validate_json(claims)
+
+    def getRefreshToken(self) -> Optional[str]:
+        """The stored refresh token, or ``None``."""
+        token: Optional[str] = _driver.run_blocking(self._core.get_refresh_token(self._storage))
+        return token
+
+
+class LogtoClient(_ClientBase):
+    """The Logto client, API-compatible with the official ``logto`` package.
+
+    Network methods are coroutines; ``isAuthenticated``, ``getIdToken``, ``getIdTokenClaims``
+    and ``getRefreshToken`` are plain methods, as in the official SDK.
+
+    Args:
+        config: The configuration.
+        storage: The session store of the user this client acts for. Defaults to a new
+            :class:`MemoryStorage` per client.
+    """
+
+    @property
+    def blocking(self) -> BlockingLogtoClient:
+        """The same client (configuration, caches, storage) with blocking methods."""
+        blocking = BlockingLogtoClient.__new__(BlockingLogtoClient)
+        blocking.config, blocking._storage, blocking._core = self.config, self._storage, self._core
+        return blocking
+
+    async def signIn(
+        self,
+        redirectUri: str,
+        interactionMode: Optional[str] = None,
+        *,
+        firstScreen: Optional[str] = None,
+        identifiers: Optional[list[str]] = None,
+        directSignIn: Optional[DirectSignIn] = None,
+        loginHint: Optional[str] = None,
+        prompt: Optional[Union[str, list[str]]] = None,
+        extraParams: Optional[Mapping[str, str]] = None,
+        postRedirectUri: Optional[str] = None,
+    ) -> str:
+        """Start a sign-in and return the URL to redirect the user to.
+
+        Stores a new sign-in session (PKCE verifier, state, nonce) and removes every token of the
+        previous user.
+
+        Args:
+            redirectUri: Where the provider sends the user back (registered for the app).
+            interactionMode: ``signIn`` or ``signUp`` (ignored when ``firstScreen`` is set).
+            firstScreen: Logto's first screen, e.g. ``identifier:register``.
+            identifiers: With ``firstScreen=identifier:*``: ``email``, ``phone``, ``username``.
+            directSignIn: ``social:<target>``/``sso:<connector id>``, or a mapping with
+                ``method`` and ``target``.
+            loginHint: Pre-fills the identifier.
+            prompt: Overrides the configured prompt for this sign-in.
+            extraParams: More authorization parameters (``organization_id``, ``ui_locales``…).
+            postRedirectUri: Where the application wants to go after the callback.
+
+        Raises:
+            LogtoConfigError: an invalid option.
+        """
+        url: str = await _driver.run(
+            self._sign_in(
+                redirectUri, interactionMode, firstScreen, identifiers, directSignIn, loginHint, prompt,
+                extraParams, postRedirectUri,
+            )
+        )
+        return url
+
+    async def handleSignInCallback(self, callbackUri: str) -> None:
+        """Complete the sign-in from the URL the provider redirected to.
+
+        Validates the URL (redirect URI, state, error, code), exchanges the code, verifies the
+        ID token, then stores the tokens; on any error the storage is left unchanged.
+
+        Raises:
+            LogtoCallbackError: no sign-in session, another redirect URI, missing/forged state.
+            LogtoAuthorizationError: the provider returned an error such as ``access_denied``.
+            LogtoTokenValidationError: the ID token failed a check (see ``check``).
+            LogtoOAuthError, LogtoNetworkError, LogtoResponseError: the token request failed.
+        """
+        await _driver.run(self._core.handle_sign_in_callback(self._storage, callbackUri))
+
+    async def signOut(self, postLogoutRedirectUri: Optional[str] = None) -> str:
+        """Clear the local session, revoke the refresh token, and return the end-session URL."""
+        url: str = await _driver.run(self._core.sign_out(self._storage, postLogoutRedirectUri))
+        return url
+
+
+class BlockingLogtoClient(_ClientBase):
+    """:class:`LogtoClient` with blocking network methods, for scripts and sync views.
+
+    It runs on the same core; while it waits for the provider it releases the GIL. It works with
+    or without an event loop running in the calling thread (as long as the storage is not
+    asynchronous).
+    """
+
+    def signIn(
+        self,
+        redirectUri: str,
+        interactionMode: Optional[str] = None,
+        *,
+        firstScreen: Optional[str] = None,
+        identifiers: Optional[list[str]] = None,
+        directSignIn: Optional[DirectSignIn] = None,
+        loginHint: Optional[str] = None,
+        prompt: Optional[Union[str, list[str]]] = None,
+        extraParams: Optional[Mapping[str, str]] = None,
+        postRedirectUri: Optional[str] = None,
+    ) -> str:
+        """Blocking :meth:`LogtoClient.signIn`."""
+        url: str = _driver.run_blocking(
+            self._sign_in(
+                redirectUri, interactionMode, firstScreen, identifiers, directSignIn, loginHint, prompt,
+                extraParams, postRedirectUri,
+            )
+        )
+        return url
+
+    def handleSignInCallback(self, callbackUri: str) -> None:
+        """Blocking :meth:`LogtoClient.handleSignInCallback`."""
+        _driver.run_blocking(self._core.handle_sign_in_callback(self._storage, callbackUri))
+
+    def signOut(self, postLogoutRedirectUri: Optional[str] = None) -> str:
+        """Blocking :meth:`LogtoClient.signOut`."""
+        url: str = _driver.run_blocking(self._core.sign_out(self._storage, postLogoutRedirectUri))
+        return url
+
+

@@ -1,0 +1,72 @@
+"""``LogtoConfig``: the client configuration, with the official SDK's field names.
+
+It is validated on construction by the Rust core (the same rules the client applies), so a bad
+endpoint, an empty app id or an unknown prompt raise :class:`~logto_rs.errors.LogtoConfigError`
+right away.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Any, Optional, Union
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from ._core import CoreClient
+
+__all__ = ["LogtoConfig"]
+
+
+class LogtoConfig(BaseModel):
+    """Configuration of a :class:`~logto_rs.LogtoClient`.
+
+    Attributes:
+        endpoint: The Logto tenant, e.g. ``https://tenant.logto.app``.
+        appId: The application id.
+        appSecret: The application secret (confidential apps); never shown in reprs.
+        scopes: Extra scopes; ``openid``, ``offline_access`` and ``profile`` are always added,
+            and the organizations resource is added with the organizations scope.
+        resources: API resource indicators to request at sign-in.
+        prompt: ``consent`` (default, needed for a refresh token), ``login``, ``login consent``,
+            ``none``; a list of values is joined with spaces.
+        requestTimeout: Seconds allowed for one HTTP request.
+        connectTimeout: Seconds allowed to open a connection.
+        clockTolerance: Seconds of clock skew tolerated on ``exp``/``iat``/``nbf``.
+        jwksRefetchCooldown: Minimum seconds between two JWKS fetches caused by unknown key ids.
+        accessTokenMargin: An access token is refreshed once it has less life left than this.
+    """
+
+    model_config = ConfigDict(validate_assignment=True)
+
+    endpoint: str
+    appId: str
+    appSecret: Optional[str] = Field(default=None, repr=False)
+    scopes: list[str] = Field(default_factory=list)
+    resources: list[str] = Field(default_factory=list)
+    prompt: str = "consent"
+    requestTimeout: float = 10.0
+    connectTimeout: float = 5.0
+    clockTolerance: float = 60.0
+    jwksRefetchCooldown: float = 30.0
+    accessTokenMargin: float = 60.0
+
+    @field_validator("scopes", "resources", mode="before")
+    @classmethod
+    def _enum_values(cls, value: Any) -> Any:
+        if isinstance(value, (list, tuple)):
+            return [item.value if isinstance(item, Enum) else item for item in value]
+        return value
+
+    @field_validator("prompt", mode="before")
+    @classmethod
+    def _join_prompt(cls, value: Union[str, list[str], Any]) -> Any:
+        if isinstance(value, (list, tuple)):
+            return " ".join(item.value if isinstance(item, Enum) else str(item) for item in value)
+        if isinstance(value, Enum):
+            return value.value
+        return value
+
+    @model_validator(mode="after")
+    def _validate_with_core(self) -> LogtoConfig:
+        CoreClient.validate_config(self)
+        return self

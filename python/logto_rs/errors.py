@@ -1,0 +1,120 @@
+"""The exception hierarchy of logto-rs, rooted at :class:`LogtoException`.
+
+Every exception carries a stable machine-readable ``code`` (``config.invalid``,
+``network.timeout``, ``oauth.invalid_grant``, ``token.nonce``, ``callback.state_mismatch``…) and,
+where the provider sent them, the OAuth ``error``, ``description`` and HTTP ``status``. Token
+validation errors name the failed ``check``. No message or repr ever contains a token, a code
+or a secret: the Rust core builds messages from the failed check, never from the value.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+__all__ = [
+    "LogtoException",
+    "LogtoConfigError",
+    "LogtoNetworkError",
+    "LogtoTimeoutError",
+    "LogtoResponseError",
+    "LogtoOAuthError",
+    "LogtoInvalidGrantError",
+    "LogtoTokenValidationError",
+    "LogtoCallbackError",
+    "LogtoAuthorizationError",
+    "LogtoNotAuthenticatedError",
+    "LogtoStorageError",
+]
+
+
+class LogtoException(Exception):
+    """Base class of every error raised by logto-rs.
+
+    Attributes:
+        message: Human-readable description (never contains a secret).
+        code: Stable machine-readable code, e.g. ``oauth.invalid_grant``.
+        error: The OAuth ``error`` sent by the provider, if any.
+        description: The OAuth ``error_description`` sent by the provider, if any.
+        status: The HTTP status of the provider's answer, if any.
+        check: For token validation errors, the failed check (``signature``, ``iss``…).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        code: Optional[str] = None,
+        error: Optional[str] = None,
+        description: Optional[str] = None,
+        status: Optional[int] = None,
+        check: Optional[str] = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code or "logto.error"
+        self.error = error
+        self.description = description
+        self.status = status
+        self.check = check
+
+    def __str__(self) -> str:
+        return self.message
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(code={self.code!r}, message={self.message!r})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (
+            type(self),
+            (self.message, self.code, self.error, self.description, self.status, self.check),
+        )
+
+
+class LogtoConfigError(LogtoException):
+    """The configuration or an argument is invalid (``config.invalid``)."""
+
+
+class LogtoNetworkError(LogtoException):
+    """The provider could not be reached or its answer could not be read (``network.error``)."""
+
+
+class LogtoTimeoutError(LogtoNetworkError):
+    """No complete answer arrived within the configured timeout (``network.timeout``)."""
+
+
+class LogtoResponseError(LogtoException):
+    """The provider answered neither a success nor an OAuth error: a 5xx page, HTML instead of
+    JSON, a malformed document (``response.unexpected``)."""
+
+
+class LogtoOAuthError(LogtoException):
+    """The provider answered with an OAuth error (``oauth.<error>``); see ``error``,
+    ``description`` and ``status``."""
+
+
+class LogtoInvalidGrantError(LogtoOAuthError):
+    """The provider rejected a code or refresh token (``oauth.invalid_grant``).
+
+    For a refresh token this means the session is over: the user must sign in again.
+    """
+
+
+class LogtoTokenValidationError(LogtoException):
+    """A token failed verification; ``check`` names the failed check (``token.<check>``)."""
+
+
+class LogtoCallbackError(LogtoException):
+    """The sign-in callback was rejected (``callback.<reason>``): no sign-in session, another
+    redirect URI, a missing or forged state, no code."""
+
+
+class LogtoAuthorizationError(LogtoCallbackError):
+    """The provider redirected back with an error, e.g. ``access_denied``
+    (``callback.authorization_error``); see ``error`` and ``description``."""
+
+
+class LogtoNotAuthenticatedError(LogtoException):
+    """The call needs a signed-in user and there is none (``not_authenticated``)."""
+
+
+class LogtoStorageError(LogtoException):
+    """The storage raised; the original exception is the ``__cause__`` (``storage.error``)."""

@@ -1,0 +1,98 @@
+"""Pydantic v2 models of what logto-rs returns, and the scope enums.
+
+Every model keeps claims it does not know (``extra="allow"``), so nothing the provider sends is
+lost, and ``model_dump_json(exclude_unset=True)`` shows exactly what the provider sent.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Any, Literal, Optional, Union
+
+from pydantic import BaseModel, ConfigDict
+
+__all__ = [
+    "UserInfoScope",
+    "ReservedScope",
+    "ReservedResource",
+    "InteractionMode",
+    "FirstScreen",
+    "IdTokenClaims",
+]
+
+
+class UserInfoScope(str, Enum):
+    """Scopes that release user claims. Members are strings, so ``"email"`` and
+    ``UserInfoScope.email`` are interchangeable everywhere."""
+
+    openid = "openid"
+    profile = "profile"
+    email = "email"
+    phone = "phone"
+    address = "address"
+    custom_data = "custom_data"
+    customData = "custom_data"
+    identities = "identities"
+    roles = "roles"
+    organizations = "urn:logto:scope:organizations"
+    organization_roles = "urn:logto:scope:organization_roles"
+
+
+class ReservedScope(str, Enum):
+    """Scopes every sign-in requests."""
+
+    openid = "openid"
+    offline_access = "offline_access"
+    profile = "profile"
+
+
+class ReservedResource(str, Enum):
+    """Logto's reserved resource indicators."""
+
+    organizations = "urn:logto:resource:organizations"
+
+
+InteractionMode = Literal["signIn", "signUp"]
+"""The first screen of the sign-in experience (deprecated by Logto in favour of ``firstScreen``)."""
+
+FirstScreen = Literal[
+    "sign_in",
+    "register",
+    "reset_password",
+    "identifier:sign_in",
+    "identifier:register",
+    "single_sign_on",
+]
+"""Logto's ``first_screen`` values."""
+
+
+class IdTokenClaims(BaseModel):
+    """Claims of the ID token (OpenID Connect Core §2 plus Logto's scope claims).
+
+    Unknown claims are kept as extra attributes.
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+    iss: str
+    sub: str
+    aud: Union[str, list[str]]
+    exp: int
+    iat: int
+    at_hash: Optional[str] = None
+    nonce: Optional[str] = None
+    azp: Optional[str] = None
+    sid: Optional[str] = None
+    auth_time: Optional[int] = None
+    name: Optional[str] = None
+    username: Optional[str] = None
+    picture: Optional[str] = None
+    email: Optional[str] = None
+    email_verified: Optional[bool] = None
+    phone_number: Optional[str] = None
+    phone_number_verified: Optional[bool] = None
+    roles: Optional[list[str]] = None
+    organizations: Optional[list[str]] = None
+    organization_roles: Optional[list[str]] = None
+    custom_data: Optional[Any] = None
+    identities: Optional[dict[str, Any]] = None

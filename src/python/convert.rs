@@ -1,0 +1,56 @@
+//! Python values in: the `LogtoConfig` model (read by attribute, with the seed's field names).
+
+use std::time::Duration;
+
+use pyo3::prelude::*;
+
+use crate::config::LogtoConfig;
+use crate::error::{Error, Result};
+
+/// The fields of `logto_rs.LogtoConfig`, mirrored one to one.
+#[derive(FromPyObject)]
+pub(crate) struct ConfigInput {
+    #[pyo3(attribute("endpoint"))]
+    endpoint: String,
+    #[pyo3(attribute("appId"))]
+    app_id: String,
+    #[pyo3(attribute("appSecret"))]
+    app_secret: Option<String>,
+    #[pyo3(attribute("scopes"))]
+    scopes: Vec<String>,
+    #[pyo3(attribute("resources"))]
+    resources: Vec<String>,
+    #[pyo3(attribute("prompt"))]
+    prompt: String,
+    #[pyo3(attribute("requestTimeout"))]
+    request_timeout: f64,
+    #[pyo3(attribute("connectTimeout"))]
+    connect_timeout: f64,
+    #[pyo3(attribute("clockTolerance"))]
+    clock_tolerance: f64,
+    #[pyo3(attribute("jwksRefetchCooldown"))]
+    jwks_refetch_cooldown: f64,
+    #[pyo3(attribute("accessTokenMargin"))]
+    access_token_margin: f64,
+}
+
+fn seconds(name: &str, value: f64) -> Result<Duration> {
+    Duration::try_from_secs_f64(value)
+        .map_err(|_| Error::Config(format!("{name} must be a non-negative number of seconds")))
+}
+
+impl ConfigInput {
+    pub(crate) fn into_config(self) -> Result<LogtoConfig> {
+        LogtoConfig::builder(self.endpoint, self.app_id)
+            .app_secret(self.app_secret)
+            .scopes(self.scopes)
+            .resources(self.resources)
+            .prompt(self.prompt)
+            .request_timeout(seconds("requestTimeout", self.request_timeout)?)
+            .connect_timeout(seconds("connectTimeout", self.connect_timeout)?)
+            .clock_tolerance(seconds("clockTolerance", self.clock_tolerance)?)
+            .jwks_refetch_cooldown(seconds("jwksRefetchCooldown", self.jwks_refetch_cooldown)?)
+            .access_token_margin(seconds("accessTokenMargin", self.access_token_margin)?)
+            .build()
+    }
+}

@@ -1,0 +1,18 @@
+//! The Python binding: `logto_rs._core`. Registers the classes and nothing else; the protocol
+//! lives in the crate, the Pythonic API in `python/logto_rs/`.
+
+mod client;
+mod convert;
+mod errors;
+mod operation;
+mod storage;
+
+use pyo3::prelude::*;
+
+#[pymodule(name = "_core")]
+fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add_class::<client::PyCoreClient>()?;
+    m.add_class::<operation::PyOperation>()?;
+    Ok(())
+}
