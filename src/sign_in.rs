@@ -303,7 +303,8 @@ mod tests {
     #[test]
     fn invalid_options_are_rejected() {
         let session = SignInSession::new("https://app/cb".into(), None);
-        let bad: Vec<Box<dyn Fn(&mut SignInOptions)>> = vec![
+        type Mutation = Box<dyn Fn(&mut SignInOptions)>;
+        let bad: Vec<Mutation> = vec![
             Box::new(|o| o.redirect_uri = "/relative".into()),
             Box::new(|o| o.redirect_uri = "https://app/cb#frag".into()),
             Box::new(|o| o.first_screen = Some("foo".into())),

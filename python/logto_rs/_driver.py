@@ -47,7 +47,7 @@ def _await_blocking(awaitable: Awaitable[Any]) -> Any:
         pass
     else:
         if hasattr(awaitable, "close"):
-            awaitable.close()  # type: ignore[attr-defined]
+            awaitable.close()
         raise LogtoStorageError(
             "the storage is asynchronous and an event loop is running in this thread: "
             "use the awaitable client methods here, or call the blocking ones from another thread",

@@ -1,5 +1,7 @@
-"""``LogtoClient``: the official SDK's API (camelCase, awaitable network methods) over the Rust
-core, and ``BlockingLogtoClient``, the same methods for code without an event loop.
+"""``LogtoClient`` and ``BlockingLogtoClient``: the official SDK's API over the Rust core.
+
+``LogtoClient`` has the official SDK's camelCase methods with awaitable network calls;
+``BlockingLogtoClient`` has the same methods for code without an event loop.
 
 One client holds the configuration, the HTTP connection pool and the discovery/JWKS caches;
 its storage holds one user's session. Porting from the official ``logto`` package means changing
@@ -9,7 +11,7 @@ the import.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Optional, Union
+from typing import Optional, Union
 
 from . import _driver
 from ._core import CoreClient, Operation
@@ -30,8 +32,10 @@ def _direct_sign_in(value: Optional[DirectSignIn]) -> Optional[str]:
 
 
 class _ClientBase:
-    """What both facades share: the configuration, the core, the storage, and each call's
-    ``Operation`` (built here once, run awaited or blocking by the facades)."""
+    """What both facades share: the configuration, the core and the storage.
+
+    Each call's ``Operation`` is built here once and run awaited or blocking by the facades.
+    """
 
     def __init__(self, config: LogtoConfig, storage: Optional[Storage] = None) -> None:
         self.config = config
@@ -81,6 +85,7 @@ class _ClientBase:
 
         Raises:
             LogtoNotAuthenticatedError: no user is signed in.
+
         """
         claims = _driver.run_blocking(self._core.get_id_token_claims(self._storage))
         return IdTokenClaims.model_validate_json(claims)
@@ -101,6 +106,7 @@ class LogtoClient(_ClientBase):
         config: The configuration.
         storage: The session store of the user this client acts for. Defaults to a new
             :class:`MemoryStorage` per client.
+
     """
 
     @property
@@ -142,11 +148,19 @@ class LogtoClient(_ClientBase):
 
         Raises:
             LogtoConfigError: an invalid option.
+
         """
         url: str = await _driver.run(
             self._sign_in(
-                redirectUri, interactionMode, firstScreen, identifiers, directSignIn, loginHint, prompt,
-                extraParams, postRedirectUri,
+                redirectUri,
+                interactionMode,
+                firstScreen,
+                identifiers,
+                directSignIn,
+                loginHint,
+                prompt,
+                extraParams,
+                postRedirectUri,
             )
         )
         return url
@@ -162,6 +176,7 @@ class LogtoClient(_ClientBase):
             LogtoAuthorizationError: the provider returned an error such as ``access_denied``.
             LogtoTokenValidationError: the ID token failed a check (see ``check``).
             LogtoOAuthError, LogtoNetworkError, LogtoResponseError: the token request failed.
+
         """
         await _driver.run(self._core.handle_sign_in_callback(self._storage, callbackUri))
 
@@ -195,8 +210,15 @@ class BlockingLogtoClient(_ClientBase):
         """Blocking :meth:`LogtoClient.signIn`."""
         url: str = _driver.run_blocking(
             self._sign_in(
-                redirectUri, interactionMode, firstScreen, identifiers, directSignIn, loginHint, prompt,
-                extraParams, postRedirectUri,
+                redirectUri,
+                interactionMode,
+                firstScreen,
+                identifiers,
+                directSignIn,
+                loginHint,
+                prompt,
+                extraParams,
+                postRedirectUri,
             )
         )
         return url
@@ -209,5 +231,3 @@ class BlockingLogtoClient(_ClientBase):
         """Blocking :meth:`LogtoClient.signOut`."""
         url: str = _driver.run_blocking(self._core.sign_out(self._storage, postLogoutRedirectUri))
         return url
-
-

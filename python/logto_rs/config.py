@@ -34,6 +34,7 @@ class LogtoConfig(BaseModel):
         clockTolerance: Seconds of clock skew tolerated on ``exp``/``iat``/``nbf``.
         jwksRefetchCooldown: Minimum seconds between two JWKS fetches caused by unknown key ids.
         accessTokenMargin: An access token is refreshed once it has less life left than this.
+
     """
 
     model_config = ConfigDict(validate_assignment=True)

@@ -37,6 +37,7 @@ class LogtoException(Exception):
         description: The OAuth ``error_description`` sent by the provider, if any.
         status: The HTTP status of the provider's answer, if any.
         check: For token validation errors, the failed check (``signature``, ``iss``…).
+
     """
 
     def __init__(
@@ -82,13 +83,17 @@ class LogtoTimeoutError(LogtoNetworkError):
 
 
 class LogtoResponseError(LogtoException):
-    """The provider answered neither a success nor an OAuth error: a 5xx page, HTML instead of
-    JSON, a malformed document (``response.unexpected``)."""
+    """The provider answered neither a success nor an OAuth error (``response.unexpected``).
+
+    For example a 5xx page, HTML instead of JSON, or a malformed document.
+    """
 
 
 class LogtoOAuthError(LogtoException):
-    """The provider answered with an OAuth error (``oauth.<error>``); see ``error``,
-    ``description`` and ``status``."""
+    """The provider answered with an OAuth error (``oauth.<error>``).
+
+    See ``error``, ``description`` and ``status``.
+    """
 
 
 class LogtoInvalidGrantError(LogtoOAuthError):
@@ -103,13 +108,17 @@ class LogtoTokenValidationError(LogtoException):
 
 
 class LogtoCallbackError(LogtoException):
-    """The sign-in callback was rejected (``callback.<reason>``): no sign-in session, another
-    redirect URI, a missing or forged state, no code."""
+    """The sign-in callback was rejected (``callback.<reason>``).
+
+    No sign-in session, another redirect URI, a missing or forged state, no code.
+    """
 
 
 class LogtoAuthorizationError(LogtoCallbackError):
-    """The provider redirected back with an error, e.g. ``access_denied``
-    (``callback.authorization_error``); see ``error`` and ``description``."""
+    """The provider redirected back with an error (``callback.authorization_error``).
+
+    For example ``access_denied``; see ``error`` and ``description``.
+    """
 
 
 class LogtoNotAuthenticatedError(LogtoException):

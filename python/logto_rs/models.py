@@ -22,8 +22,10 @@ __all__ = [
 
 
 class UserInfoScope(str, Enum):
-    """Scopes that release user claims. Members are strings, so ``"email"`` and
-    ``UserInfoScope.email`` are interchangeable everywhere."""
+    """Scopes that release user claims.
+
+    Members are strings, so ``"email"`` and ``UserInfoScope.email`` are interchangeable.
+    """
 
     openid = "openid"
     profile = "profile"

@@ -1,0 +1,67 @@
+"""Shared fixtures: the Logto-compatible provider on 127.0.0.1, clients, storages."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine, Iterator
+from typing import Any, Callable, Optional, TypeVar
+
+import pytest
+
+from logto_rs import LogtoClient, LogtoConfig, MemoryStorage, Storage
+from provider_harness import Provider, complete_sign_in
+
+T = TypeVar("T")
+
+REDIRECT_URI = "http://127.0.0.1/callback"
+POST_LOGOUT_URI = "http://127.0.0.1/signed-out"
+WEB_APP = ("web-app", "web-app-secret")
+
+
+@pytest.fixture(scope="session")
+def provider() -> Iterator[Provider]:
+    """One provider for the whole run (ES384, Logto's default)."""
+    server = Provider().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(autouse=True)
+def _clean_provider(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Clear faults, ID-token mutations, the JWKS mode and the request log between tests."""
+    if "provider" in request.fixturenames:
+        request.getfixturevalue("provider").reset()
+    yield
+
+
+def run(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run one coroutine on a fresh event loop."""
+    return asyncio.run(coroutine)
+
+
+ClientFactory = Callable[..., LogtoClient]
+
+
+@pytest.fixture
+def make_client(provider: Provider) -> ClientFactory:
+    """Build a client for the seed's web app (override any config field by keyword)."""
+
+    def factory(storage: Optional[Storage] = None, **overrides: Any) -> LogtoClient:
+        fields: dict[str, Any] = {"endpoint": provider.endpoint, "appId": WEB_APP[0], "appSecret": WEB_APP[1]}
+        fields.update(overrides)
+        return LogtoClient(LogtoConfig(**fields), storage=storage if storage is not None else MemoryStorage())
+
+    return factory
+
+
+async def sign_in(client: LogtoClient, username: str = "alice") -> None:
+    """The whole browser round trip: signIn → provider login/consent → handleSignInCallback."""
+    url = await client.signIn(REDIRECT_URI)
+    await client.handleSignInCallback(complete_sign_in(url, REDIRECT_URI, username=username))
+
+
+def snapshot(storage: MemoryStorage) -> dict[str, str]:
+    """A copy of everything a MemoryStorage holds."""
+    return dict(storage._values)

@@ -1,0 +1,209 @@
+"""Storage runs where the caller is: in the caller's thread and context, sync or async, one
+session per client, and never partly written."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import threading
+from typing import Optional
+
+import pytest
+
+from conftest import REDIRECT_URI, ClientFactory, run, sign_in, snapshot
+from logto_rs import LogtoClient, LogtoConfig, LogtoStorageError, MemoryStorage, Storage
+from provider_harness import Provider, complete_sign_in
+
+# Like Flask's `session`: only reachable inside the request's context.
+current_session: contextvars.ContextVar[dict[str, str]] = contextvars.ContextVar("current_session")
+
+
+class ContextBoundStorage(Storage):
+    """Reads the session from a ContextVar the caller set; raises without it. Records the
+    thread of every call."""
+
+    def __init__(self) -> None:
+        self.threads: set[int] = set()
+
+    def _session(self) -> dict[str, str]:
+        self.threads.add(threading.get_ident())
+        return current_session.get()  # LookupError outside the caller's context
+
+    def get(self, key: str) -> Optional[str]:
+        return self._session().get(key)
+
+    def set(self, key: str, value: Optional[str]) -> None:
+        if value is None:
+            self._session().pop(key, None)
+        else:
+            self._session()[key] = value
+
+    def delete(self, key: str) -> None:
+        self._session().pop(key, None)
+
+
+class AsyncStorage(Storage):
+    """A storage whose methods are coroutines (like one over redis.asyncio)."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, str] = {}
+        self.awaited = 0
+
+    async def get(self, key: str) -> Optional[str]:
+        await asyncio.sleep(0)
+        self.awaited += 1
+        return self.values.get(key)
+
+    async def set(self, key: str, value: Optional[str]) -> None:
+        await asyncio.sleep(0)
+        self.awaited += 1
+        if value is None:
+            self.values.pop(key, None)
+        else:
+            self.values[key] = value
+
+    async def delete(self, key: str) -> None:
+        await asyncio.sleep(0)
+        self.awaited += 1
+        self.values.pop(key, None)
+
+
+def test_context_bound_storage_from_asyncio_tasks(make_client: ClientFactory) -> None:
+    storage = ContextBoundStorage()
+    client = make_client(storage)
+
+    async def request(session: dict[str, str]) -> str:
+        current_session.set(session)  # set in this task's context only
+        url = await client.signIn(REDIRECT_URI)
+        callback = await asyncio.to_thread(complete_sign_in, url, REDIRECT_URI)
+        await client.handleSignInCallback(callback)
+        assert client.isAuthenticated()
+        return client.getIdTokenClaims().sub
+
+    async def main() -> tuple[list[str], int]:
+        sessions: list[dict[str, str]] = [{}, {}]
+        subs = await asyncio.gather(*(asyncio.create_task(request(s)) for s in sessions))
+        assert all(set(s) == {"idToken", "refreshToken", "accessTokenMap"} for s in sessions)
+        return list(subs), threading.get_ident()
+
+    subs, loop_thread = run(main())
+    assert subs == ["user-alice", "user-alice"]
+    assert storage.threads == {loop_thread}
+
+
+def test_context_bound_storage_from_the_blocking_api_in_threads(make_client: ClientFactory) -> None:
+    storage = ContextBoundStorage()
+    client = make_client(storage).blocking
+    results: dict[int, str] = {}
+
+    def request() -> None:
+        current_session.set({})
+        url = client.signIn(REDIRECT_URI)
+        client.handleSignInCallback(complete_sign_in(url, REDIRECT_URI))
+        results[threading.get_ident()] = client.getIdTokenClaims().sub
+        assert "id_token_hint" in client.signOut()
+        assert not client.isAuthenticated()
+
+    threads = [threading.Thread(target=request) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(results.values()) == ["user-alice"] * 3
+    assert storage.threads == set(results)
+
+
+def test_storage_outside_its_context_raises_a_typed_error_with_the_cause(make_client: ClientFactory) -> None:
+    client = make_client(ContextBoundStorage())
+    with pytest.raises(LogtoStorageError) as caught:
+        client.isAuthenticated()
+    assert isinstance(caught.value.__cause__, LookupError)
+    assert caught.value.code == "storage.error"
+    with pytest.raises(LogtoStorageError):
+        run(client.signIn(REDIRECT_URI))
+
+
+def test_async_storage_through_the_whole_flow(make_client: ClientFactory) -> None:
+    storage = AsyncStorage()
+    client = make_client(storage)
+
+    async def flow() -> None:
+        await sign_in(client)
+        assert set(storage.values) == {"idToken", "refreshToken", "accessTokenMap"}
+        # The seed's synchronous methods cannot await inside a running loop: a clear error.
+        with pytest.raises(LogtoStorageError) as caught:
+            client.isAuthenticated()
+        assert caught.value.code == "storage.async_in_blocking_call"
+        # From a thread without a running loop they work.
+        assert await asyncio.to_thread(client.isAuthenticated)
+        claims = await asyncio.to_thread(client.getIdTokenClaims)
+        assert claims.sub == "user-alice"
+        await client.signOut()
+        assert storage.values == {}
+
+    run(flow())
+    assert storage.awaited > 10
+
+
+def test_async_storage_with_the_blocking_client_outside_a_loop(make_client: ClientFactory) -> None:
+    storage = AsyncStorage()
+    client = make_client(storage).blocking
+    url = client.signIn(REDIRECT_URI)
+    client.handleSignInCallback(complete_sign_in(url, REDIRECT_URI))
+    assert client.isAuthenticated()
+    assert client.getIdTokenClaims().sub == "user-alice"
+
+
+def test_memory_storage_is_per_client(provider: Provider) -> None:
+    config = LogtoConfig(endpoint=provider.endpoint, appId="web-app", appSecret="web-app-secret")
+    first, second = LogtoClient(config), LogtoClient(config)
+    run(sign_in(first))
+    assert first.isAuthenticated()
+    assert not second.isAuthenticated()
+
+
+class FailingStorage(MemoryStorage):
+    """A MemoryStorage whose n-th write raises."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fail_on_write: Optional[int] = None
+        self.writes = 0
+
+    def _count(self) -> None:
+        self.writes += 1
+        if self.fail_on_write is not None and self.writes == self.fail_on_write:
+            raise OSError("disk full")
+
+    def set(self, key: str, value: Optional[str]) -> None:
+        self._count()
+        super().set(key, value)
+
+    def delete(self, key: str) -> None:
+        self._count()
+        super().delete(key)
+
+
+@pytest.mark.parametrize("failing_write", [1, 2, 3, 4])
+def test_a_failing_write_during_the_callback_leaves_no_partial_session(
+    make_client: ClientFactory, failing_write: int
+) -> None:
+    storage = FailingStorage()
+    client = make_client(storage)
+    callback = complete_sign_in(run(client.signIn(REDIRECT_URI)), REDIRECT_URI)
+    before = snapshot(storage)
+    storage.writes, storage.fail_on_write = 0, failing_write
+    with pytest.raises(LogtoStorageError) as caught:
+        run(client.handleSignInCallback(callback))
+    assert isinstance(caught.value.__cause__, OSError)
+    assert snapshot(storage) == before
+
+
+def test_storage_returning_the_wrong_type_is_a_typed_error(make_client: ClientFactory) -> None:
+    class Broken(MemoryStorage):
+        def get(self, key: str) -> Optional[str]:
+            return 42  # type: ignore[return-value]
+
+    with pytest.raises(LogtoStorageError) as caught:
+        make_client(Broken()).isAuthenticated()
+    assert isinstance(caught.value.__cause__, TypeError)
