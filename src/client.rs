@@ -14,11 +14,13 @@ use crate::grant::{Grant, TokenResponse, request_token};
 use crate::http::{ClientAuth, HttpClient};
 use crate::jwks::JwksCache;
 use crate::jwt::{self, ClaimChecks};
-use crate::secret::{IdToken, Nonce, RefreshToken};
+use crate::refresh::RefreshCoordinator;
+use crate::secret::{AccessToken, IdToken, Nonce, RefreshToken};
 use crate::sign_in::{SignInOptions, SignInSession, authorization_url};
 use crate::sign_out::end_session_url;
 use crate::storage::{self, Storage, StorageKey, Write};
-use crate::token_cache::{AccessTokenMap, cache_key};
+use crate::token_cache::{AccessTokenMap, CachedAccessToken, ParsedMapMemo, audience, cache_key, is_fresh};
+use crate::user_info::check_subject;
 
 /// A Logto client. Cheap to clone; clones share the HTTP pool and the caches.
 #[derive(Debug, Clone)]
@@ -32,6 +34,8 @@ struct Inner {
     http: HttpClient,
     discovery: DiscoveryCache,
     jwks: JwksCache,
+    refresh: Arc<RefreshCoordinator>,
+    parsed_maps: ParsedMapMemo,
 }
 
 impl LogtoClient {
@@ -48,6 +52,8 @@ impl LogtoClient {
                 http,
                 discovery: DiscoveryCache::default(),
                 jwks,
+                refresh: Arc::new(RefreshCoordinator::default()),
+                parsed_maps: ParsedMapMemo::default(),
             }),
         })
     }
@@ -166,6 +172,30 @@ impl LogtoClient {
         ]
     }
 
+    /// Verifies a JWT issued by the provider for `audience`: signature (JWKS, allow-listed
+    /// algorithms), `iss`, `aud`, `exp`, `iat`, `nbf`. Returns its claims.
+    ///
+    /// # Errors
+    /// [`Error::TokenValidation`] naming the failed check; JWKS fetch errors.
+    pub async fn verify_jwt(&self, token: &str, audience: &str) -> Result<Map<String, Value>> {
+        let metadata = self.provider_metadata().await?;
+        let parsed = jwt::parse(token)?;
+        self.inner
+            .jwks
+            .verify(&self.inner.http, &metadata.jwks_uri, &parsed)
+            .await?;
+        let checks = ClaimChecks {
+            issuer: &metadata.issuer,
+            audience,
+            authorized_party: None,
+            nonce: None,
+            now: jwt::now_epoch_seconds(),
+            leeway: self.inner.config.clock_tolerance.as_secs(),
+        };
+        jwt::check_claims(&parsed.claims, &checks)?;
+        Ok(parsed.claims)
+    }
+
     /// Verifies an ID token issued to this application: signature (JWKS, allow-listed
     /// algorithms), `iss`, `aud`/`azp`, `exp`, `iat` and, when given, `nonce`. Returns its claims.
     ///
@@ -280,5 +310,221 @@ impl LogtoClient {
         Ok(storage::read(storage, StorageKey::RefreshToken)
             .await?
             .map(RefreshToken::new))
+    }
+}
+
+impl LogtoClient {
+    /// An access token for `resource` (`""`: the opaque token for userinfo), or with
+    /// `organization_id` an organization token (`resource` empty) or an organization-scoped
+    /// resource token.
+    ///
+    /// A cached token with more than `accessTokenMargin` of life left is returned as it is.
+    /// Otherwise the refresh token is used (coordinated so that no refresh token is ever sent
+    /// twice), and the new access token, the rotated refresh token and a re-issued ID token
+    /// (verified) are stored together. `Ok(None)` when there is no refresh token.
+    ///
+    /// # Errors
+    /// [`Error::SignInRequired`] when the provider rejects the refresh token (the session's
+    /// tokens are cleared); [`Error::Config`] for an organization token without the
+    /// organizations scope; OAuth, network and storage errors.
+    pub async fn access_token<S: Storage>(
+        &self,
+        storage: &S,
+        resource: &str,
+        organization_id: Option<&str>,
+    ) -> Result<Option<AccessToken>> {
+        let config = &self.inner.config;
+        let stored = storage::read(storage, StorageKey::AccessTokenMap).await?;
+        if let Some(cached) = self.cached_access_token(stored.as_deref(), resource, organization_id) {
+            return Ok(Some(cached.token));
+        }
+        let key = cache_key(resource, organization_id);
+        if organization_id.is_some() && !config.has_organizations_scope() {
+            return Err(Error::config(format!(
+                "organization tokens need the {} scope in LogtoConfig.scopes",
+                crate::config::ORGANIZATIONS_SCOPE
+            )));
+        }
+        let Some(refresh_token) = storage::read(storage, StorageKey::RefreshToken)
+            .await?
+            .map(RefreshToken::new)
+        else {
+            return Ok(None);
+        };
+        let response = match self
+            .refresh(refresh_token, key.clone(), resource, organization_id)
+            .await
+        {
+            Err(Error::OAuth(e)) if e.error == "invalid_grant" => {
+                let writes = [
+                    StorageKey::IdToken,
+                    StorageKey::RefreshToken,
+                    StorageKey::AccessTokenMap,
+                ];
+                storage::commit(storage, writes.into_iter().map(Write::Delete).collect()).await?;
+                return Err(Error::SignInRequired(e));
+            }
+            other => other?,
+        };
+
+        let mut writes = Vec::with_capacity(3);
+        if let Some(id_token) = &response.id_token {
+            let claims = self.verify_id_token(id_token.secret(), None).await?;
+            if let Some(stored) = self.id_token(storage).await? {
+                check_subject(&claims, &jwt::decode_claims_unverified(stored.secret())?)?;
+            }
+            writes.push(Write::Set(StorageKey::IdToken, id_token.secret().to_owned()));
+        }
+        if let Some(refresh) = &response.refresh_token {
+            writes.push(Write::Set(StorageKey::RefreshToken, refresh.secret().to_owned()));
+        }
+        // Re-read the map just before writing, so tokens stored meanwhile are kept.
+        let mut map = AccessTokenMap::from_stored(
+            storage::read(storage, StorageKey::AccessTokenMap)
+                .await?
+                .as_deref(),
+        );
+        map.insert(key, &response, jwt::now_epoch_seconds());
+        writes.push(Write::Set(StorageKey::AccessTokenMap, map.to_stored()));
+        storage::commit(storage, writes).await?;
+        Ok(Some(response.access_token.clone()))
+    }
+
+    /// The cached token for `resource` / `organization_id` in the stored access-token map
+    /// (`stored_map`, the value under `accessTokenMap`) if it has more than `accessTokenMargin`
+    /// of life left. Pure and synchronous: the first step of
+    /// [`access_token`](Self::access_token), also usable without a runtime.
+    #[must_use]
+    pub fn cached_access_token(
+        &self,
+        stored_map: Option<&str>,
+        resource: &str,
+        organization_id: Option<&str>,
+    ) -> Option<CachedAccessToken> {
+        let map = self.inner.parsed_maps.parse(stored_map);
+        let margin = self.inner.config.access_token_margin.as_secs();
+        let now = jwt::now_epoch_seconds();
+        let fresh = match organization_id {
+            None => map.fresh(resource, now, margin),
+            Some(_) => map.fresh(&cache_key(resource, organization_id), now, margin),
+        };
+        fresh.cloned()
+    }
+
+    /// Whether a cached token expiring at `expires_at` (seconds since the epoch) is still used as
+    /// it is, i.e. has more than `accessTokenMargin` of life left.
+    #[must_use]
+    pub fn is_token_fresh(&self, expires_at: u64) -> bool {
+        is_fresh(
+            expires_at,
+            jwt::now_epoch_seconds(),
+            self.inner.config.access_token_margin.as_secs(),
+        )
+    }
+
+    /// The refresh request itself, run by the coordinator in its own task.
+    async fn refresh(
+        &self,
+        refresh_token: RefreshToken,
+        key: String,
+        resource: &str,
+        organization_id: Option<&str>,
+    ) -> Result<Arc<TokenResponse>> {
+        let token_endpoint = self.provider_metadata().await?.token_endpoint.clone();
+        let client = self.clone();
+        let resource = resource.to_owned();
+        let organization_id = organization_id.map(str::to_owned);
+        self.inner
+            .refresh
+            .refresh(refresh_token, key, move |presented| async move {
+                let grant = Grant::RefreshToken {
+                    refresh_token: &presented,
+                    resource: Some(&resource),
+                    organization_id: organization_id.as_deref(),
+                };
+                request_token(&client.inner.http, &token_endpoint, &client.inner.config, &grant).await
+            })
+            .await
+    }
+
+    /// The claims of the access token [`access_token`](Self::access_token) returns; verified
+    /// against the JWKS (signature, `iss`, `aud`, `exp`) when `verify` is set.
+    ///
+    /// # Errors
+    /// [`Error::NotAuthenticated`] without a token; [`Error::TokenValidation`] for an opaque token
+    /// (the resource-less one has no claims) or a failed check.
+    pub async fn access_token_claims<S: Storage>(
+        &self,
+        storage: &S,
+        resource: &str,
+        organization_id: Option<&str>,
+        verify: bool,
+    ) -> Result<Map<String, Value>> {
+        let token = self
+            .access_token(storage, resource, organization_id)
+            .await?
+            .ok_or(Error::NotAuthenticated("no refresh token is stored"))?;
+        let audience =
+            audience(resource, organization_id).ok_or(crate::error::ValidationError::Malformed(
+                "the token without a resource is opaque and has no claims",
+            ))?;
+        if verify {
+            self.verify_jwt(token.secret(), &audience).await
+        } else {
+            Ok(jwt::decode_claims_unverified(token.secret())?)
+        }
+    }
+
+    /// The userinfo of the signed-in user, fetched with the resource-less access token; its
+    /// `sub` must be the ID token's.
+    ///
+    /// # Errors
+    /// [`Error::NotAuthenticated`]; [`Error::TokenValidation`] (`sub`) on a subject mismatch;
+    /// OAuth, network and storage errors.
+    pub async fn fetch_user_info<S: Storage>(&self, storage: &S) -> Result<Map<String, Value>> {
+        let id_claims = self.id_token_claims(storage).await?;
+        let token = self
+            .access_token(storage, "", None)
+            .await?
+            .ok_or(Error::NotAuthenticated(
+                "no access token or refresh token is stored",
+            ))?;
+        let metadata = self.provider_metadata().await?;
+        let endpoint = metadata
+            .userinfo_endpoint
+            .as_deref()
+            .ok_or_else(|| Error::UnexpectedResponse {
+                endpoint: Endpoint::Discovery,
+                status: 200,
+                reason: "the provider has no userinfo_endpoint".into(),
+            })?;
+        let info: Map<String, Value> = self
+            .inner
+            .http
+            .get_json_bearer(Endpoint::UserInfo, endpoint, token.secret())
+            .await?;
+        check_subject(&info, &id_claims)?;
+        Ok(info)
+    }
+
+    /// Removes every cached access token (the refresh token stays).
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub async fn clear_access_token<S: Storage>(&self, storage: &S) -> Result<()> {
+        storage::commit(storage, vec![Write::Delete(StorageKey::AccessTokenMap)]).await
+    }
+
+    /// Removes the ID token, the refresh token and every access token.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub async fn clear_all_tokens<S: Storage>(&self, storage: &S) -> Result<()> {
+        let keys = [
+            StorageKey::IdToken,
+            StorageKey::RefreshToken,
+            StorageKey::AccessTokenMap,
+        ];
+        storage::commit(storage, keys.into_iter().map(Write::Delete).collect()).await
     }
 }

@@ -249,6 +249,10 @@ pub enum Error {
     /// The sign-in callback was rejected.
     #[error("sign-in callback rejected: {0}")]
     Callback(#[from] CallbackError),
+    /// The provider rejected the refresh token (`invalid_grant`): it expired, was revoked, or was
+    /// reused. The session's tokens have been cleared; the user must sign in again.
+    #[error("the refresh token was rejected ({}): the user must sign in again", .0.error)]
+    SignInRequired(OAuthError),
     /// The operation needs a signed-in user (or a refresh token) and there is none.
     #[error("not authenticated: {0}")]
     NotAuthenticated(&'static str),
@@ -275,7 +279,7 @@ impl Error {
             Self::Config(_) => "config.invalid".into(),
             Self::Network { .. } => "network.error".into(),
             Self::Timeout { .. } => "network.timeout".into(),
-            Self::OAuth(e) => format!("oauth.{}", e.error),
+            Self::OAuth(e) | Self::SignInRequired(e) => format!("oauth.{}", e.error),
             Self::UnexpectedResponse { .. } => "response.unexpected".into(),
             Self::TokenValidation(e) => format!("token.{}", e.check()),
             Self::Callback(e) => e.code().into(),

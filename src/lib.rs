@@ -21,7 +21,8 @@
 //! ```
 //!
 //! Modules follow the protocol's steps: [`config`], [`discovery`], [`pkce`], [`sign_in`],
-//! [`callback`], [`grant`], [`jwks`], [`jwt`], [`token_cache`], [`sign_out`], over the
+//! [`callback`], [`grant`], [`jwks`], [`jwt`], [`token_cache`], [`refresh`], [`user_info`],
+//! [`sign_out`], over the
 //! [`storage`] a caller provides and the one HTTP client in [`http`]. Secrets are the
 //! redacting newtypes of [`secret`]; every failure is an [`Error`].
 
@@ -35,11 +36,13 @@ pub mod http;
 pub mod jwks;
 pub mod jwt;
 pub mod pkce;
+pub mod refresh;
 pub mod secret;
 pub mod sign_in;
 pub mod sign_out;
 pub mod storage;
 pub mod token_cache;
+pub mod user_info;
 
 #[cfg(feature = "python")]
 mod python;

@@ -4,6 +4,7 @@
 //! (`urn:logto:organization:<id>`).
 
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 
@@ -29,12 +30,31 @@ pub struct CachedAccessToken {
 #[serde(transparent)]
 pub struct AccessTokenMap(HashMap<String, CachedAccessToken>);
 
-/// The cache key of a resource token, or of an organization token when `organization_id` is set.
+/// The cache key of a token: the resource; `urn:logto:organization:<id>` for an organization
+/// token; `<resource>#<id>` for an organization-scoped resource token.
 #[must_use]
 pub fn cache_key(resource: &str, organization_id: Option<&str>) -> String {
     match organization_id {
-        Some(org) => format!("{ORGANIZATION_AUDIENCE_PREFIX}{org}"),
+        Some(org) if resource.is_empty() => format!("{ORGANIZATION_AUDIENCE_PREFIX}{org}"),
+        Some(org) => format!("{resource}#{org}"),
         None => resource.to_owned(),
+    }
+}
+
+/// Whether a token expiring at `expires_at` has more than `margin` seconds of life at `now`:
+/// the one freshness rule of the cache.
+#[must_use]
+pub fn is_fresh(expires_at: u64, now: u64, margin: u64) -> bool {
+    expires_at > now.saturating_add(margin)
+}
+
+/// The `aud` a token for `resource` / `organization_id` carries (`None`: opaque, no audience).
+#[must_use]
+pub fn audience(resource: &str, organization_id: Option<&str>) -> Option<String> {
+    match organization_id {
+        Some(org) if resource.is_empty() => Some(format!("{ORGANIZATION_AUDIENCE_PREFIX}{org}")),
+        _ if resource.is_empty() => None,
+        _ => Some(resource.to_owned()),
     }
 }
 
@@ -87,6 +107,34 @@ impl AccessTokenMap {
     }
 }
 
+/// Remembers the last stored map it parsed, so repeated cache hits on an unchanged map do not
+/// parse the same JSON again (the stored text is compared in full, so a change is never missed).
+#[derive(Debug, Default)]
+pub struct ParsedMapMemo {
+    last: Mutex<Option<(String, Arc<AccessTokenMap>)>>,
+}
+
+impl ParsedMapMemo {
+    /// The map stored as `stored`.
+    #[must_use]
+    pub fn parse(&self, stored: Option<&str>) -> Arc<AccessTokenMap> {
+        let Some(raw) = stored else {
+            return Arc::default();
+        };
+        if let Ok(last) = self.last.lock()
+            && let Some((text, map)) = last.as_ref()
+            && text == raw
+        {
+            return map.clone();
+        }
+        let map = Arc::new(AccessTokenMap::from_stored(Some(raw)));
+        if let Ok(mut last) = self.last.lock() {
+            *last = Some((raw.to_owned(), map.clone()));
+        }
+        map
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -98,11 +146,24 @@ mod tests {
         let mut map = AccessTokenMap::default();
         map.insert(cache_key("https://api", None), &response, 1000);
         map.insert(cache_key("", Some("org-1")), &response, 1000);
+        assert_eq!(cache_key("https://api", Some("org-1")), "https://api#org-1");
+        assert_eq!(
+            audience("", Some("o")).as_deref(),
+            Some("urn:logto:organization:o")
+        );
+        assert_eq!(audience("https://api", Some("o")).as_deref(), Some("https://api"));
+        assert_eq!(audience("", None), None);
         let stored = map.to_stored();
         let map = AccessTokenMap::from_stored(Some(&stored));
         assert_eq!(map.fresh("https://api", 1000, 60).unwrap().token.secret(), "at");
         assert!(map.fresh("https://api", 1041, 60).is_none());
         assert!(map.fresh("urn:logto:organization:org-1", 1000, 60).is_some());
         assert!(AccessTokenMap::from_stored(Some("{corrupt")).is_empty());
+
+        let memo = ParsedMapMemo::default();
+        assert!(memo.parse(Some(&stored)).fresh("https://api", 1000, 60).is_some());
+        assert!(memo.parse(Some(&stored)).fresh("https://api", 1000, 60).is_some());
+        assert!(memo.parse(Some("{}")).fresh("https://api", 1000, 60).is_none());
+        assert!(memo.parse(None).is_empty());
     }
 }

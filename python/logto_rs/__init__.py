@@ -21,17 +21,20 @@ from .errors import (
     LogtoTokenValidationError,
 )
 from .models import (
+    AccessTokenClaims,
     FirstScreen,
     IdTokenClaims,
     InteractionMode,
     ReservedResource,
     ReservedScope,
+    UserInfoResponse,
     UserInfoScope,
 )
 from .storage import MemoryStorage, PersistKey, Storage
 
 __all__ = [
     "__version__",
+    "AccessTokenClaims",
     "BlockingLogtoClient",
     "FirstScreen",
     "IdTokenClaims",
@@ -55,5 +58,6 @@ __all__ = [
     "ReservedResource",
     "ReservedScope",
     "Storage",
+    "UserInfoResponse",
     "UserInfoScope",
 ]

@@ -10,13 +10,14 @@ the import.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Mapping
-from typing import Optional, Union
+from typing import Any, Callable, Optional, Union
 
 from . import _driver
 from ._core import CoreClient, Operation
 from .config import LogtoConfig
-from .models import IdTokenClaims
+from .models import AccessTokenClaims, IdTokenClaims, UserInfoResponse
 from .storage import MemoryStorage, Storage
 
 __all__ = ["LogtoClient", "BlockingLogtoClient"]
@@ -37,10 +38,17 @@ class _ClientBase:
     Each call's ``Operation`` is built here once and run awaited or blocking by the facades.
     """
 
+    __slots__ = ("config", "_storage", "_core", "_cached_token")
+    _cached_token: Optional[Callable[[Any, str, Optional[str]], Optional[str]]]
+
     def __init__(self, config: LogtoConfig, storage: Optional[Storage] = None) -> None:
         self.config = config
         self._storage: Storage = storage if storage is not None else MemoryStorage()
         self._core = CoreClient(config)
+        # With a synchronous storage a cache hit skips the operation machinery entirely
+        # (bound once: this is the hot path of every request).
+        sync_storage = not inspect.iscoroutinefunction(getattr(self._storage, "get", None))
+        self._cached_token = self._core.cached_access_token if sync_storage else None
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(endpoint={self.config.endpoint!r}, appId={self.config.appId!r})"
@@ -69,6 +77,11 @@ class _ClientBase:
             prompt=" ".join(prompt) if isinstance(prompt, list) else prompt,
             extra_params=[(str(k), str(v)) for k, v in (extraParams or {}).items()],
         )
+
+    def _cached_access_token(self, resource: str, organizationId: Optional[str]) -> Optional[str]:
+        """The fresh cached token without the operation machinery (synchronous storage only)."""
+        cached_token = self._cached_token
+        return None if cached_token is None else cached_token(self._storage, resource, organizationId)
 
     def isAuthenticated(self) -> bool:
         """Whether a user is signed in (an ID token is stored)."""
@@ -114,6 +127,7 @@ class LogtoClient(_ClientBase):
         """The same client (configuration, caches, storage) with blocking methods."""
         blocking = BlockingLogtoClient.__new__(BlockingLogtoClient)
         blocking.config, blocking._storage, blocking._core = self.config, self._storage, self._core
+        blocking._cached_token = self._cached_token
         return blocking
 
     async def signIn(
@@ -185,6 +199,81 @@ class LogtoClient(_ClientBase):
         url: str = await _driver.run(self._core.sign_out(self._storage, postLogoutRedirectUri))
         return url
 
+    async def getAccessToken(self, resource: str = "", organizationId: Optional[str] = None) -> Optional[str]:
+        """Return an access token for ``resource``, or ``None`` when no user is signed in.
+
+        A cached token with more than ``accessTokenMargin`` seconds of life is returned as is;
+        otherwise the refresh token is used. Concurrent calls (tasks or threads) share one
+        refresh, so a rotated refresh token is never sent twice.
+
+        Args:
+            resource: The API resource indicator; ``""`` for the token the userinfo endpoint takes.
+            organizationId: With a resource, an organization-scoped resource token.
+
+        Raises:
+            LogtoInvalidGrantError: the refresh token was rejected; the session's tokens were
+                cleared and the user must sign in again.
+        """
+        cached_token = self._cached_token
+        if cached_token is not None:
+            cached = cached_token(self._storage, resource, organizationId)
+            if cached is not None:
+                return cached
+        token: Optional[str] = await _driver.run(
+            self._core.get_access_token(self._storage, resource, organizationId)
+        )
+        return token
+
+    async def getOrganizationToken(self, organizationId: str) -> Optional[str]:
+        """Return an organization token (``aud`` ``urn:logto:organization:<id>``), or ``None``.
+
+        Raises:
+            LogtoConfigError: the ``urn:logto:scope:organizations`` scope is not configured.
+            LogtoOAuthError: the user is not a member of the organization (``access_denied``, 403).
+        """
+        return await self.getAccessToken("", organizationId)
+
+    async def getAccessTokenClaims(
+        self, resource: str = "", organizationId: Optional[str] = None, *, verify: bool = False
+    ) -> AccessTokenClaims:
+        """Return the claims of :meth:`getAccessToken`'s token.
+
+        With ``verify``, the signature, issuer, audience and expiry are checked against the
+        provider's keys first.
+
+        Raises:
+            LogtoNotAuthenticatedError: no user is signed in.
+            LogtoTokenValidationError: the token is opaque (``resource=""``) or fails a check.
+        """
+        claims = await _driver.run(
+            self._core.get_access_token_claims(self._storage, resource, organizationId, verify)
+        )
+        return AccessTokenClaims.model_validate_json(claims)
+
+    async def getOrganizationTokenClaims(
+        self, organizationId: str, *, verify: bool = False
+    ) -> AccessTokenClaims:
+        """Return the claims of :meth:`getOrganizationToken`'s token (verified with ``verify``)."""
+        return await self.getAccessTokenClaims("", organizationId, verify=verify)
+
+    async def fetchUserInfo(self) -> UserInfoResponse:
+        """Fetch the signed-in user's userinfo, with every Logto claim kept.
+
+        Raises:
+            LogtoNotAuthenticatedError: no user is signed in.
+            LogtoTokenValidationError: its ``sub`` is not the ID token's (``check == "sub"``).
+        """
+        info = await _driver.run(self._core.fetch_user_info(self._storage))
+        return UserInfoResponse.model_validate_json(info)
+
+    async def clearAccessToken(self) -> None:
+        """Remove every cached access token (the refresh token stays)."""
+        await _driver.run(self._core.clear_access_token(self._storage))
+
+    async def clearAllTokens(self) -> None:
+        """Remove the ID token, the refresh token and every access token."""
+        await _driver.run(self._core.clear_all_tokens(self._storage))
+
 
 class BlockingLogtoClient(_ClientBase):
     """:class:`LogtoClient` with blocking network methods, for scripts and sync views.
@@ -231,3 +320,44 @@ class BlockingLogtoClient(_ClientBase):
         """Blocking :meth:`LogtoClient.signOut`."""
         url: str = _driver.run_blocking(self._core.sign_out(self._storage, postLogoutRedirectUri))
         return url
+
+    def getAccessToken(self, resource: str = "", organizationId: Optional[str] = None) -> Optional[str]:
+        """Blocking :meth:`LogtoClient.getAccessToken`."""
+        cached = self._cached_access_token(resource, organizationId)
+        if cached is not None:
+            return cached
+        token: Optional[str] = _driver.run_blocking(
+            self._core.get_access_token(self._storage, resource, organizationId)
+        )
+        return token
+
+    def getOrganizationToken(self, organizationId: str) -> Optional[str]:
+        """Blocking :meth:`LogtoClient.getOrganizationToken`."""
+        return self.getAccessToken("", organizationId)
+
+    def getAccessTokenClaims(
+        self, resource: str = "", organizationId: Optional[str] = None, *, verify: bool = False
+    ) -> AccessTokenClaims:
+        """Blocking :meth:`LogtoClient.getAccessTokenClaims`."""
+        claims = _driver.run_blocking(
+            self._core.get_access_token_claims(self._storage, resource, organizationId, verify)
+        )
+        return AccessTokenClaims.model_validate_json(claims)
+
+    def getOrganizationTokenClaims(self, organizationId: str, *, verify: bool = False) -> AccessTokenClaims:
+        """Blocking :meth:`LogtoClient.getOrganizationTokenClaims`."""
+        return self.getAccessTokenClaims("", organizationId, verify=verify)
+
+    def fetchUserInfo(self) -> UserInfoResponse:
+        """Blocking :meth:`LogtoClient.fetchUserInfo`."""
+        return UserInfoResponse.model_validate_json(
+            _driver.run_blocking(self._core.fetch_user_info(self._storage))
+        )
+
+    def clearAccessToken(self) -> None:
+        """Blocking :meth:`LogtoClient.clearAccessToken`."""
+        _driver.run_blocking(self._core.clear_access_token(self._storage))
+
+    def clearAllTokens(self) -> None:
+        """Blocking :meth:`LogtoClient.clearAllTokens`."""
+        _driver.run_blocking(self._core.clear_all_tokens(self._storage))

@@ -18,6 +18,8 @@ __all__ = [
     "InteractionMode",
     "FirstScreen",
     "IdTokenClaims",
+    "AccessTokenClaims",
+    "UserInfoResponse",
 ]
 
 
@@ -98,3 +100,54 @@ class IdTokenClaims(BaseModel):
     organization_roles: Optional[list[str]] = None
     custom_data: Optional[Any] = None
     identities: Optional[dict[str, Any]] = None
+
+
+class AccessTokenClaims(BaseModel):
+    """Claims of a JWT access token (a resource or organization token).
+
+    Unknown claims (custom JWT claims, ``act``, ``cnf``…) are kept as extra attributes.
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+    iss: str
+    sub: str
+    aud: Union[str, list[str]]
+    exp: int
+    iat: int
+    jti: Optional[str] = None
+    scope: Optional[str] = None
+    client_id: Optional[str] = None
+    organization_id: Optional[str] = None
+
+    @property
+    def scopes(self) -> list[str]:
+        """The granted scopes as a list."""
+        return self.scope.split() if self.scope else []
+
+
+class UserInfoResponse(BaseModel):
+    """The userinfo of the signed-in user, with Logto's claims.
+
+    Every claim the provider sends is kept, known or not.
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+    sub: str
+    name: Optional[str] = None
+    username: Optional[str] = None
+    picture: Optional[str] = None
+    email: Optional[str] = None
+    email_verified: Optional[bool] = None
+    phone_number: Optional[str] = None
+    phone_number_verified: Optional[bool] = None
+    created_at: Optional[int] = None
+    updated_at: Optional[int] = None
+    custom_data: Optional[Any] = None
+    identities: Optional[dict[str, Any]] = None
+    sso_identities: Optional[list[dict[str, Any]]] = None
+    roles: Optional[list[str]] = None
+    organizations: Optional[list[str]] = None
+    organization_data: Optional[list[dict[str, Any]]] = None
+    organization_roles: Optional[list[str]] = None

@@ -2,9 +2,11 @@
 //! that the Python driver runs, awaited or blocking; storage is passed per call.
 
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
+use pyo3::intern;
 use pyo3::prelude::*;
+use pyo3::types::PyString;
 
 use super::convert::ConfigInput;
 use super::operation::{Exchange, Output, PyOperation};
@@ -16,6 +18,49 @@ use crate::sign_in::SignInOptions;
 #[pyclass(name = "CoreClient", module = "logto_rs._core", frozen)]
 pub(crate) struct PyCoreClient {
     client: LogtoClient,
+    hits: Mutex<Option<HitMemo>>,
+}
+
+/// Most tokens remembered for one stored map object.
+const MAX_HIT_ENTRIES: usize = 16;
+
+/// The tokens found in the stored map object last returned by a storage.
+struct HitMemo {
+    stored: Py<PyString>,
+    entries: Vec<HitEntry>,
+}
+
+struct HitEntry {
+    resource: Py<PyString>,
+    organization_id: Option<Py<PyString>>,
+    token: Py<PyString>,
+    expires_at: u64,
+}
+
+fn same_text(a: &Bound<'_, PyString>, b: &Bound<'_, PyString>) -> bool {
+    a.is(b) || a.as_any().eq(b).unwrap_or(false)
+}
+
+impl HitMemo {
+    fn find(
+        &self,
+        stored: &Bound<'_, PyString>,
+        resource: &Bound<'_, PyString>,
+        organization_id: Option<&Bound<'_, PyString>>,
+    ) -> Option<&HitEntry> {
+        let py = stored.py();
+        if !self.stored.bind(py).is(stored) {
+            return None;
+        }
+        self.entries.iter().find(|e| {
+            same_text(e.resource.bind(py), resource)
+                && match (&e.organization_id, organization_id) {
+                    (None, None) => true,
+                    (Some(a), Some(b)) => same_text(a.bind(py), b),
+                    _ => false,
+                }
+        })
+    }
 }
 
 impl PyCoreClient {
@@ -37,6 +82,7 @@ impl PyCoreClient {
     fn new(config: ConfigInput) -> PyResult<Self> {
         Ok(Self {
             client: LogtoClient::new(config.into_config()?)?,
+            hits: Mutex::new(None),
         })
     }
 
@@ -135,6 +181,120 @@ impl PyCoreClient {
         self.operation(storage, |client, storage| async move {
             let claims = client.id_token_claims(&storage).await?;
             Ok(Output::Str(serde_json::Value::Object(claims).to_string()))
+        })
+    }
+
+    /// The cache-hit path of `get_access_token`, run synchronously in the caller's thread: calls
+    /// `storage.get("accessTokenMap")` and returns the fresh cached token, or `None` (a miss, an
+    /// asynchronous storage, or a storage error, all left to the full operation to handle).
+    ///
+    /// When the storage hands back the very `str` object it returned last time (a dict-backed
+    /// session does), the token found then is reused without parsing or copying anything;
+    /// Python strings are immutable and the memo holds a reference, so identity means equality.
+    #[pyo3(signature = (storage, resource, organization_id=None))]
+    fn cached_access_token<'py>(
+        &self,
+        storage: &Bound<'py, PyAny>,
+        resource: &Bound<'py, PyString>,
+        organization_id: Option<&Bound<'py, PyString>>,
+    ) -> Option<Bound<'py, PyString>> {
+        let py = storage.py();
+        let stored = storage
+            .call_method1(intern!(py, "get"), (intern!(py, "accessTokenMap"),))
+            .ok()?
+            .cast_into::<PyString>()
+            .ok()?;
+        let mut memo = self.hits.lock().ok()?;
+        if let Some(hit) = memo
+            .as_ref()
+            .and_then(|m| m.find(&stored, resource, organization_id))
+        {
+            let (token, expires_at) = (hit.token.bind(py).clone(), hit.expires_at);
+            return self.client.is_token_fresh(expires_at).then_some(token);
+        }
+        let text = stored.to_cow().ok()?;
+        let organization = organization_id.map(|o| o.to_cow()).transpose().ok()?;
+        let cached = self.client.cached_access_token(
+            Some(&text),
+            &resource.to_cow().ok()?,
+            organization.as_deref(),
+        )?;
+        let token = PyString::new(py, cached.token.secret());
+        let entry = HitEntry {
+            resource: resource.clone().unbind(),
+            organization_id: organization_id.map(|o| o.clone().unbind()),
+            token: token.clone().unbind(),
+            expires_at: cached.expires_at,
+        };
+        match memo.as_mut() {
+            Some(m) if m.stored.bind(py).is(&stored) && m.entries.len() < MAX_HIT_ENTRIES => {
+                m.entries.push(entry)
+            }
+            _ => {
+                *memo = Some(HitMemo {
+                    stored: stored.unbind(),
+                    entries: vec![entry],
+                })
+            }
+        }
+        Some(token)
+    }
+
+    #[pyo3(signature = (storage, resource, organization_id=None))]
+    fn get_access_token(
+        &self,
+        storage: Py<PyAny>,
+        resource: String,
+        organization_id: Option<String>,
+    ) -> PyOperation {
+        self.operation(storage, |client, storage| async move {
+            let token = client
+                .access_token(&storage, &resource, organization_id.as_deref())
+                .await?;
+            Ok(Output::OptStr(token.map(|t| t.secret().to_owned())))
+        })
+    }
+
+    /// The access token's claims as a JSON object string.
+    #[pyo3(signature = (storage, resource, organization_id=None, verify=false))]
+    fn get_access_token_claims(
+        &self,
+        storage: Py<PyAny>,
+        resource: String,
+        organization_id: Option<String>,
+        verify: bool,
+    ) -> PyOperation {
+        self.operation(storage, |client, storage| async move {
+            let claims = client
+                .access_token_claims(&storage, &resource, organization_id.as_deref(), verify)
+                .await?;
+            Ok(Output::Str(serde_json::Value::Object(claims).to_string()))
+        })
+    }
+
+    /// The userinfo response as a JSON object string.
+    fn fetch_user_info(&self, storage: Py<PyAny>) -> PyOperation {
+        self.operation(storage, |client, storage| async move {
+            let info = client.fetch_user_info(&storage).await?;
+            Ok(Output::Str(serde_json::Value::Object(info).to_string()))
+        })
+    }
+
+    fn clear_access_token(&self, storage: Py<PyAny>) -> PyOperation {
+        self.operation(storage, |client, storage| async move {
+            client
+                .clear_access_token(&storage)
+                .await
+                .map(|()| Output::OptStr(None))
+        })
+    }
+
+    fn clear_all_tokens(&self, storage: Py<PyAny>) -> PyOperation {
+        self.operation(storage, |client, storage| async move {
+            client
+                .clear_all_tokens(&storage)
+                .await
+                .map(|()| Output::OptStr(None))
         })
     }
 }

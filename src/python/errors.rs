@@ -48,6 +48,13 @@ fn mapping(error: &Error) -> Mapping {
         Error::Config(_) => plain("LogtoConfigError"),
         Error::Network { .. } => plain("LogtoNetworkError"),
         Error::Timeout { .. } => plain("LogtoTimeoutError"),
+        Error::SignInRequired(e) => Mapping {
+            class: "LogtoInvalidGrantError",
+            error: Some(e.error.clone()),
+            description: e.description.clone(),
+            status: Some(e.status),
+            check: None,
+        },
         Error::OAuth(e) => Mapping {
             class: if e.error == "invalid_grant" {
                 "LogtoInvalidGrantError"

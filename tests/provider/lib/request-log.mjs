@@ -64,6 +64,8 @@ export class RequestLog {
       grant_type: form?.grant_type ?? null,
       content_type: req.headers['content-type'] ?? null,
       authorization: describeAuthorization(req.headers.authorization) ?? null,
+      // The client's source port: equal ports on consecutive requests mean one reused connection.
+      remote_port: req.socket?.remotePort ?? null,
       status: null, // set when the response is finished
       fault: null, // the fault mode applied to this request, if any
     };
