@@ -83,6 +83,17 @@ class _ClientBase:
         cached_token = self._cached_token
         return None if cached_token is None else cached_token(self._storage, resource, organizationId)
 
+    async def _is_authenticated_async(self) -> bool:
+        """:meth:`isAuthenticated` for integrations running in an event loop (any storage)."""
+        result: bool = await _driver.run(self._core.is_authenticated(self._storage))
+        return result
+
+    async def _id_token_claims_async(self) -> IdTokenClaims:
+        """:meth:`getIdTokenClaims` for integrations running in an event loop (any storage)."""
+        return IdTokenClaims.model_validate_json(
+            await _driver.run(self._core.get_id_token_claims(self._storage))
+        )
+
     def isAuthenticated(self) -> bool:
         """Whether a user is signed in (an ID token is stored)."""
         result: bool = _driver.run_blocking(self._core.is_authenticated(self._storage))

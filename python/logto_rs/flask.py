@@ -1,0 +1,421 @@
+"""Flask integration: session storages, the ``LogtoFlask`` extension and ``@authenticated``.
+
+One :class:`LogtoFlask` per app holds one :class:`~logto_rs.LogtoClient` whose storage reads the
+current request's session, so one client (one connection pool, one discovery and JWKS cache)
+serves every user. logto-rs calls the storage in the request's own thread and context.
+
+- :class:`FlaskSessionStorage` keeps the tokens in Flask's signed cookie session. It warns when
+  the cookie would pass the 4 KB a browser keeps, which would silently sign the user out.
+- :class:`RedisSessionStorage` / :class:`AsyncRedisSessionStorage` keep the tokens in Redis. The
+  cookie then holds only a random session id; every key is namespaced by it and expires.
+
+Install with ``pip install logto-rs[flask]``.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+import secrets
+import warnings
+from collections.abc import Awaitable
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, Callable, Optional, TypeVar, Union, cast
+from urllib.parse import urlsplit
+
+from flask import Flask, current_app, g, jsonify, redirect, request, session, url_for
+from flask.sessions import SecureCookieSessionInterface
+from markupsafe import escape
+from werkzeug.wrappers import Response
+
+from .client import LogtoClient
+from .config import LogtoConfig
+from .errors import LogtoCallbackError, LogtoException, LogtoInvalidGrantError
+from .storage import Storage
+
+if TYPE_CHECKING:
+    import redis
+    import redis.asyncio
+
+__all__ = [
+    "AsyncRedisSessionStorage",
+    "FlaskSessionStorage",
+    "LogtoFlask",
+    "LogtoSessionTooLargeWarning",
+    "RedisSessionStorage",
+    "authenticated",
+]
+
+logger = logging.getLogger("logto_rs.flask")
+
+EXTENSION_KEY = "logto_rs"
+"""Where the extension is registered in ``app.extensions``."""
+
+COOKIE_LIMIT = 4093
+"""Bytes of one cookie (name, value and attributes) that every browser keeps."""
+
+NEXT_KEY = "logto_next"
+"""Session key of the path the user was going to before signing in."""
+
+View = TypeVar("View", bound=Callable[..., Any])
+
+
+class LogtoSessionTooLargeWarning(UserWarning):
+    """The session cookie grew past what a browser keeps; the user would be signed out."""
+
+
+class FlaskSessionStorage(Storage):
+    """Tokens in Flask's signed cookie session (``flask.session``), under ``prefix`` + key.
+
+    Logto's tokens easily pass the 4 KB a browser keeps in one cookie (an ID token, a refresh
+    token and a few access tokens). Past that the browser drops the cookie and the user is
+    signed out without a word, so every write measures the cookie. When it gets too large, the
+    storage warns (``LogtoSessionTooLargeWarning`` and the ``logto_rs.flask`` logger), or raises
+    with ``strict=True``. Use :class:`RedisSessionStorage` instead for many tokens.
+
+    The cookie is signed, not encrypted: anyone holding it can read the tokens in it.
+    """
+
+    def __init__(self, prefix: str = "logto_", *, max_cookie_bytes: int = COOKIE_LIMIT, strict: bool = False):
+        self.prefix = prefix
+        self.max_cookie_bytes = max_cookie_bytes
+        self.strict = strict
+
+    def get(self, key: str) -> Optional[str]:
+        """Return the value under ``key`` in the current session, or ``None``."""
+        value = session.get(self.prefix + key)
+        return value if isinstance(value, str) else None
+
+    def set(self, key: str, value: Optional[str]) -> None:
+        """Store ``value`` under ``key`` in the current session (``None`` deletes it)."""
+        if value is None:
+            self.delete(key)
+            return
+        session[self.prefix + key] = value
+        self._check_size()
+
+    def delete(self, key: str) -> None:
+        """Remove ``key`` from the current session."""
+        session.pop(self.prefix + key, None)
+
+    def cookie_size(self) -> Optional[int]:
+        """Return the size in bytes the session cookie would have now, if it can be measured."""
+        app = current_app._get_current_object()  # type: ignore[attr-defined]
+        interface = app.session_interface
+        if not isinstance(interface, SecureCookieSessionInterface):
+            return None
+        serializer = interface.get_signing_serializer(app)
+        if serializer is None:
+            return None
+        value = serializer.dumps(dict(session))
+        name = app.config.get("SESSION_COOKIE_NAME") or "session"
+        # name=value plus the attributes Flask sets (Path, HttpOnly, SameSite, Expires…).
+        return len(name) + 1 + len(value) + 100
+
+    def _check_size(self) -> None:
+        size = self.cookie_size()
+        if size is None or size <= self.max_cookie_bytes:
+            return
+        message = (
+            f"the session cookie would be {size} bytes, more than the {self.max_cookie_bytes} "
+            "a browser keeps: "
+            "the browser would drop it and sign the user out. Keep the tokens server-side with "
+            "logto_rs.flask.RedisSessionStorage instead of FlaskSessionStorage."
+        )
+        if self.strict:
+            raise LogtoException(message, "storage.cookie_too_large")
+        if not g.get("_logto_cookie_warned"):
+            g._logto_cookie_warned = True
+            logger.warning(message)
+            warnings.warn(message, LogtoSessionTooLargeWarning, stacklevel=2)
+
+
+class _RedisKeys:
+    """The key layout shared by the Redis storages: ``<prefix><session id>:<key>``."""
+
+    def __init__(self, *, prefix: str, ttl: timedelta, session_key: str):
+        self.prefix = prefix
+        self.ttl = ttl
+        self.session_key = session_key
+
+    def _name(self, key: str, *, create: bool = False) -> Optional[str]:
+        sid = session.get(self.session_key)
+        if not isinstance(sid, str):
+            if not create:
+                return None
+            sid = secrets.token_urlsafe(32)
+            session[self.session_key] = sid
+        return f"{self.prefix}{sid}:{key}"
+
+    def forget_session(self) -> None:
+        """Drop the session id from the cookie (after sign-out, whose deletes removed the keys)."""
+        session.pop(self.session_key, None)
+
+    @staticmethod
+    def _text(value: Union[bytes, str, None]) -> Optional[str]:
+        return value.decode("utf-8") if isinstance(value, bytes) else value
+
+
+class RedisSessionStorage(_RedisKeys, Storage):
+    """Tokens in Redis (a synchronous ``redis.Redis``); the cookie holds a random session id.
+
+    Keys are ``<prefix><session id>:<key>`` and expire ``ttl`` after their last write; signing
+    out deletes them.
+    """
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        *,
+        prefix: str = "logto:",
+        ttl: timedelta = timedelta(days=14),
+        session_key: str = "logto_sid",
+    ):
+        super().__init__(prefix=prefix, ttl=ttl, session_key=session_key)
+        self.redis = client
+
+    def get(self, key: str) -> Optional[str]:
+        """Return the value under ``key`` for the current session, or ``None``."""
+        name = self._name(key)
+        return None if name is None else self._text(cast(Any, self.redis.get(name)))
+
+    def set(self, key: str, value: Optional[str]) -> None:
+        """Store ``value`` under ``key`` for the current session (``None`` deletes it)."""
+        if value is None:
+            self.delete(key)
+            return
+        name = self._name(key, create=True)
+        assert name is not None
+        self.redis.set(name, value, ex=self.ttl)
+
+    def delete(self, key: str) -> None:
+        """Remove ``key`` for the current session."""
+        name = self._name(key)
+        if name is not None:
+            self.redis.delete(name)
+
+
+class AsyncRedisSessionStorage(_RedisKeys, Storage):
+    """:class:`RedisSessionStorage` over ``redis.asyncio.Redis``: every method is a coroutine.
+
+    Use it from code that awaits the client in one event loop (async views, ASGI apps). An
+    asyncio Redis connection belongs to the loop that opened it.
+    """
+
+    def __init__(
+        self,
+        client: redis.asyncio.Redis,
+        *,
+        prefix: str = "logto:",
+        ttl: timedelta = timedelta(days=14),
+        session_key: str = "logto_sid",
+    ):
+        super().__init__(prefix=prefix, ttl=ttl, session_key=session_key)
+        self.redis = client
+
+    async def get(self, key: str) -> Optional[str]:
+        """Return the value under ``key`` for the current session, or ``None``."""
+        name = self._name(key)
+        return None if name is None else self._text(await self.redis.get(name))
+
+    async def set(self, key: str, value: Optional[str]) -> None:
+        """Store ``value`` under ``key`` for the current session (``None`` deletes it)."""
+        if value is None:
+            await self.delete(key)
+            return
+        name = self._name(key, create=True)
+        assert name is not None
+        await self.redis.set(name, value, ex=self.ttl)
+
+    async def delete(self, key: str) -> None:
+        """Remove ``key`` for the current session."""
+        name = self._name(key)
+        if name is not None:
+            await self.redis.delete(name)
+
+
+def safe_next(target: Optional[str]) -> str:
+    """Return ``target`` if it is a same-origin path, else ``/`` (no open redirect)."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/"
+    if any(ord(char) < 0x20 or ord(char) == 0x7F for char in target):
+        return "/"
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return "/"
+    return target
+
+
+class LogtoFlask:
+    """The Flask extension: registers the sign-in, callback and sign-out routes.
+
+    ``LogtoFlask(app, config)`` or ``LogtoFlask(config=config)`` then ``init_app(app)``. Without
+    a ``config``, it reads ``LOGTO_ENDPOINT``, ``LOGTO_APP_ID``, ``LOGTO_APP_SECRET``,
+    ``LOGTO_SCOPES`` and ``LOGTO_RESOURCES`` from ``app.config``. ``/sign-in?next=/path`` returns
+    the user to ``/path`` after signing in (same-origin paths only). A failed callback renders
+    :meth:`error_response`, which you can override.
+
+    Args:
+        app: The Flask app, or ``None`` to call :meth:`init_app` later.
+        config: The Logto configuration.
+        storage: Where sessions live; defaults to :class:`FlaskSessionStorage`.
+        sign_in_path: Route that starts a sign-in.
+        callback_path: Route the provider redirects back to (register its URL in Logto).
+        sign_out_path: Route that signs out.
+        post_sign_out_path: Where the provider sends the user after signing out (register it).
+        redirect_uri: The full callback URL, when ``url_for`` cannot build it (proxies).
+        sign_in_options: Extra keyword arguments for :meth:`LogtoClient.signIn`.
+    """
+
+    def __init__(
+        self,
+        app: Optional[Flask] = None,
+        config: Optional[LogtoConfig] = None,
+        *,
+        storage: Optional[Storage] = None,
+        sign_in_path: str = "/sign-in",
+        callback_path: str = "/callback",
+        sign_out_path: str = "/sign-out",
+        post_sign_out_path: str = "/",
+        redirect_uri: Optional[str] = None,
+        sign_in_options: Optional[dict[str, Any]] = None,
+    ):
+        self._config = config
+        self.storage: Storage = storage if storage is not None else FlaskSessionStorage()
+        self.sign_in_path = sign_in_path
+        self.callback_path = callback_path
+        self.sign_out_path = sign_out_path
+        self.post_sign_out_path = post_sign_out_path
+        self.redirect_uri = redirect_uri
+        self.sign_in_options = dict(sign_in_options or {})
+        self._client: Optional[LogtoClient] = None
+        if app is not None:
+            self.init_app(app)
+
+    def init_app(self, app: Flask) -> None:
+        """Build the client for ``app`` and register the routes."""
+        config = self._config or LogtoConfig(
+            endpoint=app.config["LOGTO_ENDPOINT"],
+            appId=app.config["LOGTO_APP_ID"],
+            appSecret=app.config.get("LOGTO_APP_SECRET"),
+            scopes=list(app.config.get("LOGTO_SCOPES", [])),
+            resources=list(app.config.get("LOGTO_RESOURCES", [])),
+        )
+        self._client = LogtoClient(config, storage=self.storage)
+        app.extensions[EXTENSION_KEY] = self
+        app.add_url_rule(self.sign_in_path, "logto_sign_in", self.sign_in)
+        app.add_url_rule(self.callback_path, "logto_callback", self.callback)
+        app.add_url_rule(self.sign_out_path, "logto_sign_out", self.sign_out, methods=["GET", "POST"])
+
+    @property
+    def client(self) -> LogtoClient:
+        """The app's client (one for all requests; its storage is the current session)."""
+        if self._client is None:
+            raise RuntimeError("LogtoFlask.init_app(app) has not been called")
+        return self._client
+
+    def _callback_url(self) -> str:
+        return self.redirect_uri or url_for("logto_callback", _external=True)
+
+    def sign_in(self) -> Response:
+        """``GET sign_in_path``: remember ``?next=``, start a sign-in, redirect to Logto."""
+        session[NEXT_KEY] = safe_next(request.args.get("next"))
+        url = self.client.blocking.signIn(self._callback_url(), **self.sign_in_options)
+        return redirect(url)
+
+    def callback(self) -> Response:
+        """``GET callback_path``: complete the sign-in, then return to where the user was going."""
+        try:
+            self.client.blocking.handleSignInCallback(request.url)
+        except LogtoException as error:
+            return self.error_response(error)
+        return redirect(safe_next(session.pop(NEXT_KEY, None)))
+
+    def sign_out(self) -> Response:
+        """``GET|POST sign_out_path``: clear the session, revoke, redirect to Logto's end-session."""
+        post_sign_out = request.host_url.rstrip("/") + self.post_sign_out_path
+        url = self.client.blocking.signOut(post_sign_out)
+        session.pop(NEXT_KEY, None)
+        if isinstance(self.storage, _RedisKeys):
+            self.storage.forget_session()
+        return redirect(url)
+
+    def error_response(self, error: LogtoException) -> Response:
+        """The page shown when a sign-in callback fails; override it to render your own.
+
+        Callback problems (forged state, replay, ``access_denied``) answer 400; a failing
+        provider answers 502. The page shows the error code and message, never a token.
+        """
+        status = 400 if isinstance(error, LogtoCallbackError) else 502
+        logger.warning("sign-in callback failed: %s (%s)", error.code, error)
+        body = (
+            "<!doctype html><title>Sign-in failed</title><h1>Sign-in failed</h1>"
+            f"<p>{escape(str(error))}</p><p><code>{escape(error.code)}</code></p>"
+            f'<p><a href="{escape(url_for("logto_sign_in"))}">Try again</a></p>'
+        )
+        return Response(body, status=status, mimetype="text/html")
+
+    def unauthenticated(self, should_redirect: bool) -> Response:
+        """The answer to a request that needs a signed-in user: a redirect or JSON 401."""
+        if should_redirect:
+            target = request.full_path.rstrip("?") if request.query_string else request.path
+            return redirect(url_for("logto_sign_in", next=target))
+        response = jsonify({"error": "Not authenticated"})
+        response.status_code = 401
+        return response
+
+
+def _extension() -> LogtoFlask:
+    extension = current_app.extensions.get(EXTENSION_KEY)
+    if not isinstance(extension, LogtoFlask):
+        raise RuntimeError("@authenticated needs LogtoFlask(app, ...) to be set up")
+    return extension
+
+
+def authenticated(shouldRedirect: bool = False, fetchUserInfo: bool = False) -> Callable[[View], View]:  # noqa: N803
+    """Protect a view: only signed-in users reach it, with their claims in ``g.user``.
+
+    Args:
+        shouldRedirect: Redirect an anonymous user to sign in (and back), instead of answering
+            JSON 401 ``{"error": "Not authenticated"}``.
+        fetchUserInfo: Put the userinfo (``UserInfoResponse``) in ``g.user`` instead of the ID
+            token claims (``IdTokenClaims``).
+
+    Works on sync views (no ``flask[async]`` needed) and on ``async def`` views.
+    """
+
+    def decorator(view: View) -> View:
+        if inspect.iscoroutinefunction(view):
+
+            @functools.wraps(view)
+            async def async_view(*args: Any, **kwargs: Any) -> Any:
+                extension = _extension()
+                client = extension.client
+                try:
+                    if not await client._is_authenticated_async():
+                        return extension.unauthenticated(shouldRedirect)
+                    g.user = await (
+                        client.fetchUserInfo() if fetchUserInfo else client._id_token_claims_async()
+                    )
+                except LogtoInvalidGrantError:
+                    return extension.unauthenticated(shouldRedirect)
+                return await cast(Callable[..., Awaitable[Any]], view)(*args, **kwargs)
+
+            return cast(View, async_view)
+
+        @functools.wraps(view)
+        def sync_view(*args: Any, **kwargs: Any) -> Any:
+            extension = _extension()
+            client = extension.client.blocking
+            try:
+                if not client.isAuthenticated():
+                    return extension.unauthenticated(shouldRedirect)
+                g.user = client.fetchUserInfo() if fetchUserInfo else client.getIdTokenClaims()
+            except LogtoInvalidGrantError:
+                return extension.unauthenticated(shouldRedirect)
+            return view(*args, **kwargs)
+
+        return cast(View, sync_view)
+
+    return decorator

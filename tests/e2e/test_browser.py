@@ -1,0 +1,109 @@
+"""A person signs in with a real headless Chromium: the demo app, the provider's login form,
+back signed in, the userinfo page, sign out, the signed-out page."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import tempfile
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.ui import WebDriverWait
+from werkzeug.serving import BaseWSGIServer, make_server
+
+from provider_harness import Provider
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "examples"))
+from flask_app import _config, create_app  # noqa: E402
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+
+
+@pytest.fixture
+def demo(provider: Provider) -> Iterator[str]:
+    """The demo app served on 127.0.0.1 (a free port) against the provider."""
+    app = create_app(_config(provider.endpoint, "web-app", "web-app-secret"))
+    server: BaseWSGIServer = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+
+
+@pytest.fixture
+def browser() -> Iterator[WebDriver]:
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    profile = tempfile.mkdtemp(prefix="logto-rs-e2e-")
+    for flag in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-quic",
+        "--no-first-run",
+        f"--user-data-dir={profile}",
+    ):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
+    driver.set_page_load_timeout(30)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+def wait_for(driver: WebDriver, element_id: str) -> str:
+    element = WebDriverWait(driver, 20).until(
+        expected_conditions.presence_of_element_located((By.ID, element_id))
+    )
+    return str(element.text)
+
+
+def test_a_person_signs_in_and_out_in_chromium(provider: Provider, demo: str, browser: WebDriver) -> None:
+    browser.get(demo + "/")
+    assert wait_for(browser, "status") == "You are signed out."
+    browser.find_element(By.ID, "sign-in").click()
+
+    # The provider's login page.
+    WebDriverWait(browser, 20).until(expected_conditions.title_is("Sign in"))
+    assert browser.current_url.startswith(provider.endpoint + "/interaction/")
+    browser.find_element(By.NAME, "username").send_keys("alice")
+    browser.find_element(By.NAME, "password").send_keys("alice-password")
+    browser.find_element(By.ID, "sign-in").click()
+
+    # Back in the app, signed in.
+    assert wait_for(browser, "name") == "Alice Liddell"
+    assert browser.current_url == demo + "/"
+    browser.find_element(By.ID, "userinfo").click()
+    userinfo = json.loads(wait_for(browser, "userinfo-json"))
+    assert userinfo["sub"] == "user-alice"
+    assert userinfo["custom_data"] == {"plan": "pro", "preferences": {"theme": "dark"}}
+    assert "org-acme" in userinfo["organizations"]
+
+    browser.get(demo + "/protected/organizations")
+    assert "org-acme: scopes" in wait_for(browser, "org-tokens")
+
+    browser.get(demo + "/")
+    browser.find_element(By.ID, "sign-out").click()
+    # The provider signs out and sends the browser back to the app's signed-out page.
+    WebDriverWait(browser, 20).until(expected_conditions.url_to_be(demo + "/"))
+    assert wait_for(browser, "status") == "You are signed out."
+    browser.get(demo + "/protected/userinfo")
+    WebDriverWait(browser, 20).until(expected_conditions.title_is("Sign in"))  # protected again

@@ -1,0 +1,297 @@
+"""The Flask integration over Flask's test client, against the real provider and a real Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import warnings
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import redis
+import redis.asyncio
+from flask import Flask, g
+from flask.testing import FlaskClient
+
+from logto_rs import LogtoClient, LogtoConfig, LogtoException, LogtoStorageError, Storage, UserInfoScope
+from logto_rs.flask import (
+    AsyncRedisSessionStorage,
+    FlaskSessionStorage,
+    LogtoFlask,
+    LogtoSessionTooLargeWarning,
+    RedisSessionStorage,
+    authenticated,
+    safe_next,
+)
+from provider_harness import Provider, complete_sign_in, deny_sign_in
+
+HOST = "127.0.0.1"
+CALLBACK = f"http://{HOST}/callback"
+API = "https://api.example.com"
+
+
+def make_app(provider: Provider, storage: Storage, **config: Any) -> Flask:
+    app = Flask(__name__)
+    app.secret_key = "test-secret-key"
+    app.config["SERVER_NAME"] = HOST
+    fields: dict[str, Any] = {
+        "endpoint": provider.endpoint,
+        "appId": "web-app",
+        "appSecret": "web-app-secret",
+        "scopes": [UserInfoScope.email, UserInfoScope.custom_data],
+    }
+    fields.update(config)
+    LogtoFlask(app, LogtoConfig(**fields), storage=storage)
+
+    @app.route("/")
+    def home() -> str:
+        return "home"
+
+    @app.route("/protected")
+    @authenticated()
+    def protected() -> dict[str, Any]:
+        return {"sub": g.user.sub, "kind": type(g.user).__name__}
+
+    @app.route("/protected/redirect")
+    @authenticated(shouldRedirect=True)
+    def protected_redirect() -> str:
+        return f"hello {g.user.name}"
+
+    @app.route("/protected/userinfo")
+    @authenticated(fetchUserInfo=True)
+    def userinfo() -> str:
+        return str(g.user.model_dump_json(exclude_unset=True))
+
+    @app.route("/async/protected")
+    @authenticated(fetchUserInfo=True)
+    async def async_protected() -> dict[str, Any]:
+        await asyncio.sleep(0)
+        return {"sub": g.user.sub, "custom_data": g.user.custom_data}
+
+    return app
+
+
+def sign_in(client: FlaskClient, next_path: str = "") -> str:
+    """/sign-in → provider → /callback; returns where the callback redirected."""
+    response = client.get("/sign-in" + (f"?next={next_path}" if next_path else ""))
+    assert response.status_code == 302
+    callback = complete_sign_in(response.headers["Location"], CALLBACK)
+    response = client.get(callback.replace(f"http://{HOST}", ""))
+    assert response.status_code == 302, response.get_data(as_text=True)
+    return response.headers["Location"]
+
+
+@pytest.fixture
+def redis_client(redis_url: str) -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(url=redis_url)
+    client.flushdb()
+    yield client
+    client.close()
+
+
+@pytest.fixture(params=["cookie", "redis"])
+def storage(request: pytest.FixtureRequest) -> Storage:
+    if request.param == "cookie":
+        return FlaskSessionStorage()
+    return RedisSessionStorage(request.getfixturevalue("redis_client"))
+
+
+def test_sign_in_protected_views_and_sign_out(provider: Provider, storage: Storage) -> None:
+    app = make_app(provider, storage)
+    client = app.test_client()
+    assert sign_in(client, "/protected") == "/protected"
+
+    response = client.get("/protected")
+    assert response.status_code == 200
+    assert response.get_json() == {"sub": "user-alice", "kind": "IdTokenClaims"}
+    info = json.loads(client.get("/protected/userinfo").get_data(as_text=True))
+    assert info["sub"] == "user-alice" and info["custom_data"]["plan"] == "pro"
+    assert client.get("/protected/redirect").get_data(as_text=True) == "hello Alice Liddell"
+    async_view = client.get("/async/protected").get_json()
+    assert async_view == {
+        "sub": "user-alice",
+        "custom_data": {"plan": "pro", "preferences": {"theme": "dark"}},
+    }
+
+    response = client.get("/sign-out")
+    assert response.status_code == 302
+    location = response.headers["Location"]
+    query = parse_qs(urlsplit(location).query)
+    assert location.startswith(provider.issuer + "/session/end")
+    assert query["post_logout_redirect_uri"] == [f"http://{HOST}/"] and "id_token_hint" in query
+    assert client.get("/protected").status_code == 401
+
+
+def test_unauthenticated_answers(provider: Provider, storage: Storage) -> None:
+    client = make_app(provider, storage).test_client()
+    response = client.get("/protected")
+    assert response.status_code == 401 and response.get_json() == {"error": "Not authenticated"}
+    assert client.get("/async/protected").status_code == 401
+    response = client.get("/protected/redirect?tab=1")
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/sign-in?next=/protected/redirect?tab%3D1"
+    # After signing in from there, the user lands back where they were going.
+    next_path = parse_qs(urlsplit(response.headers["Location"]).query)["next"][0]
+    assert sign_in(client, next_path.replace("?", "%3F").replace("=", "%3D")) == "/protected/redirect?tab=1"
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "https://evil.example",
+        "//evil.example/path",
+        "/\\evil.example",
+        "http:/evil.example",
+        "javascript:alert(1)",
+    ],
+)
+def test_no_open_redirect_after_sign_in(provider: Provider, target: str) -> None:
+    client = make_app(provider, FlaskSessionStorage()).test_client()
+    assert sign_in(client, target.replace("/", "%2F").replace(":", "%3A")) == "/"
+    assert safe_next(target) == "/"
+
+
+def test_same_origin_paths_are_kept() -> None:
+    assert safe_next("/a/b?c=d#e") == "/a/b?c=d#e"
+    assert safe_next("/\r\nSet-Cookie:x") == "/"
+
+
+def test_callback_with_a_forged_state_shows_a_clear_page(provider: Provider) -> None:
+    client = make_app(provider, FlaskSessionStorage()).test_client()
+    location = client.get("/sign-in").headers["Location"]
+    callback = complete_sign_in(location, CALLBACK)
+    state = parse_qs(urlsplit(callback).query)["state"][0]
+    response = client.get(callback.replace(f"http://{HOST}", "").replace(state, "forged"))
+    assert response.status_code == 400
+    page = response.get_data(as_text=True)
+    assert "Sign-in failed" in page and "callback.state_mismatch" in page and "Traceback" not in page
+    # The real callback still completes: the forged one consumed nothing.
+    assert client.get(callback.replace(f"http://{HOST}", "")).status_code == 302
+    assert client.get("/protected").status_code == 200
+
+
+def test_provider_error_on_the_callback(provider: Provider) -> None:
+    client = make_app(provider, FlaskSessionStorage()).test_client()
+    callback = deny_sign_in(client.get("/sign-in").headers["Location"], CALLBACK)
+    response = client.get(callback.replace(f"http://{HOST}", ""))
+    assert response.status_code == 400
+    assert "access_denied" in response.get_data(as_text=True)
+
+
+def test_failing_provider_on_the_callback_is_a_502_page(provider: Provider) -> None:
+    client = make_app(provider, FlaskSessionStorage()).test_client()
+    callback = complete_sign_in(client.get("/sign-in").headers["Location"], CALLBACK)
+    provider.fault("token", "html")
+    response = client.get(callback.replace(f"http://{HOST}", ""))
+    assert response.status_code == 502 and "response.unexpected" in response.get_data(as_text=True)
+
+
+def session_of(app: Flask, client: FlaskClient) -> dict[str, Any]:
+    cookie = client.get_cookie("session", domain=HOST)
+    assert cookie is not None
+    serializer = app.session_interface.get_signing_serializer(app)  # type: ignore[attr-defined]
+    return dict(serializer.loads(cookie.value))
+
+
+def test_redis_keeps_tokens_server_side(provider: Provider, redis_client: redis.Redis) -> None:
+    app = make_app(provider, RedisSessionStorage(redis_client, ttl=timedelta(hours=1)))
+    client = app.test_client()
+    sign_in(client)
+    cookie_session = session_of(app, client)
+    assert set(cookie_session) == {"logto_sid"}
+    sid = cookie_session["logto_sid"]
+    keys = sorted(k.decode() for k in redis_client.keys("logto:*"))
+    assert keys == [f"logto:{sid}:{k}" for k in ("accessTokenMap", "idToken", "refreshToken")]
+    assert all(0 < redis_client.ttl(k) <= 3600 for k in keys)
+    # Two browsers, two sessions: their keys never mix.
+    other = app.test_client()
+    sign_in(other)
+    assert session_of(app, other)["logto_sid"] != sid
+    assert len(redis_client.keys("logto:*")) == 6
+    client.get("/sign-out")
+    assert sorted(k.decode() for k in redis_client.keys("logto:*")) == sorted(
+        k.decode() for k in redis_client.keys(f"logto:{session_of(app, other)['logto_sid']}:*")
+    )
+    # The emptied session cookie is deleted altogether.
+    assert client.get_cookie("session", domain=HOST) is None
+
+
+def token_app(provider: Provider, storage: FlaskSessionStorage) -> Flask:
+    """An app with a /tokens view that caches three more access tokens in the session."""
+    app = make_app(
+        provider,
+        storage,
+        scopes=["read:products", "read:members", "urn:logto:scope:organizations", UserInfoScope.email],
+        resources=[API],
+    )
+    extension: LogtoFlask = app.extensions["logto_rs"]
+
+    @app.route("/tokens")
+    def tokens() -> str:
+        blocking = extension.client.blocking
+        assert blocking.getAccessToken(API)
+        assert blocking.getOrganizationToken("org-acme")
+        assert blocking.getOrganizationToken("org-globex")
+        return str(storage.cookie_size())
+
+    return app
+
+
+def test_cookie_size_is_measured_like_the_browser_sees_it(provider: Provider) -> None:
+    storage = FlaskSessionStorage()
+    client = token_app(provider, storage).test_client()
+    sign_in(client)
+    response = client.get("/tokens")
+    measured = int(response.get_data(as_text=True))
+    set_cookie = response.headers["Set-Cookie"]
+    assert abs(measured - len(set_cookie)) < 120, (measured, len(set_cookie))
+
+
+def test_cookie_session_warns_before_the_browser_drops_it(provider: Provider) -> None:
+    # Budget 2,000 bytes (the rest of a 4 KB cookie taken by the app's own session data): an ID
+    # token and a refresh token fit; three more access tokens do not.
+    client = token_app(provider, FlaskSessionStorage(max_cookie_bytes=2000)).test_client()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", LogtoSessionTooLargeWarning)
+        sign_in(client)
+    with pytest.warns(LogtoSessionTooLargeWarning, match="RedisSessionStorage"):
+        assert client.get("/tokens").status_code == 200
+
+
+def test_strict_cookie_session_refuses_to_grow_past_the_limit(provider: Provider) -> None:
+    storage = FlaskSessionStorage(max_cookie_bytes=2000, strict=True)
+    app = token_app(provider, storage)
+    app.config["PROPAGATE_EXCEPTIONS"] = True
+    client = app.test_client()
+    sign_in(client)
+    with pytest.raises(LogtoStorageError) as caught:
+        client.get("/tokens")
+    assert isinstance(caught.value.__cause__, LogtoException)
+    assert caught.value.__cause__.code == "storage.cookie_too_large"
+
+
+def test_async_redis_storage_through_the_whole_flow(provider: Provider, redis_url: str) -> None:
+    app = Flask(__name__)
+    app.secret_key = "test-secret-key"
+
+    async def flow() -> None:
+        connection = redis.asyncio.Redis.from_url(redis_url)
+        storage = AsyncRedisSessionStorage(connection, prefix="async:")
+        client = LogtoClient(
+            LogtoConfig(endpoint=provider.endpoint, appId="web-app", appSecret="web-app-secret"),
+            storage=storage,
+        )
+        with app.test_request_context("/"):
+            url = await client.signIn(CALLBACK)
+            await client.handleSignInCallback(await asyncio.to_thread(complete_sign_in, url, CALLBACK))
+            assert await client._is_authenticated_async()
+            assert (await client.fetchUserInfo()).sub == "user-alice"
+            assert len(await connection.keys("async:*")) == 3
+            await client.signOut()
+            assert await connection.keys("async:*") == []
+        await connection.aclose()
+
+    asyncio.run(flow())
