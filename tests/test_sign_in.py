@@ -5,13 +5,22 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+from typing import get_args
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
 
 from conftest import POST_LOGOUT_URI, REDIRECT_URI, ClientFactory, run, sign_in, snapshot
-from logto_rs import LogtoCallbackError, LogtoClient, LogtoConfig, MemoryStorage
+from logto_rs import (
+    FirstScreen,
+    InteractionMode,
+    LogtoCallbackError,
+    LogtoClient,
+    LogtoConfig,
+    LogtoConfigError,
+    MemoryStorage,
+)
 from provider_harness import Provider, complete_sign_in, complete_sign_out, decode_jwt
 
 
@@ -154,3 +163,17 @@ def test_the_stored_refresh_token_works_at_the_provider(
         auth=("web-app", "web-app-secret"),
     )
     assert response.status_code == 200, response.text
+
+
+def test_python_and_rust_agree_on_logtos_extension_values(make_client: ClientFactory) -> None:
+    client = make_client()
+    for screen in get_args(FirstScreen):
+        identifiers = ["email"] if screen.startswith("identifier:") else None
+        url = run(client.signIn(REDIRECT_URI, firstScreen=screen, identifiers=identifiers))
+        assert query(url)["first_screen"] == [screen]
+    for mode in get_args(InteractionMode):
+        assert query(run(client.signIn(REDIRECT_URI, interactionMode=mode)))["interaction_mode"] == [mode]
+    with pytest.raises(LogtoConfigError):
+        run(client.signIn(REDIRECT_URI, firstScreen="foo"))
+    url = run(client.signIn(REDIRECT_URI, directSignIn={"method": "social", "target": "github"}))
+    assert query(url)["direct_sign_in"] == ["social:github"]

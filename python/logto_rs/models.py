@@ -17,6 +17,7 @@ __all__ = [
     "ReservedResource",
     "InteractionMode",
     "FirstScreen",
+    "UserClaims",
     "IdTokenClaims",
     "AccessTokenClaims",
     "UserInfoResponse",
@@ -70,16 +71,35 @@ FirstScreen = Literal[
 """Logto's ``first_screen`` values."""
 
 
-class IdTokenClaims(BaseModel):
-    """Claims of the ID token (OpenID Connect Core §2 plus Logto's scope claims).
+class UserClaims(BaseModel):
+    """The user claims the ID token and the userinfo share (Logto's scope claims, §7).
 
     Unknown claims are kept as extra attributes.
     """
 
     model_config = ConfigDict(extra="allow")
 
-    iss: str
     sub: str
+    name: Optional[str] = None
+    username: Optional[str] = None
+    picture: Optional[str] = None
+    email: Optional[str] = None
+    email_verified: Optional[bool] = None
+    phone_number: Optional[str] = None
+    phone_number_verified: Optional[bool] = None
+    created_at: Optional[int] = None
+    updated_at: Optional[int] = None
+    custom_data: Optional[Any] = None
+    identities: Optional[dict[str, Any]] = None
+    roles: Optional[list[str]] = None
+    organizations: Optional[list[str]] = None
+    organization_roles: Optional[list[str]] = None
+
+
+class IdTokenClaims(UserClaims):
+    """Claims of the ID token (OpenID Connect Core §2 plus Logto's scope claims)."""
+
+    iss: str
     aud: Union[str, list[str]]
     exp: int
     iat: int
@@ -88,18 +108,6 @@ class IdTokenClaims(BaseModel):
     azp: Optional[str] = None
     sid: Optional[str] = None
     auth_time: Optional[int] = None
-    name: Optional[str] = None
-    username: Optional[str] = None
-    picture: Optional[str] = None
-    email: Optional[str] = None
-    email_verified: Optional[bool] = None
-    phone_number: Optional[str] = None
-    phone_number_verified: Optional[bool] = None
-    roles: Optional[list[str]] = None
-    organizations: Optional[list[str]] = None
-    organization_roles: Optional[list[str]] = None
-    custom_data: Optional[Any] = None
-    identities: Optional[dict[str, Any]] = None
 
 
 class AccessTokenClaims(BaseModel):
@@ -126,28 +134,11 @@ class AccessTokenClaims(BaseModel):
         return self.scope.split() if self.scope else []
 
 
-class UserInfoResponse(BaseModel):
+class UserInfoResponse(UserClaims):
     """The userinfo of the signed-in user, with Logto's claims.
 
     Every claim the provider sends is kept, known or not.
     """
 
-    model_config = ConfigDict(extra="allow")
-
-    sub: str
-    name: Optional[str] = None
-    username: Optional[str] = None
-    picture: Optional[str] = None
-    email: Optional[str] = None
-    email_verified: Optional[bool] = None
-    phone_number: Optional[str] = None
-    phone_number_verified: Optional[bool] = None
-    created_at: Optional[int] = None
-    updated_at: Optional[int] = None
-    custom_data: Optional[Any] = None
-    identities: Optional[dict[str, Any]] = None
     sso_identities: Optional[list[dict[str, Any]]] = None
-    roles: Optional[list[str]] = None
-    organizations: Optional[list[str]] = None
     organization_data: Optional[list[dict[str, Any]]] = None
-    organization_roles: Optional[list[str]] = None
