@@ -177,3 +177,12 @@ def test_python_and_rust_agree_on_logtos_extension_values(make_client: ClientFac
         run(client.signIn(REDIRECT_URI, firstScreen="foo"))
     url = run(client.signIn(REDIRECT_URI, directSignIn={"method": "social", "target": "github"}))
     assert query(url)["direct_sign_in"] == ["social:github"]
+
+
+def test_discovery_is_fetched_once_per_client(provider: Provider, make_client: ClientFactory) -> None:
+    client = make_client()
+    run(sign_in(client))
+    run(client.signIn(REDIRECT_URI))
+    run(sign_in(client))
+    run(client.signOut())
+    assert len(provider.requests(path="/oidc/.well-known/openid-configuration")) == 1
