@@ -44,6 +44,9 @@ pub mod storage;
 pub mod token_cache;
 pub mod user_info;
 
+// Per-key lanes: one request per key at a time (the refresh coordinator; machine tokens, issue 5).
+mod single_flight;
+
 #[cfg(feature = "python")]
 mod python;
 
