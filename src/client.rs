@@ -14,6 +14,7 @@ use crate::grant::{Grant, TokenResponse, request_token};
 use crate::http::{ClientAuth, HttpClient};
 use crate::jwks::JwksCache;
 use crate::jwt::{self, ClaimChecks};
+use crate::machine::MachineTokenCache;
 use crate::refresh::RefreshCoordinator;
 use crate::secret::{AccessToken, IdToken, Nonce, RefreshToken};
 use crate::sign_in::{SignInOptions, SignInSession, authorization_url};
@@ -36,6 +37,7 @@ struct Inner {
     jwks: JwksCache,
     refresh: Arc<RefreshCoordinator>,
     parsed_maps: ParsedMapMemo,
+    machine_tokens: Arc<MachineTokenCache>,
 }
 
 impl LogtoClient {
@@ -54,8 +56,19 @@ impl LogtoClient {
                 jwks,
                 refresh: Arc::new(RefreshCoordinator::default()),
                 parsed_maps: ParsedMapMemo::default(),
+                machine_tokens: Arc::new(MachineTokenCache::default()),
             }),
         })
+    }
+
+    /// The HTTP client (for the protocol modules that extend the client).
+    pub(crate) fn http(&self) -> &HttpClient {
+        &self.inner.http
+    }
+
+    /// The in-memory cache of `client_credentials` and exchanged tokens.
+    pub(crate) fn machine_tokens(&self) -> &Arc<MachineTokenCache> {
+        &self.inner.machine_tokens
     }
 
     /// The configuration.

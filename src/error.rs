@@ -80,6 +80,30 @@ impl fmt::Display for OAuthError {
     }
 }
 
+/// An error answer in Logto's own format, `{code, message}` (the Management API's, and any Logto
+/// route that is not OAuth).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    /// The endpoint that answered.
+    pub endpoint: Endpoint,
+    /// HTTP status code.
+    pub status: u16,
+    /// Logto's error code, e.g. `entity.not_found`.
+    pub code: String,
+    /// Logto's message.
+    pub message: String,
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} answered HTTP {} {}: {}",
+            self.endpoint, self.status, self.code, self.message
+        )
+    }
+}
+
 /// Which check a JWT (ID token or access token) failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -256,6 +280,20 @@ pub enum Error {
     /// The operation needs a signed-in user (or a refresh token) and there is none.
     #[error("not authenticated: {0}")]
     NotAuthenticated(&'static str),
+    /// The provider refused a grant the application is not allowed to use (`invalid_request`
+    /// "requested grant type is not allowed for this client", or `unauthorized_client`).
+    #[error("{} is not allowed for this application: {hint} ({error})", grant.replace('_', " "))]
+    GrantNotAllowed {
+        /// The grant: `token_exchange` or `client_credentials`.
+        grant: &'static str,
+        /// What to change in Logto.
+        hint: &'static str,
+        /// The provider's answer.
+        error: OAuthError,
+    },
+    /// Logto answered with its own error body, `{code, message}` (the Management API).
+    #[error("{0}")]
+    Api(ApiError),
     /// The storage backend failed.
     #[error("storage {op}({key:?}) failed")]
     Storage {
@@ -272,7 +310,7 @@ pub enum Error {
 impl Error {
     /// A stable machine-readable code: `config.invalid`, `network.error`, `network.timeout`,
     /// `oauth.<error>`, `response.unexpected`, `token.<check>`, `callback.<reason>`,
-    /// `not_authenticated`, `storage.error`.
+    /// `not_authenticated`, `storage.error`, `<grant>.not_allowed`, `api.<Logto code>`.
     #[must_use]
     pub fn code(&self) -> String {
         match self {
@@ -285,6 +323,8 @@ impl Error {
             Self::Callback(e) => e.code().into(),
             Self::NotAuthenticated(_) => "not_authenticated".into(),
             Self::Storage { .. } => "storage.error".into(),
+            Self::GrantNotAllowed { grant, .. } => format!("{grant}.not_allowed"),
+            Self::Api(e) => format!("api.{}", e.code),
         }
     }
 
@@ -314,6 +354,17 @@ mod tests {
         assert_eq!(
             oauth.to_string(),
             "token endpoint answered HTTP 400 invalid_grant: grant request is invalid"
+        );
+        let api = Error::Api(ApiError {
+            endpoint: Endpoint::ManagementApi,
+            status: 404,
+            code: "entity.not_found".into(),
+            message: "The personal access token `ci` does not exist.".into(),
+        });
+        assert_eq!(api.code(), "api.entity.not_found");
+        assert_eq!(
+            api.to_string(),
+            "management_api answered HTTP 404 entity.not_found: The personal access token `ci` does not exist."
         );
     }
 }

@@ -4,9 +4,18 @@
 use serde::Deserialize;
 
 use crate::config::LogtoConfig;
-use crate::error::{Endpoint, Result};
+use crate::error::{Endpoint, Error, Result};
 use crate::http::{ClientAuth, HttpClient};
-use crate::secret::{AccessToken, AuthorizationCode, CodeVerifier, IdToken, RefreshToken};
+use crate::secret::{
+    AccessToken, AuthorizationCode, CodeVerifier, IdToken, PersonalAccessTokenValue, RefreshToken,
+};
+
+/// The `grant_type` of RFC 8693 token exchange.
+pub const TOKEN_EXCHANGE_GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+/// Logto's `subject_token_type` for a personal access token.
+pub const PERSONAL_ACCESS_TOKEN_TYPE: &str = "urn:logto:token-type:personal_access_token";
+/// The RFC 8693 token type of an access token (what a token exchange issues).
+pub const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
 
 /// A successful token response (RFC 6749 §5.1). Its `Debug` redacts every token.
 #[derive(Debug, Clone, Deserialize)]
@@ -29,6 +38,89 @@ pub struct TokenResponse {
     /// The granted scopes, space-separated.
     #[serde(default)]
     pub scope: Option<String>,
+    /// RFC 8693: the type of the issued token (a token exchange's answer).
+    #[serde(default)]
+    pub issued_token_type: Option<String>,
+}
+
+/// What a machine token is for: an API resource, an organization, or both, and the scopes to
+/// ask for (`client_credentials` and token exchange have no default scopes). Validated and
+/// normalised on construction (scopes deduplicated and sorted), so two targets that ask for the
+/// same thing are equal; it is part of the machine-token cache key.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct TokenTarget {
+    resource: Option<String>,
+    organization_id: Option<String>,
+    scope: Option<String>,
+}
+
+impl TokenTarget {
+    /// A target; empty strings count as absent.
+    ///
+    /// # Errors
+    /// [`Error::Config`] when the resource is not an absolute URI or a scope is blank or has
+    /// whitespace in it.
+    pub fn new(
+        resource: Option<&str>,
+        organization_id: Option<&str>,
+        scopes: &[impl AsRef<str>],
+    ) -> Result<Self> {
+        let resource = resource.map(str::trim).filter(|r| !r.is_empty());
+        if let Some(resource) = resource
+            && url::Url::parse(resource).is_err()
+        {
+            return Err(Error::config(format!(
+                "resource {resource:?} is not an absolute URI"
+            )));
+        }
+        let organization_id = organization_id.map(str::trim).filter(|o| !o.is_empty());
+        let mut sorted = Vec::with_capacity(scopes.len());
+        for scope in scopes {
+            let scope = scope.as_ref().trim();
+            if scope.is_empty() || scope.contains(char::is_whitespace) {
+                return Err(Error::config(format!("invalid scope {scope:?}")));
+            }
+            sorted.push(scope);
+        }
+        sorted.sort_unstable();
+        sorted.dedup();
+        Ok(Self {
+            resource: resource.map(str::to_owned),
+            organization_id: organization_id.map(str::to_owned),
+            scope: (!sorted.is_empty()).then(|| sorted.join(" ")),
+        })
+    }
+
+    /// The API resource indicator.
+    #[must_use]
+    pub fn resource(&self) -> Option<&str> {
+        self.resource.as_deref()
+    }
+
+    /// The organization id.
+    #[must_use]
+    pub fn organization_id(&self) -> Option<&str> {
+        self.organization_id.as_deref()
+    }
+
+    /// The requested scopes, space-separated and sorted.
+    #[must_use]
+    pub fn scope(&self) -> Option<&str> {
+        self.scope.as_deref()
+    }
+
+    /// `resource`, `organization_id` and `scope`, each when present.
+    fn push_params<'s>(&'s self, params: &mut Vec<(&'static str, &'s str)>) {
+        for (name, value) in [
+            ("resource", &self.resource),
+            ("organization_id", &self.organization_id),
+            ("scope", &self.scope),
+        ] {
+            if let Some(value) = value {
+                params.push((name, value));
+            }
+        }
+    }
 }
 
 /// A grant sent to the token endpoint.
@@ -52,6 +144,18 @@ pub enum Grant<'a> {
         resource: Option<&'a str>,
         /// Logto's organization id.
         organization_id: Option<&'a str>,
+    },
+    /// `client_credentials` (machine-to-machine): a token of the application itself.
+    ClientCredentials {
+        /// The resource and/or organization, and the scopes.
+        target: &'a TokenTarget,
+    },
+    /// RFC 8693 token exchange of a Logto personal access token for an access token of its user.
+    TokenExchange {
+        /// The personal access token.
+        subject_token: &'a PersonalAccessTokenValue,
+        /// The resource and/or organization, and the scopes.
+        target: &'a TokenTarget,
     },
 }
 
@@ -87,6 +191,61 @@ impl Grant<'_> {
                 }
                 params
             }
+            Self::ClientCredentials { target } => {
+                let mut params = vec![("grant_type", "client_credentials")];
+                target.push_params(&mut params);
+                params
+            }
+            Self::TokenExchange {
+                subject_token,
+                target,
+            } => {
+                let mut params = vec![
+                    ("grant_type", TOKEN_EXCHANGE_GRANT_TYPE),
+                    ("subject_token", subject_token.secret()),
+                    ("subject_token_type", PERSONAL_ACCESS_TOKEN_TYPE),
+                ];
+                target.push_params(&mut params);
+                params
+            }
+        }
+    }
+
+    /// For a grant an application must be allowed to use: its name and what to change in Logto.
+    fn permission(&self) -> Option<(&'static str, &'static str)> {
+        match self {
+            Self::TokenExchange { .. } => Some((
+                "token_exchange",
+                "enable token exchange for the app (Logto Console > Applications > the app > \
+                 \"Allow token exchange\")",
+            )),
+            Self::ClientCredentials { .. } => Some((
+                "client_credentials",
+                "use the id and secret of a machine-to-machine app",
+            )),
+            _ => None,
+        }
+    }
+
+    /// The provider's refusal of a grant the application is not allowed to use becomes
+    /// [`Error::GrantNotAllowed`], which says what to change; other errors are kept.
+    #[must_use]
+    pub fn explain_error(&self, error: Error) -> Error {
+        match (self.permission(), error) {
+            (Some((grant, hint)), Error::OAuth(e))
+                if e.error == "unauthorized_client"
+                    || (e.error == "invalid_request"
+                        && e.description
+                            .as_deref()
+                            .is_some_and(|d| d.contains("grant type is not allowed"))) =>
+            {
+                Error::GrantNotAllowed {
+                    grant,
+                    hint,
+                    error: e,
+                }
+            }
+            (_, other) => other,
         }
     }
 }
@@ -104,6 +263,7 @@ pub async fn request_token(
     let auth = ClientAuth::for_client(config.app_id(), config.app_secret.as_ref());
     http.post_form(Endpoint::Token, token_endpoint, &grant.params(), auth)
         .await
+        .map_err(|e| grant.explain_error(e))
 }
 
 #[cfg(test)]
@@ -125,6 +285,97 @@ mod tests {
                 ("refresh_token", "rt"),
                 ("organization_id", "org")
             ]
+        );
+    }
+
+    #[test]
+    fn targets_are_normalised_and_validated() {
+        let a = TokenTarget::new(Some(" https://api "), Some(""), &["write", "read", "read"]).unwrap();
+        let b = TokenTarget::new(Some("https://api"), None, &["read", "write"]).unwrap();
+        assert_eq!(a, b);
+        assert_eq!(a.scope(), Some("read write"));
+        assert_eq!(a.organization_id(), None);
+        let none = TokenTarget::new(None, None, &[] as &[&str]).unwrap();
+        assert_eq!((none.resource(), none.scope()), (None, None));
+        assert!(matches!(
+            TokenTarget::new(Some("api"), None, &[] as &[&str]),
+            Err(Error::Config(_))
+        ));
+        assert!(TokenTarget::new(None, None, &["read write"]).is_err());
+        assert!(TokenTarget::new(None, None, &[" "]).is_err());
+    }
+
+    #[test]
+    fn machine_grant_params() {
+        let target = TokenTarget::new(Some("https://api"), Some("org-1"), &["b", "a"]).unwrap();
+        assert_eq!(
+            Grant::ClientCredentials { target: &target }.params(),
+            [
+                ("grant_type", "client_credentials"),
+                ("resource", "https://api"),
+                ("organization_id", "org-1"),
+                ("scope", "a b")
+            ]
+        );
+        let pat = PersonalAccessTokenValue::new("pat_x");
+        let bare = TokenTarget::new(None, None, &[] as &[&str]).unwrap();
+        assert_eq!(
+            Grant::TokenExchange {
+                subject_token: &pat,
+                target: &bare
+            }
+            .params(),
+            [
+                ("grant_type", TOKEN_EXCHANGE_GRANT_TYPE),
+                ("subject_token", "pat_x"),
+                ("subject_token_type", PERSONAL_ACCESS_TOKEN_TYPE),
+            ]
+        );
+    }
+
+    #[test]
+    fn refusals_of_a_grant_type_say_what_to_enable() {
+        let pat = PersonalAccessTokenValue::new("pat_x");
+        let target = TokenTarget::new(None, None, &[] as &[&str]).unwrap();
+        let exchange = Grant::TokenExchange {
+            subject_token: &pat,
+            target: &target,
+        };
+        let refusal = |error: &str, description: &str| {
+            Error::OAuth(crate::error::OAuthError {
+                endpoint: Endpoint::Token,
+                status: 400,
+                error: error.into(),
+                description: Some(description.into()),
+            })
+        };
+        let explained = exchange.explain_error(refusal(
+            "invalid_request",
+            "requested grant type is not allowed for this client",
+        ));
+        assert_eq!(explained.code(), "token_exchange.not_allowed");
+        assert!(
+            explained
+                .to_string()
+                .starts_with("token exchange is not allowed for this application: enable token exchange"),
+            "{explained}"
+        );
+        let kept = exchange.explain_error(refusal("invalid_grant", "grant request is invalid"));
+        assert_eq!(kept.code(), "oauth.invalid_grant");
+        let m2m = Grant::ClientCredentials { target: &target };
+        assert_eq!(
+            m2m.explain_error(refusal("unauthorized_client", "x")).code(),
+            "client_credentials.not_allowed"
+        );
+        let token = RefreshToken::new("rt");
+        let refresh = Grant::RefreshToken {
+            refresh_token: &token,
+            resource: None,
+            organization_id: None,
+        };
+        assert_eq!(
+            refresh.explain_error(refusal("unauthorized_client", "x")).code(),
+            "oauth.unauthorized_client"
         );
     }
 

@@ -1,5 +1,6 @@
 //! The one HTTP client (rustls on aws-lc-rs, pooled connections, timeouts, no redirects) and the
-//! classification of every response: success JSON, OAuth error, or an unexpected answer.
+//! classification of every response: success JSON (or 204 No Content), OAuth error, Logto's
+//! `{code, message}` error, or an unexpected answer.
 
 use std::time::Duration;
 
@@ -9,7 +10,7 @@ use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderValue};
 use serde::de::DeserializeOwned;
 use url::form_urlencoded;
 
-use crate::error::{Endpoint, Error, OAuthError, Result};
+use crate::error::{ApiError, Endpoint, Error, OAuthError, Result};
 use crate::secret::ClientSecret;
 
 /// Largest response body read from the provider.
@@ -94,6 +95,30 @@ impl HttpClient {
             .get(url)
             .header(ACCEPT, "application/json")
             .bearer_auth(token);
+        self.send(endpoint, request).await
+    }
+
+    /// `method url` with a bearer token and, when given, a JSON body; parses a JSON success body
+    /// (`()` reads a 204 No Content). Logto's `{code, message}` errors become [`Error::Api`].
+    ///
+    /// # Errors
+    /// As [`get_json`](Self::get_json).
+    pub async fn send_json_bearer<T: DeserializeOwned>(
+        &self,
+        endpoint: Endpoint,
+        method: reqwest::Method,
+        url: &str,
+        token: &str,
+        body: Option<&serde_json::Value>,
+    ) -> Result<T> {
+        let mut request = self
+            .client
+            .request(method, url)
+            .header(ACCEPT, "application/json")
+            .bearer_auth(token);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
         self.send(endpoint, request).await
     }
 
@@ -239,6 +264,11 @@ pub(crate) fn classify<T: DeserializeOwned>(
     body: &[u8],
 ) -> Result<T> {
     let success = (200..300).contains(&status);
+    if status == 204 {
+        // No Content: only a caller that expects nothing (`()`) accepts it.
+        return serde_json::from_slice(b"null")
+            .map_err(|_| unexpected(endpoint, status, "expected JSON, got no content"));
+    }
     if !is_json(content_type) {
         let what = if content_type.starts_with("text/html") {
             "HTML"
@@ -256,22 +286,40 @@ pub(crate) fn classify<T: DeserializeOwned>(
         let deserializer = &mut serde_json::Deserializer::from_slice(body);
         return serde_path_to_error(deserializer).map_err(|reason| unexpected(endpoint, status, reason));
     }
+    // OAuth's `{error, error_description}` (Logto's OIDC routes add `code` and `message` to it),
+    // or Logto's own `{code, message}`.
     #[derive(serde::Deserialize)]
     struct ErrorBody {
-        error: String,
+        error: Option<String>,
         error_description: Option<String>,
+        code: Option<String>,
+        message: Option<String>,
     }
     match serde_json::from_slice::<ErrorBody>(body) {
-        Ok(e) => Err(Error::OAuth(OAuthError {
+        Ok(ErrorBody {
+            error: Some(error),
+            error_description,
+            ..
+        }) => Err(Error::OAuth(OAuthError {
             endpoint,
             status,
-            error: e.error,
-            description: e.error_description,
+            error,
+            description: error_description,
         })),
-        Err(_) => Err(unexpected(
+        Ok(ErrorBody {
+            code: Some(code),
+            message,
+            ..
+        }) => Err(Error::Api(ApiError {
             endpoint,
             status,
-            "error status without an OAuth error body",
+            code,
+            message: message.unwrap_or_default(),
+        })),
+        _ => Err(unexpected(
+            endpoint,
+            status,
+            "error status without an OAuth or Logto error body",
         )),
     }
 }
@@ -337,6 +385,42 @@ mod tests {
         .unwrap_err();
         assert!(
             matches!(oauth, Error::OAuth(OAuthError { status: 400, ref error, .. }) if error == "invalid_grant")
+        );
+    }
+
+    #[test]
+    fn logto_error_bodies_and_no_content() {
+        // The OIDC routes send both shapes at once: the OAuth error wins.
+        let oidc = classify::<Tokens>(
+            Endpoint::Token,
+            400,
+            "application/json",
+            br#"{"code":"oidc.invalid_grant","message":"m","error":"invalid_grant","error_description":"d"}"#,
+        )
+        .unwrap_err();
+        assert!(matches!(oidc, Error::OAuth(OAuthError { ref error, .. }) if error == "invalid_grant"));
+
+        let api = classify::<Tokens>(
+            Endpoint::ManagementApi,
+            422,
+            "application/json; charset=utf-8",
+            br#"{"code":"entity.unique_integrity_violation","message":"The name is already in use."}"#,
+        )
+        .unwrap_err();
+        assert_eq!(api.code(), "api.entity.unique_integrity_violation", "{api}");
+        assert!(
+            matches!(api, Error::Api(ApiError { status: 422, ref message, .. }) if message == "The name is already in use.")
+        );
+
+        let neither =
+            classify::<Tokens>(Endpoint::ManagementApi, 404, "application/json", br#"{"x":1}"#).unwrap_err();
+        assert!(matches!(neither, Error::UnexpectedResponse { status: 404, .. }));
+
+        let deleted: () = classify(Endpoint::ManagementApi, 204, "", b"").unwrap();
+        assert_eq!(deleted, ());
+        let missing = classify::<Tokens>(Endpoint::ManagementApi, 204, "", b"").unwrap_err();
+        assert!(
+            matches!(missing, Error::UnexpectedResponse { status: 204, ref reason, .. } if reason.contains("no content"))
         );
     }
 

@@ -22,7 +22,8 @@
 //!
 //! Modules follow the protocol's steps: [`config`], [`discovery`], [`pkce`], [`sign_in`],
 //! [`callback`], [`grant`], [`jwks`], [`jwt`], [`token_cache`], [`refresh`], [`user_info`],
-//! [`sign_out`], over the
+//! [`sign_out`], [`machine`] (tokens without a user: `client_credentials` and personal access
+//! token exchange) and [`management`] (the Management API's personal access tokens), over the
 //! [`storage`] a caller provides and the one HTTP client in [`http`]. Secrets are the
 //! redacting newtypes of [`secret`]; every failure is an [`Error`].
 
@@ -44,6 +45,12 @@ pub mod storage;
 pub mod token_cache;
 pub mod user_info;
 
+// Machine tokens (issue 5): client_credentials, personal access token exchange, the Management
+// API's personal access tokens, and the per-key lanes they share with the refresh coordinator.
+pub mod machine;
+pub mod management;
+mod single_flight;
+
 #[cfg(feature = "python")]
 mod python;
 
@@ -52,3 +59,9 @@ pub use config::{LogtoConfig, LogtoConfigBuilder};
 pub use error::{CallbackError, Endpoint, Error, OAuthError, Result, ValidationError};
 pub use sign_in::SignInOptions;
 pub use storage::{MemoryStorage, Storage, StorageKey};
+
+// Machine tokens (issue 5).
+pub use error::ApiError;
+pub use grant::TokenTarget;
+pub use machine::MachineToken;
+pub use management::{ManagementApi, PersonalAccessToken};

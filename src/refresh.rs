@@ -13,11 +13,10 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use aws_lc_rs::digest::{SHA256, digest};
-
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::grant::TokenResponse;
-use crate::secret::RefreshToken;
+use crate::secret::{Fingerprint, RefreshToken};
+use crate::single_flight::{Lanes, poisoned, run_in_lane};
 
 /// How long a rotation (old → new refresh token) is remembered.
 const ROTATION_MEMORY: Duration = Duration::from_secs(300);
@@ -26,18 +25,10 @@ const RESULT_MEMORY: Duration = Duration::from_secs(30);
 /// Longest rotation chain followed (guards against a cycle).
 const MAX_CHAIN: usize = 32;
 
-/// SHA-256 of a refresh token: the coordinator never keeps a token as a map key.
-type Fingerprint = [u8; 32];
-
-fn fingerprint(token: &RefreshToken) -> Fingerprint {
-    let mut out = [0u8; 32];
-    out.copy_from_slice(digest(&SHA256, token.secret().as_bytes()).as_ref());
-    out
-}
-
+// Refresh tokens are keyed by their SHA-256 fingerprint: the coordinator never keeps a token as a
+// map key.
 #[derive(Default)]
 struct State {
-    lanes: HashMap<Fingerprint, Arc<tokio::sync::Mutex<()>>>,
     rotated: HashMap<Fingerprint, (RefreshToken, Instant)>,
     results: HashMap<(Fingerprint, String), (Arc<TokenResponse>, Instant)>,
 }
@@ -48,7 +39,7 @@ impl State {
     fn resolve(&self, held: &RefreshToken, key: &str) -> (RefreshToken, Option<Arc<TokenResponse>>) {
         let mut current = held.clone();
         for _ in 0..MAX_CHAIN {
-            let print = fingerprint(&current);
+            let print = current.fingerprint();
             if let Some((response, at)) = self.results.get(&(print, key.to_owned()))
                 && at.elapsed() < RESULT_MEMORY
             {
@@ -65,8 +56,7 @@ impl State {
     fn record(&mut self, used: &RefreshToken, key: String, response: &Arc<TokenResponse>) {
         self.rotated.retain(|_, (_, at)| at.elapsed() < ROTATION_MEMORY);
         self.results.retain(|_, (_, at)| at.elapsed() < RESULT_MEMORY);
-        self.lanes.retain(|_, lane| Arc::strong_count(lane) > 1);
-        let print = fingerprint(used);
+        let print = used.fingerprint();
         if let Some(next) = &response.refresh_token
             && !next.ct_eq(used.secret())
         {
@@ -81,16 +71,13 @@ impl State {
 #[derive(Default)]
 pub struct RefreshCoordinator {
     state: Mutex<State>,
+    lanes: Lanes<Fingerprint>,
 }
 
 impl std::fmt::Debug for RefreshCoordinator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RefreshCoordinator").finish_non_exhaustive()
     }
-}
-
-fn poisoned() -> Error {
-    Error::Config("the refresh coordinator's lock is poisoned".into())
 }
 
 impl RefreshCoordinator {
@@ -110,38 +97,34 @@ impl RefreshCoordinator {
         Fut: Future<Output = Result<TokenResponse>> + Send + 'static,
     {
         loop {
-            let (latest, lane) = {
-                let mut state = self.state.lock().map_err(|_| poisoned())?;
+            let latest = {
+                let state = self.state.lock().map_err(|_| poisoned("refresh coordinator"))?;
                 let (latest, hit) = state.resolve(&held, &key);
                 if let Some(response) = hit {
                     return Ok(response);
                 }
-                let lane = state.lanes.entry(fingerprint(&latest)).or_default().clone();
-                (latest, lane)
+                latest
             };
-            let guard = lane.lock_owned().await;
+            let guard = self.lanes.enter(&latest.fingerprint()).await?;
             {
                 // While we queued, the token may have rotated or the result arrived: start over.
-                let state = self.state.lock().map_err(|_| poisoned())?;
+                let state = self.state.lock().map_err(|_| poisoned("refresh coordinator"))?;
                 let (now_latest, hit) = state.resolve(&held, &key);
-                if hit.is_some() || fingerprint(&now_latest) != fingerprint(&latest) {
+                if hit.is_some() || now_latest.fingerprint() != latest.fingerprint() {
                     continue;
                 }
             }
             let coordinator = self.clone();
-            let task = tokio::spawn(async move {
+            return run_in_lane(guard, async move {
                 let result = request(latest.clone()).await.map(Arc::new);
                 if let Ok(response) = &result
                     && let Ok(mut state) = coordinator.state.lock()
                 {
                     state.record(&latest, key, response);
                 }
-                drop(guard);
                 result
-            });
-            return task
-                .await
-                .map_err(|_| Error::Config("the refresh task was cancelled by the runtime".into()))?;
+            })
+            .await;
         }
     }
 }

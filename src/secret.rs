@@ -4,8 +4,12 @@
 //! [`ct_eq`](ClientSecret::ct_eq), which compares in constant time), and exposes its value only
 //! through an explicit `secret()` call.
 
+use aws_lc_rs::digest::{SHA256, digest};
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
+
+/// SHA-256 of a secret: what caches and coordinators key on instead of the secret itself.
+pub type Fingerprint = [u8; 32];
 
 macro_rules! secret_type {
     ($(#[$doc:meta])* $name:ident) => {
@@ -31,6 +35,14 @@ macro_rules! secret_type {
             #[must_use]
             pub fn ct_eq(&self, other: &str) -> bool {
                 self.0.as_bytes().ct_eq(other.as_bytes()).into()
+            }
+
+            /// SHA-256 of the value, for use as a map key where the value must not be kept.
+            #[must_use]
+            pub fn fingerprint(&self) -> Fingerprint {
+                let mut out = [0u8; 32];
+                out.copy_from_slice(digest(&SHA256, self.0.as_bytes()).as_ref());
+                out
             }
         }
 
@@ -74,6 +86,11 @@ secret_type!(
     /// The `nonce` of an authorization request.
     Nonce
 );
+secret_type!(
+    /// A Logto personal access token (`pat_…`): the subject token of a token exchange, and the
+    /// `value` the Management API returns.
+    PersonalAccessTokenValue
+);
 
 #[cfg(test)]
 mod tests {
@@ -86,5 +103,25 @@ mod tests {
         assert!(token.ct_eq("eyJ.secret.value"));
         assert!(!token.ct_eq("eyJ.secret.valuf"));
         assert!(!token.ct_eq("short"));
+    }
+
+    #[test]
+    fn fingerprint_is_the_sha256_of_the_value() {
+        let pat = PersonalAccessTokenValue::new("pat_abc");
+        assert_eq!(format!("{pat:?}"), "PersonalAccessTokenValue([redacted])");
+        // echo -n pat_abc | sha256sum
+        let hex: String = pat.fingerprint().iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(
+            hex,
+            "28d38ed101bae184d6a39ab52ee9f7f1d56698cdb256b10670bc37577ccad3d2"
+        );
+        assert_eq!(
+            pat.fingerprint(),
+            PersonalAccessTokenValue::new("pat_abc").fingerprint()
+        );
+        assert_ne!(
+            pat.fingerprint(),
+            PersonalAccessTokenValue::new("pat_abd").fingerprint()
+        );
     }
 }

@@ -7,10 +7,16 @@ from ._core import __version__
 from .client import BlockingLogtoClient, LogtoClient
 from .config import LogtoConfig
 from .errors import (
+    LogtoApiAuthError,
+    LogtoApiConflictError,
+    LogtoApiError,
+    LogtoApiInvalidInputError,
+    LogtoApiNotFoundError,
     LogtoAuthorizationError,
     LogtoCallbackError,
     LogtoConfigError,
     LogtoException,
+    LogtoGrantNotAllowedError,
     LogtoInvalidGrantError,
     LogtoNetworkError,
     LogtoNotAuthenticatedError,
@@ -20,13 +26,25 @@ from .errors import (
     LogtoTimeoutError,
     LogtoTokenValidationError,
 )
+from .machine import (
+    BlockingLogtoM2MClient,
+    BlockingManagementApi,
+    LogtoM2MClient,
+    LogtoM2MConfig,
+    ManagementApi,
+    exchange_personal_access_token,
+    exchange_personal_access_token_blocking,
+)
 from .models import (
     AccessTokenClaims,
     FirstScreen,
     IdTokenClaims,
     InteractionMode,
+    MachineToken,
+    PersonalAccessToken,
     ReservedResource,
     ReservedScope,
+    TokenExchangeResult,
     UserInfoResponse,
     UserInfoScope,
 )
@@ -60,4 +78,24 @@ __all__ = [
     "Storage",
     "UserInfoResponse",
     "UserInfoScope",
+]
+
+# Machine tokens, personal access tokens (issue 5).
+__all__ += [
+    "BlockingLogtoM2MClient",
+    "BlockingManagementApi",
+    "LogtoApiAuthError",
+    "LogtoApiConflictError",
+    "LogtoApiError",
+    "LogtoApiInvalidInputError",
+    "LogtoApiNotFoundError",
+    "LogtoGrantNotAllowedError",
+    "LogtoM2MClient",
+    "LogtoM2MConfig",
+    "MachineToken",
+    "ManagementApi",
+    "PersonalAccessToken",
+    "TokenExchangeResult",
+    "exchange_personal_access_token",
+    "exchange_personal_access_token_blocking",
 ]

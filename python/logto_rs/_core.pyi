@@ -64,3 +64,49 @@ class CoreClient:
     def fetch_user_info(self, storage: Any) -> Operation: ...
     def clear_access_token(self, storage: Any) -> Operation: ...
     def clear_all_tokens(self, storage: Any) -> Operation: ...
+    # Machine tokens (issue 5).
+    def exchange_personal_access_token(
+        self,
+        pat: str,
+        resource: Optional[str] = None,
+        scopes: list[str] = ...,
+        organization_id: Optional[str] = None,
+    ) -> Operation:
+        """Exchange a personal access token (RFC 8693); the result is a ``TokenExchangeResult`` JSON."""
+
+# Machine tokens (issue 5).
+
+class MachineClient:
+    """A machine-to-machine app's client; each network method returns an :class:`Operation`.
+
+    Results are JSON strings (``MachineToken``, ``TokenExchangeResult``, ``PersonalAccessToken``
+    or a list of them); ``delete_personal_access_token`` returns ``None``.
+    """
+
+    def __init__(self, config: Any) -> None: ...
+    @staticmethod
+    def validate_config(config: Any) -> None:
+        """Validate a ``LogtoM2MConfig``."""
+    @property
+    def management_api_resource(self) -> str:
+        """The Management API's resource indicator."""
+    def client_credentials_token(
+        self,
+        resource: Optional[str] = None,
+        scopes: list[str] = ...,
+        organization_id: Optional[str] = None,
+    ) -> Operation: ...
+    def management_api_token(self) -> Operation: ...
+    def exchange_personal_access_token(
+        self,
+        pat: str,
+        resource: Optional[str] = None,
+        scopes: list[str] = ...,
+        organization_id: Optional[str] = None,
+    ) -> Operation: ...
+    def list_personal_access_tokens(self, user_id: str) -> Operation: ...
+    def create_personal_access_token(
+        self, user_id: str, name: str, expires_at: Optional[int] = None
+    ) -> Operation: ...
+    def rename_personal_access_token(self, user_id: str, current_name: str, name: str) -> Operation: ...
+    def delete_personal_access_token(self, user_id: str, name: str) -> Operation: ...

@@ -17,6 +17,7 @@ from typing import Any, Callable, Optional, Union
 from . import _driver
 from ._core import CoreClient, Operation
 from .config import LogtoConfig
+from .machine import _BlockingTokenExchange, _TokenExchange
 from .models import AccessTokenClaims, IdTokenClaims, UserInfoResponse
 from .storage import MemoryStorage, Storage
 
@@ -120,7 +121,7 @@ class _ClientBase:
         return token
 
 
-class LogtoClient(_ClientBase):
+class LogtoClient(_ClientBase, _TokenExchange):
     """The Logto client, API-compatible with the official ``logto`` package.
 
     Network methods are coroutines; ``isAuthenticated``, ``getIdToken``, ``getIdTokenClaims``
@@ -286,7 +287,7 @@ class LogtoClient(_ClientBase):
         await _driver.run(self._core.clear_all_tokens(self._storage))
 
 
-class BlockingLogtoClient(_ClientBase):
+class BlockingLogtoClient(_ClientBase, _BlockingTokenExchange):
     """:class:`LogtoClient` with blocking network methods, for scripts and sync views.
 
     It runs on the same core; while it waits for the provider it releases the GIL. It works with

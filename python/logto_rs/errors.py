@@ -127,3 +127,48 @@ class LogtoNotAuthenticatedError(LogtoException):
 
 class LogtoStorageError(LogtoException):
     """The storage raised; the original exception is the ``__cause__`` (``storage.error``)."""
+
+
+# --- Machine tokens and the Management API (issue 5) -------------------------------------------
+
+__all__ += [
+    "LogtoGrantNotAllowedError",
+    "LogtoApiError",
+    "LogtoApiInvalidInputError",
+    "LogtoApiAuthError",
+    "LogtoApiNotFoundError",
+    "LogtoApiConflictError",
+]
+
+
+class LogtoGrantNotAllowedError(LogtoOAuthError):
+    """The application may not use the grant it asked for (``<grant>.not_allowed``).
+
+    ``token_exchange.not_allowed``: enable token exchange for the app (Logto Console, the
+    application's "Allow token exchange"). ``client_credentials.not_allowed``: the app is not a
+    machine-to-machine app. ``error``, ``description`` and ``status`` are the provider's answer.
+    """
+
+
+class LogtoApiError(LogtoException):
+    """Logto's Management API answered an error (``api.<Logto code>``).
+
+    ``error`` is Logto's code (e.g. ``entity.not_found``), ``description`` its message and
+    ``status`` the HTTP status. Subclasses name the common cases.
+    """
+
+
+class LogtoApiInvalidInputError(LogtoApiError):
+    """400: the request was invalid, e.g. an ``expiresAt`` that is not in the future."""
+
+
+class LogtoApiAuthError(LogtoApiError):
+    """401 or 403: the token was refused, or the app lacks Management API access (scope ``all``)."""
+
+
+class LogtoApiNotFoundError(LogtoApiError):
+    """404: the user or the personal access token does not exist."""
+
+
+class LogtoApiConflictError(LogtoApiError):
+    """409 or 422: the name is already used, e.g. by another personal access token of the user."""

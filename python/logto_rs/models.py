@@ -6,10 +6,11 @@ lost, and ``model_dump_json(exclude_unset=True)`` shows exactly what the provide
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from enum import Enum
 from typing import Any, Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 __all__ = [
     "UserInfoScope",
@@ -142,3 +143,96 @@ class UserInfoResponse(UserClaims):
 
     sso_identities: Optional[list[dict[str, Any]]] = None
     organization_data: Optional[list[dict[str, Any]]] = None
+
+
+# --- Machine tokens and personal access tokens (issue 5) ---------------------------------------
+
+__all__ += ["MachineToken", "TokenExchangeResult", "PersonalAccessToken"]
+
+
+def _from_epoch(value: Any, units_per_second: int) -> Any:
+    """A number of seconds (or milliseconds) since the epoch as an aware UTC datetime."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return datetime.fromtimestamp(value / units_per_second, tz=timezone.utc)
+    return value
+
+
+class MachineToken(BaseModel):
+    """An access token issued without a user session (a machine-to-machine app's token).
+
+    ``accessToken`` is left out of ``repr`` and ``str``.
+
+    Attributes:
+        accessToken: The token, for ``Authorization: Bearer``.
+        tokenType: ``Bearer``.
+        expiresAt: When it expires (aware, UTC).
+        scopes: The granted scopes; nothing is granted that was not asked for.
+
+    """
+
+    accessToken: str = Field(repr=False)
+    tokenType: str = "Bearer"
+    expiresAt: datetime
+    scopes: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _split_scope(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("scope"), str) and "scopes" not in data:
+            data = {**data, "scopes": data["scope"].split()}
+        return data
+
+    @field_validator("expiresAt", mode="before")
+    @classmethod
+    def _epoch_seconds(cls, value: Any) -> Any:
+        return _from_epoch(value, 1)
+
+    @property
+    def expiresIn(self) -> float:
+        """Seconds of life left (negative once expired)."""
+        return (self.expiresAt - datetime.now(timezone.utc)).total_seconds()
+
+
+class TokenExchangeResult(MachineToken):
+    """An access token exchanged for a personal access token (RFC 8693), acting as its user.
+
+    Attributes:
+        issuedTokenType: ``urn:ietf:params:oauth:token-type:access_token``.
+
+    """
+
+    issuedTokenType: str = "urn:ietf:params:oauth:token-type:access_token"
+
+
+class PersonalAccessToken(BaseModel):
+    """A user's personal access token, as Logto's Management API returns it.
+
+    ``value`` is the secret token (``pat_…``) and is left out of ``repr`` and ``str``.
+    Logto sends timestamps as epoch milliseconds; they are aware UTC datetimes here.
+
+    Attributes:
+        userId: The user it belongs to.
+        name: Its name, unique per user.
+        value: The token.
+        createdAt: When it was created.
+        expiresAt: When it expires; ``None``: never.
+        tenantId: The tenant.
+
+    """
+
+    userId: str
+    name: str
+    value: str = Field(repr=False)
+    createdAt: datetime
+    expiresAt: Optional[datetime] = None
+    tenantId: Optional[str] = None
+
+    @field_validator("createdAt", "expiresAt", mode="before")
+    @classmethod
+    def _epoch_milliseconds(cls, value: Any) -> Any:
+        return _from_epoch(value, 1000)
+
+    @property
+    def expired(self) -> bool:
+        """Whether it has expired (an expired token can no longer be exchanged)."""
+        return self.expiresAt is not None and self.expiresAt <= datetime.now(timezone.utc)

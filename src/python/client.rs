@@ -289,6 +289,18 @@ impl PyCoreClient {
         })
     }
 
+    /// Exchanges a personal access token (RFC 8693); the token as JSON. No storage involved.
+    #[pyo3(signature = (pat, resource=None, scopes=Vec::new(), organization_id=None))]
+    fn exchange_personal_access_token(
+        &self,
+        pat: String,
+        resource: Option<String>,
+        scopes: Vec<String>,
+        organization_id: Option<String>,
+    ) -> PyResult<PyOperation> {
+        super::machine::exchange(self.client.clone(), pat, resource, &scopes, organization_id)
+    }
+
     fn clear_all_tokens(&self, storage: Py<PyAny>) -> PyOperation {
         self.operation(storage, |client, storage| async move {
             client

@@ -54,3 +54,39 @@ impl ConfigInput {
             .build()
     }
 }
+
+// Machine tokens (issue 5).
+
+/// The fields of `logto_rs.LogtoM2MConfig`, mirrored one to one.
+#[derive(FromPyObject)]
+pub(crate) struct MachineConfigInput {
+    #[pyo3(attribute("endpoint"))]
+    endpoint: String,
+    #[pyo3(attribute("appId"))]
+    app_id: String,
+    #[pyo3(attribute("appSecret"))]
+    app_secret: String,
+    #[pyo3(attribute("managementApiResource"))]
+    pub(crate) management_api_resource: Option<String>,
+    #[pyo3(attribute("requestTimeout"))]
+    request_timeout: f64,
+    #[pyo3(attribute("connectTimeout"))]
+    connect_timeout: f64,
+    #[pyo3(attribute("accessTokenMargin"))]
+    access_token_margin: f64,
+}
+
+impl MachineConfigInput {
+    /// The client configuration of the machine-to-machine app (its secret is required).
+    pub(crate) fn to_config(&self) -> Result<LogtoConfig> {
+        if self.app_secret.is_empty() {
+            return Err(Error::config("appSecret must not be empty"));
+        }
+        LogtoConfig::builder(self.endpoint.clone(), self.app_id.clone())
+            .app_secret(Some(self.app_secret.clone()))
+            .request_timeout(seconds("requestTimeout", self.request_timeout)?)
+            .connect_timeout(seconds("connectTimeout", self.connect_timeout)?)
+            .access_token_margin(seconds("accessTokenMargin", self.access_token_margin)?)
+            .build()
+    }
+}

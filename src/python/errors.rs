@@ -82,6 +82,27 @@ fn mapping(error: &Error) -> Mapping {
         Error::Callback(_) => plain("LogtoCallbackError"),
         Error::NotAuthenticated(_) => plain("LogtoNotAuthenticatedError"),
         Error::Storage { .. } => plain("LogtoStorageError"),
+        // Machine tokens and the Management API (issue 5).
+        Error::GrantNotAllowed { error: e, .. } => Mapping {
+            class: "LogtoGrantNotAllowedError",
+            error: Some(e.error.clone()),
+            description: e.description.clone(),
+            status: Some(e.status),
+            check: None,
+        },
+        Error::Api(e) => Mapping {
+            class: match e.status {
+                400 => "LogtoApiInvalidInputError",
+                401 | 403 => "LogtoApiAuthError",
+                404 => "LogtoApiNotFoundError",
+                409 | 422 => "LogtoApiConflictError",
+                _ => "LogtoApiError",
+            },
+            error: Some(e.code.clone()),
+            description: Some(e.message.clone()),
+            status: Some(e.status),
+            check: None,
+        },
     }
 }
 

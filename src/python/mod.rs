@@ -6,6 +6,8 @@ mod convert;
 mod errors;
 mod operation;
 mod storage;
+// Machine tokens (issue 5).
+mod machine;
 
 use pyo3::prelude::*;
 
@@ -14,5 +16,6 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_class::<client::PyCoreClient>()?;
     m.add_class::<operation::PyOperation>()?;
+    m.add_class::<machine::PyMachineClient>()?;
     Ok(())
 }

@@ -1,0 +1,383 @@
+"""Tokens without a user session, over the Rust core.
+
+- :class:`LogtoM2MClient`: a machine-to-machine app's ``client_credentials`` tokens for an API
+  resource, an organization or Logto's Management API, and personal access token exchange.
+- :class:`ManagementApi`: a user's personal access tokens through the Management API.
+- :func:`exchange_personal_access_token`: a one-shot exchange for scripts.
+
+Every network method is a coroutine; the ``blocking`` twins have the same methods for code
+without an event loop (they release the GIL while they wait). Tokens are cached in memory per
+client until ``accessTokenMargin`` seconds before they expire, and concurrent callers share one
+request. Exchanged tokens are cached under a hash of the personal access token, never the token.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta, timezone
+from enum import Enum
+from typing import Optional, Protocol, Union
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
+
+from . import _driver
+from ._core import CoreClient, MachineClient, Operation
+from .config import LogtoConfig
+from .models import MachineToken, PersonalAccessToken, TokenExchangeResult
+
+__all__ = [
+    "LogtoM2MConfig",
+    "LogtoM2MClient",
+    "BlockingLogtoM2MClient",
+    "ManagementApi",
+    "BlockingManagementApi",
+    "Scopes",
+    "ExpiresAt",
+    "exchange_personal_access_token",
+    "exchange_personal_access_token_blocking",
+]
+
+Scopes = Union[str, Sequence[str]]
+"""Scopes to ask for: a list (enum members welcome), or one space-separated string."""
+
+ExpiresAt = Union[datetime, timedelta, int]
+"""An expiry: a datetime (naive means local time), a delay from now, or epoch milliseconds."""
+
+
+def _scopes(scopes: Optional[Scopes]) -> list[str]:
+    if scopes is None:
+        return []
+    if isinstance(scopes, str):
+        return (scopes.value if isinstance(scopes, Enum) else scopes).split()
+    return [scope.value if isinstance(scope, Enum) else str(scope) for scope in scopes]
+
+
+def _epoch_milliseconds(expiresAt: Optional[ExpiresAt]) -> Optional[int]:
+    if expiresAt is None or isinstance(expiresAt, int):
+        return expiresAt
+    if isinstance(expiresAt, timedelta):
+        expiresAt = datetime.now(timezone.utc) + expiresAt
+    return int(expiresAt.timestamp() * 1000)
+
+
+def _exchange_operation(
+    core: Union[CoreClient, MachineClient],
+    pat: str,
+    resource: Optional[str],
+    scopes: Optional[Scopes],
+    organizationId: Optional[str],
+) -> Operation:
+    return core.exchange_personal_access_token(pat, resource, _scopes(scopes), organizationId)
+
+
+class _HasExchangeCore(Protocol):
+    @property
+    def _core(self) -> Union[CoreClient, MachineClient]: ...
+
+
+class _TokenExchange:
+    """``exchangePersonalAccessToken`` of :class:`LogtoClient` and :class:`LogtoM2MClient`."""
+
+    __slots__ = ()
+
+    async def exchangePersonalAccessToken(
+        self: _HasExchangeCore,
+        pat: str,
+        resource: Optional[str] = None,
+        scopes: Optional[Scopes] = None,
+        organizationId: Optional[str] = None,
+    ) -> TokenExchangeResult:
+        """Exchange a user's personal access token for an access token acting as that user.
+
+        RFC 8693 token exchange as Logto runs it, with this client's app (token exchange must be
+        enabled for it). It needs no signed-in user and does not touch the storage. Scopes are
+        never inherited from the personal access token: ask for them each time. The result is
+        cached in this client, keyed by a hash of the token (never the token) and the arguments,
+        until shortly before it expires; concurrent calls share one request.
+
+        Args:
+            pat: The personal access token (``pat_…``).
+            resource: An API resource indicator: a JWT for it. Without a resource or an
+                organization, an opaque token (ask for ``openid`` to use it at userinfo).
+            scopes: The scopes to ask for.
+            organizationId: An organization of the user: an organization token, or with
+                ``resource`` an organization-scoped resource token.
+
+        Raises:
+            LogtoInvalidGrantError: the token is unknown, expired or revoked (``invalid_grant``).
+            LogtoGrantNotAllowedError: token exchange is not enabled for the app.
+            LogtoOAuthError: e.g. ``access_denied`` (403) for an organization of another user.
+
+        """
+        operation = _exchange_operation(self._core, pat, resource, scopes, organizationId)
+        return TokenExchangeResult.model_validate_json(await _driver.run(operation))
+
+
+class _BlockingTokenExchange:
+    """``exchangePersonalAccessToken`` of the blocking clients."""
+
+    __slots__ = ()
+
+    def exchangePersonalAccessToken(
+        self: _HasExchangeCore,
+        pat: str,
+        resource: Optional[str] = None,
+        scopes: Optional[Scopes] = None,
+        organizationId: Optional[str] = None,
+    ) -> TokenExchangeResult:
+        """Blocking :meth:`LogtoClient.exchangePersonalAccessToken`."""
+        operation = _exchange_operation(self._core, pat, resource, scopes, organizationId)
+        return TokenExchangeResult.model_validate_json(_driver.run_blocking(operation))
+
+
+class LogtoM2MConfig(BaseModel):
+    """Configuration of a machine-to-machine app.
+
+    Attributes:
+        endpoint: The Logto tenant, e.g. ``https://tenant.logto.app``.
+        appId: The machine-to-machine app's id.
+        appSecret: Its secret (sent with HTTP Basic); never shown in reprs.
+        managementApiResource: The Management API's resource indicator. By default
+            ``https://<tenant>.logto.app/api`` for a Logto Cloud endpoint, else the self-hosted
+            ``https://default.logto.app/api``; give it for a Cloud tenant behind a custom domain.
+        requestTimeout: Seconds allowed for one HTTP request.
+        connectTimeout: Seconds allowed to open a connection.
+        accessTokenMargin: A cached token is fetched again once it has less life left than this.
+
+    """
+
+    model_config = ConfigDict(validate_assignment=True)
+
+    endpoint: str
+    appId: str
+    appSecret: str = Field(repr=False)
+    managementApiResource: Optional[str] = None
+    requestTimeout: float = 10.0
+    connectTimeout: float = 5.0
+    accessTokenMargin: float = 60.0
+
+    @model_validator(mode="after")
+    def _validate_with_core(self) -> LogtoM2MConfig:
+        MachineClient.validate_config(self)
+        return self
+
+
+class _M2MBase:
+    """What both facades share: the configuration and the core (with its token cache)."""
+
+    __slots__ = ("config", "_core")
+
+    def __init__(self, config: LogtoM2MConfig) -> None:
+        self.config = config
+        self._core = MachineClient(config)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(endpoint={self.config.endpoint!r}, appId={self.config.appId!r})"
+
+    @property
+    def managementApiResource(self) -> str:
+        """The Management API's resource indicator the tokens are requested for."""
+        return self._core.management_api_resource
+
+
+class LogtoM2MClient(_M2MBase, _TokenExchange):
+    """A machine-to-machine app: ``client_credentials`` tokens and personal access token exchange.
+
+    ``exchangePersonalAccessToken`` works as :meth:`LogtoClient.exchangePersonalAccessToken`,
+    with this app's credentials.
+
+    Args:
+        config: The app's configuration.
+
+    """
+
+    @property
+    def blocking(self) -> BlockingLogtoM2MClient:
+        """The same client (configuration, token cache) with blocking methods."""
+        blocking = BlockingLogtoM2MClient.__new__(BlockingLogtoM2MClient)
+        blocking.config, blocking._core = self.config, self._core
+        return blocking
+
+    @property
+    def managementApi(self) -> ManagementApi:
+        """The Management API, called with this app's tokens (it needs the ``all`` scope)."""
+        return ManagementApi(self)
+
+    async def getAccessToken(
+        self,
+        resource: Optional[str] = None,
+        scopes: Optional[Scopes] = None,
+        organizationId: Optional[str] = None,
+    ) -> MachineToken:
+        """Return a token of the app for an API resource and/or an organization.
+
+        Nothing is granted by default: ask for the scopes (granted: the asked ones the app's
+        roles allow). Cached until shortly before it expires; concurrent calls share one request.
+
+        Args:
+            resource: The API resource indicator (this or ``organizationId`` is required).
+            scopes: The scopes to ask for.
+            organizationId: An organization the app belongs to: an organization token, or with
+                ``resource`` an organization-scoped resource token.
+
+        Raises:
+            LogtoConfigError: neither a resource nor an organization, or an invalid value.
+            LogtoGrantNotAllowedError: the app is not a machine-to-machine app.
+            LogtoOAuthError: e.g. ``invalid_client`` (wrong secret), ``invalid_target``,
+                ``access_denied`` (403, the app is not in the organization).
+
+        """
+        operation = self._core.client_credentials_token(resource, _scopes(scopes), organizationId)
+        return MachineToken.model_validate_json(await _driver.run(operation))
+
+    async def getManagementApiToken(self) -> MachineToken:
+        """Return a Management API token (scope ``all``, for :attr:`managementApiResource`)."""
+        return MachineToken.model_validate_json(await _driver.run(self._core.management_api_token()))
+
+
+class BlockingLogtoM2MClient(_M2MBase, _BlockingTokenExchange):
+    """:class:`LogtoM2MClient` with blocking methods, for scripts (releases the GIL while waiting)."""
+
+    @property
+    def managementApi(self) -> BlockingManagementApi:
+        """The Management API with blocking methods."""
+        return BlockingManagementApi(self)
+
+    def getAccessToken(
+        self,
+        resource: Optional[str] = None,
+        scopes: Optional[Scopes] = None,
+        organizationId: Optional[str] = None,
+    ) -> MachineToken:
+        """Blocking :meth:`LogtoM2MClient.getAccessToken`."""
+        operation = self._core.client_credentials_token(resource, _scopes(scopes), organizationId)
+        return MachineToken.model_validate_json(_driver.run_blocking(operation))
+
+    def getManagementApiToken(self) -> MachineToken:
+        """Blocking :meth:`LogtoM2MClient.getManagementApiToken`."""
+        return MachineToken.model_validate_json(_driver.run_blocking(self._core.management_api_token()))
+
+
+_TOKEN_LIST = TypeAdapter(list[PersonalAccessToken])
+
+
+def _token_list(payload: str) -> list[PersonalAccessToken]:
+    return _TOKEN_LIST.validate_json(payload)
+
+
+class _ManagementBase:
+    __slots__ = ("_core",)
+
+    def __init__(self, client: Union[_M2MBase, LogtoM2MConfig]) -> None:
+        self._core = client._core if isinstance(client, _M2MBase) else MachineClient(client)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(resource={self._core.management_api_resource!r})"
+
+
+class ManagementApi(_ManagementBase):
+    """A user's personal access tokens through Logto's Management API.
+
+    Calls are made with a machine-to-machine app's Management API token (cached; the app needs
+    a role with the Management API's ``all`` scope). Tokens' values are secrets: they are left out
+    of every ``repr``. Errors are :class:`LogtoApiError` subclasses: 404 unknown user or token
+    (:class:`LogtoApiNotFoundError`), 422 name already used (:class:`LogtoApiConflictError`),
+    400 ``expiresAt`` not in the future (:class:`LogtoApiInvalidInputError`), 401/403 no access
+    (:class:`LogtoApiAuthError`).
+
+    Args:
+        client: The machine-to-machine client (its token cache is shared), or its configuration.
+
+    """
+
+    @property
+    def blocking(self) -> BlockingManagementApi:
+        """The same API with blocking methods."""
+        twin = BlockingManagementApi.__new__(BlockingManagementApi)
+        twin._core = self._core
+        return twin
+
+    async def listPersonalAccessTokens(self, userId: str) -> list[PersonalAccessToken]:
+        """Return the user's personal access tokens (with their values)."""
+        return _token_list(await _driver.run(self._core.list_personal_access_tokens(userId)))
+
+    async def createPersonalAccessToken(
+        self, userId: str, name: str, expiresAt: Optional[ExpiresAt] = None
+    ) -> PersonalAccessToken:
+        """Create a personal access token named ``name`` (unique per user).
+
+        Args:
+            userId: The user.
+            name: The token's name.
+            expiresAt: When it expires (a datetime, a delay from now, or epoch milliseconds);
+                ``None``: never.
+
+        """
+        operation = self._core.create_personal_access_token(userId, name, _epoch_milliseconds(expiresAt))
+        return PersonalAccessToken.model_validate_json(await _driver.run(operation))
+
+    async def renamePersonalAccessToken(
+        self, userId: str, currentName: str, name: str
+    ) -> PersonalAccessToken:
+        """Rename the personal access token ``currentName`` to ``name``."""
+        operation = self._core.rename_personal_access_token(userId, currentName, name)
+        return PersonalAccessToken.model_validate_json(await _driver.run(operation))
+
+    async def deletePersonalAccessToken(self, userId: str, name: str) -> None:
+        """Delete the personal access token ``name``; it can no longer be exchanged."""
+        await _driver.run(self._core.delete_personal_access_token(userId, name))
+
+
+class BlockingManagementApi(_ManagementBase):
+    """:class:`ManagementApi` with blocking methods."""
+
+    def listPersonalAccessTokens(self, userId: str) -> list[PersonalAccessToken]:
+        """Blocking :meth:`ManagementApi.listPersonalAccessTokens`."""
+        return _token_list(_driver.run_blocking(self._core.list_personal_access_tokens(userId)))
+
+    def createPersonalAccessToken(
+        self, userId: str, name: str, expiresAt: Optional[ExpiresAt] = None
+    ) -> PersonalAccessToken:
+        """Blocking :meth:`ManagementApi.createPersonalAccessToken`."""
+        operation = self._core.create_personal_access_token(userId, name, _epoch_milliseconds(expiresAt))
+        return PersonalAccessToken.model_validate_json(_driver.run_blocking(operation))
+
+    def renamePersonalAccessToken(self, userId: str, currentName: str, name: str) -> PersonalAccessToken:
+        """Blocking :meth:`ManagementApi.renamePersonalAccessToken`."""
+        operation = self._core.rename_personal_access_token(userId, currentName, name)
+        return PersonalAccessToken.model_validate_json(_driver.run_blocking(operation))
+
+    def deletePersonalAccessToken(self, userId: str, name: str) -> None:
+        """Blocking :meth:`ManagementApi.deletePersonalAccessToken`."""
+        _driver.run_blocking(self._core.delete_personal_access_token(userId, name))
+
+
+async def exchange_personal_access_token(
+    config: LogtoConfig,
+    pat: str,
+    *,
+    resource: Optional[str] = None,
+    scopes: Optional[Scopes] = None,
+    organizationId: Optional[str] = None,
+) -> TokenExchangeResult:
+    """Exchange a personal access token once, for scripts with no user session and no client.
+
+    The app of ``config`` authenticates with HTTP Basic when it has a secret, else with its
+    ``client_id`` alone (a public app). Nothing is cached: keep a :class:`LogtoClient` or
+    :class:`LogtoM2MClient` to reuse tokens. See :meth:`LogtoClient.exchangePersonalAccessToken`.
+    """
+    operation = _exchange_operation(CoreClient(config), pat, resource, scopes, organizationId)
+    return TokenExchangeResult.model_validate_json(await _driver.run(operation))
+
+
+def exchange_personal_access_token_blocking(
+    config: LogtoConfig,
+    pat: str,
+    *,
+    resource: Optional[str] = None,
+    scopes: Optional[Scopes] = None,
+    organizationId: Optional[str] = None,
+) -> TokenExchangeResult:
+    """Blocking :func:`exchange_personal_access_token`."""
+    operation = _exchange_operation(CoreClient(config), pat, resource, scopes, organizationId)
+    return TokenExchangeResult.model_validate_json(_driver.run_blocking(operation))

@@ -1,0 +1,440 @@
+//! Tokens without a user session: `client_credentials` (machine-to-machine apps) and RFC 8693
+//! exchange of a personal access token, both cached in memory per client until shortly before
+//! they expire, with one request for any number of concurrent callers.
+//!
+//! The cache is keyed by what a token is for ([`TokenTarget`]: resource, organization, scopes)
+//! and, for an exchanged token, by the SHA-256 fingerprint of the personal access token, never by
+//! the token itself.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+
+use serde::Serialize;
+
+use crate::client::LogtoClient;
+use crate::error::{Endpoint, Error, Result};
+use crate::grant::{ACCESS_TOKEN_TYPE, Grant, TokenResponse, TokenTarget, request_token};
+use crate::jwt::now_epoch_seconds;
+use crate::secret::{AccessToken, Fingerprint, PersonalAccessTokenValue};
+use crate::single_flight::{Lanes, poisoned, run_in_lane};
+use crate::token_cache::is_fresh;
+
+/// Most tokens one client keeps; past it, the one expiring first is dropped.
+const MAX_CACHED_TOKENS: usize = 1024;
+
+/// An access token from `client_credentials` or a token exchange. Its `Debug` redacts the token;
+/// it serialises (camelCase) into the JSON the Python models read.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct MachineToken {
+    /// The access token.
+    pub access_token: AccessToken,
+    /// `Bearer`.
+    pub token_type: String,
+    /// Expiry, seconds since the epoch.
+    pub expires_at: u64,
+    /// The granted scopes, space-separated (possibly empty: nothing is granted by default).
+    pub scope: String,
+    /// For a token exchange, the RFC 8693 type of the issued token (an access token).
+    pub issued_token_type: Option<String>,
+}
+
+impl MachineToken {
+    /// Reads a token response received at `now` (seconds since the epoch). A token exchange's
+    /// answer is marked as an issued access token when the provider does not say (Logto does not).
+    ///
+    /// # Errors
+    /// [`Error::UnexpectedResponse`] when the token is empty, not a bearer token, or the exchange
+    /// issued something other than an access token.
+    pub fn from_response(response: &TokenResponse, grant: &Grant<'_>, now: u64) -> Result<Self> {
+        let bad = |reason: &str| Error::UnexpectedResponse {
+            endpoint: Endpoint::Token,
+            status: 200,
+            reason: reason.into(),
+        };
+        if response.access_token.secret().is_empty() {
+            return Err(bad("the access token is empty"));
+        }
+        let token_type = response.token_type.as_deref().unwrap_or("Bearer");
+        if !token_type.eq_ignore_ascii_case("bearer") {
+            return Err(bad("the token is not a bearer token"));
+        }
+        let exchange = matches!(grant, Grant::TokenExchange { .. });
+        let issued_token_type = match response.issued_token_type.as_deref() {
+            Some(issued) if issued != ACCESS_TOKEN_TYPE => {
+                return Err(bad("the exchange issued a token that is not an access token"));
+            }
+            _ if exchange => Some(ACCESS_TOKEN_TYPE.to_owned()),
+            _ => None,
+        };
+        Ok(Self {
+            access_token: response.access_token.clone(),
+            token_type: "Bearer".into(),
+            expires_at: now.saturating_add(response.expires_in.unwrap_or(3600)),
+            scope: response.scope.clone().unwrap_or_default(),
+            issued_token_type,
+        })
+    }
+}
+
+/// What a cached machine token was issued for: the subject (the fingerprint of the personal
+/// access token; `None` for the client itself) and the target.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct CacheKey {
+    subject: Option<Fingerprint>,
+    target: TokenTarget,
+}
+
+impl CacheKey {
+    /// The key of a `client_credentials` token.
+    #[must_use]
+    pub fn client(target: TokenTarget) -> Self {
+        Self {
+            subject: None,
+            target,
+        }
+    }
+
+    /// The key of a token exchanged for `pat`: keeps its fingerprint, not the token.
+    #[must_use]
+    pub fn personal_access_token(pat: &PersonalAccessTokenValue, target: TokenTarget) -> Self {
+        Self {
+            subject: Some(pat.fingerprint()),
+            target,
+        }
+    }
+}
+
+struct Entry {
+    token: MachineToken,
+    /// Which fetch stored it (a caller that waited for the lane knows a fetch happened meanwhile).
+    fetch: u64,
+}
+
+#[derive(Default)]
+struct CacheState {
+    entries: HashMap<CacheKey, Entry>,
+    fetches: u64,
+}
+
+impl CacheState {
+    fn store(&mut self, key: CacheKey, token: MachineToken, now: u64) {
+        self.entries.retain(|_, e| e.token.expires_at > now);
+        if self.entries.len() >= MAX_CACHED_TOKENS
+            && let Some(first) = self
+                .entries
+                .iter()
+                .min_by_key(|(_, e)| e.token.expires_at)
+                .map(|(k, _)| k.clone())
+        {
+            self.entries.remove(&first);
+        }
+        self.fetches += 1;
+        let fetch = self.fetches;
+        self.entries.insert(key, Entry { token, fetch });
+    }
+}
+
+/// Machine tokens of one client, in memory. One request per key at a time: callers that queue
+/// behind a fetch get its token.
+#[derive(Default)]
+pub struct MachineTokenCache {
+    state: Mutex<CacheState>,
+    lanes: Lanes<CacheKey>,
+}
+
+impl std::fmt::Debug for MachineTokenCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MachineTokenCache").finish_non_exhaustive()
+    }
+}
+
+impl MachineTokenCache {
+    /// The token under `key` if it has more than `margin` seconds of life left, else the one
+    /// `fetch` gets (stored under `key`). Concurrent callers with the same key share one fetch.
+    ///
+    /// # Errors
+    /// `fetch`'s error (a failed fetch is not cached: the next caller tries again).
+    pub async fn get_or_fetch<F, Fut>(
+        self: &Arc<Self>,
+        key: CacheKey,
+        margin: u64,
+        fetch: F,
+    ) -> Result<MachineToken>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<MachineToken>> + Send + 'static,
+    {
+        let seen = match self.lookup(&key, margin, None)? {
+            Lookup::Hit(token) => return Ok(token),
+            Lookup::Miss(seen) => seen,
+        };
+        let guard = self.lanes.enter(&key).await?;
+        if let Lookup::Hit(token) = self.lookup(&key, margin, Some(seen))? {
+            return Ok(token);
+        }
+        let cache = self.clone();
+        let request = fetch();
+        run_in_lane(guard, async move {
+            let token = request.await?;
+            cache
+                .state
+                .lock()
+                .map_err(|_| poisoned("machine token cache"))?
+                .store(key, token.clone(), now_epoch_seconds());
+            Ok(token)
+        })
+        .await
+    }
+
+    /// A fresh token under `key`; after waiting for the lane (`seen`: the fetch stored when the
+    /// caller first looked), also one another caller fetched meanwhile, if it has not expired.
+    fn lookup(&self, key: &CacheKey, margin: u64, seen: Option<Option<u64>>) -> Result<Lookup> {
+        let state = self.state.lock().map_err(|_| poisoned("machine token cache"))?;
+        let now = now_epoch_seconds();
+        Ok(match state.entries.get(key) {
+            Some(e) if is_fresh(e.token.expires_at, now, margin) => Lookup::Hit(e.token.clone()),
+            Some(e) if seen.is_some_and(|s| s != Some(e.fetch)) && e.token.expires_at > now => {
+                Lookup::Hit(e.token.clone())
+            }
+            entry => Lookup::Miss(entry.map(|e| e.fetch)),
+        })
+    }
+}
+
+enum Lookup {
+    Hit(MachineToken),
+    Miss(Option<u64>),
+}
+
+impl LogtoClient {
+    /// A `client_credentials` token of this (machine-to-machine) application for `target`,
+    /// which needs a resource or an organization id. Cached until `accessTokenMargin` before it
+    /// expires; concurrent callers share one request.
+    ///
+    /// # Errors
+    /// [`Error::Config`] without a resource and organization id, or without an app secret;
+    /// [`Error::GrantNotAllowed`] when the app is not a machine-to-machine app; OAuth and
+    /// network errors.
+    pub async fn client_credentials_token(&self, target: &TokenTarget) -> Result<MachineToken> {
+        if target.resource().is_none() && target.organization_id().is_none() {
+            return Err(Error::config(
+                "a machine-to-machine token needs a resource or an organization id",
+            ));
+        }
+        if !self.config().has_app_secret() {
+            return Err(Error::config(
+                "a machine-to-machine token needs appSecret (the app's secret)",
+            ));
+        }
+        self.machine_token(None, target.clone()).await
+    }
+
+    /// Exchanges a personal access token for an access token of its user (RFC 8693), for
+    /// `target` (an opaque token when neither a resource nor an organization is given). Nothing
+    /// is granted by default: ask for the scopes. Cached per (token fingerprint, target) until
+    /// `accessTokenMargin` before it expires; concurrent callers share one request.
+    ///
+    /// # Errors
+    /// [`Error::OAuth`] `invalid_grant` for an unknown, expired or revoked token;
+    /// [`Error::GrantNotAllowed`] when token exchange is not enabled for the app; OAuth and
+    /// network errors.
+    pub async fn exchange_personal_access_token(
+        &self,
+        pat: &PersonalAccessTokenValue,
+        target: &TokenTarget,
+    ) -> Result<MachineToken> {
+        if pat.secret().trim().is_empty() {
+            return Err(Error::config("the personal access token is empty"));
+        }
+        self.machine_token(Some(pat.clone()), target.clone()).await
+    }
+
+    async fn machine_token(
+        &self,
+        subject: Option<PersonalAccessTokenValue>,
+        target: TokenTarget,
+    ) -> Result<MachineToken> {
+        let key = match &subject {
+            Some(pat) => CacheKey::personal_access_token(pat, target.clone()),
+            None => CacheKey::client(target.clone()),
+        };
+        let margin = self.config().access_token_margin().as_secs();
+        let client = self.clone();
+        self.machine_tokens()
+            .get_or_fetch(key, margin, move || async move {
+                let token_endpoint = client.provider_metadata().await?.token_endpoint.clone();
+                let grant = match &subject {
+                    Some(pat) => Grant::TokenExchange {
+                        subject_token: pat,
+                        target: &target,
+                    },
+                    None => Grant::ClientCredentials { target: &target },
+                };
+                let response = request_token(client.http(), &token_endpoint, client.config(), &grant).await?;
+                MachineToken::from_response(&response, &grant, now_epoch_seconds())
+            })
+            .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    use super::*;
+
+    fn response(json: serde_json::Value) -> TokenResponse {
+        serde_json::from_value(json).unwrap()
+    }
+
+    fn target(resource: &str) -> TokenTarget {
+        TokenTarget::new(Some(resource), None, &["read"]).unwrap()
+    }
+
+    fn token(value: &str, expires_at: u64) -> MachineToken {
+        MachineToken {
+            access_token: AccessToken::new(value),
+            token_type: "Bearer".into(),
+            expires_at,
+            scope: String::new(),
+            issued_token_type: None,
+        }
+    }
+
+    #[test]
+    fn responses_are_read_and_checked() {
+        let pat = PersonalAccessTokenValue::new("pat_x");
+        let bare = TokenTarget::new(None, None, &[] as &[&str]).unwrap();
+        let exchange = Grant::TokenExchange {
+            subject_token: &pat,
+            target: &bare,
+        };
+        let m2m = Grant::ClientCredentials { target: &bare };
+        let ok = response(serde_json::json!({
+            "access_token": "at-secret", "expires_in": 600, "token_type": "Bearer", "scope": "read"
+        }));
+        let exchanged = MachineToken::from_response(&ok, &exchange, 1000).unwrap();
+        assert_eq!(exchanged.expires_at, 1600);
+        assert_eq!(exchanged.scope, "read");
+        assert_eq!(exchanged.issued_token_type.as_deref(), Some(ACCESS_TOKEN_TYPE));
+        assert!(!format!("{exchanged:?}").contains("at-secret"));
+        let json = serde_json::to_value(&exchanged).unwrap();
+        assert_eq!(json["accessToken"], "at-secret");
+        assert_eq!(json["expiresAt"], 1600);
+        let machine = MachineToken::from_response(&ok, &m2m, 1000).unwrap();
+        assert_eq!(machine.issued_token_type, None);
+
+        for bad in [
+            serde_json::json!({"access_token": "", "expires_in": 1}),
+            serde_json::json!({"access_token": "a", "token_type": "DPoP"}),
+            serde_json::json!({"access_token": "a", "issued_token_type": "urn:ietf:params:oauth:token-type:refresh_token"}),
+        ] {
+            assert!(matches!(
+                MachineToken::from_response(&response(bad), &exchange, 0),
+                Err(Error::UnexpectedResponse { .. })
+            ));
+        }
+    }
+
+    #[test]
+    fn keys_hold_a_fingerprint_of_the_token_not_the_token() {
+        let pat = PersonalAccessTokenValue::new("pat_the_secret_value");
+        let key = CacheKey::personal_access_token(&pat, target("https://api"));
+        assert!(!format!("{key:?}").contains("pat_the_secret_value"));
+        assert_eq!(key.subject, Some(pat.fingerprint()));
+        assert_eq!(key, CacheKey::personal_access_token(&pat, target("https://api")));
+        assert_ne!(key, CacheKey::client(target("https://api")));
+        assert_ne!(
+            key,
+            CacheKey::personal_access_token(&pat, target("https://other"))
+        );
+        let other = PersonalAccessTokenValue::new("pat_another_value");
+        assert_ne!(
+            key,
+            CacheKey::personal_access_token(&other, target("https://api"))
+        );
+    }
+
+    #[test]
+    fn the_cache_is_bounded_and_drops_expired_tokens() {
+        let mut state = CacheState::default();
+        state.store(CacheKey::client(target("https://old")), token("old", 5), 0);
+        for i in 0..MAX_CACHED_TOKENS {
+            state.store(
+                CacheKey::client(target(&format!("https://api/{i}"))),
+                token("t", 100 + i as u64),
+                10,
+            );
+        }
+        assert!(
+            !state
+                .entries
+                .contains_key(&CacheKey::client(target("https://old")))
+        );
+        assert_eq!(state.entries.len(), MAX_CACHED_TOKENS);
+        state.store(CacheKey::client(target("https://new")), token("t", 9999), 10);
+        assert_eq!(state.entries.len(), MAX_CACHED_TOKENS);
+        assert!(
+            !state
+                .entries
+                .contains_key(&CacheKey::client(target("https://api/0")))
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_callers_share_one_fetch_and_expired_tokens_are_refetched() {
+        let cache = Arc::new(MachineTokenCache::default());
+        let fetches = Arc::new(AtomicUsize::new(0));
+        let get = |lifetime: u64, margin: u64| {
+            let (cache, fetches) = (cache.clone(), fetches.clone());
+            async move {
+                cache
+                    .get_or_fetch(
+                        CacheKey::client(target("https://api")),
+                        margin,
+                        move || async move {
+                            let n = fetches.fetch_add(1, Ordering::SeqCst);
+                            tokio::time::sleep(Duration::from_millis(20)).await;
+                            Ok(token(&format!("at-{n}"), now_epoch_seconds() + lifetime))
+                        },
+                    )
+                    .await
+            }
+        };
+        let tasks: Vec<_> = (0..20).map(|_| tokio::spawn(get(3600, 60))).collect();
+        for task in tasks {
+            assert_eq!(task.await.unwrap().unwrap().access_token.secret(), "at-0");
+        }
+        assert_eq!(fetches.load(Ordering::SeqCst), 1);
+        assert_eq!(get(3600, 60).await.unwrap().access_token.secret(), "at-0");
+
+        // A token within the margin is refetched; callers that queued behind that fetch take its
+        // token even though it is within the margin too (it has not expired).
+        let tasks: Vec<_> = (0..5).map(|_| tokio::spawn(get(30, 3600))).collect();
+        for task in tasks {
+            assert_eq!(task.await.unwrap().unwrap().access_token.secret(), "at-1");
+        }
+        assert_eq!(fetches.load(Ordering::SeqCst), 2);
+        // A later caller does not: the token is within its margin.
+        assert_eq!(get(30, 3600).await.unwrap().access_token.secret(), "at-2");
+    }
+
+    #[tokio::test]
+    async fn a_failed_fetch_is_not_cached() {
+        let cache = Arc::new(MachineTokenCache::default());
+        let key = CacheKey::client(target("https://api"));
+        let failed = cache
+            .get_or_fetch(key.clone(), 0, || async { Err(Error::config("boom")) })
+            .await;
+        assert!(failed.is_err());
+        let ok = cache
+            .get_or_fetch(key, 0, || async { Ok(token("at", now_epoch_seconds() + 60)) })
+            .await
+            .unwrap();
+        assert_eq!(ok.access_token.secret(), "at");
+    }
+}
