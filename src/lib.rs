@@ -43,6 +43,8 @@ pub mod sign_out;
 pub mod storage;
 pub mod token_cache;
 pub mod user_info;
+// Issue 6: verifying the access tokens that reach an API.
+pub mod verifier;
 
 #[cfg(feature = "python")]
 mod python;
@@ -52,3 +54,4 @@ pub use config::{LogtoConfig, LogtoConfigBuilder};
 pub use error::{CallbackError, Endpoint, Error, OAuthError, Result, ValidationError};
 pub use sign_in::SignInOptions;
 pub use storage::{MemoryStorage, Storage, StorageKey};
+pub use verifier::{AccessTokenVerifier, Challenge, Requirements, VerifiedAccessToken};
