@@ -6,6 +6,8 @@ mod convert;
 mod errors;
 mod operation;
 mod storage;
+// Issue 6: the access-token verifier.
+mod verifier;
 
 use pyo3::prelude::*;
 
@@ -14,5 +16,8 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_class::<client::PyCoreClient>()?;
     m.add_class::<operation::PyOperation>()?;
+    // Issue 6: the access-token verifier, and the benchmarks' bare signature check.
+    m.add_class::<verifier::PyCoreVerifier>()?;
+    m.add_class::<verifier::PyBenchBareVerifier>()?;
     Ok(())
 }
