@@ -329,6 +329,12 @@ impl UnverifiedJwt<'_> {
         self.payload
     }
 
+    /// The registered claims and the payload's JSON text, taken out of the token.
+    #[must_use]
+    pub fn into_parts(self) -> (RegisteredClaims, String) {
+        (self.claims, self.payload)
+    }
+
     /// Every claim of the payload, parsed into a JSON map.
     ///
     /// # Errors
