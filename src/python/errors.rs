@@ -120,11 +120,19 @@ impl From<Error> for PyErr {
             let py_error = match &error {
                 // Issue 6: these classes take the `WWW-Authenticate` value as a 7th argument.
                 Error::AccessTokenRejected(e) => {
-                    let (message, code, error, description, status, check) = args;
+                    let (message, code, oauth_error, description, status, check) = args;
                     let www_authenticate = Challenge::new(e).www_authenticate();
                     PyErr::from_type(
                         class,
-                        (message, code, error, description, status, check, www_authenticate),
+                        (
+                            message,
+                            code,
+                            oauth_error,
+                            description,
+                            status,
+                            check,
+                            www_authenticate,
+                        ),
                     )
                 }
                 _ => PyErr::from_type(class, args),
