@@ -22,6 +22,7 @@ use crate::sign_out::end_session_url;
 use crate::storage::{self, Storage, StorageKey, Write};
 use crate::token_cache::{AccessTokenMap, CachedAccessToken, ParsedMapMemo, audience, cache_key, is_fresh};
 use crate::user_info::check_subject;
+use crate::verifier::{Expectations, verify_with_provider};
 
 /// A Logto client. Cheap to clone; clones share the HTTP pool and the caches.
 #[derive(Debug, Clone)]
@@ -192,21 +193,18 @@ impl LogtoClient {
     /// [`Error::TokenValidation`] naming the failed check; JWKS fetch errors.
     pub async fn verify_jwt(&self, token: &str, audience: &str) -> Result<Map<String, Value>> {
         let metadata = self.provider_metadata().await?;
-        let parsed = jwt::parse(token)?;
-        self.inner
-            .jwks
-            .verify(&self.inner.http, &metadata.jwks_uri, &parsed)
-            .await?;
-        let checks = ClaimChecks {
+        let expectations = Expectations {
             issuer: &metadata.issuer,
             audience,
-            authorized_party: None,
-            nonce: None,
+            scopes: [&[], &[]],
+            organization_id: None,
+            access_token_type: false,
             now: jwt::now_epoch_seconds(),
             leeway: self.inner.config.clock_tolerance.as_secs(),
         };
-        jwt::check_claims(&parsed.claims, &checks)?;
-        Ok(parsed.claims)
+        let verified =
+            verify_with_provider(&self.inner.http, &self.inner.jwks, metadata, token, &expectations).await?;
+        Ok(verified.claims_map()?)
     }
 
     /// Verifies an ID token issued to this application: signature (JWKS, allow-listed
@@ -231,7 +229,7 @@ impl LogtoClient {
             leeway: config.clock_tolerance.as_secs(),
         };
         jwt::check_claims(&parsed.claims, &checks)?;
-        Ok(parsed.claims)
+        Ok(parsed.claims_map()?)
     }
 
     /// Signs the user out locally and returns the provider's end-session URL.

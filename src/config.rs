@@ -275,7 +275,7 @@ impl LogtoConfigBuilder {
     }
 }
 
-fn parse_endpoint(raw: &str) -> Result<Url> {
+pub(crate) fn parse_endpoint(raw: &str) -> Result<Url> {
     let url =
         Url::parse(raw.trim()).map_err(|e| Error::config(format!("endpoint is not a valid URL ({e})")))?;
     if !matches!(url.scheme(), "http" | "https") {

@@ -150,6 +150,13 @@ pub enum ValidationError {
     /// The userinfo `sub` differs from the ID token's.
     #[error("the userinfo subject (sub) differs from the ID token's")]
     Subject,
+    /// The header's `typ` is not `at+jwt`: not a JWT access token (RFC 9068 §4).
+    #[error("the token is not a JWT access token (typ)")]
+    TokenType,
+    /// The token is for another organization than the one required (`organization_id`, or the
+    /// organization of an `urn:logto:organization:<id>` audience).
+    #[error("the token is not for the required organization")]
+    Organization,
 }
 
 impl ValidationError {
@@ -171,6 +178,8 @@ impl ValidationError {
             Self::Claim(_) => "claims",
             Self::Scope(_) => "scope",
             Self::Subject => "sub",
+            Self::TokenType => "typ",
+            Self::Organization => "organization_id",
         }
     }
 }
@@ -270,6 +279,12 @@ pub enum Error {
     /// A token failed verification.
     #[error("token rejected: {0}")]
     TokenValidation(#[from] ValidationError),
+    /// An access token presented to an API was rejected by the
+    /// [`AccessTokenVerifier`](crate::verifier::AccessTokenVerifier); see
+    /// [`verifier::Challenge`](crate::verifier::Challenge) for its HTTP status and
+    /// `WWW-Authenticate` value.
+    #[error("access token rejected: {0}")]
+    AccessTokenRejected(ValidationError),
     /// The sign-in callback was rejected.
     #[error("sign-in callback rejected: {0}")]
     Callback(#[from] CallbackError),
@@ -319,7 +334,7 @@ impl Error {
             Self::Timeout { .. } => "network.timeout".into(),
             Self::OAuth(e) | Self::SignInRequired(e) => format!("oauth.{}", e.error),
             Self::UnexpectedResponse { .. } => "response.unexpected".into(),
-            Self::TokenValidation(e) => format!("token.{}", e.check()),
+            Self::TokenValidation(e) | Self::AccessTokenRejected(e) => format!("token.{}", e.check()),
             Self::Callback(e) => e.code().into(),
             Self::NotAuthenticated(_) => "not_authenticated".into(),
             Self::Storage { .. } => "storage.error".into(),

@@ -5,10 +5,14 @@
 //! Parsing is strict and bounded: three base64url segments, a JSON object header with a string
 //! `alg`, a JSON object payload, a non-empty signature, and at most [`MAX_TOKEN_BYTES`] bytes.
 
+use std::borrow::Cow;
+use std::fmt;
+
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::Algorithm;
-use serde::Deserialize;
+use serde::de::{self, DeserializeOwned, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Value};
 
 use crate::error::ValidationError;
@@ -30,6 +34,23 @@ pub const ALLOWED_ALGORITHMS: [Algorithm; 8] = [
     Algorithm::PS512,
 ];
 
+/// The allowed algorithm named `name` (a JWS `alg` value), or `None` when it is not on
+/// [`ALLOWED_ALGORITHMS`].
+#[must_use]
+pub fn allowed_algorithm(name: &str) -> Option<Algorithm> {
+    Some(match name {
+        "ES256" => Algorithm::ES256,
+        "ES384" => Algorithm::ES384,
+        "RS256" => Algorithm::RS256,
+        "RS384" => Algorithm::RS384,
+        "RS512" => Algorithm::RS512,
+        "PS256" => Algorithm::PS256,
+        "PS384" => Algorithm::PS384,
+        "PS512" => Algorithm::PS512,
+        _ => return None,
+    })
+}
+
 /// A JWT split and decoded, with its signature not yet checked.
 #[derive(Debug)]
 pub struct UnverifiedJwt<'a> {
@@ -39,23 +60,179 @@ pub struct UnverifiedJwt<'a> {
     pub kid: Option<String>,
     /// The header's `typ`.
     pub typ: Option<String>,
-    /// The payload's claims.
-    pub claims: Map<String, Value>,
+    /// The registered claims the checks read (the payload is parsed once, into these).
+    pub claims: RegisteredClaims,
+    payload: String,
     signing_input: &'a str,
     signature: &'a str,
 }
 
 #[derive(Deserialize)]
-struct RawHeader {
-    alg: String,
+struct RawHeader<'a> {
+    #[serde(borrow)]
+    alg: Cow<'a, str>,
     kid: Option<String>,
     typ: Option<String>,
+}
+
+/// A claim as the payload has it, typed loosely: a claim of the wrong type fails the check that
+/// reads it (naming that claim), not the parsing of the whole payload.
+#[derive(Debug, Default, Clone, PartialEq)]
+enum Loose {
+    #[default]
+    Absent,
+    Str(String),
+    /// A number; `None` when it is negative.
+    Num(Option<u64>),
+    /// An array; only its string elements are kept.
+    List(Vec<String>),
+    /// `null`, a boolean or an object.
+    Other,
+}
+
+impl Loose {
+    fn as_str(&self) -> Option<&str> {
+        match self {
+            Self::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Loose {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct LooseVisitor;
+
+        impl<'de> Visitor<'de> for LooseVisitor {
+            type Value = Loose;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Loose, E> {
+                Ok(Loose::Other)
+            }
+
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Loose, E> {
+                Ok(Loose::Num(Some(v)))
+            }
+
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Loose, E> {
+                Ok(Loose::Num(u64::try_from(v).ok()))
+            }
+
+            #[allow(
+                clippy::cast_possible_truncation,
+                clippy::cast_sign_loss,
+                reason = "NumericDate may be fractional; whole seconds are what the checks compare"
+            )]
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Loose, E> {
+                Ok(Loose::Num((v >= 0.0).then_some(v as u64)))
+            }
+
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Loose, E> {
+                Ok(Loose::Str(v.to_owned()))
+            }
+
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Loose, E> {
+                Ok(Loose::Str(v))
+            }
+
+            fn visit_unit<E: de::Error>(self) -> Result<Loose, E> {
+                Ok(Loose::Other)
+            }
+
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Loose, A::Error> {
+                let mut strings = Vec::new();
+                while let Some(item) = seq.next_element::<Loose>()? {
+                    if let Loose::Str(s) = item {
+                        strings.push(s);
+                    }
+                }
+                Ok(Loose::List(strings))
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Loose, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(Loose::Other)
+            }
+        }
+
+        deserializer.deserialize_any(LooseVisitor)
+    }
+}
+
+/// The claims the checks read, parsed once from the payload; every other claim is skipped
+/// (the payload text keeps them all, see [`UnverifiedJwt::payload`]).
+#[derive(Debug, Default, Clone, Deserialize)]
+pub struct RegisteredClaims {
+    #[serde(default)]
+    iss: Loose,
+    #[serde(default)]
+    sub: Loose,
+    #[serde(default)]
+    aud: Loose,
+    #[serde(default)]
+    azp: Loose,
+    #[serde(default)]
+    exp: Loose,
+    #[serde(default)]
+    iat: Loose,
+    #[serde(default)]
+    nbf: Loose,
+    #[serde(default)]
+    nonce: Loose,
+    #[serde(default)]
+    scope: Loose,
+    #[serde(default)]
+    organization_id: Loose,
+}
+
+impl RegisteredClaims {
+    /// `sub`, when it is a string.
+    #[must_use]
+    pub fn subject(&self) -> Option<&str> {
+        self.sub.as_str()
+    }
+
+    /// `scope` (space-separated), when it is a string.
+    #[must_use]
+    pub fn scope(&self) -> Option<&str> {
+        self.scope.as_str()
+    }
+
+    /// `organization_id`, when it is a string.
+    #[must_use]
+    pub fn organization_id(&self) -> Option<&str> {
+        self.organization_id.as_str()
+    }
+
+    /// The audiences: `aud` as a string, or the strings of `aud` as a list.
+    ///
+    /// # Errors
+    /// [`ValidationError::Claim`] (`aud`) when `aud` is missing or neither.
+    pub fn audiences(&self) -> Result<Vec<&str>, ValidationError> {
+        match &self.aud {
+            Loose::Str(aud) => Ok(vec![aud.as_str()]),
+            Loose::List(list) => Ok(list.iter().map(String::as_str).collect()),
+            _ => Err(ValidationError::Claim("aud")),
+        }
+    }
 }
 
 fn decode_segment(segment: &str) -> Result<Vec<u8>, ValidationError> {
     URL_SAFE_NO_PAD
         .decode(segment)
         .map_err(|_| ValidationError::Malformed("a segment is not base64url"))
+}
+
+/// Parses `json` into `T` if it is a JSON object (a struct would also accept an array).
+fn json_object<'a, T: Deserialize<'a>>(json: &'a str) -> Option<T> {
+    if !json.trim_start().starts_with('{') {
+        return None;
+    }
+    serde_json::from_str(json).ok()
 }
 
 /// Splits and decodes a compact JWS and enforces the algorithm allow-list.
@@ -72,28 +249,41 @@ pub fn parse(token: &str) -> Result<UnverifiedJwt<'_>, ValidationError> {
     else {
         return Err(ValidationError::Malformed("a JWT has three segments"));
     };
-    let header: RawHeader = serde_json::from_slice(&decode_segment(header)?)
-        .map_err(|_| ValidationError::Malformed("the header is not a JSON object with an alg"))?;
-    let alg = ALLOWED_ALGORITHMS
-        .iter()
-        .copied()
-        .find(|a| format!("{a:?}") == header.alg)
+    let header = String::from_utf8(decode_segment(header)?).ok();
+    let header: RawHeader<'_> = header
+        .as_deref()
+        .and_then(json_object)
+        .ok_or(ValidationError::Malformed(
+            "the header is not a JSON object with an alg",
+        ))?;
+    let alg = allowed_algorithm(&header.alg)
         .ok_or_else(|| ValidationError::Algorithm(header.alg.chars().take(16).collect()))?;
     if signature.is_empty() {
         return Err(ValidationError::Malformed("the signature is empty"));
     }
-    let claims = match serde_json::from_slice::<Value>(&decode_segment(payload)?) {
-        Ok(Value::Object(claims)) => claims,
-        _ => return Err(ValidationError::Malformed("the payload is not a JSON object")),
-    };
+    let payload = String::from_utf8(decode_segment(payload)?)
+        .map_err(|_| ValidationError::Malformed("the payload is not a JSON object"))?;
+    let claims =
+        json_object(&payload).ok_or(ValidationError::Malformed("the payload is not a JSON object"))?;
     let signing_input = &token[..token.len() - signature.len() - 1];
     Ok(UnverifiedJwt {
         alg,
         kid: header.kid,
         typ: header.typ,
         claims,
+        payload,
         signing_input,
         signature,
+    })
+}
+
+/// Whether a JWS `typ` names a JWT access token (RFC 9068 §2.1: `at+jwt`, or the full media type
+/// `application/at+jwt`; media types compare case-insensitively).
+#[must_use]
+pub fn is_access_token_type(typ: Option<&str>) -> bool {
+    typ.is_some_and(|typ| {
+        let typ = typ.strip_prefix("application/").unwrap_or(typ);
+        typ.eq_ignore_ascii_case("at+jwt")
     })
 }
 
@@ -119,19 +309,43 @@ impl UnverifiedJwt<'_> {
     /// # Errors
     /// [`ValidationError::Signature`] when it does not verify (or the key cannot serve `alg`).
     pub fn verify_signature(&self, key: &VerifyingKey) -> Result<(), ValidationError> {
-        if !key.supports(self.alg) {
-            return Err(ValidationError::Signature);
-        }
-        match jsonwebtoken::crypto::verify(
-            self.signature,
-            self.signing_input.as_bytes(),
-            key.decoding_key(),
-            self.alg,
-        ) {
-            Ok(true) => Ok(()),
-            _ => Err(ValidationError::Signature),
+        let signature = decode_segment(self.signature).map_err(|_| ValidationError::Signature)?;
+        if key.verify(self.alg, self.signing_input.as_bytes(), &signature) {
+            Ok(())
+        } else {
+            Err(ValidationError::Signature)
         }
     }
+
+    /// The payload as JSON text (every claim, as the provider wrote it).
+    #[must_use]
+    pub fn payload(&self) -> &str {
+        &self.payload
+    }
+
+    /// The payload as JSON text, taken out of the token.
+    #[must_use]
+    pub fn into_payload(self) -> String {
+        self.payload
+    }
+
+    /// The registered claims and the payload's JSON text, taken out of the token.
+    #[must_use]
+    pub fn into_parts(self) -> (RegisteredClaims, String) {
+        (self.claims, self.payload)
+    }
+
+    /// Every claim of the payload, parsed into a JSON map.
+    ///
+    /// # Errors
+    /// [`ValidationError::Malformed`] (not reached for a payload [`parse`] accepted).
+    pub fn claims_map(&self) -> Result<Map<String, Value>, ValidationError> {
+        parse_json(&self.payload)
+    }
+}
+
+fn parse_json<T: DeserializeOwned>(json: &str) -> Result<T, ValidationError> {
+    serde_json::from_str(json).map_err(|_| ValidationError::Malformed("the payload is not a JSON object"))
 }
 
 /// What the claims of a token must satisfy.
@@ -151,14 +365,11 @@ pub struct ClaimChecks<'a> {
     pub leeway: u64,
 }
 
-fn number(claims: &Map<String, Value>, name: &'static str) -> Result<Option<u64>, ValidationError> {
-    match claims.get(name) {
-        None => Ok(None),
-        Some(value) => value
-            .as_u64()
-            .or_else(|| value.as_f64().filter(|f| *f >= 0.0).map(|f| f as u64))
-            .map(Some)
-            .ok_or(ValidationError::Claim(name)),
+fn number(claim: &Loose, name: &'static str) -> Result<Option<u64>, ValidationError> {
+    match claim {
+        Loose::Absent => Ok(None),
+        Loose::Num(Some(value)) => Ok(Some(*value)),
+        _ => Err(ValidationError::Claim(name)),
     }
 }
 
@@ -166,51 +377,43 @@ fn number(claims: &Map<String, Value>, name: &'static str) -> Result<Option<u64>
 ///
 /// # Errors
 /// The first failing check.
-pub fn check_claims(claims: &Map<String, Value>, checks: &ClaimChecks<'_>) -> Result<(), ValidationError> {
-    match claims.get("iss").and_then(Value::as_str) {
-        Some(iss) if iss == checks.issuer => {}
-        Some(_) => return Err(ValidationError::Issuer),
-        None => return Err(ValidationError::Claim("iss")),
+pub fn check_claims(claims: &RegisteredClaims, checks: &ClaimChecks<'_>) -> Result<(), ValidationError> {
+    match &claims.iss {
+        Loose::Str(iss) if iss == checks.issuer => {}
+        Loose::Str(_) => return Err(ValidationError::Issuer),
+        _ => return Err(ValidationError::Claim("iss")),
     }
-    let audiences: Vec<&str> = match claims.get("aud") {
-        Some(Value::String(aud)) => vec![aud.as_str()],
-        Some(Value::Array(list)) => list.iter().filter_map(Value::as_str).collect(),
-        _ => return Err(ValidationError::Claim("aud")),
-    };
+    let audiences = claims.audiences()?;
     if !audiences.contains(&checks.audience) {
         return Err(ValidationError::Audience);
     }
     if let Some(party) = checks.authorized_party {
-        match claims.get("azp").and_then(Value::as_str) {
+        match claims.azp.as_str() {
             Some(azp) if azp == party => {}
             Some(_) => return Err(ValidationError::AuthorizedParty),
             None if audiences.len() > 1 => return Err(ValidationError::AuthorizedParty),
             None => {}
         }
     }
-    if claims
-        .get("sub")
-        .and_then(Value::as_str)
-        .is_none_or(str::is_empty)
-    {
+    if claims.sub.as_str().is_none_or(str::is_empty) {
         return Err(ValidationError::Claim("sub"));
     }
-    let exp = number(claims, "exp")?.ok_or(ValidationError::Claim("exp"))?;
+    let exp = number(&claims.exp, "exp")?.ok_or(ValidationError::Claim("exp"))?;
     if exp.saturating_add(checks.leeway) <= checks.now {
         return Err(ValidationError::Expired);
     }
-    if let Some(iat) = number(claims, "iat")?
+    if let Some(iat) = number(&claims.iat, "iat")?
         && iat > checks.now.saturating_add(checks.leeway)
     {
         return Err(ValidationError::IssuedInFuture);
     }
-    if let Some(nbf) = number(claims, "nbf")?
+    if let Some(nbf) = number(&claims.nbf, "nbf")?
         && nbf > checks.now.saturating_add(checks.leeway)
     {
         return Err(ValidationError::NotYetValid);
     }
     if let Some(expected) = checks.nonce {
-        match claims.get("nonce").and_then(Value::as_str) {
+        match claims.nonce.as_str() {
             Some(nonce) if expected.ct_eq(nonce) => {}
             _ => return Err(ValidationError::Nonce),
         }
@@ -227,4 +430,4 @@ pub fn now_epoch_seconds() -> u64 {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -44,6 +44,8 @@ pub mod sign_out;
 pub mod storage;
 pub mod token_cache;
 pub mod user_info;
+// Issue 6: verifying the access tokens that reach an API.
+pub mod verifier;
 
 // Machine tokens (issue 5): client_credentials, personal access token exchange, the Management
 // API's personal access tokens, and the per-key lanes they share with the refresh coordinator.
@@ -65,3 +67,4 @@ pub use error::ApiError;
 pub use grant::TokenTarget;
 pub use machine::MachineToken;
 pub use management::{ManagementApi, PersonalAccessToken};
+pub use verifier::{AccessTokenVerifier, Challenge, Requirements, VerifiedAccessToken};

@@ -50,6 +50,11 @@ from .models import (
 )
 from .storage import MemoryStorage, PersistKey, Storage
 
+# isort: split
+# Issue 6: verifying the access tokens that reach an API.
+from .errors import LogtoAccessTokenError, LogtoInsufficientScopeError, LogtoInvalidTokenError
+from .verifier import AccessTokenVerifier, BlockingAccessTokenVerifier
+
 __all__ = [
     "__version__",
     "AccessTokenClaims",
@@ -78,6 +83,12 @@ __all__ = [
     "Storage",
     "UserInfoResponse",
     "UserInfoScope",
+    # Issue 6: verifying the access tokens that reach an API.
+    "AccessTokenVerifier",
+    "BlockingAccessTokenVerifier",
+    "LogtoAccessTokenError",
+    "LogtoInsufficientScopeError",
+    "LogtoInvalidTokenError",
 ]
 
 # Machine tokens, personal access tokens (issue 5).

@@ -1,6 +1,8 @@
 """Stubs of the native module ``logto_rs._core`` (private: use the ``logto_rs`` package)."""
 
-from typing import Any, Optional
+from typing import Any, Optional, Union
+
+from .errors import LogtoException
 
 __version__: str
 
@@ -110,3 +112,62 @@ class MachineClient:
     ) -> Operation: ...
     def rename_personal_access_token(self, user_id: str, current_name: str, name: str) -> Operation: ...
     def delete_personal_access_token(self, user_id: str, name: str) -> Operation: ...
+
+# --- Issue 6: the access-token verifier ----------------------------------------------------------
+
+class CoreVerifier:
+    """The Rust access-token verifier, driven by ``logto_rs.verifier``.
+
+    ``verify``/``verify_many`` answer from the cached keys without I/O (``None``: load the keys
+    with ``load_keys()``, then call again with ``final_attempt=True``).
+    """
+
+    def __init__(
+        self,
+        endpoint: str,
+        audience: Optional[str] = None,
+        *,
+        scopes: list[str] = ...,
+        organization_id: Optional[str] = None,
+        clock_tolerance: float = 60.0,
+        jwks_refetch_cooldown: float = 30.0,
+        request_timeout: float = 10.0,
+        connect_timeout: float = 5.0,
+    ) -> None: ...
+    @property
+    def issuer(self) -> str:
+        """The issuer tokens must carry."""
+    @property
+    def audience(self) -> Optional[str]:
+        """The configured audience, or ``None`` (organization tokens)."""
+    @property
+    def scopes(self) -> list[str]:
+        """The scopes every token must have."""
+    @property
+    def organization_id(self) -> Optional[str]:
+        """The organization every token must be for, or ``None``."""
+    def verify(
+        self,
+        token: str,
+        scopes: Optional[list[str]] = None,
+        organization_id: Optional[str] = None,
+        final_attempt: bool = False,
+    ) -> Optional[str]:
+        """The payload's JSON text, or ``None`` when the keys must be loaded first."""
+    def verify_many(
+        self,
+        tokens: list[str],
+        scopes: Optional[list[str]] = None,
+        organization_id: Optional[str] = None,
+        final_attempt: bool = False,
+    ) -> list[Union[str, LogtoException, None]]:
+        """Per token: the payload's JSON text, the rejecting exception, or ``None`` (load keys)."""
+    def load_keys(self) -> Operation:
+        """Discover the provider (once) and fetch the JWKS when none is cached or it may refetch."""
+
+class _BenchBareVerifier:
+    """The benchmarks' floor: a bare signature check with a pre-parsed key (not an API)."""
+
+    def __init__(self, jwk: str) -> None: ...
+    def verify(self, message: bytes, signature: bytes) -> bool:
+        """Whether ``signature`` (raw bytes) verifies over ``message``."""

@@ -24,6 +24,10 @@ __all__ = [
     "LogtoAuthorizationError",
     "LogtoNotAuthenticatedError",
     "LogtoStorageError",
+    # Issue 6: access tokens presented to an API.
+    "LogtoAccessTokenError",
+    "LogtoInvalidTokenError",
+    "LogtoInsufficientScopeError",
 ]
 
 
@@ -172,3 +176,65 @@ class LogtoApiNotFoundError(LogtoApiError):
 
 class LogtoApiConflictError(LogtoApiError):
     """409 or 422: the name is already used, e.g. by another personal access token of the user."""
+
+
+# --- Issue 6: access tokens presented to an API (AccessTokenVerifier) ---------------------------
+
+
+class LogtoAccessTokenError(LogtoTokenValidationError):
+    """A bearer token presented to your API was rejected (``token.<check>``).
+
+    Raised by :class:`~logto_rs.AccessTokenVerifier`. Answer the request with ``status`` and
+    the ``WWW-Authenticate`` header ``www_authenticate`` (RFC 6750 §3); ``error`` and
+    ``description`` make a JSON body. No attribute contains the token.
+
+    Attributes:
+        status: ``401`` (:class:`LogtoInvalidTokenError`) or ``403``
+            (:class:`LogtoInsufficientScopeError`).
+        error: ``invalid_token`` or ``insufficient_scope``.
+        description: The failed check in words.
+        check: The failed check: ``malformed``, ``alg``, ``typ``, ``kid``, ``signature``,
+            ``iss``, ``aud``, ``claims``, ``exp``, ``iat``, ``nbf``, ``organization_id``,
+            ``scope``.
+        www_authenticate: The ``WWW-Authenticate`` response header value, e.g.
+            ``Bearer error="invalid_token", error_description="the token has expired (exp)"``.
+
+    """
+
+    def __init__(
+        self,
+        message: str,
+        code: Optional[str] = None,
+        error: Optional[str] = None,
+        description: Optional[str] = None,
+        status: Optional[int] = None,
+        check: Optional[str] = None,
+        www_authenticate: Optional[str] = None,
+    ) -> None:
+        super().__init__(message, code, error, description, status, check)
+        self.www_authenticate = www_authenticate or "Bearer"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (
+            type(self),
+            (
+                self.message,
+                self.code,
+                self.error,
+                self.description,
+                self.status,
+                self.check,
+                self.www_authenticate,
+            ),
+        )
+
+
+class LogtoInvalidTokenError(LogtoAccessTokenError):
+    """The token is missing, malformed, forged, expired or not for this API (401, ``invalid_token``)."""
+
+
+class LogtoInsufficientScopeError(LogtoAccessTokenError):
+    """The token is valid but lacks a required scope or organization (403, ``insufficient_scope``).
+
+    For a missing scope, ``www_authenticate`` lists the scopes the resource requires.
+    """

@@ -8,6 +8,8 @@ serves every user. logto-rs calls the storage in the request's own thread and co
   the cookie would pass the 4 KB a browser keeps, which would silently sign the user out.
 - :class:`RedisSessionStorage` / :class:`AsyncRedisSessionStorage` keep the tokens in Redis. The
   cookie then holds only a random session id; every key is namespaced by it and expires.
+- :func:`require_access_token` protects an API view: it verifies the request's bearer token
+  (``AccessTokenVerifier``) and answers 401/403 with RFC 6750 challenges.
 
 Install with ``pip install logto-rs[flask]``.
 """
@@ -29,6 +31,7 @@ from flask.sessions import SecureCookieSessionInterface
 from markupsafe import escape
 from werkzeug.wrappers import Response
 
+from ._flask_guard import access_token_error_response, bearer_token, require_access_token
 from .client import LogtoClient
 from .config import LogtoConfig
 from .errors import LogtoCallbackError, LogtoException, LogtoInvalidGrantError
@@ -44,7 +47,10 @@ __all__ = [
     "LogtoFlask",
     "LogtoSessionTooLargeWarning",
     "RedisSessionStorage",
+    "access_token_error_response",
     "authenticated",
+    "bearer_token",
+    "require_access_token",
 ]
 
 logger = logging.getLogger("logto_rs.flask")

@@ -11,31 +11,31 @@ use super::*;
 use crate::jwks::KeySet;
 use crate::secret::Nonce;
 
-const ISSUER: &str = "https://tenant.logto.app/oidc";
+pub(crate) const ISSUER: &str = "https://tenant.logto.app/oidc";
 const APP: &str = "app-id";
-const NOW: u64 = 1_800_000_000;
+pub(crate) const NOW: u64 = 1_800_000_000;
 
-fn b64(bytes: &[u8]) -> String {
+pub(crate) fn b64(bytes: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
-enum Signer {
+pub(crate) enum Signer {
     Ec(EcdsaKeyPair),
     Rsa(RsaKeyPair),
 }
 
 impl Signer {
-    fn ec() -> Self {
+    pub(crate) fn ec() -> Self {
         let rng = SystemRandom::new();
         let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P384_SHA384_FIXED_SIGNING, &rng).unwrap();
         Self::Ec(EcdsaKeyPair::from_pkcs8(&ECDSA_P384_SHA384_FIXED_SIGNING, pkcs8.as_ref()).unwrap())
     }
 
-    fn rsa() -> Self {
+    pub(crate) fn rsa() -> Self {
         Self::Rsa(RsaKeyPair::generate(KeySize::Rsa2048).unwrap())
     }
 
-    fn jwk(&self, kid: Option<&str>) -> Value {
+    pub(crate) fn jwk(&self, kid: Option<&str>) -> Value {
         let mut jwk = match self {
             Self::Ec(pair) => {
                 let point = pair.public_key().as_ref();
@@ -56,14 +56,14 @@ impl Signer {
         jwk
     }
 
-    fn alg(&self) -> &'static str {
+    pub(crate) fn alg(&self) -> &'static str {
         match self {
             Self::Ec(_) => "ES384",
             Self::Rsa(_) => "RS256",
         }
     }
 
-    fn sign(&self, header: &Value, claims: &Value) -> String {
+    pub(crate) fn sign(&self, header: &Value, claims: &Value) -> String {
         let input = format!(
             "{}.{}",
             b64(header.to_string().as_bytes()),
@@ -82,7 +82,7 @@ impl Signer {
         format!("{input}.{}", b64(&signature))
     }
 
-    fn token(&self, kid: Option<&str>, claims: &Value) -> String {
+    pub(crate) fn token(&self, kid: Option<&str>, claims: &Value) -> String {
         let mut header = json!({"alg": self.alg(), "typ": "JWT"});
         if let Some(kid) = kid {
             header["kid"] = json!(kid);
@@ -107,7 +107,7 @@ fn with(overrides: &Value) -> Value {
     claims
 }
 
-fn keyset(keys: &[Value]) -> KeySet {
+pub(crate) fn keyset(keys: &[Value]) -> KeySet {
     KeySet::from_document(&json!({ "keys": keys })).unwrap()
 }
 
@@ -317,4 +317,37 @@ fn unverified_decoding_reads_the_payload() {
     let token = Signer::ec().token(Some("k1"), &claims());
     assert_eq!(decode_claims_unverified(&token).unwrap()["sub"], "user-1");
     assert!(decode_claims_unverified("opaque-token").is_err());
+}
+
+#[test]
+fn unusable_jwks_entries_are_skipped_and_keys_are_parsed_once() {
+    let ec = Signer::ec();
+    let mut short = ec.jwk(Some("short"));
+    short["x"] = json!(b64(&[1; 47]));
+    let mut pinned_elsewhere = ec.jwk(Some("pinned"));
+    pinned_elsewhere["alg"] = json!("ES256");
+    let mut encryption = ec.jwk(Some("enc"));
+    encryption["use"] = json!("enc");
+    let hmac = json!({"kty": "oct", "k": b64(b"secret"), "kid": "hmac"});
+    let mut off_curve = ec.jwk(Some("off"));
+    let mut y = URL_SAFE_NO_PAD.decode(off_curve["y"].as_str().unwrap()).unwrap();
+    y[47] ^= 1;
+    off_curve["y"] = json!(b64(&y));
+    let rsa = Signer::rsa();
+    let mut rs256_only = rsa.jwk(Some("rsa"));
+    rs256_only["alg"] = json!("RS256");
+    let keys = keyset(&[
+        short,
+        pinned_elsewhere,
+        encryption,
+        hmac,
+        off_curve,
+        ec.jwk(Some("good")),
+        rs256_only,
+    ]);
+    assert_eq!(keys.len(), 2);
+    let rsa_key = keys.find(Some("rsa"), Algorithm::RS256).unwrap();
+    assert!(rsa_key.supports(Algorithm::RS256) && !rsa_key.supports(Algorithm::PS256));
+    assert_eq!(verify(&ec.token(Some("good"), &claims()), &keys), Ok(()));
+    assert_eq!(verify(&rsa.token(Some("rsa"), &claims()), &keys), Ok(()));
 }

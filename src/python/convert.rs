@@ -34,7 +34,7 @@ pub(crate) struct ConfigInput {
     access_token_margin: f64,
 }
 
-fn seconds(name: &str, value: f64) -> Result<Duration> {
+pub(crate) fn seconds(name: &str, value: f64) -> Result<Duration> {
     Duration::try_from_secs_f64(value)
         .map_err(|_| Error::Config(format!("{name} must be a non-negative number of seconds")))
 }

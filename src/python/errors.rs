@@ -7,6 +7,7 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyModule, PyType};
 
 use crate::error::{CallbackError, Error};
+use crate::verifier::Challenge;
 
 /// A Python exception raised by user code (the storage), carried through the core as a source.
 #[derive(Debug)]
@@ -103,6 +104,21 @@ fn mapping(error: &Error) -> Mapping {
             status: Some(e.status),
             check: None,
         },
+        // Issue 6: a bearer token rejected by the AccessTokenVerifier (401/403, RFC 6750).
+        Error::AccessTokenRejected(e) => {
+            let challenge = Challenge::new(e);
+            Mapping {
+                class: if challenge.status == 403 {
+                    "LogtoInsufficientScopeError"
+                } else {
+                    "LogtoInvalidTokenError"
+                },
+                error: Some(challenge.error.to_owned()),
+                description: Some(challenge.description),
+                status: Some(challenge.status),
+                check: Some(e.check()),
+            }
+        }
     }
 }
 
@@ -122,7 +138,26 @@ impl From<Error> for PyErr {
                 m.status,
                 m.check,
             );
-            let py_error = PyErr::from_type(class, args);
+            let py_error = match &error {
+                // Issue 6: these classes take the `WWW-Authenticate` value as a 7th argument.
+                Error::AccessTokenRejected(e) => {
+                    let (message, code, oauth_error, description, status, check) = args;
+                    let www_authenticate = Challenge::new(e).www_authenticate();
+                    PyErr::from_type(
+                        class,
+                        (
+                            message,
+                            code,
+                            oauth_error,
+                            description,
+                            status,
+                            check,
+                            www_authenticate,
+                        ),
+                    )
+                }
+                _ => PyErr::from_type(class, args),
+            };
             if let Error::Storage { source, .. } = error {
                 let cause = match source.downcast::<PythonError>() {
                     Ok(python) => python.0,

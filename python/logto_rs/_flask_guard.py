@@ -1,0 +1,181 @@
+"""``@require_access_token``: protect Flask API views with Logto access tokens.
+
+Needs Flask (``pip install logto-rs[flask]``)::
+
+    from logto_rs.flask import require_access_token
+
+    app.config["LOGTO_ENDPOINT"] = "https://tenant.logto.app"
+    app.config["LOGTO_AUDIENCE"] = "https://api.example.com"
+
+
+    @app.get("/products")
+    @require_access_token(scopes=["read:products"])
+    def products():
+        return {"user": g.access_token_claims.sub}
+
+The guard reads ``Authorization: Bearer <token>``, verifies the token with one
+:class:`~logto_rs.AccessTokenVerifier` per application (built from ``LOGTO_ENDPOINT`` and
+``LOGTO_AUDIENCE`` on first use, or the one passed as ``verifier=``), and puts its
+:class:`~logto_rs.AccessTokenClaims` on ``flask.g.access_token_claims``. A request without a
+bearer token, or with a token that fails a check, is answered 401 (403 for a missing scope or
+organization) with a JSON body ``{"error", "error_description"}`` and the RFC 6750
+``WWW-Authenticate`` header. ``async def`` views are verified with the awaitable verifier.
+
+If the keys cannot be fetched from Logto, the :class:`~logto_rs.LogtoNetworkError` (or
+:class:`~logto_rs.LogtoResponseError`) propagates to the application's error handlers: that is
+an outage, not a bad token.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Mapping
+from typing import Any, Callable, Optional, TypeVar, Union, cast
+
+from flask import Response, current_app, g, jsonify, request
+
+from .errors import LogtoAccessTokenError, LogtoConfigError, LogtoInvalidTokenError
+from .verifier import AccessTokenVerifier, Scopes, _scope_list
+
+__all__ = [
+    "VERIFIER_EXTENSION",
+    "OrganizationId",
+    "access_token_error_response",
+    "bearer_token",
+    "require_access_token",
+]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+OrganizationId = Union[str, Callable[[Mapping[str, Any]], Optional[str]], None]
+"""The organization a view requires: an id, or a function of the view's arguments that returns
+it (e.g. ``lambda args: args["org_id"]`` for ``/orgs/<org_id>/...``)."""
+
+VERIFIER_EXTENSION = "logto_rs.access_token_verifier"
+"""The ``app.extensions`` key of the application's verifier (set it to use your own)."""
+
+_NO_TOKEN = "the request has no bearer token"
+
+
+def bearer_token(authorization: Optional[str]) -> Optional[str]:
+    """Return the token of an ``Authorization`` header value.
+
+    Returns ``None`` when the header is absent or uses another scheme than ``Bearer`` (the
+    scheme is case-insensitive, RFC 7235), and ``""`` for a ``Bearer`` header without a token.
+    """
+    if not authorization:
+        return None
+    scheme, _, token = authorization.strip().partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return token.strip()
+
+
+def access_token_error_response(error: LogtoAccessTokenError) -> Response:
+    """Return the guard's answer to a rejected request.
+
+    The status is 401 or 403, the body ``{"error", "error_description"}``, and the
+    ``WWW-Authenticate`` header comes from the error. Pass your own function as
+    ``onError`` to answer differently.
+    """
+    response = jsonify(
+        {
+            "error": error.error or "invalid_token",
+            "error_description": error.description or error.message,
+        }
+    )
+    response.status_code = error.status or 401
+    response.headers["WWW-Authenticate"] = error.www_authenticate
+    return response
+
+
+def _no_token() -> LogtoInvalidTokenError:
+    # RFC 6750 §3.1: without credentials the challenge carries no error code.
+    return LogtoInvalidTokenError(
+        _NO_TOKEN, "token.missing", "invalid_token", _NO_TOKEN, 401, "missing", "Bearer"
+    )
+
+
+def _app_verifier() -> AccessTokenVerifier:
+    """The application's verifier, built once from its configuration."""
+    extensions = current_app.extensions
+    verifier = extensions.get(VERIFIER_EXTENSION)
+    if verifier is None:
+        endpoint = current_app.config.get("LOGTO_ENDPOINT")
+        if not endpoint:
+            raise LogtoConfigError(
+                "require_access_token needs app.config['LOGTO_ENDPOINT'] and "
+                "app.config['LOGTO_AUDIENCE'], or a verifier= argument",
+                "config.invalid",
+            )
+        built = AccessTokenVerifier(endpoint, current_app.config.get("LOGTO_AUDIENCE"))
+        verifier = extensions.setdefault(VERIFIER_EXTENSION, built)
+    return cast(AccessTokenVerifier, verifier)
+
+
+def require_access_token(
+    scopes: Optional[Scopes] = None,
+    *,
+    organizationId: OrganizationId = None,
+    verifier: Optional[AccessTokenVerifier] = None,
+    onError: Optional[Callable[[LogtoAccessTokenError], Any]] = None,
+) -> Callable[[F], F]:
+    """Protect a Flask view: it runs only for a request with a valid Logto access token.
+
+    The token's claims are on ``flask.g.access_token_claims`` while the view runs.
+
+    Args:
+        scopes: Scopes the token must have for this view (added to the verifier's own).
+        organizationId: The organization the token must be for: an id, or a function of the
+            view's keyword arguments returning it. With a verifier without audience this
+            also sets the audience (``urn:logto:organization:<id>``).
+        verifier: The verifier to use; by default the application's, built from
+            ``LOGTO_ENDPOINT`` and ``LOGTO_AUDIENCE`` on first use.
+        onError: Makes the response for a rejected request (default:
+            :func:`access_token_error_response`).
+
+    Returns:
+        The decorator.
+
+    """
+    scope_list = _scope_list(scopes)
+    answer = onError or access_token_error_response
+
+    def organization(view_args: Mapping[str, Any]) -> Optional[str]:
+        return organizationId(view_args) if callable(organizationId) else organizationId
+
+    def decorator(view: F) -> F:
+        if inspect.iscoroutinefunction(view):
+
+            @functools.wraps(view)
+            async def async_guarded(*args: Any, **kwargs: Any) -> Any:
+                token = bearer_token(request.headers.get("Authorization"))
+                try:
+                    if token is None:
+                        raise _no_token()
+                    g.access_token_claims = await (verifier or _app_verifier()).verify(
+                        token, scopes=scope_list, organizationId=organization(kwargs)
+                    )
+                except LogtoAccessTokenError as error:
+                    return answer(error)
+                return await view(*args, **kwargs)
+
+            return cast(F, async_guarded)
+
+        @functools.wraps(view)
+        def guarded(*args: Any, **kwargs: Any) -> Any:
+            token = bearer_token(request.headers.get("Authorization"))
+            try:
+                if token is None:
+                    raise _no_token()
+                g.access_token_claims = (verifier or _app_verifier()).blocking.verify(
+                    token, scopes=scope_list, organizationId=organization(kwargs)
+                )
+            except LogtoAccessTokenError as error:
+                return answer(error)
+            return view(*args, **kwargs)
+
+        return cast(F, guarded)
+
+    return decorator

@@ -1,0 +1,279 @@
+"""``AccessTokenVerifier``: verify the Logto access tokens that reach your API.
+
+One verifier serves a whole process (it is thread-safe). It discovers the tenant's issuer and
+keys once, keeps the parsed keys, and refetches them when a token names an unknown key id (at
+most once per ``jwksRefetchCooldown``, so forged key ids cannot flood Logto). Each token is
+checked in Rust: ``typ`` (``at+jwt``), the signature (ES256/ES384/RS*/PS* only; ``none`` and
+HS* are refused), ``iss``, ``aud``, ``sub``, ``exp``, ``iat`` and ``nbf`` (with
+``clockTolerance``), then the required organization and scopes.
+
+Like :class:`~logto_rs.LogtoClient`, the verifier's methods are awaitable and its ``blocking``
+twin has the same methods for synchronous code (Flask, Django, scripts). Both do the signature
+check in the calling thread with the GIL released; only loading the keys waits for the network,
+and that is where the awaitable methods yield. ``verifyMany`` checks a batch on every core.
+
+A rejected token raises :class:`~logto_rs.LogtoInvalidTokenError` (401) or
+:class:`~logto_rs.LogtoInsufficientScopeError` (403); both carry ``status``, ``check`` and the
+``www_authenticate`` header value to answer with.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Optional, Union
+
+from . import _driver
+from ._core import CoreVerifier
+from .errors import LogtoException
+from .models import AccessTokenClaims
+
+__all__ = ["AccessTokenVerifier", "BlockingAccessTokenVerifier", "Scopes", "VerifyManyResult"]
+
+Scopes = Union[str, Sequence[str]]
+"""Required scopes: a sequence (``["read:products"]``) or one space-separated string."""
+
+VerifyManyResult = list[Union[AccessTokenClaims, LogtoException]]
+"""What ``verifyMany`` returns: per token, in order, its claims or the exception rejecting it."""
+
+_claims = AccessTokenClaims.model_validate_json
+
+
+def _scope_list(scopes: Optional[Scopes]) -> Optional[list[str]]:
+    if scopes is None:
+        return None
+    if isinstance(scopes, str):
+        return scopes.split()
+    return list(scopes)
+
+
+class _VerifierBase:
+    """What both facades share: the configuration and the core."""
+
+    __slots__ = ("_core", "_endpoint", "_blocking")
+
+    def __init__(
+        self,
+        endpoint: str,
+        audience: Optional[str] = None,
+        *,
+        scopes: Scopes = (),
+        organizationId: Optional[str] = None,
+        clockTolerance: float = 60.0,
+        jwksRefetchCooldown: float = 30.0,
+        requestTimeout: float = 10.0,
+        connectTimeout: float = 5.0,
+    ) -> None:
+        self._endpoint = endpoint
+        self._blocking: Optional[BlockingAccessTokenVerifier] = None
+        self._core = CoreVerifier(
+            endpoint,
+            audience,
+            scopes=_scope_list(scopes) or [],
+            organization_id=organizationId,
+            clock_tolerance=clockTolerance,
+            jwks_refetch_cooldown=jwksRefetchCooldown,
+            request_timeout=requestTimeout,
+            connect_timeout=connectTimeout,
+        )
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(endpoint={self._endpoint!r}, audience={self.audience!r})"
+
+    @property
+    def endpoint(self) -> str:
+        """The Logto tenant's endpoint."""
+        return self._endpoint
+
+    @property
+    def issuer(self) -> str:
+        """The issuer every token must carry: ``{endpoint}/oidc``."""
+        return self._core.issuer
+
+    @property
+    def audience(self) -> Optional[str]:
+        """The audience every token must have, or ``None`` for organization tokens.
+
+        Without an audience, each call names the organization and the audience is
+        ``urn:logto:organization:<organizationId>``.
+        """
+        return self._core.audience
+
+    @property
+    def scopes(self) -> list[str]:
+        """The scopes every token must have."""
+        return self._core.scopes
+
+    @property
+    def organizationId(self) -> Optional[str]:
+        """The organization every token must be for, or ``None``."""
+        return self._core.organization_id
+
+
+_Pending = Union[list[Union[str, LogtoException, None]], LogtoException]
+
+
+def _result(result: Union[str, LogtoException, None]) -> Union[AccessTokenClaims, LogtoException]:
+    if isinstance(result, str):
+        return _claims(result)
+    if result is None:  # pragma: no cover - a final attempt decides every token
+        raise RuntimeError("a token was left undecided")
+    return result
+
+
+def _merge(
+    results: list[Union[str, LogtoException, None]], pending: list[int], again: _Pending
+) -> VerifyManyResult:
+    """Put the second attempt's results (or the key-loading error) in place of the pending ones."""
+    for position, index in enumerate(pending):
+        results[index] = again if isinstance(again, LogtoException) else again[position]
+    return [_result(result) for result in results]
+
+
+class AccessTokenVerifier(_VerifierBase):
+    """Verifies the access tokens (JWT, ``typ: at+jwt``) that Logto issues for your API.
+
+    Args:
+        endpoint: The Logto tenant, e.g. ``https://tenant.logto.app``.
+        audience: Your API resource indicator (e.g. ``https://api.example.com``), or
+            ``urn:logto:organization:<id>`` for organization tokens. ``None`` accepts
+            organization tokens of the organization each call names.
+        scopes: Scopes every token must have.
+        organizationId: The organization every token must be for (an organization token's
+            organization, or an organization-scoped resource token's ``organization_id``).
+        clockTolerance: Seconds of clock skew tolerated on ``exp``/``iat``/``nbf``.
+        jwksRefetchCooldown: Minimum seconds between two key fetches caused by unknown key ids.
+        requestTimeout: Seconds allowed for one request to Logto.
+        connectTimeout: Seconds allowed to open a connection to Logto.
+
+    Raises:
+        LogtoConfigError: an invalid endpoint, audience, scope or timeout.
+
+    Methods are awaitable; :attr:`blocking` has the same methods for synchronous code.
+    """
+
+    __slots__ = ()
+
+    @property
+    def blocking(self) -> BlockingAccessTokenVerifier:
+        """The same verifier (configuration, keys) with blocking methods."""
+        blocking = self._blocking
+        if blocking is None:
+            blocking = BlockingAccessTokenVerifier.__new__(BlockingAccessTokenVerifier)
+            blocking._core, blocking._endpoint, blocking._blocking = self._core, self._endpoint, None
+            self._blocking = blocking
+        return blocking
+
+    async def verify(
+        self, token: str, *, scopes: Optional[Scopes] = None, organizationId: Optional[str] = None
+    ) -> AccessTokenClaims:
+        """Verify ``token`` and return its claims.
+
+        The signature check runs in this thread (without the GIL); the call yields to the event
+        loop only when the keys must be fetched (the first call, or an unknown key id).
+
+        Args:
+            token: The bearer token (without ``Bearer``).
+            scopes: More scopes this call requires (added to the configured ones).
+            organizationId: The organization this call requires (overrides the configured one).
+
+        Raises:
+            LogtoInvalidTokenError: 401: malformed, forged, expired, or not for this API.
+            LogtoInsufficientScopeError: 403: a required scope or organization is missing.
+            LogtoNetworkError, LogtoResponseError: the keys could not be fetched.
+            LogtoConfigError: an invalid scope, or no audience and no organization.
+
+        """
+        core = self._core
+        scope_list = _scope_list(scopes)
+        payload = core.verify(token, scope_list, organizationId)
+        if payload is None:
+            await _driver.run(core.load_keys())
+            payload = core.verify(token, scope_list, organizationId, True)
+        return _claims(payload)  # type: ignore[arg-type]
+
+    async def verifyMany(
+        self,
+        tokens: Iterable[str],
+        *,
+        scopes: Optional[Scopes] = None,
+        organizationId: Optional[str] = None,
+    ) -> VerifyManyResult:
+        """Verify many tokens at once, on every core, and return one result per token.
+
+        Each result is the token's :class:`~logto_rs.AccessTokenClaims`, or the exception that
+        rejects it (as :func:`asyncio.gather` with ``return_exceptions=True`` does). The keys
+        are fetched at most once for the whole batch. The checks run in this thread and helper
+        threads, without the GIL; the event loop waits for them (about 0.1 ms per ES384 token
+        on two cores), so hand very large batches to ``asyncio.to_thread`` with the blocking
+        twin.
+
+        Args:
+            tokens: The bearer tokens.
+            scopes: More scopes every token must have.
+            organizationId: The organization every token must be for.
+
+        Raises:
+            LogtoConfigError: an invalid scope, or no audience and no organization.
+
+        """
+        core = self._core
+        token_list = tokens if isinstance(tokens, list) else list(tokens)
+        scope_list = _scope_list(scopes)
+        results = core.verify_many(token_list, scope_list, organizationId)
+        pending = [index for index, result in enumerate(results) if result is None]
+        if not pending:
+            return _merge(results, pending, [])
+        again: _Pending
+        try:
+            await _driver.run(core.load_keys())
+        except LogtoException as error:
+            again = error
+        else:
+            again = core.verify_many([token_list[i] for i in pending], scope_list, organizationId, True)
+        return _merge(results, pending, again)
+
+
+class BlockingAccessTokenVerifier(_VerifierBase):
+    """:class:`AccessTokenVerifier` with blocking methods, for synchronous code.
+
+    Takes the same arguments. While it waits for Logto (only to load the keys) it releases the
+    GIL; the signature check also runs without the GIL.
+    """
+
+    __slots__ = ()
+
+    def verify(
+        self, token: str, *, scopes: Optional[Scopes] = None, organizationId: Optional[str] = None
+    ) -> AccessTokenClaims:
+        """Blocking :meth:`AccessTokenVerifier.verify`."""
+        core = self._core
+        scope_list = _scope_list(scopes)
+        payload = core.verify(token, scope_list, organizationId)
+        if payload is None:
+            _driver.run_blocking(core.load_keys())
+            payload = core.verify(token, scope_list, organizationId, True)
+        return _claims(payload)  # type: ignore[arg-type]
+
+    def verifyMany(
+        self,
+        tokens: Iterable[str],
+        *,
+        scopes: Optional[Scopes] = None,
+        organizationId: Optional[str] = None,
+    ) -> VerifyManyResult:
+        """Blocking :meth:`AccessTokenVerifier.verifyMany`."""
+        core = self._core
+        token_list = tokens if isinstance(tokens, list) else list(tokens)
+        scope_list = _scope_list(scopes)
+        results = core.verify_many(token_list, scope_list, organizationId)
+        pending = [index for index, result in enumerate(results) if result is None]
+        if not pending:
+            return _merge(results, pending, [])
+        again: _Pending
+        try:
+            _driver.run_blocking(core.load_keys())
+        except LogtoException as error:
+            again = error
+        else:
+            again = core.verify_many([token_list[i] for i in pending], scope_list, organizationId, True)
+        return _merge(results, pending, again)

@@ -1,0 +1,213 @@
+//! `CoreVerifier`: the crate's [`AccessTokenVerifier`] for Python (issue 6).
+//!
+//! With the keys cached, `verify` and `verify_many` answer synchronously, doing the crypto
+//! without the GIL (a batch is spread over the cores). When the keys must be loaded they answer
+//! `None`; the facade then runs `load_keys()` (an `Operation`, awaited or blocking) and asks
+//! again with `final_attempt=True`.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use jsonwebtoken::Algorithm;
+use jsonwebtoken::jwk::Jwk;
+use pyo3::prelude::*;
+use pyo3::types::{PyList, PyString};
+
+use super::convert::seconds;
+use super::operation::{Exchange, Output, PyOperation};
+use crate::error::{Error, Result, ValidationError};
+use crate::jwks::VerifyingKey;
+use crate::jwt::{MAX_TOKEN_BYTES, allowed_algorithm};
+use crate::verifier::{AccessTokenVerifier, Requirements, VerifiedAccessToken};
+
+/// The token's text, or why it cannot be a token, without copying an oversized string.
+fn token_text<'a>(token: &'a Bound<'_, PyString>) -> std::result::Result<Cow<'a, str>, ValidationError> {
+    // Characters never outnumber UTF-8 bytes, so this rejects what `jwt::parse` would.
+    if token.len().map_or(true, |chars| chars > MAX_TOKEN_BYTES) {
+        return Err(ValidationError::Malformed("the token is too large"));
+    }
+    token
+        .to_cow()
+        .map_err(|_| ValidationError::Malformed("the token is not valid text"))
+}
+
+fn payload<'py>(py: Python<'py>, verified: &VerifiedAccessToken) -> Bound<'py, PyString> {
+    PyString::new(py, verified.payload())
+}
+
+#[pyclass(name = "CoreVerifier", module = "logto_rs._core", frozen)]
+pub(crate) struct PyCoreVerifier {
+    verifier: AccessTokenVerifier,
+}
+
+#[pymethods]
+impl PyCoreVerifier {
+    #[new]
+    #[pyo3(signature = (endpoint, audience=None, *, scopes=Vec::new(), organization_id=None,
+        clock_tolerance=60.0, jwks_refetch_cooldown=30.0, request_timeout=10.0, connect_timeout=5.0))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        endpoint: String,
+        audience: Option<String>,
+        scopes: Vec<String>,
+        organization_id: Option<String>,
+        clock_tolerance: f64,
+        jwks_refetch_cooldown: f64,
+        request_timeout: f64,
+        connect_timeout: f64,
+    ) -> Result<Self> {
+        let verifier = AccessTokenVerifier::builder(endpoint, audience)
+            .scopes(scopes)
+            .organization_id(organization_id)
+            .clock_tolerance(seconds("clockTolerance", clock_tolerance)?)
+            .jwks_refetch_cooldown(seconds("jwksRefetchCooldown", jwks_refetch_cooldown)?)
+            .request_timeout(seconds("requestTimeout", request_timeout)?)
+            .connect_timeout(seconds("connectTimeout", connect_timeout)?)
+            .build()?;
+        Ok(Self { verifier })
+    }
+
+    /// The issuer tokens must carry.
+    #[getter]
+    fn issuer(&self) -> &str {
+        self.verifier.issuer()
+    }
+
+    /// The configured audience, or `None` (organization tokens).
+    #[getter]
+    fn audience(&self) -> Option<&str> {
+        self.verifier.audience()
+    }
+
+    /// The scopes every token must have.
+    #[getter]
+    fn scopes(&self) -> Vec<String> {
+        self.verifier.scopes().to_vec()
+    }
+
+    /// The organization every token must be for, or `None`.
+    #[getter]
+    fn organization_id(&self) -> Option<&str> {
+        self.verifier.organization_id()
+    }
+
+    /// Verifies one token with the cached keys, the crypto without the GIL: the payload's JSON
+    /// text, or `None` when the keys must be loaded first (never with `final_attempt`).
+    #[pyo3(signature = (token, scopes=None, organization_id=None, final_attempt=false))]
+    fn verify<'py>(
+        &self,
+        token: &Bound<'py, PyString>,
+        scopes: Option<Vec<String>>,
+        organization_id: Option<String>,
+        final_attempt: bool,
+    ) -> Result<Option<Bound<'py, PyString>>> {
+        let py = token.py();
+        let text = token_text(token).map_err(Error::AccessTokenRejected)?;
+        let scopes = scopes.unwrap_or_default();
+        let requirements = Requirements {
+            scopes: &scopes,
+            organization_id: organization_id.as_deref(),
+        };
+        let verifier = &self.verifier;
+        let outcome = py.detach(|| {
+            if final_attempt {
+                Some(verifier.verify_loaded(&text, &requirements))
+            } else {
+                verifier.verify_cached(&text, &requirements)
+            }
+        });
+        outcome
+            .transpose()
+            .map(|verified| verified.map(|v| payload(py, &v)))
+    }
+
+    /// Verifies many tokens with the cached keys, spread over the cores without the GIL. One
+    /// entry per token: the payload's JSON text, the exception it was rejected with, or `None`
+    /// when it needs the keys loaded first (never with `final_attempt`).
+    #[pyo3(signature = (tokens, scopes=None, organization_id=None, final_attempt=false))]
+    fn verify_many<'py>(
+        &self,
+        py: Python<'py>,
+        tokens: Vec<Bound<'py, PyString>>,
+        scopes: Option<Vec<String>>,
+        organization_id: Option<String>,
+        final_attempt: bool,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let mut unreadable = Vec::new();
+        let texts: Vec<Cow<'_, str>> = tokens
+            .iter()
+            .enumerate()
+            .map(|(index, token)| {
+                token_text(token).unwrap_or_else(|e| {
+                    unreadable.push((index, e));
+                    Cow::Borrowed("")
+                })
+            })
+            .collect();
+        let scopes = scopes.unwrap_or_default();
+        let requirements = Requirements {
+            scopes: &scopes,
+            organization_id: organization_id.as_deref(),
+        };
+        let verifier = &self.verifier;
+        let mut outcomes = py.detach(|| {
+            if final_attempt {
+                verifier
+                    .verify_many_loaded(&texts, &requirements)
+                    .into_iter()
+                    .map(Some)
+                    .collect()
+            } else {
+                verifier.verify_many_cached(&texts, &requirements)
+            }
+        });
+        for (index, error) in unreadable {
+            if let Some(slot) = outcomes.get_mut(index) {
+                *slot = Some(Err(Error::AccessTokenRejected(error)));
+            }
+        }
+        let items = outcomes.into_iter().map(|outcome| match outcome {
+            None => py.None().into_bound(py),
+            Some(Ok(verified)) => payload(py, &verified).into_any(),
+            Some(Err(error)) => PyErr::from(error).into_value(py).into_bound(py).into_any(),
+        });
+        PyList::new(py, items)
+    }
+
+    /// Loads the keys: discovery (once) and the JWKS (when none is cached or the refetch
+    /// cooldown has passed). An `Operation` for the driver.
+    fn load_keys(&self) -> PyOperation {
+        let verifier = self.verifier.clone();
+        let future = async move { verifier.load_keys().await.map(|()| Output::OptStr(None)) };
+        PyOperation::new(Box::pin(future), Arc::new(Exchange::default()))
+    }
+}
+
+/// The benchmarks' floor: the bare signature check with a key parsed once, as the verifier
+/// does it, and nothing else (no parsing, no claims, the GIL held). Not part of the API.
+#[pyclass(name = "_BenchBareVerifier", module = "logto_rs._core", frozen)]
+pub(crate) struct PyBenchBareVerifier {
+    key: VerifyingKey,
+    alg: Algorithm,
+}
+
+#[pymethods]
+impl PyBenchBareVerifier {
+    /// A key from a JWK (JSON text) that pins its `alg`.
+    #[new]
+    fn new(jwk: &str) -> Result<Self> {
+        let jwk: Jwk = serde_json::from_str(jwk).map_err(|e| Error::Config(format!("not a JWK: {e}")))?;
+        let alg = jwk
+            .common
+            .key_algorithm
+            .and_then(|alg| allowed_algorithm(&format!("{alg:?}")))
+            .ok_or_else(|| Error::Config("the JWK must pin an allowed alg".into()))?;
+        let key = VerifyingKey::from_jwk(&jwk).ok_or_else(|| Error::Config("unusable JWK".into()))?;
+        Ok(Self { key, alg })
+    }
+
+    /// Whether `signature` (raw bytes) verifies over `message`.
+    fn verify(&self, message: &[u8], signature: &[u8]) -> bool {
+        self.key.verify(self.alg, message, signature)
+    }
+}

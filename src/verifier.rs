@@ -1,0 +1,654 @@
+//! [`AccessTokenVerifier`]: verifies the bearer tokens that reach an API (a resource server).
+//!
+//! Logto issues JWT access tokens (RFC 9068, `typ: at+jwt`) for API resources and organizations.
+//! A verifier discovers the tenant's issuer and JWKS once, keeps the parsed keys, refetches the
+//! JWKS when a token names an unknown `kid` (at most once per cooldown), and checks each token:
+//! `typ`, the signature (asymmetric allow-list), `iss`, `aud`, `sub`, `exp`, `iat`, `nbf` (with
+//! leeway), then the required organization and scopes. A failure is an
+//! [`Error::AccessTokenRejected`] naming the failed check; [`Challenge`] turns it into the HTTP
+//! status and the RFC 6750 `WWW-Authenticate` value to answer with.
+//!
+//! With the keys cached, verification is synchronous and does no I/O
+//! ([`verify_cached`](AccessTokenVerifier::verify_cached),
+//! [`verify_many_cached`](AccessTokenVerifier::verify_many_cached), which spreads a batch over
+//! the machine's cores). [`verify`](AccessTokenVerifier::verify) does the same and loads the keys
+//! when they are needed.
+//!
+//! ```no_run
+//! use logto_rs::verifier::{AccessTokenVerifier, Requirements};
+//!
+//! # async fn run(token: &str) -> logto_rs::Result<()> {
+//! let verifier = AccessTokenVerifier::builder("https://tenant.logto.app", Some("https://api.example.com".into()))
+//!     .scopes(vec!["read:products".into()])
+//!     .build()?;
+//! let verified = verifier.verify(token, &Requirements::default()).await?;
+//! assert!(verified.claims().subject().is_some());
+//! # Ok(()) }
+//! ```
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::config::{ORGANIZATION_AUDIENCE_PREFIX, parse_endpoint};
+use crate::discovery::{DiscoveryCache, ProviderMetadata};
+use crate::error::{Error, Result, ValidationError};
+use crate::http::HttpClient;
+use crate::jwks::{JwksCache, KeySet};
+use crate::jwt::{self, ClaimChecks, RegisteredClaims, UnverifiedJwt};
+
+/// Fewest tokens worth a thread of their own in a batch (a thread costs tens of microseconds to
+/// start; one signature check costs 20–250 µs).
+const MIN_TOKENS_PER_THREAD: usize = 8;
+
+const NO_AUDIENCE: &str = "a verifier without an audience (organization tokens) needs an organization id";
+
+/// What one token must satisfy: the shared contract of [`AccessTokenVerifier`] and
+/// [`LogtoClient::verify_jwt`](crate::LogtoClient::verify_jwt).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Expectations<'a> {
+    /// Required `iss`.
+    pub issuer: &'a str,
+    /// `aud` must be, or contain, this.
+    pub audience: &'a str,
+    /// Scopes the `scope` claim must all contain (two lists: configured and per call).
+    pub scopes: [&'a [String]; 2],
+    /// The organization the token must be for.
+    pub organization_id: Option<&'a str>,
+    /// Whether the header's `typ` must be `at+jwt`.
+    pub access_token_type: bool,
+    /// The current time (seconds since the epoch).
+    pub now: u64,
+    /// Tolerated clock skew in seconds.
+    pub leeway: u64,
+}
+
+impl Expectations<'_> {
+    /// The checks that need only the header, made before any key lookup (so that a token that
+    /// fails them never causes a JWKS fetch).
+    fn check_header(&self, jwt: &UnverifiedJwt<'_>) -> Result<(), ValidationError> {
+        if self.access_token_type && !jwt::is_access_token_type(jwt.typ.as_deref()) {
+            return Err(ValidationError::TokenType);
+        }
+        Ok(())
+    }
+
+    /// The rest, in order: key, signature, registered claims, organization, scopes.
+    fn check(&self, jwt: &UnverifiedJwt<'_>, keys: &KeySet) -> Result<(), ValidationError> {
+        let key = keys
+            .find(jwt.kid.as_deref(), jwt.alg)
+            .ok_or(ValidationError::UnknownKey)?;
+        jwt.verify_signature(key)?;
+        let checks = ClaimChecks {
+            issuer: self.issuer,
+            audience: self.audience,
+            authorized_party: None,
+            nonce: None,
+            now: self.now,
+            leeway: self.leeway,
+        };
+        jwt::check_claims(&jwt.claims, &checks)?;
+        if let Some(required) = self.organization_id
+            && token_organization(&jwt.claims) != Some(required)
+        {
+            return Err(ValidationError::Organization);
+        }
+        self.check_scopes(&jwt.claims)
+    }
+
+    fn required_scopes(&self) -> impl Iterator<Item = &str> {
+        self.scopes
+            .iter()
+            .flat_map(|list| list.iter().map(String::as_str))
+    }
+
+    fn check_scopes(&self, claims: &RegisteredClaims) -> Result<(), ValidationError> {
+        let granted = claims.scope().unwrap_or_default();
+        let has = |scope: &str| granted.split_ascii_whitespace().any(|g| g == scope);
+        if self.required_scopes().all(has) {
+            return Ok(());
+        }
+        let mut required: Vec<&str> = Vec::new();
+        for scope in self.required_scopes() {
+            if !required.contains(&scope) {
+                required.push(scope);
+            }
+        }
+        Err(ValidationError::Scope(required.join(" ")))
+    }
+}
+
+/// The organization a token is for: its `organization_id` claim (an organization-scoped API
+/// resource token), or the id in its `urn:logto:organization:<id>` audience (an organization
+/// token).
+fn token_organization(claims: &RegisteredClaims) -> Option<&str> {
+    claims.organization_id().or_else(|| {
+        claims
+            .audiences()
+            .ok()?
+            .into_iter()
+            .find_map(|aud| aud.strip_prefix(ORGANIZATION_AUDIENCE_PREFIX))
+    })
+}
+
+/// Verifies a token issued by the provider described by `metadata`: parse, header checks, the
+/// key for its `kid` (fetching the JWKS when needed), then [`Expectations::check`]. The single
+/// verification path of both [`LogtoClient::verify_jwt`](crate::LogtoClient::verify_jwt) and
+/// [`AccessTokenVerifier::verify`].
+///
+/// # Errors
+/// [`Error::TokenValidation`] naming the failed check; JWKS fetch errors.
+pub(crate) async fn verify_with_provider<'t>(
+    http: &HttpClient,
+    jwks: &JwksCache,
+    metadata: &ProviderMetadata,
+    token: &'t str,
+    expectations: &Expectations<'_>,
+) -> Result<UnverifiedJwt<'t>> {
+    let jwt = jwt::parse(token)?;
+    expectations.check_header(&jwt)?;
+    let keys = jwks
+        .keys_for(http, &metadata.jwks_uri, jwt.kid.as_deref(), jwt.alg)
+        .await?;
+    expectations.check(&jwt, &keys)?;
+    Ok(jwt)
+}
+
+/// A verified access token: its registered claims and its whole payload as JSON text.
+#[derive(Debug, Clone)]
+pub struct VerifiedAccessToken {
+    claims: RegisteredClaims,
+    payload: String,
+}
+
+impl VerifiedAccessToken {
+    fn new(jwt: UnverifiedJwt<'_>) -> Self {
+        let (claims, payload) = jwt.into_parts();
+        Self { claims, payload }
+    }
+
+    /// The registered claims the checks read (`sub`, `scope`, `organization_id`, audiences).
+    #[must_use]
+    pub fn claims(&self) -> &RegisteredClaims {
+        &self.claims
+    }
+
+    /// Every claim, as the JSON text of the payload.
+    #[must_use]
+    pub fn payload(&self) -> &str {
+        &self.payload
+    }
+
+    /// The payload's JSON text, taken out.
+    #[must_use]
+    pub fn into_payload(self) -> String {
+        self.payload
+    }
+}
+
+/// What a call requires beyond the verifier's configuration.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Requirements<'a> {
+    /// More scopes the token must have (added to the configured ones).
+    pub scopes: &'a [String],
+    /// The organization the token must be for (overrides the configured one). For a verifier
+    /// without an audience (organization tokens) it also sets the audience,
+    /// `urn:logto:organization:<id>`.
+    pub organization_id: Option<&'a str>,
+}
+
+/// How an API answers a rejected token (RFC 6750 §3): the HTTP status, the `error` code and the
+/// `WWW-Authenticate` challenge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Challenge {
+    /// 401 for an invalid token, 403 for a valid token without the required scope or
+    /// organization.
+    pub status: u16,
+    /// `invalid_token` or `insufficient_scope`.
+    pub error: &'static str,
+    /// The failed check in words (the [`ValidationError`]'s message, reduced to the characters
+    /// RFC 6750 allows in `error_description`). Never contains the token.
+    pub description: String,
+    /// For a missing scope, the scopes the resource requires (space-separated).
+    pub scope: Option<String>,
+}
+
+/// The characters RFC 6750 §3 allows in `error_description` (and in `scope` values besides
+/// the space): printable ASCII except `"` and `\`.
+fn quotable(c: char) -> bool {
+    matches!(c, ' '..='~') && c != '"' && c != '\\'
+}
+
+impl Challenge {
+    /// The challenge for a rejected token.
+    #[must_use]
+    pub fn new(error: &ValidationError) -> Self {
+        let description = error
+            .to_string()
+            .chars()
+            .map(|c| if c == '"' { '\'' } else { c })
+            .filter(|c| quotable(*c))
+            .collect();
+        match error {
+            ValidationError::Scope(required) => Self {
+                status: 403,
+                error: "insufficient_scope",
+                description,
+                scope: Some(required.chars().filter(|c| quotable(*c)).collect()),
+            },
+            ValidationError::Organization => Self {
+                status: 403,
+                error: "insufficient_scope",
+                description,
+                scope: None,
+            },
+            _ => Self {
+                status: 401,
+                error: "invalid_token",
+                description,
+                scope: None,
+            },
+        }
+    }
+
+    /// The `WWW-Authenticate` header value, e.g.
+    /// `Bearer error="invalid_token", error_description="the token has expired (exp)"`.
+    #[must_use]
+    pub fn www_authenticate(&self) -> String {
+        let mut value = format!(
+            "Bearer error=\"{}\", error_description=\"{}\"",
+            self.error, self.description
+        );
+        if let Some(scope) = &self.scope {
+            value.push_str(&format!(", scope=\"{scope}\""));
+        }
+        value
+    }
+}
+
+/// Builder of an [`AccessTokenVerifier`]; [`build`](Self::build) validates everything.
+#[derive(Debug, Clone)]
+pub struct AccessTokenVerifierBuilder {
+    endpoint: String,
+    audience: Option<String>,
+    scopes: Vec<String>,
+    organization_id: Option<String>,
+    clock_tolerance: Duration,
+    jwks_refetch_cooldown: Duration,
+    request_timeout: Duration,
+    connect_timeout: Duration,
+}
+
+impl AccessTokenVerifierBuilder {
+    /// Scopes every token must have (space-separated in its `scope` claim).
+    #[must_use]
+    pub fn scopes(mut self, scopes: Vec<String>) -> Self {
+        self.scopes = scopes;
+        self
+    }
+
+    /// The organization every token must be for.
+    #[must_use]
+    pub fn organization_id(mut self, organization_id: Option<String>) -> Self {
+        self.organization_id = organization_id;
+        self
+    }
+
+    /// Clock skew tolerated when checking `exp`, `iat` and `nbf` (default 60 s).
+    #[must_use]
+    pub fn clock_tolerance(mut self, tolerance: Duration) -> Self {
+        self.clock_tolerance = tolerance;
+        self
+    }
+
+    /// Minimum time between two JWKS fetches caused by unknown key ids (default 30 s).
+    #[must_use]
+    pub fn jwks_refetch_cooldown(mut self, cooldown: Duration) -> Self {
+        self.jwks_refetch_cooldown = cooldown;
+        self
+    }
+
+    /// Total time allowed for one HTTP request (default 10 s).
+    #[must_use]
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = timeout;
+        self
+    }
+
+    /// Time allowed to open a connection (default 5 s).
+    #[must_use]
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// Validates the configuration and builds the verifier. No request is made until one is
+    /// needed.
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming the invalid value.
+    pub fn build(self) -> Result<AccessTokenVerifier> {
+        let endpoint = parse_endpoint(&self.endpoint)?;
+        let endpoint = endpoint.as_str().trim_end_matches('/');
+        if self.audience.as_deref().is_some_and(str::is_empty) {
+            return Err(Error::config("audience must not be empty"));
+        }
+        validate_scopes(&self.scopes)?;
+        if self.organization_id.as_deref().is_some_and(str::is_empty) {
+            return Err(Error::config("organizationId must not be empty"));
+        }
+        for (name, value) in [
+            ("requestTimeout", self.request_timeout),
+            ("connectTimeout", self.connect_timeout),
+        ] {
+            if value.is_zero() {
+                return Err(Error::config(format!("{name} must be positive")));
+            }
+        }
+        let http = HttpClient::new(self.request_timeout, self.connect_timeout)?;
+        Ok(AccessTokenVerifier {
+            inner: Arc::new(Inner {
+                issuer: format!("{endpoint}/oidc"),
+                discovery_url: format!("{endpoint}/oidc/.well-known/openid-configuration"),
+                audience: self.audience,
+                scopes: self.scopes,
+                organization_id: self.organization_id,
+                leeway: self.clock_tolerance.as_secs(),
+                http,
+                discovery: DiscoveryCache::default(),
+                jwks: JwksCache::new(self.jwks_refetch_cooldown),
+            }),
+        })
+    }
+}
+
+/// Scope values must be RFC 6749 scope tokens (printable ASCII, no space, `"` or `\`).
+fn validate_scopes(scopes: &[String]) -> Result<()> {
+    match scopes
+        .iter()
+        .find(|s| s.is_empty() || !s.chars().all(|c| c != ' ' && quotable(c)))
+    {
+        Some(bad) => Err(Error::config(format!("invalid scope {bad:?}"))),
+        None => Ok(()),
+    }
+}
+
+/// Verifies the access tokens that reach an API. Cheap to clone; clones share the HTTP pool and
+/// the key cache. Thread-safe: one verifier serves every request of a process.
+#[derive(Debug, Clone)]
+pub struct AccessTokenVerifier {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    issuer: String,
+    discovery_url: String,
+    audience: Option<String>,
+    scopes: Vec<String>,
+    organization_id: Option<String>,
+    leeway: u64,
+    http: HttpClient,
+    discovery: DiscoveryCache,
+    jwks: JwksCache,
+}
+
+impl AccessTokenVerifier {
+    /// Starts a verifier for the Logto tenant at `endpoint` and tokens for `audience`: an API
+    /// resource indicator, or `urn:logto:organization:<id>`. Without an audience the verifier
+    /// takes organization tokens, and each call names the organization (the audience is then
+    /// `urn:logto:organization:<id>`).
+    #[must_use]
+    pub fn builder(endpoint: impl Into<String>, audience: Option<String>) -> AccessTokenVerifierBuilder {
+        AccessTokenVerifierBuilder {
+            endpoint: endpoint.into(),
+            audience,
+            scopes: Vec::new(),
+            organization_id: None,
+            clock_tolerance: Duration::from_secs(60),
+            jwks_refetch_cooldown: Duration::from_secs(30),
+            request_timeout: Duration::from_secs(10),
+            connect_timeout: Duration::from_secs(5),
+        }
+    }
+
+    /// The issuer tokens must carry: `{endpoint}/oidc`.
+    #[must_use]
+    pub fn issuer(&self) -> &str {
+        &self.inner.issuer
+    }
+
+    /// The configured audience (`None`: organization tokens, named per call).
+    #[must_use]
+    pub fn audience(&self) -> Option<&str> {
+        self.inner.audience.as_deref()
+    }
+
+    /// The scopes every token must have.
+    #[must_use]
+    pub fn scopes(&self) -> &[String] {
+        &self.inner.scopes
+    }
+
+    /// The organization every token must be for, if any.
+    #[must_use]
+    pub fn organization_id(&self) -> Option<&str> {
+        self.inner.organization_id.as_deref()
+    }
+
+    fn expectations<'a>(&'a self, requirements: &Requirements<'a>, audience: &'a str) -> Expectations<'a> {
+        Expectations {
+            issuer: &self.inner.issuer,
+            audience,
+            scopes: [&self.inner.scopes, requirements.scopes],
+            organization_id: requirements
+                .organization_id
+                .or(self.inner.organization_id.as_deref()),
+            access_token_type: true,
+            now: jwt::now_epoch_seconds(),
+            leeway: self.inner.leeway,
+        }
+    }
+
+    /// The audience a call requires (the configured one, or the organization's), after checking
+    /// the call's requirements.
+    fn audience_for(&self, requirements: &Requirements<'_>) -> Result<std::borrow::Cow<'_, str>> {
+        validate_scopes(requirements.scopes)?;
+        if requirements.organization_id.is_some_and(str::is_empty) {
+            return Err(Error::config("organizationId must not be empty"));
+        }
+        if let Some(audience) = &self.inner.audience {
+            return Ok(audience.as_str().into());
+        }
+        let organization = requirements
+            .organization_id
+            .or(self.inner.organization_id.as_deref())
+            .ok_or_else(|| Error::config(NO_AUDIENCE))?;
+        Ok(format!("{ORGANIZATION_AUDIENCE_PREFIX}{organization}").into())
+    }
+
+    /// Verifies `token` with the keys at hand, without any I/O.
+    ///
+    /// `None` when the keys must be loaded first ([`load_keys`](Self::load_keys)): none are
+    /// cached yet, or the token's `kid` is unknown and a refetch is allowed. With
+    /// `final_attempt` the answer is always `Some` (an unknown `kid` is then rejected).
+    fn try_verify(
+        &self,
+        token: &str,
+        requirements: &Requirements<'_>,
+        final_attempt: bool,
+    ) -> Option<Result<VerifiedAccessToken>> {
+        let audience = match self.audience_for(requirements) {
+            Ok(audience) => audience,
+            Err(error) => return Some(Err(error)),
+        };
+        let expectations = self.expectations(requirements, &audience);
+        let keys = self.inner.jwks.cached();
+        self.verify_with(token, &expectations, keys.as_deref(), final_attempt)
+    }
+
+    fn verify_with(
+        &self,
+        token: &str,
+        expectations: &Expectations<'_>,
+        keys: Option<&KeySet>,
+        final_attempt: bool,
+    ) -> Option<Result<VerifiedAccessToken>> {
+        let rejected = |e| Some(Err(Error::AccessTokenRejected(e)));
+        let jwt = match jwt::parse(token) {
+            Ok(jwt) => jwt,
+            Err(e) => return rejected(e),
+        };
+        if let Err(e) = expectations.check_header(&jwt) {
+            return rejected(e);
+        }
+        let usable = keys.filter(|keys| keys.find(jwt.kid.as_deref(), jwt.alg).is_some());
+        let keys = match (usable, keys) {
+            (Some(keys), _) => keys,
+            _ if !final_attempt && self.inner.jwks.refetch_allowed() => return None,
+            (None, Some(keys)) => keys,
+            (None, None) => return rejected(ValidationError::UnknownKey),
+        };
+        match expectations.check(&jwt, keys) {
+            Ok(()) => Some(Ok(VerifiedAccessToken::new(jwt))),
+            Err(e) => rejected(e),
+        }
+    }
+
+    /// Verifies `token` with the cached keys, without any I/O: `None` when the keys must be
+    /// loaded first (none cached yet, or an unknown `kid` while a refetch is allowed).
+    pub fn verify_cached(
+        &self,
+        token: &str,
+        requirements: &Requirements<'_>,
+    ) -> Option<Result<VerifiedAccessToken>> {
+        self.try_verify(token, requirements, false)
+    }
+
+    /// Verifies `token` after [`load_keys`](Self::load_keys): like
+    /// [`verify_cached`](Self::verify_cached), but an unknown `kid` is rejected.
+    ///
+    /// # Errors
+    /// [`Error::AccessTokenRejected`] naming the failed check; [`Error::Config`] when no audience
+    /// can be derived.
+    pub fn verify_loaded(&self, token: &str, requirements: &Requirements<'_>) -> Result<VerifiedAccessToken> {
+        self.try_verify(token, requirements, true)
+            .unwrap_or(Err(Error::AccessTokenRejected(ValidationError::UnknownKey)))
+    }
+
+    /// Verifies many tokens with the cached keys, spread over the machine's cores, without any
+    /// I/O. One entry per token, in order; `None` marks a token that needs
+    /// [`load_keys`](Self::load_keys) (then [`verify_many_loaded`](Self::verify_many_loaded)).
+    pub fn verify_many_cached<T: AsRef<str> + Sync>(
+        &self,
+        tokens: &[T],
+        requirements: &Requirements<'_>,
+    ) -> Vec<Option<Result<VerifiedAccessToken>>> {
+        self.verify_batch(tokens, requirements, false)
+    }
+
+    /// [`verify_many_cached`](Self::verify_many_cached) after [`load_keys`](Self::load_keys):
+    /// every entry is decided (an unknown `kid` is rejected).
+    pub fn verify_many_loaded<T: AsRef<str> + Sync>(
+        &self,
+        tokens: &[T],
+        requirements: &Requirements<'_>,
+    ) -> Vec<Result<VerifiedAccessToken>> {
+        self.verify_batch(tokens, requirements, true)
+            .into_iter()
+            .map(|r| r.unwrap_or(Err(Error::AccessTokenRejected(ValidationError::UnknownKey))))
+            .collect()
+    }
+
+    fn verify_batch<T: AsRef<str> + Sync>(
+        &self,
+        tokens: &[T],
+        requirements: &Requirements<'_>,
+        final_attempt: bool,
+    ) -> Vec<Option<Result<VerifiedAccessToken>>> {
+        let audience = match self.audience_for(requirements) {
+            Ok(audience) => audience,
+            Err(error) => {
+                let message = match error {
+                    Error::Config(message) => message,
+                    other => other.to_string(),
+                };
+                return tokens
+                    .iter()
+                    .map(|_| Some(Err(Error::Config(message.clone()))))
+                    .collect();
+            }
+        };
+        let expectations = self.expectations(requirements, &audience);
+        let keys = self.inner.jwks.cached();
+        let keys = keys.as_deref();
+        let verify_chunk = |chunk: &[T]| -> Vec<Option<Result<VerifiedAccessToken>>> {
+            chunk
+                .iter()
+                .map(|token| self.verify_with(token.as_ref(), &expectations, keys, final_attempt))
+                .collect()
+        };
+        let threads = std::thread::available_parallelism()
+            .map_or(1, std::num::NonZeroUsize::get)
+            .min(tokens.len() / MIN_TOKENS_PER_THREAD)
+            .max(1);
+        if threads == 1 {
+            return verify_chunk(tokens);
+        }
+        // `threads - 1` helpers; this thread takes the last chunk instead of waiting idle.
+        let chunk_size = tokens.len().div_ceil(threads);
+        let mut chunks = tokens.chunks(chunk_size);
+        let own = chunks.next_back().unwrap_or_default();
+        std::thread::scope(|scope| {
+            let helpers: Vec<_> = chunks
+                .map(|chunk| (chunk.len(), scope.spawn(move || verify_chunk(chunk))))
+                .collect();
+            let own_results = verify_chunk(own);
+            let mut results = Vec::with_capacity(tokens.len());
+            for (len, helper) in helpers {
+                // A panicking helper (a bug) rejects its tokens rather than shifting results.
+                results.extend(helper.join().unwrap_or_else(|_| {
+                    (0..len)
+                        .map(|_| {
+                            Some(Err(Error::AccessTokenRejected(ValidationError::Malformed(
+                                "internal error",
+                            ))))
+                        })
+                        .collect()
+                }));
+            }
+            results.extend(own_results);
+            results
+        })
+    }
+
+    /// Makes sure the keys are loaded: discovers the provider (once), and fetches the JWKS when
+    /// none is cached or the refetch cooldown has passed (concurrent callers share one request).
+    ///
+    /// # Errors
+    /// Discovery and JWKS fetch errors.
+    pub async fn load_keys(&self) -> Result<()> {
+        let inner = &self.inner;
+        let metadata = inner
+            .discovery
+            .get(&inner.http, &inner.discovery_url, &inner.issuer)
+            .await?;
+        inner.jwks.refresh(&inner.http, &metadata.jwks_uri).await?;
+        Ok(())
+    }
+
+    /// Verifies `token`, loading the keys first when they are needed.
+    ///
+    /// # Errors
+    /// [`Error::AccessTokenRejected`] naming the failed check; discovery and JWKS fetch errors;
+    /// [`Error::Config`] when no audience can be derived.
+    pub async fn verify(&self, token: &str, requirements: &Requirements<'_>) -> Result<VerifiedAccessToken> {
+        if let Some(result) = self.verify_cached(token, requirements) {
+            return result;
+        }
+        self.load_keys().await?;
+        self.verify_loaded(token, requirements)
+    }
+}
+
+#[cfg(test)]
+mod tests;

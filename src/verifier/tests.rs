@@ -1,0 +1,363 @@
+//! The access-token checks and the RFC 6750 challenges, with keys generated per test run.
+
+use serde_json::{Value, json};
+
+use super::*;
+use crate::jwt::tests::{ISSUER, NOW, Signer, b64, keyset};
+
+const API: &str = "https://api.example.com";
+
+fn verifier(audience: Option<&str>) -> AccessTokenVerifier {
+    AccessTokenVerifier::builder("https://tenant.logto.app/", audience.map(str::to_owned))
+        .scopes(vec!["read:products".into()])
+        .build()
+        .unwrap()
+}
+
+fn claims(overrides: &Value) -> Value {
+    let mut claims = json!({
+        "jti": "j-1", "iss": ISSUER, "aud": API, "sub": "user-1", "client_id": "app",
+        "iat": NOW - 5, "exp": NOW + 3600, "scope": "read:products write:products",
+    });
+    for (k, v) in overrides.as_object().unwrap() {
+        if v.is_null() {
+            claims.as_object_mut().unwrap().remove(k);
+        } else {
+            claims[k] = v.clone();
+        }
+    }
+    claims
+}
+
+fn access_token(signer: &Signer, typ: Option<&str>, overrides: &Value) -> String {
+    let mut header = json!({"alg": signer.alg(), "kid": "k1"});
+    if let Some(typ) = typ {
+        header["typ"] = json!(typ);
+    }
+    signer.sign(&header, &claims(overrides))
+}
+
+/// Runs the synchronous path with the given keys at the fixed test time.
+fn check(
+    verifier: &AccessTokenVerifier,
+    token: &str,
+    requirements: &Requirements<'_>,
+    keys: Option<&KeySet>,
+    final_attempt: bool,
+) -> Option<Result<VerifiedAccessToken>> {
+    let audience = match verifier.audience_for(requirements) {
+        Ok(audience) => audience,
+        Err(error) => return Some(Err(error)),
+    };
+    let mut expectations = verifier.expectations(requirements, &audience);
+    expectations.now = NOW;
+    verifier.verify_with(token, &expectations, keys, final_attempt)
+}
+
+fn rejection(outcome: Option<Result<VerifiedAccessToken>>) -> ValidationError {
+    match outcome {
+        Some(Err(Error::AccessTokenRejected(e))) => e,
+        other => panic!("expected a rejection, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_logto_access_token_verifies_and_keeps_its_payload() {
+    for signer in [Signer::ec(), Signer::rsa()] {
+        let keys = keyset(&[signer.jwk(Some("k1"))]);
+        let verifier = verifier(Some(API));
+        for typ in ["at+jwt", "application/at+jwt", "AT+JWT"] {
+            let token = access_token(&signer, Some(typ), &json!({"custom": {"tier": "gold"}}));
+            let verified = check(&verifier, &token, &Requirements::default(), Some(&keys), false)
+                .unwrap()
+                .unwrap();
+            assert_eq!(verified.claims().subject(), Some("user-1"));
+            let payload: Value = serde_json::from_str(verified.payload()).unwrap();
+            assert_eq!(payload["custom"]["tier"], "gold");
+        }
+    }
+}
+
+#[test]
+fn the_type_must_be_at_jwt() {
+    let signer = Signer::ec();
+    let keys = keyset(&[signer.jwk(Some("k1"))]);
+    let verifier = verifier(Some(API));
+    for typ in [None, Some("JWT"), Some("id_token+jwt")] {
+        let token = access_token(&signer, typ, &json!({}));
+        assert_eq!(
+            rejection(check(
+                &verifier,
+                &token,
+                &Requirements::default(),
+                Some(&keys),
+                false
+            )),
+            ValidationError::TokenType
+        );
+    }
+}
+
+#[test]
+fn claims_scopes_and_organizations_name_the_failed_check() {
+    let signer = Signer::ec();
+    let keys = keyset(&[signer.jwk(Some("k1"))]);
+    let verifier = verifier(Some(API));
+    let more = ["write:products".to_owned(), "delete:products".to_owned()];
+    let cases: [(Value, Requirements<'_>, ValidationError); 7] = [
+        (
+            json!({"aud": "https://other.example.com"}),
+            Requirements::default(),
+            ValidationError::Audience,
+        ),
+        (
+            json!({"exp": NOW - 61}),
+            Requirements::default(),
+            ValidationError::Expired,
+        ),
+        (
+            json!({"nbf": NOW + 61}),
+            Requirements::default(),
+            ValidationError::NotYetValid,
+        ),
+        (
+            json!({"iss": "https://evil.example/oidc"}),
+            Requirements::default(),
+            ValidationError::Issuer,
+        ),
+        (
+            json!({"scope": null}),
+            Requirements::default(),
+            ValidationError::Scope("read:products".into()),
+        ),
+        (
+            json!({}),
+            Requirements {
+                scopes: &more,
+                organization_id: None,
+            },
+            ValidationError::Scope("read:products write:products delete:products".into()),
+        ),
+        (
+            json!({"organization_id": "org-globex"}),
+            Requirements {
+                scopes: &[],
+                organization_id: Some("org-acme"),
+            },
+            ValidationError::Organization,
+        ),
+    ];
+    for (overrides, requirements, expected) in cases {
+        let token = access_token(&signer, Some("at+jwt"), &overrides);
+        assert_eq!(
+            rejection(check(&verifier, &token, &requirements, Some(&keys), false)),
+            expected,
+            "{overrides}"
+        );
+    }
+    // A scope granted as a substring of another does not count.
+    let token = access_token(&signer, Some("at+jwt"), &json!({"scope": "read:products:all"}));
+    assert!(matches!(
+        rejection(check(
+            &verifier,
+            &token,
+            &Requirements::default(),
+            Some(&keys),
+            false
+        )),
+        ValidationError::Scope(_)
+    ));
+    // An organization-scoped resource token for the right organization passes.
+    let token = access_token(&signer, Some("at+jwt"), &json!({"organization_id": "org-acme"}));
+    let requirements = Requirements {
+        scopes: &[],
+        organization_id: Some("org-acme"),
+    };
+    assert!(matches!(
+        check(&verifier, &token, &requirements, Some(&keys), false),
+        Some(Ok(_))
+    ));
+}
+
+#[test]
+fn organization_tokens_take_their_audience_from_the_organization() {
+    let signer = Signer::ec();
+    let keys = keyset(&[signer.jwk(Some("k1"))]);
+    let verifier = verifier(None);
+    let token = access_token(
+        &signer,
+        Some("at+jwt"),
+        &json!({"aud": "urn:logto:organization:org-acme", "scope": "read:products read:members"}),
+    );
+    let acme = Requirements {
+        scopes: &[],
+        organization_id: Some("org-acme"),
+    };
+    assert!(matches!(
+        check(&verifier, &token, &acme, Some(&keys), false),
+        Some(Ok(_))
+    ));
+    let globex = Requirements {
+        scopes: &[],
+        organization_id: Some("org-globex"),
+    };
+    assert_eq!(
+        rejection(check(&verifier, &token, &globex, Some(&keys), false)),
+        ValidationError::Audience
+    );
+    assert!(matches!(
+        check(&verifier, &token, &Requirements::default(), Some(&keys), false),
+        Some(Err(Error::Config(_)))
+    ));
+    // A verifier pinned to one organization's audience checks it as the organization too.
+    let pinned = verifier_for_org("org-acme");
+    assert!(matches!(
+        check(&pinned, &token, &Requirements::default(), Some(&keys), false),
+        Some(Ok(_))
+    ));
+}
+
+fn verifier_for_org(org: &str) -> AccessTokenVerifier {
+    AccessTokenVerifier::builder(
+        "https://tenant.logto.app",
+        Some(format!("urn:logto:organization:{org}")),
+    )
+    .organization_id(Some(org.into()))
+    .build()
+    .unwrap()
+}
+
+#[test]
+fn missing_keys_ask_for_a_load_and_unknown_kids_are_rejected_after_it() {
+    let signer = Signer::ec();
+    let verifier = verifier(Some(API));
+    let token = access_token(&signer, Some("at+jwt"), &json!({}));
+    // No keys yet: load them first.
+    assert!(check(&verifier, &token, &Requirements::default(), None, false).is_none());
+    // Another kid in the set: a refetch is allowed (none happened yet), so load first too.
+    let other = keyset(&[Signer::ec().jwk(Some("k2"))]);
+    assert!(check(&verifier, &token, &Requirements::default(), Some(&other), false).is_none());
+    // After loading, an unknown kid is final.
+    for keys in [None, Some(&other)] {
+        assert_eq!(
+            rejection(check(&verifier, &token, &Requirements::default(), keys, true)),
+            ValidationError::UnknownKey
+        );
+    }
+    // Malformed tokens and forbidden algorithms never ask for keys.
+    for token in [
+        "",
+        "a.b.c",
+        &format!("{}.e30.c2ln", b64(br#"{"alg":"HS256","typ":"at+jwt"}"#)),
+    ] {
+        assert!(check(&verifier, token, &Requirements::default(), None, false).is_some());
+    }
+}
+
+#[test]
+fn a_batch_keeps_the_order_of_its_tokens() {
+    let signer = Signer::rsa();
+    let verifier = verifier(Some(API));
+    // Real time here: the batch checks with the clock.
+    let live = json!({"iat": 0, "exp": u64::MAX / 2});
+    let good = access_token(&signer, Some("at+jwt"), &live);
+    let bad = access_token(
+        &signer,
+        Some("at+jwt"),
+        &json!({"aud": "nope", "iat": 0, "exp": u64::MAX / 2}),
+    );
+    let tokens: Vec<&str> = (0..40)
+        .map(|i| if i % 3 == 0 { bad.as_str() } else { &good })
+        .collect();
+
+    // Without cached keys every entry asks for a load, in place; after it, an unknown kid.
+    let pending = verifier.verify_many_cached(&tokens, &Requirements::default());
+    assert_eq!(pending.len(), 40);
+    assert!(pending.iter().all(Option::is_none));
+    let rejected = verifier.verify_many_loaded(&tokens, &Requirements::default());
+    assert!(
+        rejected
+            .iter()
+            .all(|r| matches!(r, Err(Error::AccessTokenRejected(ValidationError::UnknownKey))))
+    );
+
+    // With the keys cached, the batch (spread over threads) answers every token in order.
+    verifier
+        .inner
+        .jwks
+        .insert_for_tests(keyset(&[signer.jwk(Some("k1"))]));
+    let results = verifier.verify_many_cached(&tokens, &Requirements::default());
+    assert_eq!(results.len(), 40);
+    for (i, result) in results.iter().enumerate() {
+        match result {
+            Some(Ok(_)) => assert!(i % 3 != 0, "token {i} should fail"),
+            Some(Err(Error::AccessTokenRejected(ValidationError::Audience))) => {
+                assert!(i % 3 == 0, "token {i} should pass");
+            }
+            other => panic!("token {i}: {other:?}"),
+        }
+    }
+    let single = verifier.verify_cached(&good, &Requirements::default());
+    assert!(matches!(single, Some(Ok(_))));
+}
+
+#[test]
+fn invalid_configuration_and_requirements_are_refused() {
+    let build = |scopes: Vec<String>| {
+        AccessTokenVerifier::builder("https://tenant.logto.app", Some(API.into()))
+            .scopes(scopes)
+            .build()
+    };
+    for scopes in [
+        vec![String::new()],
+        vec!["a b".into()],
+        vec!["a\"b".into()],
+        vec!["é".into()],
+    ] {
+        assert!(matches!(build(scopes), Err(Error::Config(_))));
+    }
+    assert!(AccessTokenVerifier::builder("not a url", None).build().is_err());
+    assert!(
+        AccessTokenVerifier::builder("https://t.example", Some(String::new()))
+            .build()
+            .is_err()
+    );
+    let verifier = verifier(Some(API));
+    let bad = ["read products".to_owned()];
+    let requirements = Requirements {
+        scopes: &bad,
+        organization_id: None,
+    };
+    assert!(matches!(
+        check(&verifier, "a.b.c", &requirements, None, false),
+        Some(Err(Error::Config(_)))
+    ));
+    assert_eq!(verifier.issuer(), "https://tenant.logto.app/oidc");
+}
+
+#[test]
+fn challenges_follow_rfc_6750() {
+    let expired = Challenge::new(&ValidationError::Expired);
+    assert_eq!((expired.status, expired.error), (401, "invalid_token"));
+    assert_eq!(
+        expired.www_authenticate(),
+        r#"Bearer error="invalid_token", error_description="the token has expired (exp)""#
+    );
+    let scope = Challenge::new(&ValidationError::Scope("read:products write:products".into()));
+    assert_eq!(scope.status, 403);
+    assert_eq!(
+        scope.www_authenticate(),
+        "Bearer error=\"insufficient_scope\", error_description=\"the token lacks the required \
+         scope(s): read:products write:products\", scope=\"read:products write:products\""
+    );
+    let organization = Challenge::new(&ValidationError::Organization);
+    assert_eq!(
+        (organization.status, organization.error),
+        (403, "insufficient_scope")
+    );
+    // Attacker-controlled text (the header's alg) cannot break out of the quoted string.
+    let alg = Challenge::new(&ValidationError::Algorithm("x\"\\\r\nSet-Cookie: a".into()));
+    let header = alg.www_authenticate();
+    assert!(!header.contains(['\r', '\n', '\\']), "{header}");
+    assert_eq!(header.matches('"').count(), 4, "{header}");
+}
