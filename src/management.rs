@@ -3,7 +3,7 @@
 //! `all`; cached like every machine token).
 //!
 //! Each call is a pure [`PatRequest`] (method, URL, JSON body) sent through [`crate::http`];
-//! errors in Logto's `{code, message}` format become [`Error::Api`](crate::Error::Api).
+//! errors in Logto's `{code, message}` format become [`Error::Api`].
 
 use serde::{Deserialize, Serialize};
 use url::Url;
