@@ -15,7 +15,8 @@ use crate::http::{ClientAuth, HttpClient};
 use crate::jwks::JwksCache;
 use crate::jwt::{self, ClaimChecks};
 use crate::machine::MachineTokenCache;
-use crate::refresh::RefreshCoordinator;
+use crate::process::PerProcess;
+use crate::refresh::{self as refresh_coordination, Refreshed};
 use crate::secret::{AccessToken, IdToken, Nonce, RefreshToken};
 use crate::sign_in::{SignInOptions, SignInSession, authorization_url};
 use crate::sign_out::end_session_url;
@@ -23,6 +24,11 @@ use crate::storage::{self, Storage, StorageKey, Write};
 use crate::token_cache::{AccessTokenMap, CachedAccessToken, ParsedMapMemo, audience, cache_key, is_fresh};
 use crate::user_info::check_subject;
 use crate::verifier::{Expectations, verify_with_provider};
+
+/// The name of the session lock a refresh holds (see [`Storage::try_lock`]).
+pub const REFRESH_LOCK: &str = "refresh";
+/// Added to the refresh request's timeouts for the lock's expiry, and again for a waiter.
+const LOCK_SLACK: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// A Logto client. Cheap to clone; clones share the HTTP pool and the caches.
 #[derive(Debug, Clone)]
@@ -36,9 +42,8 @@ struct Inner {
     http: HttpClient,
     discovery: DiscoveryCache,
     jwks: JwksCache,
-    refresh: Arc<RefreshCoordinator>,
     parsed_maps: ParsedMapMemo,
-    machine_tokens: Arc<MachineTokenCache>,
+    machine_tokens: PerProcess<MachineTokenCache>,
 }
 
 impl LogtoClient {
@@ -55,9 +60,8 @@ impl LogtoClient {
                 http,
                 discovery: DiscoveryCache::default(),
                 jwks,
-                refresh: Arc::new(RefreshCoordinator::default()),
                 parsed_maps: ParsedMapMemo::default(),
-                machine_tokens: Arc::new(MachineTokenCache::default()),
+                machine_tokens: PerProcess::new(),
             }),
         })
     }
@@ -67,9 +71,10 @@ impl LogtoClient {
         &self.inner.http
     }
 
-    /// The in-memory cache of `client_credentials` and exchanged tokens.
-    pub(crate) fn machine_tokens(&self) -> &Arc<MachineTokenCache> {
-        &self.inner.machine_tokens
+    /// The in-memory cache of `client_credentials` and exchanged tokens (this process's: a
+    /// forked child starts with an empty one, since the parent's lanes may be held).
+    pub(crate) fn machine_tokens(&self) -> Arc<MachineTokenCache> {
+        self.inner.machine_tokens.get(|_| MachineTokenCache::default())
     }
 
     /// The configuration.
@@ -82,7 +87,7 @@ impl LogtoClient {
     ///
     /// # Errors
     /// The discovery request's error.
-    pub async fn provider_metadata(&self) -> Result<&ProviderMetadata> {
+    pub async fn provider_metadata(&self) -> Result<Arc<ProviderMetadata>> {
         let config = &self.inner.config;
         self.inner
             .discovery
@@ -94,8 +99,9 @@ impl LogtoClient {
             .await
     }
 
-    /// Starts a sign-in: returns the authorization URL to redirect the user to, stores the
-    /// sign-in session and removes every token of the previous user, all or nothing.
+    /// Starts a sign-in: returns the authorization URL to redirect the user to and stores the
+    /// sign-in session. The session id is rotated first (server-side storages); the tokens of a
+    /// signed-in user stay until a callback succeeds, so an abandoned sign-in costs nothing.
     ///
     /// # Errors
     /// [`Error::Config`] for invalid options, discovery errors, storage errors.
@@ -109,16 +115,8 @@ impl LogtoClient {
             &session,
         )?;
         let session = serde_json::to_string(&session).map_err(|e| Error::config(e.to_string()))?;
-        storage::commit(
-            storage,
-            vec![
-                Write::Delete(StorageKey::IdToken),
-                Write::Delete(StorageKey::RefreshToken),
-                Write::Delete(StorageKey::AccessTokenMap),
-                Write::Set(StorageKey::SignInSession, session),
-            ],
-        )
-        .await?;
+        storage::rotate_id(storage).await?;
+        storage::commit(storage, vec![Write::Set(StorageKey::SignInSession, session)]).await?;
         Ok(url)
     }
 
@@ -165,6 +163,8 @@ impl LogtoClient {
 
         let mut access_tokens = AccessTokenMap::default();
         access_tokens.insert(cache_key("", None), &tokens, jwt::now_epoch_seconds());
+        // A new user's session gets a new id; every key of the previous one is replaced.
+        storage::rotate_id(storage).await?;
         storage::commit(storage, self.token_writes(&tokens, id_token, access_tokens)).await?;
         Ok(session.post_redirect_uri)
     }
@@ -203,7 +203,7 @@ impl LogtoClient {
             leeway: self.inner.config.clock_tolerance.as_secs(),
         };
         let verified =
-            verify_with_provider(&self.inner.http, &self.inner.jwks, metadata, token, &expectations).await?;
+            verify_with_provider(&self.inner.http, &self.inner.jwks, &metadata, token, &expectations).await?;
         Ok(verified.claims_map()?)
     }
 
@@ -330,64 +330,185 @@ impl LogtoClient {
     /// resource token.
     ///
     /// A cached token with more than `accessTokenMargin` of life left is returned as it is.
-    /// Otherwise the refresh token is used (coordinated so that no refresh token is ever sent
-    /// twice), and the new access token, the rotated refresh token and a re-issued ID token
-    /// (verified) are stored together. `Ok(None)` when there is no refresh token.
+    /// Otherwise the session is refreshed, coordinated so that no refresh token is presented
+    /// twice: within the process by the refresh coordinator, across processes by the storage's
+    /// session lock when it has one (the session is read again once the lock is held, and a
+    /// refresh another process made meanwhile is used). `Ok(None)` when there is no refresh
+    /// token.
+    ///
+    /// What Logto would refuse after consuming the refresh token is refused here first: a
+    /// resource not in the configuration's `resources`, an organization token without the
+    /// organizations scope, an organization that the newest ID token's `organizations` claim
+    /// does not list.
     ///
     /// # Errors
-    /// [`Error::SignInRequired`] when the provider rejects the refresh token (the session's
-    /// tokens are cleared); [`Error::Config`] for an organization token without the
-    /// organizations scope; OAuth, network and storage errors.
+    /// [`Error::Config`] for a target refused locally; [`Error::SignInRequired`] when the
+    /// provider rejects the refresh token, or refuses a refresh of a public client (whose
+    /// refresh token it consumed): the session's tokens are then cleared; other OAuth errors
+    /// (the session is kept); network and storage errors.
     pub async fn access_token<S: Storage>(
         &self,
         storage: &S,
         resource: &str,
         organization_id: Option<&str>,
     ) -> Result<Option<AccessToken>> {
-        let config = &self.inner.config;
         let stored = storage::read(storage, StorageKey::AccessTokenMap).await?;
         if let Some(cached) = self.cached_access_token(stored.as_deref(), resource, organization_id) {
             return Ok(Some(cached.token));
         }
-        let key = cache_key(resource, organization_id);
-        if organization_id.is_some() && !config.has_organizations_scope() {
+        self.check_target(storage, resource, organization_id).await?;
+        if storage::read(storage, StorageKey::RefreshToken).await?.is_none() {
+            return Ok(None);
+        }
+        let config = &self.inner.config;
+        // The holder's refresh is bounded by the request timeout; a waiter outlasts a crashed
+        // holder's lock.
+        let ttl = config.request_timeout + config.connect_timeout + LOCK_SLACK;
+        let token = storage::lock(storage, REFRESH_LOCK, ttl, ttl + LOCK_SLACK).await?;
+        if token.is_some() {
+            storage.must_finish();
+        }
+        let result = self
+            .refresh_session(storage, resource, organization_id)
+            .await;
+        if let Some(token) = token {
+            let released = storage::unlock(storage, REFRESH_LOCK, token).await;
+            // The refresh's own error matters more; a lock left behind expires after `ttl`.
+            if result.is_ok() {
+                released?;
+            }
+        }
+        result
+    }
+
+    /// Refuses, before any request, what the provider would refuse after consuming a rotating
+    /// refresh token.
+    async fn check_target<S: Storage>(
+        &self,
+        storage: &S,
+        resource: &str,
+        organization_id: Option<&str>,
+    ) -> Result<()> {
+        let config = &self.inner.config;
+        if !resource.is_empty() && !config.resources().iter().any(|r| r == resource) {
+            return Err(Error::config(format!(
+                "the resource {resource:?} is not in LogtoConfig.resources: Logto would refuse it \
+                 (and consume the refresh token); add it there and sign in again"
+            )));
+        }
+        let Some(organization) = organization_id else {
+            return Ok(());
+        };
+        if !config.has_organizations_scope() {
             return Err(Error::config(format!(
                 "organization tokens need the {} scope in LogtoConfig.scopes",
                 crate::config::ORGANIZATIONS_SCOPE
             )));
         }
-        let Some(refresh_token) = storage::read(storage, StorageKey::RefreshToken)
+        if let Some(id_token) = self.id_token(storage).await? {
+            let claims = jwt::decode_claims_unverified(id_token.secret())?;
+            if let Some(Value::Array(organizations)) = claims.get("organizations")
+                && !organizations.iter().any(|o| o.as_str() == Some(organization))
+            {
+                return Err(Error::OAuth(crate::error::OAuthError {
+                    endpoint: Endpoint::Token,
+                    status: 403,
+                    error: "access_denied".into(),
+                    description: Some(
+                        "the user is not a member of the organization (per the ID token's \
+                         organizations claim); no request was sent"
+                            .into(),
+                    ),
+                }));
+            }
+        }
+        Ok(())
+    }
+
+    /// The refresh itself, with the session lock held when the storage has one: reads the
+    /// session again, then uses a token stored meanwhile or refreshes.
+    async fn refresh_session<S: Storage>(
+        &self,
+        storage: &S,
+        resource: &str,
+        organization_id: Option<&str>,
+    ) -> Result<Option<AccessToken>> {
+        let stored = storage::read(storage, StorageKey::AccessTokenMap).await?;
+        if let Some(cached) = self.cached_access_token(stored.as_deref(), resource, organization_id) {
+            return Ok(Some(cached.token));
+        }
+        let Some(held) = storage::read(storage, StorageKey::RefreshToken)
             .await?
             .map(RefreshToken::new)
         else {
             return Ok(None);
         };
-        let response = match self
-            .refresh(refresh_token, key.clone(), resource, organization_id)
-            .await
-        {
-            Err(Error::OAuth(e)) if e.error == "invalid_grant" => {
+        let key = cache_key(resource, organization_id);
+        let token_endpoint = self.provider_metadata().await?.token_endpoint.clone();
+        let client = self.clone();
+        let (resource_owned, organization_owned) = (resource.to_owned(), organization_id.map(str::to_owned));
+        storage.must_finish();
+        let outcome = refresh_coordination::coordinator()
+            .refresh(
+                held.clone(),
+                key.clone(),
+                self.inner.config.access_token_margin.as_secs(),
+                move |presented| async move {
+                    let grant = Grant::RefreshToken {
+                        refresh_token: &presented,
+                        resource: Some(&resource_owned),
+                        organization_id: organization_owned.as_deref(),
+                    };
+                    request_token(&client.inner.http, &token_endpoint, &client.inner.config, &grant).await
+                },
+            )
+            .await;
+        match outcome {
+            Ok(refreshed) => self.store_refresh(storage, &held, &refreshed, key).await,
+            Err(Error::OAuth(e)) if e.error == "invalid_grant" || self.inner.config.app_secret.is_none() => {
+                // The refresh token is dead: rejected, or consumed by a public client's refresh
+                // that was then refused. Presenting it again would revoke the grant.
                 let writes = [
                     StorageKey::IdToken,
                     StorageKey::RefreshToken,
                     StorageKey::AccessTokenMap,
                 ];
                 storage::commit(storage, writes.into_iter().map(Write::Delete).collect()).await?;
-                return Err(Error::SignInRequired(e));
+                Err(Error::SignInRequired(e))
             }
-            other => other?,
-        };
-
-        let mut writes = Vec::with_capacity(3);
-        if let Some(id_token) = &response.id_token {
-            let claims = self.verify_id_token(id_token.secret(), None).await?;
-            if let Some(stored) = self.id_token(storage).await? {
-                check_subject(&claims, &jwt::decode_claims_unverified(stored.secret())?)?;
-            }
-            writes.push(Write::Set(StorageKey::IdToken, id_token.secret().to_owned()));
+            Err(e) => Err(e),
         }
-        if let Some(refresh) = &response.refresh_token {
+    }
+
+    /// Stores a refresh's answer. The rotated refresh token is written first and never rolled
+    /// back, whatever fails after it: the provider has consumed the old one. The re-issued ID
+    /// token (verified, same subject) and the access token are stored only once that check
+    /// passes; when it fails, they are dropped and the error returned.
+    async fn store_refresh<S: Storage>(
+        &self,
+        storage: &S,
+        presented: &RefreshToken,
+        refreshed: &Refreshed,
+        key: String,
+    ) -> Result<Option<AccessToken>> {
+        let response = &refreshed.response;
+        let mut writes = Vec::with_capacity(3);
+        if let Some(refresh) = &response.refresh_token
+            && !refresh.ct_eq(presented.secret())
+        {
             writes.push(Write::Set(StorageKey::RefreshToken, refresh.secret().to_owned()));
+        }
+        let keep = writes.len();
+        let checked = match &response.id_token {
+            Some(id_token) => self.check_reissued_id_token(storage, id_token).await,
+            None => Ok(()),
+        };
+        if let Err(error) = checked {
+            storage::commit_keeping(storage, keep, writes).await?;
+            return Err(error);
+        }
+        if let Some(id_token) = &response.id_token {
+            writes.push(Write::Set(StorageKey::IdToken, id_token.secret().to_owned()));
         }
         // Re-read the map just before writing, so tokens stored meanwhile are kept.
         let mut map = AccessTokenMap::from_stored(
@@ -395,10 +516,19 @@ impl LogtoClient {
                 .await?
                 .as_deref(),
         );
-        map.insert(key, &response, jwt::now_epoch_seconds());
+        map.insert(key, response, refreshed.received_at);
         writes.push(Write::Set(StorageKey::AccessTokenMap, map.to_stored()));
-        storage::commit(storage, writes).await?;
+        storage::commit_keeping(storage, keep, writes).await?;
         Ok(Some(response.access_token.clone()))
+    }
+
+    /// A re-issued ID token must verify and name the stored one's subject.
+    async fn check_reissued_id_token<S: Storage>(&self, storage: &S, id_token: &IdToken) -> Result<()> {
+        let claims = self.verify_id_token(id_token.secret(), None).await?;
+        if let Some(stored) = self.id_token(storage).await? {
+            check_subject(&claims, &jwt::decode_claims_unverified(stored.secret())?)?;
+        }
+        Ok(())
     }
 
     /// The cached token for `resource` / `organization_id` in the stored access-token map
@@ -431,31 +561,6 @@ impl LogtoClient {
             jwt::now_epoch_seconds(),
             self.inner.config.access_token_margin.as_secs(),
         )
-    }
-
-    /// The refresh request itself, run by the coordinator in its own task.
-    async fn refresh(
-        &self,
-        refresh_token: RefreshToken,
-        key: String,
-        resource: &str,
-        organization_id: Option<&str>,
-    ) -> Result<Arc<TokenResponse>> {
-        let token_endpoint = self.provider_metadata().await?.token_endpoint.clone();
-        let client = self.clone();
-        let resource = resource.to_owned();
-        let organization_id = organization_id.map(str::to_owned);
-        self.inner
-            .refresh
-            .refresh(refresh_token, key, move |presented| async move {
-                let grant = Grant::RefreshToken {
-                    refresh_token: &presented,
-                    resource: Some(&resource),
-                    organization_id: organization_id.as_deref(),
-                };
-                request_token(&client.inner.http, &token_endpoint, &client.inner.config, &grant).await
-            })
-            .await
     }
 
     /// The claims of the access token [`access_token`](Self::access_token) returns; verified

@@ -1,10 +1,13 @@
 //! OpenID Provider metadata (OIDC Discovery 1.0), fetched once per client and cached.
 
+use std::sync::Arc;
+
 use serde::Deserialize;
 use tokio::sync::OnceCell;
 
 use crate::error::{Endpoint, Error, Result};
 use crate::http::HttpClient;
+use crate::process::PerProcess;
 
 /// The fields of the discovery document this client uses.
 #[derive(Debug, Clone, Deserialize)]
@@ -62,10 +65,11 @@ impl ProviderMetadata {
 }
 
 /// The discovery document, fetched on first use and kept for the client's lifetime.
-/// A failed fetch is not cached: the next call tries again.
+/// A failed fetch is not cached: the next call tries again. A forked child keeps the document
+/// its parent fetched, with a fetch lock of its own.
 #[derive(Debug, Default)]
 pub struct DiscoveryCache {
-    metadata: OnceCell<ProviderMetadata>,
+    metadata: PerProcess<OnceCell<Arc<ProviderMetadata>>>,
 }
 
 impl DiscoveryCache {
@@ -78,13 +82,16 @@ impl DiscoveryCache {
         http: &HttpClient,
         url: &str,
         expected_issuer: &str,
-    ) -> Result<&ProviderMetadata> {
-        self.metadata
-            .get_or_try_init(|| async {
-                let metadata: ProviderMetadata = http.get_json(Endpoint::Discovery, url).await?;
-                metadata.validate(expected_issuer)
-            })
-            .await
+    ) -> Result<Arc<ProviderMetadata>> {
+        let cell = self
+            .metadata
+            .get(|parent| OnceCell::new_with(parent.and_then(|cell| cell.get().cloned())));
+        cell.get_or_try_init(|| async {
+            let metadata: ProviderMetadata = http.get_json(Endpoint::Discovery, url).await?;
+            metadata.validate(expected_issuer).map(Arc::new)
+        })
+        .await
+        .cloned()
     }
 }
 

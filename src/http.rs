@@ -2,6 +2,7 @@
 //! classification of every response: success JSON (or 204 No Content), OAuth error, Logto's
 //! `{code, message}` error, or an unexpected answer.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine;
@@ -11,6 +12,7 @@ use serde::de::DeserializeOwned;
 use url::form_urlencoded;
 
 use crate::error::{ApiError, Endpoint, Error, OAuthError, Result};
+use crate::process::PerProcess;
 use crate::secret::ClientSecret;
 
 /// Largest response body read from the provider.
@@ -45,10 +47,14 @@ impl<'a> ClientAuth<'a> {
 }
 
 /// A pooled HTTP client with the configured timeouts.
+///
+/// The pool belongs to the process that built it: a forked child builds its own on first use
+/// (see [`crate::process`]).
 #[derive(Debug, Clone)]
 pub struct HttpClient {
-    client: reqwest::Client,
+    pool: Arc<PerProcess<reqwest::Client>>,
     timeout: Duration,
+    connect_timeout: Duration,
 }
 
 impl HttpClient {
@@ -57,17 +63,26 @@ impl HttpClient {
     /// # Errors
     /// [`Error::Config`] if the TLS backend cannot be initialised.
     pub fn new(request_timeout: Duration, connect_timeout: Duration) -> Result<Self> {
-        let client = reqwest::Client::builder()
-            .user_agent(concat!("logto-rs/", env!("CARGO_PKG_VERSION")))
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(request_timeout)
-            .connect_timeout(connect_timeout)
-            .pool_idle_timeout(Duration::from_secs(60))
-            .build()
-            .map_err(|e| Error::config(format!("cannot build the HTTP client: {e}")))?;
-        Ok(Self {
-            client,
+        let http = Self {
+            pool: Arc::new(PerProcess::new()),
             timeout: request_timeout,
+            connect_timeout,
+        };
+        http.client()?;
+        Ok(http)
+    }
+
+    /// This process's pooled `reqwest` client.
+    fn client(&self) -> Result<Arc<reqwest::Client>> {
+        self.pool.try_get(|_| {
+            reqwest::Client::builder()
+                .user_agent(concat!("logto-rs/", env!("CARGO_PKG_VERSION")))
+                .redirect(reqwest::redirect::Policy::none())
+                .timeout(self.timeout)
+                .connect_timeout(self.connect_timeout)
+                .pool_idle_timeout(Duration::from_secs(60))
+                .build()
+                .map_err(|e| Error::config(format!("cannot build the HTTP client: {e}")))
         })
     }
 
@@ -76,7 +91,7 @@ impl HttpClient {
     /// # Errors
     /// Network/timeout errors, OAuth errors, or [`Error::UnexpectedResponse`].
     pub async fn get_json<T: DeserializeOwned>(&self, endpoint: Endpoint, url: &str) -> Result<T> {
-        let request = self.client.get(url).header(ACCEPT, "application/json");
+        let request = self.client()?.get(url).header(ACCEPT, "application/json");
         self.send(endpoint, request).await
     }
 
@@ -91,7 +106,7 @@ impl HttpClient {
         token: &str,
     ) -> Result<T> {
         let request = self
-            .client
+            .client()?
             .get(url)
             .header(ACCEPT, "application/json")
             .bearer_auth(token);
@@ -112,7 +127,7 @@ impl HttpClient {
         body: Option<&serde_json::Value>,
     ) -> Result<T> {
         let mut request = self
-            .client
+            .client()?
             .request(method, url)
             .header(ACCEPT, "application/json")
             .bearer_auth(token);
@@ -133,7 +148,7 @@ impl HttpClient {
         params: &[(&str, &str)],
         auth: ClientAuth<'_>,
     ) -> Result<T> {
-        let mut request = self.client.post(url).header(ACCEPT, "application/json");
+        let mut request = self.client()?.post(url).header(ACCEPT, "application/json");
         let body = {
             let mut form = form_urlencoded::Serializer::new(String::new());
             match auth {

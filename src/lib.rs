@@ -38,6 +38,7 @@ pub mod http;
 pub mod jwks;
 pub mod jwt;
 pub mod pkce;
+pub mod process;
 pub mod refresh;
 pub mod secret;
 pub mod sign_in;

@@ -1,73 +1,140 @@
-//! Refresh-token coordination: at most one request per refresh token at a time, across every
-//! resource and organization, and a rotated refresh token is never presented twice.
+//! Refresh-token coordination inside one process: at most one request per refresh token at a
+//! time, across every client, resource and organization, and a rotated refresh token is never
+//! presented twice by this process.
 //!
-//! Logto revokes the whole grant when a rotated refresh token is reused (the user is signed out),
-//! so concurrent refreshes must not race. Each refresh takes the *lane* of the newest refresh
-//! token known for the caller's one; the request runs in a spawned task that holds the lane until
-//! the rotation is recorded, so even a cancelled caller cannot leave a stale refresh token to be
-//! reused. Callers that queued for the same token and cache key reuse the result instead of
-//! sending a second request.
+//! Logto revokes the whole grant when a rotated refresh token comes back (the user is signed
+//! out), so concurrent refreshes must not race. Each refresh takes the *lane* of the newest
+//! refresh token known for the caller's one; the request runs in a spawned task that holds the
+//! lane until the outcome is recorded, so even a cancelled caller cannot let a consumed refresh
+//! token be presented again.
+//!
+//! An outcome is shared only with the callers that raced it:
+//! - callers that arrived while it was in flight, for the same token and cache key;
+//! - callers that present the token it rotated away, within [`RACE_WINDOW`] (a request that
+//!   carried a copy of the session made before the rotation). They are forwarded to the new
+//!   token.
+//!
+//! A caller that comes after the refresh with the same, unrotated token sends a request of its
+//! own (a confidential client keeps its refresh token for days: its old results are not
+//! reused), and an older token than the race window reaches the provider, which sees the reuse.
+//!
+//! Coordination across processes and hosts is the storage's session lock (see
+//! [`crate::storage::Storage::try_lock`]); this module is the in-process half. The coordinator
+//! is one per process ([`coordinator`]): several clients sharing a storage coordinate too.
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::error::Result;
+use crate::error::{Error, OAuthError, Result};
 use crate::grant::TokenResponse;
+use crate::jwt::now_epoch_seconds;
+use crate::process::PerProcess;
 use crate::secret::{Fingerprint, RefreshToken};
 use crate::single_flight::{Lanes, poisoned, run_in_lane};
+use crate::token_cache::is_fresh;
 
-/// How long a rotation (old → new refresh token) is remembered.
-const ROTATION_MEMORY: Duration = Duration::from_secs(300);
-/// How long a completed refresh is handed to callers that asked for the same thing.
-const RESULT_MEMORY: Duration = Duration::from_secs(30);
+/// How long a rotation (old → new refresh token), and the result that made it, is handed to
+/// callers that still present the old token: seconds, the time a browser's parallel requests
+/// take to land.
+pub const RACE_WINDOW: Duration = Duration::from_secs(10);
 /// Longest rotation chain followed (guards against a cycle).
 const MAX_CHAIN: usize = 32;
+
+/// A refresh the provider answered with 200.
+#[derive(Debug)]
+pub struct Refreshed {
+    /// The token response.
+    pub response: TokenResponse,
+    /// When it was received, seconds since the epoch: the origin of `expires_in`.
+    pub received_at: u64,
+}
+
+impl Refreshed {
+    /// Whether its access token has more than `margin` seconds of life left.
+    #[must_use]
+    pub fn is_fresh(&self, margin: u64) -> bool {
+        let expires_at = self
+            .received_at
+            .saturating_add(self.response.expires_in.unwrap_or(3600));
+        is_fresh(expires_at, now_epoch_seconds(), margin)
+    }
+}
+
+type Outcome = std::result::Result<Arc<Refreshed>, OAuthError>;
+
+struct Recorded {
+    outcome: Outcome,
+    at: Instant,
+    seq: u64,
+}
 
 // Refresh tokens are keyed by their SHA-256 fingerprint: the coordinator never keeps a token as a
 // map key.
 #[derive(Default)]
 struct State {
+    seq: u64,
     rotated: HashMap<Fingerprint, (RefreshToken, Instant)>,
-    results: HashMap<(Fingerprint, String), (Arc<TokenResponse>, Instant)>,
+    outcomes: HashMap<(Fingerprint, String), Recorded>,
 }
 
 impl State {
-    /// The newest refresh token in `held`'s rotation chain, or a recent result for `key` found
-    /// along the chain.
-    fn resolve(&self, held: &RefreshToken, key: &str) -> (RefreshToken, Option<Arc<TokenResponse>>) {
+    /// The newest refresh token in `held`'s rotation chain, and an outcome for `key` that the
+    /// caller who arrived at `ticket` raced (see the module docs), if any.
+    fn resolve(&self, held: &RefreshToken, key: &str, ticket: u64, margin: u64) -> (RefreshToken, Option<Outcome>) {
         let mut current = held.clone();
         for _ in 0..MAX_CHAIN {
             let print = current.fingerprint();
-            if let Some((response, at)) = self.results.get(&(print, key.to_owned()))
-                && at.elapsed() < RESULT_MEMORY
+            let rotation = self
+                .rotated
+                .get(&print)
+                .filter(|(_, at)| at.elapsed() < RACE_WINDOW);
+            if let Some(recorded) = self.outcomes.get(&(print, key.to_owned()))
+                && recorded.at.elapsed() < RACE_WINDOW
             {
-                return (current, Some(response.clone()));
+                let raced = recorded.seq > ticket;
+                let usable = match &recorded.outcome {
+                    Ok(refreshed) => (raced || rotation.is_some()) && refreshed.is_fresh(margin),
+                    // A refusal is shared only with the callers that waited for it: they would
+                    // present the same, possibly consumed, token.
+                    Err(_) => raced,
+                };
+                if usable {
+                    return (current, Some(recorded.outcome.clone()));
+                }
             }
-            match self.rotated.get(&print) {
-                Some((next, at)) if at.elapsed() < ROTATION_MEMORY => current = next.clone(),
-                _ => break,
+            match rotation {
+                Some((next, _)) => current = next.clone(),
+                None => break,
             }
         }
         (current, None)
     }
 
-    fn record(&mut self, used: &RefreshToken, key: String, response: &Arc<TokenResponse>) {
-        self.rotated.retain(|_, (_, at)| at.elapsed() < ROTATION_MEMORY);
-        self.results.retain(|_, (_, at)| at.elapsed() < RESULT_MEMORY);
+    fn record(&mut self, used: &RefreshToken, key: String, outcome: Outcome) {
+        self.rotated.retain(|_, (_, at)| at.elapsed() < RACE_WINDOW);
+        self.outcomes.retain(|_, recorded| recorded.at.elapsed() < RACE_WINDOW);
         let print = used.fingerprint();
-        if let Some(next) = &response.refresh_token
+        if let Ok(refreshed) = &outcome
+            && let Some(next) = &refreshed.response.refresh_token
             && !next.ct_eq(used.secret())
         {
             self.rotated.insert(print, (next.clone(), Instant::now()));
         }
-        self.results
-            .insert((print, key), (response.clone(), Instant::now()));
+        self.seq += 1;
+        self.outcomes.insert(
+            (print, key),
+            Recorded {
+                outcome,
+                at: Instant::now(),
+                seq: self.seq,
+            },
+        );
     }
 }
 
-/// Serialises refreshes per refresh token. One per client, shared by all its users.
+/// Serialises refreshes per refresh token. One per process: see [`coordinator`].
 #[derive(Default)]
 pub struct RefreshCoordinator {
     state: Mutex<State>,
@@ -80,52 +147,76 @@ impl std::fmt::Debug for RefreshCoordinator {
     }
 }
 
+static COORDINATOR: PerProcess<RefreshCoordinator> = PerProcess::new();
+
+/// This process's coordinator (a forked child gets a new one: the parent's lanes may be held by
+/// tasks that do not exist in the child).
+#[must_use]
+pub fn coordinator() -> Arc<RefreshCoordinator> {
+    COORDINATOR.get(|_| RefreshCoordinator::default())
+}
+
 impl RefreshCoordinator {
     /// Refreshes `held` for the cache key `key` with `request`, coordinated as described in the
     /// module docs. `request` receives the refresh token to present (the newest of the chain).
+    /// A shared outcome is used only if its access token has more than `margin` seconds left.
     ///
     /// # Errors
-    /// The request's error (shared by nobody: each caller that needs a request sends its own).
+    /// The request's error; an OAuth refusal is shared with the callers that raced it.
     pub async fn refresh<F, Fut>(
         self: &Arc<Self>,
         held: RefreshToken,
         key: String,
+        margin: u64,
         request: F,
-    ) -> Result<Arc<TokenResponse>>
+    ) -> Result<Arc<Refreshed>>
     where
         F: FnOnce(RefreshToken) -> Fut + Send + 'static,
         Fut: Future<Output = Result<TokenResponse>> + Send + 'static,
     {
+        let ticket = self.lock_state()?.seq;
         loop {
             let latest = {
-                let state = self.state.lock().map_err(|_| poisoned("refresh coordinator"))?;
-                let (latest, hit) = state.resolve(&held, &key);
-                if let Some(response) = hit {
-                    return Ok(response);
+                let (latest, hit) = self.lock_state()?.resolve(&held, &key, ticket, margin);
+                if let Some(outcome) = hit {
+                    return outcome.map_err(Error::OAuth);
                 }
                 latest
             };
             let guard = self.lanes.enter(&latest.fingerprint()).await?;
             {
-                // While we queued, the token may have rotated or the result arrived: start over.
-                let state = self.state.lock().map_err(|_| poisoned("refresh coordinator"))?;
-                let (now_latest, hit) = state.resolve(&held, &key);
+                // While we queued, the token may have rotated or an outcome arrived: start over.
+                let (now_latest, hit) = self.lock_state()?.resolve(&held, &key, ticket, margin);
                 if hit.is_some() || now_latest.fingerprint() != latest.fingerprint() {
                     continue;
                 }
             }
             let coordinator = self.clone();
             return run_in_lane(guard, async move {
-                let result = request(latest.clone()).await.map(Arc::new);
-                if let Ok(response) = &result
+                let result = request(latest.clone()).await.map(|response| {
+                    Arc::new(Refreshed {
+                        response,
+                        received_at: now_epoch_seconds(),
+                    })
+                });
+                let shared = match &result {
+                    Ok(refreshed) => Some(Ok(refreshed.clone())),
+                    Err(Error::OAuth(error)) => Some(Err(error.clone())),
+                    Err(_) => None,
+                };
+                if let Some(outcome) = shared
                     && let Ok(mut state) = coordinator.state.lock()
                 {
-                    state.record(&latest, key, response);
+                    state.record(&latest, key, outcome);
                 }
                 result
             })
             .await;
         }
+    }
+
+    fn lock_state(&self) -> Result<std::sync::MutexGuard<'_, State>> {
+        self.state.lock().map_err(|_| poisoned("refresh coordinator"))
     }
 }
 
@@ -174,7 +265,7 @@ mod tests {
             let key = format!("https://api-{}", i % 3);
             tasks.push(tokio::spawn(async move {
                 coordinator
-                    .refresh(RefreshToken::new("rt-0"), key, move |token| async move {
+                    .refresh(RefreshToken::new("rt-0"), key, 0, move |token| async move {
                         endpoint.refresh(token).await
                     })
                     .await
@@ -183,7 +274,7 @@ mod tests {
         }
         let mut tokens = Vec::new();
         for task in tasks {
-            tokens.push(task.await.unwrap().access_token.secret().to_owned());
+            tokens.push(task.await.unwrap().response.access_token.secret().to_owned());
         }
         // One request per cache key, each with the newest refresh token.
         assert_eq!(endpoint.requests.load(Ordering::SeqCst), 3);
@@ -192,12 +283,70 @@ mod tests {
         assert_eq!(tokens.len(), 3);
         // A caller still holding the first token follows the rotation chain.
         let again = coordinator
-            .refresh(RefreshToken::new("rt-0"), "https://api-9".into(), {
+            .refresh(RefreshToken::new("rt-0"), "https://api-9".into(), 0, {
                 let endpoint = endpoint.clone();
                 move |token| async move { endpoint.refresh(token).await }
             })
             .await
             .unwrap();
-        assert_eq!(again.refresh_token.as_ref().unwrap().secret(), "rt-4");
+        assert_eq!(again.response.refresh_token.as_ref().unwrap().secret(), "rt-4");
+    }
+
+    /// A token endpoint that keeps the refresh token, as Logto does for a confidential client.
+    #[derive(Default)]
+    struct Keeping {
+        requests: AtomicUsize,
+    }
+
+    impl Keeping {
+        async fn refresh(&self, _token: RefreshToken) -> Result<TokenResponse> {
+            let n = self.requests.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            Ok(response(&format!("at-{n}"), "rt-same"))
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_later_caller_with_an_unrotated_token_gets_a_new_answer() {
+        let coordinator = Arc::new(RefreshCoordinator::default());
+        let endpoint = Arc::new(Keeping::default());
+        let call = || {
+            let endpoint = endpoint.clone();
+            coordinator.refresh(RefreshToken::new("rt-same"), "https://api".into(), 0, move |t| async move {
+                endpoint.refresh(t).await
+            })
+        };
+        // Racers share one request.
+        let (a, b) = tokio::join!(call(), call());
+        assert_eq!(endpoint.requests.load(Ordering::SeqCst), 1);
+        assert_eq!(a.unwrap().response.access_token.secret(), b.unwrap().response.access_token.secret());
+        // A caller after it (say, after clearAccessToken) is not handed the old result.
+        let later = call().await.unwrap();
+        assert_eq!(endpoint.requests.load(Ordering::SeqCst), 2);
+        assert_eq!(later.response.access_token.secret(), "at-1");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_refusal_is_shared_with_racers_only() {
+        let coordinator = Arc::new(RefreshCoordinator::default());
+        let requests = Arc::new(AtomicUsize::new(0));
+        let call = || {
+            let requests = requests.clone();
+            coordinator.refresh(RefreshToken::new("rt-x"), "https://api".into(), 0, move |_| async move {
+                requests.fetch_add(1, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                Err(Error::OAuth(OAuthError {
+                    endpoint: crate::error::Endpoint::Token,
+                    status: 403,
+                    error: "access_denied".into(),
+                    description: None,
+                }))
+            })
+        };
+        let (a, b, c) = tokio::join!(call(), call(), call());
+        assert!(matches!(a, Err(Error::OAuth(_))) && matches!(b, Err(Error::OAuth(_))) && matches!(c, Err(Error::OAuth(_))));
+        assert_eq!(requests.load(Ordering::SeqCst), 1, "racers presented the refused token again");
+        assert!(call().await.is_err());
+        assert_eq!(requests.load(Ordering::SeqCst), 2);
     }
 }

@@ -89,14 +89,23 @@ def test_full_flow_claims_then_sign_out(provider: Provider, make_client: ClientF
     assert response.status_code == 400 and response.json()["error"] == "invalid_grant"
 
 
-def test_a_new_sign_in_removes_the_previous_users_tokens(make_client: ClientFactory) -> None:
+def test_a_new_sign_in_keeps_the_session_until_its_callback_replaces_every_token(
+    make_client: ClientFactory,
+) -> None:
     storage = MemoryStorage()
     client = make_client(storage)
     run(sign_in(client))
-    assert client.isAuthenticated()
-    run(client.signIn(REDIRECT_URI))
-    assert set(snapshot(storage)) == {"signInSession"}
-    assert client.getRefreshToken() is None
+    alice = snapshot(storage)
+    # Starting a sign-in (or abandoning one) does not sign the user out.
+    url = run(client.signIn(REDIRECT_URI))
+    assert {k: v for k, v in snapshot(storage).items() if k != "signInSession"} == alice
+    assert client.isAuthenticated() and client.getIdTokenClaims().username == "alice"
+    # Its callback replaces every token: nothing of the previous user remains.
+    run(client.handleSignInCallback(complete_sign_in(url, REDIRECT_URI, username="bob")))
+    bob = snapshot(storage)
+    assert set(bob) == {"idToken", "refreshToken", "accessTokenMap"}
+    assert not set(alice.values()) & set(bob.values())
+    assert client.getIdTokenClaims().username == "bob"
 
 
 def test_replayed_callback_fails_cleanly(make_client: ClientFactory) -> None:

@@ -181,7 +181,7 @@ def test_invalid_grant_clears_the_session(
 
 
 def test_not_signed_in(make_client: ClientFactory) -> None:
-    client = make_client()
+    client = make_client(resources=[API])
     assert run(client.getAccessToken(API)) is None
     with pytest.raises(LogtoNotAuthenticatedError):
         run(client.getAccessTokenClaims(API))

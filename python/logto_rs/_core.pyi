@@ -15,8 +15,13 @@ class Operation:
         """Deliver the result of the awaitable handed out by ``step``."""
     def throw(self, exception: BaseException) -> None:
         """Deliver the exception raised by the awaitable handed out by ``step``."""
-    def wait(self) -> Any:
-        """An asyncio awaitable that completes when the operation can make progress."""
+    @property
+    def must_finish(self) -> bool:
+        """Whether the operation passed its point of no return (run it to its end)."""
+    def fileno(self) -> int:
+        """A descriptor that becomes readable when the operation can make progress."""
+    def drain_wakes(self) -> None:
+        """Empty the wake-up descriptor."""
     def wait_blocking(self) -> None:
         """Block, without the GIL, until the operation can make progress."""
 

@@ -6,9 +6,7 @@ mod convert;
 mod errors;
 mod operation;
 mod storage;
-// Machine tokens (issue 5).
 mod machine;
-// Issue 6: the access-token verifier.
 mod verifier;
 
 use pyo3::prelude::*;
@@ -19,7 +17,7 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<client::PyCoreClient>()?;
     m.add_class::<operation::PyOperation>()?;
     m.add_class::<machine::PyMachineClient>()?;
-    // Issue 6: the access-token verifier, and the benchmarks' bare signature check.
+    // The access-token verifier, and the benchmarks' bare signature check.
     m.add_class::<verifier::PyCoreVerifier>()?;
     m.add_class::<verifier::PyBenchBareVerifier>()?;
     Ok(())

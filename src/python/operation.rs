@@ -4,13 +4,22 @@
 //! are called synchronously inside that poll, so they run in the caller's thread and context
 //! (where a Flask `session` lives). When a storage method returns an awaitable, `step()` hands
 //! it back to the driver, which awaits it in the caller's task and passes the result to
-//! `resume()`/`throw()`. When the future waits for the network, the driver waits on `wait()`
-//! (an asyncio awaitable) or `wait_blocking()` (releases the GIL); tokio's workers drive the I/O
-//! and wake the operation. User code is never called from a tokio worker.
+//! `resume()`/`throw()`. When the future waits for the network, the driver waits on the
+//! operation's wake-up file descriptor (`fileno()`, watched by the event loop) or on
+//! `wait_blocking()` (releases the GIL); tokio's workers drive the I/O and wake the operation
+//! by writing a byte to that descriptor. Neither user code nor any Python API is ever called
+//! from a tokio worker, so a worker can never touch an interpreter that is finalizing.
+//!
+//! The runtime belongs to the process (see [`crate::process`]): a forked child builds its own,
+//! and an operation inherited from the parent is never polled or dropped in the child.
 
 use std::cell::Cell;
 use std::future::Future;
+use std::io::{ErrorKind, Read, Write};
+use std::os::unix::io::AsRawFd;
+use std::os::unix::net::UnixStream;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Wake, Waker};
 
@@ -19,6 +28,20 @@ use pyo3::prelude::*;
 use tokio::sync::Notify;
 
 use crate::error::Result;
+use crate::process::{self, PerProcess};
+
+static RUNTIME: PerProcess<tokio::runtime::Runtime> = PerProcess::new();
+
+/// This process's tokio runtime, which drives the I/O and timers of every operation.
+pub(crate) fn runtime() -> PyResult<Arc<tokio::runtime::Runtime>> {
+    RUNTIME.try_get(|_| {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .thread_name("logto-rs")
+            .build()
+            .map_err(|e| PyRuntimeError::new_err(format!("cannot start the logto-rs runtime: {e}")))
+    })
+}
 
 /// What a finished operation returns to Python.
 pub(crate) enum Output {
@@ -43,6 +66,7 @@ pub(crate) type BoxedFuture = Pin<Box<dyn Future<Output = Result<Output>> + Send
 #[derive(Default)]
 pub(crate) struct Exchange {
     slot: Mutex<Slot>,
+    must_finish: AtomicBool,
 }
 
 #[derive(Default)]
@@ -58,6 +82,11 @@ enum Slot {
 }
 
 impl Exchange {
+    /// Marks the operation as past its point of no return (see `Storage::must_finish`).
+    pub(crate) fn set_must_finish(&self) {
+        self.must_finish.store(true, Ordering::Release);
+    }
+
     /// Called by a storage call that got an awaitable.
     pub(crate) fn send(&self, awaitable: Py<PyAny>) {
         if let Ok(mut slot) = self.slot.lock() {
@@ -130,15 +159,30 @@ impl Drop for CallerPoll {
     }
 }
 
-/// Wakes the driver: a permit that `wait()`/`wait_blocking()` consume.
+/// Wakes the driver: a permit for `wait_blocking()`, and a byte on the wake-up descriptor for
+/// an event loop. Called from tokio's workers: it touches no Python object.
 #[derive(Default)]
 struct WakeSignal {
     notify: Notify,
+    /// Set by every wake-up, cleared before each poll.
+    woken: AtomicBool,
+    writer: Mutex<Option<UnixStream>>,
 }
 
 impl Wake for WakeSignal {
     fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.woken.store(true, Ordering::SeqCst);
         self.notify.notify_one();
+        if let Ok(writer) = self.writer.lock()
+            && let Some(mut writer) = writer.as_ref()
+        {
+            // A full socket buffer already holds a wake-up: nothing is lost.
+            let _ = writer.write(&[1]);
+        }
     }
 }
 
@@ -153,6 +197,8 @@ pub(crate) struct PyOperation {
     future: Mutex<Option<BoxedFuture>>,
     exchange: Arc<Exchange>,
     signal: Arc<WakeSignal>,
+    reader: Mutex<Option<UnixStream>>,
+    pid: u32,
 }
 
 impl PyOperation {
@@ -161,13 +207,23 @@ impl PyOperation {
             future: Mutex::new(Some(future)),
             exchange,
             signal: Arc::new(WakeSignal::default()),
+            reader: Mutex::new(None),
+            pid: process::id(),
         }
     }
 }
 
 impl Drop for PyOperation {
     fn drop(&mut self) {
-        // Release a driver still parked in wait() (its task was cancelled).
+        if self.pid != process::id() {
+            // Inherited from the parent: its sockets are registered in the parent's epoll,
+            // which this process shares. Dropping them here would deregister the parent's.
+            if let Ok(future) = self.future.get_mut() {
+                std::mem::forget(future.take());
+            }
+            return;
+        }
+        // Release a driver still parked in wait_blocking() (its thread gave up on it).
         self.signal.notify.notify_one();
     }
 }
@@ -184,9 +240,16 @@ impl PyOperation {
         let Some(future) = guard.as_mut() else {
             return Err(PyRuntimeError::new_err("the operation has already finished"));
         };
+        if self.pid != process::id() {
+            return Err(PyRuntimeError::new_err(
+                "this operation was started before the process forked; start it again in this process",
+            ));
+        }
+        self.signal.woken.store(false, Ordering::SeqCst);
         let waker = Waker::from(self.signal.clone());
+        let runtime = runtime()?;
         let poll = {
-            let _runtime = pyo3_async_runtimes::tokio::get_runtime().enter();
+            let _runtime = runtime.enter();
             let _caller = CallerPoll::enter();
             future.as_mut().poll(&mut Context::from_waker(&waker))
         };
@@ -212,13 +275,61 @@ impl PyOperation {
         self.exchange.deliver(Err(PyErr::from_value(exception)))
     }
 
-    /// An asyncio awaitable that completes when the operation can make progress.
-    fn wait<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let signal = self.signal.clone();
-        pyo3_async_runtimes::tokio::future_into_py(py, async move {
-            signal.notify.notified().await;
-            Ok(())
-        })
+    /// Whether the operation has passed its point of no return: a driver whose caller is
+    /// cancelled must then run it to its end (and raise the cancellation afterwards).
+    #[getter]
+    fn must_finish(&self) -> bool {
+        self.exchange.must_finish.load(Ordering::Acquire)
+    }
+
+    /// A file descriptor that becomes readable when the operation can make progress: an event
+    /// loop watches it (`loop.add_reader`) and calls `drain_wakes()` when it is readable. It is
+    /// the operation's own, closed when the operation is dropped.
+    fn fileno(&self) -> PyResult<i32> {
+        let mut reader = self
+            .reader
+            .lock()
+            .map_err(|_| PyRuntimeError::new_err("operation state poisoned"))?;
+        if let Some(reader) = reader.as_ref() {
+            return Ok(reader.as_raw_fd());
+        }
+        let (read_end, write_end) = UnixStream::pair()?;
+        read_end.set_nonblocking(true)?;
+        write_end.set_nonblocking(true)?;
+        let fd = read_end.as_raw_fd();
+        let mut writer = self
+            .signal
+            .writer
+            .lock()
+            .map_err(|_| PyRuntimeError::new_err("operation state poisoned"))?;
+        // A wake-up since the last poll, before the descriptor existed, must not be lost.
+        if self.signal.woken.load(Ordering::SeqCst) {
+            let _ = (&write_end).write(&[1]);
+        }
+        *writer = Some(write_end);
+        *reader = Some(read_end);
+        Ok(fd)
+    }
+
+    /// Empties the wake-up descriptor (after the event loop saw it readable).
+    fn drain_wakes(&self) -> PyResult<()> {
+        let reader = self
+            .reader
+            .lock()
+            .map_err(|_| PyRuntimeError::new_err("operation state poisoned"))?;
+        if let Some(mut reader) = reader.as_ref() {
+            let mut buffer = [0_u8; 64];
+            loop {
+                match reader.read(&mut buffer) {
+                    Ok(0) => break,
+                    Ok(_) => {}
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Blocks (without the GIL) until the operation can make progress.

@@ -6,6 +6,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
@@ -14,7 +15,7 @@ use pyo3::types::{PyBytes, PyString};
 use super::errors::PythonError;
 use super::operation::{Exchange, polling_in_caller};
 use crate::error::BoxError;
-use crate::storage::{Storage, StorageKey};
+use crate::storage::{LockAttempt, Storage, StorageKey};
 
 /// A Python storage object, bound to one operation's exchange.
 pub(crate) struct PyStorage {
@@ -27,23 +28,35 @@ impl PyStorage {
         Self { object, exchange }
     }
 
-    fn call(&self, method: &'static str, key: StorageKey, value: Option<String>) -> StorageCall<'_> {
+    fn call(&self, method: &'static str, args: Args) -> StorageCall<'_> {
         StorageCall {
             storage: self,
             method,
-            key,
-            value,
+            args: Some(args),
             awaiting: false,
         }
     }
+
+    /// Whether the storage object has the optional method `name` (`lock`, `unlock`, `rotate`).
+    fn has(&self, name: &str) -> bool {
+        Python::attach(|py| self.object.bind(py).hasattr(name).unwrap_or(false))
+    }
 }
 
-/// One `get`/`set`/`delete` call; resolves to the method's (awaited) return value.
+/// The arguments of one storage call.
+enum Args {
+    Key(StorageKey),
+    KeyValue(StorageKey, String),
+    Lock(&'static str, f64),
+    Unlock(&'static str, String),
+    Nothing,
+}
+
+/// One storage call; resolves to the method's (awaited) return value.
 struct StorageCall<'a> {
     storage: &'a PyStorage,
     method: &'static str,
-    key: StorageKey,
-    value: Option<String>,
+    args: Option<Args>,
     awaiting: bool,
 }
 
@@ -68,10 +81,13 @@ impl Future for StorageCall<'_> {
         }
         Python::attach(|py| {
             let object = this.storage.object.bind(py);
-            let key = this.key.as_str();
-            let result = match this.value.take() {
-                Some(value) => object.call_method1(this.method, (key, value)),
-                None => object.call_method1(this.method, (key,)),
+            let result = match this.args.take() {
+                Some(Args::Key(key)) => object.call_method1(this.method, (key.as_str(),)),
+                Some(Args::KeyValue(key, value)) => object.call_method1(this.method, (key.as_str(), value)),
+                Some(Args::Lock(name, ttl)) => object.call_method1(this.method, (name, ttl)),
+                Some(Args::Unlock(name, token)) => object.call_method1(this.method, (name, token)),
+                Some(Args::Nothing) => object.call_method0(this.method),
+                None => return Poll::Ready(Err("storage call polled after completion".into())),
             };
             match result {
                 Err(error) => Poll::Ready(Err(python_error(error))),
@@ -111,15 +127,46 @@ fn to_optional_string(value: &Py<PyAny>) -> Result<Option<String>, BoxError> {
 
 impl Storage for PyStorage {
     async fn get(&self, key: StorageKey) -> Result<Option<String>, BoxError> {
-        let value = self.call("get", key, None).await?;
+        let value = self.call("get", Args::Key(key)).await?;
         to_optional_string(&value)
     }
 
     async fn set(&self, key: StorageKey, value: String) -> Result<(), BoxError> {
-        self.call("set", key, Some(value)).await.map(drop)
+        self.call("set", Args::KeyValue(key, value)).await.map(drop)
     }
 
     async fn delete(&self, key: StorageKey) -> Result<(), BoxError> {
-        self.call("delete", key, None).await.map(drop)
+        self.call("delete", Args::Key(key)).await.map(drop)
+    }
+
+    /// `storage.lock(name, ttl_seconds)` when the storage has it: an owner token, or `None`
+    /// when the lock is held.
+    async fn try_lock(&self, name: &'static str, ttl: Duration) -> Result<LockAttempt, BoxError> {
+        if !self.has("lock") {
+            return Ok(LockAttempt::Unsupported);
+        }
+        let value = self.call("lock", Args::Lock(name, ttl.as_secs_f64())).await?;
+        Ok(match to_optional_string(&value)? {
+            Some(token) => LockAttempt::Acquired(token),
+            None => LockAttempt::Busy,
+        })
+    }
+
+    async fn unlock(&self, name: &'static str, token: String) -> Result<(), BoxError> {
+        if !self.has("unlock") {
+            return Ok(());
+        }
+        self.call("unlock", Args::Unlock(name, token)).await.map(drop)
+    }
+
+    async fn rotate_id(&self) -> Result<(), BoxError> {
+        if !self.has("rotate") {
+            return Ok(());
+        }
+        self.call("rotate", Args::Nothing).await.map(drop)
+    }
+
+    fn must_finish(&self) {
+        self.exchange.set_must_finish();
     }
 }
