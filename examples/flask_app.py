@@ -47,7 +47,8 @@ def create_app(config: LogtoConfig, storage: Optional[Storage] = None) -> Flask:
             body=f'<p id="status">Signed in as <b id="name">{name}</b>.</p>'
             '<ul><li><a id="userinfo" href="/protected/userinfo">Userinfo</a></li>'
             '<li><a id="organizations" href="/protected/organizations">Organization tokens</a></li>'
-            '<li><a id="sign-out" href="/sign-out">Sign out</a></li></ul>'
+            '<li><form method="post" action="/sign-out">'
+            '<button id="sign-out" type="submit">Sign out</button></form></li></ul>'
         )
 
     @app.route("/protected/userinfo")

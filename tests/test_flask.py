@@ -74,6 +74,14 @@ def make_app(provider: Provider, storage: Storage, **config: Any) -> Flask:
     return app
 
 
+SAME_ORIGIN = {"Origin": f"http://{HOST}"}
+
+
+def sign_out(client: FlaskClient) -> Any:
+    """What the demo's sign-out button sends: a same-origin POST."""
+    return client.post("/sign-out", headers=SAME_ORIGIN)
+
+
 def sign_in(client: FlaskClient, next_path: str = "") -> str:
     """/sign-in → provider → /callback; returns where the callback redirected."""
     response = client.get("/sign-in" + (f"?next={next_path}" if next_path else ""))
@@ -116,7 +124,7 @@ def test_sign_in_protected_views_and_sign_out(provider: Provider, storage: Stora
         "custom_data": {"plan": "pro", "preferences": {"theme": "dark"}},
     }
 
-    response = client.get("/sign-out")
+    response = sign_out(client)
     assert response.status_code == 302
     location = response.headers["Location"]
     query = parse_qs(urlsplit(location).query)
@@ -211,7 +219,7 @@ def test_redis_keeps_tokens_server_side(provider: Provider, redis_client: redis.
     sign_in(other)
     assert session_of(app, other)["logto_sid"] != sid
     assert len(redis_client.keys("logto:*")) == 6
-    client.get("/sign-out")
+    sign_out(client)
     assert sorted(k.decode() for k in redis_client.keys("logto:*")) == sorted(
         k.decode() for k in redis_client.keys(f"logto:{session_of(app, other)['logto_sid']}:*")
     )
@@ -295,3 +303,25 @@ def test_async_redis_storage_through_the_whole_flow(provider: Provider, redis_ur
         await connection.aclose()
 
     asyncio.run(flow())
+
+
+def test_only_a_same_origin_post_signs_out(provider: Provider, storage: Storage) -> None:
+    app = make_app(provider, storage)
+    client = app.test_client()
+    sign_in(client)
+    before = client.get("/protected").get_json()
+    # A link or an image on another site: a GET only shows the sign-out button.
+    page = client.get("/sign-out", headers={"Sec-Fetch-Site": "cross-site"})
+    assert page.status_code == 200 and 'method="post"' in page.get_data(as_text=True)
+    # A cross-site form post, a post with no origin at all, a post from a look-alike origin.
+    for headers in (
+        {"Sec-Fetch-Site": "cross-site", "Origin": "https://evil.example"},
+        {"Origin": "https://evil.example"},
+        {"Referer": f"http://{HOST}.evil.example/page"},
+        {"Origin": "null"},
+        {},
+    ):
+        assert client.post("/sign-out", headers=headers).status_code == 403, headers
+    assert client.get("/protected").get_json() == before
+    assert sign_out(client).status_code == 302
+    assert client.get("/protected").status_code == 401

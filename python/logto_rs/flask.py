@@ -19,11 +19,10 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
-import secrets
 import warnings
 from collections.abc import Awaitable
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, Callable, Optional, TypeVar, Union, cast
+from typing import TYPE_CHECKING, Any, Callable, Optional, TypeVar, cast
 from urllib.parse import urlsplit
 
 from flask import Flask, current_app, g, jsonify, redirect, request, session, url_for
@@ -34,7 +33,14 @@ from werkzeug.wrappers import Response
 from ._flask_guard import access_token_error_response, bearer_token, require_access_token
 from .client import LogtoClient
 from .config import LogtoConfig
-from .errors import LogtoCallbackError, LogtoException, LogtoInvalidGrantError
+from .errors import (
+    LogtoCallbackError,
+    LogtoConfigError,
+    LogtoException,
+    LogtoInvalidGrantError,
+    LogtoNotAuthenticatedError,
+)
+from .redis_storage import AsyncRedisStorage, RedisStorage
 from .storage import Storage
 
 if TYPE_CHECKING:
@@ -44,7 +50,9 @@ if TYPE_CHECKING:
 __all__ = [
     "AsyncRedisSessionStorage",
     "FlaskSessionStorage",
+    "FlaskSessionId",
     "LogtoFlask",
+    "LogtoInsecureCookieWarning",
     "LogtoSessionTooLargeWarning",
     "RedisSessionStorage",
     "access_token_error_response",
@@ -65,6 +73,14 @@ NEXT_KEY = "logto_next"
 """Session key of the path the user was going to before signing in."""
 
 View = TypeVar("View", bound=Callable[..., Any])
+
+
+LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+"""Hosts on which a cookie without ``Secure`` draws no warning."""
+
+
+class LogtoInsecureCookieWarning(UserWarning):
+    """The session cookie is not ``Secure`` on a host other than loopback."""
 
 
 class LogtoSessionTooLargeWarning(UserWarning):
@@ -137,37 +153,32 @@ class FlaskSessionStorage(Storage):
             warnings.warn(message, LogtoSessionTooLargeWarning, stacklevel=2)
 
 
-class _RedisKeys:
-    """The key layout shared by the Redis storages: ``<prefix><session id>:<key>``."""
+class FlaskSessionId:
+    """Keeps the Redis session id in Flask's cookie session, under ``session_key``."""
 
-    def __init__(self, *, prefix: str, ttl: timedelta, session_key: str):
-        self.prefix = prefix
-        self.ttl = ttl
+    def __init__(self, session_key: str = "logto_sid") -> None:
         self.session_key = session_key
 
-    def _name(self, key: str, *, create: bool = False) -> Optional[str]:
+    def get(self) -> Optional[str]:
+        """The current request's session id, or ``None``."""
         sid = session.get(self.session_key)
-        if not isinstance(sid, str):
-            if not create:
-                return None
-            sid = secrets.token_urlsafe(32)
-            session[self.session_key] = sid
-        return f"{self.prefix}{sid}:{key}"
+        return sid if isinstance(sid, str) else None
 
-    def forget_session(self) -> None:
-        """Drop the session id from the cookie (after sign-out, whose deletes removed the keys)."""
+    def set(self, sid: str) -> None:
+        """Make ``sid`` the session id of the cookie sent back."""
+        session[self.session_key] = sid
+
+    def clear(self) -> None:
+        """Forget the session id."""
         session.pop(self.session_key, None)
 
-    @staticmethod
-    def _text(value: Union[bytes, str, None]) -> Optional[str]:
-        return value.decode("utf-8") if isinstance(value, bytes) else value
 
-
-class RedisSessionStorage(_RedisKeys, Storage):
-    """Tokens in Redis (a synchronous ``redis.Redis``); the cookie holds a random session id.
+class RedisSessionStorage(RedisStorage):
+    """Tokens in Redis (a synchronous ``redis.Redis``); Flask's cookie holds a random session id.
 
     Keys are ``<prefix><session id>:<key>`` and expire ``ttl`` after their last write; signing
-    out deletes them.
+    out deletes them. Several workers and hosts can share a session: refreshes take the
+    session's lock in Redis, and the session id is rotated at sign-in and after each callback.
     """
 
     def __init__(
@@ -178,35 +189,16 @@ class RedisSessionStorage(_RedisKeys, Storage):
         ttl: timedelta = timedelta(days=14),
         session_key: str = "logto_sid",
     ):
-        super().__init__(prefix=prefix, ttl=ttl, session_key=session_key)
-        self.redis = client
-
-    def get(self, key: str) -> Optional[str]:
-        """Return the value under ``key`` for the current session, or ``None``."""
-        name = self._name(key)
-        return None if name is None else self._text(cast(Any, self.redis.get(name)))
-
-    def set(self, key: str, value: Optional[str]) -> None:
-        """Store ``value`` under ``key`` for the current session (``None`` deletes it)."""
-        if value is None:
-            self.delete(key)
-            return
-        name = self._name(key, create=True)
-        assert name is not None
-        self.redis.set(name, value, ex=self.ttl)
-
-    def delete(self, key: str) -> None:
-        """Remove ``key`` for the current session."""
-        name = self._name(key)
-        if name is not None:
-            self.redis.delete(name)
+        super().__init__(client, FlaskSessionId(session_key), prefix=prefix, ttl=ttl)
 
 
-class AsyncRedisSessionStorage(_RedisKeys, Storage):
+class AsyncRedisSessionStorage(AsyncRedisStorage):
     """:class:`RedisSessionStorage` over ``redis.asyncio.Redis``: every method is a coroutine.
 
-    Use it from code that awaits the client in one event loop (async views, ASGI apps). An
-    asyncio Redis connection belongs to the loop that opened it.
+    Flask runs each ``async def`` view in an event loop of its own, while an asyncio Redis
+    connection belongs to the loop that opened it: this storage therefore cannot serve
+    :class:`LogtoFlask`, which refuses it. It remains for code that runs one event loop of its
+    own (a worker, a script) and binds sessions through Flask's request context.
     """
 
     def __init__(
@@ -217,28 +209,23 @@ class AsyncRedisSessionStorage(_RedisKeys, Storage):
         ttl: timedelta = timedelta(days=14),
         session_key: str = "logto_sid",
     ):
-        super().__init__(prefix=prefix, ttl=ttl, session_key=session_key)
-        self.redis = client
+        super().__init__(client, FlaskSessionId(session_key), prefix=prefix, ttl=ttl)
 
-    async def get(self, key: str) -> Optional[str]:
-        """Return the value under ``key`` for the current session, or ``None``."""
-        name = self._name(key)
-        return None if name is None else self._text(await self.redis.get(name))
 
-    async def set(self, key: str, value: Optional[str]) -> None:
-        """Store ``value`` under ``key`` for the current session (``None`` deletes it)."""
-        if value is None:
-            await self.delete(key)
-            return
-        name = self._name(key, create=True)
-        assert name is not None
-        await self.redis.set(name, value, ex=self.ttl)
+def same_origin_request() -> bool:
+    """Whether the current request comes from a page of this site.
 
-    async def delete(self, key: str) -> None:
-        """Remove ``key`` for the current session."""
-        name = self._name(key)
-        if name is not None:
-            await self.redis.delete(name)
+    Fetch metadata (``Sec-Fetch-Site``) decides when the browser sends it, else ``Origin``, else
+    ``Referer``. A request that carries none of them is not trusted.
+    """
+    site = request.headers.get("Sec-Fetch-Site")
+    if site is not None:
+        return site == "same-origin"
+    origin = request.headers.get("Origin") or request.headers.get("Referer")
+    if not origin or origin == "null":
+        return False
+    parts = urlsplit(origin)
+    return f"{parts.scheme}://{parts.netloc}" == request.host_url.rstrip("/")
 
 
 def safe_next(target: Optional[str]) -> str:
@@ -296,11 +283,27 @@ class LogtoFlask:
         self.redirect_uri = redirect_uri
         self.sign_in_options = dict(sign_in_options or {})
         self._client: Optional[LogtoClient] = None
+        self._cookie_checked = False
         if app is not None:
             self.init_app(app)
 
     def init_app(self, app: Flask) -> None:
-        """Build the client for ``app`` and register the routes."""
+        """Build the client for ``app``, register the routes and the error handlers.
+
+        Also sets ``SESSION_COOKIE_SAMESITE="Lax"`` when the app left it unset, and warns once
+        when the session cookie is not ``Secure`` on a host other than loopback.
+
+        Raises:
+            LogtoConfigError: the storage is an :class:`AsyncRedisSessionStorage`, whose
+                connections cannot follow Flask's per-view event loops.
+
+        """
+        if isinstance(self.storage, AsyncRedisStorage):
+            raise LogtoConfigError(
+                "LogtoFlask cannot use an AsyncRedisSessionStorage: Flask runs each async view in "
+                "an event loop of its own, and an asyncio Redis connection belongs to one loop. "
+                "Use RedisSessionStorage (a synchronous redis.Redis), which serves sync and async views."
+            )
         config = self._config or LogtoConfig(
             endpoint=app.config["LOGTO_ENDPOINT"],
             appId=app.config["LOGTO_APP_ID"],
@@ -310,9 +313,40 @@ class LogtoFlask:
         )
         self._client = LogtoClient(config, storage=self.storage)
         app.extensions[EXTENSION_KEY] = self
+        if app.config.get("SESSION_COOKIE_SAMESITE") is None:
+            app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
         app.add_url_rule(self.sign_in_path, "logto_sign_in", self.sign_in)
         app.add_url_rule(self.callback_path, "logto_callback", self.callback)
         app.add_url_rule(self.sign_out_path, "logto_sign_out", self.sign_out, methods=["GET", "POST"])
+        app.register_error_handler(LogtoInvalidGrantError, self._session_ended)
+        app.register_error_handler(LogtoNotAuthenticatedError, self._session_ended)
+        app.before_request(self._check_cookie_security)
+
+    def _check_cookie_security(self) -> None:
+        if self._cookie_checked:
+            return
+        self._cookie_checked = True
+        app = current_app
+        host = (request.host or "").rsplit(":", 1)[0].strip("[]")
+        if app.config.get("SESSION_COOKIE_SECURE") or host in LOOPBACK_HOSTS:
+            return
+        message = (
+            f"the session cookie is not Secure while serving {host!r}: it would travel over plain "
+            "HTTP. Set SESSION_COOKIE_SECURE = True (and serve HTTPS)."
+        )
+        logger.warning(message)
+        warnings.warn(message, LogtoInsecureCookieWarning, stacklevel=2)
+
+    def _session_ended(self, error: LogtoException) -> Response:
+        """Answer a view whose session ended (grant revoked, signed out) as :func:`authenticated` does.
+
+        A redirect to sign in or a JSON 401, never a 500.
+        """
+        should_redirect = g.get("_logto_should_redirect")
+        if should_redirect is None:
+            should_redirect = request.method == "GET" and request.accept_mimetypes.accept_html
+        logger.info("session ended in a view: %s", error.code)
+        return self.unauthenticated(bool(should_redirect))
 
     @property
     def client(self) -> LogtoClient:
@@ -339,13 +373,32 @@ class LogtoFlask:
         return redirect(safe_next(session.pop(NEXT_KEY, None)))
 
     def sign_out(self) -> Response:
-        """``GET|POST sign_out_path``: clear the session, revoke, redirect to Logto's end-session."""
+        """``POST sign_out_path``: clear the session, revoke, redirect to Logto's end-session.
+
+        Only a same-origin ``POST`` signs out (checked with ``Sec-Fetch-Site``, else ``Origin``,
+        else ``Referer``; a request with none of them is refused): a link or an image on
+        another site cannot sign the user out. ``GET`` answers a page with the sign-out button.
+        """
+        if request.method != "POST":
+            return self.sign_out_page()
+        if not same_origin_request():
+            logger.warning("refused a cross-site sign-out request")
+            return Response("Cross-site sign-out refused.", status=403, mimetype="text/plain")
         post_sign_out = request.host_url.rstrip("/") + self.post_sign_out_path
         url = self.client.blocking.signOut(post_sign_out)
         session.pop(NEXT_KEY, None)
-        if isinstance(self.storage, _RedisKeys):
+        if isinstance(self.storage, RedisStorage):
             self.storage.forget_session()
         return redirect(url)
+
+    def sign_out_page(self) -> Response:
+        """The page ``GET sign_out_path`` answers: a form that posts the sign-out."""
+        body = (
+            "<!doctype html><title>Sign out</title>"
+            f'<form method="post" action="{escape(url_for("logto_sign_out"))}">'
+            '<button type="submit">Sign out</button></form>'
+        )
+        return Response(body, status=200, mimetype="text/html")
 
     def error_response(self, error: LogtoException) -> Response:
         """The page shown when a sign-in callback fails; override it to render your own.
@@ -397,6 +450,7 @@ def authenticated(shouldRedirect: bool = False, fetchUserInfo: bool = False) -> 
             @functools.wraps(view)
             async def async_view(*args: Any, **kwargs: Any) -> Any:
                 extension = _extension()
+                g._logto_should_redirect = shouldRedirect
                 client = extension.client
                 try:
                     if not await client._is_authenticated_async():
@@ -404,7 +458,7 @@ def authenticated(shouldRedirect: bool = False, fetchUserInfo: bool = False) -> 
                     g.user = await (
                         client.fetchUserInfo() if fetchUserInfo else client._id_token_claims_async()
                     )
-                except LogtoInvalidGrantError:
+                except (LogtoInvalidGrantError, LogtoNotAuthenticatedError):
                     return extension.unauthenticated(shouldRedirect)
                 return await cast(Callable[..., Awaitable[Any]], view)(*args, **kwargs)
 
@@ -413,12 +467,13 @@ def authenticated(shouldRedirect: bool = False, fetchUserInfo: bool = False) -> 
         @functools.wraps(view)
         def sync_view(*args: Any, **kwargs: Any) -> Any:
             extension = _extension()
+            g._logto_should_redirect = shouldRedirect
             client = extension.client.blocking
             try:
                 if not client.isAuthenticated():
                     return extension.unauthenticated(shouldRedirect)
                 g.user = client.fetchUserInfo() if fetchUserInfo else client.getIdTokenClaims()
-            except LogtoInvalidGrantError:
+            except (LogtoInvalidGrantError, LogtoNotAuthenticatedError):
                 return extension.unauthenticated(shouldRedirect)
             return view(*args, **kwargs)
 

@@ -1,0 +1,222 @@
+"""Sessions in Redis, shared by every worker and host: the storage, its lock and its id rotation.
+
+The browser keeps only a random session id (where depends on the framework: Flask's cookie
+session, a Starlette session, a Django session); the tokens are under
+``<prefix><session id>:<key>`` in Redis and expire ``ttl`` after their last write.
+
+- The session lock is ``SET <prefix><session id>:lock:<name> <token> NX PX <ttl>``, released by
+  a compare-and-delete script, so only its owner releases it and a crashed owner's lock expires.
+- ``rotate()`` moves the session's keys to a new random id in one script (``RENAME``) and hands
+  the new id to the framework; the old id no longer names anything.
+
+The framework integrations bind these storages to their own session id holder
+(:class:`SessionIdHolder`); this module knows no framework. Install ``redis`` (5 or later).
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, Optional, Protocol, Union, cast
+
+from .storage import LockingStorage
+
+if TYPE_CHECKING:
+    import redis
+    import redis.asyncio
+
+__all__ = ["AsyncRedisStorage", "RedisStorage", "SessionIdHolder"]
+
+SESSION_KEYS = ("idToken", "refreshToken", "accessTokenMap", "signInSession")
+"""The keys a session holds (the keys of :data:`logto_rs.PersistKey`)."""
+
+UNLOCK_SCRIPT = """
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
+return 0
+"""
+
+ROTATE_SCRIPT = """
+local n = #KEYS / 2
+for i = 1, n do
+  if redis.call('exists', KEYS[i]) == 1 then redis.call('rename', KEYS[i], KEYS[i + n]) end
+end
+return n
+"""
+
+
+class SessionIdHolder(Protocol):
+    """Where the framework keeps the session id (in its own cookie session, for instance)."""
+
+    def get(self) -> Optional[str]:
+        """The current request's session id, or ``None``."""
+
+    def set(self, sid: str) -> None:
+        """Make ``sid`` the session id the browser gets back."""
+
+    def clear(self) -> None:
+        """Forget the session id (after sign-out)."""
+
+
+def new_session_id() -> str:
+    """A random session id (256 bits)."""
+    return secrets.token_urlsafe(32)
+
+
+class _RedisLayout:
+    """Key names and the id bookkeeping that both storages share."""
+
+    def __init__(self, ids: SessionIdHolder, *, prefix: str, ttl: timedelta) -> None:
+        self.ids = ids
+        self.prefix = prefix
+        self.ttl = ttl
+
+    def _name(self, key: str, *, create: bool = False) -> Optional[str]:
+        sid = self.ids.get()
+        if sid is None:
+            if not create:
+                return None
+            sid = new_session_id()
+            self.ids.set(sid)
+        return f"{self.prefix}{sid}:{key}"
+
+    def _lock_name(self, name: str) -> str:
+        lock = self._name(f"lock:{name}", create=True)
+        assert lock is not None
+        return lock
+
+    def _rotation(self) -> tuple[Optional[list[str]], str]:
+        """The ``RENAME`` script's keys (old names, then new), or ``None`` without a session."""
+        old = self.ids.get()
+        new = new_session_id()
+        if old is None:
+            return None, new
+        keys = [f"{self.prefix}{old}:{k}" for k in SESSION_KEYS]
+        keys += [f"{self.prefix}{new}:{k}" for k in SESSION_KEYS]
+        return keys, new
+
+    def forget_session(self) -> None:
+        """Drop the session id (after sign-out, whose deletes removed the keys)."""
+        self.ids.clear()
+
+    @staticmethod
+    def _text(value: Union[bytes, str, None]) -> Optional[str]:
+        return value.decode("utf-8") if isinstance(value, bytes) else value
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(prefix={self.prefix!r}, ttl={self.ttl!r})"
+
+
+class RedisStorage(_RedisLayout, LockingStorage):
+    """A session in Redis over a synchronous ``redis.Redis``, with the session lock and rotation.
+
+    Args:
+        client: The Redis client (its pool serves every request).
+        ids: Where the framework keeps the session id.
+        prefix: Prefix of every key.
+        ttl: How long a session lives after its last write.
+
+    """
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        ids: SessionIdHolder,
+        *,
+        prefix: str = "logto:",
+        ttl: timedelta = timedelta(days=14),
+    ) -> None:
+        super().__init__(ids, prefix=prefix, ttl=ttl)
+        self.redis = client
+
+    def get(self, key: str) -> Optional[str]:
+        """Return the value under ``key`` for the current session, or ``None``."""
+        name = self._name(key)
+        return None if name is None else self._text(cast(Any, self.redis.get(name)))
+
+    def set(self, key: str, value: Optional[str]) -> None:
+        """Store ``value`` under ``key`` for the current session (``None`` deletes it)."""
+        if value is None:
+            self.delete(key)
+            return
+        name = self._name(key, create=True)
+        assert name is not None
+        self.redis.set(name, value, ex=self.ttl)
+
+    def delete(self, key: str) -> None:
+        """Remove ``key`` for the current session."""
+        name = self._name(key)
+        if name is not None:
+            self.redis.delete(name)
+
+    def lock(self, name: str, ttl: float) -> Optional[str]:
+        """Take the session lock ``name`` for ``ttl`` seconds if it is free (``SET NX PX``)."""
+        token = secrets.token_urlsafe(16)
+        taken = self.redis.set(self._lock_name(name), token, nx=True, px=max(1, int(ttl * 1000)))
+        return token if taken else None
+
+    def unlock(self, name: str, token: str) -> None:
+        """Release the lock ``name`` if ``token`` still owns it."""
+        self.redis.eval(UNLOCK_SCRIPT, 1, self._lock_name(name), token)
+
+    def rotate(self) -> None:
+        """Move the session's keys to a new id; the old id names nothing afterwards."""
+        keys, new = self._rotation()
+        if keys is not None:
+            self.redis.eval(ROTATE_SCRIPT, len(keys), *keys)
+        self.ids.set(new)
+
+
+class AsyncRedisStorage(_RedisLayout, LockingStorage):
+    """:class:`RedisStorage` over ``redis.asyncio.Redis``: every method is a coroutine.
+
+    An asyncio Redis connection belongs to the event loop that opened it: use it where every
+    request runs in one loop (an ASGI server's).
+    """
+
+    def __init__(
+        self,
+        client: redis.asyncio.Redis,
+        ids: SessionIdHolder,
+        *,
+        prefix: str = "logto:",
+        ttl: timedelta = timedelta(days=14),
+    ) -> None:
+        super().__init__(ids, prefix=prefix, ttl=ttl)
+        self.redis = client
+
+    async def get(self, key: str) -> Optional[str]:
+        """Return the value under ``key`` for the current session, or ``None``."""
+        name = self._name(key)
+        return None if name is None else self._text(await self.redis.get(name))
+
+    async def set(self, key: str, value: Optional[str]) -> None:
+        """Store ``value`` under ``key`` for the current session (``None`` deletes it)."""
+        if value is None:
+            await self.delete(key)
+            return
+        name = self._name(key, create=True)
+        assert name is not None
+        await self.redis.set(name, value, ex=self.ttl)
+
+    async def delete(self, key: str) -> None:
+        """Remove ``key`` for the current session."""
+        name = self._name(key)
+        if name is not None:
+            await self.redis.delete(name)
+
+    async def lock(self, name: str, ttl: float) -> Optional[str]:
+        """Take the session lock ``name`` for ``ttl`` seconds if it is free (``SET NX PX``)."""
+        token = secrets.token_urlsafe(16)
+        taken = await self.redis.set(self._lock_name(name), token, nx=True, px=max(1, int(ttl * 1000)))
+        return token if taken else None
+
+    async def unlock(self, name: str, token: str) -> None:
+        """Release the lock ``name`` if ``token`` still owns it."""
+        await cast(Any, self.redis.eval(UNLOCK_SCRIPT, 1, self._lock_name(name), token))
+
+    async def rotate(self) -> None:
+        """Move the session's keys to a new id; the old id names nothing afterwards."""
+        keys, new = self._rotation()
+        if keys is not None:
+            await cast(Any, self.redis.eval(ROTATE_SCRIPT, len(keys), *keys))
+        self.ids.set(new)
