@@ -1,8 +1,9 @@
-"""The Flask demo's access log never shows an authorization code or a state."""
+"""The demos: the script runs the Flask demo's whole flow; the Flask demo's log keeps no secrets."""
 
 from __future__ import annotations
 
 import logging
+import subprocess
 import sys
 import threading
 from collections.abc import Iterator
@@ -49,3 +50,16 @@ def test_the_filter_is_installed_once() -> None:
     flask_app.redact_access_log()
     filters = logging.getLogger("werkzeug").filters
     assert sum(isinstance(f, flask_app.RedactCallbackQuery) for f in filters) == 1
+
+
+def test_the_demo_script_runs_the_whole_flow() -> None:
+    script = Path(__file__).resolve().parent.parent / "examples" / "demo.py"
+    result = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "3. authenticated: True" in out and '"sub": "user-alice"' in out
+    assert "4. userinfo:" in out and '"plan": "pro"' in out  # custom_data, from the userinfo endpoint
+    assert "org-acme: aud urn:logto:organization:org-acme, scopes read:members" in out
+    assert "7. authenticated: False" in out
