@@ -29,9 +29,10 @@ README = Path(__file__).resolve().parent.parent / "README.md"
 TENANT = {'"https://your-tenant.logto.app"': "provider.endpoint"}
 APP = {'"your-app-id"': '"web-app"'}
 SECRET = {'"your-app-secret"': '"web-app-secret"'}
-WEB_APP_CONFIG = (
-    "config = LogtoConfig(endpoint=provider.endpoint, appId='web-app', appSecret='web-app-secret')"
-)
+WEB_APP_CONFIG = """
+from logto_rs import LogtoConfig
+config = LogtoConfig(endpoint=provider.endpoint, appId="web-app", appSecret="web-app-secret")
+"""
 
 # A signed-in user (alice) with an API token and an organization token, as the sections after
 # the Quick start assume.
@@ -64,6 +65,7 @@ class Setup:
 SETUPS: dict[str, Setup] = {
     "Quick start": Setup(
         preamble="""
+from logto_rs import MemoryStorage
 my_session_storage = MemoryStorage()
 provider.add_redirect_uris("web-app", ["https://app.example/callback"], ["https://app.example/"])
 """,
@@ -207,15 +209,11 @@ def _program(snippet: Snippet, setup: Setup) -> Iterator[tuple[str, ast.Module]]
 def test_readme_snippet(snippet: Snippet, provider: Provider, request: pytest.FixtureRequest) -> None:
     setup = SETUPS.get(snippet.name)
     assert setup is not None, f"README.md:{snippet.line}: declare what {snippet.name!r} needs in SETUPS"
-    from logto_rs import LogtoConfig, MemoryStorage
-
     namespace: dict[str, Any] = {
         "__name__": "readme",
         "provider": provider,
         "complete_sign_in": complete_sign_in,
         "REDIRECT_URI": "http://127.0.0.1/callback",
-        "LogtoConfig": LogtoConfig,
-        "MemoryStorage": MemoryStorage,
     }
     if "redis_url" in setup.preamble + str(setup.replace):
         namespace["redis_url"] = request.getfixturevalue("redis_url")
