@@ -9,7 +9,9 @@ redirect URI) for the app. Set ``LOGTO_REDIS_URL`` to keep sessions in Redis ins
 
 from __future__ import annotations
 
+import logging
 import os
+import re
 import secrets
 import sys
 from pathlib import Path
@@ -28,8 +30,33 @@ PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>logto-rs demo<
 <body><h1>logto-rs demo</h1>{body}</body></html>"""
 
 
+class RedactCallbackQuery(logging.Filter):
+    """Replaces the values of ``code`` and ``state`` in the access log's request lines.
+
+    The development server logs every request line, and the callback's carries the authorization
+    code and the state.
+    """
+
+    SECRET_PARAMETER = re.compile(r"([?&;](?:code|state)=)[^&;\s\"]*")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        redacted = self.SECRET_PARAMETER.sub(r"\1[redacted]", message)
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        return True
+
+
+def redact_access_log() -> None:
+    """Keep authorization codes and states out of the werkzeug access log (idempotent)."""
+    access_log = logging.getLogger("werkzeug")
+    if not any(isinstance(f, RedactCallbackQuery) for f in access_log.filters):
+        access_log.addFilter(RedactCallbackQuery())
+
+
 def create_app(config: LogtoConfig, storage: Optional[Storage] = None) -> Flask:
     """Build the demo app for ``config`` (``storage`` defaults to the cookie session)."""
+    redact_access_log()
     app = Flask(__name__)
     app.secret_key = os.environ.get("FLASK_SECRET_KEY") or secrets.token_hex(32)
     logto = LogtoFlask(app, config, storage=storage or FlaskSessionStorage())

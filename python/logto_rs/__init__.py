@@ -1,6 +1,8 @@
 """logto-rs: the Logto (OpenID Connect) client for Python, with a Rust core.
 
-Drop-in for the official SDK: ``from logto_rs import LogtoClient, LogtoConfig, Storage``.
+Drop-in for the official SDK: ``from logto_rs import LogtoClient, LogtoConfig, Storage``. Every
+name the official ``logto`` package exports is here too, including its ``OidcCore`` and
+``utilities`` modules.
 """
 
 from ._core import __version__
@@ -51,9 +53,14 @@ from .models import (
 from .storage import MemoryStorage, PersistKey, Storage
 
 # isort: split
-# Issue 6: verifying the access tokens that reach an API.
+# Verifying the access tokens that reach an API.
 from .errors import LogtoAccessTokenError, LogtoInsufficientScopeError, LogtoInvalidTokenError
 from .verifier import AccessTokenVerifier, BlockingAccessTokenVerifier
+
+# isort: split
+# The rest of the official package's names: its OidcCore and utilities modules, and its models.
+from . import OidcCore, utilities
+from .OidcCore import AccessToken, OidcProviderMetadata, Scope, TokenResponse
 
 __all__ = [
     "__version__",
@@ -83,7 +90,7 @@ __all__ = [
     "Storage",
     "UserInfoResponse",
     "UserInfoScope",
-    # Issue 6: verifying the access tokens that reach an API.
+    # Verifying the access tokens that reach an API.
     "AccessTokenVerifier",
     "BlockingAccessTokenVerifier",
     "LogtoAccessTokenError",
@@ -91,7 +98,7 @@ __all__ = [
     "LogtoInvalidTokenError",
 ]
 
-# Machine tokens, personal access tokens (issue 5).
+# Machine tokens, personal access tokens.
 __all__ += [
     "BlockingLogtoM2MClient",
     "BlockingManagementApi",
@@ -110,3 +117,6 @@ __all__ += [
     "exchange_personal_access_token",
     "exchange_personal_access_token_blocking",
 ]
+
+# The rest of the official package's names.
+__all__ += ["AccessToken", "OidcCore", "OidcProviderMetadata", "Scope", "TokenResponse", "utilities"]

@@ -1,11 +1,14 @@
 """Stubs of the native module ``logto_rs._core`` (private: use the ``logto_rs`` package)."""
 
-from typing import Any, Optional, Union
+from typing import Any, Optional, Union, final
 
 from .errors import LogtoException
 
+__all__ = ["__version__", "CoreClient", "Operation", "MachineClient", "CoreVerifier", "_BenchBareVerifier"]
+
 __version__: str
 
+@final
 class Operation:
     """One client call in progress, driven by ``logto_rs._driver``."""
 
@@ -25,10 +28,11 @@ class Operation:
     def wait_blocking(self) -> None:
         """Block, without the GIL, until the operation can make progress."""
 
+@final
 class CoreClient:
     """The Rust client; each method returns an :class:`Operation`."""
 
-    def __init__(self, config: Any) -> None: ...
+    def __new__(cls, config: Any) -> CoreClient: ...
     @staticmethod
     def validate_config(config: Any) -> tuple[list[str], list[str]]:
         """Validate a ``LogtoConfig``; return the normalised ``(scopes, resources)``."""
@@ -71,7 +75,7 @@ class CoreClient:
     def fetch_user_info(self, storage: Any) -> Operation: ...
     def clear_access_token(self, storage: Any) -> Operation: ...
     def clear_all_tokens(self, storage: Any) -> Operation: ...
-    # Machine tokens (issue 5).
+    # Machine tokens.
     def exchange_personal_access_token(
         self,
         pat: str,
@@ -81,8 +85,9 @@ class CoreClient:
     ) -> Operation:
         """Exchange a personal access token (RFC 8693); the result is a ``TokenExchangeResult`` JSON."""
 
-# Machine tokens (issue 5).
+# Machine tokens.
 
+@final
 class MachineClient:
     """A machine-to-machine app's client; each network method returns an :class:`Operation`.
 
@@ -90,7 +95,7 @@ class MachineClient:
     or a list of them); ``delete_personal_access_token`` returns ``None``.
     """
 
-    def __init__(self, config: Any) -> None: ...
+    def __new__(cls, config: Any) -> MachineClient: ...
     @staticmethod
     def validate_config(config: Any) -> None:
         """Validate a ``LogtoM2MConfig``."""
@@ -118,8 +123,9 @@ class MachineClient:
     def rename_personal_access_token(self, user_id: str, current_name: str, name: str) -> Operation: ...
     def delete_personal_access_token(self, user_id: str, name: str) -> Operation: ...
 
-# --- Issue 6: the access-token verifier ----------------------------------------------------------
+# --- The access-token verifier --------------------------------------------------------------------
 
+@final
 class CoreVerifier:
     """The Rust access-token verifier, driven by ``logto_rs.verifier``.
 
@@ -127,8 +133,8 @@ class CoreVerifier:
     with ``load_keys()``, then call again with ``final_attempt=True``).
     """
 
-    def __init__(
-        self,
+    def __new__(
+        cls,
         endpoint: str,
         audience: Optional[str] = None,
         *,
@@ -138,7 +144,7 @@ class CoreVerifier:
         jwks_refetch_cooldown: float = 30.0,
         request_timeout: float = 10.0,
         connect_timeout: float = 5.0,
-    ) -> None: ...
+    ) -> CoreVerifier: ...
     @property
     def issuer(self) -> str:
         """The issuer tokens must carry."""
@@ -170,9 +176,10 @@ class CoreVerifier:
     def load_keys(self) -> Operation:
         """Discover the provider (once) and fetch the JWKS when none is cached or it may refetch."""
 
+@final
 class _BenchBareVerifier:
     """The benchmarks' floor: a bare signature check with a pre-parsed key (not an API)."""
 
-    def __init__(self, jwk: str) -> None: ...
+    def __new__(cls, jwk: str) -> _BenchBareVerifier: ...
     def verify(self, message: bytes, signature: bytes) -> bool:
         """Whether ``signature`` (raw bytes) verifies over ``message``."""

@@ -19,6 +19,7 @@ from ._core import CoreClient, Operation
 from .config import LogtoConfig
 from .machine import _BlockingTokenExchange, _TokenExchange
 from .models import AccessTokenClaims, IdTokenClaims, UserInfoResponse
+from .OidcCore import OidcCore, oidc_core_for
 from .storage import MemoryStorage, Storage
 
 __all__ = ["LogtoClient", "BlockingLogtoClient"]
@@ -285,6 +286,10 @@ class LogtoClient(_ClientBase, _TokenExchange):
     async def clearAllTokens(self) -> None:
         """Remove the ID token, the refresh token and every access token."""
         await _driver.run(self._core.clear_all_tokens(self._storage))
+
+    async def getOidcCore(self) -> OidcCore:
+        """The official SDK's ``OidcCore`` for this tenant (see :mod:`logto_rs.OidcCore`)."""
+        return await oidc_core_for(self.config.endpoint, self.config.requestTimeout)
 
 
 class BlockingLogtoClient(_ClientBase, _BlockingTokenExchange):

@@ -1,0 +1,229 @@
+"""Every Python snippet in README.md runs, as written, against the development provider.
+
+Each fenced ``python`` block is one test, named after its section. A section declares what the
+reader is assumed to have (``preamble``), which placeholders stand for the development provider
+(``replace``: each must occur in the snippet), what the user does in a browser between two lines
+(``after``: statements run after the line that contains the key) and what must then hold
+(``check``). A snippet without a declaration, or a declaration without a snippet, fails: the README
+cannot grow code that nobody runs. Tracebacks point at README.md's own lines.
+"""
+
+from __future__ import annotations
+
+import ast
+import asyncio
+import inspect
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from provider_harness import Provider, complete_sign_in
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+# What the snippets call the tenant and the app, and what they are here.
+TENANT = {'"https://your-tenant.logto.app"': "provider.endpoint"}
+APP = {'"your-app-id"': '"web-app"'}
+SECRET = {'"your-app-secret"': '"web-app-secret"'}
+WEB_APP_CONFIG = """
+from logto_rs import LogtoConfig
+config = LogtoConfig(endpoint=provider.endpoint, appId="web-app", appSecret="web-app-secret")
+"""
+
+# A signed-in user (alice) with an API token and an organization token, as the sections after
+# the Quick start assume.
+SIGNED_IN = """
+from logto_rs import LogtoClient, LogtoConfig, UserInfoScope
+config = LogtoConfig(
+    endpoint=provider.endpoint, appId="web-app", appSecret="web-app-secret",
+    scopes=[UserInfoScope.email, UserInfoScope.organizations, "read:products"],
+    resources=["https://api.example.com"],
+)
+client = LogtoClient(config)
+await client.handleSignInCallback(
+    complete_sign_in(await client.signIn(REDIRECT_URI), REDIRECT_URI, username="alice")
+)
+token = await client.getAccessToken("https://api.example.com")
+tokens = [token] * 3
+org_token = await client.getOrganizationToken("org-acme")
+"""
+
+
+@dataclass
+class Setup:
+    preamble: str = ""
+    replace: dict[str, str] = field(default_factory=dict)
+    after: dict[str, str] = field(default_factory=dict)
+    check: str = ""
+
+
+# Keyed by section title; the n-th block (n > 1) of a section is "Title (n)".
+SETUPS: dict[str, Setup] = {
+    "Quick start": Setup(
+        preamble="""
+from logto_rs import MemoryStorage
+my_session_storage = MemoryStorage()
+provider.add_redirect_uris("web-app", ["https://app.example/callback"], ["https://app.example/"])
+""",
+        replace={**TENANT, **APP, **SECRET},
+        after={
+            "url = await client.signIn(": 'request_url = complete_sign_in(url, "https://app.example/callback")'
+        },
+        check="""
+assert end_session_url.startswith(provider.issuer + "/session/end?")
+assert not client.isAuthenticated() and my_session_storage.get("idToken") is None
+""",
+    ),
+    "Flask": Setup(
+        preamble=WEB_APP_CONFIG,
+        replace={"redis.Redis()": "redis.Redis.from_url(redis_url)"},
+        check="""
+response = app.test_client().get("/protected/userinfo")
+assert response.status_code == 302 and "/sign-in" in response.headers["Location"], response
+""",
+    ),
+    "Tokens for your APIs and organizations": Setup(
+        preamble=SIGNED_IN,
+        replace={'"org-id"': '"org-acme"'},
+        check="""
+assert token and org_token and claims.aud == "https://api.example.com"
+assert info.sub == "user-alice" and info.organizations
+assert not client.isAuthenticated()
+""",
+    ),
+    "Machine tokens, personal access tokens and the command line": Setup(
+        preamble=SIGNED_IN + '\npat = "pat_alice_ci_0123456789abcdefABCDEF"',
+        replace={
+            '"https://tenant.logto.app"': "provider.endpoint",
+            'appId="…"': 'appId="m2m-app"',
+            'appSecret="…"': 'appSecret="m2m-app-secret"',
+            '"org-id"': '"org-acme"',
+            '"user-id"': '"user-bob"',
+        },
+        check="""
+assert result.accessToken and "read:products" in result.scopes
+assert token.accessToken and org_token.accessToken and admin.accessToken
+assert created.value and all(t.name != "ci-2024" for t in await api.listPersonalAccessTokens("user-bob"))
+""",
+    ),
+    "Protect your API": Setup(
+        preamble=SIGNED_IN,
+        replace={**TENANT, '"org-id"': '"org-acme"'},
+        check="""
+assert claims.sub == "user-alice" and claims.aud == "https://api.example.com"
+assert [type(result).__name__ for result in results] == ["AccessTokenClaims"] * 3
+""",
+    ),
+    "Protect your API (2)": Setup(
+        preamble=SIGNED_IN + "\nfrom flask import Flask, g\napp = Flask(__name__)",
+        replace=TENANT,
+        check="""
+http = app.test_client()
+assert http.get("/products", headers={"Authorization": f"Bearer {token}"}).json == {"user": "user-alice"}
+assert http.get("/products").status_code == 401
+""",
+    ),
+    "Porting from the official SDK": Setup(
+        preamble=SIGNED_IN,
+        check="""
+assert metadata.issuer == provider.issuer
+assert claims.sub == "user-alice"
+""",
+    ),
+    "Configuration": Setup(
+        replace={**TENANT, **APP},
+        check="""
+assert config == LogtoConfig(endpoint=provider.endpoint, appId="web-app")  # the defaults shown
+try:
+    LogtoConfig(provider.endpoint, "web-app")
+except TypeError:
+    pass
+else:
+    raise AssertionError("LogtoConfig takes keyword arguments only")
+""",
+    ),
+}
+
+
+@dataclass
+class Snippet:
+    name: str
+    line: int  # README line of the snippet's first line of code
+    code: str
+
+
+def readme_snippets() -> list[Snippet]:
+    snippets: list[Snippet] = []
+    section, count, fence, start = "", 0, "", 0
+    lines = README.read_text(encoding="utf-8").splitlines()
+    for index, text in enumerate(lines):
+        if fence:
+            if text.strip() == "```":
+                if fence == "```python":
+                    count += 1
+                    name = section if count == 1 else f"{section} ({count})"
+                    snippets.append(Snippet(name, start + 1, "\n".join(lines[start:index]) + "\n"))
+                fence = ""
+        elif text.startswith("```"):
+            fence, start = text.strip(), index + 1
+        elif re.match(r"#+ ", text):
+            section, count = text.lstrip("#").strip(), 0
+    return snippets
+
+
+SNIPPETS = readme_snippets()
+
+
+def test_every_declared_section_has_a_snippet() -> None:
+    assert sorted(set(SETUPS) - {snippet.name for snippet in SNIPPETS}) == []
+
+
+def _parse(code: str, first_line: int) -> ast.Module:
+    tree = ast.parse(code, filename=str(README))
+    ast.increment_lineno(tree, first_line - 1)
+    return tree
+
+
+def _program(snippet: Snippet, setup: Setup) -> Iterator[tuple[str, ast.Module]]:
+    """The preamble, the snippet (placeholders replaced, interludes inserted) and the check."""
+    code = snippet.code
+    for placeholder, value in setup.replace.items():
+        assert placeholder in code, f"{snippet.name}: the declared placeholder {placeholder} is gone"
+        code = code.replace(placeholder, value)
+    tree = _parse(code, snippet.line)
+    for marker, interlude in setup.after.items():
+        lines = [snippet.line + i for i, text in enumerate(code.splitlines()) if marker in text]
+        assert len(lines) == 1, f"{snippet.name}: {marker!r} should be on exactly one line"
+        position = next(i for i, node in enumerate(tree.body) if node.lineno <= lines[0] <= node.end_lineno)
+        tree.body[position + 1 : position + 1] = _parse(interlude, lines[0]).body
+    yield "preamble", ast.parse(setup.preamble)
+    yield "snippet", tree
+    yield "check", ast.parse(setup.check)
+
+
+@pytest.mark.parametrize("snippet", SNIPPETS, ids=[f"{s.name}:{s.line}" for s in SNIPPETS])
+def test_readme_snippet(snippet: Snippet, provider: Provider, request: pytest.FixtureRequest) -> None:
+    setup = SETUPS.get(snippet.name)
+    assert setup is not None, f"README.md:{snippet.line}: declare what {snippet.name!r} needs in SETUPS"
+    namespace: dict[str, Any] = {
+        "__name__": "readme",
+        "provider": provider,
+        "complete_sign_in": complete_sign_in,
+        "REDIRECT_URI": "http://127.0.0.1/callback",
+    }
+    if "redis_url" in setup.preamble + str(setup.replace):
+        namespace["redis_url"] = request.getfixturevalue("redis_url")
+    loop = asyncio.new_event_loop()
+    try:
+        for part, tree in _program(snippet, setup):
+            filename = str(README) if part == "snippet" else f"<{snippet.name}: {part}>"
+            code = compile(tree, filename, "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
+            result = eval(code, namespace)  # the README's own code
+            if inspect.iscoroutine(result):
+                loop.run_until_complete(result)
+    finally:
+        loop.close()
