@@ -202,8 +202,14 @@ impl LogtoClient {
             now: jwt::now_epoch_seconds(),
             leeway: self.inner.config.clock_tolerance.as_secs(),
         };
-        let verified =
-            verify_with_provider(&self.inner.http, &self.inner.jwks, &metadata, token, &expectations).await?;
+        let verified = verify_with_provider(
+            &self.inner.http,
+            &self.inner.jwks,
+            &metadata,
+            token,
+            &expectations,
+        )
+        .await?;
         Ok(verified.claims_map()?)
     }
 
@@ -368,9 +374,7 @@ impl LogtoClient {
         if token.is_some() {
             storage.must_finish();
         }
-        let result = self
-            .refresh_session(storage, resource, organization_id)
-            .await;
+        let result = self.refresh_session(storage, resource, organization_id).await;
         if let Some(token) = token {
             let released = storage::unlock(storage, REFRESH_LOCK, token).await;
             // The refresh's own error matters more; a lock left behind expires after `ttl`.

@@ -82,7 +82,13 @@ struct State {
 impl State {
     /// The newest refresh token in `held`'s rotation chain, and an outcome for `key` that the
     /// caller who arrived at `ticket` raced (see the module docs), if any.
-    fn resolve(&self, held: &RefreshToken, key: &str, ticket: u64, margin: u64) -> (RefreshToken, Option<Outcome>) {
+    fn resolve(
+        &self,
+        held: &RefreshToken,
+        key: &str,
+        ticket: u64,
+        margin: u64,
+    ) -> (RefreshToken, Option<Outcome>) {
         let mut current = held.clone();
         for _ in 0..MAX_CHAIN {
             let print = current.fingerprint();
@@ -114,7 +120,8 @@ impl State {
 
     fn record(&mut self, used: &RefreshToken, key: String, outcome: Outcome) {
         self.rotated.retain(|_, (_, at)| at.elapsed() < RACE_WINDOW);
-        self.outcomes.retain(|_, recorded| recorded.at.elapsed() < RACE_WINDOW);
+        self.outcomes
+            .retain(|_, recorded| recorded.at.elapsed() < RACE_WINDOW);
         let print = used.fingerprint();
         if let Ok(refreshed) = &outcome
             && let Some(next) = &refreshed.response.refresh_token
@@ -312,14 +319,20 @@ mod tests {
         let endpoint = Arc::new(Keeping::default());
         let call = || {
             let endpoint = endpoint.clone();
-            coordinator.refresh(RefreshToken::new("rt-same"), "https://api".into(), 0, move |t| async move {
-                endpoint.refresh(t).await
-            })
+            coordinator.refresh(
+                RefreshToken::new("rt-same"),
+                "https://api".into(),
+                0,
+                move |t| async move { endpoint.refresh(t).await },
+            )
         };
         // Racers share one request.
         let (a, b) = tokio::join!(call(), call());
         assert_eq!(endpoint.requests.load(Ordering::SeqCst), 1);
-        assert_eq!(a.unwrap().response.access_token.secret(), b.unwrap().response.access_token.secret());
+        assert_eq!(
+            a.unwrap().response.access_token.secret(),
+            b.unwrap().response.access_token.secret()
+        );
         // A caller after it (say, after clearAccessToken) is not handed the old result.
         let later = call().await.unwrap();
         assert_eq!(endpoint.requests.load(Ordering::SeqCst), 2);
@@ -332,20 +345,33 @@ mod tests {
         let requests = Arc::new(AtomicUsize::new(0));
         let call = || {
             let requests = requests.clone();
-            coordinator.refresh(RefreshToken::new("rt-x"), "https://api".into(), 0, move |_| async move {
-                requests.fetch_add(1, Ordering::SeqCst);
-                tokio::time::sleep(Duration::from_millis(20)).await;
-                Err(Error::OAuth(OAuthError {
-                    endpoint: crate::error::Endpoint::Token,
-                    status: 403,
-                    error: "access_denied".into(),
-                    description: None,
-                }))
-            })
+            coordinator.refresh(
+                RefreshToken::new("rt-x"),
+                "https://api".into(),
+                0,
+                move |_| async move {
+                    requests.fetch_add(1, Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    Err(Error::OAuth(OAuthError {
+                        endpoint: crate::error::Endpoint::Token,
+                        status: 403,
+                        error: "access_denied".into(),
+                        description: None,
+                    }))
+                },
+            )
         };
         let (a, b, c) = tokio::join!(call(), call(), call());
-        assert!(matches!(a, Err(Error::OAuth(_))) && matches!(b, Err(Error::OAuth(_))) && matches!(c, Err(Error::OAuth(_))));
-        assert_eq!(requests.load(Ordering::SeqCst), 1, "racers presented the refused token again");
+        assert!(
+            matches!(a, Err(Error::OAuth(_)))
+                && matches!(b, Err(Error::OAuth(_)))
+                && matches!(c, Err(Error::OAuth(_)))
+        );
+        assert_eq!(
+            requests.load(Ordering::SeqCst),
+            1,
+            "racers presented the refused token again"
+        );
         assert!(call().await.is_err());
         assert_eq!(requests.load(Ordering::SeqCst), 2);
     }

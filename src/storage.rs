@@ -252,11 +252,14 @@ pub(crate) async fn lock<S: Storage>(
     let deadline = Instant::now() + wait;
     let mut pause = Duration::from_millis(5);
     loop {
-        let attempt = storage.try_lock(name, ttl).await.map_err(|source| Error::Storage {
-            op: "lock",
-            key: name,
-            source,
-        })?;
+        let attempt = storage
+            .try_lock(name, ttl)
+            .await
+            .map_err(|source| Error::Storage {
+                op: "lock",
+                key: name,
+                source,
+            })?;
         match attempt {
             LockAttempt::Acquired(token) => return Ok(Some(token)),
             LockAttempt::Unsupported => return Ok(None),
@@ -277,11 +280,14 @@ pub(crate) async fn lock<S: Storage>(
 
 /// Releases the lock taken by [`lock`].
 pub(crate) async fn unlock<S: Storage>(storage: &S, name: &'static str, token: String) -> Result<()> {
-    storage.unlock(name, token).await.map_err(|source| Error::Storage {
-        op: "unlock",
-        key: name,
-        source,
-    })
+    storage
+        .unlock(name, token)
+        .await
+        .map_err(|source| Error::Storage {
+            op: "unlock",
+            key: name,
+            source,
+        })
 }
 
 /// Moves the session to a new id (see [`Storage::rotate_id`]).

@@ -36,7 +36,9 @@ def presented(provider: Provider) -> list[str]:
     return [entry["form"]["refresh_token"] for entry in refreshes(provider)]
 
 
-def signed_in(make_client: ClientFactory, app: str, secret: Optional[str]) -> tuple[LogtoClient, MemoryStorage]:
+def signed_in(
+    make_client: ClientFactory, app: str, secret: Optional[str]
+) -> tuple[LogtoClient, MemoryStorage]:
     storage = MemoryStorage()
     client = make_client(
         storage,

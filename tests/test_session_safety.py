@@ -30,7 +30,8 @@ SHORT = "https://short.example.com"
 
 
 def presented(provider: Provider) -> list[str]:
-    return [e["form"]["refresh_token"] for e in provider.requests(path="/oidc/token", grant_type="refresh_token")]
+    entries = provider.requests(path="/oidc/token", grant_type="refresh_token")
+    return [entry["form"]["refresh_token"] for entry in entries]
 
 
 def assert_no_token_presented_twice(provider: Provider) -> None:
@@ -199,7 +200,7 @@ def test_a_callback_cancelled_at_any_await_leaves_the_session_before_or_complete
     outcomes = set()
     for k in range(1, total + 1):
         storage, client, callback, before = scenario()
-        cancelled = run(call_cancelled_at(storage, k, lambda: client.handleSignInCallback(callback)))
+        cancelled = run(call_cancelled_at(storage, k, lambda c=client, u=callback: c.handleSignInCallback(u)))
         assert cancelled, k
         after = dict(storage._values)
         if after == before:
@@ -229,7 +230,7 @@ def test_a_refresh_cancelled_at_any_await_never_loses_the_rotated_token(
         storage, client = scenario()
         before = dict(storage._values)
         provider.reset()
-        assert run(call_cancelled_at(storage, k, lambda: client.getAccessToken(API))), k
+        assert run(call_cancelled_at(storage, k, lambda c=client: c.getAccessToken(API))), k
         after = dict(storage._values)
         if after == before:
             assert presented(provider) == [], k  # abandoned before any request
@@ -270,7 +271,9 @@ def test_a_refresh_cancelled_while_the_provider_answers_is_stored_then_cancelled
 # --- several clients, one locking storage ------------------------------------------------------
 
 
-def test_clients_sharing_a_locking_storage_refresh_once(provider: Provider, make_client: ClientFactory) -> None:
+def test_clients_sharing_a_locking_storage_refresh_once(
+    provider: Provider, make_client: ClientFactory
+) -> None:
     storage = SharedLockingStorage()
     first = public_client(make_client, storage)
     run(sign_in(first))

@@ -4,9 +4,9 @@
 mod client;
 mod convert;
 mod errors;
+mod machine;
 mod operation;
 mod storage;
-mod machine;
 mod verifier;
 
 use pyo3::prelude::*;
