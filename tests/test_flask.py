@@ -10,17 +10,27 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import httpx
 import pytest
 import redis
 import redis.asyncio
 from flask import Flask, g
 from flask.testing import FlaskClient
 
-from logto_rs import LogtoClient, LogtoConfig, LogtoException, LogtoStorageError, Storage, UserInfoScope
+from logto_rs import (
+    LogtoClient,
+    LogtoConfig,
+    LogtoConfigError,
+    LogtoException,
+    LogtoStorageError,
+    Storage,
+    UserInfoScope,
+)
 from logto_rs.flask import (
     AsyncRedisSessionStorage,
     FlaskSessionStorage,
     LogtoFlask,
+    LogtoInsecureCookieWarning,
     LogtoSessionTooLargeWarning,
     RedisSessionStorage,
     authenticated,
@@ -325,3 +335,77 @@ def test_only_a_same_origin_post_signs_out(provider: Provider, storage: Storage)
     assert client.get("/protected").get_json() == before
     assert sign_out(client).status_code == 302
     assert client.get("/protected").status_code == 401
+
+
+def test_a_revoked_grant_inside_any_view_signs_in_again_never_500(
+    provider: Provider, storage: Storage
+) -> None:
+    app = make_app(provider, storage, resources=[API], scopes=["read:products"])
+    client = app.extensions["logto_rs"].client
+
+    @app.route("/plain/token")
+    def plain_token() -> str:  # no @authenticated: the error comes straight from the client
+        return client.blocking.getAccessToken(API) or ""
+
+    @app.post("/expire")
+    def expire() -> str:
+        client.blocking.clearAccessToken()
+        return ""
+
+    @app.route("/refresh-token")
+    def refresh_token() -> str:
+        return str(storage.get("refreshToken"))
+
+    for accept, expected in (("application/json", 401), ("text/html", 302)):
+        browser = app.test_client()
+        sign_in(browser)
+        assert browser.get("/plain/token").status_code == 200
+        # The grant is revoked at the provider (signed out elsewhere, an admin, a detected theft).
+        revoked = httpx.post(
+            provider.revocation_endpoint,
+            data={"token": browser.get("/refresh-token").get_data(as_text=True)},
+            auth=("web-app", "web-app-secret"),
+        )
+        assert revoked.status_code == 200
+        assert browser.post("/expire").status_code == 200
+        response = browser.get("/plain/token", headers={"Accept": accept})
+        assert response.status_code == expected, response.get_data(as_text=True)
+        if expected == 401:
+            assert response.get_json() == {"error": "Not authenticated"}
+        else:
+            assert urlsplit(response.headers["Location"]).path == "/sign-in"
+
+
+def test_async_redis_storage_is_refused_with_a_clear_error(provider: Provider) -> None:
+    app = Flask(__name__)
+    storage = AsyncRedisSessionStorage(redis.asyncio.Redis())
+    with pytest.raises(LogtoConfigError) as caught:
+        LogtoFlask(app, LogtoConfig(endpoint=provider.endpoint, appId="web-app"), storage=storage)
+    assert "RedisSessionStorage" in str(caught.value)
+
+
+def test_cookie_defaults_and_the_insecure_cookie_warning(provider: Provider) -> None:
+    app = make_app(provider, FlaskSessionStorage())
+    assert app.config["SESSION_COOKIE_SAMESITE"] == "Lax"
+    kept = Flask(__name__)
+    kept.config["SESSION_COOKIE_SAMESITE"] = "Strict"
+    LogtoFlask(kept, LogtoConfig(endpoint=provider.endpoint, appId="web-app"))
+    assert kept.config["SESSION_COOKIE_SAMESITE"] == "Strict"
+    # Loopback: no warning. Another host without Secure: one warning, once.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        app.test_client().get("/")
+    public = make_app(provider, FlaskSessionStorage())
+    public.config["SERVER_NAME"] = "app.example.com"
+    with pytest.warns(LogtoInsecureCookieWarning):
+        public.test_client().get("/", base_url="http://app.example.com")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        public.test_client().get("/", base_url="http://app.example.com")
+
+
+def test_starting_a_sign_in_does_not_sign_the_user_out(provider: Provider, storage: Storage) -> None:
+    client = make_app(provider, storage).test_client()
+    sign_in(client)
+    assert client.get("/sign-in").status_code == 302  # abandoned at the provider
+    assert client.get("/protected").get_json()["sub"] == "user-alice"

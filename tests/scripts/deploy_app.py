@@ -12,7 +12,14 @@ import os
 import redis
 from flask import Flask, jsonify
 
-from logto_rs import AccessTokenVerifier, LogtoClient, LogtoConfig, LogtoM2MClient, LogtoM2MConfig, MemoryStorage
+from logto_rs import (
+    AccessTokenVerifier,
+    LogtoClient,
+    LogtoConfig,
+    LogtoM2MClient,
+    LogtoM2MConfig,
+    MemoryStorage,
+)
 from logto_rs.flask import LogtoFlask, RedisSessionStorage, authenticated
 
 ENDPOINT = os.environ["LOGTO_ENDPOINT"]
