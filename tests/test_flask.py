@@ -305,7 +305,7 @@ def test_async_redis_storage_through_the_whole_flow(provider: Provider, redis_ur
         with app.test_request_context("/"):
             url = await client.signIn(CALLBACK)
             await client.handleSignInCallback(await asyncio.to_thread(complete_sign_in, url, CALLBACK))
-            assert await client._is_authenticated_async()
+            assert await client.isAuthenticatedAsync()
             assert (await client.fetchUserInfo()).sub == "user-alice"
             assert len(await connection.keys("async:*")) == 3
             await client.signOut()

@@ -204,6 +204,46 @@ def test_storage_returning_the_wrong_type_is_a_typed_error(make_client: ClientFa
         def get(self, key: str) -> Optional[str]:
             return 42  # type: ignore[return-value]
 
+    client = make_client(Broken())
+    for getter in (client.getIdToken, client.getIdTokenClaims, client.getRefreshToken):
+        with pytest.raises(LogtoStorageError) as caught:
+            getter()
+        assert isinstance(caught.value.__cause__, TypeError)
     with pytest.raises(LogtoStorageError) as caught:
-        make_client(Broken()).isAuthenticated()
+        run(client.getIdTokenAsync())
     assert isinstance(caught.value.__cause__, TypeError)
+
+
+def test_per_request_views_share_the_client_and_bind_their_own_session(
+    provider: Provider, make_client: ClientFactory
+) -> None:
+    client = make_client(MemoryStorage(), resources=["https://api.example.com"])
+    alice, bob = MemoryStorage(), MemoryStorage()
+    for storage, user in ((alice, "alice"), (bob, "bob")):
+        view = client.withStorage(storage)
+        url = run(view.signIn(REDIRECT_URI))
+        run(view.handleSignInCallback(complete_sign_in(url, REDIRECT_URI, username=user)))
+    assert client.withStorage(alice).getIdTokenClaims().username == "alice"
+    assert client.withStorage(bob).blocking.getIdTokenClaims().username == "bob"
+    assert client.blocking.withStorage(bob).getIdTokenClaims().username == "bob"
+    assert not client.isAuthenticated()  # the client's own session is untouched
+    # One discovery for the client and every view of it.
+    assert len(provider.requests(path="/oidc/.well-known/openid-configuration")) == 1
+
+
+def test_awaitable_getters_work_with_an_async_storage_inside_a_running_loop(make_client: ClientFactory) -> None:
+    storage = AsyncStorage()
+    client = make_client(storage)
+
+    async def journey() -> None:
+        assert not await client.isAuthenticatedAsync()
+        with pytest.raises(LogtoStorageError):  # the synchronous getters cannot await it here
+            client.getIdToken()
+        url = await client.signIn(REDIRECT_URI)
+        await client.handleSignInCallback(complete_sign_in(url, REDIRECT_URI))
+        assert await client.isAuthenticatedAsync()
+        assert (await client.getIdTokenClaimsAsync()).sub == "user-alice"
+        assert await client.getIdTokenAsync() == await storage.get("idToken")
+        assert await client.getRefreshTokenAsync()
+
+    run(journey())

@@ -18,13 +18,10 @@ the code and verifies the ID token (with more checks than the official ``verifyI
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import json
 import secrets
-import urllib.error
-import urllib.request
 from typing import Any, ClassVar, NoReturn, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -47,7 +44,7 @@ class OidcProviderMetadata(BaseModel):
     Fields the provider sends beyond these are kept as extra attributes.
     """
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", defer_build=True)
 
     issuer: str
     authorization_endpoint: str
@@ -91,7 +88,7 @@ class OidcProviderMetadata(BaseModel):
 class TokenResponse(BaseModel):
     """A token endpoint response, as the official package models it."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", defer_build=True)
 
     access_token: str
     token_type: str
@@ -136,6 +133,9 @@ def _get_json(url: str, timeout: float, bearer: Optional[str] = None) -> Any:
     headers = {"User-Agent": _USER_AGENT, "Accept": "application/json"}
     if bearer is not None:
         headers["Authorization"] = f"Bearer {bearer}"
+    import urllib.error  # here, not at import: ssl and http are slow to import
+    import urllib.request
+
     request = urllib.request.Request(url, headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
@@ -206,6 +206,8 @@ class OidcCore:
             LogtoResponseError: an HTTP error or a document that is not provider metadata.
 
         """
+        import asyncio
+
         document = await asyncio.to_thread(_get_json, discoveryUrl, requestTimeout)
         try:
             return OidcProviderMetadata.model_validate(document)
@@ -220,6 +222,8 @@ class OidcCore:
         :meth:`LogtoClient.fetchUserInfo` does the same with the stored token and also checks
         that the ``sub`` is the signed-in user's.
         """
+        import asyncio
+
         info = await asyncio.to_thread(
             _get_json, self.metadata.userinfo_endpoint, self.requestTimeout, accessToken
         )

@@ -62,6 +62,9 @@ class CoreClient:
     def get_id_token(self, storage: Any) -> Operation: ...
     def get_refresh_token(self, storage: Any) -> Operation: ...
     def get_id_token_claims(self, storage: Any) -> Operation: ...
+    @staticmethod
+    def decode_id_token_claims(token: str) -> str:
+        """The claims of a stored ID token as JSON (decoded, not verified again)."""
     def cached_access_token(
         self, storage: Any, resource: str, organization_id: Optional[str] = None
     ) -> Optional[str]:

@@ -16,13 +16,18 @@ written, and a rotated refresh token is never lost.
 
 from __future__ import annotations
 
-import asyncio
 import threading
 from collections.abc import Awaitable
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 from ._core import Operation
 from .errors import LogtoStorageError
+
+if TYPE_CHECKING:
+    import asyncio
+
+# asyncio is imported where it is used, not at import: it is a third of the package's import time,
+# and blocking code never needs it.
 
 __all__ = ["run", "run_blocking"]
 
@@ -68,6 +73,8 @@ async def _finish(awaitable: Awaitable[Any]) -> tuple[Any, Optional[BaseExceptio
 
     Returns its result and the cancellation that was held back, if any.
     """
+    import asyncio
+
     task = asyncio.ensure_future(awaitable)
     interrupted: Optional[BaseException] = None
     while True:
@@ -81,6 +88,8 @@ async def _finish(awaitable: Awaitable[Any]) -> tuple[Any, Optional[BaseExceptio
 
 async def run(operation: Operation) -> Any:
     """Drive ``operation`` from a coroutine."""
+    import asyncio
+
     waiter: Optional[_Waiter] = None
     interrupted: Optional[BaseException] = None
     try:
@@ -127,6 +136,8 @@ _thread_state = threading.local()
 
 
 def _await_blocking(awaitable: Awaitable[Any]) -> Any:
+    import asyncio
+
     try:
         asyncio.get_running_loop()
     except RuntimeError:

@@ -10,17 +10,20 @@ the import.
 
 from __future__ import annotations
 
-import inspect
+import functools
 from collections.abc import Mapping
-from typing import Any, Callable, Optional, Union
+from typing import TYPE_CHECKING, Any, Callable, Optional, TypeVar, Union
 
 from . import _driver
 from ._core import CoreClient, Operation
 from .config import LogtoConfig
+from .errors import LogtoNotAuthenticatedError, LogtoStorageError
 from .machine import _BlockingTokenExchange, _TokenExchange
 from .models import AccessTokenClaims, IdTokenClaims, UserInfoResponse
-from .OidcCore import OidcCore, oidc_core_for
 from .storage import MemoryStorage, Storage
+
+if TYPE_CHECKING:
+    from .OidcCore import OidcCore
 
 __all__ = ["LogtoClient", "BlockingLogtoClient"]
 
@@ -34,23 +37,43 @@ def _direct_sign_in(value: Optional[DirectSignIn]) -> Optional[str]:
     return f"{value['method']}:{value['target']}"
 
 
+@functools.lru_cache(maxsize=1024)
+def _id_token_claims(token: str) -> IdTokenClaims:
+    """The claims of a stored ID token, parsed once per token (the per-request path)."""
+    return IdTokenClaims.model_validate_json(CoreClient.decode_id_token_claims(token))
+
+
 class _ClientBase:
     """What both facades share: the configuration, the core and the storage.
 
     Each call's ``Operation`` is built here once and run awaited or blocking by the facades.
     """
 
-    __slots__ = ("config", "_storage", "_core", "_cached_token")
+    __slots__ = ("config", "_storage", "_core", "_cached_token", "_sync_get")
     _cached_token: Optional[Callable[[Any, str, Optional[str]], Optional[str]]]
+    _sync_get: Optional[Callable[[str], Any]]
 
     def __init__(self, config: LogtoConfig, storage: Optional[Storage] = None) -> None:
         self.config = config
-        self._storage: Storage = storage if storage is not None else MemoryStorage()
         self._core = CoreClient(config)
-        # With a synchronous storage a cache hit skips the operation machinery entirely
-        # (bound once: this is the hot path of every request).
-        sync_storage = not inspect.iscoroutinefunction(getattr(self._storage, "get", None))
+        self._bind(storage if storage is not None else MemoryStorage())
+
+    def _bind(self, storage: Storage) -> None:
+        self._storage: Storage = storage
+        # With a synchronous storage, the per-request reads (is the user signed in, the claims, a
+        # cached access token) skip the operation machinery entirely: bound once, this is the
+        # hot path of every request. A storage whose ``get`` returns an awaitable must be
+        # ``async def`` to be recognised.
+        get = getattr(storage, "get", None)
+        sync_storage = get is not None and not _is_coroutine_function(get)
+        self._sync_get = get if sync_storage else None
         self._cached_token = self._core.cached_access_token if sync_storage else None
+
+    def _view(self, cls: type[_View], storage: Storage) -> _View:
+        view = cls.__new__(cls)
+        view.config, view._core = self.config, self._core
+        view._bind(storage)
+        return view
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(endpoint={self.config.endpoint!r}, appId={self.config.appId!r})"
@@ -85,41 +108,111 @@ class _ClientBase:
         cached_token = self._cached_token
         return None if cached_token is None else cached_token(self._storage, resource, organizationId)
 
-    async def _is_authenticated_async(self) -> bool:
-        """:meth:`isAuthenticated` for integrations running in an event loop (any storage)."""
-        result: bool = await _driver.run(self._core.is_authenticated(self._storage))
-        return result
-
-    async def _id_token_claims_async(self) -> IdTokenClaims:
-        """:meth:`getIdTokenClaims` for integrations running in an event loop (any storage)."""
-        return IdTokenClaims.model_validate_json(
-            await _driver.run(self._core.get_id_token_claims(self._storage))
-        )
-
     def isAuthenticated(self) -> bool:
-        """Whether a user is signed in (an ID token is stored)."""
+        """Whether a user is signed in (an ID token is stored).
+
+        It checks presence only, as the official SDK does: this runs on every request.
+        """
+        if self._sync_get is not None:
+            try:
+                return self._storage.get("idToken") is not None
+            except Exception as error:
+                raise _storage_error("idToken") from error
         result: bool = _driver.run_blocking(self._core.is_authenticated(self._storage))
         return result
 
     def getIdToken(self) -> Optional[str]:
         """The stored ID token, or ``None``."""
+        get = self._sync_get
+        if get is not None:
+            return _read(get, "idToken")
         token: Optional[str] = _driver.run_blocking(self._core.get_id_token(self._storage))
         return token
 
     def getIdTokenClaims(self) -> IdTokenClaims:
         """The claims of the stored ID token.
 
+        The claims of one ID token are parsed once; while the token stays the same, the same
+        model instance is returned (treat it as read-only).
+
         Raises:
             LogtoNotAuthenticatedError: no user is signed in.
 
         """
-        claims = _driver.run_blocking(self._core.get_id_token_claims(self._storage))
-        return IdTokenClaims.model_validate_json(claims)
+        get = self._sync_get
+        token = _read(get, "idToken") if get is not None else self.getIdToken()
+        if token is None:
+            raise LogtoNotAuthenticatedError("not authenticated: no ID token is stored", "not_authenticated")
+        return _id_token_claims(token)
 
     def getRefreshToken(self) -> Optional[str]:
         """The stored refresh token, or ``None``."""
+        get = self._sync_get
+        if get is not None:
+            return _read(get, "refreshToken")
         token: Optional[str] = _driver.run_blocking(self._core.get_refresh_token(self._storage))
         return token
+
+    # The awaitable forms of the official SDK's synchronous getters, for a storage that is
+    # ``async def`` (or any storage) inside a running event loop. The official names stay
+    # synchronous, for porting; these take the ``Async`` suffix.
+
+    async def isAuthenticatedAsync(self) -> bool:
+        """Awaitable :meth:`isAuthenticated`: works with any storage, sync or ``async def``."""
+        result: bool = await _driver.run(self._core.is_authenticated(self._storage))
+        return result
+
+    async def getIdTokenAsync(self) -> Optional[str]:
+        """Awaitable :meth:`getIdToken`."""
+        token: Optional[str] = await _driver.run(self._core.get_id_token(self._storage))
+        return token
+
+    async def getIdTokenClaimsAsync(self) -> IdTokenClaims:
+        """Awaitable :meth:`getIdTokenClaims`.
+
+        Raises:
+            LogtoNotAuthenticatedError: no user is signed in.
+
+        """
+        token = await self.getIdTokenAsync()
+        if token is None:
+            raise LogtoNotAuthenticatedError("not authenticated: no ID token is stored", "not_authenticated")
+        return _id_token_claims(token)
+
+    async def getRefreshTokenAsync(self) -> Optional[str]:
+        """Awaitable :meth:`getRefreshToken`."""
+        token: Optional[str] = await _driver.run(self._core.get_refresh_token(self._storage))
+        return token
+
+
+def _is_coroutine_function(function: Any) -> bool:
+    """``inspect.iscoroutinefunction`` for plain and bound methods, without importing inspect."""
+    code = getattr(getattr(function, "__func__", function), "__code__", None)
+    return code is not None and bool(code.co_flags & _CO_COROUTINE)
+
+
+_CO_COROUTINE = 0x80
+"""``inspect.CO_COROUTINE``: the code flag of an ``async def`` function."""
+
+
+def _storage_error(key: str) -> LogtoStorageError:
+    return LogtoStorageError(f"storage get({key!r}) failed", "storage.error")
+
+
+def _read(get: Callable[[str], Any], key: str) -> Optional[str]:
+    """``get(key)`` as text (``bytes`` are decoded), a failure as the core reports it."""
+    try:
+        value = get(key)
+        if value is None or isinstance(value, str):
+            return value
+        if isinstance(value, bytes):
+            return value.decode("utf-8")
+    except Exception as error:
+        raise _storage_error(key) from error
+    raise _storage_error(key) from TypeError("Storage.get must return str, bytes or None")
+
+
+_View = TypeVar("_View", bound=_ClientBase)
 
 
 class LogtoClient(_ClientBase, _TokenExchange):
@@ -138,10 +231,17 @@ class LogtoClient(_ClientBase, _TokenExchange):
     @property
     def blocking(self) -> BlockingLogtoClient:
         """The same client (configuration, caches, storage) with blocking methods."""
-        blocking = BlockingLogtoClient.__new__(BlockingLogtoClient)
-        blocking.config, blocking._storage, blocking._core = self.config, self._storage, self._core
-        blocking._cached_token = self._cached_token
-        return blocking
+        return self._view(BlockingLogtoClient, self._storage)
+
+    def withStorage(self, storage: Storage) -> LogtoClient:
+        """The same client bound to another session's storage: a per-request view.
+
+        The view shares the configuration, the connection pool, the discovery and key caches
+        and the refresh coordination; only the storage differs. It costs microseconds and makes
+        no request, so a server builds one per request (frameworks without Flask's
+        request-bound session), and a script one per user it acts for.
+        """
+        return self._view(LogtoClient, storage)
 
     async def signIn(
         self,
@@ -289,6 +389,8 @@ class LogtoClient(_ClientBase, _TokenExchange):
 
     async def getOidcCore(self) -> OidcCore:
         """The official SDK's ``OidcCore`` for this tenant (see :mod:`logto_rs.OidcCore`)."""
+        from .OidcCore import oidc_core_for
+
         return await oidc_core_for(self.config.endpoint, self.config.requestTimeout)
 
 
@@ -299,6 +401,10 @@ class BlockingLogtoClient(_ClientBase, _BlockingTokenExchange):
     or without an event loop running in the calling thread (as long as the storage is not
     asynchronous).
     """
+
+    def withStorage(self, storage: Storage) -> BlockingLogtoClient:
+        """The same client bound to another session's storage (see :meth:`LogtoClient.withStorage`)."""
+        return self._view(BlockingLogtoClient, storage)
 
     def signIn(
         self,

@@ -37,7 +37,7 @@ class LogtoConfig(BaseModel):
 
     """
 
-    model_config = ConfigDict(validate_assignment=True)
+    model_config = ConfigDict(validate_assignment=True, defer_build=True)
 
     endpoint: str
     appId: str

@@ -453,10 +453,10 @@ def authenticated(shouldRedirect: bool = False, fetchUserInfo: bool = False) -> 
                 g._logto_should_redirect = shouldRedirect
                 client = extension.client
                 try:
-                    if not await client._is_authenticated_async():
+                    if not await client.isAuthenticatedAsync():
                         return extension.unauthenticated(shouldRedirect)
                     g.user = await (
-                        client.fetchUserInfo() if fetchUserInfo else client._id_token_claims_async()
+                        client.fetchUserInfo() if fetchUserInfo else client.getIdTokenClaimsAsync()
                     )
                 except (LogtoInvalidGrantError, LogtoNotAuthenticatedError):
                     return extension.unauthenticated(shouldRedirect)

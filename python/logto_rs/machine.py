@@ -13,6 +13,7 @@ request. Exchanged tokens are cached under a hash of the personal access token, 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
 from enum import Enum
@@ -146,7 +147,7 @@ class LogtoM2MConfig(BaseModel):
 
     """
 
-    model_config = ConfigDict(validate_assignment=True)
+    model_config = ConfigDict(validate_assignment=True, defer_build=True)
 
     endpoint: str
     appId: str
@@ -258,11 +259,14 @@ class BlockingLogtoM2MClient(_M2MBase, _BlockingTokenExchange):
         return MachineToken.model_validate_json(_driver.run_blocking(self._core.management_api_token()))
 
 
-_TOKEN_LIST = TypeAdapter(list[PersonalAccessToken])
+@functools.cache
+def _token_list_adapter() -> TypeAdapter[list[PersonalAccessToken]]:
+    """Built on first use, not at import."""
+    return TypeAdapter(list[PersonalAccessToken])
 
 
 def _token_list(payload: str) -> list[PersonalAccessToken]:
-    return _TOKEN_LIST.validate_json(payload)
+    return _token_list_adapter().validate_json(payload)
 
 
 class _ManagementBase:

@@ -78,7 +78,7 @@ class UserClaims(BaseModel):
     Unknown claims are kept as extra attributes.
     """
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", defer_build=True)
 
     sub: str
     name: Optional[str] = None
@@ -117,7 +117,7 @@ class AccessTokenClaims(BaseModel):
     Unknown claims (custom JWT claims, ``act``, ``cnf``…) are kept as extra attributes.
     """
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", defer_build=True)
 
     iss: str
     sub: str
@@ -170,6 +170,8 @@ class MachineToken(BaseModel):
 
     """
 
+    model_config = ConfigDict(defer_build=True)
+
     accessToken: str = Field(repr=False)
     tokenType: str = "Bearer"
     expiresAt: datetime
@@ -219,6 +221,8 @@ class PersonalAccessToken(BaseModel):
         tenantId: The tenant.
 
     """
+
+    model_config = ConfigDict(defer_build=True)
 
     userId: str
     name: str

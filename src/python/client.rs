@@ -176,6 +176,14 @@ impl PyCoreClient {
         })
     }
 
+    /// The claims of an ID token (already verified when it was stored) as a JSON object string,
+    /// decoded without any storage or runtime: the per-request path.
+    #[staticmethod]
+    fn decode_id_token_claims(token: &str) -> PyResult<String> {
+        let claims = crate::jwt::decode_claims_unverified(token).map_err(crate::error::Error::from)?;
+        Ok(serde_json::Value::Object(claims).to_string())
+    }
+
     /// The ID token's claims as a JSON object string (validated into a model in Python).
     fn get_id_token_claims(&self, storage: Py<PyAny>) -> PyOperation {
         self.operation(storage, |client, storage| async move {
