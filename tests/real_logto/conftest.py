@@ -89,7 +89,9 @@ def _load() -> Optional[RealLogto]:
 def logto() -> RealLogto:
     server = _load()
     if server is None:
-        message = f"real Logto is not running ({LOGTO_HOME}/provision.json); start it with `bash .ci/real-logto`"
+        message = (
+            f"real Logto is not running ({LOGTO_HOME}/provision.json); start it with `bash .ci/real-logto`"
+        )
         if os.environ.get("LOGTO_REAL_REQUIRED") == "1":
             pytest.fail(message)
         pytest.skip(message)
@@ -193,9 +195,7 @@ def jwt_parts(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
     return part(header), part(payload)
 
 
-def refresh_raw(
-    logto: RealLogto, app: str, refresh_token: str, **params: str
-) -> httpx.Response:
+def refresh_raw(logto: RealLogto, app: str, refresh_token: str, **params: str) -> httpx.Response:
     """A refresh_token grant sent by hand (to see what Logto itself answers)."""
     form = {"grant_type": "refresh_token", "refresh_token": refresh_token, **params}
     if app == "web":

@@ -13,6 +13,7 @@ import time
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+
 from conftest import (
     APPS,
     ORGANIZATIONS_SCOPE,
@@ -25,7 +26,6 @@ from conftest import (
     refresh_raw,
     sign_in,
 )
-
 from logto_rs import (
     LogtoClient,
     LogtoConfigError,
@@ -36,6 +36,11 @@ from logto_rs import (
 )
 
 run = asyncio.run
+
+
+def config_for_all(logto: RealLogto) -> list[str]:
+    """The resources every client of this module is configured with."""
+    return [logto.resource, logto.short_resource]
 
 
 def claims(token: str) -> dict:
@@ -147,7 +152,9 @@ def _renew_across_expiries(logto: RealLogto, make_client: ClientFactory, app: st
     run(journey())
 
 
-def test_native_short_token_renewed_at_each_expiry(logto: RealLogto, make_client: ClientFactory, core_log) -> None:
+def test_native_short_token_renewed_at_each_expiry(
+    logto: RealLogto, make_client: ClientFactory, core_log
+) -> None:
     _renew_across_expiries(logto, make_client, "native", core_log)
 
 
@@ -176,7 +183,9 @@ def _clear_then_get(logto: RealLogto, make_client: ClientFactory, app: str, core
     run(journey())
 
 
-def test_native_clear_access_token_then_new_request(logto: RealLogto, make_client: ClientFactory, core_log) -> None:
+def test_native_clear_access_token_then_new_request(
+    logto: RealLogto, make_client: ClientFactory, core_log
+) -> None:
     _clear_then_get(logto, make_client, "native", core_log)
 
 
@@ -304,7 +313,7 @@ def test_web_resource_refused_by_logto_keeps_the_session(
     """A resource the app is configured for but Logto does not know: invalid_target. Logto keeps
     a confidential app's refresh token, so the session must survive."""
     first, second, _ = _signed_in_pair(
-        logto, make_client, "web", "alice", resources=[logto.resource, logto.short_resource, UNKNOWN_RESOURCE]
+        logto, make_client, "web", "alice", resources=[*config_for_all(logto), UNKNOWN_RESOURCE]
     )
     refresh_token = first.getRefreshToken()
     with pytest.raises(LogtoOAuthError) as refused:
@@ -326,7 +335,11 @@ def test_native_resource_refused_by_logto_asks_to_sign_in_again_after_refusal_fi
     request consumed it: presenting it again (after Logto's 3 s reuse leeway) would revoke the
     grant. The session must end with a typed "sign in again" error."""
     first, second, _ = _signed_in_pair(
-        logto, make_client, "native", "alice", resources=[logto.resource, logto.short_resource, UNKNOWN_RESOURCE]
+        logto,
+        make_client,
+        "native",
+        "alice",
+        resources=[logto.resource, logto.short_resource, UNKNOWN_RESOURCE],
     )
     with pytest.raises(LogtoInvalidGrantError):
         run(second.getAccessToken(UNKNOWN_RESOURCE))
