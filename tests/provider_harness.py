@@ -397,7 +397,9 @@ class Provider:
             },
         )
 
-    def set_refresh_tokens(self, client_id: str, rotation: str | None = None, ttl: int | None = None) -> dict[str, Any]:
+    def set_refresh_tokens(
+        self, client_id: str, rotation: str | None = None, ttl: int | None = None
+    ) -> dict[str, Any]:
         """POST /__admin/clients/:id/refresh-tokens: override a client's refresh-token policy until
         the next reset. rotation: "logto" (the default: public clients at every refresh, others
         past 70 % of the lifetime) | "always" | "never"; ttl: lifetime in seconds of the refresh

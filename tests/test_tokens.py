@@ -91,7 +91,12 @@ def test_expiry_then_refresh_stores_the_rotated_refresh_token(
     provider: Provider, make_client: ClientFactory, storage: MemoryStorage
 ) -> None:
     client = make_client(
-        storage, appId="spa-app", appSecret=None, scopes=["read:short"], resources=[SHORT], accessTokenMargin=0
+        storage,
+        appId="spa-app",
+        appSecret=None,
+        scopes=["read:short"],
+        resources=[SHORT],
+        accessTokenMargin=0,
     )
     run(sign_in(client))
     first_refresh_token = client.getRefreshToken()
@@ -186,7 +191,11 @@ def test_invalid_grant_clears_the_session(
     provider.set_refresh_token_reuse(0)
     response = httpx.post(
         provider.token_endpoint,
-        data={"grant_type": "refresh_token", "refresh_token": client.getRefreshToken(), "client_id": "spa-app"},
+        data={
+            "grant_type": "refresh_token",
+            "refresh_token": client.getRefreshToken(),
+            "client_id": "spa-app",
+        },
     )
     assert response.status_code == 200
     with pytest.raises(LogtoInvalidGrantError) as caught:
@@ -246,6 +255,7 @@ def test_concurrent_refreshes_of_different_tokens_never_reuse_a_rotated_refresh_
 ) -> None:
     client = public_client
     provider.set_refresh_token_reuse(0)  # any reuse is caught
+
     async def mixed() -> list[str | None]:
         calls = [
             client.getAccessToken(API),

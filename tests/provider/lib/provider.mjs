@@ -93,6 +93,17 @@ async function extraTokenClaims(ctx, token) {
   return Object.keys(claims).length ? claims : undefined;
 }
 
+/**
+ * Logto's oidc-provider fork writes `scope` into every JWT access token, empty when nothing was
+ * granted (upstream leaves an empty scope out).
+ */
+function jwtAccessTokenCustomizer(ctx, token, jwt) {
+  if (jwt.payload.scope === undefined && typeof token.scope === 'string') {
+    // eslint-disable-next-line no-param-reassign
+    jwt.payload.scope = token.scope;
+  }
+}
+
 function logoutSource(ctx, form) {
   const confirmForm = form.replace(
     '</form>',
@@ -191,6 +202,7 @@ export function buildProvider({
         || (client.applicationType === 'web' && client.alwaysIssueRefreshToken === true)),
     rotateRefreshToken: makeRotateRefreshToken(control),
     extraTokenClaims,
+    formats: { customizers: { jwt: jwtAccessTokenCustomizer } },
     pkce: { required: () => true, methods: ['S256'] },
     clientBasedCORS: () => true,
     ttl: {
