@@ -234,6 +234,33 @@ def test_web_concurrent_burst_after_expiry_one_refresh_after_refresh_memory_fix(
     _burst_after_expiry(logto, make_client, "web", core_log)
 
 
+def test_native_two_workers_refresh_at_once_keep_the_session(
+    logto: RealLogto, make_client: ClientFactory, core_log
+) -> None:
+    """Two processes of one app (two clients, one session store) refresh at the same moment: both
+    present the same rotating refresh token. Logto accepts a rotated token for 3 s, so both get
+    tokens, and the refresh token left in the store still works afterwards."""
+    storage = MemoryStorage()
+    first = make_client("native", storage=storage)
+    run(sign_in(first, logto))
+    second = make_client("native", storage=storage)
+
+    async def both() -> list[str | None]:
+        return list(
+            await asyncio.gather(first.getAccessToken(logto.resource), second.getAccessToken(logto.resource))
+        )
+
+    log = core_log()
+    tokens = run(both())
+    assert all(tokens) and log.token_requests() == 2
+    time.sleep(3.2)  # past the leeway: a consumed refresh token would now revoke the grant
+    run(first.clearAccessToken())
+    log = core_log()
+    assert run(second.getAccessToken(logto.resource)) is not None
+    assert log.token_requests() == 1
+    assert first.isAuthenticated() and second.isAuthenticated()
+
+
 # --- sign-out ------------------------------------------------------------------------------------
 
 
