@@ -154,22 +154,42 @@ async def sign_in(client: LogtoClient, logto: RealLogto, username: str = "alice"
 
 
 class CoreLog:
-    """Counts requests in Logto's core.log (`<id>   --> POST /oidc/token 200 3ms 1kb`) from a mark."""
+    """Counts the requests Logto received after a mark, from its core.log, where each request
+    has two lines: `<id>   <-- POST /oidc/token` when it arrives and
+    `<id>   --> POST /oidc/token 200 3ms 1kb` when it is answered. A request counts only if it
+    arrived after the mark: the answer line of an earlier one may be written just after it."""
+
+    _line = re.compile(r"^(\S+)\s+(<--|-->) (\S+) (\S+?)(\?\S*)?(\s|$)")
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.offset = path.stat().st_size
 
-    def lines(self) -> list[str]:
-        # Logto logs a request when it answers; give the last answer a moment to reach the file.
-        time.sleep(0.2)
+    def _requests(self) -> tuple[dict[str, tuple[str, str]], set[str]]:
         with self.path.open("rb") as f:
             f.seek(self.offset)
-            return f.read().decode(errors="replace").splitlines()
+            lines = f.read().decode(errors="replace").splitlines()
+        arrived: dict[str, tuple[str, str]] = {}
+        answered: set[str] = set()
+        for line in lines:
+            match = self._line.match(line)
+            if match is None:
+                continue
+            request_id, arrow, method, path = match.group(1, 2, 3, 4)
+            if arrow == "<--":
+                arrived[request_id] = (method, path)
+            elif request_id in arrived:
+                answered.add(request_id)
+        return arrived, answered
 
     def count(self, method: str, path: str) -> int:
-        pattern = re.compile(rf"--> {re.escape(method)} {re.escape(path)}(\?\S*)? \d{{3}}")
-        return sum(1 for line in self.lines() if pattern.search(line))
+        """Requests for `method path` that arrived since the mark (waits for their answers)."""
+        deadline = time.monotonic() + 3
+        while True:
+            arrived, answered = self._requests()
+            if set(arrived) <= answered or time.monotonic() > deadline:
+                return sum(1 for m, p in arrived.values() if (m, p) == (method, path))
+            time.sleep(0.05)
 
     def token_requests(self) -> int:
         return self.count("POST", "/oidc/token")
