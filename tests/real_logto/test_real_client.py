@@ -1,9 +1,11 @@
 """LogtoClient against the real Logto 1.37.1: the `web` app (confidential: Logto keeps its refresh
 token) and the `native` app (public: a new refresh token at every refresh).
 
-Tests named `..._after_refresh_memory_fix` or `..._after_refusal_fix` assert behaviour that the
-SDK's refresh coordination and refusal handling are being changed to give (see the report of the
-change that added this suite); everything else holds today.
+Tests named `..._after_refresh_memory_fix` need the SDK never to serve a remembered refresh
+result once its token is due or after clearAccessToken (the web app's refresh token does not
+change, so a memory keyed by it would). Tests named `..._after_refusal_fix` need it to refuse a
+resource missing from LogtoConfig.resources before any request, and to end a public client's
+session with LogtoInvalidGrantError when Logto refused a refresh after rotating its token.
 """
 
 from __future__ import annotations
