@@ -380,7 +380,8 @@ class Provider:
         return self._admin("GET", "/requests", params=params)["requests"]
 
     def reset(self) -> None:
-        """POST /__admin/reset: clear faults, the ID token mutation, the log and the JWKS mode."""
+        """POST /__admin/reset: clear faults, the ID token mutation, the log, the JWKS mode and the
+        refresh-token overrides."""
         self._admin("POST", "/reset", {})
 
     def add_redirect_uris(
@@ -395,6 +396,25 @@ class Provider:
                 "post_logout_redirect_uris": list(post_logout_redirect_uris),
             },
         )
+
+    def set_refresh_tokens(
+        self, client_id: str, rotation: str | None = None, ttl: int | None = None
+    ) -> dict[str, Any]:
+        """POST /__admin/clients/:id/refresh-tokens: override a client's refresh-token policy until
+        the next reset. rotation: "logto" (the default: public clients at every refresh, others
+        past 70 % of the lifetime) | "always" | "never"; ttl: lifetime in seconds of the refresh
+        tokens issued from now on."""
+        body: dict[str, Any] = {}
+        if rotation is not None:
+            body["rotation"] = rotation
+        if ttl is not None:
+            body["ttl"] = ttl
+        return self._admin("POST", f"/clients/{client_id}/refresh-tokens", body)
+
+    def set_refresh_token_reuse(self, seconds: float) -> float:
+        """POST /__admin/refresh-token-reuse: how long a rotated refresh token is still accepted
+        (Logto's leeway, 3 s by default, until the next reset); 0 = reuse is detected at once."""
+        return float(self._admin("POST", "/refresh-token-reuse", {"seconds": seconds})["seconds"])
 
     def seed(self) -> dict[str, Any]:
         """GET /__admin/seed: the seed data the server loaded."""

@@ -229,18 +229,53 @@ def test_second_sign_in_reuses_the_session(provider, http):
 
 
 def test_refresh_rotation_and_reuse_revokes_the_grant(provider, http):
-    first = sign_in(http, provider)["refresh_token"]
-    response = refresh(http, provider, first)
+    provider.set_refresh_token_reuse(0)  # reuse is detected at once (Logto: after 3 s)
+    first = sign_in(http, provider, client_id="spa-app")["refresh_token"]
+    response = refresh(http, provider, first, client_id="spa-app")
     assert response.status_code == 200, response.text
     second = response.json()["refresh_token"]
     assert second != first
-    assert "at_hash" not in claims(response.json()["id_token"])  # like Logto
-    reused = refresh(http, provider, first)
+    assert "at_hash" in claims(response.json()["id_token"])  # like Logto 1.37.1
+    reused = refresh(http, provider, first, client_id="spa-app")
     assert reused.status_code == 400
     assert reused.json()["error"] == "invalid_grant"
     assert reused.json()["error_description"] == "grant request is invalid"
     assert reused.json()["code"] == "oidc.invalid_grant"
-    assert refresh(http, provider, second).json()["error"] == "invalid_grant"  # grant revoked
+    assert refresh(http, provider, second, client_id="spa-app").json()["error"] == "invalid_grant"  # revoked
+
+
+def test_rotation_follows_logtos_policy(provider, http):
+    # A confidential client keeps its refresh token (and may present it again)...
+    token = sign_in(http, provider)["refresh_token"]
+    for _ in range(2):
+        response = refresh(http, provider, token)
+        assert response.status_code == 200 and response.json()["refresh_token"] == token
+    # ...until 70 % of its lifetime has passed.
+    # (whole seconds: 5 or 6 of 7 s is past 70 %, and before the token expires)
+    provider.set_refresh_tokens("web-app", ttl=7)
+    short = sign_in(http, provider)["refresh_token"]
+    assert refresh(http, provider, short).json()["refresh_token"] == short
+    time.sleep(5.05)
+    rotated = refresh(http, provider, short).json()["refresh_token"]
+    assert rotated != short
+    # A public client gets a new one at every refresh; the admin switch forces either way.
+    public = sign_in(http, provider, client_id="spa-app")["refresh_token"]
+    assert refresh(http, provider, public, client_id="spa-app").json()["refresh_token"] != public
+    provider.set_refresh_tokens("web-app", rotation="always")
+    assert refresh(http, provider, token).json()["refresh_token"] != token
+
+
+def test_rotated_refresh_token_reuse_leeway(provider, http):
+    # Logto still accepts a rotated refresh token for 3 s (concurrent refreshes of one session).
+    first = sign_in(http, provider, client_id="spa-app")["refresh_token"]
+    second = refresh(http, provider, first, client_id="spa-app").json()["refresh_token"]
+    again = refresh(http, provider, first, client_id="spa-app")
+    assert again.status_code == 200 and again.json()["refresh_token"] not in (first, second)
+    time.sleep(3.1)
+    reused = refresh(http, provider, first, client_id="spa-app")
+    assert reused.status_code == 400 and reused.json()["error"] == "invalid_grant"
+    assert reused.json()["error_uri"] == "https://openid.sh/debug/invalid_grant"
+    assert refresh(http, provider, second, client_id="spa-app").json()["error"] == "invalid_grant"
 
 
 def test_client_without_rotation_keeps_its_refresh_token(provider, http):

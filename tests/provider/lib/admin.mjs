@@ -7,8 +7,11 @@
 //   POST /__admin/rotate-keys                {alg?} -> new signing key, old keys stay published
 //   GET  /__admin/keys                       {alg, kid, kids, jwks}
 //   GET  /__admin/requests?path=&method=&grant_type=   the request log
-//   POST /__admin/reset                      clears faults, ID token mutation, log, JWKS mode
+//   POST /__admin/reset                      clears faults, ID token mutation, log, JWKS mode,
+//                                            refresh-token overrides
 //   POST /__admin/clients/:id/redirect-uris  {redirect_uris?: [..], post_logout_redirect_uris?: [..]}
+//   POST /__admin/clients/:id/refresh-tokens {rotation?: logto | always | never, ttl?: seconds}
+//   POST /__admin/refresh-token-reuse        {seconds}: how long a rotated token is still accepted
 //   GET  /__admin/seed                       the seed data (users, clients, secrets, ...)
 
 import { FAULT_ENDPOINTS, FAULT_MODES } from './faults.mjs';
@@ -16,6 +19,7 @@ import { JWKS_MODES } from './control.mjs';
 import { parseMutation, SIGN_MODES } from './id-token-tamper.mjs';
 import { SUPPORTED_ALGS } from './keys.mjs';
 import { matchPath, parseUrl, sendJson } from './http.mjs';
+import { parseRefreshTokenSettings } from './refresh-policy.mjs';
 
 class BadRequest extends Error {}
 
@@ -80,6 +84,12 @@ export function makeAdminHandler({
       control.reset();
       return { reset: true };
     },
+    'POST /__admin/refresh-token-reuse': (body) => {
+      const { seconds } = asObject(body);
+      if (typeof seconds !== 'number' || seconds < 0) throw new BadRequest('seconds must be a number >= 0');
+      control.refreshTokenReuseInterval = seconds;
+      return { seconds };
+    },
     'GET /__admin/seed': () => directory.seed,
     'GET /__admin': () => ({
       fault_endpoints: Object.keys(FAULT_ENDPOINTS),
@@ -106,8 +116,26 @@ export function makeAdminHandler({
     };
   }
 
+  function setRefreshTokens(clientId, body) {
+    if (!directory.clients.has(clientId)) throw new BadRequest(`unknown client ${clientId}`);
+    let settings;
+    try {
+      settings = parseRefreshTokenSettings(asObject(body));
+    } catch (error) {
+      throw new BadRequest(error.message);
+    }
+    control.refreshTokens.set(clientId, { ...control.refreshTokens.get(clientId), ...settings });
+    const { rotateRefreshToken: rotation, ttl } = control.refreshTokens.get(clientId);
+    return { client_id: clientId, rotation, ttl };
+  }
+
   return async function handleAdmin(req, res, url, body) {
     try {
+      const refreshRoute = matchPath('/__admin/clients/:id/refresh-tokens', url.pathname);
+      if (refreshRoute && req.method === 'POST') {
+        sendJson(res, 200, setRefreshTokens(refreshRoute.id, body));
+        return;
+      }
       const clientRoute = matchPath('/__admin/clients/:id/redirect-uris', url.pathname);
       if (clientRoute && req.method === 'POST') {
         sendJson(res, 200, addRedirectUris(clientRoute.id, body));

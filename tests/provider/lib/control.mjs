@@ -2,6 +2,7 @@
 
 import { Faults } from './faults.mjs';
 import { RequestLog } from './request-log.mjs';
+import { LOGTO_REUSE_INTERVAL } from './refresh-policy.mjs';
 
 export const JWKS_MODES = ['normal', 'strip_kid', 'empty'];
 
@@ -22,6 +23,12 @@ export class Control {
   /** clientId -> Set of post-logout redirect URIs added by the same route. */
   postLogoutRedirectUris = new Map();
 
+  /** clientId -> {rotateRefreshToken?, ttl?} set by POST /__admin/clients/:id/refresh-tokens. */
+  refreshTokens = new Map();
+
+  /** Seconds a rotated refresh token is still accepted (Logto: 3). */
+  refreshTokenReuseInterval = LOGTO_REUSE_INTERVAL;
+
   addUris(map, clientId, uris) {
     if (!map.has(clientId)) map.set(clientId, new Set());
     for (const uri of uris) map.get(clientId).add(uri);
@@ -34,8 +41,11 @@ export class Control {
     return mutation;
   }
 
-  /** Clear faults (dropping hung connections), the ID token mutation, the log and the JWKS mode. */
+  /** Clear faults (dropping hung connections), the ID token mutation, the log, the JWKS mode and
+   * the refresh-token overrides. */
   reset() {
+    this.refreshTokens.clear();
+    this.refreshTokenReuseInterval = LOGTO_REUSE_INTERVAL;
     this.faults.reset();
     this.log.clear();
     this.idTokenMutation = null;

@@ -12,6 +12,8 @@ import * as refreshToken from './grants/refresh-token.mjs';
 import * as clientCredentials from './grants/client-credentials.mjs';
 import * as tokenExchange from './grants/token-exchange.mjs';
 import { escapeHtml, parseUrl } from './http.mjs';
+import { logtoErrorBody } from './logto-errors.mjs';
+import { makeRefreshTokenTtl, makeRotateRefreshToken } from './refresh-policy.mjs';
 
 // The default MemoryAdapter keeps at most 1000 entries (an LRU); a test run can create more, and
 // an evicted grant or session would look like a provider bug. A Map keeps everything.
@@ -79,32 +81,6 @@ function extendRedirectUriMatching(provider, control) {
   };
 }
 
-/** oidc-provider's default rotation policy, which Logto keeps (LT oidc/defaults.ts). */
-function logtoRotationPolicy(ctx) {
-  const { RefreshToken: token, Client: client } = ctx.oidc.entities;
-  if (token.totalLifetime() >= 365.25 * DAY) return false;
-  if (client.clientAuthMethod === 'none' && !token.isSenderConstrained()) return true;
-  return token.ttlPercentagePassed() >= 70;
-}
-
-/** Per-client `rotateRefreshToken`: "always" (default) | "never" | "logto" (Logto's policy). */
-function rotateRefreshToken(ctx) {
-  const mode = ctx.oidc.entities.Client?.rotateRefreshToken ?? 'always';
-  if (mode === 'never' || mode === false) return false;
-  if (mode === 'logto') return logtoRotationPolicy(ctx);
-  return true;
-}
-
-function refreshTokenTtl(ctx, token, client) {
-  const rotated = ctx?.oidc.entities.RotatedRefreshToken;
-  if (rotated && client.applicationType === 'web' && client.clientAuthMethod === 'none'
-    && !token.isSenderConstrained()) {
-    return rotated.remainingTTL; // public SPA tokens do not extend their life by rotating
-  }
-  if (client.refreshTokenTtlInDays !== undefined) return client.refreshTokenTtlInDays * DAY;
-  return client.refreshTokenTtl ?? 14 * DAY;
-}
-
 /** LT extra-token-claims.ts: organization_id on organization-scoped API tokens, `act`. */
 async function extraTokenClaims(ctx, token) {
   if (!ctx?.oidc) return undefined;
@@ -115,6 +91,17 @@ async function extraTokenClaims(ctx, token) {
   if (organizationId && resource) claims.organization_id = organizationId;
   if (token.gty === tokenExchange.GRANT_TYPE && token.extra?.act) claims.act = token.extra.act;
   return Object.keys(claims).length ? claims : undefined;
+}
+
+/**
+ * Logto's oidc-provider fork writes `scope` into every JWT access token, empty when nothing was
+ * granted (upstream leaves an empty scope out).
+ */
+function jwtAccessTokenCustomizer(ctx, token, jwt) {
+  if (jwt.payload.scope === undefined && typeof token.scope === 'string') {
+    // eslint-disable-next-line no-param-reassign
+    jwt.payload.scope = token.scope;
+  }
 }
 
 function logoutSource(ctx, form) {
@@ -149,8 +136,7 @@ function testControlMiddleware(control, keyRing) {
     const { body } = ctx;
     if (ctx.status >= 400 && body && typeof body === 'object' && typeof body.error === 'string'
       && ctx.query.parse_error !== 'false') {
-      // LT koa-oidc-error-handler: {code, message, error, error_description}
-      ctx.body = { code: `oidc.${body.error}`, message: body.error_description ?? body.error, ...body };
+      ctx.body = logtoErrorBody(body);
     }
 
     if (ctx.path === '/token' && ctx.status === 200 && body?.id_token && control.idTokenMutation) {
@@ -214,8 +200,9 @@ export function buildProvider({
     issueRefreshToken: async (ctx, client, code) => client.grantTypeAllowed('refresh_token')
       && (code.scopes.has('offline_access')
         || (client.applicationType === 'web' && client.alwaysIssueRefreshToken === true)),
-    rotateRefreshToken,
+    rotateRefreshToken: makeRotateRefreshToken(control),
     extraTokenClaims,
+    formats: { customizers: { jwt: jwtAccessTokenCustomizer } },
     pkce: { required: () => true, methods: ['S256'] },
     clientBasedCORS: () => true,
     ttl: {
@@ -223,7 +210,7 @@ export function buildProvider({
       AuthorizationCode: 60,
       ClientCredentials: (ctx, token) => token.resourceServer?.accessTokenTTL ?? 3600,
       IdToken: (ctx, token, client) => client.idTokenTtl ?? 3600,
-      RefreshToken: refreshTokenTtl,
+      RefreshToken: makeRefreshTokenTtl(control),
       Interaction: 3600,
       Session: 14 * DAY,
       Grant: 180 * DAY,
@@ -240,7 +227,7 @@ export function buildProvider({
   ];
   for (const [grantType, grant] of grants) {
     const parameters = new Set([...grant.parameters, 'resource']);
-    provider.registerGrantType(grantType, grant.makeHandler(directory, keyRing), parameters, ['resource']);
+    provider.registerGrantType(grantType, grant.makeHandler(directory, keyRing, control), parameters, ['resource']);
   }
 
   provider.use(testControlMiddleware(control, keyRing));

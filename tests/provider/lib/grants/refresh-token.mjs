@@ -2,7 +2,10 @@
 // does it (LT oidc/grants/refresh-token.ts): a copy of oidc-provider 8.8.1's
 // lib/actions/grants/refresh_token.js, re-registered with `organization_id` as an extra
 // parameter. Everything outside the "=== Logto ===" blocks is the original code, so rotation and
-// reuse detection (consumed token => whole grant revoked => invalid_grant) stay intact.
+// reuse detection (consumed token => whole grant revoked => invalid_grant) stay intact, except
+// that a consumed token is still accepted for Logto's 3 s leeway (refresh-policy.mjs). As in
+// Logto, organization membership is checked before the token is rotated, and `resource` after
+// it: a refused resource costs a public client its refresh token.
 //
 //   organization_id=O, no resource  -> JWT aud=urn:logto:organization:O, scope = the user's
 //                                      organization-role scopes in O ∩ (requested or refresh
@@ -31,6 +34,7 @@ import { gty as deviceCodeGty } from 'oidc-provider/lib/actions/grants/device_co
 
 import { ORGANIZATIONS_SCOPE } from '../directory.mjs';
 import { checkUserOrganizationAccess, makeOrganizationToken } from '../resources.mjs';
+import { isReused } from '../refresh-policy.mjs';
 
 function rarSupported(token) {
   const [origin] = token.gty.split(' ');
@@ -39,7 +43,7 @@ function rarSupported(token) {
 
 const gty = 'refresh_token';
 
-export const makeHandler = (directory, keyRing) => async function refreshTokenHandler(ctx, next) {
+export const makeHandler = (directory, keyRing, control) => async function refreshTokenHandler(ctx, next) {
   presence(ctx, 'refresh_token');
 
   const conf = instance(ctx.oidc.provider).configuration();
@@ -147,7 +151,8 @@ export const makeHandler = (directory, keyRing) => async function refreshTokenHa
 
   ctx.oidc.entity('Account', account);
 
-  if (refreshToken.consumed) {
+  /* === Logto: a rotated refresh token is still accepted for a few seconds === */
+  if (isReused(control, refreshToken)) {
     await Promise.all([
       refreshToken.destroy(),
       revoke(ctx, refreshToken.grantId),
@@ -280,7 +285,7 @@ export const makeHandler = (directory, keyRing) => async function refreshTokenHa
     token.rejected = rejected;
 
     token.set('nonce', refreshToken.nonce);
-    /* === Logto: no at_hash on ID tokens issued by the refresh_token grant === */
+    token.set('at_hash', accessToken);
     token.set('sid', refreshToken.sid);
 
     idToken = await token.issue({ use: 'idtoken' });

@@ -1,0 +1,243 @@
+"""The real-Logto suite: fixtures over a running Logto 1.37.1 (../shared/logto/logto.sh up).
+
+The server, its apps, users, organization and resources come from `provision.json` in
+`$LOGTO_HOME` (default /var/tmp/logto-real). Sign-in goes through Logto's Experience API with the
+`signin.py` that ships beside `logto.sh` (`$LOGTO_SHARED`, default ../shared/logto from the
+repository), never a copy of it. `bash .ci/real-logto` starts the server and runs this directory;
+without a server the tests are skipped, or fail when `LOGTO_REAL_REQUIRED=1` (as in CI).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import httpx
+import pytest
+
+from logto_rs import LogtoClient, LogtoConfig, MemoryStorage, Storage
+
+REPO = Path(__file__).resolve().parents[2]
+LOGTO_HOME = Path(os.environ.get("LOGTO_HOME", "/var/tmp/logto-real"))
+LOGTO_SHARED = Path(os.environ.get("LOGTO_SHARED", REPO.parent / "shared" / "logto"))
+ORGANIZATIONS_SCOPE = "urn:logto:scope:organizations"
+REDIRECT_URI = "http://127.0.0.1:5000/callback"
+POST_LOGOUT_URI = "http://127.0.0.1:5000/"
+UNKNOWN_RESOURCE = "https://unknown.example.com"
+
+
+@dataclass(frozen=True)
+class RealLogto:
+    """What provision.py made, plus the few paths the tests read."""
+
+    endpoint: str
+    issuer: str
+    resource: str
+    short_resource: str
+    short_ttl: int
+    management_api: str
+    organization_id: str
+    users: dict[str, dict[str, str]]
+    web: tuple[str, str]
+    web_no_exchange: tuple[str, str]
+    native: str
+    m2m: tuple[str, str]
+    core_log: Path
+
+    def user_id(self, name: str) -> str:
+        return self.users[name]["id"]
+
+    def password(self, name: str) -> str:
+        return self.users[name]["password"]
+
+
+def _load() -> Optional[RealLogto]:
+    path = LOGTO_HOME / "provision.json"
+    if not path.exists():
+        return None
+    p = json.loads(path.read_text())
+    try:
+        httpx.get(p["issuer"] + "/.well-known/openid-configuration", timeout=5).raise_for_status()
+    except httpx.HTTPError:
+        return None
+    return RealLogto(
+        endpoint=p["endpoint"],
+        issuer=p["issuer"],
+        resource=p["resource"],
+        short_resource=p["shortResource"],
+        short_ttl=p["shortTtl"],
+        management_api=p["managementApi"],
+        organization_id=p["organization"]["id"],
+        users=p["users"],
+        web=(p["web"]["id"], p["web"]["secret"]),
+        web_no_exchange=(p["webNoExchange"]["id"], p["webNoExchange"]["secret"]),
+        native=p["native"]["id"],
+        m2m=(p["m2m"]["id"], p["m2m"]["secret"]),
+        core_log=LOGTO_HOME / "core.log",
+    )
+
+
+@pytest.fixture(scope="session")
+def logto() -> RealLogto:
+    server = _load()
+    if server is None:
+        message = (
+            f"real Logto is not running ({LOGTO_HOME}/provision.json); start it with `bash .ci/real-logto`"
+        )
+        if os.environ.get("LOGTO_REAL_REQUIRED") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
+    return server
+
+
+# --- signing in through Logto's Experience API (signin.py beside logto.sh) -----------------------
+
+
+def _signin_module() -> Any:
+    if str(LOGTO_SHARED) not in sys.path:
+        sys.path.insert(0, str(LOGTO_SHARED))
+    import signin  # type: ignore[import-not-found]
+
+    return signin
+
+
+def experience_sign_in(sign_in_url: str, logto: RealLogto, username: str = "alice") -> str:
+    """Complete an SDK's sign-in URL as `username`; returns the callback URL (not requested)."""
+    callback: str = _signin_module().sign_in(sign_in_url, username, logto.password(username))
+    return callback
+
+
+# --- clients -------------------------------------------------------------------------------------
+
+APPS = ("web", "native")
+
+
+def config_for(logto: RealLogto, app: str, **overrides: Any) -> LogtoConfig:
+    """A LogtoConfig for the `web` (confidential) or `native` (public) app, with every resource
+    and the organizations scope; override any field by keyword."""
+    fields: dict[str, Any] = {
+        "endpoint": logto.endpoint,
+        "appId": logto.web[0] if app == "web" else logto.native,
+        "appSecret": logto.web[1] if app == "web" else None,
+        "scopes": [ORGANIZATIONS_SCOPE, "email", "read:products", "read:short", "read:members"],
+        "resources": [logto.resource, logto.short_resource],
+    }
+    fields.update(overrides)
+    return LogtoConfig(**fields)
+
+
+ClientFactory = Callable[..., LogtoClient]
+
+
+@pytest.fixture
+def make_client(logto: RealLogto) -> ClientFactory:
+    def factory(app: str = "web", storage: Optional[Storage] = None, **overrides: Any) -> LogtoClient:
+        return LogtoClient(config_for(logto, app, **overrides), storage=storage or MemoryStorage())
+
+    return factory
+
+
+async def sign_in(client: LogtoClient, logto: RealLogto, username: str = "alice") -> None:
+    url = await client.signIn(REDIRECT_URI)
+    await client.handleSignInCallback(experience_sign_in(url, logto, username))
+
+
+# --- what Logto saw: core.log --------------------------------------------------------------------
+
+
+class CoreLog:
+    """Counts the requests Logto received after a mark, from its core.log, where each request
+    has two lines: `<id>   <-- POST /oidc/token` when it arrives and
+    `<id>   --> POST /oidc/token 200 3ms 1kb` when it is answered. A request counts only if it
+    arrived after the mark: the answer line of an earlier one may be written just after it."""
+
+    _line = re.compile(r"^(\S+)\s+(<--|-->) (\S+) (\S+?)(\?\S*)?(\s|$)")
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.offset = path.stat().st_size
+
+    def _requests(self) -> tuple[dict[str, tuple[str, str]], set[str]]:
+        with self.path.open("rb") as f:
+            f.seek(self.offset)
+            lines = f.read().decode(errors="replace").splitlines()
+        arrived: dict[str, tuple[str, str]] = {}
+        answered: set[str] = set()
+        for line in lines:
+            match = self._line.match(line)
+            if match is None:
+                continue
+            request_id, arrow, method, path = match.group(1, 2, 3, 4)
+            if arrow == "<--":
+                arrived[request_id] = (method, path)
+            elif request_id in arrived:
+                answered.add(request_id)
+        return arrived, answered
+
+    def count(self, method: str, path: str) -> int:
+        """Requests for `method path` that arrived since the mark (waits for their answers)."""
+        deadline = time.monotonic() + 3
+        while True:
+            arrived, answered = self._requests()
+            if set(arrived) <= answered or time.monotonic() > deadline:
+                return sum(1 for m, p in arrived.values() if (m, p) == (method, path))
+            time.sleep(0.05)
+
+    def token_requests(self) -> int:
+        return self.count("POST", "/oidc/token")
+
+
+@pytest.fixture
+def core_log(logto: RealLogto) -> Callable[[], CoreLog]:
+    """core_log() marks the log's current end; .token_requests() counts POST /oidc/token since."""
+    return lambda: CoreLog(logto.core_log)
+
+
+# --- raw protocol helpers ------------------------------------------------------------------------
+
+
+def jwt_parts(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(header, payload) of a JWS, unverified."""
+
+    def part(s: str) -> dict[str, Any]:
+        decoded: dict[str, Any] = json.loads(base64.urlsafe_b64decode(s + "=" * (-len(s) % 4)))
+        return decoded
+
+    header, payload, _ = token.split(".")
+    return part(header), part(payload)
+
+
+def refresh_raw(logto: RealLogto, app: str, refresh_token: str, **params: str) -> httpx.Response:
+    """A refresh_token grant sent by hand (to see what Logto itself answers)."""
+    form = {"grant_type": "refresh_token", "refresh_token": refresh_token, **params}
+    if app == "web":
+        return httpx.post(logto.issuer + "/token", data=form, auth=logto.web, timeout=10)
+    return httpx.post(logto.issuer + "/token", data={**form, "client_id": logto.native}, timeout=10)
+
+
+@pytest.fixture(scope="session")
+def m2m_token(logto: RealLogto) -> Iterator[Callable[[], str]]:
+    """A Management API token of the provisioned m2m app (cached for the session)."""
+    cache: dict[str, str] = {}
+
+    def get() -> str:
+        if "token" not in cache:
+            r = httpx.post(
+                logto.issuer + "/token",
+                data={"grant_type": "client_credentials", "resource": logto.management_api, "scope": "all"},
+                auth=logto.m2m,
+                timeout=10,
+            )
+            r.raise_for_status()
+            cache["token"] = r.json()["access_token"]
+        return cache["token"]
+
+    yield get
