@@ -349,8 +349,8 @@ impl LogtoClient {
     ///
     /// # Errors
     /// [`Error::Config`] for a target refused locally; [`Error::SignInRequired`] when the
-    /// provider rejects the refresh token, or refuses a refresh of a public client (whose
-    /// refresh token it consumed): the session's tokens are then cleared; other OAuth errors
+    /// provider rejects the refresh token, or refuses a public client's resource after
+    /// consuming its refresh token: the session's tokens are then cleared; other OAuth errors
     /// (the session is kept); network and storage errors.
     pub async fn access_token<S: Storage>(
         &self,
@@ -469,7 +469,7 @@ impl LogtoClient {
             .await;
         match outcome {
             Ok(refreshed) => self.store_refresh(storage, &held, &refreshed, key).await,
-            Err(Error::OAuth(e)) if e.error == "invalid_grant" || self.inner.config.app_secret.is_none() => {
+            Err(Error::OAuth(e)) if e.error == "invalid_grant" || self.consumed_by_refusal(&e) => {
                 // The refresh token is dead: rejected, or consumed by a public client's refresh
                 // that was then refused. Presenting it again would revoke the grant.
                 let writes = [
@@ -482,6 +482,15 @@ impl LogtoClient {
             }
             Err(e) => Err(e),
         }
+    }
+
+    /// Whether a refused refresh consumed the refresh token. Logto rotates a public client's
+    /// refresh token at every refresh, before it checks `resource` (`invalid_target`), but after
+    /// it checks organization membership (`access_denied` costs nothing). A confidential client
+    /// keeps its token until 70 % of its lifetime has passed: the session is kept, and should the
+    /// token have rotated, the next refresh is refused as `invalid_grant` (sign in again).
+    fn consumed_by_refusal(&self, error: &crate::error::OAuthError) -> bool {
+        self.inner.config.app_secret.is_none() && error.error == "invalid_target"
     }
 
     /// Stores a refresh's answer. The rotated refresh token is written first and never rolled

@@ -25,6 +25,7 @@ from logto_rs import (
 from provider_harness import Provider, token_hash
 
 API = "https://api.example.com"
+SHORT = "https://short.example.com"
 ORGS = "urn:logto:scope:organizations"
 
 
@@ -99,20 +100,37 @@ def test_without_the_organizations_scope_an_organization_token_is_refused_locall
     assert refreshes(provider) == []
 
 
-def test_a_public_client_refused_by_the_provider_signs_in_again_and_never_reuses_the_token(
+def test_a_public_client_whose_token_a_refusal_consumed_signs_in_again_and_never_reuses_it(
+    provider: Provider, make_client: ClientFactory
+) -> None:
+    _, storage = signed_in(make_client, "spa-app", None)
+    # The configuration gained a resource after the user signed in: Logto rotates the public
+    # client's refresh token, then refuses the resource the grant does not hold.
+    client = make_client(storage, appId="spa-app", appSecret=None, resources=[API, SHORT])
+    consumed = storage._values["refreshToken"]
+    provider.reset()
+    with pytest.raises(LogtoInvalidGrantError) as caught:
+        run(client.getAccessToken(SHORT))
+    assert caught.value.error == "invalid_target"
+    # The refresh token is gone with the session: it is never presented again.
+    assert not client.isAuthenticated() and client.getRefreshToken() is None
+    assert run(client.getAccessToken(API)) is None
+    assert presented(provider) == [token_hash(consumed)]
+
+
+def test_a_membership_refusal_costs_a_public_client_nothing(
     provider: Provider, make_client: ClientFactory
 ) -> None:
     client, storage = signed_in(make_client, "spa-app", None)
     claim_membership(storage, "org-initech")
-    consumed = storage._values["refreshToken"]
-    provider.reset()
-    with pytest.raises(LogtoInvalidGrantError) as caught:
+    with pytest.raises(LogtoOAuthError) as caught:
         run(client.getOrganizationToken("org-initech"))
+    assert not isinstance(caught.value, LogtoInvalidGrantError)
     assert caught.value.error == "access_denied"
-    # The provider consumed the refresh token: the session is over, the token is gone.
-    assert not client.isAuthenticated() and client.getRefreshToken() is None
-    assert run(client.getAccessToken(API)) is None
-    assert presented(provider) == [token_hash(consumed)]
+    # Logto checks membership before it rotates: the session and its token still work.
+    assert client.isAuthenticated()
+    assert run(client.getAccessToken(API))
+    assert run(client.getOrganizationToken("org-acme"))
 
 
 def test_a_confidential_client_keeps_its_session_after_a_refusal(
@@ -129,10 +147,10 @@ def test_a_confidential_client_keeps_its_session_after_a_refusal(
 
 
 def test_other_sessions_are_untouched_by_a_refusal(provider: Provider, make_client: ClientFactory) -> None:
-    refused, refused_storage = signed_in(make_client, "spa-app", None)
+    _, refused_storage = signed_in(make_client, "spa-app", None)
     other, _ = signed_in(make_client, "spa-app", None)
-    claim_membership(refused_storage, "org-initech")
+    refused = make_client(refused_storage, appId="spa-app", appSecret=None, resources=[API, SHORT])
     with pytest.raises(LogtoInvalidGrantError):
-        run(refused.getOrganizationToken("org-initech"))
+        run(refused.getAccessToken(SHORT))
     assert run(other.getAccessToken(API))
     assert run(other.getOrganizationToken("org-acme"))
