@@ -231,7 +231,9 @@ def test_per_request_views_share_the_client_and_bind_their_own_session(
     assert len(provider.requests(path="/oidc/.well-known/openid-configuration")) == 1
 
 
-def test_awaitable_getters_work_with_an_async_storage_inside_a_running_loop(make_client: ClientFactory) -> None:
+def test_awaitable_getters_work_with_an_async_storage_inside_a_running_loop(
+    make_client: ClientFactory,
+) -> None:
     storage = AsyncStorage()
     client = make_client(storage)
 
