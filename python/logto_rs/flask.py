@@ -23,7 +23,6 @@ import warnings
 from collections.abc import Awaitable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Callable, Optional, TypeVar, cast
-from urllib.parse import urlsplit
 
 from flask import Flask, current_app, g, jsonify, redirect, request, session, url_for
 from flask.sessions import SecureCookieSessionInterface
@@ -42,6 +41,7 @@ from .errors import (
 )
 from .redis_storage import AsyncRedisStorage, RedisStorage
 from .storage import Storage
+from .web import COOKIE_LIMIT, insecure_cookie_message, is_same_origin, safe_next, wants_redirect
 
 if TYPE_CHECKING:
     import redis
@@ -66,17 +66,10 @@ logger = logging.getLogger("logto_rs.flask")
 EXTENSION_KEY = "logto_rs"
 """Where the extension is registered in ``app.extensions``."""
 
-COOKIE_LIMIT = 4093
-"""Bytes of one cookie (name, value and attributes) that every browser keeps."""
-
 NEXT_KEY = "logto_next"
 """Session key of the path the user was going to before signing in."""
 
 View = TypeVar("View", bound=Callable[..., Any])
-
-
-LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
-"""Hosts on which a cookie without ``Secure`` draws no warning."""
 
 
 class LogtoInsecureCookieWarning(UserWarning):
@@ -213,31 +206,14 @@ class AsyncRedisSessionStorage(AsyncRedisStorage):
 
 
 def same_origin_request() -> bool:
-    """Whether the current request comes from a page of this site.
-
-    Fetch metadata (``Sec-Fetch-Site``) decides when the browser sends it, else ``Origin``, else
-    ``Referer``. A request that carries none of them is not trusted.
-    """
-    site = request.headers.get("Sec-Fetch-Site")
-    if site is not None:
-        return site == "same-origin"
-    origin = request.headers.get("Origin") or request.headers.get("Referer")
-    if not origin or origin == "null":
-        return False
-    parts = urlsplit(origin)
-    return f"{parts.scheme}://{parts.netloc}" == request.host_url.rstrip("/")
-
-
-def safe_next(target: Optional[str]) -> str:
-    """Return ``target`` if it is a same-origin path, else ``/`` (no open redirect)."""
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
-        return "/"
-    if any(ord(char) < 0x20 or ord(char) == 0x7F for char in target):
-        return "/"
-    parts = urlsplit(target)
-    if parts.scheme or parts.netloc:
-        return "/"
-    return target
+    """Whether the current request comes from a page of this site (see :func:`web.is_same_origin`)."""
+    headers = request.headers
+    return is_same_origin(
+        host_url=request.host_url,
+        sec_fetch_site=headers.get("Sec-Fetch-Site"),
+        origin=headers.get("Origin"),
+        referer=headers.get("Referer"),
+    )
 
 
 class LogtoFlask:
@@ -326,14 +302,10 @@ class LogtoFlask:
         if self._cookie_checked:
             return
         self._cookie_checked = True
-        app = current_app
-        host = (request.host or "").rsplit(":", 1)[0].strip("[]")
-        if app.config.get("SESSION_COOKIE_SECURE") or host in LOOPBACK_HOSTS:
+        message = insecure_cookie_message(request.host or "")
+        if current_app.config.get("SESSION_COOKIE_SECURE") or message is None:
             return
-        message = (
-            f"the session cookie is not Secure while serving {host!r}: it would travel over plain "
-            "HTTP. Set SESSION_COOKIE_SECURE = True (and serve HTTPS)."
-        )
+        message += " (Flask: SESSION_COOKIE_SECURE = True)"
         logger.warning(message)
         warnings.warn(message, LogtoInsecureCookieWarning, stacklevel=2)
 
@@ -344,7 +316,7 @@ class LogtoFlask:
         """
         should_redirect = g.get("_logto_should_redirect")
         if should_redirect is None:
-            should_redirect = request.method == "GET" and request.accept_mimetypes.accept_html
+            should_redirect = wants_redirect(request.method, request.accept_mimetypes.accept_html)
         logger.info("session ended in a view: %s", error.code)
         return self.unauthenticated(bool(should_redirect))
 
