@@ -485,7 +485,11 @@ impl LogtoClient {
             )
             .await;
         match outcome {
-            Ok(refreshed) => self.store_refresh(storage, &held, &refreshed, key).await,
+            Ok((refreshed, pending)) => {
+                let stored = self.store_refresh(storage, &held, &refreshed, key).await;
+                drop(pending);
+                stored
+            }
             Err(Error::OAuth(e)) if e.error == "invalid_grant" || self.consumed_by_refusal(&e) => {
                 // The refresh token is dead: rejected, or consumed by a public client's refresh
                 // that was then refused. Presenting it again would revoke the grant.
