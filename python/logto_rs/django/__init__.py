@@ -39,8 +39,8 @@ def get_client(request: HttpRequest) -> BlockingLogtoClient:
         from .storage import session_storage
 
         client = app_client().blocking.withStorage(session_storage(request))
-        request._logto_client = client  # type: ignore[attr-defined]
-    return client  # type: ignore[no-any-return]
+        request._logto_client = client
+    return client
 
 
 def get_async_client(request: HttpRequest) -> LogtoClient:

@@ -39,7 +39,7 @@ Claims = Mapping[str, Any]
 class LogtoBackend(ModelBackend):
     """Authenticates a user Logto signed in; permissions as ``ModelBackend``'s."""
 
-    def authenticate(  # type: ignore[override]
+    def authenticate(
         self, request: Optional[HttpRequest], logto_claims: Optional[Claims] = None, **credentials: Any
     ) -> Any:
         """The Django user of ``logto_claims`` (``None`` for other credentials or an inactive user)."""

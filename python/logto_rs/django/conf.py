@@ -172,7 +172,7 @@ def get_settings() -> LogtoSettings:
             cached = _cache.get("settings")
             if cached is None:
                 cached = _cache["settings"] = LogtoSettings.from_dict(getattr(settings, "LOGTO", None))
-    return cached  # type: ignore[no-any-return]
+    return cached
 
 
 def get_client() -> LogtoClient:
@@ -183,7 +183,7 @@ def get_client() -> LogtoClient:
             client = _cache.get("client")
             if client is None:
                 client = _cache["client"] = LogtoClient(get_settings().config)
-    return client  # type: ignore[no-any-return]
+    return client
 
 
 def get_verifier(organizations: bool = False) -> AccessTokenVerifier:
@@ -211,7 +211,7 @@ def get_verifier(organizations: bool = False) -> AccessTokenVerifier:
                     requestTimeout=logto.config.requestTimeout,
                     connectTimeout=logto.config.connectTimeout,
                 )
-    return verifier  # type: ignore[no-any-return]
+    return verifier
 
 
 def reset(**_: Any) -> None:

@@ -29,9 +29,9 @@ def _admit(
     try:
         if not client.isAuthenticated():
             return unauthenticated(request, should_redirect)
-        request.logto_claims = client.getIdTokenClaims()  # type: ignore[attr-defined]
+        request.logto_claims = client.getIdTokenClaims()
         if fetch_user_info:
-            request.logto_user = client.fetchUserInfo()  # type: ignore[attr-defined]
+            request.logto_user = client.fetchUserInfo()
     except (LogtoInvalidGrantError, LogtoNotAuthenticatedError):
         return unauthenticated(request, should_redirect)
     return None

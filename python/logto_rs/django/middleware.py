@@ -54,8 +54,8 @@ class LogtoMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         """Bind the request's client and claims, then run the view."""
         self._check_cookie_security(request)
-        request.logto = SimpleLazyObject(lambda: get_client(request))  # type: ignore[attr-defined]
-        request.logto_claims = claims_of(request)  # type: ignore[attr-defined]
+        request.logto = SimpleLazyObject(lambda: get_client(request))
+        request.logto_claims = claims_of(request)
         return self.get_response(request)
 
     def _check_cookie_security(self, request: HttpRequest) -> None:

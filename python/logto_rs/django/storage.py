@@ -122,7 +122,7 @@ class DjangoSessionStorage(LockingStorage):
     @property
     def session(self) -> SessionBase:
         """The request's session."""
-        return self.request.session  # type: ignore[no-any-return]
+        return self.request.session
 
     def get(self, key: str) -> Optional[str]:
         """Return the value under ``key`` in the request's session, or ``None``."""
@@ -225,7 +225,7 @@ class DjangoSessionStorage(LockingStorage):
             return
         if getattr(self.request, "_logto_cookie_warned", False):
             return
-        self.request._logto_cookie_warned = True  # type: ignore[attr-defined]
+        self.request._logto_cookie_warned = True
         message = (
             f"the signed-cookie session would be {size} bytes, more than the {self.max_cookie_bytes} "
             "a browser keeps: the browser would drop it and sign the user out. Use a server-side "
@@ -240,5 +240,5 @@ def session_storage(request: HttpRequest) -> DjangoSessionStorage:
     storage = getattr(request, "_logto_storage", None)
     if storage is None:
         storage = DjangoSessionStorage(request)
-        request._logto_storage = storage  # type: ignore[attr-defined]
+        request._logto_storage = storage
     return storage
