@@ -11,7 +11,6 @@ from __future__ import annotations
 import concurrent.futures
 import os
 import secrets
-import shutil
 import signal
 import subprocess
 import sys
@@ -35,7 +34,6 @@ def server(
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     provider.add_redirect_uris("spa-app", [f"{url}/auth/callback/"], [f"{url}/"])
-    gunicorn = shutil.which("gunicorn", path=str(Path(sys.executable).parent)) or "gunicorn"
     log = tmp_path / "gunicorn.log"
     env = {
         **os.environ,
@@ -55,7 +53,9 @@ def server(
     with log.open("w") as sink:
         process = subprocess.Popen(
             [
-                gunicorn,
+                sys.executable,  # this interpreter's Django (.ci/django-lowest runs another)
+                "-m",
+                "gunicorn",
                 "--preload",
                 "--workers",
                 str(WORKERS),

@@ -40,6 +40,7 @@ def demo(provider: Provider, tmp_path: Path) -> Iterator[str]:
     provider.add_redirect_uris("web-app", [f"{url}/auth/callback/"], [f"{url}/"])
     env = {
         **os.environ,
+        "DJANGO_SETTINGS_MODULE": "demo_site.settings",
         "PORT": str(port),
         "LOGTO_ENDPOINT": provider.endpoint,
         "LOGTO_APP_ID": "web-app",
