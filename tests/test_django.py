@@ -295,6 +295,20 @@ def test_a_refresh_rejected_by_logto_answers_401(provider: Provider, logto: dict
     assert response.status_code == 401 and response.json() == {"error": "Not authenticated"}
 
 
+def test_async_views_refresh_over_database_sessions(provider: Provider, logto: dict[str, Any]) -> None:
+    browser = Client()
+    sign_in_django(browser)
+    first = browser.get("/token-async/").json()
+    assert browser.post("/expire/").status_code == 200
+    provider.reset()
+    second = browser.get("/token-async/").json()
+    assert second["sub"] == "user-alice" and second["token"] != first["token"]
+    assert len(provider.requests(path="/oidc/token", grant_type="refresh_token")) == 1
+    # The refreshed token was saved with the session: the sync view finds it cached.
+    assert browser.get("/token/").json()["token"] == second["token"]
+    assert len(provider.requests(path="/oidc/token", grant_type="refresh_token")) == 1
+
+
 # Session backends and the refresh lock.
 
 

@@ -13,6 +13,7 @@ urlpatterns = [
     path("claims/", views.claims),
     path("claims-async/", views.claims_async),
     path("token/", views.token),
+    path("token-async/", views.token_async),
     path("expire/", views.expire),
     path("revoked/", views.revoked),
     path("health/", views.health),

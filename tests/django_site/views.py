@@ -15,7 +15,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from logto_rs import LogtoInvalidGrantError
-from logto_rs.django import get_client
+from logto_rs.django import get_async_client, get_client
 from logto_rs.django.conf import get_verifier
 from logto_rs.django.decorators import logto_required
 from logto_rs.django.drf import HasOrganization, HasScopes, LogtoOrganizationTokenAuthentication
@@ -57,6 +57,16 @@ def claims(request: HttpRequest) -> JsonResponse:
 @logto_required(redirect=False, fetch_user_info=True)
 async def claims_async(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"sub": request.logto_claims.sub, "userinfo": request.logto_user.sub})  # type: ignore[attr-defined]
+
+
+async def token_async(request: HttpRequest) -> JsonResponse:
+    """The token view as an ``async def`` view, on the awaitable client."""
+    client = get_async_client(request)
+    if not await client.isAuthenticatedAsync():
+        return JsonResponse({"error": "Not authenticated"}, status=401)
+    access_token = await client.getAccessToken(settings.API) or ""
+    verified = await get_verifier().verify(access_token)
+    return JsonResponse({"token": access_token, "sub": verified.sub, "pid": os.getpid()})
 
 
 @logto_required(redirect=False)

@@ -46,11 +46,14 @@ def get_client(request: HttpRequest) -> BlockingLogtoClient:
 def get_async_client(request: HttpRequest) -> LogtoClient:
     """The app's client bound to ``request``'s session, with awaitable methods (async views).
 
-    Its storage reads ``request.session`` from the event loop's thread: use a session backend
-    that does no blocking I/O there (signed cookies), or load the session before (``await
-    request.session.aload()`` on Django 5.1+), as Django refuses database access in async code.
+    Its storage reaches the session through ``sync_to_async``, so database-backed sessions work
+    in ``async def`` views too.
     """
-    from .conf import get_client as app_client
-    from .storage import session_storage
+    client = getattr(request, "_logto_async_client", None)
+    if client is None:
+        from .conf import get_client as app_client
+        from .storage import AsyncDjangoSessionStorage, session_storage
 
-    return app_client().withStorage(session_storage(request))
+        client = app_client().withStorage(AsyncDjangoSessionStorage(session_storage(request)))
+        request._logto_async_client = client
+    return client

@@ -32,6 +32,7 @@ import secrets
 import warnings
 from typing import Any, Optional
 
+from asgiref.sync import sync_to_async
 from django.contrib.sessions.backends.base import SessionBase
 from django.core import signing
 from django.core.cache import BaseCache, caches
@@ -41,7 +42,7 @@ from ..redis_storage import SESSION_KEYS, UNLOCK_SCRIPT
 from ..storage import LockingStorage
 from . import conf
 
-__all__ = ["DjangoSessionStorage", "LogtoSessionTooLargeWarning", "lock_support"]
+__all__ = ["AsyncDjangoSessionStorage", "DjangoSessionStorage", "LogtoSessionTooLargeWarning", "lock_support"]
 
 logger = logging.getLogger("logto_rs.django")
 
@@ -242,3 +243,39 @@ def session_storage(request: HttpRequest) -> DjangoSessionStorage:
         storage = DjangoSessionStorage(request)
         request._logto_storage = storage
     return storage
+
+
+class AsyncDjangoSessionStorage(LockingStorage):
+    """:class:`DjangoSessionStorage` for ``async def`` views: every method is a coroutine.
+
+    Each call runs the synchronous storage through ``asgiref``'s ``sync_to_async`` (in the
+    thread Django keeps for sync code), because loading or saving a session may query the
+    database, which Django refuses in async code.
+    """
+
+    def __init__(self, storage: DjangoSessionStorage) -> None:
+        self.storage = storage
+
+    async def get(self, key: str) -> Optional[str]:
+        """Return the value under ``key`` in the request's session, or ``None``."""
+        return await sync_to_async(self.storage.get)(key)
+
+    async def set(self, key: str, value: Optional[str]) -> None:
+        """Store ``value`` under ``key`` in the request's session (``None`` deletes it)."""
+        await sync_to_async(self.storage.set)(key, value)
+
+    async def delete(self, key: str) -> None:
+        """Remove ``key`` from the request's session."""
+        await sync_to_async(self.storage.delete)(key)
+
+    async def lock(self, name: str, ttl: float) -> Optional[str]:
+        """:meth:`DjangoSessionStorage.lock`."""
+        return await sync_to_async(self.storage.lock)(name, ttl)
+
+    async def unlock(self, name: str, token: str) -> None:
+        """:meth:`DjangoSessionStorage.unlock`."""
+        await sync_to_async(self.storage.unlock)(name, token)
+
+    async def rotate(self) -> None:
+        """:meth:`DjangoSessionStorage.rotate`."""
+        await sync_to_async(self.storage.rotate)()
