@@ -24,6 +24,7 @@ django_site.setup()
 from django.conf import settings  # noqa: E402
 from django.contrib.auth import get_user_model  # noqa: E402
 from django.contrib.auth.models import Group  # noqa: E402
+from django.contrib.sessions.backends.db import SessionStore  # noqa: E402
 from django.core.checks import run_checks  # noqa: E402
 from django.core.exceptions import ImproperlyConfigured  # noqa: E402
 from django.test import Client, override_settings  # noqa: E402
@@ -151,6 +152,7 @@ def test_sign_in_logs_a_django_user_in_with_mapped_claims(provider: Provider, lo
     assert back.status_code == 302 and back["Location"] == "/private/"
     # The session key changed at the callback (login): the id from before sign-in names nothing.
     assert browser.cookies[settings.SESSION_COOKIE_NAME].value != planted
+    assert not SessionStore().exists(planted)
     private = browser.get("/private/").json()
     assert private["username"] == "user-alice"
     assert private["email"] == "alice@example.com"
@@ -227,6 +229,12 @@ def test_a_failed_callback_renders_the_error_page(
     denied = deny_sign_in(browser.get("/auth/sign-in/")["Location"], CALLBACK)
     response = browser.get(denied)
     assert response.status_code == 400 and b"access_denied" in response.content
+    # A failing provider: 502.
+    to_provider = browser.get("/auth/sign-in/")
+    callback = complete_sign_in(to_provider["Location"], CALLBACK)
+    provider.fault("token", "status500")
+    response = browser.get(callback)
+    assert response.status_code == 502 and b"Sign-in failed" in response.content
     # The template is overridable.
     (tmp_path / "mine.html").write_text("<p>our own page: {{ code }}</p>")
     templates = [{**settings.TEMPLATES[0], "DIRS": [str(tmp_path)]}]
