@@ -158,3 +158,10 @@ def test_a_verifier_needs_an_audience(logto: dict[str, Any], tokens: dict[str, s
     with override_settings(LOGTO={**logto, "AUDIENCE": None}):
         with pytest.raises(ImproperlyConfigured, match="AUDIENCE"):
             get("/api/products/", tokens["api"])
+
+
+def test_a_logto_session_error_in_a_drf_view_is_401_not_500(logto: dict[str, Any]) -> None:
+    response = Client(raise_request_exception=False).get(
+        "/api/signed-in-only/", HTTP_ACCEPT="application/json"
+    )
+    assert response.status_code == 401 and response.json() == {"error": "Not authenticated"}

@@ -18,6 +18,7 @@ urlpatterns = [
     path("revoked/", views.revoked),
     path("health/", views.health),
     path("api/products/", views.Products.as_view()),
+    path("api/signed-in-only/", views.SignedInOnly.as_view()),
     path("api/products/delete/", views.DeleteProducts.as_view()),
     path("api/orgs/<str:organization_id>/members/", views.OrganizationMembers.as_view()),
     path("api/orgs/<str:organization_id>/products/", views.OrganizationProducts.as_view()),

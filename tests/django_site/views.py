@@ -14,7 +14,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from logto_rs import LogtoInvalidGrantError
+from logto_rs import LogtoInvalidGrantError, LogtoNotAuthenticatedError
 from logto_rs.django import get_async_client, get_client
 from logto_rs.django.conf import get_verifier
 from logto_rs.django.decorators import logto_required
@@ -100,6 +100,16 @@ class Products(APIView):
 
     def get(self, request: Request) -> Response:
         return Response({"sub": request.auth.sub, "user": str(request.user), "scope": request.auth.scope})
+
+
+class SignedInOnly(APIView):
+    """A DRF view that needs the session's user: a Logto error it raises is not a 500."""
+
+    authentication_classes: list[Any] = []
+    permission_classes: list[Any] = []
+
+    def get(self, request: Request) -> Response:
+        raise LogtoNotAuthenticatedError("no user is signed in", "not_authenticated")
 
 
 class DeleteProducts(Products):

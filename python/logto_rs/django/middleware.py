@@ -74,9 +74,10 @@ class LogtoMiddleware:
         if not isinstance(exception, (LogtoInvalidGrantError, LogtoNotAuthenticatedError)):
             return None
         logger.info("session ended in a view: %s", exception.code)
-        if apps.is_installed("django.contrib.auth") and hasattr(request, "user"):
+        # DRF may have replaced request.user (None with UNAUTHENTICATED_USER = None).
+        user = getattr(request, "user", None)
+        if apps.is_installed("django.contrib.auth") and getattr(user, "is_authenticated", False):
             from django.contrib.auth import logout
 
-            if request.user.is_authenticated:
-                logout(request)
+            logout(request)
         return unauthenticated(request)
