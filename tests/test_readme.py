@@ -167,6 +167,15 @@ assert http.get("/products", headers={"Authorization": f"Bearer {token}"}).json 
 assert http.get("/products").status_code == 401
 """,
     ),
+    "Deploying": Setup(
+        preamble=WEB_APP_CONFIG + "\nimport redis\nfrom flask import Flask\napp = Flask(__name__)\n"
+        "from logto_rs.flask import LogtoFlask, RedisSessionStorage",
+        replace={"redis.Redis()": "redis.Redis.from_url(redis_url)"},
+        check="""
+assert logto.redirect_uri == "https://app.example.com/callback"
+assert isinstance(app.wsgi_app, ProxyFix)
+""",
+    ),
     "Porting from the official SDK": Setup(
         preamble=SIGNED_IN,
         check="""
