@@ -37,6 +37,7 @@ from flask import Response, current_app, g, jsonify, request
 
 from .errors import LogtoAccessTokenError, LogtoConfigError, LogtoInvalidTokenError
 from .verifier import AccessTokenVerifier, Scopes, _scope_list
+from .web import bearer_token
 
 __all__ = [
     "VERIFIER_EXTENSION",
@@ -56,20 +57,6 @@ VERIFIER_EXTENSION = "logto_rs.access_token_verifier"
 """The ``app.extensions`` key of the application's verifier (set it to use your own)."""
 
 _NO_TOKEN = "the request has no bearer token"
-
-
-def bearer_token(authorization: Optional[str]) -> Optional[str]:
-    """Return the token of an ``Authorization`` header value.
-
-    Returns ``None`` when the header is absent or uses another scheme than ``Bearer`` (the
-    scheme is case-insensitive, RFC 7235), and ``""`` for a ``Bearer`` header without a token.
-    """
-    if not authorization:
-        return None
-    scheme, _, token = authorization.strip().partition(" ")
-    if scheme.lower() != "bearer":
-        return None
-    return token.strip()
 
 
 def access_token_error_response(error: LogtoAccessTokenError) -> Response:

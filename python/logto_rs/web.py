@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 __all__ = [
     "COOKIE_LIMIT",
+    "bearer_token",
     "LOOPBACK_HOSTS",
     "insecure_cookie_message",
     "is_loopback",
@@ -84,3 +85,17 @@ def wants_redirect(method: str, accept_html: bool) -> bool:
     form post gets 401.
     """
     return method == "GET" and accept_html
+
+
+def bearer_token(authorization: Optional[str]) -> Optional[str]:
+    """Return the token of an ``Authorization`` header value.
+
+    Returns ``None`` when the header is absent or uses another scheme than ``Bearer`` (the
+    scheme is case-insensitive, RFC 7235), and ``""`` for a ``Bearer`` header without a token.
+    """
+    if not authorization:
+        return None
+    scheme, _, token = authorization.strip().partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return token.strip()
