@@ -501,12 +501,19 @@ impl AccessTokenVerifier {
         if let Err(e) = expectations.check_header(&jwt) {
             return rejected(e);
         }
-        let usable = keys.filter(|keys| keys.find(jwt.kid.as_deref(), jwt.alg).is_some());
-        let keys = match (usable, keys) {
-            (Some(keys), _) => keys,
-            _ if !final_attempt && self.inner.jwks.refetch_allowed() => return None,
-            (None, Some(keys)) => keys,
-            (None, None) => return rejected(ValidationError::UnknownKey),
+        let found = keys.is_some_and(|keys| keys.find(jwt.kid.as_deref(), jwt.alg).is_some());
+        let jwks = &self.inner.jwks;
+        if !final_attempt
+            && if found {
+                jwks.stale()
+            } else {
+                jwks.refetch_allowed()
+            }
+        {
+            return None;
+        }
+        let Some(keys) = keys else {
+            return rejected(ValidationError::UnknownKey);
         };
         match expectations.check(&jwt, keys) {
             Ok(()) => Some(Ok(VerifiedAccessToken::new(jwt))),
