@@ -327,10 +327,11 @@ pub(crate) fn classify<T: DeserializeOwned>(
         return serde_json::from_slice(b"null")
             .map_err(|_| unexpected(endpoint, status, "expected JSON, got no content"));
     }
-    if !success && matches!(endpoint, Endpoint::Discovery | Endpoint::Jwks) {
+    let document = matches!(endpoint, Endpoint::Discovery | Endpoint::Jwks);
+    if (!success && document) || (status >= 500 && endpoint == Endpoint::UserInfo) {
         // Discovery and the JWKS are plain documents, not OAuth endpoints: any error answer from
         // them (a 5xx with an OAuth-looking body included) is the provider failing, one class
-        // whatever the body says.
+        // whatever the body says; so is a 5xx from userinfo (its OAuth errors are 4xx).
         let reason = if status >= 500 {
             "the provider is failing (server error)"
         } else {

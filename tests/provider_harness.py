@@ -372,7 +372,9 @@ class Provider:
         """POST /__admin/jwks-publish: list only `kids` in the JWKS and/or answer it with this
         Cache-Control (None, None: as usual)."""
         self._admin(
-            "POST", "/jwks-publish", {"kids": list(kids) if kids is not None else None, "cache_control": cache_control}
+            "POST",
+            "/jwks-publish",
+            {"kids": list(kids) if kids is not None else None, "cache_control": cache_control},
         )
 
     def huge_body(self, path: str, size: int) -> None:

@@ -295,3 +295,16 @@ def test_async_redis_storage_through_the_whole_flow(provider: Provider, redis_ur
         await connection.aclose()
 
     asyncio.run(flow())
+
+
+@pytest.mark.parametrize("mode", ["status500", "html"])
+@pytest.mark.parametrize("path", ["/protected/userinfo", "/async/protected"])
+def test_a_provider_outage_behind_authenticated_is_503(provider: Provider, mode: str, path: str) -> None:
+    client = make_app(provider, FlaskSessionStorage()).test_client()
+    sign_in(client)
+    provider.fault("userinfo", mode, times=2)
+    response = client.get(path)
+    assert response.status_code == 503, response.get_data(as_text=True)
+    assert response.get_json()["error"] == "temporarily_unavailable"
+    assert client.get(path).status_code == 503
+    assert client.get(path).status_code == 200  # back once the provider is
