@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 import pytest
+from test_verifier import API, forge, jwks_fetches
 
 from conftest import REDIRECT_URI, ClientFactory, run, sign_in, snapshot
 from logto_rs import (
@@ -20,7 +21,6 @@ from logto_rs import (
     MemoryStorage,
 )
 from provider_harness import Provider, complete_sign_in, decode_jwt
-from test_verifier import API, forge, jwks_fetches
 
 
 @pytest.fixture
