@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
-use crate::callback::parse_callback;
+use crate::callback::{ExpectedIssuer, parse_callback};
 use crate::config::LogtoConfig;
 use crate::discovery::{DiscoveryCache, ProviderMetadata};
 use crate::error::{CallbackError, Endpoint, Error, Result};
@@ -140,9 +140,13 @@ impl LogtoClient {
             .ok_or(CallbackError::SessionNotFound)?;
         let session: SignInSession =
             serde_json::from_str(&stored).map_err(|_| CallbackError::CorruptSession)?;
-        let code = parse_callback(callback_url, &session)?;
-
         let metadata = self.provider_metadata().await?;
+        let issuer = ExpectedIssuer {
+            issuer: &metadata.issuer,
+            required: metadata.authorization_response_iss_parameter_supported,
+        };
+        let code = parse_callback(callback_url, &session, issuer)?;
+
         let grant = Grant::AuthorizationCode {
             code: &code,
             code_verifier: &session.code_verifier,

@@ -24,6 +24,10 @@ pub struct ProviderMetadata {
     pub revocation_endpoint: Option<String>,
     /// The JWKS URL.
     pub jwks_uri: String,
+    /// Whether the provider puts `iss` in every authorization response (RFC 9207); then a
+    /// callback without it is refused.
+    #[serde(default)]
+    pub authorization_response_iss_parameter_supported: bool,
 }
 
 impl ProviderMetadata {

@@ -206,6 +206,12 @@ pub enum CallbackError {
     /// The callback's `state` differs from the stored one.
     #[error("the callback state does not match the sign-in request's")]
     StateMismatch,
+    /// The callback names another issuer in `iss` than the provider's (RFC 9207: a mix-up).
+    #[error("the callback's issuer (iss) is not the provider's")]
+    IssuerMismatch,
+    /// The callback has no `iss` although the provider advertises it (RFC 9207).
+    #[error("the callback has no issuer (iss) although the provider always sends one")]
+    MissingIssuer,
     /// The callback has no `code` parameter.
     #[error("the callback has no authorization code")]
     MissingCode,
@@ -231,6 +237,8 @@ impl CallbackError {
             Self::MissingState => "callback.missing_state",
             Self::StateMismatch => "callback.state_mismatch",
             Self::MissingCode => "callback.missing_code",
+            Self::IssuerMismatch => "callback.issuer_mismatch",
+            Self::MissingIssuer => "callback.missing_issuer",
             Self::Authorization { .. } => "callback.authorization_error",
         }
     }

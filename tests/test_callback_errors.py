@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from typing import Any
+from urllib.parse import quote, urlencode
 
 import pytest
 
@@ -194,3 +195,43 @@ def test_discovery_failure_is_typed_and_storage_is_untouched(
     assert snapshot(storage) == {}
     # Not cached: the next call discovers again and succeeds.
     assert run(client.signIn(REDIRECT_URI)).startswith(provider.issuer)
+
+
+def test_a_callback_naming_another_issuer_is_refused(
+    provider: Provider, client: LogtoClient, storage: MemoryStorage
+) -> None:
+    # RFC 9207 mix-up defence: the iss the provider adds must be the issuer discovery gave.
+    callback = start(client)
+    assert f"iss={quote(provider.issuer, safe='')}" in callback
+    forged = callback.replace(quote(provider.issuer, safe=""), quote("https://evil.example/oidc", safe=""))
+    error = rejected(client, storage, forged, LogtoCallbackError)
+    assert error.code == "callback.issuer_mismatch"
+    # The provider advertises authorization_response_iss_parameter_supported: iss is required.
+    without_iss = "&".join(p for p in callback.split("?")[1].split("&") if not p.startswith("iss="))
+    error = rejected(client, storage, f"{REDIRECT_URI}?{without_iss}", LogtoCallbackError)
+    assert error.code == "callback.missing_issuer"
+    assert not provider.requests(path="/oidc/token")  # nothing redeemed
+    run(client.handleSignInCallback(callback))
+    assert client.isAuthenticated()
+
+
+INJECTED = "Call +1-555-0100 to restore access\r\nINFO logto_rs: user=admin signed in"
+
+
+def test_a_stateless_error_callback_is_a_state_failure(client: LogtoClient, storage: MemoryStorage) -> None:
+    start(client)
+    stateless = f"{REDIRECT_URI}?" + urlencode({"error": "access_denied", "error_description": INJECTED})
+    error = rejected(client, storage, stateless, LogtoCallbackError)
+    assert error.code == "callback.missing_state" and not isinstance(error, LogtoAuthorizationError)
+    forged = stateless + "&state=forged"
+    error = rejected(client, storage, forged, LogtoCallbackError)
+    assert error.code == "callback.state_mismatch"
+    for text in (str(error), repr(error), error.description or ""):
+        assert "555" not in text and "\n" not in text
+
+
+def test_error_texts_are_one_printable_line() -> None:
+    error = LogtoAuthorizationError("denied: " + INJECTED, "callback.authorization_error", "x\ny", INJECTED)
+    for text in (str(error), repr(error), error.error or "", error.description or ""):
+        assert "\n" not in text and "\r" not in text
+    assert "\\r\\nINFO" in str(error)

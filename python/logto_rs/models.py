@@ -145,7 +145,7 @@ class UserInfoResponse(UserClaims):
     organization_data: Optional[list[dict[str, Any]]] = None
 
 
-# --- Machine tokens and personal access tokens (issue 5) ---------------------------------------
+# --- Machine tokens and personal access tokens ---------------------------------------------------
 
 __all__ += ["MachineToken", "TokenExchangeResult", "PersonalAccessToken"]
 

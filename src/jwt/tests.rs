@@ -15,6 +15,15 @@ pub(crate) const ISSUER: &str = "https://tenant.logto.app/oidc";
 const APP: &str = "app-id";
 pub(crate) const NOW: u64 = 1_800_000_000;
 
+/// Cases per property test: `LOGTO_PROPERTY_CASES` (the long run sets 250000+), else 25000
+/// (CI: four properties make 10^5 cases in a few seconds).
+pub(crate) fn property_cases() -> u32 {
+    std::env::var("LOGTO_PROPERTY_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(25_000)
+}
+
 pub(crate) fn b64(bytes: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
