@@ -114,6 +114,10 @@ pub enum ValidationError {
     /// The header's `alg` is not on the allow-list of asymmetric algorithms (or is `none`/HS*).
     #[error("algorithm {0:?} is not allowed")]
     Algorithm(String),
+    /// The header has `crit`: it names JWS extensions that must be understood, and this client
+    /// understands none (RFC 7515 §4.1.11).
+    #[error("the token's header names critical extensions (crit) this client does not support")]
+    CriticalHeader,
     /// No key in the provider's JWKS matches the token's `kid` (after one refetch).
     #[error("no signing key matches the token's key id")]
     UnknownKey,
@@ -166,6 +170,7 @@ impl ValidationError {
         match self {
             Self::Malformed(_) => "malformed",
             Self::Algorithm(_) => "alg",
+            Self::CriticalHeader => "crit",
             Self::UnknownKey => "kid",
             Self::Signature => "signature",
             Self::Issuer => "iss",

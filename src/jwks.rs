@@ -7,19 +7,34 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aws_lc_rs::signature::{
-    ECDSA_P256_SHA256_FIXED, ECDSA_P384_SHA384_FIXED, ParsedPublicKey, RSA_PKCS1_2048_8192_SHA256,
-    RSA_PKCS1_2048_8192_SHA384, RSA_PKCS1_2048_8192_SHA512, RSA_PSS_2048_8192_SHA256,
-    RSA_PSS_2048_8192_SHA384, RSA_PSS_2048_8192_SHA512, RsaParameters, RsaPublicKeyComponents,
+    ECDSA_P256_SHA256_FIXED, ECDSA_P384_SHA384_FIXED, ECDSA_P521_SHA512_FIXED, ParsedPublicKey,
+    RSA_PKCS1_2048_8192_SHA256, RSA_PKCS1_2048_8192_SHA384, RSA_PKCS1_2048_8192_SHA512,
+    RSA_PSS_2048_8192_SHA256, RSA_PSS_2048_8192_SHA384, RSA_PSS_2048_8192_SHA512, RsaParameters,
+    RsaPublicKeyComponents,
 };
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::Algorithm;
-use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, PublicKeyUse};
+use serde::Deserialize;
 use serde_json::Value;
 
 use crate::error::{Endpoint, Error, Result, ValidationError};
 use crate::http::HttpClient;
-use crate::jwt::UnverifiedJwt;
+use crate::jwt::{Algorithm, UnverifiedJwt};
+
+/// The JWK members a verifying key is built from (RFC 7517 §4, RFC 7518 §6).
+#[derive(Deserialize)]
+struct Jwk {
+    kty: String,
+    #[serde(rename = "use")]
+    use_: Option<String>,
+    alg: Option<String>,
+    kid: Option<String>,
+    crv: Option<String>,
+    x: Option<String>,
+    y: Option<String>,
+    n: Option<String>,
+    e: Option<String>,
+}
 
 /// One public key from the JWKS, ready to verify signatures.
 ///
@@ -58,24 +73,25 @@ fn decode(value: &str) -> Option<Vec<u8>> {
 }
 
 impl VerifyingKey {
-    /// Builds a key from a JWK; `None` for keys that cannot verify an allowed algorithm
-    /// (symmetric keys, encryption keys, unsupported curves, malformed key material, or a JWK
-    /// whose `alg` pins an algorithm its key type cannot serve).
+    /// Builds a key from a JWK (RFC 7517, as JSON); `None` for keys that cannot verify an
+    /// allowed algorithm (symmetric keys, encryption keys, unsupported curves, malformed key
+    /// material, or a JWK whose `alg` pins an algorithm its key type cannot serve).
     #[must_use]
-    pub fn from_jwk(jwk: &Jwk) -> Option<Self> {
-        if matches!(jwk.common.public_key_use, Some(PublicKeyUse::Encryption)) {
+    pub fn from_jwk(jwk: &Value) -> Option<Self> {
+        let jwk = Jwk::deserialize(jwk).ok()?;
+        if jwk.use_.as_deref().is_some_and(|u| u != "sig") {
             return None;
         }
-        let pinned = match jwk.common.key_algorithm {
-            Some(alg) => Some(crate::jwt::allowed_algorithm(&format!("{alg:?}"))?),
+        let pinned = match jwk.alg.as_deref() {
+            Some(alg) => Some(crate::jwt::allowed_algorithm(alg)?),
             None => None,
         };
         let wanted = |alg: Algorithm| pinned.is_none_or(|p| p == alg);
-        let keys = match &jwk.algorithm {
-            AlgorithmParameters::RSA(rsa) => {
+        let keys = match jwk.kty.as_str() {
+            "RSA" => {
                 let components = RsaPublicKeyComponents {
-                    n: decode(&rsa.n)?,
-                    e: decode(&rsa.e)?,
+                    n: decode(jwk.n.as_deref()?)?,
+                    e: decode(jwk.e.as_deref()?)?,
                 };
                 RSA_ALGORITHMS
                     .iter()
@@ -83,13 +99,14 @@ impl VerifyingKey {
                     .map(|(alg, params)| Some((*alg, components.to_parsed_public_key(params).ok()?)))
                     .collect::<Option<Vec<_>>>()?
             }
-            AlgorithmParameters::EllipticCurve(ec) => {
-                let (alg, verification, size) = match ec.curve {
-                    EllipticCurve::P256 => (Algorithm::ES256, &ECDSA_P256_SHA256_FIXED, 32),
-                    EllipticCurve::P384 => (Algorithm::ES384, &ECDSA_P384_SHA384_FIXED, 48),
+            "EC" => {
+                let (alg, verification, size) = match jwk.crv.as_deref()? {
+                    "P-256" => (Algorithm::ES256, &ECDSA_P256_SHA256_FIXED, 32),
+                    "P-384" => (Algorithm::ES384, &ECDSA_P384_SHA384_FIXED, 48),
+                    "P-521" => (Algorithm::ES512, &ECDSA_P521_SHA512_FIXED, 66),
                     _ => return None,
                 };
-                let (x, y) = (decode(&ec.x)?, decode(&ec.y)?);
+                let (x, y) = (decode(jwk.x.as_deref()?)?, decode(jwk.y.as_deref()?)?);
                 if !wanted(alg) || x.len() != size || y.len() != size {
                     return None;
                 }
@@ -101,10 +118,7 @@ impl VerifyingKey {
         if keys.is_empty() {
             return None;
         }
-        Some(Self {
-            kid: jwk.common.key_id.clone(),
-            keys,
-        })
+        Some(Self { kid: jwk.kid, keys })
     }
 
     /// Whether this key can verify a signature made with `alg`.
@@ -145,11 +159,7 @@ impl KeySet {
                     status: 200,
                     reason: "the JWKS has no keys array".into(),
                 })?;
-        let keys = keys
-            .iter()
-            .filter_map(|k| serde_json::from_value::<Jwk>(k.clone()).ok())
-            .filter_map(|jwk| VerifyingKey::from_jwk(&jwk))
-            .collect();
+        let keys = keys.iter().filter_map(VerifyingKey::from_jwk).collect();
         Ok(Self { keys })
     }
 

@@ -10,7 +10,6 @@ use std::fmt;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::Algorithm;
 use serde::de::{self, DeserializeOwned, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Value};
@@ -21,11 +20,55 @@ use crate::jwks::VerifyingKey;
 /// Largest token accepted; anything longer is rejected before any decoding.
 pub const MAX_TOKEN_BYTES: usize = 16 * 1024;
 
+/// A JWS signature algorithm this client verifies (RFC 7518 §3): only asymmetric ones. `none`
+/// and every HMAC algorithm are not representable, whatever the key set holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Algorithm {
+    /// ECDSA P-256 with SHA-256.
+    ES256,
+    /// ECDSA P-384 with SHA-384 (Logto's default).
+    ES384,
+    /// ECDSA P-521 with SHA-512.
+    ES512,
+    /// RSASSA-PKCS1-v1_5 with SHA-256 (older Logto tenants).
+    RS256,
+    /// RSASSA-PKCS1-v1_5 with SHA-384.
+    RS384,
+    /// RSASSA-PKCS1-v1_5 with SHA-512.
+    RS512,
+    /// RSASSA-PSS with SHA-256.
+    PS256,
+    /// RSASSA-PSS with SHA-384.
+    PS384,
+    /// RSASSA-PSS with SHA-512.
+    PS512,
+}
+
+impl Algorithm {
+    /// The JWS `alg` name.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::ES256 => "ES256",
+            Self::ES384 => "ES384",
+            Self::ES512 => "ES512",
+            Self::RS256 => "RS256",
+            Self::RS384 => "RS384",
+            Self::RS512 => "RS512",
+            Self::PS256 => "PS256",
+            Self::PS384 => "PS384",
+            Self::PS512 => "PS512",
+        }
+    }
+}
+
 /// Algorithms a provider may sign with: Logto signs ES384 (EC P-384) by default and RS256 for
-/// RSA keys. `none` and every HMAC algorithm are refused, whatever the key set holds.
-pub const ALLOWED_ALGORITHMS: [Algorithm; 8] = [
+/// RSA keys; the other ECDSA and RSA algorithms are accepted too.
+pub const ALLOWED_ALGORITHMS: [Algorithm; 9] = [
     Algorithm::ES256,
     Algorithm::ES384,
+    Algorithm::ES512,
     Algorithm::RS256,
     Algorithm::RS384,
     Algorithm::RS512,
@@ -38,17 +81,7 @@ pub const ALLOWED_ALGORITHMS: [Algorithm; 8] = [
 /// [`ALLOWED_ALGORITHMS`].
 #[must_use]
 pub fn allowed_algorithm(name: &str) -> Option<Algorithm> {
-    Some(match name {
-        "ES256" => Algorithm::ES256,
-        "ES384" => Algorithm::ES384,
-        "RS256" => Algorithm::RS256,
-        "RS384" => Algorithm::RS384,
-        "RS512" => Algorithm::RS512,
-        "PS256" => Algorithm::PS256,
-        "PS384" => Algorithm::PS384,
-        "PS512" => Algorithm::PS512,
-        _ => return None,
-    })
+    ALLOWED_ALGORITHMS.into_iter().find(|alg| alg.name() == name)
 }
 
 /// A JWT split and decoded, with its signature not yet checked.
@@ -73,6 +106,13 @@ struct RawHeader<'a> {
     alg: Cow<'a, str>,
     kid: Option<String>,
     typ: Option<String>,
+    /// Whether the header has `crit`, whatever its value (even `null`).
+    #[serde(default, deserialize_with = "present")]
+    crit: bool,
+}
+
+fn present<'de, D: Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
+    IgnoredAny::deserialize(deserializer).map(|_| true)
 }
 
 /// A claim as the payload has it, typed loosely: a claim of the wrong type fails the check that
@@ -258,6 +298,11 @@ pub fn parse(token: &str) -> Result<UnverifiedJwt<'_>, ValidationError> {
         ))?;
     let alg = allowed_algorithm(&header.alg)
         .ok_or_else(|| ValidationError::Algorithm(header.alg.chars().take(16).collect()))?;
+    if header.crit {
+        // RFC 7515 §4.1.11: a recipient must reject a JWS whose `crit` lists an extension it
+        // does not understand. This client understands none (and `crit` may not be empty).
+        return Err(ValidationError::CriticalHeader);
+    }
     if signature.is_empty() {
         return Err(ValidationError::Malformed("the signature is empty"));
     }

@@ -194,3 +194,45 @@ def test_an_oversized_chunked_body_is_cut_off_at_the_limit(provider: Provider, e
         time.sleep(0.05)
     report = provider.huge_body_report()
     assert report["closed"] and report["sent"] < 16 * 1024 * 1024, report
+
+
+@pytest.mark.parametrize("alg", ["ES512", "ES256", "PS256"])
+def test_every_signing_algorithm_the_provider_offers_verifies(
+    provider: Provider, make_client: ClientFactory, alg: str
+) -> None:
+    provider.set_alg(alg)
+    try:
+        client = make_client(MemoryStorage(), scopes=["read:products"], resources=[API])
+        run(sign_in(client))  # the ID token, signed with `alg`, verified at the callback
+        token = fresh_token(client)
+        assert decode_jwt(token)[0]["alg"] == alg
+        verifier = BlockingAccessTokenVerifier(provider.endpoint, API)
+        assert verifier.verify(token).sub == client.getIdTokenClaims().sub == "user-alice"
+        _, claims = decode_jwt(token)
+        with pytest.raises(LogtoInvalidTokenError) as caught:
+            verifier.verify(forge(token, claims={**claims, "sub": "user-bob"}))
+        assert caught.value.check == "signature"
+    finally:
+        provider.set_alg("ES384")
+
+
+def test_a_critical_header_extension_is_rejected(
+    provider: Provider, make_client: ClientFactory, alice: LogtoClient
+) -> None:
+    # RFC 7515 §4.1.11, signed by the provider's own key: the ID token at the callback...
+    storage = MemoryStorage()
+    client = make_client(storage)
+    callback = complete_sign_in(run(client.signIn(REDIRECT_URI)), REDIRECT_URI)
+    provider.mutate_next_id_token(header={"crit": ["exp"], "exp": 1})
+    before = snapshot(storage)
+    with pytest.raises(LogtoTokenValidationError) as caught:
+        run(client.handleSignInCallback(callback))
+    assert caught.value.check == "crit" and snapshot(storage) == before
+    # ...and an access token at an API (re-signing is not needed: crit is refused before the key).
+    token = fresh_token(alice)
+    header, _ = decode_jwt(token)
+    with pytest.raises(LogtoInvalidTokenError) as rejected:
+        BlockingAccessTokenVerifier(provider.endpoint, API).verify(
+            forge(token, header={**header, "crit": ["b64"]})
+        )
+    assert rejected.value.check == "crit"

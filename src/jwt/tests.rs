@@ -360,3 +360,57 @@ fn unusable_jwks_entries_are_skipped_and_keys_are_parsed_once() {
     assert_eq!(verify(&ec.token(Some("good"), &claims()), &keys), Ok(()));
     assert_eq!(verify(&rsa.token(Some("rsa"), &claims()), &keys), Ok(()));
 }
+
+#[test]
+fn es512_tokens_verify_with_a_p521_key() {
+    use aws_lc_rs::signature::ECDSA_P521_SHA512_FIXED_SIGNING;
+    let rng = SystemRandom::new();
+    let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P521_SHA512_FIXED_SIGNING, &rng).unwrap();
+    let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P521_SHA512_FIXED_SIGNING, pkcs8.as_ref()).unwrap();
+    let point = pair.public_key().as_ref();
+    let jwk = json!({
+        "kty": "EC", "crv": "P-521", "alg": "ES512", "kid": "p521",
+        "x": b64(&point[1..67]), "y": b64(&point[67..133]),
+    });
+    let keys = keyset(&[jwk]);
+    let sign = |header: &Value, claims: &Value| {
+        let input = format!(
+            "{}.{}",
+            b64(header.to_string().as_bytes()),
+            b64(claims.to_string().as_bytes())
+        );
+        let signature = pair.sign(&rng, input.as_bytes()).unwrap();
+        format!("{input}.{}", b64(signature.as_ref()))
+    };
+    let token = sign(&json!({"alg": "ES512", "kid": "p521"}), &claims());
+    assert_eq!(verify(&token, &keys), Ok(()));
+    let tampered = sign(
+        &json!({"alg": "ES512", "kid": "p521"}),
+        &with(&json!({"sub": "x"})),
+    );
+    let (head, _) = token.rsplit_once('.').unwrap();
+    let (_, tampered_sig) = tampered.rsplit_once('.').unwrap();
+    assert_eq!(
+        verify(&format!("{head}.{tampered_sig}"), &keys),
+        Err(ValidationError::Signature)
+    );
+    // A P-521 key never serves ES384.
+    let es384 = sign(&json!({"alg": "ES384", "kid": "p521"}), &claims());
+    assert_eq!(verify(&es384, &keys), Err(ValidationError::UnknownKey));
+}
+
+#[test]
+fn a_critical_header_extension_is_rejected() {
+    let signer = Signer::ec();
+    let keys = keyset(&[signer.jwk(Some("k1"))]);
+    for crit in [json!(["exp"]), json!(["b64"]), json!([]), json!(null), json!("x")] {
+        let header = json!({"alg": "ES384", "kid": "k1", "crit": crit, "exp": 1, "b64": true});
+        let token = signer.sign(&header, &claims());
+        assert_eq!(
+            verify(&token, &keys),
+            Err(ValidationError::CriticalHeader),
+            "{crit}"
+        );
+        assert_eq!(ValidationError::CriticalHeader.check(), "crit");
+    }
+}
