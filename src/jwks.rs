@@ -379,34 +379,34 @@ impl JwksCache {
         kid: Option<&str>,
         alg: Algorithm,
     ) -> Result<Arc<KeySet>> {
+        self.refresh(http, jwks_uri, &[(kid, alg)]).await
+    }
+
+    /// Makes sure usable keys are cached for tokens: fetches the JWKS when none are cached or
+    /// they are past their age, and otherwise refetches it, within the unknown-kid rate limit,
+    /// when the cached keys lack one of the `(kid, alg)` pairs in `wanted`. A concurrent
+    /// caller's fetch counts: keys that arrived since the caller looked are not fetched again.
+    /// Returns the keys to decide with.
+    ///
+    /// # Errors
+    /// The JWKS fetch's error, when no keys are cached.
+    pub async fn refresh(
+        &self,
+        http: &HttpClient,
+        jwks_uri: &str,
+        wanted: &[(Option<&str>, Algorithm)],
+    ) -> Result<Arc<KeySet>> {
         let seen = self.snapshot();
         let need = match &seen {
             Some(fetched) if fetched.fresh() => {
-                if fetched.keys.find(kid, alg).is_some() {
+                if wanted
+                    .iter()
+                    .all(|(kid, alg)| fetched.keys.find(*kid, *alg).is_some())
+                {
                     return Ok(fetched.keys.clone());
                 }
                 Need::UnknownKid
             }
-            _ => Need::Load,
-        };
-        Ok(self
-            .fetch(http, jwks_uri, seen.as_ref(), need)
-            .await?
-            .keys
-            .clone())
-    }
-
-    /// Makes sure usable keys are cached: fetches the JWKS when none are cached or they are past
-    /// their age, and otherwise refetches it when the unknown-kid rate limit allows (a caller
-    /// uses this when a token's `kid` is not in [`cached`](Self::cached)). Returns the keys to
-    /// decide with.
-    ///
-    /// # Errors
-    /// The JWKS fetch's error, when no keys are cached.
-    pub async fn refresh(&self, http: &HttpClient, jwks_uri: &str) -> Result<Arc<KeySet>> {
-        let seen = self.snapshot();
-        let need = match &seen {
-            Some(fetched) if fetched.fresh() => Need::UnknownKid,
             _ => Need::Load,
         };
         Ok(self

@@ -629,17 +629,36 @@ impl AccessTokenVerifier {
     }
 
     /// Makes sure the keys are loaded: discovers the provider (once), and fetches the JWKS when
-    /// none is cached or the refetch cooldown has passed (concurrent callers share one request).
+    /// none is cached or the cached keys are past their age (concurrent callers share one
+    /// request).
     ///
     /// # Errors
-    /// Discovery and JWKS fetch errors.
+    /// Discovery and JWKS fetch errors (none when keys are cached: they keep serving).
     pub async fn load_keys(&self) -> Result<()> {
+        self.load_keys_for::<&str>(&[]).await
+    }
+
+    /// [`load_keys`](Self::load_keys), and also refetches the JWKS (within the unknown-kid rate
+    /// limit) when the cached keys lack the key of one of `tokens`: what
+    /// [`verify_cached`](Self::verify_cached) answering `None` asks for.
+    ///
+    /// # Errors
+    /// Discovery and JWKS fetch errors (none when keys are cached: they keep serving).
+    pub async fn load_keys_for<T: AsRef<str>>(&self, tokens: &[T]) -> Result<()> {
         let inner = &self.inner;
         let metadata = inner
             .discovery
             .get(&inner.http, &inner.discovery_url, &inner.issuer)
             .await?;
-        inner.jwks.refresh(&inner.http, &metadata.jwks_uri).await?;
+        let parsed: Vec<_> = tokens
+            .iter()
+            .filter_map(|token| jwt::parse(token.as_ref()).ok())
+            .collect();
+        let wanted: Vec<_> = parsed.iter().map(|jwt| (jwt.kid.as_deref(), jwt.alg)).collect();
+        inner
+            .jwks
+            .refresh(&inner.http, &metadata.jwks_uri, &wanted)
+            .await?;
         Ok(())
     }
 
@@ -652,7 +671,7 @@ impl AccessTokenVerifier {
         if let Some(result) = self.verify_cached(token, requirements) {
             return result;
         }
-        self.load_keys().await?;
+        self.load_keys_for(&[token]).await?;
         self.verify_loaded(token, requirements)
     }
 }

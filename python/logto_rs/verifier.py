@@ -187,7 +187,7 @@ class AccessTokenVerifier(_VerifierBase):
         scope_list = _scope_list(scopes)
         payload = core.verify(token, scope_list, organizationId)
         if payload is None:
-            await _driver.run(core.load_keys())
+            await _driver.run(core.load_keys([token]))
             payload = core.verify(token, scope_list, organizationId, True)
         return _claims(payload)  # type: ignore[arg-type]
 
@@ -225,7 +225,7 @@ class AccessTokenVerifier(_VerifierBase):
             return _merge(results, pending, [])
         again: _Pending
         try:
-            await _driver.run(core.load_keys())
+            await _driver.run(core.load_keys([token_list[i] for i in pending]))
         except LogtoException as error:
             again = error
         else:
@@ -250,7 +250,7 @@ class BlockingAccessTokenVerifier(_VerifierBase):
         scope_list = _scope_list(scopes)
         payload = core.verify(token, scope_list, organizationId)
         if payload is None:
-            _driver.run_blocking(core.load_keys())
+            _driver.run_blocking(core.load_keys([token]))
             payload = core.verify(token, scope_list, organizationId, True)
         return _claims(payload)  # type: ignore[arg-type]
 
@@ -271,7 +271,7 @@ class BlockingAccessTokenVerifier(_VerifierBase):
             return _merge(results, pending, [])
         again: _Pending
         try:
-            _driver.run_blocking(core.load_keys())
+            _driver.run_blocking(core.load_keys([token_list[i] for i in pending]))
         except LogtoException as error:
             again = error
         else:

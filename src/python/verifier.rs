@@ -172,11 +172,19 @@ impl PyCoreVerifier {
         PyList::new(py, items)
     }
 
-    /// Loads the keys: discovery (once) and the JWKS (when none is cached or the refetch
-    /// cooldown has passed). An `Operation` for the driver.
-    fn load_keys(&self) -> PyOperation {
+    /// Loads the keys: discovery (once) and the JWKS (when none is cached, the cached keys are
+    /// past their age, or, within the rate limit, they lack the key of one of `tokens`). An
+    /// `Operation` for the driver.
+    #[pyo3(signature = (tokens=None))]
+    fn load_keys(&self, tokens: Option<Vec<String>>) -> PyOperation {
         let verifier = self.verifier.clone();
-        let future = async move { verifier.load_keys().await.map(|()| Output::OptStr(None)) };
+        let tokens = tokens.unwrap_or_default();
+        let future = async move {
+            verifier
+                .load_keys_for(&tokens)
+                .await
+                .map(|()| Output::OptStr(None))
+        };
         PyOperation::new(Box::pin(future), Arc::new(Exchange::default()))
     }
 }
