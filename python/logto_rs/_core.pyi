@@ -163,8 +163,10 @@ class CoreVerifier:
     ) -> list[Union[str, LogtoException, None]]:
         """Per token: the payload's JSON text, the rejecting exception, or ``None`` (load keys)."""
     def load_keys(self, tokens: Optional[list[str]] = None) -> Operation:
-        """Discover the provider (once) and fetch the JWKS when none is cached, it is past its
-        age, or (rate-limited) it lacks the key of one of ``tokens``."""
+        """Discover the provider (once) and fetch the JWKS when needed.
+
+        Needed: none is cached, it is past its age, or (rate-limited) it lacks a key of ``tokens``.
+        """
 
 class _BenchBareVerifier:
     """The benchmarks' floor: a bare signature check with a pre-parsed key (not an API)."""
