@@ -233,7 +233,9 @@ impl LogtoClient {
             leeway: config.clock_tolerance.as_secs(),
         };
         jwt::check_claims(&parsed.claims, &checks)?;
-        Ok(parsed.claims_map()?)
+        let claims = parsed.claims_map()?;
+        jwt::check_id_token_claim_types(&claims)?;
+        Ok(claims)
     }
 
     /// Signs the user out locally and returns the provider's end-session URL.

@@ -124,9 +124,11 @@ enum Loose {
     Str(String),
     /// A number; `None` when it is negative.
     Num(Option<u64>),
-    /// An array; only its string elements are kept.
+    /// An array of strings only.
     List(Vec<String>),
-    /// `null`, a boolean or an object.
+    /// `null`.
+    Null,
+    /// A boolean, an object, or an array holding anything but strings.
     Other,
 }
 
@@ -180,17 +182,23 @@ impl<'de> Deserialize<'de> for Loose {
             }
 
             fn visit_unit<E: de::Error>(self) -> Result<Loose, E> {
-                Ok(Loose::Other)
+                Ok(Loose::Null)
             }
 
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Loose, A::Error> {
                 let mut strings = Vec::new();
+                let mut only_strings = true;
                 while let Some(item) = seq.next_element::<Loose>()? {
-                    if let Loose::Str(s) = item {
-                        strings.push(s);
+                    match item {
+                        Loose::Str(s) => strings.push(s),
+                        _ => only_strings = false,
                     }
                 }
-                Ok(Loose::List(strings))
+                Ok(if only_strings {
+                    Loose::List(strings)
+                } else {
+                    Loose::Other
+                })
             }
 
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Loose, A::Error> {
@@ -227,6 +235,10 @@ pub struct RegisteredClaims {
     scope: Loose,
     #[serde(default)]
     organization_id: Loose,
+    #[serde(default)]
+    jti: Loose,
+    #[serde(default)]
+    client_id: Loose,
 }
 
 impl RegisteredClaims {
@@ -275,6 +287,39 @@ fn json_object<'a, T: Deserialize<'a>>(json: &'a str) -> Option<T> {
     serde_json::from_str(json).ok()
 }
 
+/// Deepest nesting of arrays and objects accepted in a payload. Real tokens nest two or three
+/// levels; the Python models' JSON parser stops at 200, so anything the checks accept fits them.
+pub const MAX_JSON_DEPTH: usize = 64;
+
+/// Whether `json` nests arrays/objects deeper than [`MAX_JSON_DEPTH`] (a linear scan that
+/// skips strings).
+fn nested_too_deeply(json: &str) -> bool {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for byte in json.bytes() {
+        if in_string {
+            match byte {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > MAX_JSON_DEPTH {
+                    return true;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
+}
+
 /// Splits and decodes a compact JWS and enforces the algorithm allow-list.
 ///
 /// # Errors
@@ -308,6 +353,9 @@ pub fn parse(token: &str) -> Result<UnverifiedJwt<'_>, ValidationError> {
     }
     let payload = String::from_utf8(decode_segment(payload)?)
         .map_err(|_| ValidationError::Malformed("the payload is not a JSON object"))?;
+    if nested_too_deeply(&payload) {
+        return Err(ValidationError::Malformed("the payload is nested too deeply"));
+    }
     let claims =
         json_object(&payload).ok_or(ValidationError::Malformed("the payload is not a JSON object"))?;
     let signing_input = &token[..token.len() - signature.len() - 1];
@@ -447,9 +495,9 @@ pub fn check_claims(claims: &RegisteredClaims, checks: &ClaimChecks<'_>) -> Resu
     if exp.saturating_add(checks.leeway) <= checks.now {
         return Err(ValidationError::Expired);
     }
-    if let Some(iat) = number(&claims.iat, "iat")?
-        && iat > checks.now.saturating_add(checks.leeway)
-    {
+    // `iat` is required in ID tokens (OIDC Core §2) and JWT access tokens (RFC 9068 §2.2).
+    let iat = number(&claims.iat, "iat")?.ok_or(ValidationError::Claim("iat"))?;
+    if iat > checks.now.saturating_add(checks.leeway) {
         return Err(ValidationError::IssuedInFuture);
     }
     if let Some(nbf) = number(&claims.nbf, "nbf")?
@@ -464,6 +512,113 @@ pub fn check_claims(claims: &RegisteredClaims, checks: &ClaimChecks<'_>) -> Resu
         }
     }
     Ok(())
+}
+
+fn optional_string(claim: &Loose, name: &'static str) -> Result<(), ValidationError> {
+    match claim {
+        Loose::Absent | Loose::Null | Loose::Str(_) => Ok(()),
+        _ => Err(ValidationError::Claim(name)),
+    }
+}
+
+/// Checks the types of the optional claims `AccessTokenClaims` declares (`jti`, `scope`,
+/// `client_id`, `organization_id`: strings or null), so that every access token that passes
+/// the checks fits the model. Other claims (custom JWT claims) may have any type.
+///
+/// # Errors
+/// [`ValidationError::Claim`] naming the claim.
+pub fn check_access_token_claim_types(claims: &RegisteredClaims) -> Result<(), ValidationError> {
+    optional_string(&claims.jti, "jti")?;
+    optional_string(&claims.scope, "scope")?;
+    optional_string(&claims.client_id, "client_id")?;
+    optional_string(&claims.organization_id, "organization_id")
+}
+
+/// The JSON type an ID-token claim must have when present (or be `null`).
+#[derive(Debug, Clone, Copy)]
+enum Shape {
+    Str,
+    Bool,
+    Number,
+    StrList,
+    Object,
+}
+
+/// The optional claims `IdTokenClaims` declares, with their types (the registered ones are
+/// checked by [`check_claims`]).
+const ID_TOKEN_CLAIM_SHAPES: [(&str, Shape); 18] = [
+    ("name", Shape::Str),
+    ("username", Shape::Str),
+    ("picture", Shape::Str),
+    ("email", Shape::Str),
+    ("email_verified", Shape::Bool),
+    ("phone_number", Shape::Str),
+    ("phone_number_verified", Shape::Bool),
+    ("created_at", Shape::Number),
+    ("updated_at", Shape::Number),
+    ("identities", Shape::Object),
+    ("roles", Shape::StrList),
+    ("organizations", Shape::StrList),
+    ("organization_roles", Shape::StrList),
+    ("at_hash", Shape::Str),
+    ("nonce", Shape::Str),
+    ("azp", Shape::Str),
+    ("sid", Shape::Str),
+    ("auth_time", Shape::Number),
+];
+
+/// Checks the types of the optional claims `IdTokenClaims` declares, so that every ID token
+/// that passes the checks fits the model. Unknown claims may have any type.
+///
+/// # Errors
+/// [`ValidationError::Claim`] naming the first claim of the wrong type.
+pub fn check_id_token_claim_types(claims: &Map<String, Value>) -> Result<(), ValidationError> {
+    for (name, shape) in ID_TOKEN_CLAIM_SHAPES {
+        let fits = match (claims.get(name), shape) {
+            (None | Some(Value::Null), _)
+            | (Some(Value::String(_)), Shape::Str)
+            | (Some(Value::Bool(_)), Shape::Bool)
+            | (Some(Value::Number(_)), Shape::Number)
+            | (Some(Value::Object(_)), Shape::Object) => true,
+            (Some(Value::Array(items)), Shape::StrList) => items.iter().all(Value::is_string),
+            _ => false,
+        };
+        if !fits {
+            return Err(ValidationError::Claim(name));
+        }
+    }
+    Ok(())
+}
+
+/// Which model a token's claims must fit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenKind {
+    /// An ID token (`IdTokenClaims`).
+    IdToken,
+    /// A JWT access token (`AccessTokenClaims`).
+    AccessToken,
+}
+
+/// Every claim check a verified token's payload goes through: [`check_claims`], then the claim
+/// types of its model. The same functions the verification paths call, on a payload alone.
+///
+/// # Errors
+/// The first failing check.
+pub fn check_payload(
+    payload: &str,
+    checks: &ClaimChecks<'_>,
+    kind: TokenKind,
+) -> Result<(), ValidationError> {
+    if nested_too_deeply(payload) {
+        return Err(ValidationError::Malformed("the payload is nested too deeply"));
+    }
+    let claims: RegisteredClaims =
+        json_object(payload).ok_or(ValidationError::Malformed("the payload is not a JSON object"))?;
+    check_claims(&claims, checks)?;
+    match kind {
+        TokenKind::AccessToken => check_access_token_claim_types(&claims),
+        TokenKind::IdToken => check_id_token_claim_types(&parse_json(payload)?),
+    }
 }
 
 /// Seconds since the Unix epoch.

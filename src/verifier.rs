@@ -87,6 +87,7 @@ impl Expectations<'_> {
             leeway: self.leeway,
         };
         jwt::check_claims(&jwt.claims, &checks)?;
+        jwt::check_access_token_claim_types(&jwt.claims)?;
         if let Some(required) = self.organization_id
             && token_organization(&jwt.claims) != Some(required)
         {

@@ -235,3 +235,28 @@ def test_error_texts_are_one_printable_line() -> None:
     for text in (str(error), repr(error), error.error or "", error.description or ""):
         assert "\n" not in text and "\r" not in text
     assert "\\r\\nINFO" in str(error)
+
+
+@pytest.mark.parametrize(
+    ("mutation", "check"),
+    [
+        ({"remove_claims": ["iat"]}, "claims"),
+        ({"claims": {"aud": ["web-app", 7], "azp": "web-app"}}, "claims"),
+        ({"claims": {"roles": [1, 2]}}, "claims"),
+        ({"claims": {"email_verified": "yes"}}, "claims"),
+        ({"claims": {"exp": time.time() + 3600.75}}, None),
+    ],
+    ids=["no iat", "aud with a number", "roles of numbers", "string email_verified", "fractional exp"],
+)
+def test_an_id_token_fits_its_model_or_is_rejected(
+    provider: Provider, client: LogtoClient, storage: MemoryStorage, mutation: dict[str, Any], check: Any
+) -> None:
+    callback = start(client)
+    provider.mutate_next_id_token(**mutation)
+    if check is None:
+        run(client.handleSignInCallback(callback))
+        claims = client.getIdTokenClaims()
+        assert isinstance(claims.exp, int) and claims.exp == int(mutation["claims"]["exp"])
+        return
+    error = rejected(client, storage, callback, LogtoTokenValidationError)
+    assert error.check == check

@@ -174,3 +174,6 @@ class _BenchBareVerifier:
     def __init__(self, jwk: str) -> None: ...
     def verify(self, message: bytes, signature: bytes) -> bool:
         """Whether ``signature`` (raw bytes) verifies over ``message``."""
+
+def _check_claims(payload: str, id_token: bool, issuer: str, audience: str, now: int) -> Optional[str]:
+    """The claim checks of a verified token on a payload alone: ``None``, or the failed check."""

@@ -6,9 +6,9 @@ mod convert;
 mod errors;
 mod operation;
 mod storage;
-// Machine tokens (issue 5).
+// Machine tokens.
 mod machine;
-// Issue 6: the access-token verifier.
+// The access-token verifier.
 mod verifier;
 
 use pyo3::prelude::*;
@@ -19,8 +19,10 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<client::PyCoreClient>()?;
     m.add_class::<operation::PyOperation>()?;
     m.add_class::<machine::PyMachineClient>()?;
-    // Issue 6: the access-token verifier, and the benchmarks' bare signature check.
+    // The access-token verifier, the benchmarks' bare signature check, and the claim checks
+    // alone (for the property tests).
     m.add_class::<verifier::PyCoreVerifier>()?;
     m.add_class::<verifier::PyBenchBareVerifier>()?;
+    m.add_function(wrap_pyfunction!(verifier::check_claims, m)?)?;
     Ok(())
 }

@@ -15,7 +15,7 @@ use super::convert::seconds;
 use super::operation::{Exchange, Output, PyOperation};
 use crate::error::{Error, Result, ValidationError};
 use crate::jwks::VerifyingKey;
-use crate::jwt::{Algorithm, MAX_TOKEN_BYTES, allowed_algorithm};
+use crate::jwt::{Algorithm, ClaimChecks, MAX_TOKEN_BYTES, TokenKind, allowed_algorithm, check_payload};
 use crate::verifier::{AccessTokenVerifier, Requirements, VerifiedAccessToken};
 
 /// The token's text, or why it cannot be a token, without copying an oversized string.
@@ -217,4 +217,32 @@ impl PyBenchBareVerifier {
     fn verify(&self, message: &[u8], signature: &[u8]) -> bool {
         self.key.verify(self.alg, message, signature)
     }
+}
+
+/// The claim checks of a verified token, on a payload alone: `None` when it passes, else the
+/// failed check's name. The property tests use it to prove the models accept every payload the
+/// checks accept. Not part of the API.
+#[pyfunction]
+#[pyo3(name = "_check_claims")]
+pub(crate) fn check_claims(
+    payload: &str,
+    id_token: bool,
+    issuer: &str,
+    audience: &str,
+    now: u64,
+) -> Option<&'static str> {
+    let checks = ClaimChecks {
+        issuer,
+        audience,
+        authorized_party: id_token.then_some(audience),
+        nonce: None,
+        now,
+        leeway: 60,
+    };
+    let kind = if id_token {
+        TokenKind::IdToken
+    } else {
+        TokenKind::AccessToken
+    };
+    check_payload(payload, &checks, kind).err().map(|e| e.check())
 }
