@@ -47,7 +47,7 @@ impl LogtoClient {
     /// # Errors
     /// [`Error::Config`] if the HTTP client cannot be built.
     pub fn new(config: LogtoConfig) -> Result<Self> {
-        let http = HttpClient::new(config.request_timeout, config.connect_timeout)?;
+        let http = config.http_client()?;
         let jwks = JwksCache::new(config.jwks_refetch_cooldown);
         Ok(Self {
             inner: Arc::new(Inner {

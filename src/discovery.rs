@@ -32,11 +32,15 @@ pub struct ProviderMetadata {
 
 impl ProviderMetadata {
     /// Checks the document against the issuer the client expects (OIDC Discovery §4.3: the
-    /// issuer must be identical to the URL the document was fetched under).
+    /// issuer must be identical to the URL the document was fetched under), and every endpoint:
+    /// an absolute URL, `https` (plain `http` only to loopback, or with `allow_insecure_http`),
+    /// on the issuer's origin. Logto serves all of them under `{endpoint}/oidc`; a document
+    /// pointing elsewhere would send codes, secrets and tokens to a host the configuration
+    /// never named.
     ///
     /// # Errors
-    /// [`Error::UnexpectedResponse`] when the issuer differs or an endpoint is not a URL.
-    pub fn validate(self, expected_issuer: &str) -> Result<Self> {
+    /// [`Error::UnexpectedResponse`] naming the first endpoint that fails.
+    pub fn validate(self, expected_issuer: &str, allow_insecure_http: bool) -> Result<Self> {
         let bad = |reason: String| Error::UnexpectedResponse {
             endpoint: Endpoint::Discovery,
             status: 200,
@@ -48,17 +52,27 @@ impl ProviderMetadata {
                 self.issuer
             )));
         }
+        let issuer = url::Url::parse(&self.issuer).map_err(|_| bad("the issuer is not a URL".into()))?;
         let endpoints = [
-            Some(&self.authorization_endpoint),
-            Some(&self.token_endpoint),
-            Some(&self.jwks_uri),
-            self.userinfo_endpoint.as_ref(),
-            self.end_session_endpoint.as_ref(),
-            self.revocation_endpoint.as_ref(),
+            ("authorization_endpoint", Some(&self.authorization_endpoint)),
+            ("token_endpoint", Some(&self.token_endpoint)),
+            ("jwks_uri", Some(&self.jwks_uri)),
+            ("userinfo_endpoint", self.userinfo_endpoint.as_ref()),
+            ("end_session_endpoint", self.end_session_endpoint.as_ref()),
+            ("revocation_endpoint", self.revocation_endpoint.as_ref()),
         ];
-        for url in endpoints.into_iter().flatten() {
-            if url::Url::parse(url).is_err() {
-                return Err(bad(format!("endpoint {url:?} is not a URL")));
+        for (name, url) in endpoints {
+            let Some(url) = url else { continue };
+            let Ok(parsed) = url::Url::parse(url) else {
+                return Err(bad(format!("{name} is not a URL")));
+            };
+            if !crate::config::transport_allowed(&parsed, allow_insecure_http) {
+                return Err(bad(format!(
+                    "{name} is not https (plain http only to loopback or with allowInsecureHttp)"
+                )));
+            }
+            if parsed.origin() != issuer.origin() {
+                return Err(bad(format!("{name} is not on the issuer's origin")));
             }
         }
         Ok(self)
@@ -86,7 +100,7 @@ impl DiscoveryCache {
         self.metadata
             .get_or_try_init(|| async {
                 let metadata: ProviderMetadata = http.get_json(Endpoint::Discovery, url).await?;
-                metadata.validate(expected_issuer)
+                metadata.validate(expected_issuer, http.allows_insecure_http())
             })
             .await
     }
@@ -113,12 +127,59 @@ mod tests {
     fn issuer_must_match() {
         assert!(
             document("https://t.logto.app/oidc")
-                .validate("https://t.logto.app/oidc")
+                .validate("https://t.logto.app/oidc", false)
                 .is_ok()
         );
         assert!(matches!(
-            document("https://evil.example/oidc").validate("https://t.logto.app/oidc"),
+            document("https://evil.example/oidc").validate("https://t.logto.app/oidc", false),
             Err(Error::UnexpectedResponse { .. })
         ));
+    }
+
+    #[test]
+    fn endpoints_must_be_https_on_the_issuers_origin() {
+        let issuer = "https://t.logto.app/oidc";
+        for (field, url) in [
+            ("token_endpoint", "http://t.logto.app/oidc/token"),
+            ("token_endpoint", "https://evil.example/oidc/token"),
+            ("jwks_uri", "https://t.logto.app:8443/oidc/jwks"),
+            ("userinfo_endpoint", "not a url"),
+            ("authorization_endpoint", "javascript:alert(1)"),
+        ] {
+            let mut doc = serde_json::json!({
+                "issuer": issuer,
+                "authorization_endpoint": "https://t.logto.app/oidc/auth",
+                "token_endpoint": "https://t.logto.app/oidc/token",
+                "userinfo_endpoint": "https://t.logto.app/oidc/me",
+                "jwks_uri": "https://t.logto.app/oidc/jwks",
+            });
+            doc[field] = serde_json::json!(url);
+            let metadata: ProviderMetadata = serde_json::from_value(doc).unwrap();
+            let error = metadata.validate(issuer, true).unwrap_err().to_string();
+            assert!(
+                error.contains(field) || url.starts_with("http://"),
+                "{field}: {error}"
+            );
+        }
+        // Plain http: only to loopback, or when allowed.
+        let local = "http://127.0.0.1:3001/oidc";
+        let doc = serde_json::json!({
+            "issuer": local,
+            "authorization_endpoint": "http://127.0.0.1:3001/oidc/auth",
+            "token_endpoint": "http://127.0.0.1:3001/oidc/token",
+            "jwks_uri": "http://127.0.0.1:3001/oidc/jwks",
+        });
+        let metadata: ProviderMetadata = serde_json::from_value(doc.clone()).unwrap();
+        assert!(metadata.validate(local, false).is_ok());
+        let remote = "http://logto.internal/oidc";
+        let doc = serde_json::json!({
+            "issuer": remote,
+            "authorization_endpoint": "http://logto.internal/oidc/auth",
+            "token_endpoint": "http://logto.internal/oidc/token",
+            "jwks_uri": "http://logto.internal/oidc/jwks",
+        });
+        let metadata: ProviderMetadata = serde_json::from_value(doc).unwrap();
+        assert!(metadata.clone().validate(remote, false).is_err());
+        assert!(metadata.validate(remote, true).is_ok());
     }
 }

@@ -49,6 +49,7 @@ impl<'a> ClientAuth<'a> {
 pub struct HttpClient {
     client: reqwest::Client,
     timeout: Duration,
+    allow_insecure_http: bool,
 }
 
 impl HttpClient {
@@ -68,7 +69,22 @@ impl HttpClient {
         Ok(Self {
             client,
             timeout: request_timeout,
+            allow_insecure_http: false,
         })
+    }
+
+    /// Whether plain `http://` may be used to hosts other than loopback (off by default: every
+    /// request to such a URL is refused before it is sent).
+    #[must_use]
+    pub fn allow_insecure_http(mut self, allow: bool) -> Self {
+        self.allow_insecure_http = allow;
+        self
+    }
+
+    /// Whether plain `http://` to non-loopback hosts is allowed.
+    #[must_use]
+    pub fn allows_insecure_http(&self) -> bool {
+        self.allow_insecure_http
     }
 
     /// `GET url` and parse a JSON success body.
@@ -204,8 +220,17 @@ impl HttpClient {
         endpoint: Endpoint,
         request: reqwest::RequestBuilder,
     ) -> Result<(T, Option<Duration>)> {
-        let mut response = request
-            .send()
+        let request = request.build().map_err(|e| self.transport_error(endpoint, e))?;
+        if !crate::config::transport_allowed(request.url(), self.allow_insecure_http) {
+            // Defence in depth: configuration and discovery already refuse such URLs.
+            return Err(Error::config(format!(
+                "refusing to send a {endpoint} request over plain http to a host that is not \
+                 loopback (set allowInsecureHttp for development)"
+            )));
+        }
+        let mut response = self
+            .client
+            .execute(request)
             .await
             .map_err(|e| self.transport_error(endpoint, e))?;
         let status = response.status().as_u16();

@@ -27,9 +27,8 @@
 //! ```
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use crate::config::{ORGANIZATION_AUDIENCE_PREFIX, parse_endpoint};
+use crate::config::{ORGANIZATION_AUDIENCE_PREFIX, Settings, parse_endpoint};
 use crate::discovery::{DiscoveryCache, ProviderMetadata};
 use crate::error::{Error, Result, ValidationError};
 use crate::http::HttpClient;
@@ -273,10 +272,7 @@ pub struct AccessTokenVerifierBuilder {
     audience: Option<String>,
     scopes: Vec<String>,
     organization_id: Option<String>,
-    clock_tolerance: Duration,
-    jwks_refetch_cooldown: Duration,
-    request_timeout: Duration,
-    connect_timeout: Duration,
+    settings: Settings,
 }
 
 impl AccessTokenVerifierBuilder {
@@ -294,31 +290,11 @@ impl AccessTokenVerifierBuilder {
         self
     }
 
-    /// Clock skew tolerated when checking `exp`, `iat` and `nbf` (default 60 s).
+    /// Timeouts, clock tolerance, JWKS refetch pace and the plain-HTTP policy (the same
+    /// [`Settings`] a client takes).
     #[must_use]
-    pub fn clock_tolerance(mut self, tolerance: Duration) -> Self {
-        self.clock_tolerance = tolerance;
-        self
-    }
-
-    /// Minimum time between two JWKS fetches caused by unknown key ids (default 30 s).
-    #[must_use]
-    pub fn jwks_refetch_cooldown(mut self, cooldown: Duration) -> Self {
-        self.jwks_refetch_cooldown = cooldown;
-        self
-    }
-
-    /// Total time allowed for one HTTP request (default 10 s).
-    #[must_use]
-    pub fn request_timeout(mut self, timeout: Duration) -> Self {
-        self.request_timeout = timeout;
-        self
-    }
-
-    /// Time allowed to open a connection (default 5 s).
-    #[must_use]
-    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.connect_timeout = timeout;
+    pub fn settings(mut self, settings: Settings) -> Self {
+        self.settings = settings;
         self
     }
 
@@ -328,7 +304,8 @@ impl AccessTokenVerifierBuilder {
     /// # Errors
     /// [`Error::Config`] naming the invalid value.
     pub fn build(self) -> Result<AccessTokenVerifier> {
-        let endpoint = parse_endpoint(&self.endpoint)?;
+        let settings = self.settings;
+        let endpoint = parse_endpoint(&self.endpoint, settings.allow_insecure_http)?;
         let endpoint = endpoint.as_str().trim_end_matches('/');
         if self.audience.as_deref().is_some_and(str::is_empty) {
             return Err(Error::config("audience must not be empty"));
@@ -337,15 +314,7 @@ impl AccessTokenVerifierBuilder {
         if self.organization_id.as_deref().is_some_and(str::is_empty) {
             return Err(Error::config("organizationId must not be empty"));
         }
-        for (name, value) in [
-            ("requestTimeout", self.request_timeout),
-            ("connectTimeout", self.connect_timeout),
-        ] {
-            if value.is_zero() {
-                return Err(Error::config(format!("{name} must be positive")));
-            }
-        }
-        let http = HttpClient::new(self.request_timeout, self.connect_timeout)?;
+        let http = settings.http_client()?;
         Ok(AccessTokenVerifier {
             inner: Arc::new(Inner {
                 issuer: format!("{endpoint}/oidc"),
@@ -353,10 +322,10 @@ impl AccessTokenVerifierBuilder {
                 audience: self.audience,
                 scopes: self.scopes,
                 organization_id: self.organization_id,
-                leeway: self.clock_tolerance.as_secs(),
+                leeway: settings.clock_tolerance.as_secs(),
                 http,
                 discovery: DiscoveryCache::default(),
-                jwks: JwksCache::new(self.jwks_refetch_cooldown),
+                jwks: JwksCache::new(settings.jwks_refetch_cooldown),
             }),
         })
     }
@@ -405,10 +374,7 @@ impl AccessTokenVerifier {
             audience,
             scopes: Vec::new(),
             organization_id: None,
-            clock_tolerance: Duration::from_secs(60),
-            jwks_refetch_cooldown: Duration::from_secs(30),
-            request_timeout: Duration::from_secs(10),
-            connect_timeout: Duration::from_secs(5),
+            settings: Settings::default(),
         }
     }
 

@@ -133,6 +133,7 @@ class CoreVerifier:
         jwks_refetch_cooldown: float = 30.0,
         request_timeout: float = 10.0,
         connect_timeout: float = 5.0,
+        allow_insecure_http: bool = False,
     ) -> None: ...
     @property
     def issuer(self) -> str:

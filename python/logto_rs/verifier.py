@@ -91,6 +91,7 @@ class _VerifierBase:
         jwksRefetchCooldown: float = 30.0,
         requestTimeout: float = 10.0,
         connectTimeout: float = 5.0,
+        allowInsecureHttp: bool = False,
     ) -> None:
         self._endpoint = endpoint
         self._blocking: Optional[BlockingAccessTokenVerifier] = None
@@ -103,6 +104,7 @@ class _VerifierBase:
             jwks_refetch_cooldown=jwksRefetchCooldown,
             request_timeout=requestTimeout,
             connect_timeout=connectTimeout,
+            allow_insecure_http=allowInsecureHttp,
         )
 
     def __repr__(self) -> str:
@@ -170,9 +172,13 @@ class AccessTokenVerifier(_VerifierBase):
         organizationId: The organization every token must be for (an organization token's
             organization, or an organization-scoped resource token's ``organization_id``).
         clockTolerance: Seconds of clock skew tolerated on ``exp``/``iat``/``nbf``.
-        jwksRefetchCooldown: Minimum seconds between two key fetches caused by unknown key ids.
+        jwksRefetchCooldown: Paces key refetches caused by unknown key ids (a burst of two,
+            then one per cooldown) and is the shortest time fetched keys are kept.
         requestTimeout: Seconds allowed for one request to Logto.
         connectTimeout: Seconds allowed to open a connection to Logto.
+        allowInsecureHttp: Allow plain ``http://`` to hosts other than loopback, for
+            development only (by default the endpoint and every discovered URL must be
+            ``https``, or ``http`` to ``localhost``/``127.0.0.1``/``[::1]``).
 
     Raises:
         LogtoConfigError: an invalid endpoint, audience, scope or timeout.

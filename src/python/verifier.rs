@@ -11,7 +11,7 @@ use std::sync::Arc;
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyString};
 
-use super::convert::seconds;
+use super::convert::settings;
 use super::operation::{Exchange, Output, PyOperation};
 use crate::error::{Error, Result, ValidationError};
 use crate::jwks::VerifyingKey;
@@ -42,7 +42,8 @@ pub(crate) struct PyCoreVerifier {
 impl PyCoreVerifier {
     #[new]
     #[pyo3(signature = (endpoint, audience=None, *, scopes=Vec::new(), organization_id=None,
-        clock_tolerance=60.0, jwks_refetch_cooldown=30.0, request_timeout=10.0, connect_timeout=5.0))]
+        clock_tolerance=60.0, jwks_refetch_cooldown=30.0, request_timeout=10.0, connect_timeout=5.0,
+        allow_insecure_http=false))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         endpoint: String,
@@ -53,14 +54,18 @@ impl PyCoreVerifier {
         jwks_refetch_cooldown: f64,
         request_timeout: f64,
         connect_timeout: f64,
+        allow_insecure_http: bool,
     ) -> Result<Self> {
         let verifier = AccessTokenVerifier::builder(endpoint, audience)
             .scopes(scopes)
             .organization_id(organization_id)
-            .clock_tolerance(seconds("clockTolerance", clock_tolerance)?)
-            .jwks_refetch_cooldown(seconds("jwksRefetchCooldown", jwks_refetch_cooldown)?)
-            .request_timeout(seconds("requestTimeout", request_timeout)?)
-            .connect_timeout(seconds("connectTimeout", connect_timeout)?)
+            .settings(settings(
+                request_timeout,
+                connect_timeout,
+                clock_tolerance,
+                jwks_refetch_cooldown,
+                allow_insecure_http,
+            )?)
             .build()?;
         Ok(Self { verifier })
     }
