@@ -1,10 +1,11 @@
 //! [`AccessTokenVerifier`]: verifies the bearer tokens that reach an API (a resource server).
 //!
 //! Logto issues JWT access tokens (RFC 9068, `typ: at+jwt`) for API resources and organizations.
-//! A verifier discovers the tenant's issuer and JWKS once, keeps the parsed keys, refetches the
-//! JWKS when a token names an unknown `kid` (at most once per cooldown), and checks each token:
-//! `typ`, the signature (asymmetric allow-list), `iss`, `aud`, `sub`, `exp`, `iat`, `nbf` (with
-//! leeway), then the required organization and scopes. A failure is an
+//! A verifier discovers the tenant's issuer once, keeps the parsed keys for the JWKS answer's
+//! `max-age`, refetches the JWKS when a token names an unknown `kid` (rate-limited, see
+//! [`JwksCache`]), and checks each token: `typ`, `crit`, the signature (asymmetric allow-list),
+//! `iss`, `aud`, `sub`, `exp`, `iat`, `nbf` (with leeway), the types of the claims
+//! `AccessTokenClaims` declares, then the required organization and scopes. A failure is an
 //! [`Error::AccessTokenRejected`] naming the failed check; [`Challenge`] turns it into the HTTP
 //! status and the RFC 6750 `WWW-Authenticate` value to answer with.
 //!

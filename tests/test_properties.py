@@ -168,6 +168,10 @@ def test_the_shapes_the_checks_refuse() -> None:
     ]:
         assert _check_claims(dump(claims), False, ISSUER, AUDIENCE, NOW) == check, claims
     assert _check_claims(dump({**base, "roles": [1]}), True, ISSUER, AUDIENCE, NOW) == "claims"
+    # Found by the long run: a negative fractional NumericDate in an optional claim.
+    odd_dates = {**base, "auth_time": -0.5, "created_at": -7.25}
+    assert _check_claims(dump(odd_dates), True, ISSUER, AUDIENCE, NOW) is None
+    assert IdTokenClaims.model_validate_json(dump(odd_dates)).auth_time == 0
     assert _check_claims(dump({**base, "roles": [1]}), False, ISSUER, AUDIENCE, NOW) is None  # custom claim
 
 

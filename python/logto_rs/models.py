@@ -10,6 +10,7 @@ truncated to whole seconds, as the checks compare them).
 
 from __future__ import annotations
 
+import math
 from datetime import datetime, timezone
 from enum import Enum
 from typing import Any, Literal, Optional, Union
@@ -78,8 +79,8 @@ FirstScreen = Literal[
 
 def _whole_seconds(value: Any) -> Any:
     """A JSON NumericDate may be fractional (RFC 7519 §2); the checks compare whole seconds."""
-    if isinstance(value, float) and value >= 0 and value == value and value != float("inf"):
-        return int(value)
+    if isinstance(value, float) and math.isfinite(value):
+        return math.trunc(value)
     return value
 
 
