@@ -80,14 +80,18 @@ impl ProviderMetadata {
 }
 
 /// The discovery document, fetched on first use and kept for the client's lifetime.
-/// A failed fetch is not cached: the next call tries again.
+/// A failed fetch is not cached: the next call tries again. Callers that were already waiting
+/// for that fetch share its error instead of each trying in turn (during an outage, N callers
+/// would otherwise wait N timeouts).
 #[derive(Debug, Default)]
 pub struct DiscoveryCache {
     metadata: OnceCell<ProviderMetadata>,
+    fetch_lock: tokio::sync::Mutex<()>,
+    last_failure: std::sync::Mutex<Option<(std::time::Instant, Error)>>,
 }
 
 impl DiscoveryCache {
-    /// The metadata, fetching it once (concurrent callers share one request).
+    /// The metadata, fetching it once (concurrent callers share one request, and its error).
     ///
     /// # Errors
     /// The fetch's error.
@@ -97,12 +101,39 @@ impl DiscoveryCache {
         url: &str,
         expected_issuer: &str,
     ) -> Result<&ProviderMetadata> {
-        self.metadata
-            .get_or_try_init(|| async {
-                let metadata: ProviderMetadata = http.get_json(Endpoint::Discovery, url).await?;
-                metadata.validate(expected_issuer, http.allows_insecure_http())
-            })
-            .await
+        if let Some(metadata) = self.metadata.get() {
+            return Ok(metadata);
+        }
+        let asked = std::time::Instant::now();
+        let _guard = self.fetch_lock.lock().await;
+        if let Some(metadata) = self.metadata.get() {
+            return Ok(metadata);
+        }
+        let failures = || {
+            self.last_failure
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+        };
+        if let Some((at, error)) = failures().as_ref()
+            && *at >= asked
+        {
+            return Err(error.replay());
+        }
+        let fetched = async {
+            let metadata: ProviderMetadata = http.get_json(Endpoint::Discovery, url).await?;
+            metadata.validate(expected_issuer, http.allows_insecure_http())
+        }
+        .await;
+        match fetched {
+            Ok(metadata) => {
+                *failures() = None;
+                Ok(self.metadata.get_or_init(|| async { metadata }).await)
+            }
+            Err(error) => {
+                *failures() = Some((std::time::Instant::now(), error.replay()));
+                Err(error)
+            }
+        }
     }
 }
 

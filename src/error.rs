@@ -359,6 +359,40 @@ impl Error {
     pub(crate) fn config(message: impl Into<String>) -> Self {
         Self::Config(message.into())
     }
+
+    /// A copy of a fetch error for the callers that share one failed fetch (a transport source
+    /// is dropped; an error that is not a fetch failure becomes a network error naming its code).
+    #[must_use]
+    pub(crate) fn replay(&self) -> Self {
+        match self {
+            Self::Network {
+                endpoint, message, ..
+            } => Self::Network {
+                endpoint: *endpoint,
+                message: message.clone(),
+                source: None,
+            },
+            Self::Timeout { endpoint, timeout } => Self::Timeout {
+                endpoint: *endpoint,
+                timeout: *timeout,
+            },
+            Self::UnexpectedResponse {
+                endpoint,
+                status,
+                reason,
+            } => Self::UnexpectedResponse {
+                endpoint: *endpoint,
+                status: *status,
+                reason: reason.clone(),
+            },
+            Self::Config(message) => Self::Config(message.clone()),
+            other => Self::Network {
+                endpoint: Endpoint::Discovery,
+                message: format!("the fetch failed ({})", other.code()),
+                source: None,
+            },
+        }
+    }
 }
 
 #[cfg(test)]

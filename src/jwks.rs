@@ -454,7 +454,7 @@ impl JwksCache {
                 // Another caller's attempt failed while this one waited, or the backoff runs.
                 return Err(Some(match &state.current {
                     Some(current) => Ok(current.clone()),
-                    None => Err(replay(&failure.error)),
+                    None => Err(failure.error.replay()),
                 }));
             }
             if need == Need::UnknownKid {
@@ -484,7 +484,7 @@ impl JwksCache {
                     at: now,
                     retry_at: now + backoff,
                     failures,
-                    error: replay(&error),
+                    error: error.replay(),
                 });
                 match &state.current {
                     Some(current) => Ok(current.clone()),
@@ -497,37 +497,6 @@ impl JwksCache {
     async fn download(&self, http: &HttpClient, jwks_uri: &str) -> Result<(KeySet, Option<Duration>)> {
         let (document, max_age): (Value, _) = http.get_json_cacheable(Endpoint::Jwks, jwks_uri).await?;
         Ok((KeySet::from_document(&document)?, max_age))
-    }
-}
-
-/// A copy of a fetch error for the callers that share it (the transport source is dropped).
-fn replay(error: &Error) -> Error {
-    match error {
-        Error::Network {
-            endpoint, message, ..
-        } => Error::Network {
-            endpoint: *endpoint,
-            message: message.clone(),
-            source: None,
-        },
-        Error::Timeout { endpoint, timeout } => Error::Timeout {
-            endpoint: *endpoint,
-            timeout: *timeout,
-        },
-        Error::UnexpectedResponse {
-            endpoint,
-            status,
-            reason,
-        } => Error::UnexpectedResponse {
-            endpoint: *endpoint,
-            status: *status,
-            reason: reason.clone(),
-        },
-        other => Error::Network {
-            endpoint: Endpoint::Jwks,
-            message: format!("the JWKS could not be fetched ({})", other.code()),
-            source: None,
-        },
     }
 }
 

@@ -236,3 +236,29 @@ def test_a_critical_header_extension_is_rejected(
             forge(token, header={**header, "crit": ["b64"]})
         )
     assert rejected.value.check == "crit"
+
+
+def test_callers_waiting_for_a_failing_discovery_share_its_error(provider: Provider) -> None:
+    # Discovery hangs: four concurrent callers wait one timeout together, not one each in turn.
+    verifier = BlockingAccessTokenVerifier(provider.endpoint, API, requestTimeout=1.0)
+    unsigned = forge("e30.e30.AAAA", header={"alg": "ES384", "typ": "at+jwt", "kid": "k"}, claims={})
+    provider.fault("discovery", "hang", times=10)
+    barrier = threading.Barrier(4)
+    outcomes: list[object] = []
+
+    def work() -> None:
+        barrier.wait()
+        try:
+            verifier.verify(unsigned)
+        except Exception as error:
+            outcomes.append(error)
+
+    started = time.monotonic()
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert time.monotonic() - started < 2.5  # one timeout (1 s), not four
+    assert len(outcomes) == 4 and all(type(o).__name__ == "LogtoTimeoutError" for o in outcomes), outcomes
+    assert len(provider.requests(path="/oidc/.well-known/openid-configuration")) == 1
