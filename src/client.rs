@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
-use crate::callback::parse_callback;
+use crate::callback::{ExpectedIssuer, parse_callback};
 use crate::config::LogtoConfig;
 use crate::discovery::{DiscoveryCache, ProviderMetadata};
 use crate::error::{CallbackError, Endpoint, Error, Result};
@@ -52,7 +52,7 @@ impl LogtoClient {
     /// # Errors
     /// [`Error::Config`] if the HTTP client cannot be built.
     pub fn new(config: LogtoConfig) -> Result<Self> {
-        let http = HttpClient::new(config.request_timeout, config.connect_timeout)?;
+        let http = config.http_client()?;
         let jwks = JwksCache::new(config.jwks_refetch_cooldown);
         Ok(Self {
             inner: Arc::new(Inner {
@@ -138,9 +138,13 @@ impl LogtoClient {
             .ok_or(CallbackError::SessionNotFound)?;
         let session: SignInSession =
             serde_json::from_str(&stored).map_err(|_| CallbackError::CorruptSession)?;
-        let code = parse_callback(callback_url, &session)?;
-
         let metadata = self.provider_metadata().await?;
+        let issuer = ExpectedIssuer {
+            issuer: &metadata.issuer,
+            required: metadata.authorization_response_iss_parameter_supported,
+        };
+        let code = parse_callback(callback_url, &session, issuer)?;
+
         let grant = Grant::AuthorizationCode {
             code: &code,
             code_verifier: &session.code_verifier,
@@ -235,7 +239,9 @@ impl LogtoClient {
             leeway: config.clock_tolerance.as_secs(),
         };
         jwt::check_claims(&parsed.claims, &checks)?;
-        Ok(parsed.claims_map()?)
+        let claims = parsed.claims_map()?;
+        jwt::check_id_token_claim_types(&claims)?;
+        Ok(claims)
     }
 
     /// Signs the user out locally and returns the provider's end-session URL.

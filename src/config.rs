@@ -9,6 +9,7 @@ use std::time::Duration;
 use url::Url;
 
 use crate::error::{Error, Result};
+use crate::http::HttpClient;
 use crate::secret::ClientSecret;
 
 /// Scopes every sign-in requests.
@@ -35,7 +36,62 @@ pub struct LogtoConfig {
     pub(crate) connect_timeout: Duration,
     pub(crate) clock_tolerance: Duration,
     pub(crate) jwks_refetch_cooldown: Duration,
+    pub(crate) allow_insecure_http: bool,
     pub(crate) access_token_margin: Duration,
+}
+
+/// What a client and an [`AccessTokenVerifier`](crate::verifier::AccessTokenVerifier) share:
+/// timeouts, clock tolerance, the JWKS refetch pace and the transport policy. Set it on either
+/// builder with `settings(...)`; every field has a default (`Settings::default()`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Settings {
+    /// Total time allowed for one HTTP request (default 10 s).
+    pub request_timeout: Duration,
+    /// Time allowed to open a connection (default 5 s).
+    pub connect_timeout: Duration,
+    /// Clock skew tolerated when checking `exp`, `iat` and `nbf` (default 60 s).
+    pub clock_tolerance: Duration,
+    /// Paces JWKS refetches caused by unknown key ids (a burst of two, then one per cooldown)
+    /// and is the shortest time fetched keys are kept (default 30 s).
+    pub jwks_refetch_cooldown: Duration,
+    /// Allow plain `http://` to hosts other than loopback (the endpoint and every URL discovery
+    /// returns). Off by default: only `https://`, or `http://` to `localhost`, `127.0.0.0/8`
+    /// and `[::1]`, is used. For development against a provider on another machine only.
+    pub allow_insecure_http: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            request_timeout: Duration::from_secs(10),
+            connect_timeout: Duration::from_secs(5),
+            clock_tolerance: Duration::from_secs(60),
+            jwks_refetch_cooldown: Duration::from_secs(30),
+            allow_insecure_http: false,
+        }
+    }
+}
+
+impl Settings {
+    /// Checks the values.
+    pub(crate) fn validate(&self) -> Result<()> {
+        for (name, value) in [
+            ("requestTimeout", self.request_timeout),
+            ("connectTimeout", self.connect_timeout),
+        ] {
+            if value.is_zero() {
+                return Err(Error::config(format!("{name} must be positive")));
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks the values and builds the HTTP client they describe.
+    pub(crate) fn http_client(&self) -> Result<HttpClient> {
+        self.validate()?;
+        Ok(HttpClient::new(self.request_timeout, self.connect_timeout)?
+            .allow_insecure_http(self.allow_insecure_http))
+    }
 }
 
 impl LogtoConfig {
@@ -49,10 +105,7 @@ impl LogtoConfig {
             scopes: Vec::new(),
             resources: Vec::new(),
             prompt: "consent".into(),
-            request_timeout: Duration::from_secs(10),
-            connect_timeout: Duration::from_secs(5),
-            clock_tolerance: Duration::from_secs(60),
-            jwks_refetch_cooldown: Duration::from_secs(30),
+            settings: Settings::default(),
             access_token_margin: Duration::from_secs(60),
         }
     }
@@ -117,6 +170,21 @@ impl LogtoConfig {
         self.access_token_margin
     }
 
+    /// The HTTP client these settings describe (timeouts, the plain-HTTP policy).
+    ///
+    /// # Errors
+    /// [`Error::Config`] if the TLS backend cannot be initialised.
+    pub fn http_client(&self) -> Result<HttpClient> {
+        Settings {
+            request_timeout: self.request_timeout,
+            connect_timeout: self.connect_timeout,
+            clock_tolerance: self.clock_tolerance,
+            jwks_refetch_cooldown: self.jwks_refetch_cooldown,
+            allow_insecure_http: self.allow_insecure_http,
+        }
+        .http_client()
+    }
+
     /// Whether the organizations scope is configured.
     #[must_use]
     pub fn has_organizations_scope(&self) -> bool {
@@ -133,10 +201,7 @@ pub struct LogtoConfigBuilder {
     scopes: Vec<String>,
     resources: Vec<String>,
     prompt: String,
-    request_timeout: Duration,
-    connect_timeout: Duration,
-    clock_tolerance: Duration,
-    jwks_refetch_cooldown: Duration,
+    settings: Settings,
     access_token_margin: Duration,
 }
 
@@ -169,31 +234,10 @@ impl LogtoConfigBuilder {
         self
     }
 
-    /// Total time allowed for one HTTP request (default 10 s).
+    /// Timeouts, clock tolerance, JWKS refetch pace and the plain-HTTP policy.
     #[must_use]
-    pub fn request_timeout(mut self, timeout: Duration) -> Self {
-        self.request_timeout = timeout;
-        self
-    }
-
-    /// Time allowed to open a connection (default 5 s).
-    #[must_use]
-    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.connect_timeout = timeout;
-        self
-    }
-
-    /// Clock skew tolerated when checking `exp`, `iat` and `nbf` (default 60 s).
-    #[must_use]
-    pub fn clock_tolerance(mut self, tolerance: Duration) -> Self {
-        self.clock_tolerance = tolerance;
-        self
-    }
-
-    /// Minimum time between two JWKS fetches caused by unknown key ids (default 30 s).
-    #[must_use]
-    pub fn jwks_refetch_cooldown(mut self, cooldown: Duration) -> Self {
-        self.jwks_refetch_cooldown = cooldown;
+    pub fn settings(mut self, settings: Settings) -> Self {
+        self.settings = settings;
         self
     }
 
@@ -209,7 +253,9 @@ impl LogtoConfigBuilder {
     /// # Errors
     /// [`Error::Config`] naming the invalid field.
     pub fn build(self) -> Result<LogtoConfig> {
-        let endpoint = parse_endpoint(&self.endpoint)?;
+        let settings = self.settings;
+        let endpoint = parse_endpoint(&self.endpoint, settings.allow_insecure_http)?;
+        settings.validate()?;
         let app_id = self.app_id.trim().to_owned();
         if app_id.is_empty() {
             return Err(Error::config("appId must not be empty"));
@@ -223,14 +269,6 @@ impl LogtoConfigBuilder {
             other => other.map(ClientSecret::new),
         };
         let prompt = normalise_prompt(&self.prompt)?;
-        for (name, value) in [
-            ("requestTimeout", self.request_timeout),
-            ("connectTimeout", self.connect_timeout),
-        ] {
-            if value.is_zero() {
-                return Err(Error::config(format!("{name} must be positive")));
-            }
-        }
 
         let mut scopes: Vec<String> = RESERVED_SCOPES.iter().map(|s| (*s).to_owned()).collect();
         for scope in self.scopes {
@@ -266,16 +304,42 @@ impl LogtoConfigBuilder {
             scopes,
             resources,
             prompt,
-            request_timeout: self.request_timeout,
-            connect_timeout: self.connect_timeout,
-            clock_tolerance: self.clock_tolerance,
-            jwks_refetch_cooldown: self.jwks_refetch_cooldown,
+            request_timeout: settings.request_timeout,
+            connect_timeout: settings.connect_timeout,
+            clock_tolerance: settings.clock_tolerance,
+            jwks_refetch_cooldown: settings.jwks_refetch_cooldown,
+            allow_insecure_http: settings.allow_insecure_http,
             access_token_margin: self.access_token_margin,
         })
     }
 }
 
-pub(crate) fn parse_endpoint(raw: &str) -> Result<Url> {
+/// Whether `url`'s host is this machine: `localhost` (and `*.localhost`), `127.0.0.0/8`, `[::1]`.
+#[must_use]
+pub fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(domain)) => {
+            let domain = domain.trim_end_matches('.').to_ascii_lowercase();
+            domain == "localhost" || domain.ends_with(".localhost")
+        }
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
+/// Whether `url` may be used: `https`, or `http` to a loopback host, or any `http` when
+/// `allow_insecure_http` says so.
+#[must_use]
+pub fn transport_allowed(url: &Url, allow_insecure_http: bool) -> bool {
+    match url.scheme() {
+        "https" => true,
+        "http" => allow_insecure_http || is_loopback(url),
+        _ => false,
+    }
+}
+
+pub(crate) fn parse_endpoint(raw: &str, allow_insecure_http: bool) -> Result<Url> {
     let url =
         Url::parse(raw.trim()).map_err(|e| Error::config(format!("endpoint is not a valid URL ({e})")))?;
     if !matches!(url.scheme(), "http" | "https") {
@@ -289,6 +353,12 @@ pub(crate) fn parse_endpoint(raw: &str) -> Result<Url> {
     }
     if url.query().is_some() || url.fragment().is_some() {
         return Err(Error::config("endpoint must not have a query or fragment"));
+    }
+    if !transport_allowed(&url, allow_insecure_http) {
+        return Err(Error::config(
+            "endpoint must be https (plain http only for localhost, 127.0.0.1 or [::1], \
+             unless allowInsecureHttp is set for development)",
+        ));
     }
     Ok(url)
 }
@@ -343,6 +413,9 @@ mod tests {
             "https://u:p@x",
             "https://x?a=1",
             "mailto:x",
+            "http://tenant.logto.app",
+            "http://10.0.0.1:3001",
+            "http://127.0.0.1.evil.example",
         ] {
             assert!(matches!(
                 LogtoConfig::builder(endpoint, "app").build(),
@@ -379,5 +452,38 @@ mod tests {
             .build()
             .unwrap();
         assert_eq!(ok.prompt(), "login consent");
+    }
+
+    #[test]
+    fn plain_http_only_to_loopback_unless_allowed() {
+        for endpoint in [
+            "http://localhost:3001",
+            "http://127.0.0.1:3001",
+            "http://127.8.9.10",
+            "http://[::1]:3001",
+            "http://app.localhost",
+        ] {
+            assert!(LogtoConfig::builder(endpoint, "a").build().is_ok(), "{endpoint}");
+        }
+        let insecure = Settings {
+            allow_insecure_http: true,
+            ..Settings::default()
+        };
+        assert!(
+            LogtoConfig::builder("http://logto.internal:3001", "a")
+                .settings(insecure)
+                .build()
+                .is_ok()
+        );
+        let zero = Settings {
+            request_timeout: Duration::ZERO,
+            ..Settings::default()
+        };
+        assert!(
+            LogtoConfig::builder("https://x", "a")
+                .settings(zero)
+                .build()
+                .is_err()
+        );
     }
 }

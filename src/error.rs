@@ -114,6 +114,10 @@ pub enum ValidationError {
     /// The header's `alg` is not on the allow-list of asymmetric algorithms (or is `none`/HS*).
     #[error("algorithm {0:?} is not allowed")]
     Algorithm(String),
+    /// The header has `crit`: it names JWS extensions that must be understood, and this client
+    /// understands none (RFC 7515 §4.1.11).
+    #[error("the token's header names critical extensions (crit) this client does not support")]
+    CriticalHeader,
     /// No key in the provider's JWKS matches the token's `kid` (after one refetch).
     #[error("no signing key matches the token's key id")]
     UnknownKey,
@@ -166,6 +170,7 @@ impl ValidationError {
         match self {
             Self::Malformed(_) => "malformed",
             Self::Algorithm(_) => "alg",
+            Self::CriticalHeader => "crit",
             Self::UnknownKey => "kid",
             Self::Signature => "signature",
             Self::Issuer => "iss",
@@ -206,6 +211,12 @@ pub enum CallbackError {
     /// The callback's `state` differs from the stored one.
     #[error("the callback state does not match the sign-in request's")]
     StateMismatch,
+    /// The callback names another issuer in `iss` than the provider's (RFC 9207: a mix-up).
+    #[error("the callback's issuer (iss) is not the provider's")]
+    IssuerMismatch,
+    /// The callback has no `iss` although the provider advertises it (RFC 9207).
+    #[error("the callback has no issuer (iss) although the provider always sends one")]
+    MissingIssuer,
     /// The callback has no `code` parameter.
     #[error("the callback has no authorization code")]
     MissingCode,
@@ -231,6 +242,8 @@ impl CallbackError {
             Self::MissingState => "callback.missing_state",
             Self::StateMismatch => "callback.state_mismatch",
             Self::MissingCode => "callback.missing_code",
+            Self::IssuerMismatch => "callback.issuer_mismatch",
+            Self::MissingIssuer => "callback.missing_issuer",
             Self::Authorization { .. } => "callback.authorization_error",
         }
     }
@@ -345,6 +358,40 @@ impl Error {
 
     pub(crate) fn config(message: impl Into<String>) -> Self {
         Self::Config(message.into())
+    }
+
+    /// A copy of a fetch error for the callers that share one failed fetch (a transport source
+    /// is dropped; an error that is not a fetch failure becomes a network error naming its code).
+    #[must_use]
+    pub(crate) fn replay(&self) -> Self {
+        match self {
+            Self::Network {
+                endpoint, message, ..
+            } => Self::Network {
+                endpoint: *endpoint,
+                message: message.clone(),
+                source: None,
+            },
+            Self::Timeout { endpoint, timeout } => Self::Timeout {
+                endpoint: *endpoint,
+                timeout: *timeout,
+            },
+            Self::UnexpectedResponse {
+                endpoint,
+                status,
+                reason,
+            } => Self::UnexpectedResponse {
+                endpoint: *endpoint,
+                status: *status,
+                reason: reason.clone(),
+            },
+            Self::Config(message) => Self::Config(message.clone()),
+            other => Self::Network {
+                endpoint: Endpoint::Discovery,
+                message: format!("the fetch failed ({})", other.code()),
+                source: None,
+            },
+        }
     }
 }
 

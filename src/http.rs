@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderValue};
+use reqwest::header::{ACCEPT, AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
 use serde::de::DeserializeOwned;
 use url::form_urlencoded;
 
@@ -55,6 +55,7 @@ pub struct HttpClient {
     pool: Arc<PerProcess<reqwest::Client>>,
     timeout: Duration,
     connect_timeout: Duration,
+    allow_insecure_http: bool,
 }
 
 impl HttpClient {
@@ -67,6 +68,7 @@ impl HttpClient {
             pool: Arc::new(PerProcess::new()),
             timeout: request_timeout,
             connect_timeout,
+            allow_insecure_http: false,
         };
         http.client()?;
         Ok(http)
@@ -84,6 +86,20 @@ impl HttpClient {
                 .build()
                 .map_err(|e| Error::config(format!("cannot build the HTTP client: {e}")))
         })
+    }
+
+    /// Whether plain `http://` may be used to hosts other than loopback (off by default: every
+    /// request to such a URL is refused before it is sent).
+    #[must_use]
+    pub fn allow_insecure_http(mut self, allow: bool) -> Self {
+        self.allow_insecure_http = allow;
+        self
+    }
+
+    /// Whether plain `http://` to non-loopback hosts is allowed.
+    #[must_use]
+    pub fn allows_insecure_http(&self) -> bool {
+        self.allow_insecure_http
     }
 
     /// `GET url` and parse a JSON success body.
@@ -197,8 +213,39 @@ impl HttpClient {
         endpoint: Endpoint,
         request: reqwest::RequestBuilder,
     ) -> Result<T> {
-        let response = request
-            .send()
+        Ok(self.send_with_max_age(endpoint, request).await?.0)
+    }
+
+    /// `GET url` and parse a JSON success body, with the response's `Cache-Control: max-age`
+    /// (`None` when absent, or when `no-store`/`no-cache` say not to keep it: `Some(0)`).
+    ///
+    /// # Errors
+    /// As [`get_json`](Self::get_json).
+    pub async fn get_json_cacheable<T: DeserializeOwned>(
+        &self,
+        endpoint: Endpoint,
+        url: &str,
+    ) -> Result<(T, Option<Duration>)> {
+        let request = self.client()?.get(url).header(ACCEPT, "application/json");
+        self.send_with_max_age(endpoint, request).await
+    }
+
+    async fn send_with_max_age<T: DeserializeOwned>(
+        &self,
+        endpoint: Endpoint,
+        request: reqwest::RequestBuilder,
+    ) -> Result<(T, Option<Duration>)> {
+        let request = request.build().map_err(|e| self.transport_error(endpoint, e))?;
+        if !crate::config::transport_allowed(request.url(), self.allow_insecure_http) {
+            // Defence in depth: configuration and discovery already refuse such URLs.
+            return Err(Error::config(format!(
+                "refusing to send a {endpoint} request over plain http to a host that is not \
+                 loopback (set allowInsecureHttp for development)"
+            )));
+        }
+        let mut response = self
+            .client()?
+            .execute(request)
             .await
             .map_err(|e| self.transport_error(endpoint, e))?;
         let status = response.status().as_u16();
@@ -208,20 +255,32 @@ impl HttpClient {
             .and_then(|v| v.to_str().ok())
             .unwrap_or("")
             .to_ascii_lowercase();
+        let max_age = response
+            .headers()
+            .get_all(CACHE_CONTROL)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .fold(None, |found, value| found.or(cache_max_age(value)));
         if response
             .content_length()
             .is_some_and(|n| n > MAX_BODY_BYTES as u64)
         {
             return Err(unexpected(endpoint, status, "the response body is too large"));
         }
-        let body = response
-            .bytes()
+        // Read chunk by chunk and stop at the limit: a chunked (or lying) body is never buffered
+        // beyond it.
+        let mut body = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
             .await
-            .map_err(|e| self.transport_error(endpoint, e))?;
-        if body.len() > MAX_BODY_BYTES {
-            return Err(unexpected(endpoint, status, "the response body is too large"));
+            .map_err(|e| self.transport_error(endpoint, e))?
+        {
+            if body.len() + chunk.len() > MAX_BODY_BYTES {
+                return Err(unexpected(endpoint, status, "the response body is too large"));
+            }
+            body.extend_from_slice(&chunk);
         }
-        classify(endpoint, status, &content_type, &body)
+        Ok((classify(endpoint, status, &content_type, &body)?, max_age))
     }
 
     fn transport_error(&self, endpoint: Endpoint, error: reqwest::Error) -> Error {
@@ -257,6 +316,30 @@ fn basic_auth_header(client_id: &str, secret: &ClientSecret) -> Result<HeaderVal
     Ok(value)
 }
 
+/// The freshness lifetime a `Cache-Control` value gives (RFC 9111 §5.2.2): `max-age=N`, or zero
+/// for `no-store`/`no-cache`; `None` when it says neither.
+pub(crate) fn cache_max_age(value: &str) -> Option<Duration> {
+    let mut max_age = None;
+    for directive in value.split(',') {
+        let directive = directive.trim();
+        let (name, argument) = directive.split_once('=').unwrap_or((directive, ""));
+        match name.trim().to_ascii_lowercase().as_str() {
+            "no-store" | "no-cache" => return Some(Duration::ZERO),
+            "max-age" => {
+                max_age = argument
+                    .trim()
+                    .trim_matches('"')
+                    .parse::<u64>()
+                    .ok()
+                    .map(Duration::from_secs)
+                    .or(max_age);
+            }
+            _ => {}
+        }
+    }
+    max_age
+}
+
 fn unexpected(endpoint: Endpoint, status: u16, reason: impl Into<String>) -> Error {
     Error::UnexpectedResponse {
         endpoint,
@@ -283,6 +366,18 @@ pub(crate) fn classify<T: DeserializeOwned>(
         // No Content: only a caller that expects nothing (`()`) accepts it.
         return serde_json::from_slice(b"null")
             .map_err(|_| unexpected(endpoint, status, "expected JSON, got no content"));
+    }
+    let document = matches!(endpoint, Endpoint::Discovery | Endpoint::Jwks);
+    if (!success && document) || (status >= 500 && endpoint == Endpoint::UserInfo) {
+        // Discovery and the JWKS are plain documents, not OAuth endpoints: any error answer from
+        // them (a 5xx with an OAuth-looking body included) is the provider failing, one class
+        // whatever the body says; so is a 5xx from userinfo (its OAuth errors are 4xx).
+        let reason = if status >= 500 {
+            "the provider is failing (server error)"
+        } else {
+            "the provider refused the request"
+        };
+        return Err(unexpected(endpoint, status, reason));
     }
     if !is_json(content_type) {
         let what = if content_type.starts_with("text/html") {
@@ -437,6 +532,37 @@ mod tests {
         assert!(
             matches!(missing, Error::UnexpectedResponse { status: 204, ref reason, .. } if reason.contains("no content"))
         );
+    }
+
+    #[test]
+    fn documents_fail_as_the_provider_failing_whatever_the_body() {
+        for endpoint in [Endpoint::Discovery, Endpoint::Jwks] {
+            let error = classify::<Tokens>(
+                endpoint,
+                503,
+                "application/json",
+                br#"{"error":"server_error","error_description":"oops"}"#,
+            )
+            .unwrap_err();
+            assert!(
+                matches!(error, Error::UnexpectedResponse { status: 503, ref reason, .. } if reason.contains("failing")),
+                "{error:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn cache_control_max_age() {
+        assert_eq!(
+            cache_max_age("public, max-age=600"),
+            Some(Duration::from_secs(600))
+        );
+        assert_eq!(cache_max_age("max-age=\"60\""), Some(Duration::from_secs(60)));
+        assert_eq!(cache_max_age("no-store"), Some(Duration::ZERO));
+        assert_eq!(cache_max_age("max-age=60, no-cache"), Some(Duration::ZERO));
+        assert_eq!(cache_max_age("public"), None);
+        assert_eq!(cache_max_age("max-age=-1"), None);
+        assert_eq!(cache_max_age("max-age=99999999999999999999999"), None);
     }
 
     #[test]

@@ -1,24 +1,40 @@
-//! The provider's signing keys: a JWKS fetched lazily, cached, and refetched at most once per
-//! cooldown period when a token names an unknown `kid` (so a flood of forged key ids cannot make
-//! the client hammer the provider).
+//! The provider's signing keys: a JWKS fetched lazily and cached for its `max-age`, refetched
+//! when a token names an unknown `kid` (rate-limited, so a flood of forged key ids cannot make
+//! the client hammer the provider, nor keep a real key rotation out), with backoff while the
+//! provider fails.
 
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aws_lc_rs::signature::{
-    ECDSA_P256_SHA256_FIXED, ECDSA_P384_SHA384_FIXED, ParsedPublicKey, RSA_PKCS1_2048_8192_SHA256,
-    RSA_PKCS1_2048_8192_SHA384, RSA_PKCS1_2048_8192_SHA512, RSA_PSS_2048_8192_SHA256,
-    RSA_PSS_2048_8192_SHA384, RSA_PSS_2048_8192_SHA512, RsaParameters, RsaPublicKeyComponents,
+    ECDSA_P256_SHA256_FIXED, ECDSA_P384_SHA384_FIXED, ECDSA_P521_SHA512_FIXED, ParsedPublicKey,
+    RSA_PKCS1_2048_8192_SHA256, RSA_PKCS1_2048_8192_SHA384, RSA_PKCS1_2048_8192_SHA512,
+    RSA_PSS_2048_8192_SHA256, RSA_PSS_2048_8192_SHA384, RSA_PSS_2048_8192_SHA512, RsaParameters,
+    RsaPublicKeyComponents,
 };
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::Algorithm;
-use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, PublicKeyUse};
+use serde::Deserialize;
 use serde_json::Value;
 
 use crate::error::{Endpoint, Error, Result, ValidationError};
 use crate::http::HttpClient;
-use crate::jwt::UnverifiedJwt;
+use crate::jwt::{Algorithm, UnverifiedJwt};
+
+/// The JWK members a verifying key is built from (RFC 7517 §4, RFC 7518 §6).
+#[derive(Deserialize)]
+struct Jwk {
+    kty: String,
+    #[serde(rename = "use")]
+    use_: Option<String>,
+    alg: Option<String>,
+    kid: Option<String>,
+    crv: Option<String>,
+    x: Option<String>,
+    y: Option<String>,
+    n: Option<String>,
+    e: Option<String>,
+}
 
 /// One public key from the JWKS, ready to verify signatures.
 ///
@@ -57,24 +73,25 @@ fn decode(value: &str) -> Option<Vec<u8>> {
 }
 
 impl VerifyingKey {
-    /// Builds a key from a JWK; `None` for keys that cannot verify an allowed algorithm
-    /// (symmetric keys, encryption keys, unsupported curves, malformed key material, or a JWK
-    /// whose `alg` pins an algorithm its key type cannot serve).
+    /// Builds a key from a JWK (RFC 7517, as JSON); `None` for keys that cannot verify an
+    /// allowed algorithm (symmetric keys, encryption keys, unsupported curves, malformed key
+    /// material, or a JWK whose `alg` pins an algorithm its key type cannot serve).
     #[must_use]
-    pub fn from_jwk(jwk: &Jwk) -> Option<Self> {
-        if matches!(jwk.common.public_key_use, Some(PublicKeyUse::Encryption)) {
+    pub fn from_jwk(jwk: &Value) -> Option<Self> {
+        let jwk = Jwk::deserialize(jwk).ok()?;
+        if jwk.use_.as_deref().is_some_and(|u| u != "sig") {
             return None;
         }
-        let pinned = match jwk.common.key_algorithm {
-            Some(alg) => Some(crate::jwt::allowed_algorithm(&format!("{alg:?}"))?),
+        let pinned = match jwk.alg.as_deref() {
+            Some(alg) => Some(crate::jwt::allowed_algorithm(alg)?),
             None => None,
         };
         let wanted = |alg: Algorithm| pinned.is_none_or(|p| p == alg);
-        let keys = match &jwk.algorithm {
-            AlgorithmParameters::RSA(rsa) => {
+        let keys = match jwk.kty.as_str() {
+            "RSA" => {
                 let components = RsaPublicKeyComponents {
-                    n: decode(&rsa.n)?,
-                    e: decode(&rsa.e)?,
+                    n: decode(jwk.n.as_deref()?)?,
+                    e: decode(jwk.e.as_deref()?)?,
                 };
                 RSA_ALGORITHMS
                     .iter()
@@ -82,13 +99,14 @@ impl VerifyingKey {
                     .map(|(alg, params)| Some((*alg, components.to_parsed_public_key(params).ok()?)))
                     .collect::<Option<Vec<_>>>()?
             }
-            AlgorithmParameters::EllipticCurve(ec) => {
-                let (alg, verification, size) = match ec.curve {
-                    EllipticCurve::P256 => (Algorithm::ES256, &ECDSA_P256_SHA256_FIXED, 32),
-                    EllipticCurve::P384 => (Algorithm::ES384, &ECDSA_P384_SHA384_FIXED, 48),
+            "EC" => {
+                let (alg, verification, size) = match jwk.crv.as_deref()? {
+                    "P-256" => (Algorithm::ES256, &ECDSA_P256_SHA256_FIXED, 32),
+                    "P-384" => (Algorithm::ES384, &ECDSA_P384_SHA384_FIXED, 48),
+                    "P-521" => (Algorithm::ES512, &ECDSA_P521_SHA512_FIXED, 66),
                     _ => return None,
                 };
-                let (x, y) = (decode(&ec.x)?, decode(&ec.y)?);
+                let (x, y) = (decode(jwk.x.as_deref()?)?, decode(jwk.y.as_deref()?)?);
                 if !wanted(alg) || x.len() != size || y.len() != size {
                     return None;
                 }
@@ -100,10 +118,7 @@ impl VerifyingKey {
         if keys.is_empty() {
             return None;
         }
-        Some(Self {
-            kid: jwk.common.key_id.clone(),
-            keys,
-        })
+        Some(Self { kid: jwk.kid, keys })
     }
 
     /// Whether this key can verify a signature made with `alg`.
@@ -144,11 +159,7 @@ impl KeySet {
                     status: 200,
                     reason: "the JWKS has no keys array".into(),
                 })?;
-        let keys = keys
-            .iter()
-            .filter_map(|k| serde_json::from_value::<Jwk>(k.clone()).ok())
-            .filter_map(|jwk| VerifyingKey::from_jwk(&jwk))
-            .collect();
+        let keys = keys.iter().filter_map(VerifyingKey::from_jwk).collect();
         Ok(Self { keys })
     }
 
@@ -184,14 +195,56 @@ impl KeySet {
     }
 }
 
+/// How long a fetched JWKS is used when its answer has no `Cache-Control: max-age`.
+pub const DEFAULT_KEYS_MAX_AGE: Duration = Duration::from_secs(10 * 60);
+/// The longest a fetched JWKS is used, whatever its `max-age` says.
+pub const MAX_KEYS_MAX_AGE: Duration = Duration::from_secs(24 * 60 * 60);
+/// The first wait after a failed JWKS fetch; it doubles with each further failure.
+const FIRST_BACKOFF: Duration = Duration::from_secs(1);
+/// The longest wait between two attempts while the JWKS cannot be fetched.
+const MAX_BACKOFF: Duration = Duration::from_secs(60);
+/// Refetches for unknown key ids allowed in a burst; one more is earned per cooldown.
+const UNKNOWN_KID_BURST: f64 = 2.0;
+
 struct Fetched {
     keys: Arc<KeySet>,
     at: Instant,
+    /// The keys are used until `at + max_age`, then fetched again.
+    max_age: Duration,
 }
 
-/// The provider's JWKS, fetched on first use and refetched on unknown key ids (rate-limited).
+impl Fetched {
+    fn fresh(&self) -> bool {
+        self.at.elapsed() < self.max_age
+    }
+}
+
+/// The last failed fetch: no new attempt before `retry_at`; callers meanwhile get `error` again.
+struct Failure {
+    at: Instant,
+    retry_at: Instant,
+    failures: u32,
+    error: Error,
+}
+
+#[derive(Default)]
+struct State {
+    current: Option<Arc<Fetched>>,
+    failure: Option<Failure>,
+    /// Refetches for unknown key ids still allowed (a token bucket), and when it was last filled.
+    unknown_kid_budget: Option<(f64, Instant)>,
+}
+
+/// The provider's JWKS: fetched on first use, kept for its `Cache-Control: max-age` (bounded by
+/// the cooldown and 24 hours; 10 minutes when absent), refetched when a token names an unknown
+/// `kid`. Unknown-kid refetches are rate-limited with a token bucket (a burst of two, one more
+/// per cooldown), so a published key is found by the very next token even right after a fetch,
+/// and a stream of forged key ids cannot make the client hammer the provider nor keep a real
+/// rotation out. A failed fetch is remembered with exponential backoff (1 s doubling to 60 s):
+/// callers during the backoff share its error without a request, and concurrent callers share
+/// one request. During an outage the keys already fetched keep serving.
 pub struct JwksCache {
-    current: RwLock<Option<Arc<Fetched>>>,
+    state: std::sync::Mutex<State>,
     fetch_lock: tokio::sync::Mutex<()>,
     cooldown: Duration,
 }
@@ -204,19 +257,37 @@ impl std::fmt::Debug for JwksCache {
     }
 }
 
+/// Why a fetch is wanted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Need {
+    /// Nothing cached, or the cached keys are past their age.
+    Load,
+    /// The cached keys are fresh but lack a token's key.
+    UnknownKid,
+}
+
 impl JwksCache {
-    /// An empty cache; `cooldown` is the minimum time between two fetches caused by unknown kids.
+    /// An empty cache; `cooldown` paces refetches caused by unknown kids (a burst of two, then
+    /// one per cooldown) and is the shortest time a fetched JWKS is kept.
     #[must_use]
     pub fn new(cooldown: Duration) -> Self {
         Self {
-            current: RwLock::new(None),
+            state: std::sync::Mutex::new(State::default()),
             fetch_lock: tokio::sync::Mutex::new(()),
             cooldown,
         }
     }
 
+    fn with_state<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
+        let mut guard = self
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        f(&mut guard)
+    }
+
     fn snapshot(&self) -> Option<Arc<Fetched>> {
-        self.current.read().map_or(None, |guard| guard.clone())
+        self.with_state(|state| state.current.clone())
     }
 
     /// The keys fetched last, without any I/O; `None` before the first fetch.
@@ -228,28 +299,79 @@ impl JwksCache {
     /// Puts `keys` in the cache as if just fetched (unit tests of the verifier).
     #[cfg(test)]
     pub(crate) fn insert_for_tests(&self, keys: KeySet) {
-        if let Ok(mut guard) = self.current.write() {
-            *guard = Some(Arc::new(Fetched {
-                keys: Arc::new(keys),
-                at: Instant::now(),
-            }));
-        }
+        self.store(keys, None);
     }
 
-    /// Whether a token with an unknown `kid` would cause a refetch now (the last fetch is older
-    /// than the cooldown, or there was none).
+    fn store(&self, keys: KeySet, max_age: Option<Duration>) -> Arc<Fetched> {
+        let max_age = max_age
+            .unwrap_or(DEFAULT_KEYS_MAX_AGE)
+            .clamp(self.cooldown, MAX_KEYS_MAX_AGE.max(self.cooldown));
+        let fetched = Arc::new(Fetched {
+            keys: Arc::new(keys),
+            at: Instant::now(),
+            max_age,
+        });
+        self.with_state(|state| {
+            state.current = Some(fetched.clone());
+            state.failure = None;
+        });
+        fetched
+    }
+
+    /// Unknown-kid refetches available now (the bucket refilled up to the burst).
+    fn budget(&self, state: &mut State) -> f64 {
+        let now = Instant::now();
+        let (tokens, since) = state.unknown_kid_budget.unwrap_or((UNKNOWN_KID_BURST, now));
+        let earned = if self.cooldown.is_zero() {
+            UNKNOWN_KID_BURST
+        } else {
+            now.duration_since(since).as_secs_f64() / self.cooldown.as_secs_f64()
+        };
+        let tokens = (tokens + earned).min(UNKNOWN_KID_BURST);
+        state.unknown_kid_budget = Some((tokens, now));
+        tokens
+    }
+
+    fn backing_off(state: &State) -> bool {
+        state
+            .failure
+            .as_ref()
+            .is_some_and(|failure| Instant::now() < failure.retry_at)
+    }
+
+    /// Whether a token the cached keys cannot verify would cause a fetch now: none are cached,
+    /// they are past their age, or an unknown-kid refetch is within the rate limit; and the
+    /// last fetch did not fail within its backoff.
     #[must_use]
     pub fn refetch_allowed(&self) -> bool {
-        self.snapshot()
-            .is_none_or(|fetched| fetched.at.elapsed() >= self.cooldown)
+        self.with_state(|state| {
+            if Self::backing_off(state) {
+                return state.current.is_none();
+            }
+            match &state.current {
+                Some(fetched) if fetched.fresh() => self.budget(state) >= 1.0,
+                _ => true,
+            }
+        })
     }
 
-    /// The key set to verify a token with `kid` and `alg`: the cached one when it has a matching
-    /// key; otherwise the JWKS is fetched (on first use, and once more, at most once per
-    /// cooldown, when the `kid` is unknown). The returned set may still lack the key.
+    /// Whether the cached keys are past their age and a fetch may be tried: a token should not
+    /// be decided with them before that (during a fetch backoff they keep serving).
+    #[must_use]
+    pub fn stale(&self) -> bool {
+        self.with_state(|state| {
+            !Self::backing_off(state) && state.current.as_ref().is_some_and(|f| !f.fresh())
+        })
+    }
+
+    /// The key set to verify a token with `kid` and `alg`: the cached one when it is fresh and
+    /// has a matching key; otherwise the JWKS is fetched (on first use, once the keys are past
+    /// their age, and, within the rate limit, when the `kid` is unknown). The returned set may
+    /// still lack the key. When a fetch fails but keys are cached, the cached keys are returned
+    /// (so an unknown `kid` is rejected as such, not as an outage).
     ///
     /// # Errors
-    /// The JWKS fetch's error.
+    /// The JWKS fetch's error, when no keys are cached.
     pub async fn keys_for(
         &self,
         http: &HttpClient,
@@ -257,28 +379,45 @@ impl JwksCache {
         kid: Option<&str>,
         alg: Algorithm,
     ) -> Result<Arc<KeySet>> {
-        let seen = match self.snapshot() {
-            Some(fetched) => fetched,
-            None => self.fetch(http, jwks_uri, None).await?,
-        };
-        if seen.keys.find(kid, alg).is_some() {
-            return Ok(seen.keys.clone());
-        }
-        Ok(self.fetch(http, jwks_uri, Some(&seen)).await?.keys.clone())
+        self.refresh(http, jwks_uri, &[(kid, alg)]).await
     }
 
-    /// Fetches the JWKS when none is cached or the cooldown has passed since the last fetch;
-    /// otherwise (or when a concurrent caller just fetched it) returns the cached set.
+    /// Makes sure usable keys are cached for tokens: fetches the JWKS when none are cached or
+    /// they are past their age, and otherwise refetches it, within the unknown-kid rate limit,
+    /// when the cached keys lack one of the `(kid, alg)` pairs in `wanted`. A concurrent
+    /// caller's fetch counts: keys that arrived since the caller looked are not fetched again.
+    /// Returns the keys to decide with.
     ///
     /// # Errors
-    /// The JWKS fetch's error.
-    pub async fn refresh(&self, http: &HttpClient, jwks_uri: &str) -> Result<Arc<KeySet>> {
+    /// The JWKS fetch's error, when no keys are cached.
+    pub async fn refresh(
+        &self,
+        http: &HttpClient,
+        jwks_uri: &str,
+        wanted: &[(Option<&str>, Algorithm)],
+    ) -> Result<Arc<KeySet>> {
         let seen = self.snapshot();
-        Ok(self.fetch(http, jwks_uri, seen.as_ref()).await?.keys.clone())
+        let need = match &seen {
+            Some(fetched) if fetched.fresh() => {
+                if wanted
+                    .iter()
+                    .all(|(kid, alg)| fetched.keys.find(*kid, *alg).is_some())
+                {
+                    return Ok(fetched.keys.clone());
+                }
+                Need::UnknownKid
+            }
+            _ => Need::Load,
+        };
+        Ok(self
+            .fetch(http, jwks_uri, seen.as_ref(), need)
+            .await?
+            .keys
+            .clone())
     }
 
-    /// Verifies `jwt`'s signature with the provider's key for its `kid`, fetching the JWKS on
-    /// first use and once more (at most once per cooldown) when the `kid` is unknown.
+    /// Verifies `jwt`'s signature with the provider's key for its `kid`, fetching the JWKS when
+    /// needed (see [`keys_for`](Self::keys_for)).
     ///
     /// # Errors
     /// [`ValidationError::UnknownKey`], [`ValidationError::Signature`], or the JWKS fetch's error.
@@ -290,29 +429,109 @@ impl JwksCache {
         Ok(jwt.verify_signature(key)?)
     }
 
-    /// Fetches the JWKS unless another caller already replaced `seen`, or `seen` is younger than
-    /// the cooldown (then `seen` is returned as it is). Concurrent callers share one request.
+    /// Fetches the JWKS unless another caller replaced `seen` meanwhile (its result is shared),
+    /// the last fetch failed within its backoff, or (for an unknown kid) the rate limit says no.
+    /// Then the cached keys are returned when there are any, else the failure's error.
     async fn fetch(
         &self,
         http: &HttpClient,
         jwks_uri: &str,
         seen: Option<&Arc<Fetched>>,
+        need: Need,
     ) -> Result<Arc<Fetched>> {
+        let asked = Instant::now();
         let _guard = self.fetch_lock.lock().await;
-        if let Some(current) = self.snapshot() {
-            let replaced = seen.is_none_or(|s| !Arc::ptr_eq(s, &current));
-            if replaced || current.at.elapsed() < self.cooldown {
-                return Ok(current);
+        let decision = self.with_state(|state| {
+            if let Some(current) = &state.current {
+                let replaced = seen.is_none_or(|s| !Arc::ptr_eq(s, current));
+                if replaced {
+                    return Err(Some(Ok(current.clone())));
+                }
             }
-        }
-        let document: Value = http.get_json(Endpoint::Jwks, jwks_uri).await?;
-        let fetched = Arc::new(Fetched {
-            keys: Arc::new(KeySet::from_document(&document)?),
-            at: Instant::now(),
+            if let Some(failure) = &state.failure
+                && (failure.at >= asked || Instant::now() < failure.retry_at)
+            {
+                // Another caller's attempt failed while this one waited, or the backoff runs.
+                return Err(Some(match &state.current {
+                    Some(current) => Ok(current.clone()),
+                    None => Err(failure.error.replay()),
+                }));
+            }
+            if need == Need::UnknownKid {
+                if self.budget(state) < 1.0 {
+                    return Err(state.current.clone().map(Ok));
+                }
+                if let Some((tokens, _)) = &mut state.unknown_kid_budget {
+                    *tokens -= 1.0;
+                }
+            }
+            Ok(())
         });
-        if let Ok(mut guard) = self.current.write() {
-            *guard = Some(fetched.clone());
+        match decision {
+            Err(Some(answer)) => return answer,
+            Err(None) => return Err(Error::from(ValidationError::UnknownKey)),
+            Ok(()) => {}
         }
-        Ok(fetched)
+        match self.download(http, jwks_uri).await {
+            Ok((keys, max_age)) => Ok(self.store(keys, max_age)),
+            Err(error) => self.with_state(|state| {
+                let failures = state.failure.as_ref().map_or(0, |f| f.failures) + 1;
+                let backoff = FIRST_BACKOFF
+                    .saturating_mul(1 << (failures - 1).min(16))
+                    .min(MAX_BACKOFF);
+                let now = Instant::now();
+                state.failure = Some(Failure {
+                    at: now,
+                    retry_at: now + backoff,
+                    failures,
+                    error: error.replay(),
+                });
+                match &state.current {
+                    Some(current) => Ok(current.clone()),
+                    None => Err(error),
+                }
+            }),
+        }
+    }
+
+    async fn download(&self, http: &HttpClient, jwks_uri: &str) -> Result<(KeySet, Option<Duration>)> {
+        let (document, max_age): (Value, _) = http.get_json_cacheable(Endpoint::Jwks, jwks_uri).await?;
+        Ok((KeySet::from_document(&document)?, max_age))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_age_of_fetched_keys_is_bounded() {
+        let cache = JwksCache::new(Duration::from_secs(30));
+        let age = |max_age| cache.store(KeySet::default(), max_age).max_age;
+        assert_eq!(age(None), DEFAULT_KEYS_MAX_AGE);
+        assert_eq!(age(Some(Duration::ZERO)), Duration::from_secs(30));
+        assert_eq!(age(Some(Duration::from_secs(300))), Duration::from_secs(300));
+        assert_eq!(age(Some(Duration::from_secs(10 * 86_400))), MAX_KEYS_MAX_AGE);
+    }
+
+    #[test]
+    fn unknown_kid_refetches_come_in_a_burst_of_two_then_one_per_cooldown() {
+        let cache = JwksCache::new(Duration::from_secs(3600));
+        cache.store(KeySet::default(), None);
+        for expected in [true, true, false] {
+            assert_eq!(cache.refetch_allowed(), expected);
+            cache.with_state(|state| {
+                if cache.budget(state) >= 1.0
+                    && let Some((tokens, _)) = &mut state.unknown_kid_budget
+                {
+                    *tokens -= 1.0;
+                }
+            });
+        }
+        let eager = JwksCache::new(Duration::ZERO);
+        eager.store(KeySet::default(), None);
+        for _ in 0..10 {
+            assert!(eager.refetch_allowed());
+        }
     }
 }

@@ -10,7 +10,6 @@ use std::fmt;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::Algorithm;
 use serde::de::{self, DeserializeOwned, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Value};
@@ -21,11 +20,55 @@ use crate::jwks::VerifyingKey;
 /// Largest token accepted; anything longer is rejected before any decoding.
 pub const MAX_TOKEN_BYTES: usize = 16 * 1024;
 
+/// A JWS signature algorithm this client verifies (RFC 7518 §3): only asymmetric ones. `none`
+/// and every HMAC algorithm are not representable, whatever the key set holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Algorithm {
+    /// ECDSA P-256 with SHA-256.
+    ES256,
+    /// ECDSA P-384 with SHA-384 (Logto's default).
+    ES384,
+    /// ECDSA P-521 with SHA-512.
+    ES512,
+    /// RSASSA-PKCS1-v1_5 with SHA-256 (older Logto tenants).
+    RS256,
+    /// RSASSA-PKCS1-v1_5 with SHA-384.
+    RS384,
+    /// RSASSA-PKCS1-v1_5 with SHA-512.
+    RS512,
+    /// RSASSA-PSS with SHA-256.
+    PS256,
+    /// RSASSA-PSS with SHA-384.
+    PS384,
+    /// RSASSA-PSS with SHA-512.
+    PS512,
+}
+
+impl Algorithm {
+    /// The JWS `alg` name.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::ES256 => "ES256",
+            Self::ES384 => "ES384",
+            Self::ES512 => "ES512",
+            Self::RS256 => "RS256",
+            Self::RS384 => "RS384",
+            Self::RS512 => "RS512",
+            Self::PS256 => "PS256",
+            Self::PS384 => "PS384",
+            Self::PS512 => "PS512",
+        }
+    }
+}
+
 /// Algorithms a provider may sign with: Logto signs ES384 (EC P-384) by default and RS256 for
-/// RSA keys. `none` and every HMAC algorithm are refused, whatever the key set holds.
-pub const ALLOWED_ALGORITHMS: [Algorithm; 8] = [
+/// RSA keys; the other ECDSA and RSA algorithms are accepted too.
+pub const ALLOWED_ALGORITHMS: [Algorithm; 9] = [
     Algorithm::ES256,
     Algorithm::ES384,
+    Algorithm::ES512,
     Algorithm::RS256,
     Algorithm::RS384,
     Algorithm::RS512,
@@ -38,17 +81,7 @@ pub const ALLOWED_ALGORITHMS: [Algorithm; 8] = [
 /// [`ALLOWED_ALGORITHMS`].
 #[must_use]
 pub fn allowed_algorithm(name: &str) -> Option<Algorithm> {
-    Some(match name {
-        "ES256" => Algorithm::ES256,
-        "ES384" => Algorithm::ES384,
-        "RS256" => Algorithm::RS256,
-        "RS384" => Algorithm::RS384,
-        "RS512" => Algorithm::RS512,
-        "PS256" => Algorithm::PS256,
-        "PS384" => Algorithm::PS384,
-        "PS512" => Algorithm::PS512,
-        _ => return None,
-    })
+    ALLOWED_ALGORITHMS.into_iter().find(|alg| alg.name() == name)
 }
 
 /// A JWT split and decoded, with its signature not yet checked.
@@ -73,6 +106,13 @@ struct RawHeader<'a> {
     alg: Cow<'a, str>,
     kid: Option<String>,
     typ: Option<String>,
+    /// Whether the header has `crit`, whatever its value (even `null`).
+    #[serde(default, deserialize_with = "present")]
+    crit: bool,
+}
+
+fn present<'de, D: Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
+    IgnoredAny::deserialize(deserializer).map(|_| true)
 }
 
 /// A claim as the payload has it, typed loosely: a claim of the wrong type fails the check that
@@ -84,9 +124,11 @@ enum Loose {
     Str(String),
     /// A number; `None` when it is negative.
     Num(Option<u64>),
-    /// An array; only its string elements are kept.
+    /// An array of strings only.
     List(Vec<String>),
-    /// `null`, a boolean or an object.
+    /// `null`.
+    Null,
+    /// A boolean, an object, or an array holding anything but strings.
     Other,
 }
 
@@ -140,17 +182,23 @@ impl<'de> Deserialize<'de> for Loose {
             }
 
             fn visit_unit<E: de::Error>(self) -> Result<Loose, E> {
-                Ok(Loose::Other)
+                Ok(Loose::Null)
             }
 
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Loose, A::Error> {
                 let mut strings = Vec::new();
+                let mut only_strings = true;
                 while let Some(item) = seq.next_element::<Loose>()? {
-                    if let Loose::Str(s) = item {
-                        strings.push(s);
+                    match item {
+                        Loose::Str(s) => strings.push(s),
+                        _ => only_strings = false,
                     }
                 }
-                Ok(Loose::List(strings))
+                Ok(if only_strings {
+                    Loose::List(strings)
+                } else {
+                    Loose::Other
+                })
             }
 
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Loose, A::Error> {
@@ -187,6 +235,10 @@ pub struct RegisteredClaims {
     scope: Loose,
     #[serde(default)]
     organization_id: Loose,
+    #[serde(default)]
+    jti: Loose,
+    #[serde(default)]
+    client_id: Loose,
 }
 
 impl RegisteredClaims {
@@ -235,6 +287,39 @@ fn json_object<'a, T: Deserialize<'a>>(json: &'a str) -> Option<T> {
     serde_json::from_str(json).ok()
 }
 
+/// Deepest nesting of arrays and objects accepted in a payload. Real tokens nest two or three
+/// levels; the Python models' JSON parser stops at 200, so anything the checks accept fits them.
+pub const MAX_JSON_DEPTH: usize = 64;
+
+/// Whether `json` nests arrays/objects deeper than [`MAX_JSON_DEPTH`] (a linear scan that
+/// skips strings).
+fn nested_too_deeply(json: &str) -> bool {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for byte in json.bytes() {
+        if in_string {
+            match byte {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > MAX_JSON_DEPTH {
+                    return true;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
+}
+
 /// Splits and decodes a compact JWS and enforces the algorithm allow-list.
 ///
 /// # Errors
@@ -258,11 +343,19 @@ pub fn parse(token: &str) -> Result<UnverifiedJwt<'_>, ValidationError> {
         ))?;
     let alg = allowed_algorithm(&header.alg)
         .ok_or_else(|| ValidationError::Algorithm(header.alg.chars().take(16).collect()))?;
+    if header.crit {
+        // RFC 7515 §4.1.11: a recipient must reject a JWS whose `crit` lists an extension it
+        // does not understand. This client understands none (and `crit` may not be empty).
+        return Err(ValidationError::CriticalHeader);
+    }
     if signature.is_empty() {
         return Err(ValidationError::Malformed("the signature is empty"));
     }
     let payload = String::from_utf8(decode_segment(payload)?)
         .map_err(|_| ValidationError::Malformed("the payload is not a JSON object"))?;
+    if nested_too_deeply(&payload) {
+        return Err(ValidationError::Malformed("the payload is nested too deeply"));
+    }
     let claims =
         json_object(&payload).ok_or(ValidationError::Malformed("the payload is not a JSON object"))?;
     let signing_input = &token[..token.len() - signature.len() - 1];
@@ -402,9 +495,9 @@ pub fn check_claims(claims: &RegisteredClaims, checks: &ClaimChecks<'_>) -> Resu
     if exp.saturating_add(checks.leeway) <= checks.now {
         return Err(ValidationError::Expired);
     }
-    if let Some(iat) = number(&claims.iat, "iat")?
-        && iat > checks.now.saturating_add(checks.leeway)
-    {
+    // `iat` is required in ID tokens (OIDC Core §2) and JWT access tokens (RFC 9068 §2.2).
+    let iat = number(&claims.iat, "iat")?.ok_or(ValidationError::Claim("iat"))?;
+    if iat > checks.now.saturating_add(checks.leeway) {
         return Err(ValidationError::IssuedInFuture);
     }
     if let Some(nbf) = number(&claims.nbf, "nbf")?
@@ -419,6 +512,113 @@ pub fn check_claims(claims: &RegisteredClaims, checks: &ClaimChecks<'_>) -> Resu
         }
     }
     Ok(())
+}
+
+fn optional_string(claim: &Loose, name: &'static str) -> Result<(), ValidationError> {
+    match claim {
+        Loose::Absent | Loose::Null | Loose::Str(_) => Ok(()),
+        _ => Err(ValidationError::Claim(name)),
+    }
+}
+
+/// Checks the types of the optional claims `AccessTokenClaims` declares (`jti`, `scope`,
+/// `client_id`, `organization_id`: strings or null), so that every access token that passes
+/// the checks fits the model. Other claims (custom JWT claims) may have any type.
+///
+/// # Errors
+/// [`ValidationError::Claim`] naming the claim.
+pub fn check_access_token_claim_types(claims: &RegisteredClaims) -> Result<(), ValidationError> {
+    optional_string(&claims.jti, "jti")?;
+    optional_string(&claims.scope, "scope")?;
+    optional_string(&claims.client_id, "client_id")?;
+    optional_string(&claims.organization_id, "organization_id")
+}
+
+/// The JSON type an ID-token claim must have when present (or be `null`).
+#[derive(Debug, Clone, Copy)]
+enum Shape {
+    Str,
+    Bool,
+    Number,
+    StrList,
+    Object,
+}
+
+/// The optional claims `IdTokenClaims` declares, with their types (the registered ones are
+/// checked by [`check_claims`]).
+const ID_TOKEN_CLAIM_SHAPES: [(&str, Shape); 18] = [
+    ("name", Shape::Str),
+    ("username", Shape::Str),
+    ("picture", Shape::Str),
+    ("email", Shape::Str),
+    ("email_verified", Shape::Bool),
+    ("phone_number", Shape::Str),
+    ("phone_number_verified", Shape::Bool),
+    ("created_at", Shape::Number),
+    ("updated_at", Shape::Number),
+    ("identities", Shape::Object),
+    ("roles", Shape::StrList),
+    ("organizations", Shape::StrList),
+    ("organization_roles", Shape::StrList),
+    ("at_hash", Shape::Str),
+    ("nonce", Shape::Str),
+    ("azp", Shape::Str),
+    ("sid", Shape::Str),
+    ("auth_time", Shape::Number),
+];
+
+/// Checks the types of the optional claims `IdTokenClaims` declares, so that every ID token
+/// that passes the checks fits the model. Unknown claims may have any type.
+///
+/// # Errors
+/// [`ValidationError::Claim`] naming the first claim of the wrong type.
+pub fn check_id_token_claim_types(claims: &Map<String, Value>) -> Result<(), ValidationError> {
+    for (name, shape) in ID_TOKEN_CLAIM_SHAPES {
+        let fits = match (claims.get(name), shape) {
+            (None | Some(Value::Null), _)
+            | (Some(Value::String(_)), Shape::Str)
+            | (Some(Value::Bool(_)), Shape::Bool)
+            | (Some(Value::Number(_)), Shape::Number)
+            | (Some(Value::Object(_)), Shape::Object) => true,
+            (Some(Value::Array(items)), Shape::StrList) => items.iter().all(Value::is_string),
+            _ => false,
+        };
+        if !fits {
+            return Err(ValidationError::Claim(name));
+        }
+    }
+    Ok(())
+}
+
+/// Which model a token's claims must fit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenKind {
+    /// An ID token (`IdTokenClaims`).
+    IdToken,
+    /// A JWT access token (`AccessTokenClaims`).
+    AccessToken,
+}
+
+/// Every claim check a verified token's payload goes through: [`check_claims`], then the claim
+/// types of its model. The same functions the verification paths call, on a payload alone.
+///
+/// # Errors
+/// The first failing check.
+pub fn check_payload(
+    payload: &str,
+    checks: &ClaimChecks<'_>,
+    kind: TokenKind,
+) -> Result<(), ValidationError> {
+    if nested_too_deeply(payload) {
+        return Err(ValidationError::Malformed("the payload is nested too deeply"));
+    }
+    let claims: RegisteredClaims =
+        json_object(payload).ok_or(ValidationError::Malformed("the payload is not a JSON object"))?;
+    check_claims(&claims, checks)?;
+    match kind {
+        TokenKind::AccessToken => check_access_token_claim_types(&claims),
+        TokenKind::IdToken => check_id_token_claim_types(&parse_json(payload)?),
+    }
 }
 
 /// Seconds since the Unix epoch.

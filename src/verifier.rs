@@ -1,10 +1,11 @@
 //! [`AccessTokenVerifier`]: verifies the bearer tokens that reach an API (a resource server).
 //!
 //! Logto issues JWT access tokens (RFC 9068, `typ: at+jwt`) for API resources and organizations.
-//! A verifier discovers the tenant's issuer and JWKS once, keeps the parsed keys, refetches the
-//! JWKS when a token names an unknown `kid` (at most once per cooldown), and checks each token:
-//! `typ`, the signature (asymmetric allow-list), `iss`, `aud`, `sub`, `exp`, `iat`, `nbf` (with
-//! leeway), then the required organization and scopes. A failure is an
+//! A verifier discovers the tenant's issuer once, keeps the parsed keys for the JWKS answer's
+//! `max-age`, refetches the JWKS when a token names an unknown `kid` (rate-limited, see
+//! [`JwksCache`]), and checks each token: `typ`, `crit`, the signature (asymmetric allow-list),
+//! `iss`, `aud`, `sub`, `exp`, `iat`, `nbf` (with leeway), the types of the claims
+//! `AccessTokenClaims` declares, then the required organization and scopes. A failure is an
 //! [`Error::AccessTokenRejected`] naming the failed check; [`Challenge`] turns it into the HTTP
 //! status and the RFC 6750 `WWW-Authenticate` value to answer with.
 //!
@@ -27,9 +28,8 @@
 //! ```
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use crate::config::{ORGANIZATION_AUDIENCE_PREFIX, parse_endpoint};
+use crate::config::{ORGANIZATION_AUDIENCE_PREFIX, Settings, parse_endpoint};
 use crate::discovery::{DiscoveryCache, ProviderMetadata};
 use crate::error::{Error, Result, ValidationError};
 use crate::http::HttpClient;
@@ -87,6 +87,7 @@ impl Expectations<'_> {
             leeway: self.leeway,
         };
         jwt::check_claims(&jwt.claims, &checks)?;
+        jwt::check_access_token_claim_types(&jwt.claims)?;
         if let Some(required) = self.organization_id
             && token_organization(&jwt.claims) != Some(required)
         {
@@ -272,10 +273,7 @@ pub struct AccessTokenVerifierBuilder {
     audience: Option<String>,
     scopes: Vec<String>,
     organization_id: Option<String>,
-    clock_tolerance: Duration,
-    jwks_refetch_cooldown: Duration,
-    request_timeout: Duration,
-    connect_timeout: Duration,
+    settings: Settings,
 }
 
 impl AccessTokenVerifierBuilder {
@@ -293,31 +291,11 @@ impl AccessTokenVerifierBuilder {
         self
     }
 
-    /// Clock skew tolerated when checking `exp`, `iat` and `nbf` (default 60 s).
+    /// Timeouts, clock tolerance, JWKS refetch pace and the plain-HTTP policy (the same
+    /// [`Settings`] a client takes).
     #[must_use]
-    pub fn clock_tolerance(mut self, tolerance: Duration) -> Self {
-        self.clock_tolerance = tolerance;
-        self
-    }
-
-    /// Minimum time between two JWKS fetches caused by unknown key ids (default 30 s).
-    #[must_use]
-    pub fn jwks_refetch_cooldown(mut self, cooldown: Duration) -> Self {
-        self.jwks_refetch_cooldown = cooldown;
-        self
-    }
-
-    /// Total time allowed for one HTTP request (default 10 s).
-    #[must_use]
-    pub fn request_timeout(mut self, timeout: Duration) -> Self {
-        self.request_timeout = timeout;
-        self
-    }
-
-    /// Time allowed to open a connection (default 5 s).
-    #[must_use]
-    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.connect_timeout = timeout;
+    pub fn settings(mut self, settings: Settings) -> Self {
+        self.settings = settings;
         self
     }
 
@@ -327,7 +305,8 @@ impl AccessTokenVerifierBuilder {
     /// # Errors
     /// [`Error::Config`] naming the invalid value.
     pub fn build(self) -> Result<AccessTokenVerifier> {
-        let endpoint = parse_endpoint(&self.endpoint)?;
+        let settings = self.settings;
+        let endpoint = parse_endpoint(&self.endpoint, settings.allow_insecure_http)?;
         let endpoint = endpoint.as_str().trim_end_matches('/');
         if self.audience.as_deref().is_some_and(str::is_empty) {
             return Err(Error::config("audience must not be empty"));
@@ -336,15 +315,7 @@ impl AccessTokenVerifierBuilder {
         if self.organization_id.as_deref().is_some_and(str::is_empty) {
             return Err(Error::config("organizationId must not be empty"));
         }
-        for (name, value) in [
-            ("requestTimeout", self.request_timeout),
-            ("connectTimeout", self.connect_timeout),
-        ] {
-            if value.is_zero() {
-                return Err(Error::config(format!("{name} must be positive")));
-            }
-        }
-        let http = HttpClient::new(self.request_timeout, self.connect_timeout)?;
+        let http = settings.http_client()?;
         Ok(AccessTokenVerifier {
             inner: Arc::new(Inner {
                 issuer: format!("{endpoint}/oidc"),
@@ -352,10 +323,10 @@ impl AccessTokenVerifierBuilder {
                 audience: self.audience,
                 scopes: self.scopes,
                 organization_id: self.organization_id,
-                leeway: self.clock_tolerance.as_secs(),
+                leeway: settings.clock_tolerance.as_secs(),
                 http,
                 discovery: DiscoveryCache::default(),
-                jwks: JwksCache::new(self.jwks_refetch_cooldown),
+                jwks: JwksCache::new(settings.jwks_refetch_cooldown),
             }),
         })
     }
@@ -404,10 +375,7 @@ impl AccessTokenVerifier {
             audience,
             scopes: Vec::new(),
             organization_id: None,
-            clock_tolerance: Duration::from_secs(60),
-            jwks_refetch_cooldown: Duration::from_secs(30),
-            request_timeout: Duration::from_secs(10),
-            connect_timeout: Duration::from_secs(5),
+            settings: Settings::default(),
         }
     }
 
@@ -501,12 +469,19 @@ impl AccessTokenVerifier {
         if let Err(e) = expectations.check_header(&jwt) {
             return rejected(e);
         }
-        let usable = keys.filter(|keys| keys.find(jwt.kid.as_deref(), jwt.alg).is_some());
-        let keys = match (usable, keys) {
-            (Some(keys), _) => keys,
-            _ if !final_attempt && self.inner.jwks.refetch_allowed() => return None,
-            (None, Some(keys)) => keys,
-            (None, None) => return rejected(ValidationError::UnknownKey),
+        let found = keys.is_some_and(|keys| keys.find(jwt.kid.as_deref(), jwt.alg).is_some());
+        let jwks = &self.inner.jwks;
+        if !final_attempt
+            && if found {
+                jwks.stale()
+            } else {
+                jwks.refetch_allowed()
+            }
+        {
+            return None;
+        }
+        let Some(keys) = keys else {
+            return rejected(ValidationError::UnknownKey);
         };
         match expectations.check(&jwt, keys) {
             Ok(()) => Some(Ok(VerifiedAccessToken::new(jwt))),
@@ -622,17 +597,36 @@ impl AccessTokenVerifier {
     }
 
     /// Makes sure the keys are loaded: discovers the provider (once), and fetches the JWKS when
-    /// none is cached or the refetch cooldown has passed (concurrent callers share one request).
+    /// none is cached or the cached keys are past their age (concurrent callers share one
+    /// request).
     ///
     /// # Errors
-    /// Discovery and JWKS fetch errors.
+    /// Discovery and JWKS fetch errors (none when keys are cached: they keep serving).
     pub async fn load_keys(&self) -> Result<()> {
+        self.load_keys_for::<&str>(&[]).await
+    }
+
+    /// [`load_keys`](Self::load_keys), and also refetches the JWKS (within the unknown-kid rate
+    /// limit) when the cached keys lack the key of one of `tokens`: what
+    /// [`verify_cached`](Self::verify_cached) answering `None` asks for.
+    ///
+    /// # Errors
+    /// Discovery and JWKS fetch errors (none when keys are cached: they keep serving).
+    pub async fn load_keys_for<T: AsRef<str>>(&self, tokens: &[T]) -> Result<()> {
         let inner = &self.inner;
         let metadata = inner
             .discovery
             .get(&inner.http, &inner.discovery_url, &inner.issuer)
             .await?;
-        inner.jwks.refresh(&inner.http, &metadata.jwks_uri).await?;
+        let parsed: Vec<_> = tokens
+            .iter()
+            .filter_map(|token| jwt::parse(token.as_ref()).ok())
+            .collect();
+        let wanted: Vec<_> = parsed.iter().map(|jwt| (jwt.kid.as_deref(), jwt.alg)).collect();
+        inner
+            .jwks
+            .refresh(&inner.http, &metadata.jwks_uri, &wanted)
+            .await?;
         Ok(())
     }
 
@@ -645,7 +639,7 @@ impl AccessTokenVerifier {
         if let Some(result) = self.verify_cached(token, requirements) {
             return result;
         }
-        self.load_keys().await?;
+        self.load_keys_for(&[token]).await?;
         self.verify_loaded(token, requirements)
     }
 }

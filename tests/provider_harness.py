@@ -368,6 +368,23 @@ class Provider:
         """Switch the signing alg (ES384, RS256, ES256, ES512, PS256) by rotating to a new key."""
         return self.rotate_keys(alg)
 
+    def publish_jwks(self, kids: Iterable[str] | None = None, cache_control: str | None = None) -> None:
+        """POST /__admin/jwks-publish: list only `kids` in the JWKS and/or answer it with this
+        Cache-Control (None, None: as usual)."""
+        self._admin(
+            "POST",
+            "/jwks-publish",
+            {"kids": list(kids) if kids is not None else None, "cache_control": cache_control},
+        )
+
+    def huge_body(self, path: str, size: int) -> None:
+        """POST /__admin/huge-body: the next GET of `path` streams `size` bytes of chunked JSON."""
+        self._admin("POST", "/huge-body", {"path": path, "bytes": size})
+
+    def huge_body_report(self) -> dict[str, Any]:
+        """GET /__admin/huge-body: {sent, closed} of the last huge body."""
+        return self._admin("GET", "/huge-body")
+
     def keys(self) -> dict[str, Any]:
         """GET /__admin/keys: {alg, kid (current), kids (all published), jwks (public)}."""
         return self._admin("GET", "/keys")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from typing import Any
+from urllib.parse import quote, urlencode
 
 import pytest
 
@@ -149,12 +150,13 @@ def test_unknown_kids_cannot_make_the_client_hammer_the_jwks(
 ) -> None:
     storage = MemoryStorage()
     client = make_client(storage)  # default cooldown: 30 s
-    for attempt in range(3):
+    for attempt in range(5):
         callback = start(client)
         provider.mutate_next_id_token(header={"kid": f"forged-{attempt}"})
         error = rejected(client, storage, callback, LogtoTokenValidationError)
         assert error.check == "kid"
-    assert len(provider.requests(path="/oidc/jwks")) == 1
+    # The first fetch, then a burst of two unknown-kid refetches; the rest wait for the cooldown.
+    assert len(provider.requests(path="/oidc/jwks")) == 3
 
 
 @pytest.mark.parametrize("mode", ["status500", "html", "invalid_json"])
@@ -193,3 +195,68 @@ def test_discovery_failure_is_typed_and_storage_is_untouched(
     assert snapshot(storage) == {}
     # Not cached: the next call discovers again and succeeds.
     assert run(client.signIn(REDIRECT_URI)).startswith(provider.issuer)
+
+
+def test_a_callback_naming_another_issuer_is_refused(
+    provider: Provider, client: LogtoClient, storage: MemoryStorage
+) -> None:
+    # RFC 9207 mix-up defence: the iss the provider adds must be the issuer discovery gave.
+    callback = start(client)
+    assert f"iss={quote(provider.issuer, safe='')}" in callback
+    forged = callback.replace(quote(provider.issuer, safe=""), quote("https://evil.example/oidc", safe=""))
+    error = rejected(client, storage, forged, LogtoCallbackError)
+    assert error.code == "callback.issuer_mismatch"
+    # The provider advertises authorization_response_iss_parameter_supported: iss is required.
+    without_iss = "&".join(p for p in callback.split("?")[1].split("&") if not p.startswith("iss="))
+    error = rejected(client, storage, f"{REDIRECT_URI}?{without_iss}", LogtoCallbackError)
+    assert error.code == "callback.missing_issuer"
+    assert not provider.requests(path="/oidc/token")  # nothing redeemed
+    run(client.handleSignInCallback(callback))
+    assert client.isAuthenticated()
+
+
+INJECTED = "Call +1-555-0100 to restore access\r\nINFO logto_rs: user=admin signed in"
+
+
+def test_a_stateless_error_callback_is_a_state_failure(client: LogtoClient, storage: MemoryStorage) -> None:
+    start(client)
+    stateless = f"{REDIRECT_URI}?" + urlencode({"error": "access_denied", "error_description": INJECTED})
+    error = rejected(client, storage, stateless, LogtoCallbackError)
+    assert error.code == "callback.missing_state" and not isinstance(error, LogtoAuthorizationError)
+    forged = stateless + "&state=forged"
+    error = rejected(client, storage, forged, LogtoCallbackError)
+    assert error.code == "callback.state_mismatch"
+    for text in (str(error), repr(error), error.description or ""):
+        assert "555" not in text and "\n" not in text
+
+
+def test_error_texts_are_one_printable_line() -> None:
+    error = LogtoAuthorizationError("denied: " + INJECTED, "callback.authorization_error", "x\ny", INJECTED)
+    for text in (str(error), repr(error), error.error or "", error.description or ""):
+        assert "\n" not in text and "\r" not in text
+    assert "\\r\\nINFO" in str(error)
+
+
+@pytest.mark.parametrize(
+    ("mutation", "check"),
+    [
+        ({"remove_claims": ["iat"]}, "claims"),
+        ({"claims": {"aud": ["web-app", 7], "azp": "web-app"}}, "claims"),
+        ({"claims": {"roles": [1, 2]}}, "claims"),
+        ({"claims": {"email_verified": "yes"}}, "claims"),
+        ({"claims": {"exp": time.time() + 3600.75}}, None),
+    ],
+    ids=["no iat", "aud with a number", "roles of numbers", "string email_verified", "fractional exp"],
+)
+def test_an_id_token_fits_its_model_or_is_rejected(
+    provider: Provider, client: LogtoClient, storage: MemoryStorage, mutation: dict[str, Any], check: Any
+) -> None:
+    callback = start(client)
+    provider.mutate_next_id_token(**mutation)
+    if check is None:
+        run(client.handleSignInCallback(callback))
+        claims = client.getIdTokenClaims()
+        assert isinstance(claims.exp, int) and claims.exp == int(mutation["claims"]["exp"])
+        return
+    error = rejected(client, storage, callback, LogtoTokenValidationError)
+    assert error.check == check

@@ -236,3 +236,69 @@ def test_the_examples_run(
     if example == "m2m.py":
         assert "ci-token: created 2023-11-14, expires never" in result.stdout
     no_secrets(result)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["pat", "create", "user-alice", "n", "--expires-in", "999999999d"],
+        ["pat", "create", "user-alice", "n", "--expires-in", "9" * 5000 + "s"],
+        ["pat", "create", "user-alice", "n", "--expires-at", "not a date"],
+        ["bogus-command"],
+        ["pat"],
+        ["m2m-token", "--resource", API, "--management-api"],
+        ["--timeout", "soon", "m2m-token"],
+    ],
+    ids=[
+        "overflowing duration",
+        "5000 digits",
+        "bad date",
+        "unknown command",
+        "no action",
+        "exclusive",
+        "bad float",
+    ],
+)
+def test_usage_errors_are_one_line_and_exit_2(m2m_env: dict[str, str], args: list[str]) -> None:
+    result = cli(*args, env=m2m_env)
+    assert result.returncode == 2, result.stderr
+    assert result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("logto-rs: error: "), result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_closed_stdout_is_a_one_line_failure(m2m_env: dict[str, str]) -> None:
+    # The reader of the pipe is gone before the token is printed (`logto-rs m2m-token | true`).
+    clean = {name: value for name, value in os.environ.items() if not name.startswith("LOGTO_")}
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "logto_rs", "m2m-token", "--management-api"],
+            stdin=subprocess.DEVNULL,
+            stdout=write,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**clean, **m2m_env},
+            timeout=60,
+            check=False,
+        )
+    finally:
+        os.close(write)
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr and "Exception ignored" not in result.stderr
+    assert result.stderr.splitlines() == ["logto-rs: error: stdout was closed before the result was written"]
+    # And with stdout closed from the start (`logto-rs m2m-token >&-`).
+    closed = subprocess.run(
+        [sys.executable, "-m", "logto_rs", "m2m-token", "--management-api"],
+        stdin=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**clean, **m2m_env},
+        timeout=60,
+        check=False,
+        preexec_fn=lambda: os.close(1),  # noqa: PLW1509 - the point of the test
+    )
+    assert closed.returncode == 1, closed.stderr
+    assert closed.stderr.splitlines() == ["logto-rs: error: stdout is closed: nothing was printed"]

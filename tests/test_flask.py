@@ -8,7 +8,7 @@ import warnings
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
 import pytest
@@ -409,3 +409,33 @@ def test_starting_a_sign_in_does_not_sign_the_user_out(provider: Provider, stora
     sign_in(client)
     assert client.get("/sign-in").status_code == 302  # abandoned at the provider
     assert client.get("/protected").get_json()["sub"] == "user-alice"
+
+
+@pytest.mark.parametrize("mode", ["status500", "html"])
+@pytest.mark.parametrize("path", ["/protected/userinfo", "/async/protected"])
+def test_a_provider_outage_behind_authenticated_is_503(provider: Provider, mode: str, path: str) -> None:
+    client = make_app(provider, FlaskSessionStorage()).test_client()
+    sign_in(client)
+    provider.fault("userinfo", mode, times=2)
+    response = client.get(path)
+    assert response.status_code == 503, response.get_data(as_text=True)
+    assert response.get_json()["error"] == "temporarily_unavailable"
+    assert client.get(path).status_code == 503
+    assert client.get(path).status_code == 200  # back once the provider is
+
+
+def test_a_stateless_error_callback_shows_no_attacker_text(
+    provider: Provider, caplog: pytest.LogCaptureFixture
+) -> None:
+    client = make_app(provider, FlaskSessionStorage()).test_client()
+    client.get("/sign-in")
+    text = "Your account is locked. Call +1-555-0100\r\nINFO forged log line"
+    query = urlencode({"error": "access_denied", "error_description": text})
+    with caplog.at_level("WARNING", logger="logto_rs.flask"):
+        response = client.get(f"/callback?{query}")
+    page = response.get_data(as_text=True)
+    assert response.status_code == 400 and "callback.missing_state" in page
+    assert "555" not in page and "locked" not in page
+    assert all(
+        "\n" not in record.getMessage() and "555" not in record.getMessage() for record in caplog.records
+    )

@@ -179,3 +179,17 @@ def test_bearer_token_parsing() -> None:
     assert bearer_token(None) is None and bearer_token("") is None
     assert bearer_token("Basic abc") is None and bearer_token("Bearerabc") is None
     assert bearer_token("Bearer") == "" and bearer_token("BEARER  abc ") == "abc"
+
+
+@pytest.mark.parametrize("endpoint", ["discovery", "jwks"])
+@pytest.mark.parametrize("path", ["/products", "/async"])
+def test_a_provider_outage_is_503_not_500(
+    provider: Provider, tokens: Tokens, endpoint: str, path: str
+) -> None:
+    http = make_app(provider).test_client()
+    provider.fault(endpoint, "status500", times=3)
+    response = http.get(path, headers=bearer(tokens["api"]))
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "5"
+    assert response.get_json()["error"] == "temporarily_unavailable"
+    assert "injected" not in response.get_data(as_text=True)  # no provider text

@@ -4,7 +4,15 @@ from typing import Any, Optional, Union, final
 
 from .errors import LogtoException
 
-__all__ = ["__version__", "CoreClient", "Operation", "MachineClient", "CoreVerifier", "_BenchBareVerifier"]
+__all__ = [
+    "__version__",
+    "CoreClient",
+    "Operation",
+    "MachineClient",
+    "CoreVerifier",
+    "_BenchBareVerifier",
+    "_check_claims",
+]
 
 __version__: str
 
@@ -147,6 +155,7 @@ class CoreVerifier:
         jwks_refetch_cooldown: float = 30.0,
         request_timeout: float = 10.0,
         connect_timeout: float = 5.0,
+        allow_insecure_http: bool = False,
     ) -> CoreVerifier: ...
     @property
     def issuer(self) -> str:
@@ -176,8 +185,11 @@ class CoreVerifier:
         final_attempt: bool = False,
     ) -> list[Union[str, LogtoException, None]]:
         """Per token: the payload's JSON text, the rejecting exception, or ``None`` (load keys)."""
-    def load_keys(self) -> Operation:
-        """Discover the provider (once) and fetch the JWKS when none is cached or it may refetch."""
+    def load_keys(self, tokens: Optional[list[str]] = None) -> Operation:
+        """Discover the provider (once) and fetch the JWKS when needed.
+
+        Needed: none is cached, it is past its age, or (rate-limited) it lacks a key of ``tokens``.
+        """
 
 @final
 class _BenchBareVerifier:
@@ -186,3 +198,6 @@ class _BenchBareVerifier:
     def __new__(cls, jwk: str) -> _BenchBareVerifier: ...
     def verify(self, message: bytes, signature: bytes) -> bool:
         """Whether ``signature`` (raw bytes) verifies over ``message``."""
+
+def _check_claims(payload: str, id_token: bool, issuer: str, audience: str, now: int) -> Optional[str]:
+    """The claim checks of a verified token on a payload alone: ``None``, or the failed check."""

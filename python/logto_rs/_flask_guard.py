@@ -21,9 +21,10 @@ bearer token, or with a token that fails a check, is answered 401 (403 for a mis
 organization) with a JSON body ``{"error", "error_description"}`` and the RFC 6750
 ``WWW-Authenticate`` header. ``async def`` views are verified with the awaitable verifier.
 
-If the keys cannot be fetched from Logto, the :class:`~logto_rs.LogtoNetworkError` (or
-:class:`~logto_rs.LogtoResponseError`) propagates to the application's error handlers: that is
-an outage, not a bad token.
+If the keys cannot be fetched from Logto (:class:`~logto_rs.LogtoNetworkError` or
+:class:`~logto_rs.LogtoResponseError`), that is an outage, not a bad token: the guard answers
+503 with ``{"error": "temporarily_unavailable"}`` and ``Retry-After``, never 500 (pass
+``onUnavailable`` to answer differently).
 """
 
 from __future__ import annotations
@@ -35,15 +36,24 @@ from typing import Any, Callable, Optional, TypeVar, Union, cast
 
 from flask import Response, current_app, g, jsonify, request
 
-from .errors import LogtoAccessTokenError, LogtoConfigError, LogtoInvalidTokenError
+from .errors import (
+    LogtoAccessTokenError,
+    LogtoConfigError,
+    LogtoException,
+    LogtoInvalidTokenError,
+    LogtoNetworkError,
+    LogtoResponseError,
+)
 from .verifier import AccessTokenVerifier, Scopes, _scope_list
 from .web import bearer_token
 
 __all__ = [
+    "PROVIDER_OUTAGE",
     "VERIFIER_EXTENSION",
     "OrganizationId",
     "access_token_error_response",
     "bearer_token",
+    "provider_unavailable_response",
     "require_access_token",
 ]
 
@@ -57,6 +67,26 @@ VERIFIER_EXTENSION = "logto_rs.access_token_verifier"
 """The ``app.extensions`` key of the application's verifier (set it to use your own)."""
 
 _NO_TOKEN = "the request has no bearer token"
+
+PROVIDER_OUTAGE = (LogtoNetworkError, LogtoResponseError)
+"""The errors that mean Logto cannot be reached or answers garbage: an outage, answered 503."""
+
+
+def provider_unavailable_response(error: LogtoException) -> Response:
+    """Return the answer to a request that could not be checked because Logto is failing.
+
+    503 with ``Retry-After: 5`` and ``{"error": "temporarily_unavailable", "error_description"}``;
+    the description names the error code only (no provider text).
+    """
+    response = jsonify(
+        {
+            "error": "temporarily_unavailable",
+            "error_description": f"the identity provider is unavailable ({error.code})",
+        }
+    )
+    response.status_code = 503
+    response.headers["Retry-After"] = "5"
+    return response
 
 
 def access_token_error_response(error: LogtoAccessTokenError) -> Response:
@@ -107,6 +137,7 @@ def require_access_token(
     organizationId: OrganizationId = None,
     verifier: Optional[AccessTokenVerifier] = None,
     onError: Optional[Callable[[LogtoAccessTokenError], Any]] = None,
+    onUnavailable: Optional[Callable[[LogtoException], Any]] = None,
 ) -> Callable[[F], F]:
     """Protect a Flask view: it runs only for a request with a valid Logto access token.
 
@@ -121,6 +152,8 @@ def require_access_token(
             ``LOGTO_ENDPOINT`` and ``LOGTO_AUDIENCE`` on first use.
         onError: Makes the response for a rejected request (default:
             :func:`access_token_error_response`).
+        onUnavailable: Makes the response when the keys cannot be fetched from Logto (default:
+            :func:`provider_unavailable_response`, 503).
 
     Returns:
         The decorator.
@@ -128,6 +161,7 @@ def require_access_token(
     """
     scope_list = _scope_list(scopes)
     answer = onError or access_token_error_response
+    unavailable = onUnavailable or provider_unavailable_response
 
     def organization(view_args: Mapping[str, Any]) -> Optional[str]:
         return organizationId(view_args) if callable(organizationId) else organizationId
@@ -146,6 +180,8 @@ def require_access_token(
                     )
                 except LogtoAccessTokenError as error:
                     return answer(error)
+                except PROVIDER_OUTAGE as error:
+                    return unavailable(error)
                 return await view(*args, **kwargs)
 
             return cast(F, async_guarded)
@@ -161,6 +197,8 @@ def require_access_token(
                 )
             except LogtoAccessTokenError as error:
                 return answer(error)
+            except PROVIDER_OUTAGE as error:
+                return unavailable(error)
             return view(*args, **kwargs)
 
         return cast(F, guarded)

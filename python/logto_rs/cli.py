@@ -43,7 +43,7 @@ import re
 import sys
 from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Optional, TextIO
+from typing import Any, Callable, NoReturn, Optional, TextIO
 
 from .config import LogtoConfig
 from .errors import (
@@ -112,7 +112,12 @@ def _duration(text: str) -> timedelta:
     if match is None:
         raise argparse.ArgumentTypeError(f"{text!r} is not a duration such as 3600, 90m, 12h or 30d")
     unit = {"": "seconds", "s": "seconds", "m": "minutes", "h": "hours", "d": "days"}[match.group(2)]
-    return timedelta(**{unit: int(match.group(1))})
+    try:
+        duration = timedelta(**{unit: int(match.group(1))})
+        datetime.now(timezone.utc) + duration  # the expiry it gives must be a date
+    except (OverflowError, ValueError):  # beyond datetime's range, or a 5000-digit number
+        raise argparse.ArgumentTypeError(f"{text[:40]!r} is too long a duration") from None
+    return duration
 
 
 def _timestamp(text: str) -> datetime:
@@ -138,8 +143,19 @@ _COMMON_DEFAULTS: dict[str, Any] = {
 }
 
 
-def _common_options() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its usage errors on one line of stderr like every other error."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{PROG}: error: {_one_line(message)} (see {self.prog} --help)\n")
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _common_options() -> _Parser:
+    common = _Parser(add_help=False, argument_default=argparse.SUPPRESS)
     common.add_argument("--endpoint", help="the Logto endpoint (default: $LOGTO_ENDPOINT)")
     common.add_argument("--app-id", help="the application id (default: $LOGTO_APP_ID)")
     common.add_argument(
@@ -159,7 +175,7 @@ def _common_options() -> argparse.ArgumentParser:
 
 def _parser() -> argparse.ArgumentParser:
     common = _common_options()
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog=PROG,
         parents=[common],
         description="Logto machine tokens and personal access tokens for scripts.",
@@ -324,17 +340,44 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         argv: The arguments (default: ``sys.argv[1:]``).
 
     """
-    args = _parse(argv)
     try:
+        args = _parse(argv)
         output = _COMMANDS[args.command](args, _Secrets(sys.stdin))
     except UsageError as error:
-        print(f"{PROG}: error: {error}", file=sys.stderr)
-        return EXIT_USAGE
+        return _fail(str(error), EXIT_USAGE)
     except LogtoException as error:
-        print(f"{PROG}: error: {error.message} [{error.code}]", file=sys.stderr)
-        return exit_code(error)
+        return _fail(f"{error.message} [{error.code}]", exit_code(error))
     except KeyboardInterrupt:
         return 130
+    except Exception as error:  # no traceback reaches the user; the type says what broke
+        return _fail(f"unexpected {type(error).__name__}", EXIT_FAILURE)
     if output:
+        return _write(output)
+    return EXIT_OK
+
+
+def _fail(message: str, code: int) -> int:
+    try:
+        print(f"{PROG}: error: {_one_line(message)}", file=sys.stderr)
+    except (OSError, ValueError, AttributeError):  # stderr closed too: the exit code remains
+        pass
+    return code
+
+
+def _write(output: str) -> int:
+    """Print the result; a closed stdout is a failure on stderr, not a traceback."""
+    if sys.stdout is None:  # started with stdout closed
+        return _fail("stdout is closed: nothing was printed", EXIT_FAILURE)
+    try:
         print(output)
+        sys.stdout.flush()
+    except (OSError, ValueError):
+        # The reader went away (EPIPE) or stdout was closed under us. Point stdout at
+        # /dev/null so the interpreter's final flush cannot fail again with a traceback.
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
+        return _fail("stdout was closed before the result was written", EXIT_FAILURE)
     return EXIT_OK

@@ -4,12 +4,29 @@ Every exception carries a stable machine-readable ``code`` (``config.invalid``,
 ``network.timeout``, ``oauth.invalid_grant``, ``token.nonce``, ``callback.state_mismatch``…) and,
 where the provider sent them, the OAuth ``error``, ``description`` and HTTP ``status``. Token
 validation errors name the failed ``check``. No message or repr ever contains a token, a code
-or a secret: the Rust core builds messages from the failed check, never from the value.
+or a secret: the Rust core builds messages from the failed check, never from the value. Every
+text attribute is one printable line (control characters escaped), so logging an exception can
+never split or forge a log line.
 """
 
 from __future__ import annotations
 
 from typing import Any, Optional
+
+_LIMIT = 2048
+
+
+def _one_line(text: Optional[str]) -> Optional[str]:
+    """Return ``text`` as one printable line of at most 2048 characters.
+
+    Every non-printable character (newlines, terminal escapes, bidi controls) is written as an
+    escape, so a message can never break a log line or forge one.
+    """
+    if text is None or (text.isprintable() and len(text) <= _LIMIT):
+        return text
+    escaped = "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text[:_LIMIT])
+    return escaped + ("…" if len(text) > _LIMIT else "")
+
 
 __all__ = [
     "LogtoException",
@@ -24,7 +41,7 @@ __all__ = [
     "LogtoAuthorizationError",
     "LogtoNotAuthenticatedError",
     "LogtoStorageError",
-    # Issue 6: access tokens presented to an API.
+    # Access tokens presented to an API.
     "LogtoAccessTokenError",
     "LogtoInvalidTokenError",
     "LogtoInsufficientScopeError",
@@ -53,11 +70,12 @@ class LogtoException(Exception):
         status: Optional[int] = None,
         check: Optional[str] = None,
     ) -> None:
+        message = _one_line(message) or ""
         super().__init__(message)
         self.message = message
-        self.code = code or "logto.error"
-        self.error = error
-        self.description = description
+        self.code = _one_line(code) or "logto.error"
+        self.error = _one_line(error)
+        self.description = _one_line(description)
         self.status = status
         self.check = check
 
@@ -133,7 +151,7 @@ class LogtoStorageError(LogtoException):
     """The storage raised; the original exception is the ``__cause__`` (``storage.error``)."""
 
 
-# --- Machine tokens and the Management API (issue 5) -------------------------------------------
+# --- Machine tokens and the Management API -----------------------------------------------------
 
 __all__ += [
     "LogtoGrantNotAllowedError",
@@ -178,7 +196,7 @@ class LogtoApiConflictError(LogtoApiError):
     """409 or 422: the name is already used, e.g. by another personal access token of the user."""
 
 
-# --- Issue 6: access tokens presented to an API (AccessTokenVerifier) ---------------------------
+# --- Access tokens presented to an API (AccessTokenVerifier) -------------------------------------
 
 
 class LogtoAccessTokenError(LogtoTokenValidationError):

@@ -29,7 +29,13 @@ from flask.sessions import SecureCookieSessionInterface
 from markupsafe import escape
 from werkzeug.wrappers import Response
 
-from ._flask_guard import access_token_error_response, bearer_token, require_access_token
+from ._flask_guard import (
+    PROVIDER_OUTAGE,
+    access_token_error_response,
+    bearer_token,
+    provider_unavailable_response,
+    require_access_token,
+)
 from .client import LogtoClient
 from .config import LogtoConfig
 from .errors import (
@@ -413,7 +419,8 @@ def authenticated(shouldRedirect: bool = False, fetchUserInfo: bool = False) -> 
         fetchUserInfo: Put the userinfo (``UserInfoResponse``) in ``g.user`` instead of the ID
             token claims (``IdTokenClaims``).
 
-    Works on sync views (no ``flask[async]`` needed) and on ``async def`` views.
+    Works on sync views (no ``flask[async]`` needed) and on ``async def`` views. When Logto
+    cannot be reached (or answers garbage) the view is answered 503, not 500.
     """
 
     def decorator(view: View) -> View:
@@ -432,6 +439,8 @@ def authenticated(shouldRedirect: bool = False, fetchUserInfo: bool = False) -> 
                     )
                 except (LogtoInvalidGrantError, LogtoNotAuthenticatedError):
                     return extension.unauthenticated(shouldRedirect)
+                except PROVIDER_OUTAGE as error:
+                    return provider_unavailable_response(error)
                 return await cast(Callable[..., Awaitable[Any]], view)(*args, **kwargs)
 
             return cast(View, async_view)
@@ -447,6 +456,8 @@ def authenticated(shouldRedirect: bool = False, fetchUserInfo: bool = False) -> 
                 g.user = client.fetchUserInfo() if fetchUserInfo else client.getIdTokenClaims()
             except (LogtoInvalidGrantError, LogtoNotAuthenticatedError):
                 return extension.unauthenticated(shouldRedirect)
+            except PROVIDER_OUTAGE as error:
+                return provider_unavailable_response(error)
             return view(*args, **kwargs)
 
         return cast(View, sync_view)

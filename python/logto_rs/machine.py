@@ -19,11 +19,11 @@ from datetime import datetime, timedelta, timezone
 from enum import Enum
 from typing import Optional, Protocol, Union
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
+from pydantic import Field, TypeAdapter, model_validator
 
 from . import _driver
 from ._core import CoreClient, MachineClient, Operation
-from .config import LogtoConfig
+from .config import LogtoConfig, SecretSafeModel
 from .models import MachineToken, PersonalAccessToken, TokenExchangeResult
 
 __all__ = [
@@ -131,7 +131,7 @@ class _BlockingTokenExchange:
         return TokenExchangeResult.model_validate_json(_driver.run_blocking(operation))
 
 
-class LogtoM2MConfig(BaseModel):
+class LogtoM2MConfig(SecretSafeModel):
     """Configuration of a machine-to-machine app.
 
     Attributes:
@@ -144,10 +144,12 @@ class LogtoM2MConfig(BaseModel):
         requestTimeout: Seconds allowed for one HTTP request.
         connectTimeout: Seconds allowed to open a connection.
         accessTokenMargin: A cached token is fetched again once it has less life left than this.
+        allowInsecureHttp: Allow plain ``http://`` to hosts other than loopback (development
+            only; see :class:`~logto_rs.LogtoConfig`).
 
+    Unknown fields are refused, and no validation error ever contains the input (so never the
+    secret).
     """
-
-    model_config = ConfigDict(validate_assignment=True, defer_build=True)
 
     endpoint: str
     appId: str
@@ -156,6 +158,7 @@ class LogtoM2MConfig(BaseModel):
     requestTimeout: float = 10.0
     connectTimeout: float = 5.0
     accessTokenMargin: float = 60.0
+    allowInsecureHttp: bool = False
 
     @model_validator(mode="after")
     def _validate_with_core(self) -> LogtoM2MConfig:

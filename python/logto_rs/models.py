@@ -2,10 +2,15 @@
 
 Every model keeps claims it does not know (``extra="allow"``), so nothing the provider sends is
 lost, and ``model_dump_json(exclude_unset=True)`` shows exactly what the provider sent.
+
+The claim models agree with the Rust checks: a token that passes them always fits its model
+(the checks verify the types of the claims the models declare; fractional NumericDates are
+truncated to whole seconds, as the checks compare them).
 """
 
 from __future__ import annotations
 
+import math
 from datetime import datetime, timezone
 from enum import Enum
 from typing import Any, Literal, Optional, Union
@@ -72,6 +77,13 @@ FirstScreen = Literal[
 """Logto's ``first_screen`` values."""
 
 
+def _whole_seconds(value: Any) -> Any:
+    """A JSON NumericDate may be fractional (RFC 7519 §2); the checks compare whole seconds."""
+    if isinstance(value, float) and math.isfinite(value):
+        return math.trunc(value)
+    return value
+
+
 class UserClaims(BaseModel):
     """The user claims the ID token and the userinfo share (Logto's scope claims, §7).
 
@@ -96,6 +108,11 @@ class UserClaims(BaseModel):
     organizations: Optional[list[str]] = None
     organization_roles: Optional[list[str]] = None
 
+    @field_validator("created_at", "updated_at", mode="before")
+    @classmethod
+    def _numeric_dates(cls, value: Any) -> Any:
+        return _whole_seconds(value)
+
 
 class IdTokenClaims(UserClaims):
     """Claims of the ID token (OpenID Connect Core §2 plus Logto's scope claims)."""
@@ -109,6 +126,11 @@ class IdTokenClaims(UserClaims):
     azp: Optional[str] = None
     sid: Optional[str] = None
     auth_time: Optional[int] = None
+
+    @field_validator("exp", "iat", "auth_time", mode="before")
+    @classmethod
+    def _whole_seconds(cls, value: Any) -> Any:
+        return _whole_seconds(value)
 
 
 class AccessTokenClaims(BaseModel):
@@ -129,6 +151,11 @@ class AccessTokenClaims(BaseModel):
     client_id: Optional[str] = None
     organization_id: Optional[str] = None
 
+    @field_validator("exp", "iat", mode="before")
+    @classmethod
+    def _whole_seconds(cls, value: Any) -> Any:
+        return _whole_seconds(value)
+
     @property
     def scopes(self) -> list[str]:
         """The granted scopes as a list."""
@@ -145,7 +172,7 @@ class UserInfoResponse(UserClaims):
     organization_data: Optional[list[dict[str, Any]]] = None
 
 
-# --- Machine tokens and personal access tokens (issue 5) ---------------------------------------
+# --- Machine tokens and personal access tokens ---------------------------------------------------
 
 __all__ += ["MachineToken", "TokenExchangeResult", "PersonalAccessToken"]
 

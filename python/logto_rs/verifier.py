@@ -1,11 +1,18 @@
 """``AccessTokenVerifier``: verify the Logto access tokens that reach your API.
 
 One verifier serves a whole process (it is thread-safe). It discovers the tenant's issuer and
-keys once, keeps the parsed keys, and refetches them when a token names an unknown key id (at
-most once per ``jwksRefetchCooldown``, so forged key ids cannot flood Logto). Each token is
-checked in Rust: ``typ`` (``at+jwt``), the signature (ES256/ES384/RS*/PS* only; ``none`` and
-HS* are refused), ``iss``, ``aud``, ``sub``, ``exp``, ``iat`` and ``nbf`` (with
-``clockTolerance``), then the required organization and scopes.
+keys once, keeps the parsed keys for the JWKS answer's ``max-age`` (at least
+``jwksRefetchCooldown``, at most 24 hours, 10 minutes without one), and refetches them when a
+token names an unknown key id (a burst of two such refetches, then one per
+``jwksRefetchCooldown``, so forged key ids cannot flood Logto nor keep a real rotation out).
+Each token is checked in Rust: ``typ`` (``at+jwt``), ``crit`` (refused), the signature
+(ES256/ES384/ES512/RS*/PS* only; ``none`` and HS* are refused), ``iss``, ``aud``, ``sub``,
+``exp``, ``iat`` and ``nbf`` (with ``clockTolerance``), the types of the claims
+:class:`~logto_rs.AccessTokenClaims` declares, then the required organization and scopes.
+
+If the keys cannot be fetched, :class:`~logto_rs.LogtoNetworkError` or
+:class:`~logto_rs.LogtoResponseError` is raised (an outage, not a bad token); while keys are
+cached they keep serving, so a token whose key is unknown is still a 401.
 
 Like :class:`~logto_rs.LogtoClient`, the verifier's methods are awaitable and its ``blocking``
 twin has the same methods for synchronous code (Flask, Django, scripts). Both do the signature
@@ -22,9 +29,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Optional, Union
 
+from pydantic import ValidationError
+
 from . import _driver
 from ._core import CoreVerifier
-from .errors import LogtoException
+from .errors import LogtoException, LogtoInvalidTokenError
 from .models import AccessTokenClaims
 
 __all__ = ["AccessTokenVerifier", "BlockingAccessTokenVerifier", "Scopes", "VerifyManyResult"]
@@ -35,7 +44,27 @@ Scopes = Union[str, Sequence[str]]
 VerifyManyResult = list[Union[AccessTokenClaims, LogtoException]]
 """What ``verifyMany`` returns: per token, in order, its claims or the exception rejecting it."""
 
-_claims = AccessTokenClaims.model_validate_json
+_CLAIMS_DONT_FIT = "the token's claims do not fit AccessTokenClaims"
+
+
+def _claims(payload: str) -> AccessTokenClaims:
+    """Return the model of a verified payload.
+
+    The Rust checks make every verified payload fit it (a property test proves it); should one
+    not, it is a rejected token, never a bare pydantic error.
+    """
+    try:
+        return AccessTokenClaims.model_validate_json(payload)
+    except (ValidationError, ValueError, RecursionError):
+        raise LogtoInvalidTokenError(
+            _CLAIMS_DONT_FIT,
+            "token.claims",
+            "invalid_token",
+            _CLAIMS_DONT_FIT,
+            401,
+            "claims",
+            f'Bearer error="invalid_token", error_description="{_CLAIMS_DONT_FIT}"',
+        ) from None
 
 
 def _scope_list(scopes: Optional[Scopes]) -> Optional[list[str]]:
@@ -62,6 +91,7 @@ class _VerifierBase:
         jwksRefetchCooldown: float = 30.0,
         requestTimeout: float = 10.0,
         connectTimeout: float = 5.0,
+        allowInsecureHttp: bool = False,
     ) -> None:
         self._endpoint = endpoint
         self._blocking: Optional[BlockingAccessTokenVerifier] = None
@@ -74,6 +104,7 @@ class _VerifierBase:
             jwks_refetch_cooldown=jwksRefetchCooldown,
             request_timeout=requestTimeout,
             connect_timeout=connectTimeout,
+            allow_insecure_http=allowInsecureHttp,
         )
 
     def __repr__(self) -> str:
@@ -141,9 +172,13 @@ class AccessTokenVerifier(_VerifierBase):
         organizationId: The organization every token must be for (an organization token's
             organization, or an organization-scoped resource token's ``organization_id``).
         clockTolerance: Seconds of clock skew tolerated on ``exp``/``iat``/``nbf``.
-        jwksRefetchCooldown: Minimum seconds between two key fetches caused by unknown key ids.
+        jwksRefetchCooldown: Paces key refetches caused by unknown key ids (a burst of two,
+            then one per cooldown) and is the shortest time fetched keys are kept.
         requestTimeout: Seconds allowed for one request to Logto.
         connectTimeout: Seconds allowed to open a connection to Logto.
+        allowInsecureHttp: Allow plain ``http://`` to hosts other than loopback, for
+            development only (by default the endpoint and every discovered URL must be
+            ``https``, or ``http`` to ``localhost``/``127.0.0.1``/``[::1]``).
 
     Raises:
         LogtoConfigError: an invalid endpoint, audience, scope or timeout.
@@ -187,7 +222,7 @@ class AccessTokenVerifier(_VerifierBase):
         scope_list = _scope_list(scopes)
         payload = core.verify(token, scope_list, organizationId)
         if payload is None:
-            await _driver.run(core.load_keys())
+            await _driver.run(core.load_keys([token]))
             payload = core.verify(token, scope_list, organizationId, True)
         return _claims(payload)  # type: ignore[arg-type]
 
@@ -225,7 +260,7 @@ class AccessTokenVerifier(_VerifierBase):
             return _merge(results, pending, [])
         again: _Pending
         try:
-            await _driver.run(core.load_keys())
+            await _driver.run(core.load_keys([token_list[i] for i in pending]))
         except LogtoException as error:
             again = error
         else:
@@ -250,7 +285,7 @@ class BlockingAccessTokenVerifier(_VerifierBase):
         scope_list = _scope_list(scopes)
         payload = core.verify(token, scope_list, organizationId)
         if payload is None:
-            _driver.run_blocking(core.load_keys())
+            _driver.run_blocking(core.load_keys([token]))
             payload = core.verify(token, scope_list, organizationId, True)
         return _claims(payload)  # type: ignore[arg-type]
 
@@ -271,7 +306,7 @@ class BlockingAccessTokenVerifier(_VerifierBase):
             return _merge(results, pending, [])
         again: _Pending
         try:
-            _driver.run_blocking(core.load_keys())
+            _driver.run_blocking(core.load_keys([token_list[i] for i in pending]))
         except LogtoException as error:
             again = error
         else:

@@ -15,6 +15,15 @@ pub(crate) const ISSUER: &str = "https://tenant.logto.app/oidc";
 const APP: &str = "app-id";
 pub(crate) const NOW: u64 = 1_800_000_000;
 
+/// Cases per property test: `LOGTO_PROPERTY_CASES` (the long run sets 250000+), else 25000
+/// (CI: four properties make 10^5 cases in a few seconds).
+pub(crate) fn property_cases() -> u32 {
+    std::env::var("LOGTO_PROPERTY_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(25_000)
+}
+
 pub(crate) fn b64(bytes: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
@@ -350,4 +359,246 @@ fn unusable_jwks_entries_are_skipped_and_keys_are_parsed_once() {
     assert!(rsa_key.supports(Algorithm::RS256) && !rsa_key.supports(Algorithm::PS256));
     assert_eq!(verify(&ec.token(Some("good"), &claims()), &keys), Ok(()));
     assert_eq!(verify(&rsa.token(Some("rsa"), &claims()), &keys), Ok(()));
+}
+
+#[test]
+fn es512_tokens_verify_with_a_p521_key() {
+    use aws_lc_rs::signature::ECDSA_P521_SHA512_FIXED_SIGNING;
+    let rng = SystemRandom::new();
+    let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P521_SHA512_FIXED_SIGNING, &rng).unwrap();
+    let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P521_SHA512_FIXED_SIGNING, pkcs8.as_ref()).unwrap();
+    let point = pair.public_key().as_ref();
+    let jwk = json!({
+        "kty": "EC", "crv": "P-521", "alg": "ES512", "kid": "p521",
+        "x": b64(&point[1..67]), "y": b64(&point[67..133]),
+    });
+    let keys = keyset(&[jwk]);
+    let sign = |header: &Value, claims: &Value| {
+        let input = format!(
+            "{}.{}",
+            b64(header.to_string().as_bytes()),
+            b64(claims.to_string().as_bytes())
+        );
+        let signature = pair.sign(&rng, input.as_bytes()).unwrap();
+        format!("{input}.{}", b64(signature.as_ref()))
+    };
+    let token = sign(&json!({"alg": "ES512", "kid": "p521"}), &claims());
+    assert_eq!(verify(&token, &keys), Ok(()));
+    let tampered = sign(
+        &json!({"alg": "ES512", "kid": "p521"}),
+        &with(&json!({"sub": "x"})),
+    );
+    let (head, _) = token.rsplit_once('.').unwrap();
+    let (_, tampered_sig) = tampered.rsplit_once('.').unwrap();
+    assert_eq!(
+        verify(&format!("{head}.{tampered_sig}"), &keys),
+        Err(ValidationError::Signature)
+    );
+    // A P-521 key never serves ES384.
+    let es384 = sign(&json!({"alg": "ES384", "kid": "p521"}), &claims());
+    assert_eq!(verify(&es384, &keys), Err(ValidationError::UnknownKey));
+}
+
+#[test]
+fn a_critical_header_extension_is_rejected() {
+    let signer = Signer::ec();
+    let keys = keyset(&[signer.jwk(Some("k1"))]);
+    for crit in [json!(["exp"]), json!(["b64"]), json!([]), json!(null), json!("x")] {
+        let header = json!({"alg": "ES384", "kid": "k1", "crit": crit, "exp": 1, "b64": true});
+        let token = signer.sign(&header, &claims());
+        assert_eq!(
+            verify(&token, &keys),
+            Err(ValidationError::CriticalHeader),
+            "{crit}"
+        );
+        assert_eq!(ValidationError::CriticalHeader.check(), "crit");
+    }
+}
+
+mod properties {
+    use proptest::prelude::*;
+    use serde_json::{Map, Value, json};
+
+    use super::*;
+
+    fn json_value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<u64>().prop_map(Value::from),
+            (-1e20f64..1e20).prop_map(|f| json!(f)),
+            ".{0,8}".prop_map(Value::from),
+        ];
+        leaf.prop_recursive(3, 12, 3, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..3).prop_map(Value::from),
+                prop::collection::btree_map(".{0,4}", inner, 0..3)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    fn numeric_date() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            (NOW - 120..NOW + 7200).prop_map(Value::from),
+            (0.0f64..4e9).prop_map(|f| json!(f)),
+            any::<i64>().prop_map(Value::from),
+            json_value(),
+        ]
+    }
+
+    /// Claims close to a real token's, each sometimes absent, null or anything at all.
+    fn claims() -> impl Strategy<Value = Map<String, Value>> {
+        let plausible = (
+            prop_oneof![Just(json!(ISSUER)), json_value()],
+            prop_oneof![
+                Just(json!(APP)),
+                Just(json!([APP, "other"])),
+                Just(json!([APP, 7])),
+                json_value()
+            ],
+            prop_oneof![Just(json!("user-1")), Just(json!("")), json_value()],
+            numeric_date(),
+            numeric_date(),
+            numeric_date(),
+            prop_oneof![Just(json!(APP)), json_value()],
+            prop_oneof![Just(json!("n-1")), json_value()],
+            prop_oneof![Just(json!("read write")), json_value()],
+            prop_oneof![Just(json!(["admin"])), json_value()],
+        );
+        let absent = prop::collection::vec(any::<bool>(), 10);
+        (plausible, absent).prop_map(|(values, absent)| {
+            let (iss, aud, sub, exp, iat, nbf, azp, nonce, scope, roles) = values;
+            let names = [
+                "iss", "aud", "sub", "exp", "iat", "nbf", "azp", "nonce", "scope", "roles",
+            ];
+            let values = [iss, aud, sub, exp, iat, nbf, azp, nonce, scope, roles];
+            names
+                .into_iter()
+                .zip(values)
+                .zip(absent)
+                .filter(|(_, absent)| !absent)
+                .map(|((name, value), _)| (name.to_owned(), value))
+                .collect()
+        })
+    }
+
+    fn as_seconds(value: Option<&Value>) -> Option<u64> {
+        match value? {
+            Value::Number(n) => n
+                .as_u64()
+                .or_else(|| n.as_f64().filter(|f| *f >= 0.0).map(|f| f as u64)),
+            _ => None,
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(property_cases()))]
+
+        /// Whatever the string, parsing never panics; what it accepts has three segments, an
+        /// allowed alg, no crit, and a payload that is a JSON object.
+        #[test]
+        fn parsing_any_string(text in prop_oneof![
+            ".{0,200}",
+            "[A-Za-z0-9_=-]{0,40}(\\.[A-Za-z0-9_=-]{0,40}){0,4}",
+        ]) {
+            if let Ok(jwt) = parse(&text) {
+                prop_assert_eq!(text.split('.').count(), 3);
+                prop_assert!(ALLOWED_ALGORITHMS.contains(&jwt.alg));
+                prop_assert!(matches!(serde_json::from_str::<Value>(jwt.payload()), Ok(Value::Object(_))));
+            }
+        }
+
+        /// Headers of any shape: only an allowed alg without crit is parsed.
+        #[test]
+        fn parsing_any_header(header in prop::collection::btree_map(
+            prop_oneof![Just("alg".to_owned()), Just("crit".to_owned()), Just("kid".to_owned()), ".{0,4}"],
+            prop_oneof![Just(json!("ES384")), Just(json!("none")), Just(json!("HS256")), json_value()],
+            0..4,
+        )) {
+            let header = Value::Object(header.into_iter().collect());
+            let token = format!("{}.{}.c2ln", b64(header.to_string().as_bytes()), b64(b"{}"));
+            if let Ok(jwt) = parse(&token) {
+                prop_assert_eq!(Some(jwt.alg.name()), header["alg"].as_str());
+                prop_assert!(header.get("crit").is_none());
+            }
+        }
+
+        /// The claim checks accept a payload only when every registered claim is what the
+        /// contract says, and then it has the types both models declare.
+        #[test]
+        fn claim_checks_accept_only_valid_claims(claims in claims(), id_token in any::<bool>()) {
+            let payload = Value::Object(claims.clone()).to_string();
+            let checks = ClaimChecks {
+                issuer: ISSUER,
+                audience: APP,
+                authorized_party: id_token.then_some(APP),
+                nonce: None,
+                now: NOW,
+                leeway: 60,
+            };
+            let kind = if id_token { TokenKind::IdToken } else { TokenKind::AccessToken };
+            if check_payload(&payload, &checks, kind).is_ok() {
+                prop_assert_eq!(claims.get("iss"), Some(&json!(ISSUER)));
+                let audiences: Vec<&str> = match &claims["aud"] {
+                    Value::String(aud) => vec![aud.as_str()],
+                    Value::Array(list) => list.iter().map(|v| v.as_str()).collect::<Option<_>>().unwrap_or_default(),
+                    _ => vec![],
+                };
+                prop_assert!(audiences.contains(&APP));
+                prop_assert!(claims["aud"].as_array().is_none_or(|l| l.iter().all(Value::is_string)));
+                prop_assert!(claims["sub"].as_str().is_some_and(|s| !s.is_empty()));
+                let exp = as_seconds(claims.get("exp"));
+                prop_assert!(exp.is_some_and(|exp| exp + 60 > NOW));
+                let iat = as_seconds(claims.get("iat"));
+                prop_assert!(iat.is_some_and(|iat| iat <= NOW + 60));
+                if let Some(nbf) = claims.get("nbf").filter(|v| !v.is_null()) {
+                    prop_assert!(as_seconds(Some(nbf)).is_some_and(|nbf| nbf <= NOW + 60));
+                }
+                if id_token {
+                    prop_assert!(claims.get("roles").is_none_or(|r| r.is_null()
+                        || r.as_array().is_some_and(|l| l.iter().all(Value::is_string))));
+                    prop_assert!(claims.get("nonce").is_none_or(|n| n.is_null() || n.is_string()));
+                    if audiences.len() > 1 {
+                        prop_assert_eq!(claims.get("azp"), Some(&json!(APP)));
+                    }
+                } else {
+                    prop_assert!(claims.get("scope").is_none_or(|s| s.is_null() || s.is_string()));
+                }
+            }
+        }
+
+        /// A real token with any one character changed, cut, or extended never verifies.
+        #[test]
+        fn a_changed_token_never_verifies(position in any::<prop::sample::Index>(), byte in 0x20u8..0x7f, cut in any::<prop::sample::Index>()) {
+            thread_local! {
+                static FIXTURE: (String, KeySet) = {
+                    let signer = Signer::ec();
+                    (signer.token(Some("k1"), &super::claims()), keyset(&[signer.jwk(Some("k1"))]))
+                };
+            }
+            FIXTURE.with(|(token, keys)| {
+                let index = position.index(token.len());
+                let mut changed = token.clone().into_bytes();
+                if changed[index] == byte {
+                    return Ok(());
+                }
+                changed[index] = byte;
+                let changed = String::from_utf8(changed).unwrap_or_default();
+                let cut = &token[..cut.index(token.len())];
+                for candidate in [changed.as_str(), cut] {
+                    let outcome = verify(candidate, keys);
+                    // The base64url decoder ignores nothing: any change is refused, except one
+                    // in the unused low bits of the last character of a segment.
+                    if outcome.is_ok() {
+                        let original = parse(token).map(|j| (j.payload().to_owned(), j.kid.clone()));
+                        let altered = parse(candidate).map(|j| (j.payload().to_owned(), j.kid.clone()));
+                        prop_assert_eq!(original, altered);
+                    }
+                }
+                Ok(())
+            })?;
+        }
+    }
 }

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use pyo3::prelude::*;
 
-use crate::config::LogtoConfig;
+use crate::config::{LogtoConfig, Settings};
 use crate::error::{Error, Result};
 
 /// The fields of `logto_rs.LogtoConfig`, mirrored one to one.
@@ -30,6 +30,8 @@ pub(crate) struct ConfigInput {
     clock_tolerance: f64,
     #[pyo3(attribute("jwksRefetchCooldown"))]
     jwks_refetch_cooldown: f64,
+    #[pyo3(attribute("allowInsecureHttp"))]
+    allow_insecure_http: bool,
     #[pyo3(attribute("accessTokenMargin"))]
     access_token_margin: f64,
 }
@@ -39,6 +41,23 @@ pub(crate) fn seconds(name: &str, value: f64) -> Result<Duration> {
         .map_err(|_| Error::Config(format!("{name} must be a non-negative number of seconds")))
 }
 
+/// The [`Settings`] of Python keyword values in seconds (the names in errors are Python's).
+pub(crate) fn settings(
+    request_timeout: f64,
+    connect_timeout: f64,
+    clock_tolerance: f64,
+    jwks_refetch_cooldown: f64,
+    allow_insecure_http: bool,
+) -> Result<Settings> {
+    Ok(Settings {
+        request_timeout: seconds("requestTimeout", request_timeout)?,
+        connect_timeout: seconds("connectTimeout", connect_timeout)?,
+        clock_tolerance: seconds("clockTolerance", clock_tolerance)?,
+        jwks_refetch_cooldown: seconds("jwksRefetchCooldown", jwks_refetch_cooldown)?,
+        allow_insecure_http,
+    })
+}
+
 impl ConfigInput {
     pub(crate) fn into_config(self) -> Result<LogtoConfig> {
         LogtoConfig::builder(self.endpoint, self.app_id)
@@ -46,16 +65,19 @@ impl ConfigInput {
             .scopes(self.scopes)
             .resources(self.resources)
             .prompt(self.prompt)
-            .request_timeout(seconds("requestTimeout", self.request_timeout)?)
-            .connect_timeout(seconds("connectTimeout", self.connect_timeout)?)
-            .clock_tolerance(seconds("clockTolerance", self.clock_tolerance)?)
-            .jwks_refetch_cooldown(seconds("jwksRefetchCooldown", self.jwks_refetch_cooldown)?)
+            .settings(settings(
+                self.request_timeout,
+                self.connect_timeout,
+                self.clock_tolerance,
+                self.jwks_refetch_cooldown,
+                self.allow_insecure_http,
+            )?)
             .access_token_margin(seconds("accessTokenMargin", self.access_token_margin)?)
             .build()
     }
 }
 
-// Machine tokens (issue 5).
+// Machine tokens.
 
 /// The fields of `logto_rs.LogtoM2MConfig`, mirrored one to one.
 #[derive(FromPyObject)]
@@ -74,6 +96,8 @@ pub(crate) struct MachineConfigInput {
     connect_timeout: f64,
     #[pyo3(attribute("accessTokenMargin"))]
     access_token_margin: f64,
+    #[pyo3(attribute("allowInsecureHttp"))]
+    allow_insecure_http: bool,
 }
 
 impl MachineConfigInput {
@@ -84,8 +108,12 @@ impl MachineConfigInput {
         }
         LogtoConfig::builder(self.endpoint.clone(), self.app_id.clone())
             .app_secret(Some(self.app_secret.clone()))
-            .request_timeout(seconds("requestTimeout", self.request_timeout)?)
-            .connect_timeout(seconds("connectTimeout", self.connect_timeout)?)
+            .settings(Settings {
+                request_timeout: seconds("requestTimeout", self.request_timeout)?,
+                connect_timeout: seconds("connectTimeout", self.connect_timeout)?,
+                allow_insecure_http: self.allow_insecure_http,
+                ..Settings::default()
+            })
             .access_token_margin(seconds("accessTokenMargin", self.access_token_margin)?)
             .build()
     }

@@ -83,7 +83,7 @@ fn mapping(error: &Error) -> Mapping {
         Error::Callback(_) => plain("LogtoCallbackError"),
         Error::NotAuthenticated(_) => plain("LogtoNotAuthenticatedError"),
         Error::Storage { .. } => plain("LogtoStorageError"),
-        // Machine tokens and the Management API (issue 5).
+        // Machine tokens and the Management API.
         Error::GrantNotAllowed { error: e, .. } => Mapping {
             class: "LogtoGrantNotAllowedError",
             error: Some(e.error.clone()),
@@ -104,7 +104,7 @@ fn mapping(error: &Error) -> Mapping {
             status: Some(e.status),
             check: None,
         },
-        // Issue 6: a bearer token rejected by the AccessTokenVerifier (401/403, RFC 6750).
+        // A bearer token rejected by the AccessTokenVerifier (401/403, RFC 6750).
         Error::AccessTokenRejected(e) => {
             let challenge = Challenge::new(e);
             Mapping {
@@ -139,7 +139,7 @@ impl From<Error> for PyErr {
                 m.check,
             );
             let py_error = match &error {
-                // Issue 6: these classes take the `WWW-Authenticate` value as a 7th argument.
+                // These classes take the `WWW-Authenticate` value as a 7th argument.
                 Error::AccessTokenRejected(e) => {
                     let (message, code, oauth_error, description, status, check) = args;
                     let www_authenticate = Challenge::new(e).www_authenticate();

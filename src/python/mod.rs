@@ -17,8 +17,10 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<client::PyCoreClient>()?;
     m.add_class::<operation::PyOperation>()?;
     m.add_class::<machine::PyMachineClient>()?;
-    // The access-token verifier, and the benchmarks' bare signature check.
+    // The access-token verifier, the benchmarks' bare signature check, and the claim checks
+    // alone (for the property tests).
     m.add_class::<verifier::PyCoreVerifier>()?;
     m.add_class::<verifier::PyBenchBareVerifier>()?;
+    m.add_function(wrap_pyfunction!(verifier::check_claims, m)?)?;
     Ok(())
 }

@@ -8,16 +8,14 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use jsonwebtoken::Algorithm;
-use jsonwebtoken::jwk::Jwk;
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyString};
 
-use super::convert::seconds;
+use super::convert::settings;
 use super::operation::{Exchange, Output, PyOperation};
 use crate::error::{Error, Result, ValidationError};
 use crate::jwks::VerifyingKey;
-use crate::jwt::{MAX_TOKEN_BYTES, allowed_algorithm};
+use crate::jwt::{Algorithm, ClaimChecks, MAX_TOKEN_BYTES, TokenKind, allowed_algorithm, check_payload};
 use crate::verifier::{AccessTokenVerifier, Requirements, VerifiedAccessToken};
 
 /// The token's text, or why it cannot be a token, without copying an oversized string.
@@ -44,7 +42,8 @@ pub(crate) struct PyCoreVerifier {
 impl PyCoreVerifier {
     #[new]
     #[pyo3(signature = (endpoint, audience=None, *, scopes=Vec::new(), organization_id=None,
-        clock_tolerance=60.0, jwks_refetch_cooldown=30.0, request_timeout=10.0, connect_timeout=5.0))]
+        clock_tolerance=60.0, jwks_refetch_cooldown=30.0, request_timeout=10.0, connect_timeout=5.0,
+        allow_insecure_http=false))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         endpoint: String,
@@ -55,14 +54,18 @@ impl PyCoreVerifier {
         jwks_refetch_cooldown: f64,
         request_timeout: f64,
         connect_timeout: f64,
+        allow_insecure_http: bool,
     ) -> Result<Self> {
         let verifier = AccessTokenVerifier::builder(endpoint, audience)
             .scopes(scopes)
             .organization_id(organization_id)
-            .clock_tolerance(seconds("clockTolerance", clock_tolerance)?)
-            .jwks_refetch_cooldown(seconds("jwksRefetchCooldown", jwks_refetch_cooldown)?)
-            .request_timeout(seconds("requestTimeout", request_timeout)?)
-            .connect_timeout(seconds("connectTimeout", connect_timeout)?)
+            .settings(settings(
+                request_timeout,
+                connect_timeout,
+                clock_tolerance,
+                jwks_refetch_cooldown,
+                allow_insecure_http,
+            )?)
             .build()?;
         Ok(Self { verifier })
     }
@@ -174,11 +177,19 @@ impl PyCoreVerifier {
         PyList::new(py, items)
     }
 
-    /// Loads the keys: discovery (once) and the JWKS (when none is cached or the refetch
-    /// cooldown has passed). An `Operation` for the driver.
-    fn load_keys(&self) -> PyOperation {
+    /// Loads the keys: discovery (once) and the JWKS (when none is cached, the cached keys are
+    /// past their age, or, within the rate limit, they lack the key of one of `tokens`). An
+    /// `Operation` for the driver.
+    #[pyo3(signature = (tokens=None))]
+    fn load_keys(&self, tokens: Option<Vec<String>>) -> PyOperation {
         let verifier = self.verifier.clone();
-        let future = async move { verifier.load_keys().await.map(|()| Output::OptStr(None)) };
+        let tokens = tokens.unwrap_or_default();
+        let future = async move {
+            verifier
+                .load_keys_for(&tokens)
+                .await
+                .map(|()| Output::OptStr(None))
+        };
         PyOperation::new(Box::pin(future), Arc::new(Exchange::default()))
     }
 }
@@ -196,11 +207,12 @@ impl PyBenchBareVerifier {
     /// A key from a JWK (JSON text) that pins its `alg`.
     #[new]
     fn new(jwk: &str) -> Result<Self> {
-        let jwk: Jwk = serde_json::from_str(jwk).map_err(|e| Error::Config(format!("not a JWK: {e}")))?;
+        let jwk: serde_json::Value =
+            serde_json::from_str(jwk).map_err(|e| Error::Config(format!("not a JWK: {e}")))?;
         let alg = jwk
-            .common
-            .key_algorithm
-            .and_then(|alg| allowed_algorithm(&format!("{alg:?}")))
+            .get("alg")
+            .and_then(serde_json::Value::as_str)
+            .and_then(allowed_algorithm)
             .ok_or_else(|| Error::Config("the JWK must pin an allowed alg".into()))?;
         let key = VerifyingKey::from_jwk(&jwk).ok_or_else(|| Error::Config("unusable JWK".into()))?;
         Ok(Self { key, alg })
@@ -210,4 +222,32 @@ impl PyBenchBareVerifier {
     fn verify(&self, message: &[u8], signature: &[u8]) -> bool {
         self.key.verify(self.alg, message, signature)
     }
+}
+
+/// The claim checks of a verified token, on a payload alone: `None` when it passes, else the
+/// failed check's name. The property tests use it to prove the models accept every payload the
+/// checks accept. Not part of the API.
+#[pyfunction]
+#[pyo3(name = "_check_claims")]
+pub(crate) fn check_claims(
+    payload: &str,
+    id_token: bool,
+    issuer: &str,
+    audience: &str,
+    now: u64,
+) -> Option<&'static str> {
+    let checks = ClaimChecks {
+        issuer,
+        audience,
+        authorized_party: id_token.then_some(audience),
+        nonce: None,
+        now,
+        leeway: 60,
+    };
+    let kind = if id_token {
+        TokenKind::IdToken
+    } else {
+        TokenKind::AccessToken
+    };
+    check_payload(payload, &checks, kind).err().map(|e| e.check())
 }

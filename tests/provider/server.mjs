@@ -102,12 +102,81 @@ function forwardToProvider(req, res, url, rawBody, body) {
 
 const under = (pathname, prefix) => pathname === prefix || pathname.startsWith(`${prefix}/`);
 
+// --- JWKS publication and oversized bodies (test controls kept here, self-contained) -----------
+//   POST /__admin/jwks-publish {kids?: [...], cache_control?: "max-age=5"}  null/{} = as usual
+//   POST /__admin/huge-body    {path, bytes}: the next GET of `path` streams a chunked JSON body
+//                              of `bytes` bytes; GET /__admin/huge-body reports {sent, closed}
+let jwksPublish = null;
+let hugeBody = null;
+let hugeBodyReport = { sent: 0, closed: false };
+
+function handleTestControls(req, res, url, body) {
+  if (url.pathname === '/__admin/reset') {
+    jwksPublish = null;
+    hugeBody = null;
+    return false; // lib/admin.mjs resets the rest
+  }
+  if (url.pathname === '/__admin/jwks-publish' && req.method === 'POST') {
+    const { kids = null, cache_control: cacheControl = null } = body || {};
+    jwksPublish = kids === null && cacheControl === null ? null : { kids, cacheControl };
+    sendJson(res, 200, { kids, cache_control: cacheControl });
+    return true;
+  }
+  if (url.pathname === '/__admin/huge-body') {
+    if (req.method === 'POST') {
+      hugeBody = { path: body.path, bytes: body.bytes };
+      hugeBodyReport = { sent: 0, closed: false };
+      sendJson(res, 200, { armed: hugeBody });
+    } else {
+      sendJson(res, 200, hugeBodyReport);
+    }
+    return true;
+  }
+  return false;
+}
+
+function serveTestOverrides(req, res, url) {
+  if (hugeBody && url.pathname === hugeBody.path && req.method === 'GET') {
+    const { bytes } = hugeBody;
+    hugeBody = null;
+    const report = { sent: 0, closed: false };
+    hugeBodyReport = report;
+    res.writeHead(200, { 'content-type': 'application/json' }); // no length: chunked
+    const chunk = Buffer.from(`"${'a'.repeat(64 * 1024 - 2)}"`);
+    res.write('[');
+    res.on('close', () => { report.closed = true; });
+    const pump = () => {
+      while (report.sent < bytes && !report.closed) {
+        report.sent += chunk.length;
+        if (!res.write(chunk)) {
+          res.once('drain', pump);
+          return;
+        }
+      }
+      if (!report.closed) res.end(']');
+    };
+    pump();
+    return true;
+  }
+  if (jwksPublish && url.pathname === `${MOUNT}/jwks` && req.method === 'GET') {
+    const { keys } = keyRing.publicJwks();
+    const listed = jwksPublish.kids ? keys.filter((key) => jwksPublish.kids.includes(key.kid)) : keys;
+    const headers = { 'content-type': 'application/json; charset=utf-8' };
+    if (jwksPublish.cacheControl) headers['cache-control'] = jwksPublish.cacheControl;
+    res.writeHead(200, headers);
+    res.end(JSON.stringify({ keys: listed }));
+    return true;
+  }
+  return false;
+}
+
 async function handle(req, res) {
   const url = new URL(req.url, origin);
   const rawBody = ['GET', 'HEAD'].includes(req.method) ? Buffer.alloc(0) : await readBody(req);
   const body = parseBody(req, rawBody);
 
   if (under(url.pathname, '/__admin')) {
+    if (handleTestControls(req, res, url, body)) return;
     if (rawBody.length && body === undefined) {
       sendJson(res, 400, { error: 'invalid_request', error_description: 'body must be JSON' });
       return;
@@ -126,7 +195,9 @@ async function handle(req, res) {
     if (await control.faults.apply(fault, res)) return;
   }
 
-  if (under(url.pathname, MOUNT)) {
+  if (serveTestOverrides(req, res, url)) {
+    // answered by a test control
+  } else if (under(url.pathname, MOUNT)) {
     forwardToProvider(req, res, url, rawBody, body);
   } else if (under(url.pathname, '/interaction') && await handleInteraction(req, res, url, body)) {
     // handled

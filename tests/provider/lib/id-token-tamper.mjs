@@ -59,7 +59,10 @@ export async function tamperIdToken(idToken, mutation, key) {
         .setProtectedHeader({
           ...original, alg: key.alg, kid: key.kid, ...mutation.header,
         })
-        .sign(key.privateKey);
+        // A `crit` in `header` is signed as given (jose is told it understands those names).
+        .sign(key.privateKey, {
+          crit: Object.fromEntries((mutation.header.crit || []).map((name) => [name, true])),
+        });
     case 'provider_no_kid': {
       const header = { ...original, alg: key.alg, ...mutation.header };
       delete header.kid;
