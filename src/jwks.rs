@@ -20,6 +20,7 @@ use serde_json::Value;
 use crate::error::{Endpoint, Error, Result, ValidationError};
 use crate::http::HttpClient;
 use crate::jwt::{Algorithm, UnverifiedJwt};
+use crate::process::PerProcess;
 
 /// The JWK members a verifying key is built from (RFC 7517 §4, RFC 7518 §6).
 #[derive(Deserialize)]
@@ -243,10 +244,18 @@ struct State {
 /// rotation out. A failed fetch is remembered with exponential backoff (1 s doubling to 60 s):
 /// callers during the backoff share its error without a request, and concurrent callers share
 /// one request. During an outage the keys already fetched keep serving.
+///
+/// The state and the fetch lock belong to one process: a forked child starts with the keys its
+/// parent had and locks of its own (a task holding the parent's fetch lock does not exist there).
 pub struct JwksCache {
+    process: PerProcess<ProcessState>,
+    cooldown: Duration,
+}
+
+#[derive(Default)]
+struct ProcessState {
     state: std::sync::Mutex<State>,
     fetch_lock: tokio::sync::Mutex<()>,
-    cooldown: Duration,
 }
 
 impl std::fmt::Debug for JwksCache {
@@ -272,14 +281,31 @@ impl JwksCache {
     #[must_use]
     pub fn new(cooldown: Duration) -> Self {
         Self {
-            state: std::sync::Mutex::new(State::default()),
-            fetch_lock: tokio::sync::Mutex::new(()),
+            process: PerProcess::new(),
             cooldown,
         }
     }
 
+    /// This process's state; a child's starts with the keys of its parent's, when that one's
+    /// lock is free (a thread the fork left behind may hold it: then the keys are fetched again).
+    fn local(&self) -> Arc<ProcessState> {
+        self.process.get(|parent| {
+            let current = parent
+                .and_then(|p| p.state.try_lock().ok())
+                .and_then(|state| state.current.clone());
+            ProcessState {
+                state: std::sync::Mutex::new(State {
+                    current,
+                    ..State::default()
+                }),
+                fetch_lock: tokio::sync::Mutex::new(()),
+            }
+        })
+    }
+
     fn with_state<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
-        let mut guard = self
+        let local = self.local();
+        let mut guard = local
             .state
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -440,7 +466,8 @@ impl JwksCache {
         need: Need,
     ) -> Result<Arc<Fetched>> {
         let asked = Instant::now();
-        let _guard = self.fetch_lock.lock().await;
+        let local = self.local();
+        let _guard = local.fetch_lock.lock().await;
         let decision = self.with_state(|state| {
             if let Some(current) = &state.current {
                 let replaced = seen.is_none_or(|s| !Arc::ptr_eq(s, current));
