@@ -21,7 +21,7 @@ from logto_rs import LogtoClient, LogtoConfig, MemoryStorage
 from provider_harness import Provider, complete_sign_in
 
 SCRIPTS = Path(__file__).resolve().parent / "scripts"
-EXIT_RUNS = 200
+EXIT_RUNS = int(os.environ.get("LOGTO_EXIT_RUNS", "200"))
 
 
 def refresh_token(provider: Provider) -> str:
