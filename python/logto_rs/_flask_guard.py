@@ -56,6 +56,7 @@ it (e.g. ``lambda args: args["org_id"]`` for ``/orgs/<org_id>/...``)."""
 VERIFIER_EXTENSION = "logto_rs.access_token_verifier"
 """The ``app.extensions`` key of the application's verifier (set it to use your own)."""
 
+
 def access_token_error_response(error: LogtoAccessTokenError) -> Response:
     """Return the guard's answer to a rejected request.
 
