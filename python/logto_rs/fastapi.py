@@ -43,6 +43,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.datastructures import URL
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.routing import Route
 
 from .client import LogtoClient
 from .config import LogtoConfig
@@ -348,18 +349,29 @@ class LogtoFastAPI:
         self.post_sign_out_redirect_uri = post_sign_out_redirect_uri
         self.sign_in_options = dict(sign_in_options or {})
         self._cookie_checked = False
-        router = APIRouter(prefix=prefix, tags=["authentication"], include_in_schema=False)
-        router.add_api_route(sign_in_path, self.sign_in, methods=["GET"], name="logto_sign_in")
-        router.add_api_route(callback_path, self.callback, methods=["GET"], name="logto_callback")
-        router.add_api_route(sign_out_path, self.sign_out, methods=["GET", "POST"], name="logto_sign_out")
-        self.router = router
+        self._routes = (
+            (prefix + sign_in_path, self.sign_in, ["GET"], "logto_sign_in"),
+            (prefix + callback_path, self.callback, ["GET"], "logto_callback"),
+            (prefix + sign_out_path, self.sign_out, ["GET", "POST"], "logto_sign_out"),
+        )
+        self.router = APIRouter(tags=["authentication"], include_in_schema=False)
+        """The sign-in, callback and sign-out routes, for ``app.include_router``."""
+        for path, endpoint, methods, name in self._routes:
+            self.router.add_api_route(path, endpoint, methods=methods, name=name)
+
+    def routes(self) -> list[Route]:
+        """The same routes as :attr:`router`, as plain Starlette routes (``Starlette(routes=...)``)."""
+        return [
+            Route(path, endpoint, methods=methods, name=name)
+            for path, endpoint, methods, name in self._routes
+        ]
 
     # -- wiring -------------------------------------------------------------------------------
 
     def init_app(self, app: Any) -> None:
         """Include :attr:`router` in ``app`` and add :meth:`exception_handlers`.
 
-        For a plain Starlette app, pass ``routes=[*logto.router.routes, ...]`` and
+        For a plain Starlette app, pass ``routes=[*logto.routes(), ...]`` and
         ``exception_handlers=logto.exception_handlers()`` to ``Starlette(...)`` instead.
         """
         app.include_router(self.router)
@@ -370,11 +382,15 @@ class LogtoFastAPI:
         """Handlers answering an ended session with a 401 or a redirect, never a 500."""
         return {LogtoInvalidGrantError: self._session_ended, LogtoNotAuthenticatedError: self._session_ended}
 
-    def client_for(self, request: Request) -> LogtoClient:
+    async def client_for(self, request: Request) -> LogtoClient:
         """The app's client bound to ``request``'s session (one view per request).
 
         Use it as a dependency: ``client: LogtoClient = Depends(logto.client_for)``.
         """
+        return self._view(request)
+
+    def _view(self, request: Request) -> LogtoClient:
+        """:meth:`client_for`, called in the request's event loop."""
         client = getattr(request.state, CLIENT_STATE, None)
         if not isinstance(client, LogtoClient):
             self._check_cookie_security(request)
@@ -407,14 +423,14 @@ class LogtoFastAPI:
 
     async def sign_in(self, request: Request) -> Response:
         """``GET sign_in_path``: remember ``?next=``, start a sign-in, redirect to Logto."""
-        client = self.client_for(request)
+        client = self._view(request)
         _session(request)[NEXT_KEY] = safe_next(request.query_params.get("next"))
         url = await client.signIn(self.callback_url(request), **self.sign_in_options)
         return RedirectResponse(url, status_code=302)
 
     async def callback(self, request: Request) -> Response:
         """``GET callback_path``: complete the sign-in, then return to where the user was going."""
-        client = self.client_for(request)
+        client = self._view(request)
         try:
             await client.handleSignInCallback(self._request_url(request))
         except LogtoException as error:
@@ -447,7 +463,7 @@ class LogtoFastAPI:
         ):
             logger.warning("refused a cross-site sign-out request")
             return PlainTextResponse("Cross-site sign-out refused.", status_code=403)
-        client = self.client_for(request)
+        client = self._view(request)
         url = await client.signOut(self.post_sign_out_url(request))
         session = _session(request)
         session.pop(NEXT_KEY, None)
@@ -514,7 +530,7 @@ class LogtoFastAPI:
 
     async def _signed_in(self, request: Request, redirect: bool) -> LogtoClient:
         setattr(request.state, REDIRECT_STATE, redirect)
-        client = self.client_for(request)
+        client = self._view(request)
         try:
             if await client.isAuthenticatedAsync():
                 return client
