@@ -15,7 +15,7 @@ import httpx
 import pytest
 import redis
 from fastapi import Depends, FastAPI, Request
-from fastapi_server import serve, sign_in
+from fastapi_server import serve, sign_in, uvicorn_process
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
@@ -386,3 +386,24 @@ def test_error_classes_are_the_ones_handled() -> None:
     assert {LogtoInvalidGrantError, LogtoNotAuthenticatedError} <= set(
         LogtoFastAPI(LogtoConfig(endpoint="http://127.0.0.1:9", appId="x")).exception_handlers()
     )
+
+
+def test_the_demo_from_the_uvicorn_command_line_keeps_codes_out_of_its_log(
+    provider: Provider, redis_url: str, tmp_path: Path
+) -> None:
+    env = {
+        "LOGTO_ENDPOINT": provider.endpoint,
+        "LOGTO_APP_ID": "web-app",
+        "LOGTO_APP_SECRET": "web-app-secret",
+        "LOGTO_REDIS_URL": redis_url,
+        "APP_SECRET_KEY": "a-fixed-key-shared-by-the-workers",
+    }
+    log = tmp_path / "uvicorn.log"
+    with uvicorn_process("fastapi_app:app_from_env", env, log, workers=2) as server:
+        browser = sign_in(server.url)
+        assert "Alice Liddell" in browser.get("/").text
+        assert '<span id="api-status">200</span>' in browser.get("/protected/api").text
+        httpx.get(server.url + "/callback?code=the-code-0123&state=the-state-4567")
+    text = log.read_text()
+    assert "/callback?code=[redacted]&state=[redacted]" in text, text
+    assert "the-code-0123" not in text and "the-state-4567" not in text
