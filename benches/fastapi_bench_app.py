@@ -10,7 +10,8 @@
 
 import json
 import os
-from typing import Annotated, Any, Optional
+from collections.abc import Awaitable
+from typing import Annotated, Any, Callable, Optional
 
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -24,13 +25,12 @@ API = "https://api.example.com"
 SCOPE = "read:products"
 
 
-def app() -> FastAPI:
-    endpoint = os.environ["BENCH_TENANT"]
-    issuer = endpoint + "/oidc"
+def pyjwt_dependency() -> Callable[..., Awaitable[dict[str, Any]]]:
+    """The PyJWT dependency for the tenant in ``BENCH_TENANT`` / ``BENCH_JWK``."""
+    issuer = os.environ["BENCH_TENANT"] + "/oidc"
     jwk = json.loads(os.environ["BENCH_JWK"])
     alg = jwk["alg"]
     key = jwt.PyJWK(jwk).key
-    verifier = AccessTokenVerifier(endpoint, API)
     bearer = HTTPBearer(auto_error=False)
 
     def reject(status: int, error: str, description: str) -> HTTPException:
@@ -64,6 +64,12 @@ def app() -> FastAPI:
             raise reject(403, "insufficient_scope", f"the token lacks the required scope(s): {SCOPE}")
         return claims
 
+    return pyjwt_claims
+
+
+def app() -> FastAPI:
+    verifier = AccessTokenVerifier(os.environ["BENCH_TENANT"], API)
+    pyjwt_claims = pyjwt_dependency()
     application = FastAPI()
 
     @application.get("/logto")

@@ -158,3 +158,37 @@ def test_guarded_endpoint_throughput_and_latency(tenant: LocalTenant, server: st
     }
     (HERE / "fastapi_load.json").write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
+
+
+def test_in_process_cost_of_one_guarded_check(tenant: LocalTenant) -> None:
+    """The guards' own cost, without server or framework: each dependency awaited 2,000 times."""
+    import fastapi_bench_app
+    from starlette.requests import Request
+
+    from logto_rs import AccessTokenVerifier
+    from logto_rs.fastapi import require_access_token
+
+    token = tenant.sign()
+    os.environ.update(BENCH_TENANT=tenant.endpoint, BENCH_JWK=json.dumps(tenant.jwk))
+    verifier = AccessTokenVerifier(tenant.endpoint, fastapi_bench_app.API)
+    guards = {
+        "logto_rs guard": require_access_token(verifier, [fastapi_bench_app.SCOPE]),
+        "pyjwt dependency": fastapi_bench_app.pyjwt_dependency(),
+    }
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "path": "/",
+        "headers": [(b"authorization", f"Bearer {token}".encode())],
+    }
+
+    async def per_call(guard: Any) -> float:
+        request = Request(scope)
+        await guard(request)
+        began = time.perf_counter()
+        for _ in range(2000):
+            await guard(request)
+        return (time.perf_counter() - began) / 2000 * 1e6
+
+    costs = {name: round(asyncio.run(per_call(guard)), 1) for name, guard in guards.items()}
+    print(json.dumps({"microseconds_per_check": costs}), flush=True)
