@@ -4,6 +4,7 @@ proxies and plain Starlette."""
 
 import asyncio
 import html
+import logging
 import sys
 import warnings
 from collections.abc import Iterator
@@ -407,3 +408,22 @@ def test_the_demo_from_the_uvicorn_command_line_keeps_codes_out_of_its_log(
     text = log.read_text()
     assert "/callback?code=[redacted]&state=[redacted]" in text, text
     assert "the-code-0123" not in text and "the-state-4567" not in text
+
+
+def test_an_insecure_cookie_on_a_public_host_is_logged_once(
+    provider: Provider, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="logto_rs.fastapi")
+    app, _ = make_app(provider)
+    with serve(app) as url:
+        for _ in range(2):
+            httpx.get(url + "/me", headers={"Host": "app.example"})
+    messages = [r.getMessage() for r in caplog.records if r.name == "logto_rs.fastapi"]
+    assert len(messages) == 1 and "SessionMiddleware(..., https_only=True)" in messages[0], messages
+    secure = FastAPI()
+    secure.add_middleware(SessionMiddleware, secret_key="k", https_only=True)
+    LogtoFastAPI(web_config(provider)).init_app(secure)
+    caplog.clear()
+    with serve(secure) as url:
+        httpx.get(url + "/sign-in", headers={"Host": "app.example"})
+    assert not [r for r in caplog.records if r.name == "logto_rs.fastapi"]
