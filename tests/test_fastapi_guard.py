@@ -160,6 +160,8 @@ def test_malformed_is_401(url: str, authorization: str) -> None:
         answer = httpx.get(url + "/products", headers={"Authorization": authorization})
     except httpx.LocalProtocolError:
         return  # not even sendable
+    if answer.status_code == 400 and "WWW-Authenticate" not in answer.headers:
+        return  # refused by the server's HTTP parser (httptools) before the app
     assert "malformed" in rejected(answer, 401, "invalid_token")
 
 
