@@ -310,6 +310,9 @@ class LogtoFastAPI:
     :class:`~logto_rs.LogtoNotAuthenticatedError`) raised anywhere into a 401 or a redirect to
     sign in. The app needs Starlette's ``SessionMiddleware``.
 
+    :attr:`client` is the app's one client, bound to no user; routes use it through
+    :meth:`client_for`, which binds it to the request's session.
+
     Behind a reverse proxy, run uvicorn with ``--proxy-headers --forwarded-allow-ips=<proxy>``
     and have the proxy pass the ``Host`` header, or set ``redirect_uri`` and
     ``post_sign_out_redirect_uri``.
