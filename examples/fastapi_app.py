@@ -3,9 +3,9 @@ API called with your access token, sign out.
 
 ``.venv/bin/python examples/fastapi_app.py`` (after ``bash .ci/setup --demo``) runs it against the
 project's Logto-compatible development provider, started here on 127.0.0.1, on
-http://127.0.0.1:8000. To use a real Logto tenant instead, set ``LOGTO_ENDPOINT``,
-``LOGTO_APP_ID`` and ``LOGTO_APP_SECRET``, register ``http://127.0.0.1:8000/callback``
-(redirect URI) and ``http://127.0.0.1:8000/`` (post sign-out redirect URI) for the app, and
+http://127.0.0.1:8001. To use a real Logto tenant instead, set ``LOGTO_ENDPOINT``,
+``LOGTO_APP_ID`` and ``LOGTO_APP_SECRET``, register ``http://127.0.0.1:8001/callback``
+(redirect URI) and ``http://127.0.0.1:8001/`` (post sign-out redirect URI) for the app, and
 create the API resource ``LOGTO_RESOURCE`` (default ``https://api.example.com``) with a
 ``read:products`` permission given to your user's role. Set ``LOGTO_REDIS_URL`` to keep sessions
 in Redis instead of the cookie.
@@ -49,7 +49,7 @@ from logto_rs import (
 )
 from logto_rs.fastapi import CookieSessionStorage, LogtoFastAPI, RedisSessionStorage, require_access_token
 
-HOST, PORT = "127.0.0.1", 8000
+HOST, PORT = "127.0.0.1", 8001
 DEMO_USER = ("alice", "alice-password")
 API = "https://api.example.com"
 
@@ -207,7 +207,7 @@ def app_from_env() -> FastAPI:
 
 
 def main() -> None:
-    """Serve the demo on http://127.0.0.1:8000 against LOGTO_ENDPOINT or the dev provider."""
+    """Serve the demo on http://127.0.0.1:8001 against LOGTO_ENDPOINT or the dev provider."""
     import uvicorn
 
     if os.environ.get("LOGTO_ENDPOINT"):

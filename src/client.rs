@@ -358,9 +358,11 @@ impl LogtoClient {
         resource: &str,
         organization_id: Option<&str>,
     ) -> Result<Option<AccessToken>> {
-        let stored = storage::read(storage, StorageKey::AccessTokenMap).await?;
-        if let Some(cached) = self.cached_access_token(stored.as_deref(), resource, organization_id) {
-            return Ok(Some(cached.token));
+        if let Some(token) = self
+            .stored_access_token(storage, resource, organization_id)
+            .await?
+        {
+            return Ok(Some(token));
         }
         self.check_target(storage, resource, organization_id).await?;
         if storage::read(storage, StorageKey::RefreshToken).await?.is_none() {
@@ -383,6 +385,19 @@ impl LogtoClient {
             }
         }
         result
+    }
+
+    /// The fresh token the session holds for `resource` / `organization_id`, if any.
+    async fn stored_access_token<S: Storage>(
+        &self,
+        storage: &S,
+        resource: &str,
+        organization_id: Option<&str>,
+    ) -> Result<Option<AccessToken>> {
+        let stored = storage::read(storage, StorageKey::AccessTokenMap).await?;
+        Ok(self
+            .cached_access_token(stored.as_deref(), resource, organization_id)
+            .map(|cached| cached.token))
     }
 
     /// Refuses, before any request, what the provider would refuse after consuming a rotating
@@ -437,9 +452,11 @@ impl LogtoClient {
         resource: &str,
         organization_id: Option<&str>,
     ) -> Result<Option<AccessToken>> {
-        let stored = storage::read(storage, StorageKey::AccessTokenMap).await?;
-        if let Some(cached) = self.cached_access_token(stored.as_deref(), resource, organization_id) {
-            return Ok(Some(cached.token));
+        if let Some(token) = self
+            .stored_access_token(storage, resource, organization_id)
+            .await?
+        {
+            return Ok(Some(token));
         }
         let Some(held) = storage::read(storage, StorageKey::RefreshToken)
             .await?
@@ -468,7 +485,11 @@ impl LogtoClient {
             )
             .await;
         match outcome {
-            Ok(refreshed) => self.store_refresh(storage, &held, &refreshed, key).await,
+            Ok((refreshed, pending)) => {
+                let stored = self.store_refresh(storage, &held, &refreshed, key).await;
+                drop(pending);
+                stored
+            }
             Err(Error::OAuth(e)) if e.error == "invalid_grant" || self.consumed_by_refusal(&e) => {
                 // The refresh token is dead: rejected, or consumed by a public client's refresh
                 // that was then refused. Presenting it again would revoke the grant.

@@ -9,7 +9,8 @@
 //! token be presented again.
 //!
 //! An outcome is shared only with the callers that raced it:
-//! - callers that arrived while it was in flight, for the same token and cache key;
+//! - callers that arrived while it was in flight, or while the caller that made it was still
+//!   storing it (its [`Pending`] guard is alive), for the same token and cache key;
 //! - callers that present the token it rotated away, within [`RACE_WINDOW`] (a request that
 //!   carried a copy of the session made before the rotation). They are forwarded to the new
 //!   token.
@@ -68,6 +69,8 @@ struct Recorded {
     outcome: Outcome,
     at: Instant,
     seq: u64,
+    /// The caller that made the request has not finished storing it.
+    storing: bool,
 }
 
 // Refresh tokens are keyed by their SHA-256 fingerprint: the coordinator never keeps a token as a
@@ -99,7 +102,7 @@ impl State {
             if let Some(recorded) = self.outcomes.get(&(print, key.to_owned()))
                 && recorded.at.elapsed() < RACE_WINDOW
             {
-                let raced = recorded.seq > ticket;
+                let raced = recorded.seq > ticket || recorded.storing;
                 let usable = match &recorded.outcome {
                     Ok(refreshed) => (raced || rotation.is_some()) && refreshed.is_fresh(margin),
                     // A refusal is shared only with the callers that waited for it: they would
@@ -118,7 +121,7 @@ impl State {
         (current, None)
     }
 
-    fn record(&mut self, used: &RefreshToken, key: String, outcome: Outcome) {
+    fn record(&mut self, used: &RefreshToken, key: String, outcome: Outcome) -> u64 {
         self.rotated.retain(|_, (_, at)| at.elapsed() < RACE_WINDOW);
         self.outcomes
             .retain(|_, recorded| recorded.at.elapsed() < RACE_WINDOW);
@@ -130,14 +133,48 @@ impl State {
             self.rotated.insert(print, (next.clone(), Instant::now()));
         }
         self.seq += 1;
+        let storing = outcome.is_ok();
         self.outcomes.insert(
             (print, key),
             Recorded {
                 outcome,
                 at: Instant::now(),
                 seq: self.seq,
+                storing,
             },
         );
+        self.seq
+    }
+
+    fn stored(&mut self, print: Fingerprint, key: String, seq: u64) {
+        if let Some(recorded) = self.outcomes.get_mut(&(print, key))
+            && recorded.seq == seq
+        {
+            recorded.storing = false;
+        }
+    }
+}
+
+/// Held by the caller whose request answered, while it stores the answer: callers that arrive
+/// meanwhile raced it and share it. Dropping it (stored, failed or cancelled) ends that.
+pub struct Pending {
+    coordinator: Arc<RefreshCoordinator>,
+    print: Fingerprint,
+    key: String,
+    seq: u64,
+}
+
+impl std::fmt::Debug for Pending {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pending").finish_non_exhaustive()
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        if let Ok(mut state) = self.coordinator.state.lock() {
+            state.stored(self.print, std::mem::take(&mut self.key), self.seq);
+        }
     }
 }
 
@@ -168,6 +205,9 @@ impl RefreshCoordinator {
     /// module docs. `request` receives the refresh token to present (the newest of the chain).
     /// A shared outcome is used only if its access token has more than `margin` seconds left.
     ///
+    /// The caller whose request answered also gets a [`Pending`] guard: keep it until the answer
+    /// is stored.
+    ///
     /// # Errors
     /// The request's error; an OAuth refusal is shared with the callers that raced it.
     pub async fn refresh<F, Fut>(
@@ -176,7 +216,7 @@ impl RefreshCoordinator {
         key: String,
         margin: u64,
         request: F,
-    ) -> Result<Arc<Refreshed>>
+    ) -> Result<(Arc<Refreshed>, Option<Pending>)>
     where
         F: FnOnce(RefreshToken) -> Fut + Send + 'static,
         Fut: Future<Output = Result<TokenResponse>> + Send + 'static,
@@ -186,7 +226,7 @@ impl RefreshCoordinator {
             let latest = {
                 let (latest, hit) = self.lock_state()?.resolve(&held, &key, ticket, margin);
                 if let Some(outcome) = hit {
-                    return outcome.map_err(Error::OAuth);
+                    return outcome.map(|refreshed| (refreshed, None)).map_err(Error::OAuth);
                 }
                 latest
             };
@@ -211,12 +251,23 @@ impl RefreshCoordinator {
                     Err(Error::OAuth(error)) => Some(Err(error.clone())),
                     Err(_) => None,
                 };
-                if let Some(outcome) = shared
-                    && let Ok(mut state) = coordinator.state.lock()
-                {
-                    state.record(&latest, key, outcome);
-                }
-                result
+                let seq = match shared {
+                    Some(outcome) => coordinator
+                        .state
+                        .lock()
+                        .ok()
+                        .map(|mut state| state.record(&latest, key.clone(), outcome)),
+                    None => None,
+                };
+                result.map(|refreshed| {
+                    let pending = seq.map(|seq| Pending {
+                        coordinator: coordinator.clone(),
+                        print: latest.fingerprint(),
+                        key,
+                        seq,
+                    });
+                    (refreshed, pending)
+                })
             })
             .await;
         }
@@ -281,7 +332,7 @@ mod tests {
         }
         let mut tokens = Vec::new();
         for task in tasks {
-            tokens.push(task.await.unwrap().response.access_token.secret().to_owned());
+            tokens.push(task.await.unwrap().0.response.access_token.secret().to_owned());
         }
         // One request per cache key, each with the newest refresh token.
         assert_eq!(endpoint.requests.load(Ordering::SeqCst), 3);
@@ -296,7 +347,7 @@ mod tests {
             })
             .await
             .unwrap();
-        assert_eq!(again.response.refresh_token.as_ref().unwrap().secret(), "rt-4");
+        assert_eq!(again.0.response.refresh_token.as_ref().unwrap().secret(), "rt-4");
     }
 
     /// A token endpoint that keeps the refresh token, as Logto does for a confidential client.
@@ -329,14 +380,18 @@ mod tests {
         // Racers share one request.
         let (a, b) = tokio::join!(call(), call());
         assert_eq!(endpoint.requests.load(Ordering::SeqCst), 1);
-        assert_eq!(
-            a.unwrap().response.access_token.secret(),
-            b.unwrap().response.access_token.secret()
-        );
-        // A caller after it (say, after clearAccessToken) is not handed the old result.
+        let ((a, a_pending), (b, b_pending)) = (a.unwrap(), b.unwrap());
+        assert_eq!(a.response.access_token.secret(), b.response.access_token.secret());
+        // One of them made the request and is storing it: a caller arriving now raced it.
+        assert!(a_pending.is_some() != b_pending.is_some());
+        let raced = call().await.unwrap();
+        assert_eq!(raced.0.response.access_token.secret(), "at-0");
+        assert_eq!(endpoint.requests.load(Ordering::SeqCst), 1);
+        // Once stored, a caller after it (say, after clearAccessToken) is not handed it.
+        drop((a_pending, b_pending));
         let later = call().await.unwrap();
         assert_eq!(endpoint.requests.load(Ordering::SeqCst), 2);
-        assert_eq!(later.response.access_token.secret(), "at-1");
+        assert_eq!(later.0.response.access_token.secret(), "at-1");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -109,6 +109,8 @@ impl AccessTokenMap {
 
 /// Remembers the last stored map it parsed, so repeated cache hits on an unchanged map do not
 /// parse the same JSON again (the stored text is compared in full, so a change is never missed).
+/// Its lock is only tried, never waited for: a memo busy in another thread (or held by a thread
+/// that a fork left behind) just means parsing once more.
 #[derive(Debug, Default)]
 pub struct ParsedMapMemo {
     last: Mutex<Option<(String, Arc<AccessTokenMap>)>>,
@@ -121,14 +123,14 @@ impl ParsedMapMemo {
         let Some(raw) = stored else {
             return Arc::default();
         };
-        if let Ok(last) = self.last.lock()
+        if let Ok(last) = self.last.try_lock()
             && let Some((text, map)) = last.as_ref()
             && text == raw
         {
             return map.clone();
         }
         let map = Arc::new(AccessTokenMap::from_stored(Some(raw)));
-        if let Ok(mut last) = self.last.lock() {
+        if let Ok(mut last) = self.last.try_lock() {
             *last = Some((raw.to_owned(), map.clone()));
         }
         map

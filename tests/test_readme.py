@@ -52,6 +52,12 @@ tokens = [token] * 3
 org_token = await client.getOrganizationToken("org-acme")
 """
 
+# Django configured with the test site's settings (tests/django_site), as the Django sections assume.
+DJANGO = """
+import django_site
+django_site.setup()
+"""
+
 
 @dataclass
 class Setup:
@@ -84,6 +90,40 @@ assert not client.isAuthenticated() and my_session_storage.get("idToken") is Non
         check="""
 response = app.test_client().get("/protected/userinfo")
 assert response.status_code == 302 and "/sign-in" in response.headers["Location"], response
+""",
+    ),
+    "Django": Setup(
+        preamble=DJANGO,
+        replace={**TENANT, **APP, **SECRET},
+        check="""
+from logto_rs.django.conf import LogtoSettings
+assert LogtoSettings.from_dict(LOGTO).config.endpoint == provider.endpoint
+assert "logto_rs.django" in INSTALLED_APPS and "logto_rs.django.middleware.LogtoMiddleware" in MIDDLEWARE
+assert [p.name for p in urlpatterns[0].url_patterns] == ["sign_in", "callback", "sign_out"]
+""",
+    ),
+    "Django (2)": Setup(
+        preamble=DJANGO,
+        check="""
+from django.contrib.auth.models import AnonymousUser
+from django.test import RequestFactory
+request = RequestFactory().get("/orders/")
+request.user = AnonymousUser()
+response = orders(request)
+assert response.status_code == 302 and response["Location"] == "/auth/sign-in/?next=/orders/"
+""",
+    ),
+    "Django (3)": Setup(
+        preamble=SIGNED_IN + DJANGO,
+        check="""
+from django.conf import settings
+from django.test import RequestFactory, override_settings
+logto = {**settings.LOGTO, "ENDPOINT": provider.endpoint, "AUDIENCE": "https://api.example.com"}
+with override_settings(LOGTO=logto):
+    accepted = Products.as_view()(RequestFactory().get("/", HTTP_AUTHORIZATION=f"Bearer {token}"))
+    refused = Products.as_view()(RequestFactory().get("/"))
+assert accepted.status_code == 200 and accepted.data == {"user": "user-alice"}, accepted.data
+assert refused.status_code == 401 and refused["WWW-Authenticate"] == 'Bearer realm="api"'
 """,
     ),
     "FastAPI": Setup(
@@ -141,6 +181,15 @@ assert [type(result).__name__ for result in results] == ["AccessTokenClaims"] * 
 http = app.test_client()
 assert http.get("/products", headers={"Authorization": f"Bearer {token}"}).json == {"user": "user-alice"}
 assert http.get("/products").status_code == 401
+""",
+    ),
+    "Deploying": Setup(
+        preamble=WEB_APP_CONFIG + "\nimport redis\nfrom flask import Flask\napp = Flask(__name__)\n"
+        "from logto_rs.flask import LogtoFlask, RedisSessionStorage",
+        replace={"redis.Redis()": "redis.Redis.from_url(redis_url)"},
+        check="""
+assert logto.redirect_uri == "https://app.example.com/callback"
+assert isinstance(app.wsgi_app, ProxyFix)
 """,
     ),
     "Porting from the official SDK": Setup(

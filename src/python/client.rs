@@ -212,9 +212,12 @@ impl PyCoreClient {
             .ok()?
             .cast_into::<PyString>()
             .ok()?;
-        let mut memo = self.hits.lock().ok()?;
+        // Tried, never waited for: a memo busy in another thread (or left locked by a fork) is
+        // just not used this time.
+        let mut memo = self.hits.try_lock().ok();
         if let Some(hit) = memo
-            .as_ref()
+            .as_deref()
+            .and_then(Option::as_ref)
             .and_then(|m| m.find(&stored, resource, organization_id))
         {
             let (token, expires_at) = (hit.token.bind(py).clone(), hit.expires_at);
@@ -234,15 +237,17 @@ impl PyCoreClient {
             token: token.clone().unbind(),
             expires_at: cached.expires_at,
         };
-        match memo.as_mut() {
-            Some(m) if m.stored.bind(py).is(&stored) && m.entries.len() < MAX_HIT_ENTRIES => {
-                m.entries.push(entry)
-            }
-            _ => {
-                *memo = Some(HitMemo {
-                    stored: stored.unbind(),
-                    entries: vec![entry],
-                })
+        if let Some(memo) = memo.as_deref_mut() {
+            match memo.as_mut() {
+                Some(m) if m.stored.bind(py).is(&stored) && m.entries.len() < MAX_HIT_ENTRIES => {
+                    m.entries.push(entry);
+                }
+                _ => {
+                    *memo = Some(HitMemo {
+                        stored: stored.unbind(),
+                        entries: vec![entry],
+                    });
+                }
             }
         }
         Some(token)

@@ -239,9 +239,9 @@ def test_web_concurrent_burst_after_expiry_one_refresh_after_refresh_memory_fix(
 def test_native_two_workers_refresh_at_once_keep_the_session(
     logto: RealLogto, make_client: ClientFactory, core_log
 ) -> None:
-    """Two processes of one app (two clients, one session store) refresh at the same moment: both
-    present the same rotating refresh token. Logto accepts a rotated token for 3 s, so both get
-    tokens, and the refresh token left in the store still works afterwards."""
+    """Two clients of one app share one session store and refresh at the same moment: they
+    coordinate, so Logto sees one refresh, and the refresh token left in the store still works
+    after Logto's 3 s reuse leeway has passed."""
     storage = MemoryStorage()
     first = make_client("native", storage=storage)
     run(sign_in(first, logto))
@@ -254,7 +254,7 @@ def test_native_two_workers_refresh_at_once_keep_the_session(
 
     log = core_log()
     tokens = run(both())
-    assert all(tokens) and log.token_requests() == 2
+    assert all(tokens) and log.token_requests() == 1
     time.sleep(3.2)  # past the leeway: a consumed refresh token would now revoke the grant
     run(first.clearAccessToken())
     log = core_log()

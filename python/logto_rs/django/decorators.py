@@ -1,0 +1,72 @@
+"""``@logto_required``: a view only signed-in Logto users reach, without ``django.contrib.auth``.
+
+With the auth backend, use Django's own ``@login_required`` instead (set
+``LOGIN_URL = "logto_rs:sign_in"``).
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from typing import Any, Callable, Optional, TypeVar, cast
+
+from asgiref.sync import sync_to_async
+from django.http import HttpRequest, HttpResponse
+
+from ..errors import LogtoInvalidGrantError, LogtoNotAuthenticatedError
+from . import get_client
+from ._http import unauthenticated
+
+__all__ = ["logto_required"]
+
+View = TypeVar("View", bound=Callable[..., Any])
+
+
+def _admit(
+    request: HttpRequest, fetch_user_info: bool, should_redirect: Optional[bool]
+) -> Optional[HttpResponse]:
+    client = get_client(request)
+    try:
+        if not client.isAuthenticated():
+            return unauthenticated(request, should_redirect)
+        request.logto_claims = client.getIdTokenClaims()
+        if fetch_user_info:
+            request.logto_user = client.fetchUserInfo()
+    except (LogtoInvalidGrantError, LogtoNotAuthenticatedError):
+        return unauthenticated(request, should_redirect)
+    return None
+
+
+def logto_required(
+    view: Optional[View] = None, *, fetch_user_info: bool = False, redirect: Optional[bool] = None
+) -> Any:
+    """Protect a view: only a signed-in Logto user reaches it.
+
+    The ID token claims are on ``request.logto_claims`` (``IdTokenClaims``), and with
+    ``fetch_user_info`` the userinfo on ``request.logto_user`` (``UserInfoResponse``).
+    Anyone else is redirected to sign in (a browser navigating) or answered JSON 401;
+    ``redirect=True``/``False`` decides for every request. Sync and ``async def`` views.
+    """
+
+    def decorator(function: View) -> View:
+        if inspect.iscoroutinefunction(function):
+
+            @functools.wraps(function)
+            async def async_view(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+                refused = await sync_to_async(_admit)(request, fetch_user_info, redirect)
+                if refused is not None:
+                    return refused
+                return await function(request, *args, **kwargs)
+
+            return cast(View, async_view)
+
+        @functools.wraps(function)
+        def sync_view(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+            refused = _admit(request, fetch_user_info, redirect)
+            if refused is not None:
+                return refused
+            return function(request, *args, **kwargs)
+
+        return cast(View, sync_view)
+
+    return decorator(view) if view is not None else decorator

@@ -1,0 +1,83 @@
+"""``LogtoMiddleware``: the request's client and claims, and ended sessions answered, never 500.
+
+Add ``"logto_rs.django.middleware.LogtoMiddleware"`` after ``SessionMiddleware`` (and after
+``AuthenticationMiddleware`` when you use it). For each request it sets
+
+- ``request.logto``: the client bound to the request's session (:func:`~logto_rs.django.get_client`);
+- ``request.logto_claims``: the signed-in user's ID token claims (``IdTokenClaims``), or ``None``.
+
+A :class:`~logto_rs.LogtoInvalidGrantError` (Logto revoked the grant) or
+:class:`~logto_rs.LogtoNotAuthenticatedError` raised by a view becomes a redirect to sign in
+for a browser navigating, else JSON 401; the Django login ends with the Logto session.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from typing import Any, Callable, Optional
+
+from django.apps import apps
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+from django.utils.functional import SimpleLazyObject
+
+from ..errors import LogtoInvalidGrantError, LogtoNotAuthenticatedError
+from ..web import insecure_cookie_message
+from . import get_client
+from ._http import unauthenticated
+
+__all__ = ["LogtoInsecureCookieWarning", "LogtoMiddleware", "claims_of"]
+
+logger = logging.getLogger("logto_rs.django")
+
+
+class LogtoInsecureCookieWarning(UserWarning):
+    """The session cookie is not ``Secure`` on a host other than loopback."""
+
+
+def claims_of(request: HttpRequest) -> Any:
+    """The ID token claims of the request's Logto session, or ``None``."""
+    if settings.SESSION_COOKIE_NAME not in request.COOKIES and not getattr(request, "_logto_client", None):
+        return None  # no session: nothing to read
+    client = get_client(request)
+    return client.getIdTokenClaims() if client.isAuthenticated() else None
+
+
+class LogtoMiddleware:
+    """Sets ``request.logto`` and ``request.logto_claims``; answers ended sessions."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+        self._cookie_checked = False
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        """Bind the request's client and claims, then run the view."""
+        self._check_cookie_security(request)
+        request.logto = SimpleLazyObject(lambda: get_client(request))
+        request.logto_claims = claims_of(request)
+        return self.get_response(request)
+
+    def _check_cookie_security(self, request: HttpRequest) -> None:
+        if self._cookie_checked:
+            return
+        self._cookie_checked = True
+        message = insecure_cookie_message(request.get_host())
+        if settings.SESSION_COOKIE_SECURE or message is None:
+            return
+        message += " (Django: SESSION_COOKIE_SECURE = True)"
+        logger.warning(message)
+        warnings.warn(message, LogtoInsecureCookieWarning, stacklevel=2)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> Optional[HttpResponse]:
+        """Answer a view whose Logto session ended: a redirect to sign in, or JSON 401."""
+        if not isinstance(exception, (LogtoInvalidGrantError, LogtoNotAuthenticatedError)):
+            return None
+        logger.info("session ended in a view: %s", exception.code)
+        # DRF may have replaced request.user (None with UNAUTHENTICATED_USER = None).
+        user = getattr(request, "user", None)
+        if apps.is_installed("django.contrib.auth") and getattr(user, "is_authenticated", False):
+            from django.contrib.auth import logout
+
+            logout(request)
+        return unauthenticated(request)

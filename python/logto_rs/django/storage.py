@@ -1,0 +1,281 @@
+"""``DjangoSessionStorage``: a Logto session inside ``request.session``, with a refresh lock.
+
+It works with every session backend (database, cache, cached_db, file, signed cookies): the
+tokens are ordinary session values under ``LOGTO["SESSION_PREFIX"]`` + key.
+
+**The refresh lock.** Logto rotates refresh tokens and revokes the grant when a consumed one
+comes back, so one session must be refreshed by one worker at a time. logto-rs takes the
+session's ``"refresh"`` lock around each refresh. Here the lock is a key in Django's cache
+(``LOGTO["LOCK_CACHE"]``, default ``"default"``), taken with ``cache.add``, which is atomic on
+Redis (``django.core.cache.backends.redis.RedisCache``), Memcached and the database cache. It
+is released by its owner only (a compare-and-delete script on Redis; elsewhere a read and a
+delete). Once it holds the lock, the storage reloads the session's tokens from the session
+store (another worker may have refreshed meanwhile), and before it releases the lock it saves
+the session, so the next holder reads the new refresh token.
+
+Fallbacks, each reported by ``manage.py check``: the local-memory and file caches lock within
+one process (or host) only; the dummy cache, ``LOCK_CACHE = None`` and the signed-cookie
+session backend (whose session lives in the browser, so workers cannot share a fresher copy)
+have no cross-process lock, and refreshes are then coordinated within each process only. Run
+one process per session there, or use a server-side session backend and a Redis or Memcached
+cache.
+
+``rotate()`` is ``request.session.cycle_key()``: the session key changes at sign-in and after
+the callback, so a session id planted in a victim's browser is worthless.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import secrets
+import warnings
+from typing import Any, Optional
+
+from asgiref.sync import sync_to_async
+from django.contrib.sessions.backends.base import SessionBase
+from django.core import signing
+from django.core.cache import BaseCache, caches
+from django.http import HttpRequest
+
+from ..redis_storage import SESSION_KEYS, UNLOCK_SCRIPT
+from ..storage import LockingStorage
+from . import conf
+
+__all__ = ["AsyncDjangoSessionStorage", "DjangoSessionStorage", "LogtoSessionTooLargeWarning", "lock_support"]
+
+logger = logging.getLogger("logto_rs.django")
+
+SIGNED_COOKIES = "django.contrib.sessions.backends.signed_cookies"
+LOCK_PREFIX = "logto_rs:lock:"
+
+
+class LogtoSessionTooLargeWarning(UserWarning):
+    """The signed-cookie session grew past what a browser keeps; the user would be signed out."""
+
+
+def _is_signed_cookie_session(session: SessionBase) -> bool:
+    return type(session).__module__ == SIGNED_COOKIES
+
+
+def lock_support(alias: Optional[str]) -> tuple[str, str]:
+    """How far the refresh lock reaches with the cache ``alias``: ``(scope, backend path)``.
+
+    ``scope`` is ``"global"`` (atomic ``add`` shared by every host: Redis, Memcached, the
+    database), ``"host"`` (the file cache: one machine, and its ``add`` is not atomic),
+    ``"process"`` (local memory) or ``"none"`` (dummy cache, or no alias).
+    """
+    if alias is None:
+        return "none", ""
+    backend = caches[alias]
+    path = f"{type(backend).__module__}.{type(backend).__qualname__}"
+    module = type(backend).__module__
+    if module.endswith(".dummy"):
+        return "none", path
+    if module.endswith(".locmem"):
+        return "process", path
+    if module.endswith(".filebased"):
+        return "host", path
+    return "global", path
+
+
+def _redis_compare_and_delete(cache: BaseCache, key: str, token: str) -> bool:
+    """Release a lock held in Django's own RedisCache atomically; ``False`` for other caches."""
+    if type(cache).__module__ != "django.core.cache.backends.redis":
+        return False
+    try:
+        backend: Any = cache
+        name = backend.make_and_validate_key(key)
+        client = backend._cache.get_client(name, write=True)
+        value = backend._cache._serializer.dumps(token)
+    except AttributeError:  # pragma: no cover - Django changed its private API: read and delete
+        return False
+    client.eval(UNLOCK_SCRIPT, 1, name, value)
+    return True
+
+
+class DjangoSessionStorage(LockingStorage):
+    """The Logto session of one Django request, in ``request.session``.
+
+    Args:
+        request: The request whose session holds the tokens.
+        prefix: Prefix of the session keys (``LOGTO["SESSION_PREFIX"]``).
+        lock_cache: Cache alias of the refresh lock (``LOGTO["LOCK_CACHE"]``), or ``None``.
+        max_cookie_bytes: With the signed-cookie backend, warn when the cookie would be larger.
+
+    """
+
+    def __init__(
+        self,
+        request: HttpRequest,
+        *,
+        prefix: Optional[str] = None,
+        lock_cache: Optional[str] = "",
+        max_cookie_bytes: Optional[int] = None,
+    ) -> None:
+        self.request = request
+        self.prefix = conf.option("SESSION_PREFIX") if prefix is None else prefix
+        self.lock_cache = conf.option("LOCK_CACHE") if lock_cache == "" else lock_cache
+        self.max_cookie_bytes = (
+            conf.option("MAX_COOKIE_BYTES") if max_cookie_bytes is None else max_cookie_bytes
+        )
+
+    @property
+    def session(self) -> SessionBase:
+        """The request's session."""
+        return self.request.session
+
+    def get(self, key: str) -> Optional[str]:
+        """Return the value under ``key`` in the request's session, or ``None``."""
+        value = self.session.get(self.prefix + key)
+        return value if isinstance(value, str) else None
+
+    def set(self, key: str, value: Optional[str]) -> None:
+        """Store ``value`` under ``key`` in the request's session (``None`` deletes it)."""
+        if value is None:
+            self.delete(key)
+            return
+        self.session[self.prefix + key] = value
+        self._check_size()
+
+    def delete(self, key: str) -> None:
+        """Remove ``key`` from the request's session."""
+        self.session.pop(self.prefix + key, None)
+
+    # The session lock.
+
+    def _lock_key(self, name: str) -> Optional[str]:
+        session = self.session
+        if _is_signed_cookie_session(session) or self.lock_cache is None:
+            return None
+        if session.session_key is None:
+            session.save()  # a key to lock on (the session is about to hold tokens anyway)
+        return f"{LOCK_PREFIX}{session.session_key}:{name}"
+
+    def lock(self, name: str, ttl: float) -> Optional[str]:
+        """Take the session lock ``name`` for ``ttl`` seconds if it is free (``cache.add``).
+
+        Once taken, the session's tokens are reloaded from the session store: another worker
+        may have refreshed them while this request ran.
+        """
+        token = secrets.token_urlsafe(16)
+        key = self._lock_key(name)
+        if key is not None:
+            assert self.lock_cache is not None
+            if not caches[self.lock_cache].add(key, token, timeout=max(1, math.ceil(ttl))):
+                return None
+        self._reload()
+        return token
+
+    def unlock(self, name: str, token: str) -> None:
+        """Save the session, then release the lock ``name`` if ``token`` still owns it."""
+        session = self.session
+        if not _is_signed_cookie_session(session) and session.session_key is not None:
+            session.save()  # the next holder must read the new refresh token
+        key = self._lock_key(name)
+        if key is None:
+            return
+        assert self.lock_cache is not None
+        cache = caches[self.lock_cache]
+        if _redis_compare_and_delete(cache, key, token):
+            return
+        # Elsewhere: read, then delete. A lock that expired between the two may lose its new
+        # owner's key; the lock's ttl outlasts a refresh, so that takes a holder slower than ttl.
+        if cache.get(key) == token:
+            cache.delete(key)
+
+    def rotate(self) -> None:
+        """Give the session a new key, keeping its values (``request.session.cycle_key()``)."""
+        self.session.cycle_key()
+
+    def _reload(self) -> None:
+        """Replace this session's Logto values with the session store's current ones."""
+        session = self.session
+        if _is_signed_cookie_session(session) or session.session_key is None:
+            return
+        stored = type(session)(session.session_key).load()
+        for key in SESSION_KEYS:
+            name = self.prefix + key
+            if name in stored:
+                if session.get(name) != stored[name]:
+                    session[name] = stored[name]
+            elif name in session:
+                del session[name]
+
+    # The signed-cookie backend's size.
+
+    def cookie_size(self) -> Optional[int]:
+        """The size in bytes the signed session cookie would have now (``None``: another backend)."""
+        from django.conf import settings
+
+        session = self.session
+        if not _is_signed_cookie_session(session):
+            return None
+        value = signing.dumps(
+            dict(session.items()),
+            compress=True,
+            salt="django.contrib.sessions.backends.signed_cookies",
+            serializer=session.serializer,
+        )
+        # name=value plus the attributes Django sets (Domain, expires, Max-Age, Path, SameSite…).
+        return len(settings.SESSION_COOKIE_NAME) + 1 + len(value) + 150
+
+    def _check_size(self) -> None:
+        size = self.cookie_size()
+        if size is None or size <= self.max_cookie_bytes:
+            return
+        if getattr(self.request, "_logto_cookie_warned", False):
+            return
+        self.request._logto_cookie_warned = True
+        message = (
+            f"the signed-cookie session would be {size} bytes, more than the {self.max_cookie_bytes} "
+            "a browser keeps: the browser would drop it and sign the user out. Use a server-side "
+            'session backend (SESSION_ENGINE = "django.contrib.sessions.backends.db" or "cache").'
+        )
+        logger.warning(message)
+        warnings.warn(message, LogtoSessionTooLargeWarning, stacklevel=3)
+
+
+def session_storage(request: HttpRequest) -> DjangoSessionStorage:
+    """The storage of ``request`` (one per request, built on first use)."""
+    storage = getattr(request, "_logto_storage", None)
+    if storage is None:
+        storage = DjangoSessionStorage(request)
+        request._logto_storage = storage
+    return storage
+
+
+class AsyncDjangoSessionStorage(LockingStorage):
+    """:class:`DjangoSessionStorage` for ``async def`` views: every method is a coroutine.
+
+    Each call runs the synchronous storage through ``asgiref``'s ``sync_to_async`` (in the
+    thread Django keeps for sync code), because loading or saving a session may query the
+    database, which Django refuses in async code.
+    """
+
+    def __init__(self, storage: DjangoSessionStorage) -> None:
+        self.storage = storage
+
+    async def get(self, key: str) -> Optional[str]:
+        """Return the value under ``key`` in the request's session, or ``None``."""
+        return await sync_to_async(self.storage.get)(key)
+
+    async def set(self, key: str, value: Optional[str]) -> None:
+        """Store ``value`` under ``key`` in the request's session (``None`` deletes it)."""
+        await sync_to_async(self.storage.set)(key, value)
+
+    async def delete(self, key: str) -> None:
+        """Remove ``key`` from the request's session."""
+        await sync_to_async(self.storage.delete)(key)
+
+    async def lock(self, name: str, ttl: float) -> Optional[str]:
+        """:meth:`DjangoSessionStorage.lock`."""
+        return await sync_to_async(self.storage.lock)(name, ttl)
+
+    async def unlock(self, name: str, token: str) -> None:
+        """:meth:`DjangoSessionStorage.unlock`."""
+        await sync_to_async(self.storage.unlock)(name, token)
+
+    async def rotate(self) -> None:
+        """:meth:`DjangoSessionStorage.rotate`."""
+        await sync_to_async(self.storage.rotate)()

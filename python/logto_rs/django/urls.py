@@ -1,0 +1,19 @@
+"""``path("auth/", include("logto_rs.django.urls"))``: sign-in, callback and sign-out.
+
+Register ``https://<host>/auth/callback/`` as a redirect URI of the app in Logto, and the
+``POST_SIGN_OUT_REDIRECT`` URL (default ``https://<host>/``) as a post sign-out redirect URI.
+"""
+
+from __future__ import annotations
+
+from django.urls import path
+
+from . import views
+
+app_name = "logto_rs"
+
+urlpatterns = [
+    path("sign-in/", views.sign_in, name="sign_in"),
+    path("callback/", views.callback, name="callback"),
+    path("sign-out/", views.sign_out, name="sign_out"),
+]

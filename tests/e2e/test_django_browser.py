@@ -1,0 +1,152 @@
+"""A person uses the Django demo (examples/django_project, served by its own serve.py) in a real
+headless Chromium: signs in on the provider's page, sees their user in a ``@login_required``
+view and in the Django admin, lets a page call the DRF endpoint with their access token, and
+signs out."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.ui import WebDriverWait
+
+from provider_harness import Provider, free_port
+
+SERVE = Path(__file__).resolve().parents[2] / "examples" / "django_project" / "serve.py"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+
+
+@pytest.fixture
+def demo(provider: Provider, tmp_path: Path) -> Iterator[str]:
+    """The Django demo on a free port, as its documented command serves it, against the provider."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    provider.add_redirect_uris("web-app", [f"{url}/auth/callback/"], [f"{url}/"])
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "demo_site.settings",
+        "PORT": str(port),
+        "LOGTO_ENDPOINT": provider.endpoint,
+        "LOGTO_APP_ID": "web-app",
+        "LOGTO_APP_SECRET": "web-app-secret",
+        "DJANGO_DB_PATH": str(tmp_path / "db.sqlite3"),
+    }
+    log = tmp_path / "runserver.log"
+    with log.open("w") as sink:
+        process = subprocess.Popen(
+            [sys.executable, str(SERVE)], env=env, stdout=sink, stderr=subprocess.STDOUT
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert process.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, log.read_text()
+            try:
+                httpx.get(url + "/", timeout=2)
+                break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        yield url
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+    access_log = log.read_text()
+    assert "code=[redacted]" in access_log and "Traceback" not in access_log, access_log
+
+
+@pytest.fixture
+def browser() -> Iterator[WebDriver]:
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    profile = tempfile.mkdtemp(prefix="logto-rs-e2e-django-")
+    for flag in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-quic",
+        "--no-first-run",
+        f"--user-data-dir={profile}",
+    ):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
+    driver.set_page_load_timeout(30)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+def wait_for(driver: WebDriver, element_id: str) -> str:
+    element = WebDriverWait(driver, 20).until(
+        expected_conditions.presence_of_element_located((By.ID, element_id))
+    )
+    return str(element.text)
+
+
+def test_a_person_uses_the_django_demo_in_chromium(provider: Provider, demo: str, browser: WebDriver) -> None:
+    browser.get(demo + "/")
+    assert wait_for(browser, "status") == "You are signed out."
+    browser.find_element(By.ID, "sign-in").click()
+
+    # The provider's login page.
+    WebDriverWait(browser, 20).until(expected_conditions.title_is("Sign in"))
+    assert browser.current_url.startswith(provider.endpoint + "/interaction/")
+    browser.find_element(By.NAME, "username").send_keys("alice")
+    browser.find_element(By.NAME, "password").send_keys("alice-password")
+    browser.find_element(By.ID, "sign-in").click()
+
+    # Back in the app, logged in as a Django user.
+    assert wait_for(browser, "name") == "Alice Liddell"
+    assert browser.current_url == demo + "/"
+
+    # A @login_required view.
+    browser.find_element(By.ID, "userinfo").click()
+    userinfo = json.loads(wait_for(browser, "userinfo-json"))
+    assert userinfo["sub"] == "user-alice" and "org-acme" in userinfo["organizations"]
+
+    # The Django admin (the product-admin role made alice staff and superuser).
+    browser.get(demo + "/admin/auth/user/")
+    WebDriverWait(browser, 20).until(expected_conditions.presence_of_element_located((By.ID, "result_list")))
+    assert "user-alice" in browser.find_element(By.ID, "result_list").text
+
+    # The page's script calls the DRF endpoint with the user's access token.
+    browser.get(demo + "/protected/api/")
+    browser.find_element(By.ID, "call-api").click()
+    WebDriverWait(browser, 20).until(
+        lambda driver: driver.find_element(By.ID, "api-result").text.startswith("200 ")
+    )
+    result = json.loads(browser.find_element(By.ID, "api-result").text[4:])
+    assert result["sub"] == "user-alice" and result["scope"] == "read:products"
+
+    # Sign out: the provider ends its session and sends the browser back to the demo.
+    browser.get(demo + "/")
+    button = browser.find_element(By.ID, "sign-out")
+    button.click()
+    WebDriverWait(browser, 20).until(expected_conditions.staleness_of(button))
+    WebDriverWait(browser, 20).until(expected_conditions.url_to_be(demo + "/"))
+    assert wait_for(browser, "status") == "You are signed out."
+    browser.get(demo + "/protected/userinfo/")
+    WebDriverWait(browser, 20).until(expected_conditions.title_is("Sign in"))  # protected again
