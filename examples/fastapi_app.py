@@ -143,11 +143,11 @@ def create_app(
                 )
             except LogtoOAuthError as error:
                 rows.append(f"<li>{escape(organization_id)}: {escape(error.code)}</li>")
-        if storage is None:
-            # A cookie keeps 4 KB, and Starlette's session cookie (base64 of JSON) passes it with an
-            # ID token and three access tokens: drop the organization tokens once shown (the API
-            # token is refreshed when next needed). Redis sessions keep them all.
-            await client.clearAccessToken()
+            if storage is None:
+                # A cookie keeps 4 KB, and Starlette's session cookie (base64 of JSON) passes it
+                # with an ID token and three access tokens: drop each organization token once
+                # shown (the API token is refreshed when next needed). Redis sessions keep them.
+                await client.clearAccessToken()
         return PAGE.format(body=f'<ul id="org-tokens">{"".join(rows)}</ul><a href="/">Home</a>')
 
     @app.get("/protected/api", response_class=HTMLResponse, include_in_schema=False)

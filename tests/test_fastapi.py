@@ -31,6 +31,7 @@ from logto_rs import (
 from logto_rs.fastapi import (
     CookieSessionStorage,
     LogtoFastAPI,
+    LogtoInsecureCookieWarning,
     LogtoSessionTooLargeWarning,
     RedisSessionStorage,
 )
@@ -415,7 +416,7 @@ def test_an_insecure_cookie_on_a_public_host_is_logged_once(
 ) -> None:
     caplog.set_level(logging.WARNING, logger="logto_rs.fastapi")
     app, _ = make_app(provider)
-    with serve(app) as url:
+    with serve(app) as url, pytest.warns(LogtoInsecureCookieWarning):
         for _ in range(2):
             httpx.get(url + "/me", headers={"Host": "app.example"})
     messages = [r.getMessage() for r in caplog.records if r.name == "logto_rs.fastapi"]
