@@ -126,6 +126,22 @@ assert accepted.status_code == 200 and accepted.data == {"user": "user-alice"}, 
 assert refused.status_code == 401 and refused["WWW-Authenticate"] == 'Bearer realm="api"'
 """,
     ),
+    "FastAPI": Setup(
+        preamble=SIGNED_IN,
+        replace={**TENANT, '"redis://localhost:6379/0"': "redis_url"},
+        check="""
+import httpx
+from fastapi_server import serve
+with serve(app) as url, httpx.Client(base_url=url) as http:
+    anonymous = http.get("/me", headers={"Accept": "text/html"})
+    assert anonymous.status_code == 303, anonymous.text
+    assert anonymous.headers["Location"] == url + "/sign-in?next=%2Fme"
+    answer = http.get("/products", headers={"Authorization": f"Bearer {token}"})
+    assert answer.json() == {"user": "user-alice"}
+    refused = http.get("/products")
+    assert refused.status_code == 401 and refused.headers["WWW-Authenticate"] == "Bearer"
+""",
+    ),
     "Tokens for your APIs and organizations": Setup(
         preamble=SIGNED_IN,
         replace={'"org-id"': '"org-acme"'},

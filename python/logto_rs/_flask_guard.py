@@ -40,12 +40,11 @@ from .errors import (
     LogtoAccessTokenError,
     LogtoConfigError,
     LogtoException,
-    LogtoInvalidTokenError,
     LogtoNetworkError,
     LogtoResponseError,
 )
 from .verifier import AccessTokenVerifier, Scopes, _scope_list
-from .web import bearer_token
+from .web import access_token_error_body, bearer_token, no_bearer_token_error
 
 __all__ = [
     "PROVIDER_OUTAGE",
@@ -65,8 +64,6 @@ it (e.g. ``lambda args: args["org_id"]`` for ``/orgs/<org_id>/...``)."""
 
 VERIFIER_EXTENSION = "logto_rs.access_token_verifier"
 """The ``app.extensions`` key of the application's verifier (set it to use your own)."""
-
-_NO_TOKEN = "the request has no bearer token"
 
 PROVIDER_OUTAGE = (LogtoNetworkError, LogtoResponseError)
 """The errors that mean Logto cannot be reached or answers garbage: an outage, answered 503."""
@@ -96,22 +93,10 @@ def access_token_error_response(error: LogtoAccessTokenError) -> Response:
     ``WWW-Authenticate`` header comes from the error. Pass your own function as
     ``onError`` to answer differently.
     """
-    response = jsonify(
-        {
-            "error": error.error or "invalid_token",
-            "error_description": error.description or error.message,
-        }
-    )
+    response = jsonify(access_token_error_body(error))
     response.status_code = error.status or 401
     response.headers["WWW-Authenticate"] = error.www_authenticate
     return response
-
-
-def _no_token() -> LogtoInvalidTokenError:
-    # RFC 6750 §3.1: without credentials the challenge carries no error code.
-    return LogtoInvalidTokenError(
-        _NO_TOKEN, "token.missing", "invalid_token", _NO_TOKEN, 401, "missing", "Bearer"
-    )
 
 
 def _app_verifier() -> AccessTokenVerifier:
@@ -174,7 +159,7 @@ def require_access_token(
                 token = bearer_token(request.headers.get("Authorization"))
                 try:
                     if token is None:
-                        raise _no_token()
+                        raise no_bearer_token_error()
                     g.access_token_claims = await (verifier or _app_verifier()).verify(
                         token, scopes=scope_list, organizationId=organization(kwargs)
                     )
@@ -191,7 +176,7 @@ def require_access_token(
             token = bearer_token(request.headers.get("Authorization"))
             try:
                 if token is None:
-                    raise _no_token()
+                    raise no_bearer_token_error()
                 g.access_token_claims = (verifier or _app_verifier()).blocking.verify(
                     token, scopes=scope_list, organizationId=organization(kwargs)
                 )
