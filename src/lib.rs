@@ -46,11 +46,11 @@ pub mod sign_out;
 pub mod storage;
 pub mod token_cache;
 pub mod user_info;
-// Issue 6: verifying the access tokens that reach an API.
+// Verifying the access tokens that reach an API.
 pub mod verifier;
 
-// Machine tokens (issue 5): client_credentials, personal access token exchange, the Management
-// API's personal access tokens, and the per-key lanes they share with the refresh coordinator.
+// Machine tokens: client_credentials, personal access token exchange, the Management API's
+// personal access tokens, and the per-key lanes they share with the refresh coordinator.
 pub mod machine;
 pub mod management;
 mod single_flight;
@@ -64,7 +64,7 @@ pub use error::{CallbackError, Endpoint, Error, OAuthError, Result, ValidationEr
 pub use sign_in::SignInOptions;
 pub use storage::{MemoryStorage, Storage, StorageKey};
 
-// Machine tokens (issue 5).
+// Machine tokens.
 pub use error::ApiError;
 pub use grant::TokenTarget;
 pub use machine::MachineToken;

@@ -1,4 +1,4 @@
-//! `CoreVerifier`: the crate's [`AccessTokenVerifier`] for Python (issue 6).
+//! `CoreVerifier`: the crate's [`AccessTokenVerifier`] for Python.
 //!
 //! With the keys cached, `verify` and `verify_many` answer synchronously, doing the crypto
 //! without the GIL (a batch is spread over the cores). When the keys must be loaded they answer
