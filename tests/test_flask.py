@@ -378,7 +378,11 @@ def test_a_revoked_grant_inside_any_view_signs_in_again_never_500(
 
 def test_async_redis_storage_is_refused_with_a_clear_error(provider: Provider) -> None:
     app = Flask(__name__)
-    storage = AsyncRedisSessionStorage(redis.asyncio.Redis())
+
+    async def make_storage() -> AsyncRedisSessionStorage:  # Python 3.9's asyncio objects need a loop
+        return AsyncRedisSessionStorage(redis.asyncio.Redis())
+
+    storage = asyncio.run(make_storage())
     with pytest.raises(LogtoConfigError) as caught:
         LogtoFlask(app, LogtoConfig(endpoint=provider.endpoint, appId="web-app"), storage=storage)
     assert "RedisSessionStorage" in str(caught.value)
