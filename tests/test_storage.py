@@ -249,3 +249,24 @@ def test_awaitable_getters_work_with_an_async_storage_inside_a_running_loop(
         assert await client.getRefreshTokenAsync()
 
     run(journey())
+
+
+def test_stored_claims_that_do_not_fit_their_model_are_a_typed_rejection(make_client: ClientFactory) -> None:
+    import base64
+    import json
+
+    from logto_rs import LogtoTokenValidationError
+
+    def jwt(claims: dict[str, object]) -> str:
+        def part(obj: dict[str, object]) -> str:
+            return base64.urlsafe_b64encode(json.dumps(obj).encode()).rstrip(b"=").decode()
+
+        return f"{part({'alg': 'ES384'})}.{part(claims)}.sig"
+
+    storage = MemoryStorage()
+    storage.set("idToken", jwt({"iss": "x", "sub": ["not", "a", "string"], "aud": "a", "exp": 1, "iat": 1}))
+    client = make_client(storage)
+    for getter in (client.getIdTokenClaims, client.blocking.getIdTokenClaims):
+        with pytest.raises(LogtoTokenValidationError) as caught:
+            getter()
+        assert caught.value.check == "claims" and caught.value.code == "token.claims"

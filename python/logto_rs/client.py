@@ -14,10 +14,17 @@ import functools
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Callable, Optional, TypeVar, Union
 
+from pydantic import ValidationError
+
 from . import _driver
 from ._core import CoreClient, Operation
 from .config import LogtoConfig
-from .errors import LogtoNotAuthenticatedError, LogtoStorageError
+from .errors import (
+    LogtoNotAuthenticatedError,
+    LogtoResponseError,
+    LogtoStorageError,
+    LogtoTokenValidationError,
+)
 from .machine import _BlockingTokenExchange, _TokenExchange
 from .models import AccessTokenClaims, IdTokenClaims, UserInfoResponse
 from .storage import MemoryStorage, Storage
@@ -40,7 +47,29 @@ def _direct_sign_in(value: Optional[DirectSignIn]) -> Optional[str]:
 @functools.lru_cache(maxsize=1024)
 def _id_token_claims(token: str) -> IdTokenClaims:
     """The claims of a stored ID token, parsed once per token (the per-request path)."""
-    return IdTokenClaims.model_validate_json(CoreClient.decode_id_token_claims(token))
+    return _token_model(IdTokenClaims, CoreClient.decode_id_token_claims(token))
+
+
+_Model = TypeVar("_Model", IdTokenClaims, AccessTokenClaims)
+
+
+def _token_model(model: type[_Model], payload: str) -> _Model:
+    """The model of a token's claims; claims that do not fit are a typed rejection (``claims``)."""
+    try:
+        return model.model_validate_json(payload)
+    except (ValidationError, ValueError, RecursionError):
+        message = f"the token's claims do not fit {model.__name__}"
+        raise LogtoTokenValidationError(message, "token.claims", check="claims") from None
+
+
+def _user_info(payload: str) -> UserInfoResponse:
+    """The userinfo model; an answer that does not fit it is an unexpected response."""
+    try:
+        return _user_info(payload)
+    except (ValidationError, ValueError, RecursionError):
+        raise LogtoResponseError(
+            "the userinfo endpoint's answer does not fit UserInfoResponse", "response.unexpected"
+        ) from None
 
 
 class _ClientBase:
@@ -361,7 +390,7 @@ class LogtoClient(_ClientBase, _TokenExchange):
         claims = await _driver.run(
             self._core.get_access_token_claims(self._storage, resource, organizationId, verify)
         )
-        return AccessTokenClaims.model_validate_json(claims)
+        return _token_model(AccessTokenClaims, claims)
 
     async def getOrganizationTokenClaims(
         self, organizationId: str, *, verify: bool = False
@@ -377,7 +406,7 @@ class LogtoClient(_ClientBase, _TokenExchange):
             LogtoTokenValidationError: its ``sub`` is not the ID token's (``check == "sub"``).
         """
         info = await _driver.run(self._core.fetch_user_info(self._storage))
-        return UserInfoResponse.model_validate_json(info)
+        return _user_info(info)
 
     async def clearAccessToken(self) -> None:
         """Remove every cached access token (the refresh token stays)."""
@@ -465,7 +494,7 @@ class BlockingLogtoClient(_ClientBase, _BlockingTokenExchange):
         claims = _driver.run_blocking(
             self._core.get_access_token_claims(self._storage, resource, organizationId, verify)
         )
-        return AccessTokenClaims.model_validate_json(claims)
+        return _token_model(AccessTokenClaims, claims)
 
     def getOrganizationTokenClaims(self, organizationId: str, *, verify: bool = False) -> AccessTokenClaims:
         """Blocking :meth:`LogtoClient.getOrganizationTokenClaims`."""
@@ -473,9 +502,7 @@ class BlockingLogtoClient(_ClientBase, _BlockingTokenExchange):
 
     def fetchUserInfo(self) -> UserInfoResponse:
         """Blocking :meth:`LogtoClient.fetchUserInfo`."""
-        return UserInfoResponse.model_validate_json(
-            _driver.run_blocking(self._core.fetch_user_info(self._storage))
-        )
+        return _user_info(_driver.run_blocking(self._core.fetch_user_info(self._storage)))
 
     def clearAccessToken(self) -> None:
         """Blocking :meth:`LogtoClient.clearAccessToken`."""
