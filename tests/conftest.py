@@ -103,3 +103,13 @@ def redis_url() -> Iterator[str]:
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    """A fresh headless Chromium (the browser journeys in tests/e2e; selenium is imported here,
+    so the suites that do not drive a browser do not need it)."""
+    from e2e_support import chromium
+
+    with chromium() as driver:
+        yield driver

@@ -65,7 +65,7 @@ def _token_model(model: type[_Model], payload: str) -> _Model:
 def _user_info(payload: str) -> UserInfoResponse:
     """The userinfo model; an answer that does not fit it is an unexpected response."""
     try:
-        return _user_info(payload)
+        return UserInfoResponse.model_validate_json(payload)
     except (ValidationError, ValueError, RecursionError):
         raise LogtoResponseError(
             "the userinfo endpoint's answer does not fit UserInfoResponse", "response.unexpected"

@@ -7,29 +7,24 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 
+from e2e_support import wait_for
 from provider_harness import Provider, free_port
 
 SERVE = Path(__file__).resolve().parents[2] / "examples" / "django_project" / "serve.py"
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 
 
 @pytest.fixture
@@ -71,39 +66,6 @@ def demo(provider: Provider, tmp_path: Path) -> Iterator[str]:
             process.kill()
     access_log = log.read_text()
     assert "code=[redacted]" in access_log and "Traceback" not in access_log, access_log
-
-
-@pytest.fixture
-def browser() -> Iterator[WebDriver]:
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    profile = tempfile.mkdtemp(prefix="logto-rs-e2e-django-")
-    for flag in (
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--disable-quic",
-        "--no-first-run",
-        f"--user-data-dir={profile}",
-    ):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
-    driver.set_page_load_timeout(30)
-    try:
-        yield driver
-    finally:
-        driver.quit()
-        shutil.rmtree(profile, ignore_errors=True)
-
-
-def wait_for(driver: WebDriver, element_id: str) -> str:
-    element = WebDriverWait(driver, 20).until(
-        expected_conditions.presence_of_element_located((By.ID, element_id))
-    )
-    return str(element.text)
 
 
 def test_a_person_uses_the_django_demo_in_chromium(provider: Provider, demo: str, browser: WebDriver) -> None:

@@ -18,13 +18,13 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 
+from e2e_support import wait_for
 from logto_rs.fastapi import RedisSessionStorage
 from provider_harness import Provider
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "examples"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from fastapi_app import create_app, demo_config  # noqa: E402
-from test_browser import browser, wait_for  # noqa: E402, F401  (the Chromium fixture)
 
 
 @pytest.fixture(params=["cookie", "redis"])
