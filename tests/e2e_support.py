@@ -51,3 +51,19 @@ def wait_for(driver: WebDriver, element_id: str) -> str:
         expected_conditions.presence_of_element_located((By.ID, element_id))
     )
     return str(element.text)
+
+
+def sign_in_as_alice(driver: WebDriver, demo: str, provider_endpoint: str) -> None:
+    """From a demo's signed-out home page through the provider's login page, back signed in."""
+    driver.get(demo + "/")
+    assert wait_for(driver, "status") == "You are signed out."
+    driver.find_element(By.ID, "sign-in").click()
+    # The provider's login page.
+    WebDriverWait(driver, 20).until(expected_conditions.title_is("Sign in"))
+    assert driver.current_url.startswith(provider_endpoint + "/interaction/")
+    driver.find_element(By.NAME, "username").send_keys("alice")
+    driver.find_element(By.NAME, "password").send_keys("alice-password")
+    driver.find_element(By.ID, "sign-in").click()
+    # Back in the app, signed in.
+    assert wait_for(driver, "name") == "Alice Liddell"
+    assert driver.current_url == demo + "/"

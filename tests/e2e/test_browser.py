@@ -17,7 +17,7 @@ from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from e2e_support import wait_for
+from e2e_support import sign_in_as_alice, wait_for
 from provider_harness import Provider
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "examples"))
@@ -39,20 +39,7 @@ def demo(provider: Provider) -> Iterator[str]:
 
 
 def test_a_person_signs_in_and_out_in_chromium(provider: Provider, demo: str, browser: WebDriver) -> None:
-    browser.get(demo + "/")
-    assert wait_for(browser, "status") == "You are signed out."
-    browser.find_element(By.ID, "sign-in").click()
-
-    # The provider's login page.
-    WebDriverWait(browser, 20).until(expected_conditions.title_is("Sign in"))
-    assert browser.current_url.startswith(provider.endpoint + "/interaction/")
-    browser.find_element(By.NAME, "username").send_keys("alice")
-    browser.find_element(By.NAME, "password").send_keys("alice-password")
-    browser.find_element(By.ID, "sign-in").click()
-
-    # Back in the app, signed in.
-    assert wait_for(browser, "name") == "Alice Liddell"
-    assert browser.current_url == demo + "/"
+    sign_in_as_alice(browser, demo, provider.endpoint)
     browser.find_element(By.ID, "userinfo").click()
     userinfo = json.loads(wait_for(browser, "userinfo-json"))
     assert userinfo["sub"] == "user-alice"

@@ -21,7 +21,7 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 
-from e2e_support import wait_for
+from e2e_support import sign_in_as_alice, wait_for
 from provider_harness import Provider, free_port
 
 SERVE = Path(__file__).resolve().parents[2] / "examples" / "django_project" / "serve.py"
@@ -69,20 +69,7 @@ def demo(provider: Provider, tmp_path: Path) -> Iterator[str]:
 
 
 def test_a_person_uses_the_django_demo_in_chromium(provider: Provider, demo: str, browser: WebDriver) -> None:
-    browser.get(demo + "/")
-    assert wait_for(browser, "status") == "You are signed out."
-    browser.find_element(By.ID, "sign-in").click()
-
-    # The provider's login page.
-    WebDriverWait(browser, 20).until(expected_conditions.title_is("Sign in"))
-    assert browser.current_url.startswith(provider.endpoint + "/interaction/")
-    browser.find_element(By.NAME, "username").send_keys("alice")
-    browser.find_element(By.NAME, "password").send_keys("alice-password")
-    browser.find_element(By.ID, "sign-in").click()
-
-    # Back in the app, logged in as a Django user.
-    assert wait_for(browser, "name") == "Alice Liddell"
-    assert browser.current_url == demo + "/"
+    sign_in_as_alice(browser, demo, provider.endpoint)
 
     # A @login_required view.
     browser.find_element(By.ID, "userinfo").click()

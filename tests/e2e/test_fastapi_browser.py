@@ -18,7 +18,7 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 
-from e2e_support import wait_for
+from e2e_support import sign_in_as_alice, wait_for
 from logto_rs.fastapi import RedisSessionStorage
 from provider_harness import Provider
 
@@ -42,18 +42,7 @@ def test_a_person_signs_in_calls_the_api_and_signs_out(
     demo: str,
     browser: WebDriver,  # noqa: F811  (test_browser's fixture)
 ) -> None:
-    browser.get(demo + "/")
-    assert wait_for(browser, "status") == "You are signed out."
-    browser.find_element(By.ID, "sign-in").click()
-
-    WebDriverWait(browser, 20).until(expected_conditions.title_is("Sign in"))
-    assert browser.current_url.startswith(provider.endpoint + "/interaction/")
-    browser.find_element(By.NAME, "username").send_keys("alice")
-    browser.find_element(By.NAME, "password").send_keys("alice-password")
-    browser.find_element(By.ID, "sign-in").click()
-
-    assert wait_for(browser, "name") == "Alice Liddell"
-    assert browser.current_url == demo + "/"
+    sign_in_as_alice(browser, demo, provider.endpoint)
     browser.find_element(By.ID, "userinfo").click()
     userinfo = json.loads(wait_for(browser, "userinfo-json"))
     assert userinfo["sub"] == "user-alice" and "org-acme" in userinfo["organizations"]
