@@ -371,18 +371,38 @@ impl LogtoClient {
             return Ok(Some(token));
         }
         self.check_target(storage, resource, organization_id).await?;
-        if storage::read(storage, StorageKey::RefreshToken).await?.is_none() {
+        let Some(held) = self.refresh_token(storage).await? else {
             return Ok(None);
-        }
+        };
         let config = &self.inner.config;
         // The holder's refresh is bounded by the request timeout; a waiter outlasts a crashed
         // holder's lock.
         let ttl = config.request_timeout + config.connect_timeout + LOCK_SLACK;
         let token = storage::lock(storage, REFRESH_LOCK, ttl, ttl + LOCK_SLACK).await?;
-        if token.is_some() {
+        let result = async {
+            if token.is_none() {
+                return self
+                    .refresh_session(storage, held, resource, organization_id)
+                    .await;
+            }
             storage.must_finish();
+            // Under the lock the session is read again: another process may have refreshed it
+            // while this one waited.
+            if let Some(token) = self
+                .stored_access_token(storage, resource, organization_id)
+                .await?
+            {
+                return Ok(Some(token));
+            }
+            match self.refresh_token(storage).await? {
+                Some(held) => {
+                    self.refresh_session(storage, held, resource, organization_id)
+                        .await
+                }
+                None => Ok(None),
+            }
         }
-        let result = self.refresh_session(storage, resource, organization_id).await;
+        .await;
         if let Some(token) = token {
             let released = storage::unlock(storage, REFRESH_LOCK, token).await;
             // The refresh's own error matters more; a lock left behind expires after `ttl`.
@@ -450,26 +470,15 @@ impl LogtoClient {
         Ok(())
     }
 
-    /// The refresh itself, with the session lock held when the storage has one: reads the
-    /// session again, then uses a token stored meanwhile or refreshes.
+    /// The refresh itself, presenting `held` (the newest refresh token the session holds), then
+    /// storing its answer.
     async fn refresh_session<S: Storage>(
         &self,
         storage: &S,
+        held: RefreshToken,
         resource: &str,
         organization_id: Option<&str>,
     ) -> Result<Option<AccessToken>> {
-        if let Some(token) = self
-            .stored_access_token(storage, resource, organization_id)
-            .await?
-        {
-            return Ok(Some(token));
-        }
-        let Some(held) = storage::read(storage, StorageKey::RefreshToken)
-            .await?
-            .map(RefreshToken::new)
-        else {
-            return Ok(None);
-        };
         let key = cache_key(resource, organization_id);
         let token_endpoint = self.provider_metadata().await?.token_endpoint.clone();
         let client = self.clone();
@@ -499,12 +508,7 @@ impl LogtoClient {
             Err(Error::OAuth(e)) if e.error == "invalid_grant" || self.consumed_by_refusal(&e) => {
                 // The refresh token is dead: rejected, or consumed by a public client's refresh
                 // that was then refused. Presenting it again would revoke the grant.
-                let writes = [
-                    StorageKey::IdToken,
-                    StorageKey::RefreshToken,
-                    StorageKey::AccessTokenMap,
-                ];
-                storage::commit(storage, writes.into_iter().map(Write::Delete).collect()).await?;
+                self.clear_all_tokens(storage).await?;
                 Err(Error::SignInRequired(e))
             }
             Err(e) => Err(e),
