@@ -8,6 +8,11 @@ import tempfile
 from collections.abc import Iterator
 
 from selenium import webdriver
+from selenium.common.exceptions import (
+    NoSuchElementException,
+    StaleElementReferenceException,
+    WebDriverException,
+)
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
@@ -45,12 +50,29 @@ def chromium() -> Iterator[WebDriver]:
         shutil.rmtree(profile, ignore_errors=True)
 
 
+DETACHED = (NoSuchElementException, StaleElementReferenceException, WebDriverException)
+"""What reading an element of a page that is being replaced can raise (Chromium may say the node
+"does not belong to the document"): retried until the wait's end."""
+
+
 def wait_for(driver: WebDriver, element_id: str) -> str:
-    """The text of the element ``element_id`` once it is on the page (20 s at most)."""
-    element = WebDriverWait(driver, 20).until(
-        expected_conditions.presence_of_element_located((By.ID, element_id))
+    """The text of the element ``element_id`` once it is on the page (20 s at most).
+
+    The element is found and read in one step, again until it works: a page that is still
+    being replaced (a redirect after load) can detach the element between the two.
+    """
+
+    def read(d: WebDriver) -> list[str]:
+        return [str(d.find_element(By.ID, element_id).text)]
+
+    return WebDriverWait(driver, 20, ignored_exceptions=DETACHED).until(read)[0]
+
+
+def wait_for_text(driver: WebDriver, element_id: str, text: str) -> None:
+    """Wait (20 s at most) until the element ``element_id`` contains ``text``, across page loads."""
+    WebDriverWait(driver, 20, ignored_exceptions=DETACHED).until(
+        expected_conditions.text_to_be_present_in_element((By.ID, element_id), text)
     )
-    return str(element.text)
 
 
 def sign_in_as_alice(driver: WebDriver, demo: str, provider_endpoint: str) -> None:

@@ -10,14 +10,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from e2e_support import sign_in_as_alice, wait_for
+from e2e_support import sign_in_as_alice, wait_for, wait_for_text
 from provider_harness import Provider
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "examples"))
@@ -54,9 +53,7 @@ def test_a_person_signs_in_and_out_in_chromium(provider: Provider, demo: str, br
     # The provider signs out and sends the browser back to the app's signed-out page. That page
     # is also where sign-out starts, so wait for its signed-out text, not for its URL (which
     # matches before the browser has left).
-    WebDriverWait(browser, 20, ignored_exceptions=[StaleElementReferenceException]).until(
-        expected_conditions.text_to_be_present_in_element((By.ID, "status"), "You are signed out.")
-    )
+    wait_for_text(browser, "status", "You are signed out.")
     assert browser.current_url == demo + "/"
     browser.get(demo + "/protected/userinfo")
     WebDriverWait(browser, 20).until(expected_conditions.title_is("Sign in"))  # protected again

@@ -12,13 +12,12 @@ from typing import Optional
 
 import pytest
 from fastapi_server import serve
-from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 
-from e2e_support import sign_in_as_alice, wait_for
+from e2e_support import sign_in_as_alice, wait_for, wait_for_text
 from logto_rs.fastapi import RedisSessionStorage
 from provider_harness import Provider
 
@@ -60,9 +59,7 @@ def test_a_person_signs_in_calls_the_api_and_signs_out(
 
     browser.find_element(By.ID, "sign-out").click()
     # The home page is the sign-out's start and end: wait for its signed-out version.
-    WebDriverWait(browser, 20, ignored_exceptions=[StaleElementReferenceException]).until(
-        expected_conditions.text_to_be_present_in_element((By.ID, "status"), "You are signed out.")
-    )
+    wait_for_text(browser, "status", "You are signed out.")
     assert browser.current_url == demo + "/"
     browser.get(demo + "/protected/api")
     WebDriverWait(browser, 20).until(expected_conditions.title_is("Sign in"))  # protected again
