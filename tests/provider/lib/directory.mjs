@@ -1,10 +1,12 @@
 // The provider's "database": seed.json loaded into memory, plus the lookups that Logto answers
 // from its tables (users, roles, organizations, API resources, personal access tokens).
 //
-// Everything mutable at run time (personal access tokens) lives here too, so a provider rebuild
+// Everything mutable at run time (personal access tokens, subject tokens) lives here too, so a provider rebuild
 // (key rotation) keeps it.
 
 import { readFileSync } from 'node:fs';
+
+import { SubjectTokens } from './subject-tokens.mjs';
 
 export const ORGANIZATIONS_RESOURCE = 'urn:logto:resource:organizations';
 export const ORGANIZATIONS_SCOPE = 'urn:logto:scope:organizations';
@@ -36,6 +38,8 @@ export class Directory {
         expiresAt: pat.expiresAt ?? null,
       })),
     ]));
+    /** Impersonation subject tokens (created through the Management API, single-use). */
+    this.subjectTokens = new SubjectTokens();
   }
 
   static load(path) {
@@ -133,6 +137,12 @@ export class Directory {
   /** API resource scopes an app holds through its machine-to-machine roles. */
   clientResourceScopes(clientId, indicator) {
     return unique(this.roleScopesFor(this.clients.get(clientId)?.roles ?? [], indicator));
+  }
+
+  /** Whether a seeded app is first-party (Logto's `isThirdParty` is false). */
+  isFirstPartyClient(clientId) {
+    const client = this.clients.get(clientId);
+    return Boolean(client) && client.isThirdParty !== true;
   }
 
   // --- Personal access tokens --------------------------------------------------------------------

@@ -1,5 +1,6 @@
 // The part of Logto's Management API this provider serves: personal access tokens
-// (LT routes/admin-user/personal-access-token.ts; logto-protocol.md §6.5).
+// (LT routes/admin-user/personal-access-token.ts; logto-protocol.md §6.5) and impersonation
+// subject tokens (LT routes/subject-token.ts; lib/subject-tokens.mjs).
 //
 // Every call needs `Authorization: Bearer <JWT>` from client_credentials with
 // aud=https://default.logto.app/api and a scope containing `all` (LT middleware/koa-auth):
@@ -12,6 +13,8 @@
 //   POST   /api/users/:userId/personal-access-tokens/delete    {name} -> 204
 //   PATCH  /api/users/:userId/personal-access-tokens/:name     (legacy) {name} -> 200 PAT
 //   DELETE /api/users/:userId/personal-access-tokens/:name     (legacy) -> 204
+//   POST   /api/subject-tokens                                 {userId, context?} -> 201
+//                                                              {subjectToken: "sub_…", expiresIn: 600}
 // Unknown user or token -> 404.
 
 import { randomBytes } from 'node:crypto';
@@ -93,7 +96,22 @@ export function makeManagementApiHandler({ directory, keyRing, issuer }) {
     tokens.splice(tokens.indexOf(pat), 1);
   };
 
+  const createSubjectToken = (body) => {
+    const { userId, context = {} } = body;
+    if (typeof userId !== 'string') {
+      throw new RequestError(400, 'guard.invalid_input', 'The request body is invalid: `userId` is required.');
+    }
+    if (typeof context !== 'object' || context === null || Array.isArray(context)) {
+      throw new RequestError(400, 'guard.invalid_input', 'The request body is invalid: `context` must be an object.');
+    }
+    if (!directory.users.has(userId)) {
+      throw new RequestError(404, 'entity.relation_foreign_key_not_found', 'Cannot find one or more foreign keys. Please check the input and ensure that all referenced entities exist.');
+    }
+    return [201, directory.subjectTokens.create(userId, context)];
+  };
+
   const routes = [
+    ['POST', '/api/subject-tokens', (_, body) => createSubjectToken(body)],
     ['GET', '/api/users/:userId/personal-access-tokens', ({ userId }) => [200, tokensOf(userId)]],
     ['POST', '/api/users/:userId/personal-access-tokens', ({ userId }, body) => {
       const tokens = tokensOf(userId);

@@ -33,12 +33,17 @@ const LOGTO_EXTRA_PARAMS = [
 const CUSTOM_CLIENT_METADATA = [
   'rotateRefreshToken', 'allowTokenExchange', 'alwaysIssueRefreshToken', 'loopbackAnyPort',
   'roles', 'organizations', 'idTokenTtl', 'refreshTokenTtl', 'refreshTokenTtlInDays',
+  'isThirdParty',
 ];
 
-/** Seed client -> oidc-provider client metadata (token exchange added when allowed). */
+/**
+ * Seed client -> oidc-provider client metadata (token exchange added when allowed; never for a
+ * third-party app, to which Logto refuses the switch).
+ */
 function clientMetadata(seedClient) {
   const grantTypes = [...(seedClient.grant_types ?? ['authorization_code'])];
-  if (seedClient.allowTokenExchange && !grantTypes.includes(tokenExchange.GRANT_TYPE)) {
+  if (seedClient.allowTokenExchange && !seedClient.isThirdParty
+    && !grantTypes.includes(tokenExchange.GRANT_TYPE)) {
     grantTypes.push(tokenExchange.GRANT_TYPE);
   }
   return { ...seedClient, grant_types: grantTypes };

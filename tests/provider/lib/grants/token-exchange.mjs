@@ -1,15 +1,21 @@
 // RFC 8693 token exchange the way Logto runs it (LT oidc/grants/token-exchange/*, RFC 0005).
 //
-// Only clients with `allowTokenExchange: true` in the seed get the grant type, so the others are
-// refused by oidc-provider itself: 400 invalid_request "requested grant type is not allowed for
-// this client".
+// Only first-party clients with `allowTokenExchange: true` in the seed get the grant type
+// (lib/provider.mjs; Logto refuses the switch to third-party apps), so the others are refused by
+// oidc-provider itself: 400 invalid_request "requested grant type is not allowed for this client".
 //
 // subject_token_type
 //   urn:logto:token-type:personal_access_token   a user's PAT ("pat_..."), reusable; unknown or
 //                                                expired -> invalid_grant
-//   urn:ietf:params:oauth:token-type:access_token an opaque access token of this provider, or a
-//                                                JWT access token it signed (typ at+jwt,
-//                                                client_id present), issued to a seeded client
+//   urn:logto:token-type:impersonation_token     a subject token from POST /api/subject-tokens
+//                                                ("sub_...", lib/subject-tokens.mjs): single-use,
+//                                                600 s; consumed once the token is issued
+//   urn:ietf:params:oauth:token-type:access_token a "sub_..." subject token (Logto's older form of
+//                                                the above), or (service-to-service delegation)
+//                                                an unexpired opaque access token of this provider
+//                                                or a JWT access token it signed (typ at+jwt,
+//                                                client_id present), reusable, issued to a
+//                                                first-party client
 //   anything else                                invalid_grant
 // Result: only an access token. organization_id=O (no resource) -> organization token;
 // resource=R -> JWT for R with requested ∩ the user's scopes for R; neither -> opaque token with
@@ -22,16 +28,21 @@ import presence from 'oidc-provider/lib/helpers/validate_presence.js';
 import { InvalidGrant, InvalidTarget } from 'oidc-provider/lib/helpers/errors.js';
 
 import { checkUserOrganizationAccess, makeOrganizationToken } from '../resources.mjs';
+import { SUBJECT_TOKEN_PREFIX } from '../subject-tokens.mjs';
 
 export const GRANT_TYPE = 'urn:ietf:params:oauth:grant-type:token-exchange';
 export const PAT_TOKEN_TYPE = 'urn:logto:token-type:personal_access_token';
 export const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token';
+export const IMPERSONATION_TOKEN_TYPE = 'urn:logto:token-type:impersonation_token';
 
 export const parameters = new Set([
   'subject_token', 'subject_token_type', 'actor_token', 'actor_token_type', 'organization_id', 'scope',
 ]);
 
-/** The user id behind an opaque or JWT access token issued by this provider, or undefined. */
+/**
+ * The user id behind an opaque or JWT access token this provider issued to a first-party client,
+ * or undefined.
+ */
 async function accessTokenSubject(ctx, value, { directory, keyRing }) {
   if (value.split('.').length === 3) {
     try {
@@ -39,31 +50,37 @@ async function accessTokenSubject(ctx, value, { directory, keyRing }) {
       const { payload } = await jwtVerify(value, createLocalJWKSet(keyRing.publicJwks()), {
         issuer: ctx.oidc.provider.issuer,
       });
-      if (!payload.client_id || !directory.clients.has(payload.client_id)) return undefined;
+      if (!payload.client_id || !directory.isFirstPartyClient(payload.client_id)) return undefined;
       return payload.client_id === payload.sub ? undefined : payload.sub;
     } catch {
       return undefined;
     }
   }
   const token = await ctx.oidc.provider.AccessToken.find(value);
-  if (!token || !token.accountId || !directory.clients.has(token.clientId)) return undefined;
+  if (!token || !token.accountId || !directory.isFirstPartyClient(token.clientId)) return undefined;
   return token.accountId;
 }
 
+/** `{userId, subjectTokenId}` (the id only for a single-use impersonation token), or invalid_grant. */
 async function validateSubjectToken(ctx, deps) {
   const { subject_token: value, subject_token_type: type } = ctx.oidc.params;
+  if (type === IMPERSONATION_TOKEN_TYPE
+    || (type === ACCESS_TOKEN_TYPE && value.startsWith(SUBJECT_TOKEN_PREFIX))) {
+    const { id, userId } = deps.directory.subjectTokens.validate(value);
+    return { userId, subjectTokenId: id };
+  }
   if (type === PAT_TOKEN_TYPE) {
     const pat = deps.directory.findPersonalAccessToken(value);
     if (!pat) throw new InvalidGrant('subject token not found');
     if (pat.expiresAt !== null && pat.expiresAt <= Date.now()) {
       throw new InvalidGrant('subject token is expired');
     }
-    return pat.userId;
+    return { userId: pat.userId };
   }
   if (type === ACCESS_TOKEN_TYPE) {
     const userId = await accessTokenSubject(ctx, value, deps);
     if (!userId) throw new InvalidGrant('invalid subject token');
-    return userId;
+    return { userId };
   }
   throw new InvalidGrant('unsupported subject token type');
 }
@@ -90,7 +107,7 @@ export const makeHandler = (directory, keyRing) => async function tokenExchangeH
     features: { resourceIndicators },
   } = instance(provider).configuration();
 
-  const userId = await validateSubjectToken(ctx, { directory, keyRing });
+  const { userId, subjectTokenId } = await validateSubjectToken(ctx, { directory, keyRing });
   const account = await findAccount(ctx, userId);
   if (!account) throw new InvalidGrant('subject token invalid (referenced account not found)');
   ctx.oidc.entity('Account', account);
@@ -137,6 +154,7 @@ export const makeHandler = (directory, keyRing) => async function tokenExchangeH
   ctx.oidc.entity('Grant', grant);
   ctx.oidc.entity('AccessToken', at);
   const accessToken = await at.save();
+  if (subjectTokenId) directory.subjectTokens.consume(subjectTokenId);
 
   ctx.body = {
     access_token: accessToken,
