@@ -7,15 +7,101 @@ use crate::config::LogtoConfig;
 use crate::error::{Endpoint, Error, Result};
 use crate::http::{ClientAuth, HttpClient};
 use crate::secret::{
-    AccessToken, AuthorizationCode, CodeVerifier, IdToken, PersonalAccessTokenValue, RefreshToken,
+    AccessToken, AuthorizationCode, CodeVerifier, Fingerprint, IdToken, PersonalAccessTokenValue,
+    RefreshToken, SubjectTokenValue,
 };
 
 /// The `grant_type` of RFC 8693 token exchange.
 pub const TOKEN_EXCHANGE_GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
 /// Logto's `subject_token_type` for a personal access token.
 pub const PERSONAL_ACCESS_TOKEN_TYPE: &str = "urn:logto:token-type:personal_access_token";
-/// The RFC 8693 token type of an access token (what a token exchange issues).
+/// The RFC 8693 token type of an access token (what a token exchange issues, the type of a
+/// delegated subject token and of an actor token).
 pub const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
+/// Logto's `subject_token_type` for an impersonation subject token (`sub_…`).
+pub const IMPERSONATION_TOKEN_TYPE: &str = "urn:logto:token-type:impersonation_token";
+
+/// How an impersonation subject token is announced: Logto's own type, or the older RFC 8693
+/// access-token type, which Logto still accepts for a `sub_…` token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ImpersonationTokenType {
+    /// `urn:logto:token-type:impersonation_token`.
+    #[default]
+    Impersonation,
+    /// `urn:ietf:params:oauth:token-type:access_token`.
+    AccessToken,
+}
+
+impl ImpersonationTokenType {
+    /// The type named by its URN.
+    ///
+    /// # Errors
+    /// [`Error::Config`] for any other value.
+    pub fn from_urn(urn: &str) -> Result<Self> {
+        match urn {
+            IMPERSONATION_TOKEN_TYPE => Ok(Self::Impersonation),
+            ACCESS_TOKEN_TYPE => Ok(Self::AccessToken),
+            other => Err(Error::config(format!(
+                "subject token type {other:?} is neither {IMPERSONATION_TOKEN_TYPE} nor {ACCESS_TOKEN_TYPE}"
+            ))),
+        }
+    }
+
+    /// The URN sent as `subject_token_type`.
+    #[must_use]
+    pub fn urn(self) -> &'static str {
+        match self {
+            Self::Impersonation => IMPERSONATION_TOKEN_TYPE,
+            Self::AccessToken => ACCESS_TOKEN_TYPE,
+        }
+    }
+}
+
+/// The subject of an RFC 8693 token exchange: the user the new access token acts for, proved by
+/// one of Logto's subject tokens.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum ExchangeSubject {
+    /// A user's personal access token (reusable).
+    PersonalAccessToken(PersonalAccessTokenValue),
+    /// An access token the user presented to this service, exchanged for a token to another API
+    /// (service-to-service delegation; reusable while it is valid).
+    AccessToken(AccessToken),
+    /// An impersonation subject token from the Management API (single-use).
+    Impersonation(SubjectTokenValue, ImpersonationTokenType),
+}
+
+impl ExchangeSubject {
+    /// The subject token.
+    #[must_use]
+    pub fn secret(&self) -> &str {
+        match self {
+            Self::PersonalAccessToken(token) => token.secret(),
+            Self::AccessToken(token) => token.secret(),
+            Self::Impersonation(token, _) => token.secret(),
+        }
+    }
+
+    /// SHA-256 of the subject token: what a cache keys on instead of the token.
+    #[must_use]
+    pub fn fingerprint(&self) -> Fingerprint {
+        match self {
+            Self::PersonalAccessToken(token) => token.fingerprint(),
+            Self::AccessToken(token) => token.fingerprint(),
+            Self::Impersonation(token, _) => token.fingerprint(),
+        }
+    }
+
+    /// Its `subject_token_type`.
+    #[must_use]
+    pub fn token_type(&self) -> &'static str {
+        match self {
+            Self::PersonalAccessToken(_) => PERSONAL_ACCESS_TOKEN_TYPE,
+            Self::AccessToken(_) => ACCESS_TOKEN_TYPE,
+            Self::Impersonation(_, token_type) => token_type.urn(),
+        }
+    }
+}
 
 /// A successful token response (RFC 6749 §5.1). Its `Debug` redacts every token.
 #[derive(Debug, Clone, Deserialize)]
@@ -150,10 +236,13 @@ pub enum Grant<'a> {
         /// The resource and/or organization, and the scopes.
         target: &'a TokenTarget,
     },
-    /// RFC 8693 token exchange of a Logto personal access token for an access token of its user.
+    /// RFC 8693 token exchange of a subject token for an access token of its user.
     TokenExchange {
-        /// The personal access token.
-        subject_token: &'a PersonalAccessTokenValue,
+        /// The subject token and its type.
+        subject: &'a ExchangeSubject,
+        /// An access token (with `openid`) of the user acting for the subject: the issued token
+        /// names them in its `act` claim.
+        actor_token: Option<&'a AccessToken>,
         /// The resource and/or organization, and the scopes.
         target: &'a TokenTarget,
     },
@@ -197,14 +286,19 @@ impl Grant<'_> {
                 params
             }
             Self::TokenExchange {
-                subject_token,
+                subject,
+                actor_token,
                 target,
             } => {
                 let mut params = vec![
                     ("grant_type", TOKEN_EXCHANGE_GRANT_TYPE),
-                    ("subject_token", subject_token.secret()),
-                    ("subject_token_type", PERSONAL_ACCESS_TOKEN_TYPE),
+                    ("subject_token", subject.secret()),
+                    ("subject_token_type", subject.token_type()),
                 ];
+                if let Some(actor) = actor_token {
+                    params.push(("actor_token", actor.secret()));
+                    params.push(("actor_token_type", ACCESS_TOKEN_TYPE));
+                }
                 target.push_params(&mut params);
                 params
             }
@@ -317,11 +411,12 @@ mod tests {
                 ("scope", "a b")
             ]
         );
-        let pat = PersonalAccessTokenValue::new("pat_x");
+        let pat = ExchangeSubject::PersonalAccessToken(PersonalAccessTokenValue::new("pat_x"));
         let bare = TokenTarget::new(None, None, &[] as &[&str]).unwrap();
         assert_eq!(
             Grant::TokenExchange {
-                subject_token: &pat,
+                subject: &pat,
+                actor_token: None,
                 target: &bare
             }
             .params(),
@@ -334,11 +429,59 @@ mod tests {
     }
 
     #[test]
+    fn delegation_and_impersonation_params() {
+        let target = TokenTarget::new(Some("https://downstream"), None, &["read"]).unwrap();
+        let delegated = ExchangeSubject::AccessToken(AccessToken::new("eyJ.user.token"));
+        assert_eq!(
+            Grant::TokenExchange {
+                subject: &delegated,
+                actor_token: None,
+                target: &target
+            }
+            .params(),
+            [
+                ("grant_type", TOKEN_EXCHANGE_GRANT_TYPE),
+                ("subject_token", "eyJ.user.token"),
+                ("subject_token_type", ACCESS_TOKEN_TYPE),
+                ("resource", "https://downstream"),
+                ("scope", "read"),
+            ]
+        );
+        let actor = AccessToken::new("opaque-actor");
+        for (token_type, urn) in [
+            (ImpersonationTokenType::Impersonation, IMPERSONATION_TOKEN_TYPE),
+            (ImpersonationTokenType::AccessToken, ACCESS_TOKEN_TYPE),
+        ] {
+            assert_eq!(ImpersonationTokenType::from_urn(urn).unwrap(), token_type);
+            let subject = ExchangeSubject::Impersonation(SubjectTokenValue::new("sub_1"), token_type);
+            let grant = Grant::TokenExchange {
+                subject: &subject,
+                actor_token: Some(&actor),
+                target: &target,
+            };
+            assert_eq!(
+                grant.params()[1..5],
+                [
+                    ("subject_token", "sub_1"),
+                    ("subject_token_type", urn),
+                    ("actor_token", "opaque-actor"),
+                    ("actor_token_type", ACCESS_TOKEN_TYPE),
+                ]
+            );
+        }
+        assert!(matches!(
+            ImpersonationTokenType::from_urn(PERSONAL_ACCESS_TOKEN_TYPE),
+            Err(Error::Config(_))
+        ));
+    }
+
+    #[test]
     fn refusals_of_a_grant_type_say_what_to_enable() {
-        let pat = PersonalAccessTokenValue::new("pat_x");
+        let pat = ExchangeSubject::PersonalAccessToken(PersonalAccessTokenValue::new("pat_x"));
         let target = TokenTarget::new(None, None, &[] as &[&str]).unwrap();
         let exchange = Grant::TokenExchange {
-            subject_token: &pat,
+            subject: &pat,
+            actor_token: None,
             target: &target,
         };
         let refusal = |error: &str, description: &str| {

@@ -23,7 +23,8 @@
 //! Modules follow the protocol's steps: [`config`], [`discovery`], [`pkce`], [`sign_in`],
 //! [`callback`], [`grant`], [`jwks`], [`jwt`], [`token_cache`], [`refresh`], [`user_info`],
 //! [`sign_out`], [`machine`] (tokens without a user: `client_credentials` and personal access
-//! token exchange), [`management`] (the Management API's personal access tokens) and
+//! token exchange), [`exchange`] (delegation and impersonation between services),
+//! [`management`] (the Management API's personal access tokens and subject tokens) and
 //! [`verifier`] (access tokens presented to your API), over the
 //! [`storage`] a caller provides and the one HTTP client in [`http`]. Secrets are the
 //! redacting newtypes of [`secret`]; every failure is an [`Error`].
@@ -54,6 +55,8 @@ pub mod verifier;
 pub mod machine;
 pub mod management;
 mod single_flight;
+// Token exchange between services: delegation of a user's access token, impersonation.
+pub mod exchange;
 
 #[cfg(feature = "python")]
 mod python;
@@ -67,6 +70,8 @@ pub use storage::{MemoryStorage, Storage, StorageKey};
 // Machine tokens.
 pub use error::ApiError;
 pub use grant::TokenTarget;
+pub use grant::{ExchangeSubject, ImpersonationTokenType};
 pub use machine::MachineToken;
+pub use management::SubjectToken;
 pub use management::{ManagementApi, PersonalAccessToken};
 pub use verifier::{AccessTokenVerifier, Challenge, Requirements, VerifiedAccessToken};

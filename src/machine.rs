@@ -1,9 +1,10 @@
 //! Tokens without a user session: `client_credentials` (machine-to-machine apps) and RFC 8693
-//! exchange of a personal access token, both cached in memory per client until shortly before
-//! they expire, with one request for any number of concurrent callers.
+//! exchange of a reusable subject token (a personal access token, or a user's access token
+//! delegated to another API, see [`crate::exchange`]), all cached in memory per client until
+//! shortly before they expire, with one request for any number of concurrent callers.
 //!
 //! The cache is keyed by what a token is for ([`TokenTarget`]: resource, organization, scopes)
-//! and, for an exchanged token, by the SHA-256 fingerprint of the personal access token, never by
+//! and, for an exchanged token, by the type and SHA-256 fingerprint of the subject token, never by
 //! the token itself.
 
 use std::collections::HashMap;
@@ -14,7 +15,7 @@ use serde::Serialize;
 
 use crate::client::LogtoClient;
 use crate::error::{Endpoint, Error, Result};
-use crate::grant::{ACCESS_TOKEN_TYPE, Grant, TokenResponse, TokenTarget, request_token};
+use crate::grant::{ACCESS_TOKEN_TYPE, ExchangeSubject, Grant, TokenResponse, TokenTarget, request_token};
 use crate::jwt::now_epoch_seconds;
 use crate::secret::{AccessToken, Fingerprint, PersonalAccessTokenValue};
 use crate::single_flight::{Lanes, poisoned, run_in_lane};
@@ -79,11 +80,11 @@ impl MachineToken {
     }
 }
 
-/// What a cached machine token was issued for: the subject (the fingerprint of the personal
-/// access token; `None` for the client itself) and the target.
+/// What a cached machine token was issued for: the subject (the type and fingerprint of the
+/// subject token; `None` for the client itself) and the target.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct CacheKey {
-    subject: Option<Fingerprint>,
+    subject: Option<(&'static str, Fingerprint)>,
     target: TokenTarget,
 }
 
@@ -97,11 +98,11 @@ impl CacheKey {
         }
     }
 
-    /// The key of a token exchanged for `pat`: keeps its fingerprint, not the token.
+    /// The key of a token exchanged for `subject`: keeps its fingerprint, not the token.
     #[must_use]
-    pub fn personal_access_token(pat: &PersonalAccessTokenValue, target: TokenTarget) -> Self {
+    pub fn exchange(subject: &ExchangeSubject, target: TokenTarget) -> Self {
         Self {
-            subject: Some(pat.fingerprint()),
+            subject: Some((subject.token_type(), subject.fingerprint())),
             target,
         }
     }
@@ -111,6 +112,17 @@ struct Entry {
     token: MachineToken,
     /// Which fetch stored it (a caller that waited for the lane knows a fetch happened meanwhile).
     fetch: u64,
+    /// Never served from the cache at or after this time (seconds since the epoch): the expiry
+    /// of the subject token it was exchanged for, when known.
+    not_after: Option<u64>,
+}
+
+impl Entry {
+    /// Whether the cache may still serve it at `now` at all (it has not expired, nor has the
+    /// subject token it came from).
+    fn usable(&self, now: u64) -> bool {
+        self.token.expires_at > now && self.not_after.is_none_or(|limit| now < limit)
+    }
 }
 
 #[derive(Default)]
@@ -120,8 +132,8 @@ struct CacheState {
 }
 
 impl CacheState {
-    fn store(&mut self, key: CacheKey, token: MachineToken, now: u64) {
-        self.entries.retain(|_, e| e.token.expires_at > now);
+    fn store(&mut self, key: CacheKey, token: MachineToken, not_after: Option<u64>, now: u64) {
+        self.entries.retain(|_, e| e.usable(now));
         if self.entries.len() >= MAX_CACHED_TOKENS
             && let Some(first) = self
                 .entries
@@ -133,7 +145,14 @@ impl CacheState {
         }
         self.fetches += 1;
         let fetch = self.fetches;
-        self.entries.insert(key, Entry { token, fetch });
+        self.entries.insert(
+            key,
+            Entry {
+                token,
+                fetch,
+                not_after,
+            },
+        );
     }
 }
 
@@ -153,7 +172,8 @@ impl std::fmt::Debug for MachineTokenCache {
 
 impl MachineTokenCache {
     /// The token under `key` if it has more than `margin` seconds of life left, else the one
-    /// `fetch` gets (stored under `key`). Concurrent callers with the same key share one fetch.
+    /// `fetch` gets (stored under `key`, and never served at or after `not_after` when given).
+    /// Concurrent callers with the same key share one fetch.
     ///
     /// # Errors
     /// `fetch`'s error (a failed fetch is not cached: the next caller tries again).
@@ -161,6 +181,7 @@ impl MachineTokenCache {
         self: &Arc<Self>,
         key: CacheKey,
         margin: u64,
+        not_after: Option<u64>,
         fetch: F,
     ) -> Result<MachineToken>
     where
@@ -183,7 +204,7 @@ impl MachineTokenCache {
                 .state
                 .lock()
                 .map_err(|_| poisoned("machine token cache"))?
-                .store(key, token.clone(), now_epoch_seconds());
+                .store(key, token.clone(), not_after, now_epoch_seconds());
             Ok(token)
         })
         .await
@@ -195,8 +216,10 @@ impl MachineTokenCache {
         let state = self.state.lock().map_err(|_| poisoned("machine token cache"))?;
         let now = now_epoch_seconds();
         Ok(match state.entries.get(key) {
-            Some(e) if is_fresh(e.token.expires_at, now, margin) => Lookup::Hit(e.token.clone()),
-            Some(e) if seen.is_some_and(|s| s != Some(e.fetch)) && e.token.expires_at > now => {
+            Some(e) if e.usable(now) && is_fresh(e.token.expires_at, now, margin) => {
+                Lookup::Hit(e.token.clone())
+            }
+            Some(e) if e.usable(now) && seen.is_some_and(|s| s != Some(e.fetch)) => {
                 Lookup::Hit(e.token.clone())
             }
             entry => Lookup::Miss(entry.map(|e| e.fetch)),
@@ -229,7 +252,7 @@ impl LogtoClient {
                 "a machine-to-machine token needs appSecret (the app's secret)",
             ));
         }
-        self.machine_token(None, target.clone()).await
+        self.machine_token(None, target.clone(), None).await
     }
 
     /// Exchanges a personal access token for an access token of its user (RFC 8693), for
@@ -249,34 +272,50 @@ impl LogtoClient {
         if pat.secret().trim().is_empty() {
             return Err(Error::config("the personal access token is empty"));
         }
-        self.machine_token(Some(pat.clone()), target.clone()).await
+        let subject = ExchangeSubject::PersonalAccessToken(pat.clone());
+        self.machine_token(Some(subject), target.clone(), None).await
     }
 
-    async fn machine_token(
+    /// The cached token of this client (`subject`: `None`) or exchanged for a reusable subject
+    /// token, for `target`; fetched with one request for all concurrent callers when none is
+    /// fresh. A token exchanged for a subject token that expires at `not_after` is never served
+    /// from the cache after that.
+    pub(crate) async fn machine_token(
         &self,
-        subject: Option<PersonalAccessTokenValue>,
+        subject: Option<ExchangeSubject>,
         target: TokenTarget,
+        not_after: Option<u64>,
     ) -> Result<MachineToken> {
         let key = match &subject {
-            Some(pat) => CacheKey::personal_access_token(pat, target.clone()),
+            Some(subject) => CacheKey::exchange(subject, target.clone()),
             None => CacheKey::client(target.clone()),
         };
         let margin = self.config().access_token_margin().as_secs();
         let client = self.clone();
         self.machine_tokens()
-            .get_or_fetch(key, margin, move || async move {
-                let token_endpoint = client.provider_metadata().await?.token_endpoint.clone();
+            .get_or_fetch(key, margin, not_after, move || async move {
                 let grant = match &subject {
-                    Some(pat) => Grant::TokenExchange {
-                        subject_token: pat,
+                    Some(subject) => Grant::TokenExchange {
+                        subject,
+                        actor_token: None,
                         target: &target,
                     },
                     None => Grant::ClientCredentials { target: &target },
                 };
-                let response = request_token(client.http(), &token_endpoint, client.config(), &grant).await?;
-                MachineToken::from_response(&response, &grant, now_epoch_seconds())
+                client.request_machine_token(&grant).await
             })
             .await
+    }
+
+    /// Sends `grant` (`client_credentials` or a token exchange) to the token endpoint, uncached,
+    /// and reads the access token of the answer.
+    ///
+    /// # Errors
+    /// Discovery, network, OAuth and unexpected-response errors.
+    pub(crate) async fn request_machine_token(&self, grant: &Grant<'_>) -> Result<MachineToken> {
+        let token_endpoint = self.provider_metadata().await?.token_endpoint.clone();
+        let response = request_token(self.http(), &token_endpoint, self.config(), grant).await?;
+        MachineToken::from_response(&response, grant, now_epoch_seconds())
     }
 }
 
@@ -286,6 +325,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+    use crate::grant::PERSONAL_ACCESS_TOKEN_TYPE;
 
     fn response(json: serde_json::Value) -> TokenResponse {
         serde_json::from_value(json).unwrap()
@@ -307,10 +347,11 @@ mod tests {
 
     #[test]
     fn responses_are_read_and_checked() {
-        let pat = PersonalAccessTokenValue::new("pat_x");
+        let pat = ExchangeSubject::PersonalAccessToken(PersonalAccessTokenValue::new("pat_x"));
         let bare = TokenTarget::new(None, None, &[] as &[&str]).unwrap();
         let exchange = Grant::TokenExchange {
-            subject_token: &pat,
+            subject: &pat,
+            actor_token: None,
             target: &bare,
         };
         let m2m = Grant::ClientCredentials { target: &bare };
@@ -342,41 +383,55 @@ mod tests {
 
     #[test]
     fn keys_hold_a_fingerprint_of_the_token_not_the_token() {
-        let pat = PersonalAccessTokenValue::new("pat_the_secret_value");
-        let key = CacheKey::personal_access_token(&pat, target("https://api"));
+        let pat = ExchangeSubject::PersonalAccessToken(PersonalAccessTokenValue::new("pat_the_secret_value"));
+        let key = CacheKey::exchange(&pat, target("https://api"));
         assert!(!format!("{key:?}").contains("pat_the_secret_value"));
-        assert_eq!(key.subject, Some(pat.fingerprint()));
-        assert_eq!(key, CacheKey::personal_access_token(&pat, target("https://api")));
+        assert_eq!(key.subject, Some((PERSONAL_ACCESS_TOKEN_TYPE, pat.fingerprint())));
+        assert_eq!(key, CacheKey::exchange(&pat, target("https://api")));
         assert_ne!(key, CacheKey::client(target("https://api")));
-        assert_ne!(
-            key,
-            CacheKey::personal_access_token(&pat, target("https://other"))
-        );
-        let other = PersonalAccessTokenValue::new("pat_another_value");
-        assert_ne!(
-            key,
-            CacheKey::personal_access_token(&other, target("https://api"))
-        );
+        assert_ne!(key, CacheKey::exchange(&pat, target("https://other")));
+        let other = ExchangeSubject::PersonalAccessToken(PersonalAccessTokenValue::new("pat_another_value"));
+        assert_ne!(key, CacheKey::exchange(&other, target("https://api")));
+        // The same string as another kind of subject token is another subject.
+        let delegated = ExchangeSubject::AccessToken(AccessToken::new("pat_the_secret_value"));
+        assert_ne!(key, CacheKey::exchange(&delegated, target("https://api")));
     }
 
     #[test]
     fn the_cache_is_bounded_and_drops_expired_tokens() {
         let mut state = CacheState::default();
-        state.store(CacheKey::client(target("https://old")), token("old", 5), 0);
+        state.store(CacheKey::client(target("https://old")), token("old", 5), None, 0);
+        state.store(
+            CacheKey::client(target("https://subject-expired")),
+            token("t", 9999),
+            Some(8),
+            0,
+        );
         for i in 0..MAX_CACHED_TOKENS {
             state.store(
                 CacheKey::client(target(&format!("https://api/{i}"))),
                 token("t", 100 + i as u64),
+                None,
                 10,
             );
         }
         assert!(
             !state
                 .entries
+                .contains_key(&CacheKey::client(target("https://subject-expired")))
+        );
+        assert!(
+            !state
+                .entries
                 .contains_key(&CacheKey::client(target("https://old")))
         );
         assert_eq!(state.entries.len(), MAX_CACHED_TOKENS);
-        state.store(CacheKey::client(target("https://new")), token("t", 9999), 10);
+        state.store(
+            CacheKey::client(target("https://new")),
+            token("t", 9999),
+            None,
+            10,
+        );
         assert_eq!(state.entries.len(), MAX_CACHED_TOKENS);
         assert!(
             !state
@@ -396,6 +451,7 @@ mod tests {
                     .get_or_fetch(
                         CacheKey::client(target("https://api")),
                         margin,
+                        None,
                         move || async move {
                             let n = fetches.fetch_add(1, Ordering::SeqCst);
                             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -428,13 +484,47 @@ mod tests {
         let cache = Arc::new(MachineTokenCache::default());
         let key = CacheKey::client(target("https://api"));
         let failed = cache
-            .get_or_fetch(key.clone(), 0, || async { Err(Error::config("boom")) })
+            .get_or_fetch(key.clone(), 0, None, || async { Err(Error::config("boom")) })
             .await;
         assert!(failed.is_err());
         let ok = cache
-            .get_or_fetch(key, 0, || async { Ok(token("at", now_epoch_seconds() + 60)) })
+            .get_or_fetch(key, 0, None, || async {
+                Ok(token("at", now_epoch_seconds() + 60))
+            })
             .await
             .unwrap();
         assert_eq!(ok.access_token.secret(), "at");
+    }
+
+    #[tokio::test]
+    async fn a_token_is_not_served_after_its_subject_token_expired() {
+        let cache = Arc::new(MachineTokenCache::default());
+        let fetches = Arc::new(AtomicUsize::new(0));
+        let get = |not_after: u64| {
+            let (cache, fetches) = (cache.clone(), fetches.clone());
+            async move {
+                cache
+                    .get_or_fetch(
+                        CacheKey::client(target("https://api")),
+                        0,
+                        Some(not_after),
+                        move || async move {
+                            let n = fetches.fetch_add(1, Ordering::SeqCst);
+                            Ok(token(&format!("at-{n}"), now_epoch_seconds() + 3600))
+                        },
+                    )
+                    .await
+                    .unwrap()
+            }
+        };
+        let now = now_epoch_seconds();
+        assert_eq!(get(now + 100).await.access_token.secret(), "at-0");
+        assert_eq!(get(now + 100).await.access_token.secret(), "at-0");
+        // Once the subject token has expired, the hour the token has left does not matter.
+        let mut state = cache.state.lock().unwrap();
+        state.entries.values_mut().for_each(|e| e.not_after = Some(now));
+        drop(state);
+        assert_eq!(get(now + 100).await.access_token.secret(), "at-1");
+        assert_eq!(fetches.load(Ordering::SeqCst), 2);
     }
 }

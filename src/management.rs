@@ -1,9 +1,9 @@
-//! Logto's Management API, the part that manages a user's personal access tokens, called with a
-//! `client_credentials` token of a machine-to-machine app (resource: the Management API, scope
-//! `all`; cached like every machine token).
+//! Logto's Management API, the parts that manage a user's personal access tokens and create
+//! impersonation subject tokens, called with a `client_credentials` token of a machine-to-machine
+//! app (resource: the Management API, scope `all`; cached like every machine token).
 //!
-//! Each call is a pure [`PatRequest`] (method, URL, JSON body) sent through [`crate::http`];
-//! errors in Logto's `{code, message}` format become [`Error::Api`].
+//! Each personal-access-token call is a pure [`PatRequest`] (method, URL, JSON body) sent through
+//! [`crate::http`]; errors in Logto's `{code, message}` format become [`Error::Api`].
 
 use serde::{Deserialize, Serialize};
 use url::Url;
@@ -11,8 +11,9 @@ use url::Url;
 use crate::client::LogtoClient;
 use crate::error::{Endpoint, Error, Result};
 use crate::grant::TokenTarget;
+use crate::jwt::now_epoch_seconds;
 use crate::machine::MachineToken;
-use crate::secret::PersonalAccessTokenValue;
+use crate::secret::{PersonalAccessTokenValue, SubjectTokenValue};
 
 /// The scope that grants the whole Management API.
 pub const MANAGEMENT_API_SCOPE: &str = "all";
@@ -55,6 +56,40 @@ pub struct PersonalAccessToken {
     /// Expiry, epoch milliseconds; `None` never expires.
     #[serde(default)]
     pub expires_at: Option<i64>,
+}
+
+/// An impersonation subject token (`POST /api/subject-tokens`): exchange it once, before it
+/// expires, with [`LogtoClient::exchange_subject_token`](crate::client::LogtoClient::exchange_subject_token). Its `Debug` redacts the token; it
+/// serialises (camelCase) into the JSON the Python model reads.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct SubjectToken {
+    /// The token (`sub_…`), single-use.
+    pub subject_token: SubjectTokenValue,
+    /// Its lifetime in seconds, as Logto sent it (600).
+    pub expires_in: u64,
+    /// Its expiry, seconds since the epoch.
+    pub expires_at: u64,
+}
+
+/// Logto's answer to `POST /api/subject-tokens`.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SubjectTokenResponse {
+    subject_token: SubjectTokenValue,
+    expires_in: u64,
+}
+
+/// `{endpoint}/api/<segments>`, each segment percent-encoded as one path segment.
+fn api_url<'s>(endpoint: &str, segments: impl IntoIterator<Item = &'s str>) -> Result<String> {
+    let mut url = Url::parse(endpoint).map_err(|_| Error::config("endpoint is not a valid URL"))?;
+    url.path_segments_mut()
+        .map_err(|()| Error::config("endpoint cannot be a base URL"))?
+        .pop_if_empty()
+        .push("api")
+        .extend(segments);
+    Ok(url.into())
 }
 
 /// One personal-access-token call of the Management API (Logto's current routes).
@@ -124,18 +159,13 @@ impl PatRequest<'_> {
         if names.iter().any(|n| n.is_empty()) {
             return Err(Error::config("a personal access token name must not be empty"));
         }
-        let mut url = Url::parse(endpoint).map_err(|_| Error::config("endpoint is not a valid URL"))?;
-        {
-            let mut path = url
-                .path_segments_mut()
-                .map_err(|()| Error::config("endpoint cannot be a base URL"))?;
-            path.pop_if_empty()
-                .extend(["api", "users", user_id, "personal-access-tokens"]);
-            if matches!(self, Self::Delete { .. }) {
-                path.push("delete");
-            }
-        }
-        Ok(url.into())
+        let delete = matches!(self, Self::Delete { .. }).then_some("delete");
+        api_url(
+            endpoint,
+            ["users", user_id, "personal-access-tokens"]
+                .into_iter()
+                .chain(delete),
+        )
     }
 
     /// The JSON body, if the call has one.
@@ -198,17 +228,66 @@ impl ManagementApi {
     /// expiry, 401/403 without access); token, network and response errors.
     pub async fn send<T: serde::de::DeserializeOwned>(&self, request: &PatRequest<'_>) -> Result<T> {
         let url = request.url(self.client.config().endpoint())?;
+        self.call(request.method(), &url, request.body().as_ref()).await
+    }
+
+    /// Sends one call with a Management API token.
+    async fn call<T: serde::de::DeserializeOwned>(
+        &self,
+        method: reqwest::Method,
+        url: &str,
+        body: Option<&serde_json::Value>,
+    ) -> Result<T> {
         let token = self.token().await?;
         self.client
             .http()
             .send_json_bearer(
                 Endpoint::ManagementApi,
-                request.method(),
-                &url,
+                method,
+                url,
                 token.access_token.secret(),
-                request.body().as_ref(),
+                body,
             )
             .await
+    }
+
+    /// Creates an impersonation subject token for `user_id` (`POST /api/subject-tokens`), with
+    /// an optional `context` object (Logto hands it to the JWT customizer of the exchanged
+    /// token). Logto 1.19+; on Logto Cloud a plan quota applies.
+    ///
+    /// # Errors
+    /// [`Error::Config`] for an empty user id or a context that is not a JSON object;
+    /// [`Error::Api`] 404 for an unknown user, 401/403 without Management API access; token,
+    /// network and response errors.
+    pub async fn create_subject_token(
+        &self,
+        user_id: &str,
+        context: Option<&serde_json::Value>,
+    ) -> Result<SubjectToken> {
+        if user_id.is_empty() {
+            return Err(Error::config("userId must not be empty"));
+        }
+        let mut body = serde_json::json!({ "userId": user_id });
+        if let Some(context) = context {
+            if !context.is_object() {
+                return Err(Error::config("the subject token's context must be a JSON object"));
+            }
+            body["context"] = context.clone();
+        }
+        let url = api_url(self.client.config().endpoint(), ["subject-tokens"])?;
+        let created: SubjectTokenResponse = self.call(reqwest::Method::POST, &url, Some(&body)).await?;
+        if created.subject_token.secret().is_empty() {
+            return Err(Error::UnexpectedResponse {
+                endpoint: Endpoint::ManagementApi,
+                status: 201,
+                reason: "the subject token is empty".into(),
+            });
+        }
+        Ok(SubjectToken {
+            subject_token: created.subject_token,
+            expires_in: created.expires_in,
+            expires_at: now_epoch_seconds().saturating_add(created.expires_in),
+        })
     }
 
     /// The user's personal access tokens.
@@ -364,6 +443,26 @@ mod tests {
             }
             .url("https://x")
             .is_err()
+        );
+    }
+
+    #[test]
+    fn the_subject_token_route_sits_under_api() {
+        assert_eq!(
+            api_url("https://tenant.example/logto/", ["subject-tokens"]).unwrap(),
+            "https://tenant.example/logto/api/subject-tokens"
+        );
+        let created: SubjectTokenResponse =
+            serde_json::from_str(r#"{"subjectToken":"sub_secret","expiresIn":600}"#).unwrap();
+        let token = SubjectToken {
+            subject_token: created.subject_token,
+            expires_in: created.expires_in,
+            expires_at: 1600,
+        };
+        assert!(!format!("{token:?}").contains("sub_secret"));
+        assert_eq!(
+            serde_json::to_value(&token).unwrap(),
+            serde_json::json!({"subjectToken": "sub_secret", "expiresIn": 600, "expiresAt": 1600})
         );
     }
 

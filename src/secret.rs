@@ -91,6 +91,11 @@ secret_type!(
     /// `value` the Management API returns.
     PersonalAccessTokenValue
 );
+secret_type!(
+    /// A Logto impersonation subject token (`sub_…`, from the Management API's
+    /// `POST /api/subject-tokens`): single-use, the subject token of an impersonation exchange.
+    SubjectTokenValue
+);
 
 #[cfg(test)]
 mod tests {
