@@ -46,6 +46,7 @@ from .models import (
     PersonalAccessToken,
     ReservedResource,
     ReservedScope,
+    SubjectToken,
     TokenExchangeResult,
     UserInfoResponse,
     UserInfoScope,
@@ -117,6 +118,9 @@ __all__ += [
     "exchange_personal_access_token",
     "exchange_personal_access_token_blocking",
 ]
+
+# Token exchange between services: delegation and impersonation.
+__all__ += ["SubjectToken"]
 
 # The rest of the official package's names.
 __all__ += ["AccessToken", "OidcCore", "OidcProviderMetadata", "Scope", "TokenResponse", "utilities"]

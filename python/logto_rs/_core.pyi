@@ -95,6 +95,24 @@ class CoreClient:
         organization_id: Optional[str] = None,
     ) -> Operation:
         """Exchange a personal access token (RFC 8693); the result is a ``TokenExchangeResult`` JSON."""
+    def exchange_access_token(
+        self,
+        subject_token: str,
+        resource: Optional[str] = None,
+        scopes: list[str] = ...,
+        organization_id: Optional[str] = None,
+    ) -> Operation:
+        """Delegate a user's access token (cached); the result is a ``TokenExchangeResult`` JSON."""
+    def exchange_subject_token(
+        self,
+        subject_token: str,
+        resource: Optional[str] = None,
+        scopes: list[str] = ...,
+        organization_id: Optional[str] = None,
+        actor_token: Optional[str] = None,
+        subject_token_type: Optional[str] = None,
+    ) -> Operation:
+        """Exchange an impersonation subject token once (never cached); ``TokenExchangeResult`` JSON."""
 
 # Machine tokens.
 
@@ -103,7 +121,7 @@ class MachineClient:
     """A machine-to-machine app's client; each network method returns an :class:`Operation`.
 
     Results are JSON strings (``MachineToken``, ``TokenExchangeResult``, ``PersonalAccessToken``
-    or a list of them); ``delete_personal_access_token`` returns ``None``.
+    or a list of them, ``SubjectToken``); ``delete_personal_access_token`` returns ``None``.
     """
 
     def __new__(cls, config: Any) -> MachineClient: ...
@@ -127,6 +145,24 @@ class MachineClient:
         scopes: list[str] = ...,
         organization_id: Optional[str] = None,
     ) -> Operation: ...
+    def exchange_access_token(
+        self,
+        subject_token: str,
+        resource: Optional[str] = None,
+        scopes: list[str] = ...,
+        organization_id: Optional[str] = None,
+    ) -> Operation: ...
+    def exchange_subject_token(
+        self,
+        subject_token: str,
+        resource: Optional[str] = None,
+        scopes: list[str] = ...,
+        organization_id: Optional[str] = None,
+        actor_token: Optional[str] = None,
+        subject_token_type: Optional[str] = None,
+    ) -> Operation: ...
+    def create_subject_token(self, user_id: str, context: Optional[str] = None) -> Operation:
+        """``context``: a JSON object's text; the result is a ``SubjectToken`` JSON."""
     def list_personal_access_tokens(self, user_id: str) -> Operation: ...
     def create_personal_access_token(
         self, user_id: str, name: str, expires_at: Optional[int] = None

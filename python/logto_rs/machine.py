@@ -1,30 +1,34 @@
 """Tokens without a user session, over the Rust core.
 
 - :class:`LogtoM2MClient`: a machine-to-machine app's ``client_credentials`` tokens for an API
-  resource, an organization or Logto's Management API, and personal access token exchange.
-- :class:`ManagementApi`: a user's personal access tokens through the Management API.
+  resource, an organization or Logto's Management API, and token exchange: personal access
+  tokens, a user's access token delegated to another API, impersonation.
+- :class:`ManagementApi`: a user's personal access tokens, and impersonation subject tokens,
+  through the Management API.
 - :func:`exchange_personal_access_token`: a one-shot exchange for scripts.
 
 Every network method is a coroutine; the ``blocking`` twins have the same methods for code
 without an event loop (they release the GIL while they wait). Tokens are cached in memory per
 client until ``accessTokenMargin`` seconds before they expire, and concurrent callers share one
-request. Exchanged tokens are cached under a hash of the personal access token, never the token.
+request. Exchanged tokens are cached under a hash of the subject token, never the token; an
+impersonation is never cached (its subject token is single-use).
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+import json
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from enum import Enum
-from typing import Optional, Protocol, Union
+from typing import Any, Literal, Optional, Protocol, Union
 
 from pydantic import Field, TypeAdapter, model_validator
 
 from . import _driver
 from ._core import CoreClient, MachineClient, Operation
 from .config import LogtoConfig, SecretSafeModel
-from .models import MachineToken, PersonalAccessToken, TokenExchangeResult
+from .models import MachineToken, PersonalAccessToken, SubjectToken, TokenExchangeResult
 
 __all__ = [
     "LogtoM2MConfig",
@@ -34,6 +38,7 @@ __all__ = [
     "BlockingManagementApi",
     "Scopes",
     "ExpiresAt",
+    "SubjectTokenType",
     "exchange_personal_access_token",
     "exchange_personal_access_token_blocking",
 ]
@@ -43,6 +48,13 @@ Scopes = Union[str, Sequence[str]]
 
 ExpiresAt = Union[datetime, timedelta, int]
 """An expiry: a datetime (naive means local time), a delay from now, or epoch milliseconds."""
+
+
+SubjectTokenType = Literal[
+    "urn:logto:token-type:impersonation_token",
+    "urn:ietf:params:oauth:token-type:access_token",
+]
+"""How an impersonation subject token is announced: Logto's type, or the older access-token type."""
 
 
 def _scopes(scopes: Optional[Scopes]) -> list[str]:
@@ -69,6 +81,30 @@ def _exchange_operation(
     organizationId: Optional[str],
 ) -> Operation:
     return core.exchange_personal_access_token(pat, resource, _scopes(scopes), organizationId)
+
+
+def _delegation_operation(
+    core: Union[CoreClient, MachineClient],
+    subjectToken: str,
+    resource: Optional[str],
+    scopes: Optional[Scopes],
+    organizationId: Optional[str],
+) -> Operation:
+    return core.exchange_access_token(subjectToken, resource, _scopes(scopes), organizationId)
+
+
+def _impersonation_operation(
+    core: Union[CoreClient, MachineClient],
+    subjectToken: str,
+    resource: Optional[str],
+    scopes: Optional[Scopes],
+    organizationId: Optional[str],
+    actorToken: Optional[str],
+    subjectTokenType: SubjectTokenType,
+) -> Operation:
+    return core.exchange_subject_token(
+        subjectToken, resource, _scopes(scopes), organizationId, actorToken, subjectTokenType
+    )
 
 
 class _HasExchangeCore(Protocol):
@@ -113,6 +149,86 @@ class _TokenExchange:
         operation = _exchange_operation(self._core, pat, resource, scopes, organizationId)
         return TokenExchangeResult.model_validate_json(await _driver.run(operation))
 
+    async def exchangeAccessToken(
+        self: _HasExchangeCore,
+        subjectToken: str,
+        resource: Optional[str] = None,
+        scopes: Optional[Scopes] = None,
+        organizationId: Optional[str] = None,
+    ) -> TokenExchangeResult:
+        """Delegate a user's access token: exchange it for a token to another API, as that user.
+
+        Service-to-service delegation (Logto 1.38+): an API that received ``subjectToken`` (the
+        user's access token, JWT or opaque) asks for a token to a downstream API or an
+        organization, for the same user. This client's app must be confidential (it has a
+        secret) and have token exchange allowed. Nothing is granted by default: ask for the
+        scopes; Logto grants those the user's roles allow.
+
+        The result is cached in this client, keyed by a hash of the subject token (never the
+        token) and the arguments, until shortly before it expires, and never after the subject
+        token's own ``exp`` (read from a JWT without verifying it). Concurrent calls share one
+        request.
+
+        Args:
+            subjectToken: The user's access token, as the caller presented it.
+            resource: The downstream API's resource indicator: a JWT for it.
+            scopes: The scopes to ask for.
+            organizationId: An organization of the user: an organization token, or with
+                ``resource`` an organization-scoped resource token.
+
+        Raises:
+            LogtoConfigError: an empty token, or an app without a secret.
+            LogtoInvalidGrantError: Logto does not accept the subject token (expired, forged,
+                issued to a third-party app, or a Logto without delegation).
+            LogtoGrantNotAllowedError: token exchange is not allowed for the app.
+            LogtoOAuthError: e.g. ``access_denied`` (403) for an organization of another user.
+
+        """
+        operation = _delegation_operation(self._core, subjectToken, resource, scopes, organizationId)
+        return TokenExchangeResult.model_validate_json(await _driver.run(operation))
+
+    async def exchangeSubjectToken(
+        self: _HasExchangeCore,
+        subjectToken: str,
+        resource: Optional[str] = None,
+        scopes: Optional[Scopes] = None,
+        organizationId: Optional[str] = None,
+        *,
+        actorToken: Optional[str] = None,
+        subjectTokenType: SubjectTokenType = "urn:logto:token-type:impersonation_token",
+    ) -> TokenExchangeResult:
+        """Impersonate: exchange a subject token from the Management API for a token of its user.
+
+        ``subjectToken`` comes from :meth:`ManagementApi.createSubjectToken` and can be exchanged
+        once, within 600 s. The exchange is never cached: a second one of the same subject token
+        fails, so keep the result for as long as you need it. This client's app must have token
+        exchange allowed.
+
+        Args:
+            subjectToken: The subject token (``sub_…``).
+            resource: An API resource indicator: a JWT for it. Without a resource or an
+                organization, an opaque token (ask for ``openid`` to use it at userinfo).
+            scopes: The scopes to ask for (nothing is granted by default).
+            organizationId: An organization of the user.
+            actorToken: An access token with ``openid`` (an opaque one, e.g.
+                ``getAccessToken()`` of the acting user's session): the result names its user in
+                its ``act`` claim, ``{"sub": <actor>}``.
+            subjectTokenType: ``urn:logto:token-type:impersonation_token`` (the default), or
+                ``urn:ietf:params:oauth:token-type:access_token``, the older form Logto accepts
+                for the same tokens.
+
+        Raises:
+            LogtoInvalidGrantError: the subject token is unknown, expired or already used, or the
+                actor token is not accepted.
+            LogtoGrantNotAllowedError: token exchange is not allowed for the app.
+            LogtoConfigError: an empty token, or another ``subjectTokenType``.
+
+        """
+        operation = _impersonation_operation(
+            self._core, subjectToken, resource, scopes, organizationId, actorToken, subjectTokenType
+        )
+        return TokenExchangeResult.model_validate_json(await _driver.run(operation))
+
 
 class _BlockingTokenExchange:
     """``exchangePersonalAccessToken`` of the blocking clients."""
@@ -128,6 +244,33 @@ class _BlockingTokenExchange:
     ) -> TokenExchangeResult:
         """Blocking :meth:`LogtoClient.exchangePersonalAccessToken`."""
         operation = _exchange_operation(self._core, pat, resource, scopes, organizationId)
+        return TokenExchangeResult.model_validate_json(_driver.run_blocking(operation))
+
+    def exchangeAccessToken(
+        self: _HasExchangeCore,
+        subjectToken: str,
+        resource: Optional[str] = None,
+        scopes: Optional[Scopes] = None,
+        organizationId: Optional[str] = None,
+    ) -> TokenExchangeResult:
+        """Blocking :meth:`LogtoClient.exchangeAccessToken`."""
+        operation = _delegation_operation(self._core, subjectToken, resource, scopes, organizationId)
+        return TokenExchangeResult.model_validate_json(_driver.run_blocking(operation))
+
+    def exchangeSubjectToken(
+        self: _HasExchangeCore,
+        subjectToken: str,
+        resource: Optional[str] = None,
+        scopes: Optional[Scopes] = None,
+        organizationId: Optional[str] = None,
+        *,
+        actorToken: Optional[str] = None,
+        subjectTokenType: SubjectTokenType = "urn:logto:token-type:impersonation_token",
+    ) -> TokenExchangeResult:
+        """Blocking :meth:`LogtoClient.exchangeSubjectToken`."""
+        operation = _impersonation_operation(
+            self._core, subjectToken, resource, scopes, organizationId, actorToken, subjectTokenType
+        )
         return TokenExchangeResult.model_validate_json(_driver.run_blocking(operation))
 
 
@@ -185,10 +328,10 @@ class _M2MBase:
 
 
 class LogtoM2MClient(_M2MBase, _TokenExchange):
-    """A machine-to-machine app: ``client_credentials`` tokens and personal access token exchange.
+    """A machine-to-machine app: ``client_credentials`` tokens and token exchange.
 
-    ``exchangePersonalAccessToken`` works as :meth:`LogtoClient.exchangePersonalAccessToken`,
-    with this app's credentials.
+    ``exchangePersonalAccessToken``, ``exchangeAccessToken`` and ``exchangeSubjectToken`` work as
+    the :class:`LogtoClient` methods of those names, with this app's credentials.
 
     Args:
         config: The app's configuration.
@@ -272,6 +415,12 @@ def _token_list(payload: str) -> list[PersonalAccessToken]:
     return _token_list_adapter().validate_json(payload)
 
 
+def _subject_token_operation(
+    core: MachineClient, userId: str, context: Optional[Mapping[str, Any]]
+) -> Operation:
+    return core.create_subject_token(userId, None if context is None else json.dumps(dict(context)))
+
+
 class _ManagementBase:
     __slots__ = ("_core",)
 
@@ -283,7 +432,7 @@ class _ManagementBase:
 
 
 class ManagementApi(_ManagementBase):
-    """A user's personal access tokens through Logto's Management API.
+    """A user's personal access tokens, and impersonation subject tokens, through Logto's Management API.
 
     Calls are made with a machine-to-machine app's Management API token (cached; the app needs
     a role with the Management API's ``all`` scope). Tokens' values are secrets: they are left out
@@ -334,6 +483,28 @@ class ManagementApi(_ManagementBase):
         """Delete the personal access token ``name``; it can no longer be exchanged."""
         await _driver.run(self._core.delete_personal_access_token(userId, name))
 
+    async def createSubjectToken(
+        self, userId: str, context: Optional[Mapping[str, Any]] = None
+    ) -> SubjectToken:
+        """Create an impersonation subject token for the user (Logto 1.19+).
+
+        Exchange it once, within ``expiresIn`` seconds (600), with ``exchangeSubjectToken`` of an
+        app that has token exchange allowed. Logto Cloud limits it by plan.
+
+        Args:
+            userId: The user to impersonate.
+            context: A JSON object Logto hands to the JWT customizer of the exchanged token
+                (e.g. a ticket number); it must be JSON-serialisable.
+
+        Raises:
+            LogtoApiNotFoundError: no such user.
+            LogtoApiAuthError: the app has no Management API access.
+            LogtoConfigError: an empty ``userId``.
+
+        """
+        operation = _subject_token_operation(self._core, userId, context)
+        return SubjectToken.model_validate_json(await _driver.run(operation))
+
 
 class BlockingManagementApi(_ManagementBase):
     """:class:`ManagementApi` with blocking methods."""
@@ -357,6 +528,11 @@ class BlockingManagementApi(_ManagementBase):
     def deletePersonalAccessToken(self, userId: str, name: str) -> None:
         """Blocking :meth:`ManagementApi.deletePersonalAccessToken`."""
         _driver.run_blocking(self._core.delete_personal_access_token(userId, name))
+
+    def createSubjectToken(self, userId: str, context: Optional[Mapping[str, Any]] = None) -> SubjectToken:
+        """Blocking :meth:`ManagementApi.createSubjectToken`."""
+        operation = _subject_token_operation(self._core, userId, context)
+        return SubjectToken.model_validate_json(_driver.run_blocking(operation))
 
 
 async def exchange_personal_access_token(

@@ -174,7 +174,7 @@ class UserInfoResponse(UserClaims):
 
 # --- Machine tokens and personal access tokens ---------------------------------------------------
 
-__all__ += ["MachineToken", "TokenExchangeResult", "PersonalAccessToken"]
+__all__ += ["MachineToken", "TokenExchangeResult", "PersonalAccessToken", "SubjectToken"]
 
 
 def _from_epoch(value: Any, units_per_second: int) -> Any:
@@ -223,10 +223,15 @@ class MachineToken(BaseModel):
 
 
 class TokenExchangeResult(MachineToken):
-    """An access token exchanged for a personal access token (RFC 8693), acting as its user.
+    """An access token from an RFC 8693 token exchange, acting as the subject token's user.
+
+    The subject token is a personal access token, an access token the user presented to a
+    service (delegation), or an impersonation subject token. Logto answers with the access
+    token, its lifetime, scope and type only (no refresh or ID token).
 
     Attributes:
-        issuedTokenType: ``urn:ietf:params:oauth:token-type:access_token``.
+        issuedTokenType: ``urn:ietf:params:oauth:token-type:access_token`` (Logto may not say;
+            it only ever issues access tokens here).
 
     """
 
@@ -267,3 +272,28 @@ class PersonalAccessToken(BaseModel):
     def expired(self) -> bool:
         """Whether it has expired (an expired token can no longer be exchanged)."""
         return self.expiresAt is not None and self.expiresAt <= datetime.now(timezone.utc)
+
+
+class SubjectToken(BaseModel):
+    """An impersonation subject token from Logto's Management API (``POST /api/subject-tokens``).
+
+    Exchange it once, before it expires, with ``exchangeSubjectToken``: it is single-use.
+    ``subjectToken`` is a secret and is left out of ``repr`` and ``str``.
+
+    Attributes:
+        subjectToken: The token (``sub_…``).
+        expiresIn: Its lifetime in seconds, as Logto sent it (600).
+        expiresAt: When it expires (aware, UTC).
+
+    """
+
+    model_config = ConfigDict(defer_build=True)
+
+    subjectToken: str = Field(repr=False)
+    expiresIn: int
+    expiresAt: datetime
+
+    @field_validator("expiresAt", mode="before")
+    @classmethod
+    def _epoch_seconds(cls, value: Any) -> Any:
+        return _from_epoch(value, 1)

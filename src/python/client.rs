@@ -314,6 +314,47 @@ impl PyCoreClient {
         super::machine::exchange(self.client.clone(), pat, resource, &scopes, organization_id)
     }
 
+    /// Delegation: exchanges a user's access token for one to another API; the token as JSON.
+    #[pyo3(signature = (subject_token, resource=None, scopes=Vec::new(), organization_id=None))]
+    fn exchange_access_token(
+        &self,
+        subject_token: String,
+        resource: Option<String>,
+        scopes: Vec<String>,
+        organization_id: Option<String>,
+    ) -> PyResult<PyOperation> {
+        super::machine::delegate(
+            self.client.clone(),
+            subject_token,
+            resource,
+            &scopes,
+            organization_id,
+        )
+    }
+
+    /// Impersonation: exchanges a single-use subject token (uncached); the token as JSON.
+    #[pyo3(signature = (
+        subject_token, resource=None, scopes=Vec::new(), organization_id=None, actor_token=None,
+        subject_token_type=None,
+    ))]
+    fn exchange_subject_token(
+        &self,
+        subject_token: String,
+        resource: Option<String>,
+        scopes: Vec<String>,
+        organization_id: Option<String>,
+        actor_token: Option<String>,
+        subject_token_type: Option<String>,
+    ) -> PyResult<PyOperation> {
+        super::machine::impersonate(
+            self.client.clone(),
+            subject_token,
+            (resource, &scopes, organization_id),
+            actor_token,
+            subject_token_type.as_deref(),
+        )
+    }
+
     fn clear_all_tokens(&self, storage: Py<PyAny>) -> PyOperation {
         self.operation(storage, |client, storage| async move {
             client

@@ -1,6 +1,7 @@
-//! `MachineClient`: a machine-to-machine app's `client_credentials` tokens, personal access token
-//! exchange, and the Management API's personal access tokens, for Python. Every network method
-//! returns an `Operation` (none of them touches a storage); results cross as JSON.
+//! `MachineClient`: a machine-to-machine app's `client_credentials` tokens, token exchange
+//! (personal access tokens, delegation, impersonation), and the Management API's personal access
+//! tokens and subject tokens, for Python. Every network method returns an `Operation` (none of
+//! them touches a storage); results cross as JSON.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -12,9 +13,9 @@ use super::convert::MachineConfigInput;
 use super::operation::{Exchange, Output, PyOperation};
 use crate::client::LogtoClient;
 use crate::error::{Error, Result};
-use crate::grant::TokenTarget;
+use crate::grant::{ImpersonationTokenType, TokenTarget};
 use crate::management::ManagementApi;
-use crate::secret::PersonalAccessTokenValue;
+use crate::secret::{AccessToken, PersonalAccessTokenValue, SubjectTokenValue};
 
 /// An operation that needs no storage.
 fn operation<Fut>(future: Fut) -> PyOperation
@@ -42,6 +43,46 @@ pub(crate) fn exchange(
     let pat = PersonalAccessTokenValue::new(pat);
     Ok(operation(async move {
         json(&client.exchange_personal_access_token(&pat, &target).await?)
+    }))
+}
+
+/// `exchange_access_token` of `CoreClient` and `MachineClient` (delegation): the token as JSON.
+pub(crate) fn delegate(
+    client: LogtoClient,
+    subject_token: String,
+    resource: Option<String>,
+    scopes: &[String],
+    organization_id: Option<String>,
+) -> PyResult<PyOperation> {
+    let target = TokenTarget::new(resource.as_deref(), organization_id.as_deref(), scopes)?;
+    let subject_token = AccessToken::new(subject_token);
+    Ok(operation(async move {
+        json(&client.exchange_access_token(&subject_token, &target).await?)
+    }))
+}
+
+/// `exchange_subject_token` of `CoreClient` and `MachineClient` (impersonation): the token as
+/// JSON. `subject_token_type` is a URN (default: Logto's impersonation token type).
+pub(crate) fn impersonate(
+    client: LogtoClient,
+    subject_token: String,
+    target: (Option<String>, &[String], Option<String>),
+    actor_token: Option<String>,
+    subject_token_type: Option<&str>,
+) -> PyResult<PyOperation> {
+    let (resource, scopes, organization_id) = target;
+    let target = TokenTarget::new(resource.as_deref(), organization_id.as_deref(), scopes)?;
+    let token_type = subject_token_type
+        .map(ImpersonationTokenType::from_urn)
+        .transpose()?
+        .unwrap_or_default();
+    let subject_token = SubjectTokenValue::new(subject_token);
+    let actor_token = actor_token.map(AccessToken::new);
+    Ok(operation(async move {
+        let token = client
+            .exchange_subject_token(&subject_token, token_type, actor_token.as_ref(), &target)
+            .await?;
+        json(&token)
     }))
 }
 
@@ -101,6 +142,58 @@ impl PyMachineClient {
         organization_id: Option<String>,
     ) -> PyResult<PyOperation> {
         exchange(self.client.clone(), pat, resource, &scopes, organization_id)
+    }
+
+    #[pyo3(signature = (subject_token, resource=None, scopes=Vec::new(), organization_id=None))]
+    fn exchange_access_token(
+        &self,
+        subject_token: String,
+        resource: Option<String>,
+        scopes: Vec<String>,
+        organization_id: Option<String>,
+    ) -> PyResult<PyOperation> {
+        delegate(
+            self.client.clone(),
+            subject_token,
+            resource,
+            &scopes,
+            organization_id,
+        )
+    }
+
+    #[pyo3(signature = (
+        subject_token, resource=None, scopes=Vec::new(), organization_id=None, actor_token=None,
+        subject_token_type=None,
+    ))]
+    fn exchange_subject_token(
+        &self,
+        subject_token: String,
+        resource: Option<String>,
+        scopes: Vec<String>,
+        organization_id: Option<String>,
+        actor_token: Option<String>,
+        subject_token_type: Option<String>,
+    ) -> PyResult<PyOperation> {
+        impersonate(
+            self.client.clone(),
+            subject_token,
+            (resource, &scopes, organization_id),
+            actor_token,
+            subject_token_type.as_deref(),
+        )
+    }
+
+    /// `context`: a JSON object's text, or `None`.
+    #[pyo3(signature = (user_id, context=None))]
+    fn create_subject_token(&self, user_id: String, context: Option<String>) -> PyResult<PyOperation> {
+        let context = context
+            .map(|text| serde_json::from_str::<serde_json::Value>(&text))
+            .transpose()
+            .map_err(|_| Error::config("the subject token's context is not JSON"))?;
+        let api = self.management.clone();
+        Ok(operation(async move {
+            json(&api.create_subject_token(&user_id, context.as_ref()).await?)
+        }))
     }
 
     fn list_personal_access_tokens(&self, user_id: String) -> PyOperation {
