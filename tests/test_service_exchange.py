@@ -11,7 +11,6 @@ Logto does not accept, each with its typed error.
 from __future__ import annotations
 
 import asyncio
-import inspect
 import threading
 import time
 from typing import Any, Callable
@@ -19,9 +18,8 @@ from typing import Any, Callable
 import pytest
 
 from conftest import ClientFactory, run, sign_in
+from exchange_support import actor_of, impersonation_verifier
 from logto_rs import (
-    AccessTokenClaims,
-    AccessTokenVerifier,
     LogtoApiNotFoundError,
     LogtoClient,
     LogtoConfigError,
@@ -48,27 +46,15 @@ def exchanges(provider: Provider) -> list[dict[str, Any]]:
     return provider.requests(path="/oidc/token", grant_type=EXCHANGE)
 
 
-def user_token(make_client: ClientFactory, username: str = "alice", resource: str = API, **config: Any) -> str:
+def user_token(
+    make_client: ClientFactory, username: str = "alice", resource: str = API, **config: Any
+) -> str:
     """The access token `username` presents to our API (signed in with the seed's web app)."""
     client = make_client(resources=[resource], scopes=["read:products", "read:short"], **config)
     run(sign_in(client, username))
     token = client.blocking.getAccessToken(resource)
     assert token
     return token
-
-
-def verifier_for(provider: Provider, audience: str) -> AccessTokenVerifier:
-    """A verifier that takes impersonation tokens (`act`), whichever verifier version is built."""
-    options = {"allowImpersonation": True}
-    parameters = inspect.signature(AccessTokenVerifier).parameters
-    return AccessTokenVerifier(provider.endpoint, audience, **{k: v for k, v in options.items() if k in parameters})
-
-
-def actor_of(claims: AccessTokenClaims) -> str:
-    """`act.sub` of verified claims (a dict today, a model once the verifier declares `act`)."""
-    act = claims.act  # type: ignore[attr-defined]  # declared by AccessTokenClaims after the merge
-    sub: str = act["sub"] if isinstance(act, dict) else act.sub
-    return sub
 
 
 @pytest.fixture
@@ -79,7 +65,9 @@ def service(make_client: ClientFactory) -> LogtoClient:
 
 @pytest.fixture
 def m2m(provider: Provider) -> LogtoM2MClient:
-    return LogtoM2MClient(LogtoM2MConfig(endpoint=provider.endpoint, appId="m2m-app", appSecret="m2m-app-secret"))
+    return LogtoM2MClient(
+        LogtoM2MConfig(endpoint=provider.endpoint, appId="m2m-app", appSecret="m2m-app-secret")
+    )
 
 
 # --- delegation ----------------------------------------------------------------------------------
@@ -98,7 +86,9 @@ def test_delegation_gives_the_user_a_downstream_token_with_the_scopes_their_role
     for_bob = service.blocking.exchangeAccessToken(bob, REPORTS, REPORT_SCOPES)
     assert for_bob.scopes == ["read:reports"]  # bob's role reads only
 
-    claims = verifier_for(provider, REPORTS).blocking.verify(for_alice.accessToken, scopes=["write:reports"])
+    claims = impersonation_verifier(provider.endpoint, REPORTS).blocking.verify(
+        for_alice.accessToken, scopes=["write:reports"]
+    )
     assert claims.sub == "user-alice" and claims.aud == REPORTS and claims.client_id == "web-app"
     assert decode_jwt(for_bob.accessToken)[1]["sub"] == "user-bob"
 
@@ -113,7 +103,9 @@ def test_delegation_gives_the_user_a_downstream_token_with_the_scopes_their_role
     assert first["authorization"] == {"scheme": "basic", "client_id": "web-app"}
 
 
-def test_delegation_to_an_organization(provider: Provider, make_client: ClientFactory, m2m: LogtoM2MClient) -> None:
+def test_delegation_to_an_organization(
+    provider: Provider, make_client: ClientFactory, m2m: LogtoM2MClient
+) -> None:
     alice, bob = user_token(make_client, "alice"), user_token(make_client, "bob")
     org = m2m.blocking.exchangeAccessToken(alice, organizationId="org-acme", scopes=["read:members", "x"])
     claims = decode_jwt(org.accessToken)[1]
@@ -149,7 +141,9 @@ def test_concurrent_delegations_share_one_request(
     provider.reset()
 
     async def twenty() -> list[TokenExchangeResult]:
-        return await asyncio.gather(*(service.exchangeAccessToken(alice, REPORTS, ["read:reports"]) for _ in range(20)))
+        return await asyncio.gather(
+            *(service.exchangeAccessToken(alice, REPORTS, ["read:reports"]) for _ in range(20))
+        )
 
     assert len({result.accessToken for result in run(twenty())}) == 1
     # Threads with the blocking machine-to-machine client.
@@ -186,7 +180,9 @@ def test_a_delegated_token_is_not_served_after_the_subject_token_expired(
 
 
 @pytest.mark.parametrize("app", ["web-no-rotate", "third-party-app"], ids=["exchange-off", "third-party"])
-def test_an_app_without_token_exchange_is_refused(provider: Provider, make_client: ClientFactory, app: str) -> None:
+def test_an_app_without_token_exchange_is_refused(
+    provider: Provider, make_client: ClientFactory, app: str
+) -> None:
     alice = user_token(make_client, "alice")
     client = make_client(appId=app, appSecret=f"{app}-secret")
     for _ in range(2):  # a refusal is not cached
@@ -203,7 +199,9 @@ def test_subject_tokens_logto_does_not_accept_are_invalid_grant(
     alice = user_token(make_client, "alice")
     header, payload, signature = alice.split(".")
     forged = f"{header}.{payload}.{signature[::-1]}"
-    third_party = user_token(make_client, "alice", appId="third-party-app", appSecret="third-party-app-secret")
+    third_party = user_token(
+        make_client, "alice", appId="third-party-app", appSecret="third-party-app-secret"
+    )
     machine = m2m.blocking.getAccessToken(API, ["read:products"]).accessToken
     for subject in (forged, "not-a-token", third_party, machine):
         with pytest.raises(LogtoInvalidGrantError) as refused:
@@ -212,7 +210,9 @@ def test_subject_tokens_logto_does_not_accept_are_invalid_grant(
         assert subject not in str(refused.value)
 
 
-def test_delegation_needs_a_confidential_app_and_a_token(provider: Provider, make_client: ClientFactory) -> None:
+def test_delegation_needs_a_confidential_app_and_a_token(
+    provider: Provider, make_client: ClientFactory
+) -> None:
     public = make_client(appId="spa-app", appSecret=None)
     confidential = make_client()
     for call in (
@@ -237,9 +237,13 @@ def test_impersonation_is_exchanged_once_and_verifies(
     assert created.expiresIn == 600 and 590 < (created.expiresAt.timestamp() - time.time()) <= 600
     assert created.subjectToken not in repr(created) and created.subjectToken not in str(created)
 
-    result = run(service.exchangeSubjectToken(created.subjectToken, API, ["read:products", "delete:products"]))
+    result = run(
+        service.exchangeSubjectToken(created.subjectToken, API, ["read:products", "delete:products"])
+    )
     assert result.scopes == ["delete:products", "read:products"]
-    claims = verifier_for(provider, API).blocking.verify(result.accessToken, scopes=["read:products"])
+    claims = impersonation_verifier(provider.endpoint, API).blocking.verify(
+        result.accessToken, scopes=["read:products"]
+    )
     assert claims.sub == "user-alice" and claims.client_id == "web-app"
     assert "act" not in claims.model_dump(exclude_none=True)
 
@@ -261,7 +265,7 @@ def test_an_actor_token_names_who_acts(
     assert actor and "." not in actor
     subject = m2m.blocking.managementApi.createSubjectToken("user-alice").subjectToken
     result = service.blocking.exchangeSubjectToken(subject, API, ["read:products"], actorToken=actor)
-    claims = verifier_for(provider, API).blocking.verify(result.accessToken)
+    claims = impersonation_verifier(provider.endpoint, API).blocking.verify(result.accessToken)
     assert claims.sub == "user-alice" and actor_of(claims) == "user-bob"
     [request] = exchanges(provider)
     assert request["form"]["actor_token"] == token_hash(actor)

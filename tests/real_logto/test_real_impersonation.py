@@ -1,0 +1,98 @@
+"""Token exchange between services against the real Logto 1.37.1: impersonation (a subject
+token from the Management API, exchanged once by `web`, verified, with an actor token naming who
+acts; refused for `web-no-exchange`), and delegation of an access token, which 1.37.1 refuses
+(service-to-service delegation came in Logto 1.38)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from conftest import ClientFactory, RealLogto, jwt_parts, sign_in
+from exchange_support import actor_of, impersonation_verifier
+from logto_rs import (
+    LogtoApiNotFoundError,
+    LogtoClient,
+    LogtoConfig,
+    LogtoGrantNotAllowedError,
+    LogtoInvalidGrantError,
+    LogtoM2MClient,
+    LogtoM2MConfig,
+    MemoryStorage,
+)
+
+run = asyncio.run
+ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
+
+
+@pytest.fixture
+def m2m(logto: RealLogto) -> LogtoM2MClient:
+    return LogtoM2MClient(LogtoM2MConfig(endpoint=logto.endpoint, appId=logto.m2m[0], appSecret=logto.m2m[1]))
+
+
+@pytest.fixture
+def web(logto: RealLogto) -> LogtoClient:
+    return LogtoClient(LogtoConfig(endpoint=logto.endpoint, appId=logto.web[0], appSecret=logto.web[1]))
+
+
+def test_impersonation_is_exchanged_once_and_verifies(
+    logto: RealLogto, m2m: LogtoM2MClient, web: LogtoClient
+) -> None:
+    async def journey() -> None:
+        created = await m2m.managementApi.createSubjectToken(logto.user_id("alice"), {"ticket": "T-42"})
+        assert created.subjectToken.startswith("sub_") and created.expiresIn == 600
+        result = await web.exchangeSubjectToken(
+            created.subjectToken, logto.resource, ["read:products", "write:products"]
+        )
+        assert result.scopes == ["read:products"]  # alice's role
+        claims = impersonation_verifier(logto.endpoint, logto.resource).blocking.verify(
+            result.accessToken, scopes=["read:products"]
+        )
+        assert claims.sub == logto.user_id("alice") and claims.client_id == logto.web[0]
+        assert "act" not in claims.model_dump(exclude_none=True)
+        with pytest.raises(LogtoInvalidGrantError) as reused:
+            await web.exchangeSubjectToken(created.subjectToken, logto.resource, ["read:products"])
+        assert created.subjectToken not in str(reused.value)
+
+    run(journey())
+
+
+def test_an_actor_token_names_who_acts(
+    logto: RealLogto, m2m: LogtoM2MClient, web: LogtoClient, make_client: ClientFactory
+) -> None:
+    support = make_client("web", storage=MemoryStorage())
+    run(sign_in(support, logto, "bob"))
+    actor = support.blocking.getAccessToken()  # opaque, with openid
+    assert actor
+    subject = m2m.blocking.managementApi.createSubjectToken(logto.user_id("alice")).subjectToken
+    result = web.blocking.exchangeSubjectToken(subject, logto.resource, ["read:products"], actorToken=actor)
+    claims = impersonation_verifier(logto.endpoint, logto.resource).blocking.verify(result.accessToken)
+    assert claims.sub == logto.user_id("alice") and actor_of(claims) == logto.user_id("bob")
+
+
+def test_the_older_subject_token_type(logto: RealLogto, m2m: LogtoM2MClient, web: LogtoClient) -> None:
+    subject = m2m.blocking.managementApi.createSubjectToken(logto.user_id("bob")).subjectToken
+    result = web.blocking.exchangeSubjectToken(subject, logto.resource, subjectTokenType=ACCESS_TOKEN_TYPE)
+    assert jwt_parts(result.accessToken)[1]["sub"] == logto.user_id("bob") and result.scopes == []
+
+
+def test_refusals(
+    logto: RealLogto, m2m: LogtoM2MClient, web: LogtoClient, make_client: ClientFactory
+) -> None:
+    subject = m2m.blocking.managementApi.createSubjectToken(logto.user_id("alice")).subjectToken
+    app_id, secret = logto.web_no_exchange
+    no_exchange = LogtoClient(LogtoConfig(endpoint=logto.endpoint, appId=app_id, appSecret=secret))
+    with pytest.raises(LogtoGrantNotAllowedError) as refused:
+        no_exchange.blocking.exchangeSubjectToken(subject, logto.resource)
+    assert refused.value.code == "token_exchange.not_allowed"
+    assert web.blocking.exchangeSubjectToken(subject, logto.resource).accessToken  # still unused
+    with pytest.raises(LogtoApiNotFoundError):
+        m2m.blocking.managementApi.createSubjectToken("no-such-user")
+
+    # Logto 1.37.1 has no service-to-service delegation: a user's access token is refused.
+    alice = make_client("web", storage=MemoryStorage())
+    run(sign_in(alice, logto))
+    user_token = alice.blocking.getAccessToken(logto.resource) or ""
+    with pytest.raises(LogtoInvalidGrantError):
+        web.blocking.exchangeAccessToken(user_token, logto.resource, ["read:products"])
