@@ -183,6 +183,29 @@ assert http.get("/products", headers={"Authorization": f"Bearer {token}"}).json 
 assert http.get("/products").status_code == 401
 """,
     ),
+    "Service to service": Setup(
+        preamble=SIGNED_IN
+        + """
+staff = LogtoClient(config)
+await staff.handleSignInCallback(complete_sign_in(await staff.signIn(REDIRECT_URI), REDIRECT_URI, username="bob"))
+staff_token = await staff.getAccessToken()
+""",
+        replace={
+            **TENANT,
+            **APP,
+            **SECRET,
+            '"your-m2m-app-id"': '"m2m-app"',
+            '"your-m2m-app-secret"': '"m2m-app-secret"',
+            '"user-id"': '"user-alice"',
+        },
+        check="""
+from provider_harness import decode_jwt
+assert downstream.scopes == ["read:reports"] and decode_jwt(downstream.accessToken)[1]["sub"] == "user-alice"
+impersonated = decode_jwt(as_user.accessToken)[1]
+assert impersonated["sub"] == "user-alice" and impersonated["act"] == {"sub": "user-bob"}
+assert await service.exchangeAccessToken(token, "https://reports.example.com", ["read:reports"]) == downstream
+""",
+    ),
     "Deploying": Setup(
         preamble=WEB_APP_CONFIG + "\nimport redis\nfrom flask import Flask\napp = Flask(__name__)\n"
         "from logto_rs.flask import LogtoFlask, RedisSessionStorage",
