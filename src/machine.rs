@@ -521,9 +521,13 @@ mod tests {
         assert_eq!(get(now + 100).await.access_token.secret(), "at-0");
         assert_eq!(get(now + 100).await.access_token.secret(), "at-0");
         // Once the subject token has expired, the hour the token has left does not matter.
-        let mut state = cache.state.lock().unwrap();
-        state.entries.values_mut().for_each(|e| e.not_after = Some(now));
-        drop(state);
+        cache
+            .state
+            .lock()
+            .unwrap()
+            .entries
+            .values_mut()
+            .for_each(|e| e.not_after = Some(now));
         assert_eq!(get(now + 100).await.access_token.secret(), "at-1");
         assert_eq!(fetches.load(Ordering::SeqCst), 2);
     }
