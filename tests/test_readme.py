@@ -187,7 +187,8 @@ assert http.get("/products").status_code == 401
         preamble=SIGNED_IN
         + """
 staff = LogtoClient(config)
-await staff.handleSignInCallback(complete_sign_in(await staff.signIn(REDIRECT_URI), REDIRECT_URI, username="bob"))
+staff_url = await staff.signIn(REDIRECT_URI)
+await staff.handleSignInCallback(complete_sign_in(staff_url, REDIRECT_URI, username="bob"))
 staff_token = await staff.getAccessToken()
 """,
         replace={

@@ -21,7 +21,7 @@ import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from enum import Enum
-from typing import Any, Literal, Optional, Protocol, Union
+from typing import Any, Callable, Literal, Optional, Protocol, Union
 
 from pydantic import Field, TypeAdapter, model_validator
 
@@ -74,23 +74,14 @@ def _epoch_milliseconds(expiresAt: Optional[ExpiresAt]) -> Optional[int]:
 
 
 def _exchange_operation(
-    core: Union[CoreClient, MachineClient],
-    pat: str,
-    resource: Optional[str],
-    scopes: Optional[Scopes],
-    organizationId: Optional[str],
-) -> Operation:
-    return core.exchange_personal_access_token(pat, resource, _scopes(scopes), organizationId)
-
-
-def _delegation_operation(
-    core: Union[CoreClient, MachineClient],
+    exchange: Callable[[str, Optional[str], list[str], Optional[str]], Operation],
     subjectToken: str,
     resource: Optional[str],
     scopes: Optional[Scopes],
     organizationId: Optional[str],
 ) -> Operation:
-    return core.exchange_access_token(subjectToken, resource, _scopes(scopes), organizationId)
+    """A cached exchange of a reusable subject token, by the core method ``exchange``."""
+    return exchange(subjectToken, resource, _scopes(scopes), organizationId)
 
 
 def _impersonation_operation(
@@ -146,7 +137,9 @@ class _TokenExchange:
             LogtoOAuthError: e.g. ``access_denied`` (403) for an organization of another user.
 
         """
-        operation = _exchange_operation(self._core, pat, resource, scopes, organizationId)
+        operation = _exchange_operation(
+            self._core.exchange_personal_access_token, pat, resource, scopes, organizationId
+        )
         return TokenExchangeResult.model_validate_json(await _driver.run(operation))
 
     async def exchangeAccessToken(
@@ -184,7 +177,9 @@ class _TokenExchange:
             LogtoOAuthError: e.g. ``access_denied`` (403) for an organization of another user.
 
         """
-        operation = _delegation_operation(self._core, subjectToken, resource, scopes, organizationId)
+        operation = _exchange_operation(
+            self._core.exchange_access_token, subjectToken, resource, scopes, organizationId
+        )
         return TokenExchangeResult.model_validate_json(await _driver.run(operation))
 
     async def exchangeSubjectToken(
@@ -243,7 +238,9 @@ class _BlockingTokenExchange:
         organizationId: Optional[str] = None,
     ) -> TokenExchangeResult:
         """Blocking :meth:`LogtoClient.exchangePersonalAccessToken`."""
-        operation = _exchange_operation(self._core, pat, resource, scopes, organizationId)
+        operation = _exchange_operation(
+            self._core.exchange_personal_access_token, pat, resource, scopes, organizationId
+        )
         return TokenExchangeResult.model_validate_json(_driver.run_blocking(operation))
 
     def exchangeAccessToken(
@@ -254,7 +251,9 @@ class _BlockingTokenExchange:
         organizationId: Optional[str] = None,
     ) -> TokenExchangeResult:
         """Blocking :meth:`LogtoClient.exchangeAccessToken`."""
-        operation = _delegation_operation(self._core, subjectToken, resource, scopes, organizationId)
+        operation = _exchange_operation(
+            self._core.exchange_access_token, subjectToken, resource, scopes, organizationId
+        )
         return TokenExchangeResult.model_validate_json(_driver.run_blocking(operation))
 
     def exchangeSubjectToken(
@@ -549,7 +548,9 @@ async def exchange_personal_access_token(
     ``client_id`` alone (a public app). Nothing is cached: keep a :class:`LogtoClient` or
     :class:`LogtoM2MClient` to reuse tokens. See :meth:`LogtoClient.exchangePersonalAccessToken`.
     """
-    operation = _exchange_operation(CoreClient(config), pat, resource, scopes, organizationId)
+    operation = _exchange_operation(
+        CoreClient(config).exchange_personal_access_token, pat, resource, scopes, organizationId
+    )
     return TokenExchangeResult.model_validate_json(await _driver.run(operation))
 
 
@@ -562,5 +563,7 @@ def exchange_personal_access_token_blocking(
     organizationId: Optional[str] = None,
 ) -> TokenExchangeResult:
     """Blocking :func:`exchange_personal_access_token`."""
-    operation = _exchange_operation(CoreClient(config), pat, resource, scopes, organizationId)
+    operation = _exchange_operation(
+        CoreClient(config).exchange_personal_access_token, pat, resource, scopes, organizationId
+    )
     return TokenExchangeResult.model_validate_json(_driver.run_blocking(operation))

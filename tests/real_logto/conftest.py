@@ -23,7 +23,7 @@ from typing import Any, Callable, Optional
 import httpx
 import pytest
 
-from logto_rs import LogtoClient, LogtoConfig, MemoryStorage, Storage
+from logto_rs import LogtoClient, LogtoConfig, LogtoM2MClient, LogtoM2MConfig, MemoryStorage, Storage
 
 REPO = Path(__file__).resolve().parents[2]
 LOGTO_HOME = Path(os.environ.get("LOGTO_HOME", "/var/tmp/logto-real"))
@@ -143,6 +143,12 @@ def make_client(logto: RealLogto) -> ClientFactory:
         return LogtoClient(config_for(logto, app, **overrides), storage=storage or MemoryStorage())
 
     return factory
+
+
+@pytest.fixture
+def m2m(logto: RealLogto) -> LogtoM2MClient:
+    """The provisioned machine-to-machine app (Management API access), with a fresh token cache."""
+    return LogtoM2MClient(LogtoM2MConfig(endpoint=logto.endpoint, appId=logto.m2m[0], appSecret=logto.m2m[1]))
 
 
 async def sign_in(client: LogtoClient, logto: RealLogto, username: str = "alice") -> None:

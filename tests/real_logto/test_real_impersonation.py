@@ -18,17 +18,11 @@ from logto_rs import (
     LogtoGrantNotAllowedError,
     LogtoInvalidGrantError,
     LogtoM2MClient,
-    LogtoM2MConfig,
     MemoryStorage,
 )
 
 run = asyncio.run
 ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
-
-
-@pytest.fixture
-def m2m(logto: RealLogto) -> LogtoM2MClient:
-    return LogtoM2MClient(LogtoM2MConfig(endpoint=logto.endpoint, appId=logto.m2m[0], appSecret=logto.m2m[1]))
 
 
 @pytest.fixture

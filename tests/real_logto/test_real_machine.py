@@ -38,11 +38,6 @@ EXCHANGED = "urn:ietf:params:oauth:token-type:access_token"
 
 
 @pytest.fixture
-def m2m(logto: RealLogto) -> LogtoM2MClient:
-    return LogtoM2MClient(LogtoM2MConfig(endpoint=logto.endpoint, appId=logto.m2m[0], appSecret=logto.m2m[1]))
-
-
-@pytest.fixture
 def pat(logto: RealLogto, m2m: LogtoM2MClient) -> Iterator[str]:
     """A fresh personal access token of alice (deleted afterwards)."""
     api = m2m.blocking.managementApi
