@@ -311,7 +311,7 @@ impl Grant<'_> {
             Self::TokenExchange { .. } => Some((
                 "token_exchange",
                 "enable token exchange for the app (Logto Console > Applications > the app > \
-                 \"Allow token exchange\")",
+                 \"Allow token exchange\"; a third-party app can never have it)",
             )),
             Self::ClientCredentials { .. } => Some((
                 "client_credentials",

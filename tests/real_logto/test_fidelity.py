@@ -396,6 +396,52 @@ def test_token_exchange_answers(servers: dict[str, Server]) -> None:
     both(servers, probe)
 
 
+def test_impersonation_answers(servers: dict[str, Server]) -> None:
+    impersonation = "urn:logto:token-type:impersonation_token"
+    access_token = "urn:ietf:params:oauth:token-type:access_token"
+
+    def probe(server: Server) -> dict[str, Any]:
+        m2m = LogtoM2MClient(
+            LogtoM2MConfig(endpoint=server.endpoint, appId=server.m2m[0], appSecret=server.m2m[1])
+        )
+        bearer = {"Authorization": f"Bearer {m2m.blocking.getManagementApiToken().accessToken}"}
+
+        def create(**body: Any) -> httpx.Response:
+            return httpx.post(server.endpoint + "/api/subject-tokens", json=body, headers=bearer, timeout=10)
+
+        def exchange(app: str, subject: str, token_type: str = impersonation, **form: str) -> httpx.Response:
+            return server.token(
+                app, grant_type=EXCHANGE, subject_token=subject, subject_token_type=token_type, **form
+            )
+
+        created = create(userId=server.alice, context={"ticket": "T-1"})
+        subject = created.json()["subjectToken"]
+        granted = exchange("web", subject, resource=API, scope="read:products read:nothing")
+        assert granted.status_code == 200, granted.text
+        body = granted.json()
+        unused = create(userId=server.alice).json()["subjectToken"]
+        return {
+            "created": (
+                created.status_code,
+                sorted(created.json()),
+                subject[:4],
+                created.json()["expiresIn"],
+            ),
+            "response": sorted(body),
+            "scope": body["scope"],
+            "token": shape(body["access_token"], server),
+            "reused": error(exchange("web", subject, resource=API)),
+            "not_allowed": error(exchange("web_no_exchange", unused)),
+            "bad_actor": error(exchange("web", unused, actor_token="x", actor_token_type=access_token)),
+            "older_type": sorted(exchange("web", unused, access_token).json()),
+            "unknown_user": [create(userId="no-such-user").status_code, create(userId="x").json()["code"]],
+            "context_not_object": [create(userId=server.alice, context=[1]).json()["code"]],
+            "no_user": [create().status_code, create().json()["code"]],
+        }
+
+    both(servers, probe)
+
+
 def test_client_credentials_answers(servers: dict[str, Server]) -> None:
     def probe(server: Server) -> dict[str, Any]:
         # (delete:products is in neither app's roles: it must not be granted)
