@@ -630,3 +630,56 @@ def complete_sign_out(end_session_url: str, client: httpx.Client | None = None) 
     finally:
         if client is None:
             browser.close()
+
+
+def complete_device_sign_in(
+    verification_uri_complete: str,
+    username: str = "alice",
+    password: str | None = None,
+    *,
+    deny: bool = False,
+    client: httpx.Client | None = None,
+) -> str:
+    """Complete (or with ``deny``, abort) a device sign-in like a browser on another device.
+
+    Opens the verification URI with the user code, submits the code form, confirms the device
+    (or presses "Abort"), signs in on the provider's login page and lets it consent. Returns the
+    final page's text (oidc-provider's "Sign-in Success" page, or the aborted one).
+    """
+    if password is None:
+        password = seed_password(username)
+    browser = client or _new_browser()
+    aborted = False
+    try:
+        response = browser.get(verification_uri_complete)
+        for _ in range(MAX_REDIRECTS):
+            if response.is_redirect:
+                url = _location(response)
+                response = browser.get(url)
+                continue
+            if response.status_code != 200:
+                raise _fail(response, "device sign-in failed")
+            url = str(response.url)
+            forms = _forms(response.text)
+            if _is_interaction(url):
+                login = next((f for f in forms if f["action"].endswith("/login")), None)
+                if login is None:
+                    raise _fail(response, "no login form on the interaction page")
+                response = browser.post(
+                    urljoin(url, login["action"]), data={"username": username, "password": password}
+                )
+                if response.status_code == 401:
+                    raise _fail(response, f"sign-in as {username!r} was refused")
+                continue
+            form = next((f for f in forms if "xsrf" in f["inputs"]), None)
+            if form is None or aborted:  # the success page, or the one after the abort
+                return response.text
+            data = dict(form["inputs"])
+            if 'id="op.deviceConfirmForm"' in response.text:
+                data.update({"abort": "yes"} if deny else {"confirm": "yes"})
+                aborted = deny
+            response = browser.post(urljoin(url, form["action"]), data=data)
+        raise SignInError(f"more than {MAX_REDIRECTS} steps in the device sign-in")
+    finally:
+        if client is None:
+            browser.close()
