@@ -31,6 +31,7 @@
 pub mod callback;
 pub mod client;
 pub mod config;
+pub mod device;
 pub mod discovery;
 pub mod error;
 pub mod grant;
