@@ -433,6 +433,25 @@ class Provider:
         (Logto's leeway, 3 s by default, until the next reset); 0 = reuse is detected at once."""
         return float(self._admin("POST", "/refresh-token-reuse", {"seconds": seconds})["seconds"])
 
+    def set_device_flow(
+        self,
+        interval: float | None = None,
+        min_poll_interval: float | None = None,
+        slow_down: int | None = None,
+        ttl: float | None = None,
+    ) -> dict[str, Any]:
+        """POST /__admin/device-flow, until the next reset: the `interval` (s) device authorizations
+        advertise (Logto: 5), how close two polls of one code may come before `slow_down`
+        (`min_poll_interval`, s; default the interval), the number of next polls that answer
+        `slow_down` whatever their timing, and the lifetime (`ttl`, s) of new device codes."""
+        body = {
+            "interval": interval,
+            "min_poll_interval": min_poll_interval,
+            "slow_down": slow_down,
+            "ttl": ttl,
+        }
+        return self._admin("POST", "/device-flow", {k: v for k, v in body.items() if v is not None})
+
     def seed(self) -> dict[str, Any]:
         """GET /__admin/seed: the seed data the server loaded."""
         return self._admin("GET", "/seed")

@@ -5,7 +5,8 @@
 //
 // Test controls (POST /__admin/device-flow, until the next reset): `interval` (s, advertised),
 // `min_poll_interval` (s, polls of one device code closer than this answer slow_down; default:
-// the interval) and `ttl` (s, lifetime of the device codes issued from now on).
+// the interval), `slow_down` (the next n polls answer slow_down, however late they come) and
+// `ttl` (s, lifetime of the device codes issued from now on).
 
 export const DEVICE_CODE_GRANT_TYPE = 'urn:ietf:params:oauth:grant-type:device_code';
 export const DEFAULT_INTERVAL = 5;
@@ -18,10 +19,15 @@ export class DeviceFlowControl {
 
   ttl = DEFAULT_TTL;
 
+  /** How many of the next polls answer slow_down whatever their timing. */
+  slowDownNext = 0;
+
   /** device_code -> time (ms) of its last poll. */
   lastPoll = new Map();
 
-  configure({ interval, min_poll_interval: minPoll, ttl } = {}) {
+  configure({
+    interval, min_poll_interval: minPoll, ttl, slow_down: slowDown,
+  } = {}) {
     const check = (name, value) => {
       if (value !== undefined && (typeof value !== 'number' || value < 0)) {
         throw new Error(`${name} must be a number >= 0`);
@@ -30,6 +36,8 @@ export class DeviceFlowControl {
     check('interval', interval);
     check('min_poll_interval', minPoll);
     check('ttl', ttl);
+    check('slow_down', slowDown);
+    if (slowDown !== undefined) this.slowDownNext = Math.floor(slowDown);
     if (interval !== undefined) this.interval = interval;
     if (minPoll !== undefined) this.minPollInterval = minPoll;
     if (ttl !== undefined) this.ttl = ttl;
@@ -37,13 +45,22 @@ export class DeviceFlowControl {
   }
 
   settings() {
-    return { interval: this.interval, min_poll_interval: this.minPollInterval ?? this.interval, ttl: this.ttl };
+    return {
+      interval: this.interval,
+      min_poll_interval: this.minPollInterval ?? this.interval,
+      slow_down: this.slowDownNext,
+      ttl: this.ttl,
+    };
   }
 
   /** Records a poll of `deviceCode`; true when it came too soon after the previous one. */
   tooSoon(deviceCode, now = Date.now()) {
     const last = this.lastPoll.get(deviceCode);
     this.lastPoll.set(deviceCode, now);
+    if (this.slowDownNext > 0) {
+      this.slowDownNext -= 1;
+      return true;
+    }
     const minimum = (this.minPollInterval ?? this.interval) * 1000;
     return last !== undefined && now - last < minimum;
   }
@@ -52,6 +69,7 @@ export class DeviceFlowControl {
     this.interval = DEFAULT_INTERVAL;
     this.minPollInterval = null;
     this.ttl = DEFAULT_TTL;
+    this.slowDownNext = 0;
     this.lastPoll.clear();
   }
 }
