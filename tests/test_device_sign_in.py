@@ -259,3 +259,18 @@ def test_eight_processes_refresh_once(provider: Provider, cli_env: dict[str, str
     for out, err in results:
         assert err == ""
         assert verifier.verify(out.strip()).sub == "user-alice"
+
+
+def test_qr_without_segno_is_a_clear_usage_error(
+    provider: Provider, cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from logto_rs.cli import EXIT_USAGE, main
+
+    for name, value in cli_env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setitem(sys.modules, "segno", None)  # not installed
+    assert main(["login", "--qr"]) == EXIT_USAGE
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err == "logto-rs: error: --qr needs the segno package: pip install 'logto-rs[qr]'\n"
+    assert polls(provider) == [] and provider.requests(path="/oidc/device/auth") == []
