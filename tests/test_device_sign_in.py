@@ -262,7 +262,10 @@ def test_eight_processes_refresh_once(provider: Provider, cli_env: dict[str, str
 
 
 def test_qr_without_segno_is_a_clear_usage_error(
-    provider: Provider, cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    provider: Provider,
+    cli_env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     from logto_rs.cli import EXIT_USAGE, main
 

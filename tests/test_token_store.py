@@ -27,7 +27,9 @@ def run_python(code: str, *args: str) -> subprocess.Popen[str]:
     )
 
 
-def test_modes_location_and_one_file_per_endpoint_and_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_modes_location_and_one_file_per_endpoint_and_app(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
     assert default_directory() == tmp_path / "xdg" / "logto-rs"
     store = open_token_store(ENDPOINT, "app-1", "file")

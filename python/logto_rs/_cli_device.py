@@ -56,14 +56,20 @@ def add_commands(commands: Any, common: argparse.ArgumentParser) -> None:
     login.add_argument(
         "--resource", action="append", help="an API resource to get tokens for later (repeat it)"
     )
-    login.add_argument("--scope", action="append", help="a scope to ask for (repeat it, or space-separate them)")
+    login.add_argument(
+        "--scope", action="append", help="a scope to ask for (repeat it, or space-separate them)"
+    )
     login.add_argument("--organization-id", help="Logto's organization_id for the sign-in")
-    login.add_argument("--qr", action="store_true", help="also show the URL as a QR code (needs logto-rs[qr])")
+    login.add_argument(
+        "--qr", action="store_true", help="also show the URL as a QR code (needs logto-rs[qr])"
+    )
     token = commands.add_parser(
         "token", parents=[common, store], help="print a fresh access token of the signed-in person"
     )
     token.add_argument("--resource", help="the API resource (one asked for at login)")
-    token.add_argument("--organization", "--organization-id", dest="organization_id", help="an organization id")
+    token.add_argument(
+        "--organization", "--organization-id", dest="organization_id", help="an organization id"
+    )
     commands.add_parser("whoami", parents=[common, store], help="show who is signed in")
     commands.add_parser(
         "logout", parents=[common, store], help="revoke the refresh token at Logto and delete the tokens"
@@ -78,7 +84,9 @@ def _store(args: argparse.Namespace, endpoint: str, app_id: str) -> TokenStore:
     return open_token_store(endpoint, app_id, backend, directory)  # type: ignore[arg-type]
 
 
-def _signed_in_client(args: argparse.Namespace, endpoint: str, app_id: str) -> tuple[BlockingLogtoClient, TokenStore]:
+def _signed_in_client(
+    args: argparse.Namespace, endpoint: str, app_id: str
+) -> tuple[BlockingLogtoClient, TokenStore]:
     store = _store(args, endpoint, app_id)
     stored = store.get(SETTINGS_KEY)
     if stored is None or store.get("refreshToken") is None:
@@ -140,7 +148,9 @@ def token(args: argparse.Namespace, endpoint: str, app_id: str) -> str:
     client, _store_ = _signed_in_client(args, endpoint, app_id)
     resource: str = args.resource or ""
     if resource and resource not in client.config.resources:
-        raise UsageProblem(f"{resource[:200]} was not asked for at login: run logto-rs login --resource {resource[:200]}")
+        raise UsageProblem(
+            f"{resource[:200]} was not asked for at login: run logto-rs login --resource {resource[:200]}"
+        )
     try:
         if args.organization_id and not resource:
             value: Optional[str] = client.getOrganizationToken(args.organization_id)
@@ -169,7 +179,9 @@ def logout(args: argparse.Namespace, endpoint: str, app_id: str) -> str:
     store = _store(args, endpoint, app_id)
     signed_in = store.get("refreshToken") is not None
     if signed_in:
-        client = LogtoClient(LogtoConfig(endpoint=endpoint, appId=app_id, requestTimeout=args.timeout), storage=store)
+        client = LogtoClient(
+            LogtoConfig(endpoint=endpoint, appId=app_id, requestTimeout=args.timeout), storage=store
+        )
         client.blocking.signOut()  # revokes the refresh token, then deletes the client's keys
     store.clear()
     print("Signed out." if signed_in else "Not signed in.", file=sys.stderr, flush=True)

@@ -50,7 +50,16 @@ class DeviceSignIn:
 
     """
 
-    __slots__ = ("userCode", "verificationUri", "verificationUriComplete", "expiresAt", "interval", "_client", "_device_code", "_expires_at")
+    __slots__ = (
+        "userCode",
+        "verificationUri",
+        "verificationUriComplete",
+        "expiresAt",
+        "interval",
+        "_client",
+        "_device_code",
+        "_expires_at",
+    )
 
     def __init__(self, client: LogtoClient, payload: dict[str, Any]) -> None:
         self._client = client
