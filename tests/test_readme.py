@@ -166,9 +166,8 @@ token_dir = tempfile.mkdtemp()
             ),
         },
         after={
-            'print(f"Open': (
-                "threading.Thread(target=complete_device_sign_in, args=(sign_in.verificationUriComplete,)).start()"
-            )
+            'print(f"Open': "uri = sign_in.verificationUriComplete\n"
+            "threading.Thread(target=complete_device_sign_in, args=(uri,)).start()"
         },
         check="""
 assert info.sub == "user-alice" and token
