@@ -541,6 +541,28 @@ def _new_browser() -> httpx.Client:
     return httpx.Client(follow_redirects=False, timeout=10.0)
 
 
+def _submit_login(
+    browser: httpx.Client, url: str, page: httpx.Response, username: str, password: str
+) -> httpx.Response:
+    """Fill in and post the provider's login page (`page`, at `url`); its answer."""
+    login_form = next(
+        (
+            f
+            for f in _forms(page.text)
+            if "password" in f["inputs"] or "username" in f["inputs"] or f["action"].endswith("/login")
+        ),
+        None,
+    )
+    if login_form is None:
+        raise _fail(page, "no login form on the interaction page")
+    response = browser.post(
+        urljoin(url, login_form["action"]), data={"username": username, "password": password}
+    )
+    if response.status_code == 401:
+        raise _fail(response, f"sign-in as {username!r} was refused")
+    return response
+
+
 def complete_sign_in(
     auth_url: str,
     redirect_uri: str,
@@ -563,23 +585,7 @@ def complete_sign_in(
         for _ in range(MAX_REDIRECTS):
             response = browser.get(url)
             if response.status_code == 200 and _is_interaction(url):
-                login_form = next(
-                    (
-                        f
-                        for f in _forms(response.text)
-                        if "password" in f["inputs"]
-                        or "username" in f["inputs"]
-                        or f["action"].endswith("/login")
-                    ),
-                    None,
-                )
-                if login_form is None:
-                    raise _fail(response, "no login form on the interaction page")
-                response = browser.post(
-                    urljoin(url, login_form["action"]), data={"username": username, "password": password}
-                )
-                if response.status_code == 401:
-                    raise _fail(response, f"sign-in as {username!r} was refused")
+                response = _submit_login(browser, url, response, username, password)
             if not response.is_redirect:
                 raise _fail(response, "sign-in flow stopped before reaching the redirect URI")
             url = _location(response)
@@ -679,18 +685,10 @@ def complete_device_sign_in(
             if response.status_code != 200:
                 raise _fail(response, "device sign-in failed")
             url = str(response.url)
-            forms = _forms(response.text)
             if _is_interaction(url):
-                login = next((f for f in forms if f["action"].endswith("/login")), None)
-                if login is None:
-                    raise _fail(response, "no login form on the interaction page")
-                response = browser.post(
-                    urljoin(url, login["action"]), data={"username": username, "password": password}
-                )
-                if response.status_code == 401:
-                    raise _fail(response, f"sign-in as {username!r} was refused")
+                response = _submit_login(browser, url, response, username, password)
                 continue
-            form = next((f for f in forms if "xsrf" in f["inputs"]), None)
+            form = next((f for f in _forms(response.text) if "xsrf" in f["inputs"]), None)
             if form is None or aborted:  # the success page, or the one after the abort
                 return response.text
             data = dict(form["inputs"])
