@@ -135,3 +135,34 @@ def test_the_keychain_store_needs_a_keychain(tmp_path: Path, monkeypatch: pytest
     with pytest.raises(LogtoConfigError):
         open_token_store(ENDPOINT, "app", "keyring", tmp_path)
     assert isinstance(open_token_store(ENDPOINT, "app", "auto", tmp_path), FileTokenStore)
+
+
+def test_the_keychain_store_over_a_real_keyring_backend(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # keyrings.alt's plaintext file keyring: a real backend that needs no desktop session.
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyrings.alt.file.PlaintextKeyring")
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    import keyring.core
+
+    original = keyring.get_keyring()
+    keyring.core.set_keyring(keyring.core.load_env() or keyring.core.load_config())
+    try:
+        store = open_token_store(ENDPOINT, "app", "keyring", tmp_path / "locks")
+        assert isinstance(store, KeyringTokenStore)
+        store.set("refreshToken", "rt-1")
+        store.set("idToken", "id-1")
+        assert KeyringTokenStore(ENDPOINT, "app", tmp_path / "locks").get("refreshToken") == "rt-1"
+        assert json.loads(keyring.get_password("logto-rs", store.name) or "") == {
+            "refreshToken": "rt-1",
+            "idToken": "id-1",
+        }
+        token = store.lock("refresh", 10)
+        assert token and KeyringTokenStore(ENDPOINT, "app", tmp_path / "locks").lock("refresh", 10) is None
+        store.unlock("refresh", token)
+        store.clear()
+        assert keyring.get_password("logto-rs", store.name) is None
+        # A file keyring is not an OS keychain: "auto" keeps the tokens in the 0600 file instead.
+        assert isinstance(open_token_store(ENDPOINT, "app", "auto", tmp_path), FileTokenStore)
+    finally:
+        keyring.core.set_keyring(original)

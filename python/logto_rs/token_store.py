@@ -249,19 +249,40 @@ class FileTokenStore(TokenStore):
             os.close(directory)
 
 
-def _keyring() -> Optional[ModuleType]:
-    """The ``keyring`` module when it is installed and has a working backend."""
+#: The keyring backends that are an OS keychain (``"auto"`` picks only these): the Secret
+#: Service (GNOME Keyring, KWallet 5.97+, KeePassXC), KWallet, the macOS Keychain, the Windows
+#: Credential Manager.
+OS_KEYCHAINS = frozenset(
+    {
+        "keyring.backends.SecretService",
+        "keyring.backends.libsecret",
+        "keyring.backends.kwallet",
+        "keyring.backends.macOS",
+        "keyring.backends.Windows",
+    }
+)
+
+
+def _keyring(os_keychain_only: bool) -> Optional[ModuleType]:
+    """The ``keyring`` module when it is installed and its backend works.
+
+    With ``os_keychain_only``, only when that backend is an OS keychain: not a file of
+    ``keyrings.alt``, nor one that would ask for a password.
+    """
     try:
         import keyring
-        import keyring.errors
     except ImportError:
         return None
     try:
         backend = keyring.get_keyring()
-        priority = float(getattr(backend, "priority", 0))
-    except Exception:
+        backends = list(getattr(backend, "backends", [backend]))
+        if float(getattr(backend, "priority", 0)) <= 0 or not backends:
+            return None
+    except Exception:  # a backend that cannot even say whether it works
         return None
-    return keyring if priority > 0 else None
+    if os_keychain_only and not any(type(b).__module__ in OS_KEYCHAINS for b in backends):
+        return None
+    return keyring
 
 
 class KeyringTokenStore(TokenStore):
@@ -277,7 +298,7 @@ class KeyringTokenStore(TokenStore):
 
     def __init__(self, endpoint: str, appId: str, directory: Optional[os.PathLike[str] | str] = None) -> None:
         super().__init__(endpoint, appId, directory)
-        module = _keyring()
+        module = _keyring(os_keychain_only=False)
         if module is None:
             raise LogtoConfigError(
                 "the OS keychain is not available: install logto-rs[keyring] on a system with a "
@@ -318,8 +339,9 @@ def open_token_store(
     Args:
         endpoint: The Logto endpoint.
         appId: The application id.
-        backend: ``"keyring"`` (the OS keychain), ``"file"``, or ``"auto"``: the keychain when
-            ``keyring`` is installed and works, else the file.
+        backend: ``"keyring"`` (whatever backend ``keyring`` is configured with), ``"file"``,
+            or ``"auto"``: the OS keychain when ``keyring`` is installed and one works, else the
+            file.
         directory: Where the token file and the lock files live (default:
             :func:`default_directory`).
 
@@ -327,7 +349,7 @@ def open_token_store(
         LogtoConfigError: ``backend="keyring"`` without a working keychain, or an unknown backend.
 
     """
-    if backend == "file" or (backend == "auto" and _keyring() is None):
+    if backend == "file" or (backend == "auto" and _keyring(os_keychain_only=True) is None):
         return FileTokenStore(endpoint, appId, directory)
     if backend in ("keyring", "auto"):
         return KeyringTokenStore(endpoint, appId, directory)
