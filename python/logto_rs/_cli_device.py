@@ -12,13 +12,14 @@ import argparse
 import json
 import os
 import sys
-from typing import Any, Optional
+from types import ModuleType
+from typing import Any, Optional, cast
 
 from .client import BlockingLogtoClient, LogtoClient
 from .config import LogtoConfig
 from .device import start_device_sign_in_blocking
 from .errors import LogtoInvalidGrantError, LogtoNotAuthenticatedError
-from .token_store import TokenStore, open_token_store
+from .token_store import Backend, TokenStore, open_token_store
 
 __all__ = ["add_commands", "COMMANDS", "NotSignedIn"]
 
@@ -81,7 +82,7 @@ def _store(args: argparse.Namespace, endpoint: str, app_id: str) -> TokenStore:
     directory = getattr(args, "config_dir", None) or os.environ.get("LOGTO_CONFIG_DIR", "").strip() or None
     if backend not in ("auto", "file", "keyring"):
         raise UsageProblem(f"LOGTO_TOKEN_STORE must be auto, file or keyring, not {backend[:40]!r}")
-    return open_token_store(endpoint, app_id, backend, directory)  # type: ignore[arg-type]
+    return open_token_store(endpoint, app_id, cast(Backend, backend), directory)
 
 
 def _signed_in_client(
@@ -102,12 +103,12 @@ def _signed_in_client(
     return LogtoClient(config, storage=store).blocking, store
 
 
-def _qr(uri: str) -> None:
+def _segno() -> ModuleType:
     try:
         import segno
     except ImportError:
         raise UsageProblem("--qr needs the segno package: pip install 'logto-rs[qr]'") from None
-    segno.make(uri, error="l").terminal(out=sys.stderr, compact=True)
+    return segno
 
 
 def login(args: argparse.Namespace, endpoint: str, app_id: str, scopes: list[str]) -> str:
@@ -116,11 +117,7 @@ def login(args: argparse.Namespace, endpoint: str, app_id: str, scopes: list[str
     config = LogtoConfig(
         endpoint=endpoint, appId=app_id, scopes=scopes, resources=resources, requestTimeout=args.timeout
     )
-    if args.qr:  # fail before anything is asked of Logto
-        try:
-            import segno  # noqa: F401
-        except ImportError:
-            raise UsageProblem("--qr needs the segno package: pip install 'logto-rs[qr]'") from None
+    segno = _segno() if args.qr else None  # missing: fail before anything is asked of Logto
     store = _store(args, endpoint, app_id)
     sign_in = start_device_sign_in_blocking(config, store, args.organization_id)
     link = sign_in.verificationUriComplete or sign_in.verificationUri
@@ -130,8 +127,8 @@ def login(args: argparse.Namespace, endpoint: str, app_id: str, scopes: list[str
         file=sys.stderr,
         flush=True,
     )
-    if args.qr:
-        _qr(link)
+    if segno is not None:
+        segno.make(link, error="l").terminal(out=sys.stderr, compact=True)
     client = sign_in.waitBlocking()
     store.set(SETTINGS_KEY, json.dumps({"scopes": scopes, "resources": resources}))
     print(f"Signed in as {_name(client.getIdTokenClaims().model_dump())}.", file=sys.stderr, flush=True)
@@ -145,7 +142,7 @@ def _name(claims: dict[str, Any]) -> str:
 
 def token(args: argparse.Namespace, endpoint: str, app_id: str) -> str:
     """A fresh access token, alone on stdout."""
-    client, _store_ = _signed_in_client(args, endpoint, app_id)
+    client = _signed_in_client(args, endpoint, app_id)[0]
     resource: str = args.resource or ""
     if resource and resource not in client.config.resources:
         raise UsageProblem(
@@ -165,7 +162,7 @@ def token(args: argparse.Namespace, endpoint: str, app_id: str) -> str:
 
 def whoami(args: argparse.Namespace, endpoint: str, app_id: str) -> str:
     """The signed-in person from userinfo (JSON with ``--json``)."""
-    client, _store_ = _signed_in_client(args, endpoint, app_id)
+    client = _signed_in_client(args, endpoint, app_id)[0]
     try:
         info = client.fetchUserInfo()
     except (LogtoInvalidGrantError, LogtoNotAuthenticatedError) as error:
