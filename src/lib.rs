@@ -22,7 +22,8 @@
 //!
 //! Modules follow the protocol's steps: [`config`], [`discovery`], [`pkce`], [`sign_in`],
 //! [`callback`], [`grant`], [`jwks`], [`jwt`], [`token_cache`], [`refresh`], [`user_info`],
-//! [`sign_out`], [`machine`] (tokens without a user: `client_credentials` and personal access
+//! [`sign_out`], [`device`] (device sign-in for command lines and headless scripts, RFC 8628),
+//! [`machine`] (tokens without a user: `client_credentials` and personal access
 //! token exchange), [`management`] (the Management API's personal access tokens) and
 //! [`verifier`] (access tokens presented to your API), over the
 //! [`storage`] a caller provides and the one HTTP client in [`http`]. Secrets are the
