@@ -220,10 +220,12 @@ def test_cancelling_the_wait_stops_polling_and_writes_nothing(provider: Provider
     provider.set_device_flow(interval=30)
     blocking = start_device_sign_in_blocking(config(provider), store)
     timer = threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT))
+    started = time.monotonic()
     timer.start()
     with pytest.raises(KeyboardInterrupt):
         blocking.waitBlocking()
     timer.join()
+    assert time.monotonic() - started < 20  # not held until the poll due after 30 s
     assert polls(provider)[count:] == []
     assert not store.path.exists() and list(tmp_path.glob("*.tmp")) == []
 
