@@ -173,7 +173,7 @@ impl LogtoClient {
         Ok(session.post_redirect_uri)
     }
 
-    fn token_writes(
+    pub(crate) fn token_writes(
         &self,
         tokens: &TokenResponse,
         id_token: IdToken,

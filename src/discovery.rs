@@ -25,6 +25,9 @@ pub struct ProviderMetadata {
     pub end_session_endpoint: Option<String>,
     /// The token revocation endpoint.
     pub revocation_endpoint: Option<String>,
+    /// The device authorization endpoint (RFC 8628; Logto 1.38+: `{endpoint}/oidc/device/auth`).
+    #[serde(default)]
+    pub device_authorization_endpoint: Option<String>,
     /// The JWKS URL.
     pub jwks_uri: String,
     /// Whether the provider puts `iss` in every authorization response (RFC 9207); then a
@@ -63,6 +66,10 @@ impl ProviderMetadata {
             ("userinfo_endpoint", self.userinfo_endpoint.as_ref()),
             ("end_session_endpoint", self.end_session_endpoint.as_ref()),
             ("revocation_endpoint", self.revocation_endpoint.as_ref()),
+            (
+                "device_authorization_endpoint",
+                self.device_authorization_endpoint.as_ref(),
+            ),
         ];
         for (name, url) in endpoints {
             let Some(url) = url else { continue };

@@ -30,6 +30,8 @@ pub enum Endpoint {
     Revocation,
     /// Logto's Management API.
     ManagementApi,
+    /// The device authorization endpoint (RFC 8628).
+    DeviceAuthorization,
 }
 
 impl Endpoint {
@@ -43,6 +45,7 @@ impl Endpoint {
             Self::UserInfo => "userinfo",
             Self::Revocation => "revocation",
             Self::ManagementApi => "management_api",
+            Self::DeviceAuthorization => "device_authorization",
         }
     }
 }
@@ -322,6 +325,10 @@ pub enum Error {
     /// Logto answered with its own error body, `{code, message}` (the Management API).
     #[error("{0}")]
     Api(ApiError),
+    /// A device sign-in (RFC 8628) ended without tokens: the user denied it (`access_denied`)
+    /// or its device code expired before the user approved it (`expired_token`).
+    #[error("the device sign-in ended: {0}")]
+    DeviceSignIn(OAuthError),
     /// The storage backend failed.
     #[error("storage {op}({key:?}) failed")]
     Storage {
@@ -345,7 +352,9 @@ impl Error {
             Self::Config(_) => "config.invalid".into(),
             Self::Network { .. } => "network.error".into(),
             Self::Timeout { .. } => "network.timeout".into(),
-            Self::OAuth(e) | Self::SignInRequired(e) => format!("oauth.{}", e.error),
+            Self::OAuth(e) | Self::SignInRequired(e) | Self::DeviceSignIn(e) => {
+                format!("oauth.{}", e.error)
+            }
             Self::UnexpectedResponse { .. } => "response.unexpected".into(),
             Self::TokenValidation(e) | Self::AccessTokenRejected(e) => format!("token.{}", e.check()),
             Self::Callback(e) => e.code().into(),

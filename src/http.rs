@@ -15,6 +15,9 @@ use crate::error::{ApiError, Endpoint, Error, OAuthError, Result};
 use crate::process::PerProcess;
 use crate::secret::ClientSecret;
 
+/// How long an idle pooled connection is kept for reuse.
+const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(4);
+
 /// Largest response body read from the provider.
 const MAX_BODY_BYTES: usize = 1024 * 1024;
 
@@ -82,7 +85,9 @@ impl HttpClient {
                 .redirect(reqwest::redirect::Policy::none())
                 .timeout(self.timeout)
                 .connect_timeout(self.connect_timeout)
-                .pool_idle_timeout(Duration::from_secs(60))
+                // Below Node's 5 s keep-alive (Logto runs on Node): a connection the server is
+                // closing, or has closed without the pool noticing, is never reused.
+                .pool_idle_timeout(POOL_IDLE_TIMEOUT)
                 .build()
                 .map_err(|e| Error::config(format!("cannot build the HTTP client: {e}")))
         })

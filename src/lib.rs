@@ -22,9 +22,10 @@
 //!
 //! Modules follow the protocol's steps: [`config`], [`discovery`], [`pkce`], [`sign_in`],
 //! [`callback`], [`grant`], [`jwks`], [`jwt`], [`token_cache`], [`refresh`], [`user_info`],
-//! [`sign_out`], [`machine`] (tokens without a user: `client_credentials` and personal access
-//! token exchange), [`exchange`] (delegation and impersonation between services),
-//! [`management`] (the Management API's personal access tokens and subject tokens) and
+//! [`sign_out`], [`device`] (device sign-in for command lines and headless scripts, RFC 8628),
+//! [`machine`] (tokens without a user: `client_credentials` and personal access token exchange),
+//! [`exchange`] (delegation and impersonation between services), [`management`] (the Management
+//! API's personal access tokens and subject tokens) and
 //! [`verifier`] (access tokens presented to your API), over the
 //! [`storage`] a caller provides and the one HTTP client in [`http`]. Secrets are the
 //! redacting newtypes of [`secret`]; every failure is an [`Error`].
@@ -32,6 +33,7 @@
 pub mod callback;
 pub mod client;
 pub mod config;
+pub mod device;
 pub mod discovery;
 pub mod error;
 pub mod grant;

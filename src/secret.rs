@@ -87,6 +87,10 @@ secret_type!(
     Nonce
 );
 secret_type!(
+    /// The `device_code` of a device sign-in (RFC 8628), presented when polling for the tokens.
+    DeviceCode
+);
+secret_type!(
     /// A Logto personal access token (`pat_…`): the subject token of a token exchange, and the
     /// `value` the Management API returns.
     PersonalAccessTokenValue

@@ -433,6 +433,25 @@ class Provider:
         (Logto's leeway, 3 s by default, until the next reset); 0 = reuse is detected at once."""
         return float(self._admin("POST", "/refresh-token-reuse", {"seconds": seconds})["seconds"])
 
+    def set_device_flow(
+        self,
+        interval: float | None = None,
+        min_poll_interval: float | None = None,
+        slow_down: int | None = None,
+        ttl: float | None = None,
+    ) -> dict[str, Any]:
+        """POST /__admin/device-flow, until the next reset: the `interval` (s) device authorizations
+        advertise (Logto: 5), how close two polls of one code may come before `slow_down`
+        (`min_poll_interval`, s; default the interval), the number of next polls that answer
+        `slow_down` whatever their timing, and the lifetime (`ttl`, s) of new device codes."""
+        body = {
+            "interval": interval,
+            "min_poll_interval": min_poll_interval,
+            "slow_down": slow_down,
+            "ttl": ttl,
+        }
+        return self._admin("POST", "/device-flow", {k: v for k, v in body.items() if v is not None})
+
     def seed(self) -> dict[str, Any]:
         """GET /__admin/seed: the seed data the server loaded."""
         return self._admin("GET", "/seed")
@@ -522,6 +541,28 @@ def _new_browser() -> httpx.Client:
     return httpx.Client(follow_redirects=False, timeout=10.0)
 
 
+def _submit_login(
+    browser: httpx.Client, url: str, page: httpx.Response, username: str, password: str
+) -> httpx.Response:
+    """Fill in and post the provider's login page (`page`, at `url`); its answer."""
+    login_form = next(
+        (
+            f
+            for f in _forms(page.text)
+            if "password" in f["inputs"] or "username" in f["inputs"] or f["action"].endswith("/login")
+        ),
+        None,
+    )
+    if login_form is None:
+        raise _fail(page, "no login form on the interaction page")
+    response = browser.post(
+        urljoin(url, login_form["action"]), data={"username": username, "password": password}
+    )
+    if response.status_code == 401:
+        raise _fail(response, f"sign-in as {username!r} was refused")
+    return response
+
+
 def complete_sign_in(
     auth_url: str,
     redirect_uri: str,
@@ -544,23 +585,7 @@ def complete_sign_in(
         for _ in range(MAX_REDIRECTS):
             response = browser.get(url)
             if response.status_code == 200 and _is_interaction(url):
-                login_form = next(
-                    (
-                        f
-                        for f in _forms(response.text)
-                        if "password" in f["inputs"]
-                        or "username" in f["inputs"]
-                        or f["action"].endswith("/login")
-                    ),
-                    None,
-                )
-                if login_form is None:
-                    raise _fail(response, "no login form on the interaction page")
-                response = browser.post(
-                    urljoin(url, login_form["action"]), data={"username": username, "password": password}
-                )
-                if response.status_code == 401:
-                    raise _fail(response, f"sign-in as {username!r} was refused")
+                response = _submit_login(browser, url, response, username, password)
             if not response.is_redirect:
                 raise _fail(response, "sign-in flow stopped before reaching the redirect URI")
             url = _location(response)
@@ -627,6 +652,51 @@ def complete_sign_out(end_session_url: str, client: httpx.Client | None = None) 
                 return url
             response = browser.get(url)
         raise SignInError(f"more than {MAX_REDIRECTS} redirects; last URL {url}")
+    finally:
+        if client is None:
+            browser.close()
+
+
+def complete_device_sign_in(
+    verification_uri_complete: str,
+    username: str = "alice",
+    password: str | None = None,
+    *,
+    deny: bool = False,
+    client: httpx.Client | None = None,
+) -> str:
+    """Complete (or with ``deny``, abort) a device sign-in like a browser on another device.
+
+    Opens the verification URI with the user code, submits the code form, confirms the device
+    (or presses "Abort"), signs in on the provider's login page and lets it consent. Returns the
+    final page's text (oidc-provider's "Sign-in Success" page, or the aborted one).
+    """
+    if password is None:
+        password = seed_password(username)
+    browser = client or _new_browser()
+    aborted = False
+    try:
+        response = browser.get(verification_uri_complete)
+        for _ in range(MAX_REDIRECTS):
+            if response.is_redirect:
+                url = _location(response)
+                response = browser.get(url)
+                continue
+            if response.status_code != 200:
+                raise _fail(response, "device sign-in failed")
+            url = str(response.url)
+            if _is_interaction(url):
+                response = _submit_login(browser, url, response, username, password)
+                continue
+            form = next((f for f in _forms(response.text) if "xsrf" in f["inputs"]), None)
+            if form is None or aborted:  # the success page, or the one after the abort
+                return response.text
+            data = dict(form["inputs"])
+            if 'id="op.deviceConfirmForm"' in response.text:
+                data.update({"abort": "yes"} if deny else {"confirm": "yes"})
+                aborted = deny
+            response = browser.post(urljoin(url, form["action"]), data=data)
+        raise SignInError(f"more than {MAX_REDIRECTS} steps in the device sign-in")
     finally:
         if client is None:
             browser.close()

@@ -151,6 +151,30 @@ assert info.sub == "user-alice" and info.organizations
 assert not client.isAuthenticated()
 """,
     ),
+    "Scripts and CLIs": Setup(
+        preamble="""
+import tempfile, threading
+from provider_harness import complete_device_sign_in
+provider.set_device_flow(interval=1)
+token_dir = tempfile.mkdtemp()
+""",
+        replace={
+            **TENANT,
+            '"your-cli-app-id"': '"cli-app"',
+            "open_token_store(config.endpoint, config.appId)": (
+                'open_token_store(config.endpoint, config.appId, "file", token_dir)'
+            ),
+        },
+        after={
+            'print(f"Open': "uri = sign_in.verificationUriComplete\n"
+            "threading.Thread(target=complete_device_sign_in, args=(uri,)).start()"
+        },
+        check="""
+assert info.sub == "user-alice" and token
+assert client.getIdTokenClaims().sub == "user-alice"
+assert await client.getAccessToken("https://api.example.com") == token
+""",
+    ),
     "Machine tokens, personal access tokens and the command line": Setup(
         preamble=SIGNED_IN + '\npat = "pat_alice_ci_0123456789abcdefABCDEF"',
         replace={

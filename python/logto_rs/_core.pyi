@@ -34,7 +34,7 @@ class Operation:
     def drain_wakes(self) -> None:
         """Empty the wake-up descriptor."""
     def wait_blocking(self) -> None:
-        """Block, without the GIL, until the operation can make progress."""
+        """Block, without the GIL, until the operation can make progress (or 0.1 s: signals)."""
 
 @final
 class CoreClient:
@@ -86,6 +86,12 @@ class CoreClient:
     def fetch_user_info(self, storage: Any) -> Operation: ...
     def clear_access_token(self, storage: Any) -> Operation: ...
     def clear_all_tokens(self, storage: Any) -> Operation: ...
+    def start_device_sign_in(self, organization_id: Optional[str] = None) -> Operation:
+        """Start a device sign-in (RFC 8628); the operation returns its JSON."""
+    def complete_device_sign_in(
+        self, storage: Any, device_code: str, expires_at: int, interval: int
+    ) -> Operation:
+        """Poll until the device sign-in is approved, then store the tokens in ``storage``."""
     # Machine tokens.
     def exchange_personal_access_token(
         self,

@@ -8,11 +8,24 @@ Commands::
     logto-rs pat create USER_ID NAME [--expires-at ISO8601 | --expires-in 90d]
     logto-rs pat rename USER_ID CURRENT_NAME NEW_NAME
     logto-rs pat delete USER_ID NAME
+    logto-rs login [--resource R]... [--scope S]... [--organization-id O] [--qr]
+    logto-rs token [--resource R] [--organization O]
+    logto-rs whoami
+    logto-rs logout
 
 ``exchange`` exchanges a personal access token for an access token of its user, with the app
 that has token exchange enabled. ``m2m-token`` and the ``pat`` commands use a machine-to-machine
 app (``pat``: one with Management API access). Tokens print alone on a line, or as JSON with
 ``--json``; ``pat list`` leaves the tokens' values out unless ``--show-values``.
+
+``login`` signs a person in with the device flow (a native app with the device flow enabled in
+Logto): it prints a code and a URL to open on any device (``--qr``: also a QR code, with
+``logto-rs[qr]``), waits, and keeps the tokens for this endpoint and app in the OS keychain
+(``logto-rs[keyring]``) or a ``0600`` file under ``$XDG_CONFIG_HOME/logto-rs`` (``--store``,
+``--config-dir``, ``LOGTO_TOKEN_STORE``, ``LOGTO_CONFIG_DIR``). ``token`` then prints a fresh
+access token and nothing else, refreshing when due (parallel processes refresh once);
+``whoami`` shows the person; ``logout`` revokes the refresh token at Logto and deletes the
+tokens. Their messages go to stderr.
 
 Configuration comes from options or the environment: ``--endpoint``/``LOGTO_ENDPOINT``,
 ``--app-id``/``LOGTO_APP_ID``, ``--management-api-resource``/``LOGTO_MANAGEMENT_API_RESOURCE``.
@@ -28,6 +41,8 @@ Exit codes:
     3: refused by Logto: an unknown, expired or revoked personal access token, wrong app
        credentials, a grant the app may not use, a Management API answer such as 404 or 422.
     4: Logto could not be reached or answered unexpectedly (network error, timeout, 5xx).
+    5: nobody is signed in (``login`` first), or the session has ended.
+    130: interrupted (Ctrl-C).
 
 Errors go to stderr as one line, ``logto-rs: error: <message> [<code>]``; no message contains a
 token or a secret.
@@ -45,6 +60,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, NoReturn, Optional, TextIO
 
+from . import _cli_device
 from .config import LogtoConfig
 from .errors import (
     LogtoApiError,
@@ -63,13 +79,24 @@ from .machine import (
 )
 from .models import MachineToken, PersonalAccessToken
 
-__all__ = ["main", "EXIT_OK", "EXIT_FAILURE", "EXIT_USAGE", "EXIT_REFUSED", "EXIT_UNREACHABLE"]
+__all__ = [
+    "main",
+    "EXIT_OK",
+    "EXIT_FAILURE",
+    "EXIT_USAGE",
+    "EXIT_REFUSED",
+    "EXIT_UNREACHABLE",
+    "EXIT_NOT_SIGNED_IN",
+    "EXIT_INTERRUPTED",
+]
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
 EXIT_REFUSED = 3
 EXIT_UNREACHABLE = 4
+EXIT_NOT_SIGNED_IN = 5
+EXIT_INTERRUPTED = 130
 
 PROG = "logto-rs"
 
@@ -178,9 +205,10 @@ def _parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog=PROG,
         parents=[common],
-        description="Logto machine tokens and personal access tokens for scripts.",
+        description="Logto sign-in, machine tokens and personal access tokens for scripts.",
         epilog="Secrets come from LOGTO_APP_SECRET and LOGTO_PAT, or stdin; never from arguments. "
-        "Exit codes: 0 ok, 1 failure, 2 usage, 3 refused by Logto, 4 Logto unreachable.",
+        "Exit codes: 0 ok, 1 failure, 2 usage, 3 refused by Logto, 4 Logto unreachable, "
+        "5 not signed in, 130 interrupted.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -226,6 +254,7 @@ def _parser() -> argparse.ArgumentParser:
     delete = actions.add_parser("delete", parents=[common], help="delete a personal access token")
     delete.add_argument("user_id")
     delete.add_argument("name")
+    _cli_device.add_commands(commands, common)
     return parser
 
 
@@ -313,10 +342,20 @@ def _pat(args: argparse.Namespace, secrets: _Secrets) -> str:
     return json.dumps({"deleted": args.name}) if args.json else ""
 
 
+def _device_command(args: argparse.Namespace, secrets: _Secrets) -> str:
+    endpoint = _setting(args.endpoint, "LOGTO_ENDPOINT", "--endpoint")
+    app_id = _setting(args.app_id, "LOGTO_APP_ID", "--app-id")
+    if args.command == "login":
+        return _cli_device.login(args, endpoint, app_id, _scopes(args.scope))
+    command: Callable[[argparse.Namespace, str, str], str] = getattr(_cli_device, args.command)
+    return command(args, endpoint, app_id)
+
+
 _COMMANDS: dict[str, Callable[[argparse.Namespace, _Secrets], str]] = {
     "exchange": _exchange,
     "m2m-token": _m2m_token,
     "pat": _pat,
+    **dict.fromkeys(_cli_device.COMMANDS, _device_command),
 }
 
 
@@ -343,12 +382,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         args = _parse(argv)
         output = _COMMANDS[args.command](args, _Secrets(sys.stdin))
-    except UsageError as error:
+    except (UsageError, _cli_device.UsageProblem) as error:
         return _fail(str(error), EXIT_USAGE)
+    except _cli_device.NotSignedIn as error:
+        return _fail(str(error), EXIT_NOT_SIGNED_IN)
     except LogtoException as error:
         return _fail(f"{error.message} [{error.code}]", exit_code(error))
     except KeyboardInterrupt:
-        return 130
+        return EXIT_INTERRUPTED
     except Exception as error:  # no traceback reaches the user; the type says what broke
         return _fail(f"unexpected {type(error).__name__}", EXIT_FAILURE)
     if output:

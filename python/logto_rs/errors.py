@@ -256,3 +256,24 @@ class LogtoInsufficientScopeError(LogtoAccessTokenError):
 
     For a missing scope, ``www_authenticate`` lists the scopes the resource requires.
     """
+
+
+# --- Device sign-in (scripts and command lines) --------------------------------------------------
+
+__all__ += ["LogtoDeviceSignInError", "LogtoDeviceSignInDeniedError", "LogtoDeviceCodeExpiredError"]
+
+
+class LogtoDeviceSignInError(LogtoOAuthError):
+    """A device sign-in ended without tokens; start a new one to try again.
+
+    Raised while waiting for the person to approve (``oauth.access_denied`` or
+    ``oauth.expired_token``); ``error``, ``description`` and ``status`` are the provider's answer.
+    """
+
+
+class LogtoDeviceSignInDeniedError(LogtoDeviceSignInError):
+    """The person denied the device sign-in on the verification page (``oauth.access_denied``)."""
+
+
+class LogtoDeviceCodeExpiredError(LogtoDeviceSignInError):
+    """The device code expired before the person approved the sign-in (``oauth.expired_token``)."""

@@ -355,6 +355,37 @@ impl PyCoreClient {
         )
     }
 
+    /// Starts a device sign-in (RFC 8628); the device authorization as a JSON object string.
+    #[pyo3(signature = (organization_id=None))]
+    fn start_device_sign_in(&self, organization_id: Option<String>) -> PyOperation {
+        let client = self.client.clone();
+        let exchange = Arc::new(Exchange::default());
+        PyOperation::new(
+            Box::pin(async move {
+                let started = client.start_device_sign_in(organization_id.as_deref()).await?;
+                Ok(Output::Str(super::convert::device_authorization_json(&started)))
+            }),
+            exchange,
+        )
+    }
+
+    /// Polls until the device sign-in is approved, then stores the tokens in `storage`.
+    fn complete_device_sign_in(
+        &self,
+        storage: Py<PyAny>,
+        device_code: String,
+        expires_at: u64,
+        interval: u64,
+    ) -> PyOperation {
+        let authorization = super::convert::device_authorization(device_code, expires_at, interval);
+        self.operation(storage, |client, storage| async move {
+            client
+                .complete_device_sign_in(&storage, &authorization)
+                .await
+                .map(|()| Output::OptStr(None))
+        })
+    }
+
     fn clear_all_tokens(&self, storage: Py<PyAny>) -> PyOperation {
         self.operation(storage, |client, storage| async move {
             client

@@ -118,3 +118,33 @@ impl MachineConfigInput {
             .build()
     }
 }
+
+/// A device authorization for Python: a JSON object with the device code (kept private by the
+/// Python wrapper), the user code, the URIs, `expires_at` (epoch seconds) and `interval`.
+pub(crate) fn device_authorization_json(authorization: &crate::device::DeviceAuthorization) -> String {
+    serde_json::json!({
+        "device_code": authorization.device_code.secret(),
+        "user_code": authorization.user_code,
+        "verification_uri": authorization.verification_uri,
+        "verification_uri_complete": authorization.verification_uri_complete,
+        "expires_at": authorization.expires_at,
+        "interval": authorization.interval,
+    })
+    .to_string()
+}
+
+/// The part of a device authorization that polling needs, back from Python.
+pub(crate) fn device_authorization(
+    device_code: String,
+    expires_at: u64,
+    interval: u64,
+) -> crate::device::DeviceAuthorization {
+    crate::device::DeviceAuthorization {
+        device_code: crate::secret::DeviceCode::new(device_code),
+        user_code: String::new(),
+        verification_uri: String::new(),
+        verification_uri_complete: None,
+        expires_at,
+        interval: interval.max(1),
+    }
+}

@@ -83,6 +83,18 @@ fn mapping(error: &Error) -> Mapping {
         Error::Callback(_) => plain("LogtoCallbackError"),
         Error::NotAuthenticated(_) => plain("LogtoNotAuthenticatedError"),
         Error::Storage { .. } => plain("LogtoStorageError"),
+        // The device sign-in ended: denied by the person, or the code expired.
+        Error::DeviceSignIn(e) => Mapping {
+            class: if e.error == "expired_token" {
+                "LogtoDeviceCodeExpiredError"
+            } else {
+                "LogtoDeviceSignInDeniedError"
+            },
+            error: Some(e.error.clone()),
+            description: e.description.clone(),
+            status: Some(e.status),
+            check: None,
+        },
         // Machine tokens and the Management API.
         Error::GrantNotAllowed { error: e, .. } => Mapping {
             class: "LogtoGrantNotAllowedError",

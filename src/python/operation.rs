@@ -186,6 +186,9 @@ impl Wake for WakeSignal {
     }
 }
 
+/// How long `wait_blocking()` waits before it lets Python's signal handlers run.
+const SIGNAL_CHECK: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// `step()` result kinds (kept in sync with `_driver.py`).
 const DONE: u8 = 0;
 const AWAIT: u8 = 1;
@@ -332,9 +335,17 @@ impl PyOperation {
         Ok(())
     }
 
-    /// Blocks (without the GIL) until the operation can make progress.
-    fn wait_blocking(&self, py: Python<'_>) {
+    /// Blocks (without the GIL) until the operation can make progress, or for at most
+    /// [`SIGNAL_CHECK`]: then the signal handlers run (Ctrl-C raises `KeyboardInterrupt` here)
+    /// and the driver polls again, which costs nothing when the operation is still waiting.
+    fn wait_blocking(&self, py: Python<'_>) -> PyResult<()> {
         let signal = self.signal.clone();
-        py.detach(move || futures::executor::block_on(signal.notify.notified()));
+        let runtime = runtime()?;
+        py.detach(move || {
+            runtime.block_on(async {
+                let _ = tokio::time::timeout(SIGNAL_CHECK, signal.notify.notified()).await;
+            });
+        });
+        py.check_signals()
     }
 }

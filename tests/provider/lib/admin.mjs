@@ -12,6 +12,7 @@
 //   POST /__admin/clients/:id/redirect-uris  {redirect_uris?: [..], post_logout_redirect_uris?: [..]}
 //   POST /__admin/clients/:id/refresh-tokens {rotation?: logto | always | never, ttl?: seconds}
 //   POST /__admin/refresh-token-reuse        {seconds}: how long a rotated token is still accepted
+//   POST /__admin/device-flow                {interval?, min_poll_interval?, slow_down?, ttl?}
 //   GET  /__admin/seed                       the seed data (users, clients, secrets, ...)
 
 import { FAULT_ENDPOINTS, FAULT_MODES } from './faults.mjs';
@@ -89,6 +90,13 @@ export function makeAdminHandler({
       if (typeof seconds !== 'number' || seconds < 0) throw new BadRequest('seconds must be a number >= 0');
       control.refreshTokenReuseInterval = seconds;
       return { seconds };
+    },
+    'POST /__admin/device-flow': (body) => {
+      try {
+        return control.deviceFlow.configure(asObject(body));
+      } catch (error) {
+        throw new BadRequest(error.message);
+      }
     },
     'GET /__admin/seed': () => directory.seed,
     'GET /__admin': () => ({

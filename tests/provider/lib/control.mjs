@@ -3,6 +3,7 @@
 import { Faults } from './faults.mjs';
 import { RequestLog } from './request-log.mjs';
 import { LOGTO_REUSE_INTERVAL } from './refresh-policy.mjs';
+import { DeviceFlowControl } from './device-flow.mjs';
 
 export const JWKS_MODES = ['normal', 'strip_kid', 'empty'];
 
@@ -29,6 +30,9 @@ export class Control {
   /** Seconds a rotated refresh token is still accepted (Logto: 3). */
   refreshTokenReuseInterval = LOGTO_REUSE_INTERVAL;
 
+  /** The device flow's interval, slow_down threshold and device code lifetime. */
+  deviceFlow = new DeviceFlowControl();
+
   addUris(map, clientId, uris) {
     if (!map.has(clientId)) map.set(clientId, new Set());
     for (const uri of uris) map.get(clientId).add(uri);
@@ -42,9 +46,10 @@ export class Control {
   }
 
   /** Clear faults (dropping hung connections), the ID token mutation, the log, the JWKS mode and
-   * the refresh-token overrides. */
+   * the refresh-token overrides and the device-flow settings. */
   reset() {
     this.refreshTokens.clear();
+    this.deviceFlow.reset();
     this.refreshTokenReuseInterval = LOGTO_REUSE_INTERVAL;
     this.faults.reset();
     this.log.clear();

@@ -14,6 +14,7 @@ import * as tokenExchange from './grants/token-exchange.mjs';
 import { escapeHtml, parseUrl } from './http.mjs';
 import { logtoErrorBody } from './logto-errors.mjs';
 import { makeRefreshTokenTtl, makeRotateRefreshToken } from './refresh-policy.mjs';
+import { deviceFlowFeature, deviceFlowMiddleware, deviceGrantTypes } from './device-flow.mjs';
 
 // The default MemoryAdapter keeps at most 1000 entries (an LRU); a test run can create more, and
 // an evicted grant or session would look like a provider bug. A Map keeps everything.
@@ -33,7 +34,7 @@ const LOGTO_EXTRA_PARAMS = [
 const CUSTOM_CLIENT_METADATA = [
   'rotateRefreshToken', 'allowTokenExchange', 'alwaysIssueRefreshToken', 'loopbackAnyPort',
   'roles', 'organizations', 'idTokenTtl', 'refreshTokenTtl', 'refreshTokenTtlInDays',
-  'isThirdParty',
+  'isThirdParty', 'deviceFlow',
 ];
 
 /**
@@ -46,7 +47,7 @@ function clientMetadata(seedClient) {
     && !grantTypes.includes(tokenExchange.GRANT_TYPE)) {
     grantTypes.push(tokenExchange.GRANT_TYPE);
   }
-  return { ...seedClient, grant_types: grantTypes };
+  return { ...seedClient, grant_types: deviceGrantTypes(seedClient, grantTypes) };
 }
 
 /** Is `value` a loopback http URL equal to one of `registered` once ports are ignored? */
@@ -193,6 +194,7 @@ export function buildProvider({
       revocation: { enabled: true },
       introspection: { enabled: true },
       clientCredentials: { enabled: true },
+      deviceFlow: deviceFlowFeature,
       rpInitiatedLogout: { enabled: true, logoutSource, postLogoutSuccessSource },
       resourceIndicators: {
         enabled: true,
@@ -213,6 +215,7 @@ export function buildProvider({
     ttl: {
       AccessToken: (ctx, token) => token.resourceServer?.accessTokenTTL ?? 3600,
       AuthorizationCode: 60,
+      DeviceCode: () => control.deviceFlow.ttl,
       ClientCredentials: (ctx, token) => token.resourceServer?.accessTokenTTL ?? 3600,
       IdToken: (ctx, token, client) => client.idTokenTtl ?? 3600,
       RefreshToken: makeRefreshTokenTtl(control),
@@ -236,6 +239,7 @@ export function buildProvider({
   }
 
   provider.use(testControlMiddleware(control, keyRing));
+  provider.use(deviceFlowMiddleware(control));
   provider.on('server_error', (ctx, error) => {
     console.error(`[provider] server_error on ${ctx.method} ${ctx.path}:`, error);
   });
