@@ -37,6 +37,8 @@ pub mod grant;
 pub mod http;
 pub mod jwks;
 pub mod jwt;
+// Back-channel logout: the logout token and its replay store.
+pub mod logout;
 pub mod pkce;
 pub mod process;
 pub mod refresh;

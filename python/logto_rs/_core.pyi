@@ -86,6 +86,9 @@ class CoreClient:
     def fetch_user_info(self, storage: Any) -> Operation: ...
     def clear_access_token(self, storage: Any) -> Operation: ...
     def clear_all_tokens(self, storage: Any) -> Operation: ...
+    # Back-channel logout.
+    def verify_logout_token(self, token: str, replay_store: Any = None) -> Operation:
+        """Verify a logout token and claim its ``jti``; gives ``{sub, sid, iat, exp}`` as JSON."""
     # Machine tokens.
     def exchange_personal_access_token(
         self,
