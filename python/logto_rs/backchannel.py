@@ -51,6 +51,7 @@ __all__ = [
     "RedisRevocations",
     "RedisSessionIndex",
     "ReplayStore",
+    "Revocations",
     "SessionIndex",
 ]
 
@@ -201,8 +202,11 @@ class RedisSessionIndex(SessionIndex):
         return f"RedisSessionIndex(prefix={self.prefix!r}, index={self.index!r})"
 
 
-class _Revocations(SessionIndex):
-    """Cookie sessions: a logout records ``sid``/``sub`` with its ``iat``; requests consult it."""
+class Revocations(SessionIndex):
+    """Cookie sessions: a logout records ``sid``/``sub`` with its ``iat``; requests consult it.
+
+    Subclasses store the records (``_put``, ``_get``) in memory, Redis or a framework's cache.
+    """
 
     @abstractmethod
     def _put(self, key: str, at: int, ttl: int) -> None: ...
@@ -233,7 +237,7 @@ class _Revocations(SessionIndex):
         return any(at is not None and began <= at for at in self._get(keys))
 
 
-class MemoryRevocations(_Revocations):
+class MemoryRevocations(Revocations):
     """Revocations of cookie sessions in this process's memory (bounded, expiring).
 
     Only right for a single process: another worker never learns of the logout. Use
@@ -266,7 +270,7 @@ class MemoryRevocations(_Revocations):
         return f"MemoryRevocations(records={len(self._records)})"
 
 
-class RedisRevocations(_Revocations):
+class RedisRevocations(Revocations):
     """Revocations of cookie sessions in Redis: every worker and host consults them.
 
     Args:
