@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -19,14 +18,6 @@ from logto_rs.flask import FlaskSessionStorage, RedisSessionStorage
 from provider_harness import Provider, complete_sign_in, decode_jwt
 
 EVENT = "http://schemas.openid.net/event/backchannel-logout"
-
-
-@pytest.fixture
-def redis_client(redis_url: str) -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(url=redis_url)
-    client.flushdb()
-    yield client
-    client.close()
 
 
 @pytest.fixture(autouse=True)

@@ -3,7 +3,7 @@
 use serde_json::{Value, json};
 
 use super::*;
-use crate::jwt::tests::{ISSUER, NOW, Signer, keyset};
+use crate::jwt::tests::{ISSUER, NOW, Signer, keyset, overridden};
 
 const APP: &str = "app-id";
 
@@ -15,15 +15,7 @@ fn claims() -> Value {
 }
 
 fn with(overrides: &Value) -> Value {
-    let mut claims = claims();
-    for (k, v) in overrides.as_object().unwrap() {
-        if v.is_null() {
-            claims.as_object_mut().unwrap().remove(k);
-        } else {
-            claims[k] = v.clone();
-        }
-    }
-    claims
+    overridden(claims(), overrides)
 }
 
 fn expected() -> LogoutExpectations<'static> {
