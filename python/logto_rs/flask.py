@@ -369,7 +369,9 @@ class LogtoFlask:
         if self.backchannel is None or request.endpoint == "logto_backchannel_logout":
             return
         client = self.client.blocking
-        if self.backchannel.is_ended(client.getIdToken()):
+        get = self.storage.get
+        id_token = client.getIdToken() if inspect.iscoroutinefunction(get) else get("idToken")
+        if self.backchannel.is_ended(id_token if isinstance(id_token, str) else None):
             client.clearAllTokens()
 
     def _check_cookie_security(self) -> None:
