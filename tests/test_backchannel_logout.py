@@ -169,3 +169,23 @@ def test_the_fastapi_endpoint_ends_the_session(provider: Provider, redis_url: st
         assert response.headers["Cache-Control"] == "no-store"
         assert laptop.get("/me").status_code == 401
         assert phone.get("/me").json() == {"sub": "user-alice"}
+
+
+def test_a_replay_store_out_of_reach_answers_503(provider: Provider) -> None:
+    from flask import Flask
+
+    from logto_rs import LogtoConfig
+    from logto_rs.backchannel import RedisReplayStore
+    from logto_rs.flask import LogtoFlask
+    from provider_harness import free_port
+
+    app = Flask(__name__)
+    config = LogtoConfig(endpoint=provider.endpoint, appId="web-app", appSecret="web-app-secret")
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    nowhere = redis.Redis(port=free_port(), socket_connect_timeout=1, retry=Retry(NoBackoff(), 0))
+    LogtoFlask(app, config, replay_store=RedisReplayStore(nowhere))
+    response = post(app.test_client(), logout_token(provider, sub="user-alice"))
+    assert (response.status_code, response.json) == (503, {"error": "temporarily_unavailable"})
+    assert response.headers["Cache-Control"] == "no-store"

@@ -34,7 +34,13 @@ from typing import TYPE_CHECKING, Any, Optional, Protocol, Union
 
 from . import _driver
 from ._core import CoreClient
-from .errors import LogtoException, LogtoNetworkError, LogtoResponseError, LogtoTokenValidationError
+from .errors import (
+    LogtoException,
+    LogtoNetworkError,
+    LogtoResponseError,
+    LogtoStorageError,
+    LogtoTokenValidationError,
+)
 from .redis_storage import SESSION_KEYS
 
 if TYPE_CHECKING:
@@ -306,7 +312,13 @@ class RedisRevocations(Revocations):
 
 @dataclass(frozen=True)
 class BackchannelResponse:
-    """What the endpoint answers: a status, a JSON body and :data:`RESPONSE_HEADERS`."""
+    """What the endpoint answers: a status, a JSON body and :data:`RESPONSE_HEADERS`.
+
+    Attributes:
+        status: 200, 400 (a missing or bad token) or 503 (keys or replay store out of reach).
+        body: ``{}``, or ``{"error": ..., "error_description": ...}``.
+
+    """
 
     status: int
     body: dict[str, str]
@@ -389,7 +401,8 @@ class BackchannelLogout:
         """Handle the POSTed form (blocking): verify the token, end the sessions, say how it went.
 
         200 ``{}`` when the sessions are ended; 400 ``{"error": "invalid_request", ...}`` for a
-        missing or bad token (nothing is changed); 503 when the provider's keys are out of reach.
+        missing or bad token (nothing is changed); 503 when the provider's keys or the replay
+        store are out of reach.
         """
         token = form.get("logout_token")
         if not isinstance(token, str) or not token:
@@ -398,7 +411,8 @@ class BackchannelLogout:
             logout = self.verify(token)
         except LogtoTokenValidationError as error:
             return _bad_request(str(error))
-        except (LogtoNetworkError, LogtoResponseError):
+        except (LogtoNetworkError, LogtoResponseError, LogtoStorageError):
+            # Logto's keys out of reach, or the replay store failing: Logto may retry later.
             return BackchannelResponse(503, {"error": "temporarily_unavailable"})
         self.sessions.end(logout)
         return BackchannelResponse(200, {})

@@ -35,6 +35,7 @@ __all__ = [
 ]
 
 KEY_PREFIX = "logto_rs:backchannel:"
+"""Prefix of the cache keys: the index, the revocations and the claimed logout token ids."""
 
 
 def _cache() -> BaseCache:
