@@ -116,6 +116,10 @@ def test_a_logout_ends_only_the_sessions_it_names(provider: Provider, redis_clie
     assert alice_phone.get("/protected").status_code == 401
     assert bob.get("/protected").json["sub"] == "user-bob"
     assert not any(b"user-alice" in (redis_client.get(k) or b"") for k in redis_client.keys("logto:*"))
+    # A local sign-out takes the session out of the index too.
+    assert redis_client.keys("logto-sessions:*user-bob")
+    assert bob.post("/sign-out", headers={"Origin": "http://127.0.0.1"}).status_code == 302
+    assert not redis_client.keys("logto-sessions:*user-bob")
 
 
 def test_a_cookie_session_is_signed_out_from_the_next_request(provider: Provider) -> None:

@@ -131,6 +131,9 @@ class SessionIndex(ABC):
     def record(self, claims: Mapping[str, Any], session_id: Optional[str]) -> None:  # noqa: B027
         """Remember a session that just signed in (its ID token's ``claims``); by default nothing."""
 
+    def forget(self, claims: Mapping[str, Any], session_id: Optional[str]) -> None:  # noqa: B027
+        """Drop a session that signed out locally from the index; by default nothing."""
+
     @abstractmethod
     def end(self, logout: LogoutToken) -> int:
         """End the sessions ``logout`` names; returns how many were found (0 for cookie sessions)."""
@@ -187,6 +190,16 @@ class RedisSessionIndex(SessionIndex):
         for name in self._sets(sub if isinstance(sub, str) else None, sid if isinstance(sid, str) else None):
             pipe.sadd(name, session_id)
             pipe.expire(name, self.ttl)
+        pipe.execute()
+
+    def forget(self, claims: Mapping[str, Any], session_id: Optional[str]) -> None:
+        """Remove ``session_id`` from the entries of the ID token's ``sid`` and ``sub``."""
+        if session_id is None:
+            return
+        sub, sid = claims.get("sub"), claims.get("sid")
+        pipe = self.redis.pipeline()
+        for name in self._sets(sub if isinstance(sub, str) else None, sid if isinstance(sid, str) else None):
+            pipe.srem(name, session_id)
         pipe.execute()
 
     def end(self, logout: LogoutToken) -> int:
@@ -386,6 +399,11 @@ class BackchannelLogout:
         """Index a session that just signed in (called by the integrations after the callback)."""
         if id_token:
             self.sessions.record(json.loads(CoreClient.decode_id_token_claims(id_token)), session_id)
+
+    def forget(self, id_token: Optional[str], session_id: Optional[str]) -> None:
+        """Drop a session that signs out locally from the index (called by the integrations)."""
+        if id_token:
+            self.sessions.forget(json.loads(CoreClient.decode_id_token_claims(id_token)), session_id)
 
     def is_ended(self, id_token: Optional[str]) -> bool:
         """Whether the session holding ``id_token`` was ended by a logout (cookie sessions)."""

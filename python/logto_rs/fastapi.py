@@ -543,11 +543,15 @@ class LogtoFastAPI:
             logger.warning("refused a cross-site sign-out request")
             return PlainTextResponse("Cross-site sign-out refused.", status_code=403)
         client = self._view(request)
+        id_token = await client.getIdTokenAsync()
         url = await client.signOut(self.post_sign_out_url(request))
         session = _session(request)
         session.pop(NEXT_KEY, None)
         if isinstance(self.storage, RedisSessionStorage):
-            StarletteSessionId(request, self.storage.session_key).clear()
+            ids = StarletteSessionId(request, self.storage.session_key)
+            if self.backchannel is not None:
+                await run_in_threadpool(self.backchannel.forget, id_token, ids.get())
+            ids.clear()
         return RedirectResponse(url, status_code=303)
 
     def sign_out_page(self, request: Request) -> Response:

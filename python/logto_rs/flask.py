@@ -436,9 +436,13 @@ class LogtoFlask:
             logger.warning("refused a cross-site sign-out request")
             return Response("Cross-site sign-out refused.", status=403, mimetype="text/plain")
         post_sign_out = request.host_url.rstrip("/") + self.post_sign_out_path
-        url = self.client.blocking.signOut(post_sign_out)
+        client = self.client.blocking
+        id_token = client.getIdToken()
+        url = client.signOut(post_sign_out)
         session.pop(NEXT_KEY, None)
         if isinstance(self.storage, RedisStorage):
+            if self.backchannel is not None:
+                self.backchannel.forget(id_token, self.storage.ids.get())
             self.storage.forget_session()
         return redirect(url)
 
