@@ -142,6 +142,8 @@ def main() -> None:
 
     with Provider().start() as provider:
         app = create_app(_config(provider.endpoint, "web-app", "web-app-secret"), _storage())
+        # As in the Logto Console: Backchannel logout URI, "Is session required?" on.
+        provider.set_backchannel_logout("web-app", f"http://{HOST}:{PORT}/backchannel-logout")
         print(f"Logto-compatible development provider on {provider.endpoint}", flush=True)
         print(
             f"logto-rs demo on http://{HOST}:{PORT}/  sign in as {DEMO_USER[0]} / {DEMO_USER[1]}", flush=True

@@ -71,6 +71,11 @@ impl LogtoClient {
         &self.inner.http
     }
 
+    /// The provider's keys (for the protocol modules that verify tokens of other kinds).
+    pub(crate) fn jwks(&self) -> &JwksCache {
+        &self.inner.jwks
+    }
+
     /// The in-memory cache of `client_credentials` and exchanged tokens (this process's: a
     /// forked child starts with an empty one, since the parent's lanes may be held).
     pub(crate) fn machine_tokens(&self) -> Arc<MachineTokenCache> {

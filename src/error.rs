@@ -164,6 +164,18 @@ pub enum ValidationError {
     /// organization of an `urn:logto:organization:<id>` audience).
     #[error("the token is not for the required organization")]
     Organization,
+    /// The header's `typ` is not `logout+jwt`: not a logout token (Back-Channel Logout §2.4).
+    #[error("the token is not a logout token (typ)")]
+    LogoutTokenType,
+    /// The logout token's `events` has no back-channel logout event.
+    #[error("the token has no back-channel logout event (events)")]
+    LogoutEvent,
+    /// The logout token carries a `nonce`, which a logout token must not.
+    #[error("a logout token must not carry a nonce")]
+    NonceInLogoutToken,
+    /// The logout token's `jti` was accepted before: a replay.
+    #[error("the logout token was already used (jti)")]
+    Replayed,
 }
 
 impl ValidationError {
@@ -188,6 +200,10 @@ impl ValidationError {
             Self::Subject => "sub",
             Self::TokenType => "typ",
             Self::Organization => "organization_id",
+            Self::LogoutTokenType => "typ",
+            Self::LogoutEvent => "events",
+            Self::NonceInLogoutToken => "nonce",
+            Self::Replayed => "jti",
         }
     }
 }

@@ -22,7 +22,7 @@
 //!
 //! Modules follow the protocol's steps: [`config`], [`discovery`], [`pkce`], [`sign_in`],
 //! [`callback`], [`grant`], [`jwks`], [`jwt`], [`token_cache`], [`refresh`], [`user_info`],
-//! [`sign_out`], [`device`] (device sign-in for command lines and headless scripts, RFC 8628),
+//! [`sign_out`], [`logout`] (back-channel logout tokens), [`device`] (device sign-in for command lines and headless scripts, RFC 8628),
 //! [`machine`] (tokens without a user: `client_credentials` and personal access token exchange),
 //! [`exchange`] (delegation and impersonation between services), [`management`] (the Management
 //! API's personal access tokens and subject tokens) and
@@ -40,6 +40,8 @@ pub mod grant;
 pub mod http;
 pub mod jwks;
 pub mod jwt;
+// Back-channel logout: the logout token and its replay store.
+pub mod logout;
 pub mod pkce;
 pub mod process;
 pub mod refresh;

@@ -106,6 +106,17 @@ def redis_url() -> Iterator[str]:
 
 
 @pytest.fixture
+def redis_client(redis_url: str) -> Iterator[Any]:
+    """A client of the run's redis-server, emptied first."""
+    import redis
+
+    client = redis.Redis.from_url(url=redis_url)
+    client.flushdb()
+    yield client
+    client.close()
+
+
+@pytest.fixture
 def browser() -> Iterator[Any]:
     """A fresh headless Chromium (the browser journeys in tests/e2e; selenium is imported here,
     so the suites that do not drive a browser do not need it)."""

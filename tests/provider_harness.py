@@ -397,8 +397,8 @@ class Provider:
         return self._admin("GET", "/requests", params=params)["requests"]
 
     def reset(self) -> None:
-        """POST /__admin/reset: clear faults, the ID token mutation, the log, the JWKS mode and the
-        refresh-token overrides."""
+        """POST /__admin/reset: clear faults, the ID token mutation, the log, the JWKS mode, the
+        refresh-token overrides and the back-channel logout settings."""
         self._admin("POST", "/reset", {})
 
     def add_redirect_uris(
@@ -427,6 +427,20 @@ class Provider:
         if ttl is not None:
             body["ttl"] = ttl
         return self._admin("POST", f"/clients/{client_id}/refresh-tokens", body)
+
+    def set_backchannel_logout(self, client_id: str, uri: str | None, session_required: bool = True) -> None:
+        """POST /__admin/clients/:id/backchannel-logout: the client's back-channel logout URI and
+        "is session required" (ID tokens then carry ``sid``), until the next reset; None: none."""
+        body = {"uri": uri, "session_required": session_required}
+        self._admin("POST", f"/clients/{client_id}/backchannel-logout", body)
+
+    def sign_jwt(
+        self, claims: dict[str, Any], header: dict[str, Any] | None = None, sign: str = "provider"
+    ) -> str:
+        """POST /__admin/sign-jwt: a JWT with these claims, signed with the provider's current key
+        (``sign="attacker"``: a fresh key under the provider's kid)."""
+        body = {"claims": claims, "header": header or {}, "sign": sign}
+        return str(self._admin("POST", "/sign-jwt", body)["token"])
 
     def set_refresh_token_reuse(self, seconds: float) -> float:
         """POST /__admin/refresh-token-reuse: how long a rotated refresh token is still accepted

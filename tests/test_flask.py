@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import warnings
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -100,14 +99,6 @@ def sign_in(client: FlaskClient, next_path: str = "") -> str:
     response = client.get(callback.replace(f"http://{HOST}", ""))
     assert response.status_code == 302, response.get_data(as_text=True)
     return response.headers["Location"]
-
-
-@pytest.fixture
-def redis_client(redis_url: str) -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(url=redis_url)
-    client.flushdb()
-    yield client
-    client.close()
 
 
 @pytest.fixture(params=["cookie", "redis"])

@@ -99,7 +99,9 @@ assert response.status_code == 302 and "/sign-in" in response.headers["Location"
 from logto_rs.django.conf import LogtoSettings
 assert LogtoSettings.from_dict(LOGTO).config.endpoint == provider.endpoint
 assert "logto_rs.django" in INSTALLED_APPS and "logto_rs.django.middleware.LogtoMiddleware" in MIDDLEWARE
-assert [p.name for p in urlpatterns[0].url_patterns] == ["sign_in", "callback", "sign_out"]
+assert [p.name for p in urlpatterns[0].url_patterns] == [
+    "sign_in", "callback", "sign_out", "backchannel_logout"
+]
 """,
     ),
     "Django (2)": Setup(
@@ -238,6 +240,15 @@ assert await service.exchangeAccessToken(token, "https://reports.example.com", [
         check="""
 assert logto.redirect_uri == "https://app.example.com/callback"
 assert isinstance(app.wsgi_app, ProxyFix)
+""",
+    ),
+    "Back-channel logout": Setup(
+        preamble=WEB_APP_CONFIG + "\nfrom flask import Flask\napp = Flask(__name__)\napp.secret_key = 'k'",
+        replace={"redis.Redis()": "redis.Redis.from_url(redis_url)", **APP},
+        check="""
+refused = app.test_client().post("/backchannel-logout", data={"logout_token": "not-a-token"})
+assert refused.status_code == 400 and refused.headers["Cache-Control"] == "no-store"
+assert isinstance(logto.backchannel.sessions, RedisRevocations)
 """,
     ),
     "Porting from the official SDK": Setup(

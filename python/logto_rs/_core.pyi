@@ -92,6 +92,9 @@ class CoreClient:
         self, storage: Any, device_code: str, expires_at: int, interval: int
     ) -> Operation:
         """Poll until the device sign-in is approved, then store the tokens in ``storage``."""
+    # Back-channel logout.
+    def verify_logout_token(self, token: str, replay_store: Any = None) -> Operation:
+        """Verify a logout token and claim its ``jti``; gives ``{sub, sid, iat, exp}`` as JSON."""
     # Machine tokens.
     def exchange_personal_access_token(
         self,

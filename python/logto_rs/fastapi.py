@@ -37,14 +37,24 @@ from collections.abc import Awaitable, Iterable
 from datetime import timedelta
 from html import escape
 from typing import TYPE_CHECKING, Annotated, Any, Callable, Optional, Protocol, Union
+from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import URL
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from .backchannel import (
+    BackchannelLogout,
+    MemoryRevocations,
+    RedisReplayStore,
+    RedisSessionIndex,
+    ReplayStore,
+    SessionIndex,
+)
 from .client import LogtoClient
 from .config import LogtoConfig
 from .errors import (
@@ -56,7 +66,7 @@ from .errors import (
     LogtoNotAuthenticatedError,
 )
 from .models import AccessTokenClaims, IdTokenClaims, UserInfoResponse
-from .redis_storage import AsyncRedisStorage
+from .redis_storage import SESSION_KEYS, AsyncRedisStorage
 from .storage import MemoryStorage, Storage
 from .verifier import AccessTokenVerifier, Scopes, _scope_list
 from .web import (
@@ -328,6 +338,15 @@ class LogtoFastAPI:
         post_sign_out_redirect_uri: The full post sign-out URL; by default built from the request.
         sign_in_options: Extra keyword arguments for :meth:`LogtoClient.signIn`.
         prefix: Prefix of the router's paths (as ``include_router(prefix=...)``).
+        backchannel_logout_path: Route Logto POSTs logout tokens to (register its URL as the
+            app's back-channel logout URI); ``None`` serves none.
+        session_index: Where back-channel logouts find sessions; defaults to a
+            :class:`~logto_rs.backchannel.RedisSessionIndex` over a :class:`RedisSessionStorage`
+            (through a synchronous client of the same Redis), else
+            :class:`~logto_rs.backchannel.MemoryRevocations` (one process).
+        replay_store: Where logout token ids are remembered; defaults to a
+            :class:`~logto_rs.backchannel.RedisReplayStore` over a :class:`RedisSessionStorage`,
+            else this process's memory.
 
     """
 
@@ -344,19 +363,28 @@ class LogtoFastAPI:
         post_sign_out_redirect_uri: Optional[str] = None,
         sign_in_options: Optional[dict[str, Any]] = None,
         prefix: str = "",
+        backchannel_logout_path: Optional[str] = "/backchannel-logout",
+        session_index: Optional[SessionIndex] = None,
+        replay_store: Optional[ReplayStore] = None,
     ) -> None:
         self.client = LogtoClient(config, storage=MemoryStorage())
         self.storage: SessionStorage = storage if storage is not None else CookieSessionStorage()
+        self.backchannel: Optional[BackchannelLogout] = None
+        if backchannel_logout_path is not None:
+            self.backchannel = self._backchannel(session_index, replay_store)
         self.post_sign_out_path = post_sign_out_path
         self.redirect_uri = redirect_uri
         self.post_sign_out_redirect_uri = post_sign_out_redirect_uri
         self.sign_in_options = dict(sign_in_options or {})
         self._cookie_checked = False
-        self._routes = (
+        self._routes = [
             (prefix + sign_in_path, self.sign_in, ["GET"], "logto_sign_in"),
             (prefix + callback_path, self.callback, ["GET"], "logto_callback"),
             (prefix + sign_out_path, self.sign_out, ["GET", "POST"], "logto_sign_out"),
-        )
+        ]
+        if backchannel_logout_path is not None:
+            path = prefix + backchannel_logout_path
+            self._routes.append((path, self.backchannel_logout, ["POST"], "logto_backchannel_logout"))
         self.router = APIRouter(tags=["authentication"], include_in_schema=False)
         """The sign-in, callback and sign-out routes, for ``app.include_router``."""
         for path, endpoint, methods, name in self._routes:
@@ -397,9 +425,51 @@ class LogtoFastAPI:
         client = getattr(request.state, CLIENT_STATE, None)
         if not isinstance(client, LogtoClient):
             self._check_cookie_security(request)
-            client = self.client.withStorage(self.storage.for_request(request))
+            storage = self.storage.for_request(request)
+            client = self.client.withStorage(storage)
+            if isinstance(self.storage, CookieSessionStorage) and self.backchannel is not None:
+                # A cookie session that a back-channel logout ended is cleared before use.
+                if self.backchannel.is_ended(client.getIdToken()):
+                    for key in SESSION_KEYS:
+                        storage.delete(key)
             setattr(request.state, CLIENT_STATE, client)
         return client
+
+    def _backchannel(
+        self, sessions: Optional[SessionIndex], replays: Optional[ReplayStore]
+    ) -> BackchannelLogout:
+        app_id = self.client.config.appId
+        storage = self.storage
+        if isinstance(storage, RedisSessionStorage):
+            import redis
+
+            sync = (
+                redis.Redis.from_url(storage.url, **storage.redis_kwargs)
+                if storage.url is not None
+                else redis.Redis(**storage.redis_kwargs)
+            )
+            sessions = sessions or RedisSessionIndex(sync, app_id, prefix=storage.prefix, ttl=storage.ttl)
+            replays = replays or RedisReplayStore(sync)
+        return BackchannelLogout(self.client, sessions or MemoryRevocations(app_id), replay_store=replays)
+
+    async def backchannel_logout(self, request: Request) -> Response:
+        """``POST backchannel_logout_path``: Logto's logout token ends the sessions it names.
+
+        No CSRF token (the caller is Logto; the signed token is the proof): 200 when done, 400
+        ``{"error": ...}`` for a bad token, always ``Cache-Control: no-store``.
+        """
+        assert self.backchannel is not None
+        # Logto posts application/x-www-form-urlencoded (parsed here: no python-multipart needed).
+        body = await request.body()
+        form = (
+            {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
+            if len(body) < 65536
+            else {}
+        )
+        answer = await run_in_threadpool(self.backchannel.respond, form)
+        if answer.status != 200:
+            logger.warning("refused a back-channel logout: %s", answer.body.get("error_description", ""))
+        return Response(answer.json(), status_code=answer.status, headers=answer.headers)
 
     def _check_cookie_security(self, request: Request) -> None:
         if self._cookie_checked:
@@ -438,6 +508,12 @@ class LogtoFastAPI:
             await client.handleSignInCallback(self._request_url(request))
         except LogtoException as error:
             return await self.error_response(request, error)
+        if self.backchannel is not None:
+            session_id = None
+            if isinstance(self.storage, RedisSessionStorage):
+                session_id = StarletteSessionId(request, self.storage.session_key).get()
+            id_token = await client.getIdTokenAsync()
+            await run_in_threadpool(self.backchannel.record, id_token, session_id)
         return RedirectResponse(safe_next(_session(request).pop(NEXT_KEY, None)), status_code=302)
 
     def _request_url(self, request: Request) -> str:
@@ -467,11 +543,15 @@ class LogtoFastAPI:
             logger.warning("refused a cross-site sign-out request")
             return PlainTextResponse("Cross-site sign-out refused.", status_code=403)
         client = self._view(request)
+        id_token = await client.getIdTokenAsync()
         url = await client.signOut(self.post_sign_out_url(request))
         session = _session(request)
         session.pop(NEXT_KEY, None)
         if isinstance(self.storage, RedisSessionStorage):
-            StarletteSessionId(request, self.storage.session_key).clear()
+            ids = StarletteSessionId(request, self.storage.session_key)
+            if self.backchannel is not None:
+                await run_in_threadpool(self.backchannel.forget, id_token, ids.get())
+            ids.clear()
         return RedirectResponse(url, status_code=303)
 
     def sign_out_page(self, request: Request) -> Response:

@@ -36,6 +36,14 @@ from ._flask_guard import (
     provider_unavailable_response,
     require_access_token,
 )
+from .backchannel import (
+    BackchannelLogout,
+    MemoryRevocations,
+    RedisReplayStore,
+    RedisSessionIndex,
+    ReplayStore,
+    SessionIndex,
+)
 from .client import LogtoClient
 from .config import LogtoConfig
 from .errors import (
@@ -241,6 +249,14 @@ class LogtoFlask:
         post_sign_out_path: Where the provider sends the user after signing out (register it).
         redirect_uri: The full callback URL, when ``url_for`` cannot build it (proxies).
         sign_in_options: Extra keyword arguments for :meth:`LogtoClient.signIn`.
+        backchannel_logout_path: Route Logto POSTs logout tokens to (register its URL as the
+            app's back-channel logout URI); ``None`` serves none.
+        session_index: Where back-channel logouts find sessions; defaults to a
+            :class:`~logto_rs.backchannel.RedisSessionIndex` over a :class:`RedisSessionStorage`,
+            else :class:`~logto_rs.backchannel.MemoryRevocations` (one process).
+        replay_store: Where logout token ids are remembered; defaults to a
+            :class:`~logto_rs.backchannel.RedisReplayStore` over a :class:`RedisSessionStorage`,
+            else this process's memory.
     """
 
     def __init__(
@@ -255,8 +271,15 @@ class LogtoFlask:
         post_sign_out_path: str = "/",
         redirect_uri: Optional[str] = None,
         sign_in_options: Optional[dict[str, Any]] = None,
+        backchannel_logout_path: Optional[str] = "/backchannel-logout",
+        session_index: Optional[SessionIndex] = None,
+        replay_store: Optional[ReplayStore] = None,
     ):
         self._config = config
+        self.backchannel_logout_path = backchannel_logout_path
+        self._session_index = session_index
+        self._replay_store = replay_store
+        self.backchannel: Optional[BackchannelLogout] = None
         self.storage: Storage = storage if storage is not None else FlaskSessionStorage()
         self.sign_in_path = sign_in_path
         self.callback_path = callback_path
@@ -295,6 +318,16 @@ class LogtoFlask:
         )
         self._client = LogtoClient(config, storage=self.storage)
         app.extensions[EXTENSION_KEY] = self
+        if self.backchannel_logout_path is not None:
+            self.backchannel = self._backchannel(self._client)
+            app.add_url_rule(
+                self.backchannel_logout_path,
+                "logto_backchannel_logout",
+                self.backchannel_logout,
+                methods=["POST"],
+            )
+            if type(self.backchannel.sessions).is_ended is not SessionIndex.is_ended:
+                app.before_request(self._end_revoked_session)
         if app.config.get("SESSION_COOKIE_SAMESITE") is None:
             app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
         app.add_url_rule(self.sign_in_path, "logto_sign_in", self.sign_in)
@@ -303,6 +336,43 @@ class LogtoFlask:
         app.register_error_handler(LogtoInvalidGrantError, self._session_ended)
         app.register_error_handler(LogtoNotAuthenticatedError, self._session_ended)
         app.before_request(self._check_cookie_security)
+
+    def _backchannel(self, client: LogtoClient) -> BackchannelLogout:
+        sessions, replays = self._session_index, self._replay_store
+        if isinstance(self.storage, RedisStorage):
+            storage = self.storage
+            sessions = sessions or RedisSessionIndex(
+                storage.redis, client.config.appId, prefix=storage.prefix, ttl=storage.ttl
+            )
+            replays = replays or RedisReplayStore(storage.redis)
+        return BackchannelLogout(
+            client, sessions or MemoryRevocations(client.config.appId), replay_store=replays
+        )
+
+    def backchannel_logout(self) -> Response:
+        """``POST backchannel_logout_path``: Logto's logout token ends the sessions it names.
+
+        No CSRF token (the caller is Logto, not a browser; the signed token is the proof): 200
+        when done, 400 ``{"error": ...}`` for a bad token, always ``Cache-Control: no-store``.
+        """
+        assert self.backchannel is not None
+        answer = self.backchannel.respond(request.form)
+        if answer.status != 200:
+            logger.warning(
+                "refused a back-channel logout: %s",
+                answer.body.get("error_description", answer.body["error"]),
+            )
+        return Response(answer.json(), status=answer.status, headers=answer.headers)
+
+    def _end_revoked_session(self) -> None:
+        """Before each request: a cookie session that a back-channel logout ended is cleared."""
+        if self.backchannel is None or request.endpoint == "logto_backchannel_logout":
+            return
+        client = self.client.blocking
+        get = self.storage.get
+        id_token = client.getIdToken() if inspect.iscoroutinefunction(get) else get("idToken")
+        if self.backchannel.is_ended(id_token if isinstance(id_token, str) else None):
+            client.clearAllTokens()
 
     def _check_cookie_security(self) -> None:
         if self._cookie_checked:
@@ -348,6 +418,9 @@ class LogtoFlask:
             self.client.blocking.handleSignInCallback(request.url)
         except LogtoException as error:
             return self.error_response(error)
+        if self.backchannel is not None:
+            ids = self.storage.ids.get() if isinstance(self.storage, RedisStorage) else None
+            self.backchannel.record(self.client.blocking.getIdToken(), ids)
         return redirect(safe_next(session.pop(NEXT_KEY, None)))
 
     def sign_out(self) -> Response:
@@ -363,9 +436,13 @@ class LogtoFlask:
             logger.warning("refused a cross-site sign-out request")
             return Response("Cross-site sign-out refused.", status=403, mimetype="text/plain")
         post_sign_out = request.host_url.rstrip("/") + self.post_sign_out_path
-        url = self.client.blocking.signOut(post_sign_out)
+        client = self.client.blocking
+        id_token = client.getIdToken()
+        url = client.signOut(post_sign_out)
         session.pop(NEXT_KEY, None)
         if isinstance(self.storage, RedisStorage):
+            if self.backchannel is not None:
+                self.backchannel.forget(id_token, self.storage.ids.get())
             self.storage.forget_session()
         return redirect(url)
 

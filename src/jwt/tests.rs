@@ -105,7 +105,11 @@ fn claims() -> Value {
 }
 
 fn with(overrides: &Value) -> Value {
-    let mut claims = claims();
+    overridden(claims(), overrides)
+}
+
+/// `claims` with each member of `overrides` set, or removed where it is `null`.
+pub(crate) fn overridden(mut claims: Value, overrides: &Value) -> Value {
     for (k, v) in overrides.as_object().unwrap() {
         if v.is_null() {
             claims.as_object_mut().unwrap().remove(k);

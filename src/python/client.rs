@@ -13,12 +13,16 @@ use super::operation::{Exchange, Output, PyOperation};
 use super::storage::PyStorage;
 use crate::client::LogtoClient;
 use crate::error::Result;
+use crate::logout::{LogoutToken, MemoryReplayStore};
+use crate::process::PerProcess;
 use crate::sign_in::SignInOptions;
 
 #[pyclass(name = "CoreClient", module = "logto_rs._core", frozen)]
 pub(crate) struct PyCoreClient {
     client: LogtoClient,
     hits: Mutex<Option<HitMemo>>,
+    /// The replay store of logout tokens when the caller brings none (this process's own).
+    logout_replays: PerProcess<MemoryReplayStore>,
 }
 
 /// Most tokens remembered for one stored map object.
@@ -83,6 +87,7 @@ impl PyCoreClient {
         Ok(Self {
             client: LogtoClient::new(config.into_config()?)?,
             hits: Mutex::new(None),
+            logout_replays: PerProcess::new(),
         })
     }
 
@@ -386,6 +391,29 @@ impl PyCoreClient {
         })
     }
 
+    /// Verifies a back-channel logout token and claims its `jti` in `replay_store` (an object
+    /// with `claim(jti, ttl_seconds)`, sync or async), or in this process's memory when it is
+    /// `None`. The result is a JSON object: `sub`, `sid`, `iat`, `exp`.
+    #[pyo3(signature = (token, replay_store=None))]
+    fn verify_logout_token(&self, token: String, replay_store: Option<Py<PyAny>>) -> PyOperation {
+        match replay_store {
+            Some(store) => self.operation(store, |client, store| async move {
+                Ok(logout_json(&client.verify_logout_token(&token, &store).await?))
+            }),
+            None => {
+                let store = self.logout_replays.get(|_| MemoryReplayStore::default());
+                let client = self.client.clone();
+                let exchange = Arc::new(Exchange::default());
+                PyOperation::new(
+                    Box::pin(
+                        async move { Ok(logout_json(&client.verify_logout_token(&token, &*store).await?)) },
+                    ),
+                    exchange,
+                )
+            }
+        }
+    }
+
     fn clear_all_tokens(&self, storage: Py<PyAny>) -> PyOperation {
         self.operation(storage, |client, storage| async move {
             client
@@ -394,4 +422,17 @@ impl PyCoreClient {
                 .map(|()| Output::OptStr(None))
         })
     }
+}
+
+/// A verified logout token as the JSON object Python reads.
+fn logout_json(token: &LogoutToken) -> Output {
+    Output::Str(
+        serde_json::json!({
+            "sub": token.subject,
+            "sid": token.session_id,
+            "iat": token.issued_at,
+            "exp": token.expires_at,
+        })
+        .to_string(),
+    )
 }

@@ -15,6 +15,7 @@ use pyo3::types::{PyBytes, PyString};
 use super::errors::PythonError;
 use super::operation::{Exchange, polling_in_caller};
 use crate::error::BoxError;
+use crate::logout::ReplayStore;
 use crate::storage::{LockAttempt, Storage, StorageKey};
 
 /// A Python storage object, bound to one operation's exchange.
@@ -49,6 +50,7 @@ enum Args {
     KeyValue(StorageKey, String),
     Lock(&'static str, f64),
     Unlock(&'static str, String),
+    Claim(String, f64),
     Nothing,
 }
 
@@ -86,6 +88,7 @@ impl Future for StorageCall<'_> {
                 Some(Args::KeyValue(key, value)) => object.call_method1(this.method, (key.as_str(), value)),
                 Some(Args::Lock(name, ttl)) => object.call_method1(this.method, (name, ttl)),
                 Some(Args::Unlock(name, token)) => object.call_method1(this.method, (name, token)),
+                Some(Args::Claim(jti, ttl)) => object.call_method1(this.method, (jti, ttl)),
                 Some(Args::Nothing) => object.call_method0(this.method),
                 None => return Poll::Ready(Err("storage call polled after completion".into())),
             };
@@ -168,5 +171,18 @@ impl Storage for PyStorage {
 
     fn must_finish(&self) {
         self.exchange.set_must_finish();
+    }
+}
+
+/// The same bridge serves a Python replay store of logout tokens: `claim(jti, ttl_seconds)`
+/// (sync or `async def`) answers whether the id was new.
+impl ReplayStore for PyStorage {
+    async fn claim(&self, jti: &str, expires_at: u64) -> Result<bool, BoxError> {
+        let ttl = expires_at.saturating_sub(crate::jwt::now_epoch_seconds()).max(1);
+        #[allow(clippy::cast_precision_loss)]
+        let value = self
+            .call("claim", Args::Claim(jti.to_owned(), ttl as f64))
+            .await?;
+        Python::attach(|py| value.bind(py).is_truthy().map_err(python_error))
     }
 }

@@ -124,13 +124,13 @@ def test_redis_session_lives_server_side(logto: RealLogto, redis_client: redis.R
     app, _ = make_app(logto, RedisSessionStorage(redis_client, ttl=timedelta(minutes=10)))
     client = app.test_client()
     sign_in(client, logto)
-    keys = redis_client.keys("*")
+    keys = redis_client.keys("logto:*")
     assert keys, "the tokens live in Redis"
     stored = b"".join(redis_client.get(k) or b"" for k in keys)
     cookie = client.get_cookie("session", domain="127.0.0.1")
     assert cookie is not None and len(cookie.value) < 300  # only a session id
     assert client.get("/products").status_code == 200
-    assert len(redis_client.keys("*")) >= len(keys)
+    assert len(redis_client.keys("logto:*")) >= len(keys)
     assert stored
     assert client.post("/sign-out", headers={"Origin": ORIGIN}).status_code == 302
     assert redis_client.keys("*") == []

@@ -26,6 +26,7 @@ from ..errors import LogtoInvalidGrantError, LogtoNotAuthenticatedError
 from ..web import insecure_cookie_message
 from . import get_client
 from ._http import unauthenticated
+from .backchannel import backchannel, is_signed_cookie_backend
 
 __all__ = ["LogtoInsecureCookieWarning", "LogtoMiddleware", "claims_of"]
 
@@ -54,9 +55,23 @@ class LogtoMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         """Bind the request's client and claims, then run the view."""
         self._check_cookie_security(request)
+        if is_signed_cookie_backend() and settings.SESSION_COOKIE_NAME in request.COOKIES:
+            self._end_revoked_session(request)
         request.logto = SimpleLazyObject(lambda: get_client(request))
         request.logto_claims = claims_of(request)
         return self.get_response(request)
+
+    @staticmethod
+    def _end_revoked_session(request: HttpRequest) -> None:
+        """A signed-cookie session that a back-channel logout ended is ended before the view."""
+        client = get_client(request)
+        if backchannel().is_ended(client.getIdToken()):
+            if apps.is_installed("django.contrib.auth"):
+                from django.contrib.auth import logout
+
+                logout(request)
+            else:
+                request.session.flush()
 
     def _check_cookie_security(self, request: HttpRequest) -> None:
         if self._cookie_checked:

@@ -1,7 +1,8 @@
 """``path("auth/", include("logto_rs.django.urls"))``: sign-in, callback and sign-out.
 
 Register ``https://<host>/auth/callback/`` as a redirect URI of the app in Logto, and the
-``POST_SIGN_OUT_REDIRECT`` URL (default ``https://<host>/``) as a post sign-out redirect URI.
+``POST_SIGN_OUT_REDIRECT`` URL (default ``https://<host>/``) as a post sign-out redirect URI,
+and ``https://<host>/auth/backchannel-logout/`` as its back-channel logout URI.
 """
 
 from __future__ import annotations
@@ -16,4 +17,5 @@ urlpatterns = [
     path("sign-in/", views.sign_in, name="sign_in"),
     path("callback/", views.callback, name="callback"),
     path("sign-out/", views.sign_out, name="sign_out"),
+    path("backchannel-logout/", views.backchannel_logout, name="backchannel_logout"),
 ]

@@ -8,6 +8,8 @@
   templates) with 400, or 502 when the provider failed.
 - ``sign-out/``: ``POST`` (CSRF-protected) revokes the refresh token, ends the Django session
   and redirects to Logto's end-session URL; ``GET`` renders a page with the sign-out button.
+- ``backchannel-logout/``: Logto's ``POST`` of a logout token (no CSRF token: the caller is
+  Logto) ends the sessions it names; 200, or 400 ``{"error": ...}`` for a bad token.
 """
 
 from __future__ import annotations
@@ -23,14 +25,15 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.html import escape
 from django.views.decorators.cache import never_cache
-from django.views.decorators.csrf import csrf_protect
-from django.views.decorators.http import require_http_methods, require_safe
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from ..errors import LogtoCallbackError, LogtoException
 from . import conf, get_client
 from ._http import safe_next
+from .backchannel import backchannel
 
-__all__ = ["callback", "callback_error", "sign_in", "sign_out"]
+__all__ = ["backchannel_logout", "callback", "callback_error", "sign_in", "sign_out"]
 
 logger = logging.getLogger("logto_rs.django")
 
@@ -107,6 +110,9 @@ def callback(request: HttpRequest) -> HttpResponse:
                 403,
             )
         _login_keeping_tokens(request, user, prefix)
+    if not request.session.session_key:
+        request.session.save()
+    backchannel().record(client.getIdToken(), request.session.session_key)
     return HttpResponseRedirect(target)
 
 
@@ -160,3 +166,15 @@ def sign_out(request: HttpRequest) -> HttpResponse:
     else:
         request.session.flush()
     return HttpResponseRedirect(url)
+
+
+@csrf_exempt
+@require_POST
+def backchannel_logout(request: HttpRequest) -> HttpResponse:
+    """Logto's back-channel logout: the ``logout_token`` ends the sessions it names."""
+    answer = backchannel().respond(request.POST)
+    if answer.status != 200:
+        logger.warning("refused a back-channel logout: %s", answer.body.get("error_description", ""))
+    response = HttpResponse(answer.json(), status=answer.status, content_type="application/json")
+    response["Cache-Control"] = "no-store"
+    return response

@@ -8,16 +8,18 @@
 //   GET  /__admin/keys                       {alg, kid, kids, jwks}
 //   GET  /__admin/requests?path=&method=&grant_type=   the request log
 //   POST /__admin/reset                      clears faults, ID token mutation, log, JWKS mode,
-//                                            refresh-token overrides
+//                                            refresh-token overrides, back-channel logout settings
 //   POST /__admin/clients/:id/redirect-uris  {redirect_uris?: [..], post_logout_redirect_uris?: [..]}
 //   POST /__admin/clients/:id/refresh-tokens {rotation?: logto | always | never, ttl?: seconds}
+//   POST /__admin/clients/:id/backchannel-logout {uri: "http://..." | null, session_required?: true}
+//   POST /__admin/sign-jwt                   {claims, header?, sign?: provider | attacker | ...} -> {token}
 //   POST /__admin/refresh-token-reuse        {seconds}: how long a rotated token is still accepted
 //   POST /__admin/device-flow                {interval?, min_poll_interval?, slow_down?, ttl?}
 //   GET  /__admin/seed                       the seed data (users, clients, secrets, ...)
 
 import { FAULT_ENDPOINTS, FAULT_MODES } from './faults.mjs';
 import { JWKS_MODES } from './control.mjs';
-import { parseMutation, SIGN_MODES } from './id-token-tamper.mjs';
+import { parseMutation, SIGN_MODES, tamperIdToken } from './id-token-tamper.mjs';
 import { SUPPORTED_ALGS } from './keys.mjs';
 import { matchPath, parseUrl, sendJson } from './http.mjs';
 import { parseRefreshTokenSettings } from './refresh-policy.mjs';
@@ -74,6 +76,19 @@ export function makeAdminHandler({
       return keyInfo(keyRing);
     },
     'GET /__admin/keys': () => keyInfo(keyRing),
+    // Any JWT signed as the provider would (or by an attacker with the provider's kid), e.g. a
+    // logout token for a test to send to an application's back-channel logout URI.
+    'POST /__admin/sign-jwt': async (body) => {
+      const { claims = {}, header = {}, sign = 'provider' } = asObject(body);
+      let mutation;
+      try {
+        mutation = parseMutation({ claims, header, sign });
+      } catch (error) {
+        throw new BadRequest(error.message);
+      }
+      const blank = `${Buffer.from('{"typ":"JWT"}').toString('base64url')}.${Buffer.from('{}').toString('base64url')}.`;
+      return { token: await tamperIdToken(blank, mutation, keyRing.current) };
+    },
     'GET /__admin/requests': (body, url) => ({
       requests: control.log.list({
         path: url.searchParams.get('path') ?? undefined,
@@ -124,6 +139,18 @@ export function makeAdminHandler({
     };
   }
 
+  function setBackchannelLogout(clientId, body) {
+    if (!directory.clients.has(clientId)) throw new BadRequest(`unknown client ${clientId}`);
+    const { uri = null, session_required: sessionRequired = true } = asObject(body);
+    if (uri === null) {
+      control.backchannelLogout.delete(clientId);
+    } else {
+      if (typeof uri !== 'string' || !parseUrl(uri)) throw new BadRequest(`invalid URI ${uri}`);
+      control.backchannelLogout.set(clientId, { uri, sessionRequired: sessionRequired === true });
+    }
+    return { client_id: clientId, uri, session_required: uri !== null && sessionRequired === true };
+  }
+
   function setRefreshTokens(clientId, body) {
     if (!directory.clients.has(clientId)) throw new BadRequest(`unknown client ${clientId}`);
     let settings;
@@ -142,6 +169,11 @@ export function makeAdminHandler({
       const refreshRoute = matchPath('/__admin/clients/:id/refresh-tokens', url.pathname);
       if (refreshRoute && req.method === 'POST') {
         sendJson(res, 200, setRefreshTokens(refreshRoute.id, body));
+        return;
+      }
+      const backchannelRoute = matchPath('/__admin/clients/:id/backchannel-logout', url.pathname);
+      if (backchannelRoute && req.method === 'POST') {
+        sendJson(res, 200, setBackchannelLogout(backchannelRoute.id, body));
         return;
       }
       const clientRoute = matchPath('/__admin/clients/:id/redirect-uris', url.pathname);

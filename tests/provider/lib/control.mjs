@@ -27,6 +27,9 @@ export class Control {
   /** clientId -> {rotateRefreshToken?, ttl?} set by POST /__admin/clients/:id/refresh-tokens. */
   refreshTokens = new Map();
 
+  /** clientId -> {uri, sessionRequired} set by POST /__admin/clients/:id/backchannel-logout. */
+  backchannelLogout = new Map();
+
   /** Seconds a rotated refresh token is still accepted (Logto: 3). */
   refreshTokenReuseInterval = LOGTO_REUSE_INTERVAL;
 
@@ -45,11 +48,12 @@ export class Control {
     return mutation;
   }
 
-  /** Clear faults (dropping hung connections), the ID token mutation, the log, the JWKS mode and
-   * the refresh-token overrides and the device-flow settings. */
+  /** Clear faults (dropping hung connections), the ID token mutation, the log, the JWKS mode,
+   * the refresh-token overrides, the device-flow settings and the back-channel logout settings. */
   reset() {
     this.refreshTokens.clear();
     this.deviceFlow.reset();
+    this.backchannelLogout.clear();
     this.refreshTokenReuseInterval = LOGTO_REUSE_INTERVAL;
     this.faults.reset();
     this.log.clear();

@@ -87,6 +87,29 @@ function extendRedirectUriMatching(provider, control) {
   };
 }
 
+const SEEDED_BACKCHANNEL = Symbol('seeded back-channel logout settings');
+
+/**
+ * The back-channel logout URI and "is session required" of a client as set through the admin
+ * route (Logto: the application's settings), applied to the client every time it is looked up.
+ */
+function applyBackchannelSettings(provider, control) {
+  const { Client } = provider;
+  const find = Client.find.bind(Client);
+  Client.find = async function findWithSettings(id, ...rest) {
+    const client = await find(id, ...rest);
+    if (!client) return client;
+    client[SEEDED_BACKCHANNEL] ??= {
+      uri: client.backchannelLogoutUri,
+      sessionRequired: client.backchannelLogoutSessionRequired,
+    };
+    const settings = control.backchannelLogout.get(client.clientId) ?? client[SEEDED_BACKCHANNEL];
+    client.backchannelLogoutUri = settings.uri;
+    client.backchannelLogoutSessionRequired = settings.sessionRequired;
+    return client;
+  };
+}
+
 /** LT extra-token-claims.ts: organization_id on organization-scoped API tokens, `act`. */
 async function extraTokenClaims(ctx, token) {
   if (!ctx?.oidc) return undefined;
@@ -195,6 +218,9 @@ export function buildProvider({
       introspection: { enabled: true },
       clientCredentials: { enabled: true },
       deviceFlow: deviceFlowFeature,
+      // LT oidc/init.ts: Back-Channel Logout 1.0; each client's backchannel_logout_uri and
+      // backchannel_logout_session_required come from its metadata (Console: "Backchannel logout").
+      backchannelLogout: { enabled: true },
       rpInitiatedLogout: { enabled: true, logoutSource, postLogoutSuccessSource },
       resourceIndicators: {
         enabled: true,
@@ -226,6 +252,10 @@ export function buildProvider({
   });
 
   extendRedirectUriMatching(provider, control);
+  applyBackchannelSettings(provider, control);
+  provider.on('backchannel.error', (ctx, error, client) => {
+    console.error(`[provider] back-channel logout to ${client.clientId} failed: ${error.message}`);
+  });
 
   // Logto's grant handlers replace oidc-provider's; `resource` may repeat, as in the originals.
   const grants = [

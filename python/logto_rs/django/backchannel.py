@@ -1,0 +1,119 @@
+"""Back-channel logout for Django: the session index and replay store in Django's cache.
+
+- Server-side session backends (database, cache, cached_db, file): each callback records the
+  Django session key under the ID token's ``sid`` and ``sub`` in the cache
+  ``LOGTO["LOCK_CACHE"]`` (else ``"default"``), for ``SESSION_COOKIE_AGE``; a logout deletes
+  those sessions from the session store, so the Django login ends with them on every worker.
+  Appending to an index entry is a read and a write: two sign-ins of one user at the same
+  instant may leave one session out of the ``sub`` entry (its ``sid`` entry stays exact).
+- The signed-cookie backend: the session cannot be deleted, so a logout records ``sid``/``sub``
+  with its time in the cache, and :class:`~logto_rs.django.middleware.LogtoMiddleware` ends a
+  session whose ID token dates from before it.
+- Logout token ids are claimed with ``cache.add`` (atomic on Redis, Memcached and the database
+  cache; within one process on the local-memory cache).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from importlib import import_module
+from typing import Any, Optional
+
+from django.conf import settings
+from django.core.cache import BaseCache, caches
+
+from ..backchannel import BackchannelLogout, LogoutToken, Revocations, SessionIndex
+from . import conf
+from .storage import SIGNED_COOKIES
+
+__all__ = [
+    "CacheReplayStore",
+    "CacheRevocations",
+    "DjangoSessionIndex",
+    "backchannel",
+    "is_signed_cookie_backend",
+]
+
+KEY_PREFIX = "logto_rs:backchannel:"
+"""Prefix of the cache keys: the index, the revocations and the claimed logout token ids."""
+
+
+def _cache() -> BaseCache:
+    return caches[conf.option("LOCK_CACHE") or "default"]
+
+
+def is_signed_cookie_backend() -> bool:
+    """Whether sessions live in signed cookies (which the server cannot delete)."""
+    return bool(settings.SESSION_ENGINE == SIGNED_COOKIES)
+
+
+class CacheReplayStore:
+    """A replay store of logout token ids in Django's cache (``cache.add``)."""
+
+    def claim(self, jti: str, ttl: float) -> bool:
+        """Record ``jti`` for ``ttl`` seconds; ``True`` when it was not recorded yet."""
+        return bool(_cache().add(f"{KEY_PREFIX}jti:{jti}", 1, timeout=max(1, int(ttl) + 1)))
+
+
+class DjangoSessionIndex(SessionIndex):
+    """Sessions of a server-side backend, found by ``sid`` and ``sub`` through the cache."""
+
+    def __init__(self, app_id: str) -> None:
+        self.namespace = f"{KEY_PREFIX}{app_id}:"
+
+    def record(self, claims: Mapping[str, Any], session_id: Optional[str]) -> None:
+        """Add ``session_id`` (the Django session key) to the entries of ``sid`` and ``sub``."""
+        if session_id is None:
+            return
+        cache = _cache()
+        for name in ("sid", "sub"):
+            value = claims.get(name)
+            if isinstance(value, str):
+                key = f"{self.namespace}{name}:{value}"
+                keys = set(cache.get(key) or ()) | {session_id}
+                cache.set(key, sorted(keys), timeout=settings.SESSION_COOKIE_AGE)
+
+    def end(self, logout: LogoutToken) -> int:
+        """Delete the sessions of ``sid``, or with only ``sub``, all the user's sessions."""
+        cache = _cache()
+        key = f"{self.namespace}sid:{logout.sid}" if logout.sid else f"{self.namespace}sub:{logout.sub}"
+        session_keys = list(cache.get(key) or ())
+        store = import_module(settings.SESSION_ENGINE).SessionStore
+        for session_key in session_keys:
+            store(session_key).delete(session_key)
+        cache.delete(key)
+        return len(session_keys)
+
+
+class CacheRevocations(Revocations):
+    """Revocations of signed-cookie sessions in Django's cache."""
+
+    def __init__(self, app_id: str) -> None:
+        from datetime import timedelta
+
+        super().__init__(app_id, timedelta(seconds=settings.SESSION_COOKIE_AGE))
+
+    def _put(self, key: str, at: int, ttl: int) -> None:
+        _cache().set(KEY_PREFIX + "revoked:" + key, at, timeout=max(1, ttl))
+
+    def _get(self, keys: list[str]) -> list[Optional[int]]:
+        found = _cache().get_many([KEY_PREFIX + "revoked:" + key for key in keys])
+        return [found.get(KEY_PREFIX + "revoked:" + key) for key in keys]
+
+
+_handlers: dict[int, BackchannelLogout] = {}
+
+
+def backchannel() -> BackchannelLogout:
+    """The process's handler, over :func:`~logto_rs.django.conf.get_client` (rebuilt with it)."""
+    client = conf.get_client()
+    handler = _handlers.get(id(client))
+    if handler is None or handler.client is not client:
+        app_id = client.config.appId
+        sessions: SessionIndex = (
+            CacheRevocations(app_id) if is_signed_cookie_backend() else DjangoSessionIndex(app_id)
+        )
+        handler = BackchannelLogout(client, sessions, replay_store=CacheReplayStore())
+        _handlers.clear()
+        _handlers[id(client)] = handler
+    return handler

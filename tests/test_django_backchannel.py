@@ -1,0 +1,82 @@
+"""Back-channel logout in Django: the csrf-exempt view ends the sessions a logout token names
+(deleted from a server-side session store, revoked for signed-cookie sessions); a bad token is
+answered 400 and changes nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from test_backchannel_logout import logout_token
+
+import django_site
+from provider_harness import Provider, decode_jwt
+
+django_site.setup()
+
+from django.conf import settings  # noqa: E402
+from django.test import Client, override_settings  # noqa: E402
+from test_django import logto, sign_in_django  # noqa: E402, F401
+
+from logto_rs.django import conf  # noqa: E402
+
+pytestmark = [
+    pytest.mark.filterwarnings("ignore::logto_rs.django.middleware.LogtoInsecureCookieWarning"),
+    pytest.mark.usefixtures("logto"),
+]
+
+URL = "/auth/backchannel-logout/"
+
+
+@pytest.fixture(autouse=True)
+def session_required(provider: Provider) -> None:
+    provider.set_backchannel_logout("web-app", "http://127.0.0.1:9/backchannel-logout")
+
+
+def post(token: str) -> Any:
+    """What Logto sends: a form POST with no CSRF token and no session."""
+    return Client(enforce_csrf_checks=True).post(URL, {"logout_token": token})
+
+
+def sid_of(browser: Client) -> str:
+    id_token = browser.session[conf.option("SESSION_PREFIX") + "idToken"]
+    return str(decode_jwt(id_token)[1]["sid"])
+
+
+def signed_in_sub(browser: Client) -> Any:
+    return browser.get("/").json()["sub"]
+
+
+def test_a_logout_token_ends_that_django_session_only(provider: Provider) -> None:
+    laptop, phone = Client(), Client()
+    sign_in_django(laptop)
+    sign_in_django(phone)
+    forged = post(logout_token(provider, sign="attacker", sub="user-alice", sid=sid_of(laptop)))
+    assert forged.status_code == 400 and forged.json()["error"] == "invalid_request"
+    assert forged["Cache-Control"] == "no-store"
+    assert signed_in_sub(laptop) == signed_in_sub(phone) == "user-alice"
+
+    response = post(logout_token(provider, sub="user-alice", sid=sid_of(laptop)))
+    assert (response.status_code, response.json()) == (200, {})
+    assert response["Cache-Control"] == "no-store"
+    assert laptop.get("/").json() == {"user": None, "sub": None}
+    assert signed_in_sub(phone) == "user-alice"
+
+
+@pytest.fixture
+def signed_cookies(redis_url: str) -> Iterator[None]:
+    caches = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": redis_url}}
+    signed = "django.contrib.sessions.backends.signed_cookies"
+    with override_settings(CACHES=caches, SESSION_ENGINE=signed):
+        yield
+
+
+def test_a_signed_cookie_session_is_revoked(provider: Provider, signed_cookies: None) -> None:
+    alice, bob = Client(), Client()
+    sign_in_django(alice)
+    sign_in_django(bob, username="bob")
+    assert settings.SESSION_COOKIE_NAME in alice.cookies
+    assert post(logout_token(provider, sub="user-alice")).status_code == 200
+    assert alice.get("/").json() == {"user": None, "sub": None}
+    assert signed_in_sub(bob) == "user-bob"
