@@ -17,6 +17,9 @@ from .errors import (
     LogtoAuthorizationError,
     LogtoCallbackError,
     LogtoConfigError,
+    LogtoDeviceCodeExpiredError,
+    LogtoDeviceSignInDeniedError,
+    LogtoDeviceSignInError,
     LogtoException,
     LogtoGrantNotAllowedError,
     LogtoInvalidGrantError,
@@ -121,6 +124,9 @@ __all__ += [
 
 # Token exchange between services: delegation and impersonation.
 __all__ += ["SubjectToken"]
+
+# Device sign-in for command lines and headless scripts (``logto_rs.device``).
+__all__ += ["LogtoDeviceCodeExpiredError", "LogtoDeviceSignInDeniedError", "LogtoDeviceSignInError"]
 
 # The rest of the official package's names.
 __all__ += ["AccessToken", "OidcCore", "OidcProviderMetadata", "Scope", "TokenResponse", "utilities"]
