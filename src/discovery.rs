@@ -27,6 +27,9 @@ pub struct ProviderMetadata {
     pub revocation_endpoint: Option<String>,
     /// The JWKS URL.
     pub jwks_uri: String,
+    /// The token introspection endpoint (RFC 7662).
+    #[serde(default)]
+    pub introspection_endpoint: Option<String>,
     /// Whether the provider puts `iss` in every authorization response (RFC 9207); then a
     /// callback without it is refused.
     #[serde(default)]
@@ -63,6 +66,7 @@ impl ProviderMetadata {
             ("userinfo_endpoint", self.userinfo_endpoint.as_ref()),
             ("end_session_endpoint", self.end_session_endpoint.as_ref()),
             ("revocation_endpoint", self.revocation_endpoint.as_ref()),
+            ("introspection_endpoint", self.introspection_endpoint.as_ref()),
         ];
         for (name, url) in endpoints {
             let Some(url) = url else { continue };

@@ -30,6 +30,8 @@ pub enum Endpoint {
     Revocation,
     /// Logto's Management API.
     ManagementApi,
+    /// The token introspection endpoint (RFC 7662).
+    Introspection,
 }
 
 impl Endpoint {
@@ -43,6 +45,7 @@ impl Endpoint {
             Self::UserInfo => "userinfo",
             Self::Revocation => "revocation",
             Self::ManagementApi => "management_api",
+            Self::Introspection => "introspection",
         }
     }
 }
@@ -161,6 +164,14 @@ pub enum ValidationError {
     /// organization of an `urn:logto:organization:<id>` audience).
     #[error("the token is not for the required organization")]
     Organization,
+    /// The token has an actor (`act`): an impersonated or delegated token, and the verifier
+    /// refuses those.
+    #[error("impersonated tokens (act) are not accepted")]
+    Impersonated,
+    /// The provider's introspection says the opaque token is not active (unknown, expired,
+    /// revoked, or not an access token).
+    #[error("the token is not active")]
+    Inactive,
 }
 
 impl ValidationError {
@@ -185,6 +196,8 @@ impl ValidationError {
             Self::Subject => "sub",
             Self::TokenType => "typ",
             Self::Organization => "organization_id",
+            Self::Impersonated => "act",
+            Self::Inactive => "active",
         }
     }
 }
