@@ -388,8 +388,10 @@ impl AccessTokenVerifierBuilder {
         }
         let http = settings.http_client()?;
         let introspection = match self.introspection {
-            Some((client_id, _, _)) if client_id.is_empty() => {
-                return Err(Error::config("the introspection client id must not be empty"));
+            Some((client_id, secret, _)) if client_id.is_empty() || secret.secret().is_empty() => {
+                return Err(Error::config(
+                    "introspection needs a client id and a client secret",
+                ));
             }
             Some((client_id, secret, ttl)) => Some(Introspection::new(
                 client_id,

@@ -39,6 +39,7 @@ from .machine import (
 )
 from .models import (
     AccessTokenClaims,
+    ActorClaims,
     FirstScreen,
     IdTokenClaims,
     InteractionMode,
@@ -65,6 +66,7 @@ from .OidcCore import AccessToken, OidcProviderMetadata, Scope, TokenResponse
 __all__ = [
     "__version__",
     "AccessTokenClaims",
+    "ActorClaims",
     "BlockingLogtoClient",
     "FirstScreen",
     "IdTokenClaims",
