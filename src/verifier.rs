@@ -667,7 +667,9 @@ impl AccessTokenVerifier {
     /// verifying as soon as the new key set is fetched.
     fn note_generation(&self, generation: u64) {
         let cached = &self.inner.cached_generation;
-        if cached.load(Ordering::Relaxed) != generation && cached.swap(generation, Ordering::Relaxed) != generation {
+        if cached.load(Ordering::Relaxed) != generation
+            && cached.swap(generation, Ordering::Relaxed) != generation
+        {
             self.inner.cache.clear();
         }
     }
@@ -730,7 +732,11 @@ impl AccessTokenVerifier {
     /// token is not active, else the failed check); discovery and introspection errors;
     /// [`Error::Config`] when the provider has no introspection endpoint or no audience can be
     /// derived.
-    pub async fn introspect(&self, token: &str, requirements: &Requirements<'_>) -> Result<VerifiedAccessToken> {
+    pub async fn introspect(
+        &self,
+        token: &str,
+        requirements: &Requirements<'_>,
+    ) -> Result<VerifiedAccessToken> {
         let inner = &self.inner;
         let Some(introspection) = &inner.introspection else {
             return Err(introspection::inactive());

@@ -14,9 +14,9 @@ use pyo3::types::{PyList, PyString};
 use super::convert::{seconds, settings};
 use super::operation::{Exchange, Output, PyOperation};
 use crate::error::{Error, Result, ValidationError};
-use crate::secret::ClientSecret;
 use crate::jwks::VerifyingKey;
 use crate::jwt::{Algorithm, ClaimChecks, MAX_TOKEN_BYTES, TokenKind, allowed_algorithm, check_payload};
+use crate::secret::ClientSecret;
 use crate::verifier::{
     AccessTokenVerifier, CacheLimits, DEFAULT_CACHE_LIMITS, Requirements, VerifiedAccessToken,
 };
@@ -143,7 +143,12 @@ impl PyCoreVerifier {
     /// Verifies an opaque token at the provider's introspection endpoint: an `Operation` whose
     /// result is the claims' JSON text.
     #[pyo3(signature = (token, scopes=None, organization_id=None))]
-    fn introspect(&self, token: String, scopes: Option<Vec<String>>, organization_id: Option<String>) -> PyOperation {
+    fn introspect(
+        &self,
+        token: String,
+        scopes: Option<Vec<String>>,
+        organization_id: Option<String>,
+    ) -> PyOperation {
         let verifier = self.verifier.clone();
         let future = async move {
             let scopes = scopes.unwrap_or_default();

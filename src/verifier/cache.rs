@@ -106,7 +106,11 @@ impl<V> TokenCache<V> {
         })
     }
 
-    fn with_shard<R>(&self, key: &TokenDigest, f: impl FnOnce(&mut HashMap<TokenDigest, Entry<V>>) -> R) -> R {
+    fn with_shard<R>(
+        &self,
+        key: &TokenDigest,
+        f: impl FnOnce(&mut HashMap<TokenDigest, Entry<V>>) -> R,
+    ) -> R {
         let shards = self.shards();
         let shard = &shards.shards[usize::from(key[0]) % SHARDS];
         let mut map = shard.lock().unwrap_or_else(PoisonError::into_inner);
@@ -206,7 +210,10 @@ mod tests {
         cache.insert(key, Arc::new(1), Duration::from_millis(1));
         std::thread::sleep(Duration::from_millis(5));
         assert!(cache.get(&key).is_none());
-        assert!(cache.key(&"x".repeat(65)).is_none(), "longer tokens are not cached");
+        assert!(
+            cache.key(&"x".repeat(65)).is_none(),
+            "longer tokens are not cached"
+        );
         assert!(TokenCache::<u8>::new(CacheLimits::OFF).key("t").is_none());
         let key = cache.key("kept").unwrap();
         cache.insert(key, Arc::new(7), Duration::from_secs(3600));

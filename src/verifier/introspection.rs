@@ -89,7 +89,8 @@ impl Introspection {
             return Ok(answer);
         }
         let (http, endpoint, token) = (http.clone(), endpoint.to_owned(), token.to_owned());
-        let (client_id, secret, answers) = (self.client_id.clone(), self.secret.clone(), self.answers.clone());
+        let (client_id, secret, answers) =
+            (self.client_id.clone(), self.secret.clone(), self.answers.clone());
         run_in_lane(guard, async move {
             let params = [("token", token.as_str()), ("token_type_hint", "access_token")];
             let auth = ClientAuth::Basic {
