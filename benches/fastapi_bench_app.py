@@ -5,6 +5,8 @@
   algorithm, the signature, ``typ: at+jwt``, ``iss``, ``aud``, ``sub``, ``exp``/``iat``/``nbf``
   with 60 s leeway, the ``read:products`` scope, and RFC 6750 answers. Its key is parsed once per
   process (PyJWT's fastest configuration; ``PyJWKClient`` would add a lookup per request).
+- ``/noop``: the same endpoint behind a dependency of the same shape that checks nothing (reads
+  the bearer token only): what FastAPI's dependency resolution costs by itself.
 - ``/open``: the same endpoint without a guard, the floor of the server and the framework.
 """
 
@@ -38,6 +40,21 @@ def pyjwt_dependency() -> Callable[..., Awaitable[dict[str, Any]]]:
     return pyjwt_claims
 
 
+def noop_dependency() -> Callable[..., Awaitable[dict[str, Any]]]:
+    """A guard of the same shape that checks nothing: the cost of FastAPI's dependencies."""
+    bearer = HTTPBearer(auto_error=False)
+
+    async def noop_claims(
+        request: Request,
+        _credentials: Annotated[Optional[HTTPAuthorizationCredentials], Depends(bearer)] = None,
+    ) -> dict[str, Any]:
+        if bearer_token(request.headers.get("authorization")) is None:
+            raise HTTPException(401, {"error": "invalid_token"}, headers={"WWW-Authenticate": "Bearer"})
+        return {"sub": "user-alice"}
+
+    return noop_claims
+
+
 def app() -> FastAPI:
     verifier = AccessTokenVerifier(os.environ["BENCH_TENANT"], API)
     pyjwt_claims = pyjwt_dependency()
@@ -51,6 +68,12 @@ def app() -> FastAPI:
 
     @application.get("/pyjwt")
     async def with_pyjwt(claims: Annotated[dict[str, Any], Depends(pyjwt_claims)]) -> dict[str, str]:
+        return {"sub": claims["sub"]}
+
+    noop = noop_dependency()
+
+    @application.get("/noop")
+    async def with_noop(claims: Annotated[dict[str, Any], Depends(noop)]) -> dict[str, str]:
         return {"sub": claims["sub"]}
 
     @application.get("/open")

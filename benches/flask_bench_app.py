@@ -3,6 +3,7 @@
 - ``/logto``: ``logto_rs.flask.require_access_token`` with a shared ``AccessTokenVerifier``.
 - ``/pyjwt``: the same view behind a decorator making the same checks with PyJWT
   (``bench_support.pyjwt_checker``).
+- ``/noop``: the same view behind a decorator that checks nothing (reads the bearer token only).
 - ``/open``: the same view without a guard, the floor of the server and the framework.
 """
 
@@ -37,6 +38,18 @@ def pyjwt_required(view: Callable[..., Any]) -> Callable[..., Any]:
     return guarded
 
 
+def noop_required(view: Callable[..., Any]) -> Callable[..., Any]:
+    """A decorator of the same shape that checks nothing (reads the bearer token only)."""
+
+    @functools.wraps(view)
+    def guarded(*args: Any, **kwargs: Any) -> Any:
+        if bearer_token(request.headers.get("authorization")) is None:
+            return jsonify(error="invalid_token"), 401
+        return view(*args, **kwargs)
+
+    return guarded
+
+
 def app() -> Flask:
     application = Flask("flask_bench")
     verifier = AccessTokenVerifier(os.environ["BENCH_TENANT"], API)
@@ -50,6 +63,11 @@ def app() -> Flask:
     @pyjwt_required
     def with_pyjwt() -> Any:
         return jsonify(sub=g.pyjwt_claims["sub"])
+
+    @application.get("/noop")
+    @noop_required
+    def with_noop() -> Any:
+        return jsonify(sub="user-alice")
 
     @application.get("/open")
     def open_view() -> Any:
