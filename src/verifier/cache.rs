@@ -1,9 +1,15 @@
 //! [`TokenCache`]: what an API decided about a bearer token, kept so that the next request with
 //! the same token skips the expensive part (a signature check, or an introspection request).
 //!
-//! Entries are keyed by the SHA-256 of the token (collision resistant, so no other token can
-//! ever hit an entry, and no token text is kept in memory), and hold only what the caller stores
-//! (for a JWT: the claims, so every hit rechecks `exp`/`nbf`/`iat` and the call's requirements).
+//! Entries are keyed by the SHA-256 of the token: collision resistant, so no other token can
+//! ever hit an entry, and no token text is kept in memory. A fast keyed hash (SipHash with a
+//! per-process random key) would cost about 0.1 µs instead of about 1 µs for a 1 KiB token, but
+//! its 64 bits would make the map key alone not enough to tell two tokens apart (the entry would
+//! have to keep the token to compare), and its key would have to be drawn again in every forked
+//! worker; the microsecond is nothing next to the 200 µs signature check a hit saves. Entries
+//! hold only what the caller stores (for a JWT: the claims, so every hit rechecks
+//! `exp`/`nbf`/`iat` and the call's requirements). Only decided tokens are stored (for a JWT:
+//! verified ones), so an attacker cannot fill the cache with forged tokens.
 //! The cache is bounded three ways: entries (oldest expiry evicted first), the time an entry
 //! lives, and the size of the tokens it takes. It is split into shards with a lock each, so
 //! threads verifying different tokens rarely wait for each other; a lookup holds its shard's
