@@ -9,6 +9,15 @@
 //! [`Error::AccessTokenRejected`] naming the failed check; [`Challenge`] turns it into the HTTP
 //! status and the RFC 6750 `WWW-Authenticate` value to answer with.
 //!
+//! Verified tokens are cached (see [`CacheLimits`], on by default with
+//! [`DEFAULT_CACHE_LIMITS`]): a repeated token skips the signature check, while `exp`, `iat`,
+//! `nbf` and the call's audience, organization and scopes are checked on every use, and the
+//! cache is emptied when the key set changes, so every answer is the one an uncached verifier
+//! gives. Tokens with an actor (`act`, impersonation) are accepted unless
+//! [`allow_impersonation`](AccessTokenVerifierBuilder::allow_impersonation) says otherwise.
+//! With [`introspection`](AccessTokenVerifierBuilder::introspection) configured, opaque tokens
+//! (issued for no API resource) are verified at the provider's introspection endpoint.
+//!
 //! With the keys cached, verification is synchronous and does no I/O
 //! ([`verify_cached`](AccessTokenVerifier::verify_cached),
 //! [`verify_many_cached`](AccessTokenVerifier::verify_many_cached), which spreads a batch over
