@@ -37,7 +37,8 @@ pub(crate) fn token_digest(token: &str) -> TokenDigest {
     key
 }
 
-/// The bounds of a [`TokenCache`].
+/// The bounds of a verified-token cache (see
+/// [`AccessTokenVerifierBuilder::cache`](super::AccessTokenVerifierBuilder::cache)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CacheLimits {
     /// Most entries held (0 turns the cache off).
