@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import time
-from typing import Optional
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional, Union
 
 
 class DictStorage:
@@ -47,3 +49,55 @@ def fake_jwt(aud: str) -> str:
 RESOURCES = ["", "https://api.example.com", "https://other.example.com"]
 API = RESOURCES[1]
 EXPIRES_AT = int(time.time()) + 3600
+SCOPE = "read:products"
+
+
+@dataclass
+class Rejection:
+    """An RFC 6750 answer: status, JSON body, ``WWW-Authenticate``."""
+
+    status: int
+    body: dict[str, str]
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def pyjwt_checker() -> Callable[[Optional[str]], Union[dict[str, Any], Rejection]]:
+    """PyJWT making the checks logto-rs makes, for the tenant in ``BENCH_TENANT`` / ``BENCH_JWK``:
+    the one algorithm, the signature, ``typ: at+jwt``, ``iss``, ``aud``, ``sub``,
+    ``exp``/``iat``/``nbf`` with 60 s leeway, the ``read:products`` scope. Its key is parsed once
+    per process (PyJWT's fastest configuration; ``PyJWKClient`` would add a lookup per request)."""
+    import jwt
+
+    issuer = os.environ["BENCH_TENANT"] + "/oidc"
+    jwk = json.loads(os.environ["BENCH_JWK"])
+    alg = jwk["alg"]
+    key = jwt.PyJWK(jwk).key
+
+    def reject(status: int, error: str, description: str) -> Rejection:
+        challenge = f'Bearer error="{error}", error_description="{description}"'
+        body = {"error": error, "error_description": description}
+        return Rejection(status, body, {"WWW-Authenticate": challenge})
+
+    def check(token: Optional[str]) -> Union[dict[str, Any], Rejection]:
+        if token is None:
+            return Rejection(401, {"error": "invalid_token"}, {"WWW-Authenticate": "Bearer"})
+        try:
+            decoded = jwt.decode_complete(
+                token,
+                key,
+                algorithms=[alg],
+                audience=API,
+                issuer=issuer,
+                leeway=60,
+                options={"require": ["exp", "iat", "iss", "aud", "sub"]},
+            )
+        except jwt.InvalidTokenError:
+            return reject(401, "invalid_token", "the token is invalid")
+        if decoded["header"].get("typ") != "at+jwt":
+            return reject(401, "invalid_token", "the token is not an access token")
+        claims: dict[str, Any] = decoded["payload"]
+        if SCOPE not in str(claims.get("scope", "")).split():
+            return reject(403, "insufficient_scope", f"the token lacks the required scope(s): {SCOPE}")
+        return claims
+
+    return check

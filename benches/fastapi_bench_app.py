@@ -5,10 +5,11 @@
   algorithm, the signature, ``typ: at+jwt``, ``iss``, ``aud``, ``sub``, ``exp``/``iat``/``nbf``
   with 60 s leeway, the ``read:products`` scope, and RFC 6750 answers. Its key is parsed once per
   process (PyJWT's fastest configuration; ``PyJWKClient`` would add a lookup per request).
+- ``/noop``: the same endpoint behind a dependency of the same shape that checks nothing (reads
+  the bearer token only): what FastAPI's dependency resolution costs by itself.
 - ``/open``: the same endpoint without a guard, the floor of the server and the framework.
 """
 
-import json
 import os
 from collections.abc import Awaitable
 from typing import Annotated, Any, Callable, Optional
@@ -16,55 +17,42 @@ from typing import Annotated, Any, Callable, Optional
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-import jwt
+from bench_support import API, SCOPE, Rejection, pyjwt_checker
 from logto_rs import AccessTokenClaims, AccessTokenVerifier
 from logto_rs.fastapi import require_access_token
 from logto_rs.web import bearer_token
 
-API = "https://api.example.com"
-SCOPE = "read:products"
-
 
 def pyjwt_dependency() -> Callable[..., Awaitable[dict[str, Any]]]:
     """The PyJWT dependency for the tenant in ``BENCH_TENANT`` / ``BENCH_JWK``."""
-    issuer = os.environ["BENCH_TENANT"] + "/oidc"
-    jwk = json.loads(os.environ["BENCH_JWK"])
-    alg = jwk["alg"]
-    key = jwt.PyJWK(jwk).key
+    check = pyjwt_checker()
     bearer = HTTPBearer(auto_error=False)
-
-    def reject(status: int, error: str, description: str) -> HTTPException:
-        challenge = f'Bearer error="{error}", error_description="{description}"'
-        detail = {"error": error, "error_description": description}
-        return HTTPException(status, detail, headers={"WWW-Authenticate": challenge})
 
     async def pyjwt_claims(
         request: Request,
         _credentials: Annotated[Optional[HTTPAuthorizationCredentials], Depends(bearer)] = None,
     ) -> dict[str, Any]:
-        token = bearer_token(request.headers.get("authorization"))
-        if token is None:
-            raise HTTPException(401, {"error": "invalid_token"}, headers={"WWW-Authenticate": "Bearer"})
-        try:
-            decoded = jwt.decode_complete(
-                token,
-                key,
-                algorithms=[alg],
-                audience=API,
-                issuer=issuer,
-                leeway=60,
-                options={"require": ["exp", "iat", "iss", "aud", "sub"]},
-            )
-        except jwt.InvalidTokenError:
-            raise reject(401, "invalid_token", "the token is invalid") from None
-        if decoded["header"].get("typ") != "at+jwt":
-            raise reject(401, "invalid_token", "the token is not an access token")
-        claims: dict[str, Any] = decoded["payload"]
-        if SCOPE not in str(claims.get("scope", "")).split():
-            raise reject(403, "insufficient_scope", f"the token lacks the required scope(s): {SCOPE}")
-        return claims
+        outcome = check(bearer_token(request.headers.get("authorization")))
+        if isinstance(outcome, Rejection):
+            raise HTTPException(outcome.status, outcome.body, headers=outcome.headers)
+        return outcome
 
     return pyjwt_claims
+
+
+def noop_dependency() -> Callable[..., Awaitable[dict[str, Any]]]:
+    """A guard of the same shape that checks nothing: the cost of FastAPI's dependencies."""
+    bearer = HTTPBearer(auto_error=False)
+
+    async def noop_claims(
+        request: Request,
+        _credentials: Annotated[Optional[HTTPAuthorizationCredentials], Depends(bearer)] = None,
+    ) -> dict[str, Any]:
+        if bearer_token(request.headers.get("authorization")) is None:
+            raise HTTPException(401, {"error": "invalid_token"}, headers={"WWW-Authenticate": "Bearer"})
+        return {"sub": "user-alice"}
+
+    return noop_claims
 
 
 def app() -> FastAPI:
@@ -80,6 +68,12 @@ def app() -> FastAPI:
 
     @application.get("/pyjwt")
     async def with_pyjwt(claims: Annotated[dict[str, Any], Depends(pyjwt_claims)]) -> dict[str, str]:
+        return {"sub": claims["sub"]}
+
+    noop = noop_dependency()
+
+    @application.get("/noop")
+    async def with_noop(claims: Annotated[dict[str, Any], Depends(noop)]) -> dict[str, str]:
         return {"sub": claims["sub"]}
 
     @application.get("/open")

@@ -9,7 +9,10 @@ input with a pre-parsed key, called from Python (``_core._BenchBareVerifier``).
 
 One round verifies ``TOKENS`` tokens, so the time per token is the round time / ``TOKENS``
 (``BATCH`` in the batch groups).
-logto-rs serves its keys from a local discovery/JWKS server, fetched before timing starts.
+logto-rs serves its keys from a local discovery/JWKS server, fetched before timing starts. Its
+verified-token cache is off here (``cacheSize=0``): the same token is verified again and again,
+and a cache hit would skip the signature check these groups compare
+(``test_verify_cache.py`` measures the hit).
 Run with ``bash .ci/bench``.
 """
 
@@ -121,7 +124,7 @@ def tenant(request: pytest.FixtureRequest) -> Iterator[Tenant]:
 
 def contenders(t: Tenant) -> dict[str, Callable[[str], Any]]:
     """One verification function per library, each with its key parsed once."""
-    verifier = logto_rs.AccessTokenVerifier(t.endpoint, API, scopes=[SCOPE]).blocking
+    verifier = logto_rs.AccessTokenVerifier(t.endpoint, API, scopes=[SCOPE], cacheSize=0).blocking
 
     pyjwt_key = pyjwt.PyJWK(t.jwk).key
 
@@ -207,7 +210,7 @@ def test_verify_one_token(benchmark: Any, tenant: Tenant, name: str) -> None:
 
 
 def test_verify_awaited(benchmark: Any, tenant: Tenant) -> None:
-    verifier = logto_rs.AccessTokenVerifier(tenant.endpoint, API, scopes=[SCOPE])
+    verifier = logto_rs.AccessTokenVerifier(tenant.endpoint, API, scopes=[SCOPE], cacheSize=0)
     loop = asyncio.new_event_loop()
     loop.run_until_complete(verifier.verify(tenant.token))
     token = tenant.token
@@ -223,7 +226,7 @@ def test_verify_awaited(benchmark: Any, tenant: Tenant) -> None:
 
 def test_verify_from_two_threads(benchmark: Any, tenant: Tenant) -> None:
     """Two Python threads share one verifier: the signature checks run without the GIL."""
-    verifier = logto_rs.AccessTokenVerifier(tenant.endpoint, API, scopes=[SCOPE]).blocking
+    verifier = logto_rs.AccessTokenVerifier(tenant.endpoint, API, scopes=[SCOPE], cacheSize=0).blocking
     verifier.verify(tenant.token)
     token = tenant.token
     benchmark.group = f"{tenant.alg}: verify one token (x{TOKENS} per round)"
@@ -248,7 +251,7 @@ BATCH = 400
 @pytest.mark.parametrize("how", ["loop_of_verify", "verifyMany"])
 def test_batch(benchmark: Any, tenant: Tenant, how: str) -> None:
     """A batch (a gateway's or a log processor's) on one thread, or spread over the cores."""
-    verifier = logto_rs.AccessTokenVerifier(tenant.endpoint, API, scopes=[SCOPE]).blocking
+    verifier = logto_rs.AccessTokenVerifier(tenant.endpoint, API, scopes=[SCOPE], cacheSize=0).blocking
     tokens = [tenant.token] * BATCH
     assert all(isinstance(r, logto_rs.AccessTokenClaims) for r in verifier.verifyMany(tokens))
     benchmark.group = f"{tenant.alg}: a batch of {BATCH} tokens"

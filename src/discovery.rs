@@ -30,6 +30,9 @@ pub struct ProviderMetadata {
     pub device_authorization_endpoint: Option<String>,
     /// The JWKS URL.
     pub jwks_uri: String,
+    /// The token introspection endpoint (RFC 7662).
+    #[serde(default)]
+    pub introspection_endpoint: Option<String>,
     /// Whether the provider puts `iss` in every authorization response (RFC 9207); then a
     /// callback without it is refused.
     #[serde(default)]
@@ -70,6 +73,7 @@ impl ProviderMetadata {
                 "device_authorization_endpoint",
                 self.device_authorization_endpoint.as_ref(),
             ),
+            ("introspection_endpoint", self.introspection_endpoint.as_ref()),
         ];
         for (name, url) in endpoints {
             let Some(url) = url else { continue };

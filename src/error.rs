@@ -32,6 +32,8 @@ pub enum Endpoint {
     ManagementApi,
     /// The device authorization endpoint (RFC 8628).
     DeviceAuthorization,
+    /// The token introspection endpoint (RFC 7662).
+    Introspection,
 }
 
 impl Endpoint {
@@ -46,6 +48,7 @@ impl Endpoint {
             Self::Revocation => "revocation",
             Self::ManagementApi => "management_api",
             Self::DeviceAuthorization => "device_authorization",
+            Self::Introspection => "introspection",
         }
     }
 }
@@ -176,6 +179,14 @@ pub enum ValidationError {
     /// The logout token's `jti` was accepted before: a replay.
     #[error("the logout token was already used (jti)")]
     Replayed,
+    /// The token has an actor (`act`): an impersonated or delegated token, and the verifier
+    /// refuses those.
+    #[error("impersonated tokens (act) are not accepted")]
+    Impersonated,
+    /// The provider's introspection says the opaque token is not active (unknown, expired,
+    /// revoked, or not an access token).
+    #[error("the token is not active")]
+    Inactive,
 }
 
 impl ValidationError {
@@ -204,6 +215,8 @@ impl ValidationError {
             Self::LogoutEvent => "events",
             Self::NonceInLogoutToken => "nonce",
             Self::Replayed => "jti",
+            Self::Impersonated => "act",
+            Self::Inactive => "active",
         }
     }
 }

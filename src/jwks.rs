@@ -143,7 +143,16 @@ impl VerifyingKey {
 #[derive(Debug, Default)]
 pub struct KeySet {
     keys: Vec<VerifyingKey>,
+    /// SHA-256 of the document's `keys` array, to tell a changed key set from a refetched one.
+    fingerprint: [u8; 32],
+    /// Names the key set's content: equal for refetches of the same keys, new once they change
+    /// (see [`generation`](Self::generation)).
+    generation: u64,
 }
+
+/// The last [`KeySet::generation`] handed out, shared by every cache so that no two different
+/// key sets ever carry the same number.
+static GENERATIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 impl KeySet {
     /// Parses a JWKS document, skipping keys that cannot verify an allowed algorithm.
@@ -160,8 +169,26 @@ impl KeySet {
                     status: 200,
                     reason: "the JWKS has no keys array".into(),
                 })?;
+        let fingerprint = serde_json::to_vec(keys).map_or([0; 32], |text| {
+            let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &text);
+            let mut fingerprint = [0; 32];
+            fingerprint.copy_from_slice(digest.as_ref());
+            fingerprint
+        });
         let keys = keys.iter().filter_map(VerifyingKey::from_jwk).collect();
-        Ok(Self { keys })
+        Ok(Self {
+            keys,
+            fingerprint,
+            generation: 0,
+        })
+    }
+
+    /// A number naming this key set's content: a refetch of the same keys keeps it, any change
+    /// (a key added, withdrawn or replaced) gives a new one. What was decided with one
+    /// generation's keys may be reused while it is current (the verified-token cache).
+    #[must_use]
+    pub fn generation(&self) -> u64 {
+        self.generation
     }
 
     /// The key for a token: the one with its `kid`, or, for a token without `kid`, the only key
@@ -328,20 +355,24 @@ impl JwksCache {
         self.store(keys, None);
     }
 
-    fn store(&self, keys: KeySet, max_age: Option<Duration>) -> Arc<Fetched> {
+    fn store(&self, mut keys: KeySet, max_age: Option<Duration>) -> Arc<Fetched> {
         let max_age = max_age
             .unwrap_or(DEFAULT_KEYS_MAX_AGE)
             .clamp(self.cooldown, MAX_KEYS_MAX_AGE.max(self.cooldown));
-        let fetched = Arc::new(Fetched {
-            keys: Arc::new(keys),
-            at: Instant::now(),
-            max_age,
-        });
         self.with_state(|state| {
+            keys.generation = match &state.current {
+                Some(current) if current.keys.fingerprint == keys.fingerprint => current.keys.generation,
+                _ => GENERATIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1,
+            };
+            let fetched = Arc::new(Fetched {
+                keys: Arc::new(keys),
+                at: Instant::now(),
+                max_age,
+            });
             state.current = Some(fetched.clone());
             state.failure = None;
-        });
-        fetched
+            fetched
+        })
     }
 
     /// Unknown-kid refetches available now (the bucket refilled up to the burst).

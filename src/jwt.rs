@@ -239,6 +239,9 @@ pub struct RegisteredClaims {
     jti: Loose,
     #[serde(default)]
     client_id: Loose,
+    /// The actor of an impersonated or delegated token (RFC 8693 §4.1), kept whole: it nests.
+    #[serde(default)]
+    act: Option<Value>,
 }
 
 impl RegisteredClaims {
@@ -258,6 +261,22 @@ impl RegisteredClaims {
     #[must_use]
     pub fn organization_id(&self) -> Option<&str> {
         self.organization_id.as_str()
+    }
+
+    /// `exp` (seconds since the epoch), when it is a non-negative number.
+    #[must_use]
+    pub fn expires_at(&self) -> Option<u64> {
+        match self.exp {
+            Loose::Num(exp) => exp,
+            _ => None,
+        }
+    }
+
+    /// The actor (`act`, RFC 8693 §4.1) of an impersonated or delegated token; `None` when the
+    /// claim is absent or `null`.
+    #[must_use]
+    pub fn actor(&self) -> Option<&Value> {
+        self.act.as_ref()
     }
 
     /// The audiences: `aud` as a string, or the strings of `aud` as a list.
@@ -471,13 +490,26 @@ fn number(claim: &Loose, name: &'static str) -> Result<Option<u64>, ValidationEr
 /// # Errors
 /// The first failing check.
 pub fn check_claims(claims: &RegisteredClaims, checks: &ClaimChecks<'_>) -> Result<(), ValidationError> {
+    check_claims_with(claims, checks, true)
+}
+
+/// [`check_claims`], where `require_audience` false accepts a token without `aud` (an opaque
+/// access token's introspection answer: the token was issued for no API resource).
+pub(crate) fn check_claims_with(
+    claims: &RegisteredClaims,
+    checks: &ClaimChecks<'_>,
+    require_audience: bool,
+) -> Result<(), ValidationError> {
     match &claims.iss {
         Loose::Str(iss) if iss == checks.issuer => {}
         Loose::Str(_) => return Err(ValidationError::Issuer),
         _ => return Err(ValidationError::Claim("iss")),
     }
-    let audiences = claims.audiences()?;
-    if !audiences.contains(&checks.audience) {
+    let audiences = match (&claims.aud, require_audience) {
+        (Loose::Absent | Loose::Null, false) => Vec::new(),
+        _ => claims.audiences()?,
+    };
+    if (require_audience || !audiences.is_empty()) && !audiences.contains(&checks.audience) {
         return Err(ValidationError::Audience);
     }
     if let Some(party) = checks.authorized_party {
@@ -522,7 +554,7 @@ fn optional_string(claim: &Loose, name: &'static str) -> Result<(), ValidationEr
 }
 
 /// Checks the types of the optional claims `AccessTokenClaims` declares (`jti`, `scope`,
-/// `client_id`, `organization_id`: strings or null), so that every access token that passes
+/// `client_id`, `organization_id`: strings or null; `act`: an actor with a string `sub`), so that every access token that passes
 /// the checks fits the model. Other claims (custom JWT claims) may have any type.
 ///
 /// # Errors
@@ -531,7 +563,23 @@ pub fn check_access_token_claim_types(claims: &RegisteredClaims) -> Result<(), V
     optional_string(&claims.jti, "jti")?;
     optional_string(&claims.scope, "scope")?;
     optional_string(&claims.client_id, "client_id")?;
-    optional_string(&claims.organization_id, "organization_id")
+    optional_string(&claims.organization_id, "organization_id")?;
+    match &claims.act {
+        Some(actor) if !fits_actor(actor) => Err(ValidationError::Claim("act")),
+        _ => Ok(()),
+    }
+}
+
+/// Whether `act` fits `ActorClaims`: an object with a string `sub`, whose own `act`, if any, is
+/// `null` or fits too (the nesting is bounded by [`MAX_JSON_DEPTH`]).
+fn fits_actor(act: &Value) -> bool {
+    let Value::Object(actor) = act else {
+        return false;
+    };
+    actor.get("sub").is_some_and(Value::is_string)
+        && actor
+            .get("act")
+            .is_none_or(|inner| inner.is_null() || fits_actor(inner))
 }
 
 /// The JSON type an ID-token claim must have when present (or be `null`).

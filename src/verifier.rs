@@ -9,6 +9,15 @@
 //! [`Error::AccessTokenRejected`] naming the failed check; [`Challenge`] turns it into the HTTP
 //! status and the RFC 6750 `WWW-Authenticate` value to answer with.
 //!
+//! Verified tokens are cached (see [`CacheLimits`], on by default with
+//! [`DEFAULT_CACHE_LIMITS`]): a repeated token skips the signature check, while `exp`, `iat`,
+//! `nbf` and the call's audience, organization and scopes are checked on every use, and the
+//! cache is emptied when the key set changes, so every answer is the one an uncached verifier
+//! gives. Tokens with an actor (`act`, impersonation) are accepted unless
+//! [`allow_impersonation`](AccessTokenVerifierBuilder::allow_impersonation) says otherwise.
+//! With [`introspection`](AccessTokenVerifierBuilder::introspection) configured, opaque tokens
+//! (issued for no API resource) are verified at the provider's introspection endpoint.
+//!
 //! With the keys cached, verification is synchronous and does no I/O
 //! ([`verify_cached`](AccessTokenVerifier::verify_cached),
 //! [`verify_many_cached`](AccessTokenVerifier::verify_many_cached), which spreads a batch over
@@ -28,6 +37,8 @@
 //! ```
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::time::Duration;
 
 use crate::config::{ORGANIZATION_AUDIENCE_PREFIX, Settings, parse_endpoint};
 use crate::discovery::{DiscoveryCache, ProviderMetadata};
@@ -35,6 +46,26 @@ use crate::error::{Error, Result, ValidationError};
 use crate::http::HttpClient;
 use crate::jwks::{JwksCache, KeySet};
 use crate::jwt::{self, ClaimChecks, RegisteredClaims, UnverifiedJwt};
+use crate::secret::ClientSecret;
+
+mod cache;
+mod introspection;
+
+pub use cache::CacheLimits;
+use cache::TokenCache;
+use introspection::{Introspected, Introspection, is_opaque};
+
+/// The verified-token cache's default bounds: 4096 entries (a few MB), each used for at most
+/// five minutes, tokens up to 4 KiB (Logto's are about 1 KiB).
+pub const DEFAULT_CACHE_LIMITS: CacheLimits = CacheLimits {
+    max_entries: 4096,
+    max_age: Duration::from_secs(300),
+    max_token_bytes: 4096,
+};
+
+/// How long an introspection answer is reused by default (never past the token's `exp`): a
+/// revoked opaque token is refused at most this late.
+pub const DEFAULT_INTROSPECTION_TTL: Duration = Duration::from_secs(30);
 
 /// Fewest tokens worth a thread of their own in a batch (a thread costs tens of microseconds to
 /// start; one signature check costs 20–250 µs).
@@ -74,10 +105,23 @@ impl Expectations<'_> {
 
     /// The rest, in order: key, signature, registered claims, organization, scopes.
     fn check(&self, jwt: &UnverifiedJwt<'_>, keys: &KeySet) -> Result<(), ValidationError> {
+        self.check_token(jwt, keys)?;
+        self.check_access(&jwt.claims)
+    }
+
+    /// Key, signature, registered claims and the types of the declared claims.
+    fn check_token(&self, jwt: &UnverifiedJwt<'_>, keys: &KeySet) -> Result<(), ValidationError> {
         let key = keys
             .find(jwt.kid.as_deref(), jwt.alg)
             .ok_or(ValidationError::UnknownKey)?;
         jwt.verify_signature(key)?;
+        self.check_claims(&jwt.claims, true)?;
+        jwt::check_access_token_claim_types(&jwt.claims)
+    }
+
+    /// The registered claims (`iss`, `aud`, `sub`, `exp`, `iat`, `nbf`); the time-dependent
+    /// checks, made again on every use of a cached token.
+    fn check_claims(&self, claims: &RegisteredClaims, require_audience: bool) -> Result<(), ValidationError> {
         let checks = ClaimChecks {
             issuer: self.issuer,
             audience: self.audience,
@@ -86,14 +130,17 @@ impl Expectations<'_> {
             now: self.now,
             leeway: self.leeway,
         };
-        jwt::check_claims(&jwt.claims, &checks)?;
-        jwt::check_access_token_claim_types(&jwt.claims)?;
+        jwt::check_claims_with(claims, &checks, require_audience)
+    }
+
+    /// The call's requirements: organization, then scopes.
+    fn check_access(&self, claims: &RegisteredClaims) -> Result<(), ValidationError> {
         if let Some(required) = self.organization_id
-            && token_organization(&jwt.claims) != Some(required)
+            && token_organization(claims) != Some(required)
         {
             return Err(ValidationError::Organization);
         }
-        self.check_scopes(&jwt.claims)
+        self.check_scopes(claims)
     }
 
     fn required_scopes(&self) -> impl Iterator<Item = &str> {
@@ -154,35 +201,38 @@ pub(crate) async fn verify_with_provider<'t>(
     Ok(jwt)
 }
 
+/// What a verified token's checks established, shared by the answers and the cache.
+#[derive(Debug)]
+pub(crate) struct Verified {
+    claims: RegisteredClaims,
+    payload: String,
+    /// The [`KeySet::generation`] the signature was verified with (0: not a JWT).
+    key_generation: u64,
+}
+
 /// A verified access token: its registered claims and its whole payload as JSON text.
 #[derive(Debug, Clone)]
 pub struct VerifiedAccessToken {
-    claims: RegisteredClaims,
-    payload: String,
+    verified: Arc<Verified>,
 }
 
 impl VerifiedAccessToken {
-    fn new(jwt: UnverifiedJwt<'_>) -> Self {
-        let (claims, payload) = jwt.into_parts();
-        Self { claims, payload }
-    }
-
     /// The registered claims the checks read (`sub`, `scope`, `organization_id`, audiences).
     #[must_use]
     pub fn claims(&self) -> &RegisteredClaims {
-        &self.claims
+        &self.verified.claims
     }
 
     /// Every claim, as the JSON text of the payload.
     #[must_use]
     pub fn payload(&self) -> &str {
-        &self.payload
+        &self.verified.payload
     }
 
     /// The payload's JSON text, taken out.
     #[must_use]
     pub fn into_payload(self) -> String {
-        self.payload
+        Arc::try_unwrap(self.verified).map_or_else(|shared| shared.payload.clone(), |v| v.payload)
     }
 }
 
@@ -274,9 +324,39 @@ pub struct AccessTokenVerifierBuilder {
     scopes: Vec<String>,
     organization_id: Option<String>,
     settings: Settings,
+    cache: CacheLimits,
+    allow_impersonation: bool,
+    introspection: Option<(String, ClientSecret, Duration)>,
 }
 
 impl AccessTokenVerifierBuilder {
+    /// Bounds of the verified-token cache ([`CacheLimits::OFF`] turns it off); by default
+    /// [`DEFAULT_CACHE_LIMITS`].
+    #[must_use]
+    pub fn cache(mut self, limits: CacheLimits) -> Self {
+        self.cache = limits;
+        self
+    }
+
+    /// Whether tokens with an actor (`act`: impersonated or delegated) are accepted; by
+    /// default they are (and their actor is in the claims). Refused ones are rejected as
+    /// invalid tokens (401, check `act`).
+    #[must_use]
+    pub fn allow_impersonation(mut self, allow: bool) -> Self {
+        self.allow_impersonation = allow;
+        self
+    }
+
+    /// Accepts opaque access tokens (issued for no API resource) by asking the provider's
+    /// introspection endpoint, authenticated as the app `client_id` with `secret`; answers are
+    /// reused for at most `ttl` (never past the token's `exp`). Off by default: such tokens
+    /// are then rejected as malformed.
+    #[must_use]
+    pub fn introspection(mut self, client_id: String, secret: ClientSecret, ttl: Duration) -> Self {
+        self.introspection = Some((client_id, secret, ttl));
+        self
+    }
+
     /// Scopes every token must have (space-separated in its `scope` claim).
     #[must_use]
     pub fn scopes(mut self, scopes: Vec<String>) -> Self {
@@ -316,6 +396,22 @@ impl AccessTokenVerifierBuilder {
             return Err(Error::config("organizationId must not be empty"));
         }
         let http = settings.http_client()?;
+        let introspection = match self.introspection {
+            Some((client_id, secret, _)) if client_id.is_empty() || secret.secret().is_empty() => {
+                return Err(Error::config(
+                    "introspection needs a client id and a client secret",
+                ));
+            }
+            Some((client_id, secret, ttl)) => Some(Introspection::new(
+                client_id,
+                secret,
+                CacheLimits {
+                    max_age: ttl,
+                    ..self.cache
+                },
+            )),
+            None => None,
+        };
         Ok(AccessTokenVerifier {
             inner: Arc::new(Inner {
                 issuer: format!("{endpoint}/oidc"),
@@ -327,6 +423,11 @@ impl AccessTokenVerifierBuilder {
                 http,
                 discovery: DiscoveryCache::default(),
                 jwks: JwksCache::new(settings.jwks_refetch_cooldown),
+                cache: TokenCache::new(self.cache),
+                cached_generation: AtomicU64::new(0),
+                allow_impersonation: self.allow_impersonation,
+                introspection,
+                clock_offset: AtomicI64::new(0),
             }),
         })
     }
@@ -361,6 +462,14 @@ struct Inner {
     http: HttpClient,
     discovery: DiscoveryCache,
     jwks: JwksCache,
+    /// Verified tokens, valid while their key set's generation is current.
+    cache: TokenCache<Verified>,
+    /// The key generation the cache's entries were verified with (a change empties it).
+    cached_generation: AtomicU64,
+    allow_impersonation: bool,
+    introspection: Option<Introspection>,
+    /// Seconds added to the system clock ([`shift_clock`](AccessTokenVerifier::shift_clock)).
+    clock_offset: AtomicI64,
 }
 
 impl AccessTokenVerifier {
@@ -376,7 +485,41 @@ impl AccessTokenVerifier {
             scopes: Vec::new(),
             organization_id: None,
             settings: Settings::default(),
+            cache: DEFAULT_CACHE_LIMITS,
+            allow_impersonation: true,
+            introspection: None,
         }
+    }
+
+    /// Moves this verifier's clock by `seconds` (cumulative): what `exp`, `iat` and `nbf` are
+    /// compared with. For tests that must see tokens expire without waiting; a production
+    /// verifier never calls it.
+    #[doc(hidden)]
+    pub fn shift_clock(&self, seconds: i64) {
+        self.inner.clock_offset.fetch_add(seconds, Ordering::Relaxed);
+    }
+
+    fn now(&self) -> u64 {
+        let offset = self.inner.clock_offset.load(Ordering::Relaxed);
+        jwt::now_epoch_seconds().saturating_add_signed(offset)
+    }
+
+    /// Whether tokens with an actor (`act`) are accepted.
+    #[must_use]
+    pub fn allows_impersonation(&self) -> bool {
+        self.inner.allow_impersonation
+    }
+
+    /// The bounds of the verified-token cache.
+    #[must_use]
+    pub fn cache_limits(&self) -> CacheLimits {
+        self.inner.cache.limits()
+    }
+
+    /// Whether opaque tokens are introspected.
+    #[must_use]
+    pub fn introspects(&self) -> bool {
+        self.inner.introspection.is_some()
     }
 
     /// The issuer tokens must carry: `{endpoint}/oidc`.
@@ -412,7 +555,7 @@ impl AccessTokenVerifier {
                 .organization_id
                 .or(self.inner.organization_id.as_deref()),
             access_token_type: true,
-            now: jwt::now_epoch_seconds(),
+            now: self.now(),
             leeway: self.inner.leeway,
         }
     }
@@ -462,6 +605,33 @@ impl AccessTokenVerifier {
         final_attempt: bool,
     ) -> Option<Result<VerifiedAccessToken>> {
         let rejected = |e| Some(Err(Error::AccessTokenRejected(e)));
+        if let Some(introspection) = &self.inner.introspection
+            && is_opaque(token)
+        {
+            return match introspection.cached(token) {
+                Some(answer) => Some(self.decide_introspected(&answer, expectations)),
+                None if final_attempt => Some(Err(introspection::inactive())),
+                None => None,
+            };
+        }
+        let generation = keys.map_or(0, KeySet::generation);
+        let cache_key = if generation == 0 {
+            None
+        } else {
+            self.note_generation(generation);
+            self.inner.cache.key(token)
+        };
+        if let Some(key) = &cache_key
+            && let Some(hit) = self.inner.cache.get(key)
+        {
+            if hit.key_generation == generation {
+                if !final_attempt && self.inner.jwks.stale() {
+                    return None;
+                }
+                return Some(self.decide(hit, expectations, true));
+            }
+            self.inner.cache.remove(key);
+        }
         let jwt = match jwt::parse(token) {
             Ok(jwt) => jwt,
             Err(e) => return rejected(e),
@@ -483,10 +653,125 @@ impl AccessTokenVerifier {
         let Some(keys) = keys else {
             return rejected(ValidationError::UnknownKey);
         };
-        match expectations.check(&jwt, keys) {
-            Ok(()) => Some(Ok(VerifiedAccessToken::new(jwt))),
-            Err(e) => rejected(e),
+        if let Err(e) = expectations.check_token(&jwt, keys) {
+            return rejected(e);
         }
+        let (claims, payload) = jwt.into_parts();
+        let verified = Arc::new(Verified {
+            claims,
+            payload,
+            key_generation: generation,
+        });
+        if let Some(key) = cache_key {
+            let now = expectations.now;
+            let ttl = verified.claims.expires_at().map_or(Duration::ZERO, |exp| {
+                Duration::from_secs(exp.saturating_add(expectations.leeway).saturating_sub(now))
+            });
+            self.inner.cache.insert(key, verified.clone(), ttl);
+        }
+        Some(self.decide(verified, expectations, false))
+    }
+
+    /// Empties the cache when the keys it was filled with are replaced: a withdrawn key stops
+    /// verifying as soon as the new key set is fetched.
+    fn note_generation(&self, generation: u64) {
+        let cached = &self.inner.cached_generation;
+        if cached.load(Ordering::Relaxed) != generation
+            && cached.swap(generation, Ordering::Relaxed) != generation
+        {
+            self.inner.cache.clear();
+        }
+    }
+
+    /// The decision on a token whose signature verified: its registered claims (again, for a
+    /// cached one: the time has moved), the impersonation policy, the call's requirements.
+    fn decide(
+        &self,
+        verified: Arc<Verified>,
+        expectations: &Expectations<'_>,
+        check_claims: bool,
+    ) -> Result<VerifiedAccessToken> {
+        let claims = &verified.claims;
+        let outcome = if check_claims {
+            expectations.check_claims(claims, true)
+        } else {
+            Ok(())
+        }
+        .and_then(|()| self.check_actor(claims))
+        .and_then(|()| expectations.check_access(claims));
+        match outcome {
+            Ok(()) => Ok(VerifiedAccessToken { verified }),
+            Err(e) => Err(Error::AccessTokenRejected(e)),
+        }
+    }
+
+    fn check_actor(&self, claims: &RegisteredClaims) -> Result<(), ValidationError> {
+        if !self.inner.allow_impersonation && claims.actor().is_some() {
+            return Err(ValidationError::Impersonated);
+        }
+        Ok(())
+    }
+
+    /// The decision on an introspected opaque token: inactive, or its claims checked like a
+    /// JWT's (an answer without `aud` passes the audience check: the token names no API).
+    fn decide_introspected(
+        &self,
+        answer: &Introspected,
+        expectations: &Expectations<'_>,
+    ) -> Result<VerifiedAccessToken> {
+        let Introspected::Active(verified) = answer else {
+            return Err(introspection::inactive());
+        };
+        let claims = &verified.claims;
+        expectations
+            .check_claims(claims, false)
+            .and_then(|()| self.check_actor(claims))
+            .and_then(|()| expectations.check_access(claims))
+            .map_err(Error::AccessTokenRejected)?;
+        Ok(VerifiedAccessToken {
+            verified: verified.clone(),
+        })
+    }
+
+    /// Verifies an opaque token by introspection (the cached answer, or one request shared
+    /// with concurrent callers for the same token).
+    ///
+    /// # Errors
+    /// [`Error::AccessTokenRejected`] (`active` when introspection is not configured or the
+    /// token is not active, else the failed check); discovery and introspection errors;
+    /// [`Error::Config`] when the provider has no introspection endpoint or no audience can be
+    /// derived.
+    pub async fn introspect(
+        &self,
+        token: &str,
+        requirements: &Requirements<'_>,
+    ) -> Result<VerifiedAccessToken> {
+        let inner = &self.inner;
+        let Some(introspection) = &inner.introspection else {
+            return Err(introspection::inactive());
+        };
+        let audience = self.audience_for(requirements)?;
+        let metadata = inner
+            .discovery
+            .get(&inner.http, &inner.discovery_url, &inner.issuer)
+            .await?;
+        let endpoint = metadata
+            .introspection_endpoint
+            .as_deref()
+            .ok_or_else(|| Error::config("the provider has no introspection endpoint"))?;
+        let answer = introspection
+            .introspect(&inner.http, endpoint, token, self.now())
+            .await?;
+        let expectations = self.expectations(requirements, &audience);
+        self.decide_introspected(&answer, &expectations)
+    }
+
+    /// Whether `token` is opaque (not a JWT) and this verifier introspects such tokens: then
+    /// [`introspect`](Self::introspect) decides it when [`verify_cached`](Self::verify_cached)
+    /// answers `None`.
+    #[must_use]
+    pub fn needs_introspection(&self, token: &str) -> bool {
+        self.inner.introspection.is_some() && is_opaque(token)
     }
 
     /// Verifies `token` with the cached keys, without any I/O: `None` when the keys must be
@@ -638,6 +923,9 @@ impl AccessTokenVerifier {
     pub async fn verify(&self, token: &str, requirements: &Requirements<'_>) -> Result<VerifiedAccessToken> {
         if let Some(result) = self.verify_cached(token, requirements) {
             return result;
+        }
+        if self.needs_introspection(token) {
+            return self.introspect(token, requirements).await;
         }
         self.load_keys_for(&[token]).await?;
         self.verify_loaded(token, requirements)

@@ -209,6 +209,14 @@ assert http.get("/products", headers={"Authorization": f"Bearer {token}"}).json 
 assert http.get("/products").status_code == 401
 """,
     ),
+    "Protect your API (3)": Setup(
+        preamble=SIGNED_IN + "\nopaque_token = await client.getAccessToken()",
+        replace={**TENANT, **APP, **SECRET},
+        check="""
+assert claims.sub == "user-alice" and claims.aud == [] and claims.act is None
+assert verifier.allowImpersonation is False
+""",
+    ),
     "Service to service": Setup(
         preamble=SIGNED_IN
         + """

@@ -18,8 +18,8 @@ from typing import Any, Callable
 import pytest
 
 from conftest import ClientFactory, run, sign_in
-from exchange_support import actor_of, impersonation_verifier
 from logto_rs import (
+    AccessTokenVerifier,
     LogtoApiNotFoundError,
     LogtoClient,
     LogtoConfigError,
@@ -86,7 +86,7 @@ def test_delegation_gives_the_user_a_downstream_token_with_the_scopes_their_role
     for_bob = service.blocking.exchangeAccessToken(bob, REPORTS, REPORT_SCOPES)
     assert for_bob.scopes == ["read:reports"]  # bob's role reads only
 
-    claims = impersonation_verifier(provider.endpoint, REPORTS).blocking.verify(
+    claims = AccessTokenVerifier(provider.endpoint, REPORTS, allowImpersonation=True).blocking.verify(
         for_alice.accessToken, scopes=["write:reports"]
     )
     assert claims.sub == "user-alice" and claims.aud == REPORTS and claims.client_id == "web-app"
@@ -241,7 +241,7 @@ def test_impersonation_is_exchanged_once_and_verifies(
         service.exchangeSubjectToken(created.subjectToken, API, ["read:products", "delete:products"])
     )
     assert result.scopes == ["delete:products", "read:products"]
-    claims = impersonation_verifier(provider.endpoint, API).blocking.verify(
+    claims = AccessTokenVerifier(provider.endpoint, API, allowImpersonation=True).blocking.verify(
         result.accessToken, scopes=["read:products"]
     )
     assert claims.sub == "user-alice" and claims.client_id == "web-app"
@@ -265,8 +265,10 @@ def test_an_actor_token_names_who_acts(
     assert actor and "." not in actor
     subject = m2m.blocking.managementApi.createSubjectToken("user-alice").subjectToken
     result = service.blocking.exchangeSubjectToken(subject, API, ["read:products"], actorToken=actor)
-    claims = impersonation_verifier(provider.endpoint, API).blocking.verify(result.accessToken)
-    assert claims.sub == "user-alice" and actor_of(claims) == "user-bob"
+    claims = AccessTokenVerifier(provider.endpoint, API, allowImpersonation=True).blocking.verify(
+        result.accessToken
+    )
+    assert claims.sub == "user-alice" and claims.act is not None and claims.act.sub == "user-bob"
     [request] = exchanges(provider)
     assert request["form"]["actor_token"] == token_hash(actor)
     assert request["form"]["actor_token_type"] == ACCESS_TOKEN_TYPE

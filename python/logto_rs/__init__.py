@@ -42,6 +42,7 @@ from .machine import (
 )
 from .models import (
     AccessTokenClaims,
+    ActorClaims,
     FirstScreen,
     IdTokenClaims,
     InteractionMode,
@@ -69,6 +70,7 @@ from .OidcCore import AccessToken, OidcProviderMetadata, Scope, TokenResponse
 __all__ = [
     "__version__",
     "AccessTokenClaims",
+    "ActorClaims",
     "BlockingLogtoClient",
     "FirstScreen",
     "IdTokenClaims",

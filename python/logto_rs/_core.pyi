@@ -201,6 +201,11 @@ class CoreVerifier:
         request_timeout: float = 10.0,
         connect_timeout: float = 5.0,
         allow_insecure_http: bool = False,
+        cache_size: int = 4096,
+        cache_ttl: float = 300.0,
+        allow_impersonation: bool = True,
+        introspect_with: Optional[tuple[str, str]] = None,
+        introspection_ttl: float = 30.0,
     ) -> CoreVerifier: ...
     @property
     def issuer(self) -> str:
@@ -214,6 +219,23 @@ class CoreVerifier:
     @property
     def organization_id(self) -> Optional[str]:
         """The organization every token must be for, or ``None``."""
+    @property
+    def allow_impersonation(self) -> bool:
+        """Whether tokens with an actor (``act``) are accepted."""
+    @property
+    def cache_size(self) -> int:
+        """Most verified tokens cached (0: no cache)."""
+    @property
+    def introspects(self) -> bool:
+        """Whether opaque tokens are introspected."""
+    def needs_introspection(self, token: str) -> bool:
+        """Whether ``token`` is opaque and introspected (``verify`` answers ``None`` for it)."""
+    def introspect(
+        self, token: str, scopes: Optional[list[str]] = None, organization_id: Optional[str] = None
+    ) -> Operation:
+        """Verify an opaque token by introspection; the operation's result is the claims' JSON."""
+    def _shift_clock(self, seconds: int) -> None:
+        """Move this verifier's clock by ``seconds`` (tests only)."""
     def verify(
         self,
         token: str,

@@ -26,6 +26,7 @@ __all__ = [
     "UserClaims",
     "IdTokenClaims",
     "AccessTokenClaims",
+    "ActorClaims",
     "UserInfoResponse",
 ]
 
@@ -133,10 +134,26 @@ class IdTokenClaims(UserClaims):
         return _whole_seconds(value)
 
 
-class AccessTokenClaims(BaseModel):
-    """Claims of a JWT access token (a resource or organization token).
+class ActorClaims(BaseModel):
+    """The actor of an impersonated or delegated token (the ``act`` claim, RFC 8693 §4.1).
 
-    Unknown claims (custom JWT claims, ``act``, ``cnf``…) are kept as extra attributes.
+    ``sub`` is who acts on behalf of the token's subject; a nested ``act`` names the actor
+    before it (a chain of delegations). Other members are kept as extra attributes.
+    """
+
+    model_config = ConfigDict(extra="allow", defer_build=True)
+
+    sub: str
+    act: Optional[ActorClaims] = None
+
+
+class AccessTokenClaims(BaseModel):
+    """Claims of an access token (a JWT resource or organization token, or an opaque one).
+
+    For an opaque token they are the provider's introspection answer, and ``aud`` is empty
+    (the token names no API). ``act`` is set when the token is impersonated or delegated
+    (``sub`` is the user the token acts for, ``act.sub`` who acts). Unknown claims (custom JWT
+    claims, ``cnf``…) are kept as extra attributes.
     """
 
     model_config = ConfigDict(extra="allow", defer_build=True)
@@ -150,6 +167,7 @@ class AccessTokenClaims(BaseModel):
     scope: Optional[str] = None
     client_id: Optional[str] = None
     organization_id: Optional[str] = None
+    act: Optional[ActorClaims] = None
 
     @field_validator("exp", "iat", mode="before")
     @classmethod

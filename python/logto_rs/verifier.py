@@ -22,6 +22,25 @@ and that is where the awaitable methods yield. ``verifyMany`` checks a batch on 
 A rejected token raises :class:`~logto_rs.LogtoInvalidTokenError` (401) or
 :class:`~logto_rs.LogtoInsufficientScopeError` (403); both carry ``status``, ``check`` and the
 ``www_authenticate`` header value to answer with.
+
+An API sees the same bearer token on many requests, so verified tokens are cached (on by
+default, ``cacheSize`` entries, each for at most ``cacheTtl`` seconds, tokens up to 4 KiB): a
+repeated token skips the signature check, but every use checks ``exp``/``iat``/``nbf`` again
+(same ``clockTolerance``) and the call's audience, organization and scopes. Entries are keyed by
+the token's SHA-256, hold only its claims, and are dropped as soon as the key set changes (a key
+added or withdrawn), so the answers are exactly those of a verifier without cache. Each process
+has its own (a forked worker starts empty).
+
+With ``introspectWith=(clientId, clientSecret)`` an opaque access token (Logto issues one when
+no API resource is asked for) is verified at the provider's introspection endpoint with those
+app credentials; active answers are reused for ``introspectionTtl`` seconds at most (never past
+the token's ``exp``), and concurrent requests with one token share one introspection. Its
+claims have an empty ``aud`` (the token names no API); an inactive token is a 401 (check
+``active``).
+
+A token with an actor (``act``: Logto issues one when a first-party app exchanges a subject
+token an administrator created, i.e. impersonation) is accepted by default and its actor is in
+``claims.act``; ``allowImpersonation=False`` rejects such tokens as invalid (401, check ``act``).
 """
 
 from __future__ import annotations
@@ -92,6 +111,11 @@ class _VerifierBase:
         requestTimeout: float = 10.0,
         connectTimeout: float = 5.0,
         allowInsecureHttp: bool = False,
+        allowImpersonation: bool = True,
+        cacheSize: int = 4096,
+        cacheTtl: float = 300.0,
+        introspectWith: Optional[tuple[str, str]] = None,
+        introspectionTtl: float = 30.0,
     ) -> None:
         self._endpoint = endpoint
         self._blocking: Optional[BlockingAccessTokenVerifier] = None
@@ -105,6 +129,11 @@ class _VerifierBase:
             request_timeout=requestTimeout,
             connect_timeout=connectTimeout,
             allow_insecure_http=allowInsecureHttp,
+            cache_size=cacheSize,
+            cache_ttl=cacheTtl,
+            allow_impersonation=allowImpersonation,
+            introspect_with=introspectWith,
+            introspection_ttl=introspectionTtl,
         )
 
     def __repr__(self) -> str:
@@ -139,6 +168,11 @@ class _VerifierBase:
         """The organization every token must be for, or ``None``."""
         return self._core.organization_id
 
+    @property
+    def allowImpersonation(self) -> bool:
+        """Whether tokens with an actor (``act``, impersonation) are accepted."""
+        return self._core.allow_impersonation
+
 
 _Pending = Union[list[Union[str, LogtoException, None]], LogtoException]
 
@@ -149,6 +183,15 @@ def _result(result: Union[str, LogtoException, None]) -> Union[AccessTokenClaims
     if result is None:  # pragma: no cover - a final attempt decides every token
         raise RuntimeError("a token was left undecided")
     return result
+
+
+def _undecided(
+    core: CoreVerifier, tokens: list[str], results: list[Union[str, LogtoException, None]]
+) -> tuple[list[int], list[int]]:
+    """Return the positions of the undecided tokens: opaque ones, then the others (keys to load)."""
+    undecided = [index for index, result in enumerate(results) if result is None]
+    opaque = [index for index in undecided if core.needs_introspection(tokens[index])]
+    return opaque, [index for index in undecided if index not in opaque]
 
 
 def _merge(
@@ -179,6 +222,16 @@ class AccessTokenVerifier(_VerifierBase):
         allowInsecureHttp: Allow plain ``http://`` to hosts other than loopback, for
             development only (by default the endpoint and every discovered URL must be
             ``https``, or ``http`` to ``localhost``/``127.0.0.1``/``[::1]``).
+        allowImpersonation: Accept tokens with an actor (``act``); ``False`` rejects them
+            with :class:`~logto_rs.LogtoInvalidTokenError` (401, check ``act``).
+        cacheSize: Most verified tokens cached per process (``0`` turns the cache off).
+        cacheTtl: Longest time, in seconds, a verified token is reused without a signature
+            check (its ``exp`` and the call's requirements are checked on every use).
+        introspectWith: ``(clientId, clientSecret)`` of a Logto app (a traditional web or
+            machine-to-machine app) to verify opaque access tokens at the provider's
+            introspection endpoint. Without it opaque tokens are rejected as malformed.
+        introspectionTtl: Longest time, in seconds, an introspection answer is reused (never
+            past the token's ``exp``); a revoked opaque token is refused at most this late.
 
     Raises:
         LogtoConfigError: an invalid endpoint, audience, scope or timeout.
@@ -222,8 +275,11 @@ class AccessTokenVerifier(_VerifierBase):
         scope_list = _scope_list(scopes)
         payload = core.verify(token, scope_list, organizationId)
         if payload is None:
-            await _driver.run(core.load_keys([token]))
-            payload = core.verify(token, scope_list, organizationId, True)
+            if core.needs_introspection(token):
+                payload = await _driver.run(core.introspect(token, scope_list, organizationId))
+            else:
+                await _driver.run(core.load_keys([token]))
+                payload = core.verify(token, scope_list, organizationId, True)
         return _claims(payload)  # type: ignore[arg-type]
 
     async def verifyMany(
@@ -255,7 +311,14 @@ class AccessTokenVerifier(_VerifierBase):
         token_list = tokens if isinstance(tokens, list) else list(tokens)
         scope_list = _scope_list(scopes)
         results = core.verify_many(token_list, scope_list, organizationId)
-        pending = [index for index, result in enumerate(results) if result is None]
+        opaque, pending = _undecided(core, token_list, results)
+        for index in opaque:
+            try:
+                results[index] = await _driver.run(
+                    core.introspect(token_list[index], scope_list, organizationId)
+                )
+            except LogtoException as error:
+                results[index] = error
         if not pending:
             return _merge(results, pending, [])
         again: _Pending
@@ -285,8 +348,11 @@ class BlockingAccessTokenVerifier(_VerifierBase):
         scope_list = _scope_list(scopes)
         payload = core.verify(token, scope_list, organizationId)
         if payload is None:
-            _driver.run_blocking(core.load_keys([token]))
-            payload = core.verify(token, scope_list, organizationId, True)
+            if core.needs_introspection(token):
+                payload = _driver.run_blocking(core.introspect(token, scope_list, organizationId))
+            else:
+                _driver.run_blocking(core.load_keys([token]))
+                payload = core.verify(token, scope_list, organizationId, True)
         return _claims(payload)  # type: ignore[arg-type]
 
     def verifyMany(
@@ -301,7 +367,14 @@ class BlockingAccessTokenVerifier(_VerifierBase):
         token_list = tokens if isinstance(tokens, list) else list(tokens)
         scope_list = _scope_list(scopes)
         results = core.verify_many(token_list, scope_list, organizationId)
-        pending = [index for index, result in enumerate(results) if result is None]
+        opaque, pending = _undecided(core, token_list, results)
+        for index in opaque:
+            try:
+                results[index] = _driver.run_blocking(
+                    core.introspect(token_list[index], scope_list, organizationId)
+                )
+            except LogtoException as error:
+                results[index] = error
         if not pending:
             return _merge(results, pending, [])
         again: _Pending

@@ -11,12 +11,15 @@ use std::sync::Arc;
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyString};
 
-use super::convert::settings;
+use super::convert::{seconds, settings};
 use super::operation::{Exchange, Output, PyOperation};
 use crate::error::{Error, Result, ValidationError};
 use crate::jwks::VerifyingKey;
 use crate::jwt::{Algorithm, ClaimChecks, MAX_TOKEN_BYTES, TokenKind, allowed_algorithm, check_payload};
-use crate::verifier::{AccessTokenVerifier, Requirements, VerifiedAccessToken};
+use crate::secret::ClientSecret;
+use crate::verifier::{
+    AccessTokenVerifier, CacheLimits, DEFAULT_CACHE_LIMITS, Requirements, VerifiedAccessToken,
+};
 
 /// The token's text, or why it cannot be a token, without copying an oversized string.
 fn token_text<'a>(token: &'a Bound<'_, PyString>) -> std::result::Result<Cow<'a, str>, ValidationError> {
@@ -43,7 +46,9 @@ impl PyCoreVerifier {
     #[new]
     #[pyo3(signature = (endpoint, audience=None, *, scopes=Vec::new(), organization_id=None,
         clock_tolerance=60.0, jwks_refetch_cooldown=30.0, request_timeout=10.0, connect_timeout=5.0,
-        allow_insecure_http=false))]
+        allow_insecure_http=false, cache_size=4096,
+        cache_ttl=300.0, allow_impersonation=true,
+        introspect_with=None, introspection_ttl=30.0))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         endpoint: String,
@@ -55,10 +60,27 @@ impl PyCoreVerifier {
         request_timeout: f64,
         connect_timeout: f64,
         allow_insecure_http: bool,
+        cache_size: usize,
+        cache_ttl: f64,
+        allow_impersonation: bool,
+        introspect_with: Option<(String, String)>,
+        introspection_ttl: f64,
     ) -> Result<Self> {
-        let verifier = AccessTokenVerifier::builder(endpoint, audience)
+        let cache_ttl = seconds("cacheTtl", cache_ttl)?;
+        let mut builder = AccessTokenVerifier::builder(endpoint, audience)
             .scopes(scopes)
             .organization_id(organization_id)
+            .cache(CacheLimits {
+                max_entries: cache_size,
+                max_age: cache_ttl,
+                ..DEFAULT_CACHE_LIMITS
+            })
+            .allow_impersonation(allow_impersonation);
+        if let Some((client_id, secret)) = introspect_with {
+            let ttl = seconds("introspectionTtl", introspection_ttl)?;
+            builder = builder.introspection(client_id, ClientSecret::new(secret), ttl);
+        }
+        let verifier = builder
             .settings(settings(
                 request_timeout,
                 connect_timeout,
@@ -92,6 +114,57 @@ impl PyCoreVerifier {
     #[getter]
     fn organization_id(&self) -> Option<&str> {
         self.verifier.organization_id()
+    }
+
+    /// Whether tokens with an actor (`act`) are accepted.
+    #[getter]
+    fn allow_impersonation(&self) -> bool {
+        self.verifier.allows_impersonation()
+    }
+
+    /// Most verified tokens cached (0: no cache).
+    #[getter]
+    fn cache_size(&self) -> usize {
+        self.verifier.cache_limits().max_entries
+    }
+
+    /// Whether opaque tokens are introspected.
+    #[getter]
+    fn introspects(&self) -> bool {
+        self.verifier.introspects()
+    }
+
+    /// Whether `token` is opaque and introspected: `verify` then answers `None` until
+    /// `introspect` decided it.
+    fn needs_introspection(&self, token: &str) -> bool {
+        self.verifier.needs_introspection(token)
+    }
+
+    /// Verifies an opaque token at the provider's introspection endpoint: an `Operation` whose
+    /// result is the claims' JSON text.
+    #[pyo3(signature = (token, scopes=None, organization_id=None))]
+    fn introspect(
+        &self,
+        token: String,
+        scopes: Option<Vec<String>>,
+        organization_id: Option<String>,
+    ) -> PyOperation {
+        let verifier = self.verifier.clone();
+        let future = async move {
+            let scopes = scopes.unwrap_or_default();
+            let requirements = Requirements {
+                scopes: &scopes,
+                organization_id: organization_id.as_deref(),
+            };
+            let verified = verifier.introspect(&token, &requirements).await?;
+            Ok(Output::Str(verified.into_payload()))
+        };
+        PyOperation::new(Box::pin(future), Arc::new(Exchange::default()))
+    }
+
+    /// Moves this verifier's clock by `seconds` (tests only: tokens expire without waiting).
+    fn _shift_clock(&self, seconds: i64) {
+        self.verifier.shift_clock(seconds);
     }
 
     /// Verifies one token with the cached keys, the crypto without the GIL: the payload's JSON

@@ -361,3 +361,107 @@ fn challenges_follow_rfc_6750() {
     assert!(!header.contains(['\r', '\n', '\\']), "{header}");
     assert_eq!(header.matches('"').count(), 4, "{header}");
 }
+
+/// Runs the synchronous path with the verifier's own key cache (as in production, where the
+/// verified-token cache is used) at `now`.
+fn check_cached(
+    verifier: &AccessTokenVerifier,
+    token: &str,
+    requirements: &Requirements<'_>,
+    now: u64,
+) -> Result<VerifiedAccessToken> {
+    let audience = verifier.audience_for(requirements)?;
+    let mut expectations = verifier.expectations(requirements, &audience);
+    expectations.now = now;
+    let keys = verifier.inner.jwks.cached();
+    verifier
+        .verify_with(token, &expectations, keys.as_deref(), true)
+        .unwrap()
+}
+
+#[test]
+fn a_cached_token_is_checked_again_on_every_use_and_forgotten_when_the_keys_change() {
+    let signer = Signer::ec();
+    let verifier = verifier(Some(API));
+    verifier
+        .inner
+        .jwks
+        .insert_for_tests(keyset(&[signer.jwk(Some("k1"))]));
+    let token = access_token(&signer, Some("at+jwt"), &json!({"exp": NOW + 100}));
+    let none = Requirements::default();
+    assert!(check_cached(&verifier, &token, &none, NOW).is_ok());
+    assert_eq!(verifier.inner.cache.len(), 1);
+    // A hit: the time, the audience and the requirements are checked again.
+    let more = ["delete:products".to_owned()];
+    let requirements = Requirements {
+        scopes: &more,
+        organization_id: None,
+    };
+    let rejected = |outcome: Result<VerifiedAccessToken>| match outcome {
+        Err(Error::AccessTokenRejected(e)) => e,
+        other => panic!("expected a rejection, got {other:?}"),
+    };
+    assert_eq!(
+        rejected(check_cached(&verifier, &token, &requirements, NOW)),
+        ValidationError::Scope("read:products delete:products".into())
+    );
+    assert_eq!(
+        rejected(check_cached(&verifier, &token, &none, NOW + 161)),
+        ValidationError::Expired
+    );
+    assert!(check_cached(&verifier, &token, &none, NOW + 159).is_ok());
+    // The same keys fetched again keep the entry; other keys drop it, and the token's key is gone.
+    verifier
+        .inner
+        .jwks
+        .insert_for_tests(keyset(&[signer.jwk(Some("k1"))]));
+    assert!(check_cached(&verifier, &token, &none, NOW).is_ok());
+    assert_eq!(verifier.inner.cache.len(), 1);
+    verifier
+        .inner
+        .jwks
+        .insert_for_tests(keyset(&[Signer::ec().jwk(Some("k2"))]));
+    assert_eq!(
+        rejected(check_cached(&verifier, &token, &none, NOW)),
+        ValidationError::UnknownKey
+    );
+    assert_eq!(verifier.inner.cache.len(), 0);
+}
+
+#[test]
+fn impersonated_tokens_are_accepted_unless_refused() {
+    let signer = Signer::ec();
+    let token = access_token(&signer, Some("at+jwt"), &json!({"act": {"sub": "admin-1"}}));
+    let keys = keyset(&[signer.jwk(Some("k1"))]);
+    let accepting = verifier(Some(API));
+    let verified = check(&accepting, &token, &Requirements::default(), Some(&keys), true)
+        .unwrap()
+        .unwrap();
+    assert_eq!(verified.claims().actor(), Some(&json!({"sub": "admin-1"})));
+    let refusing = AccessTokenVerifier::builder("https://tenant.logto.app/", Some(API.into()))
+        .allow_impersonation(false)
+        .build()
+        .unwrap();
+    assert_eq!(
+        rejection(check(
+            &refusing,
+            &token,
+            &Requirements::default(),
+            Some(&keys),
+            true
+        )),
+        ValidationError::Impersonated
+    );
+    assert_eq!(Challenge::new(&ValidationError::Impersonated).status, 401);
+    let malformed = access_token(&signer, Some("at+jwt"), &json!({"act": {"sub": 7}}));
+    assert_eq!(
+        rejection(check(
+            &accepting,
+            &malformed,
+            &Requirements::default(),
+            Some(&keys),
+            true
+        )),
+        ValidationError::Claim("act")
+    );
+}

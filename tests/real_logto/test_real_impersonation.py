@@ -10,8 +10,8 @@ import asyncio
 import pytest
 
 from conftest import ClientFactory, RealLogto, jwt_parts, sign_in
-from exchange_support import actor_of, impersonation_verifier
 from logto_rs import (
+    AccessTokenVerifier,
     LogtoApiNotFoundError,
     LogtoClient,
     LogtoConfig,
@@ -40,7 +40,7 @@ def test_impersonation_is_exchanged_once_and_verifies(
             created.subjectToken, logto.resource, ["read:products", "write:products"]
         )
         assert result.scopes == ["read:products"]  # alice's role
-        claims = impersonation_verifier(logto.endpoint, logto.resource).blocking.verify(
+        claims = AccessTokenVerifier(logto.endpoint, logto.resource, allowImpersonation=True).blocking.verify(
             result.accessToken, scopes=["read:products"]
         )
         assert claims.sub == logto.user_id("alice") and claims.client_id == logto.web[0]
@@ -61,8 +61,14 @@ def test_an_actor_token_names_who_acts(
     assert actor
     subject = m2m.blocking.managementApi.createSubjectToken(logto.user_id("alice")).subjectToken
     result = web.blocking.exchangeSubjectToken(subject, logto.resource, ["read:products"], actorToken=actor)
-    claims = impersonation_verifier(logto.endpoint, logto.resource).blocking.verify(result.accessToken)
-    assert claims.sub == logto.user_id("alice") and actor_of(claims) == logto.user_id("bob")
+    claims = AccessTokenVerifier(logto.endpoint, logto.resource, allowImpersonation=True).blocking.verify(
+        result.accessToken
+    )
+    assert (
+        claims.sub == logto.user_id("alice")
+        and claims.act is not None
+        and claims.act.sub == logto.user_id("bob")
+    )
 
 
 def test_the_older_subject_token_type(logto: RealLogto, m2m: LogtoM2MClient, web: LogtoClient) -> None:
