@@ -30,10 +30,18 @@ def provider() -> Iterator[Provider]:
 
 @pytest.fixture(autouse=True)
 def _clean_provider(request: pytest.FixtureRequest) -> Iterator[None]:
-    """Clear faults, ID-token mutations, the JWKS mode and the request log between tests."""
-    if "provider" in request.fixturenames:
-        request.getfixturevalue("provider").reset()
+    """Clear faults, ID-token mutations, the JWKS mode and the request log between tests.
+
+    Also after each test, so a module-scoped fixture built before the next module's first test
+    never meets a fault the previous module left armed.
+    """
+    if "provider" not in request.fixturenames:
+        yield
+        return
+    provider: Provider = request.getfixturevalue("provider")
+    provider.reset()
     yield
+    provider.reset()
 
 
 def run(coroutine: Coroutine[Any, Any, T]) -> T:
