@@ -373,10 +373,11 @@ pub(crate) fn classify<T: DeserializeOwned>(
             .map_err(|_| unexpected(endpoint, status, "expected JSON, got no content"));
     }
     let document = matches!(endpoint, Endpoint::Discovery | Endpoint::Jwks);
-    if (!success && document) || (status >= 500 && endpoint == Endpoint::UserInfo) {
+    if (!success && document) || status >= 500 {
         // Discovery and the JWKS are plain documents, not OAuth endpoints: any error answer from
-        // them (a 5xx with an OAuth-looking body included) is the provider failing, one class
-        // whatever the body says; so is a 5xx from userinfo (its OAuth errors are 4xx).
+        // them is the provider failing. So is a 5xx from any endpoint, an OAuth-looking body
+        // (`server_error`) included: OAuth's refusals are 4xx, and a failing provider must never
+        // read as a refusal (a refusal may end the session; an outage never does).
         let reason = if status >= 500 {
             "the provider is failing (server error)"
         } else {
@@ -540,8 +541,17 @@ mod tests {
     }
 
     #[test]
-    fn documents_fail_as_the_provider_failing_whatever_the_body() {
-        for endpoint in [Endpoint::Discovery, Endpoint::Jwks] {
+    fn server_errors_are_the_provider_failing_whatever_the_body() {
+        for endpoint in [
+            Endpoint::Discovery,
+            Endpoint::Jwks,
+            Endpoint::Token,
+            Endpoint::Revocation,
+            Endpoint::UserInfo,
+            Endpoint::Introspection,
+            Endpoint::DeviceAuthorization,
+            Endpoint::ManagementApi,
+        ] {
             let error = classify::<Tokens>(
                 endpoint,
                 503,

@@ -165,11 +165,8 @@ def test_token_endpoint_misbehaving(
 ) -> None:
     callback = start(client)
     provider.fault("token", mode)
-    error = rejected(client, storage, callback, LogtoException)
-    if mode == "status500":
-        assert error.status == 500
-    else:
-        assert isinstance(error, LogtoResponseError) and error.status == 200
+    error = rejected(client, storage, callback, LogtoResponseError)
+    assert error.status == (500 if mode == "status500" else 200)
 
 
 def test_token_endpoint_hanging_times_out(
