@@ -5,6 +5,7 @@ that fails a check is answered 400 without changing any session."""
 from __future__ import annotations
 
 import json
+import logging
 import time
 import uuid
 from typing import Any
@@ -122,14 +123,19 @@ def test_a_logout_ends_only_the_sessions_it_names(provider: Provider, redis_clie
     assert not redis_client.keys("logto-sessions:*user-bob")
 
 
-def test_a_cookie_session_is_signed_out_from_the_next_request(provider: Provider) -> None:
+def test_a_cookie_session_is_signed_out_from_the_next_request(
+    provider: Provider, caplog: pytest.LogCaptureFixture
+) -> None:
     app = make_app(provider, FlaskSessionStorage())
     alice, bob = app.test_client(), app.test_client()
     sign_in(alice)
     sign_in_as_bob(bob)
     cookie = alice.get_cookie("session", domain="127.0.0.1")
     assert cookie is not None
-    assert post(bob, logout_token(provider, sub="user-alice")).status_code == 200
+    with caplog.at_level(logging.WARNING, logger="logto_rs.backchannel"):
+        assert post(bob, logout_token(provider, sub="user-alice")).status_code == 200
+    # The per-process default says, once, that other workers do not learn of the logout.
+    assert ["RedisRevocations" in record.getMessage() for record in caplog.records] == [True]
     assert alice.get("/protected").status_code == 401
     assert bob.get("/protected").status_code == 200
     # The old cookie, replayed, is still signed out; signing in again works.

@@ -23,7 +23,9 @@ The framework integrations (Flask, FastAPI, Django) serve the endpoint with a fe
 from __future__ import annotations
 
 import json
+import logging
 import math
+import os
 import threading
 import time
 from abc import ABC, abstractmethod
@@ -66,6 +68,8 @@ RESPONSE_HEADERS = {"Cache-Control": "no-store", "Content-Type": "application/js
 
 MEMORY_CAPACITY = 10_000
 """Most records a :class:`MemoryRevocations` keeps (the oldest go first)."""
+
+logger = logging.getLogger("logto_rs.backchannel")
 
 
 @dataclass(frozen=True)
@@ -260,7 +264,9 @@ class MemoryRevocations(Revocations):
     """Revocations of cookie sessions in this process's memory (bounded, expiring).
 
     Only right for a single process: another worker never learns of the logout. Use
-    :class:`RedisRevocations` when several processes or hosts serve the app.
+    :class:`RedisRevocations` when several processes or hosts serve the app. The first logout a
+    process records is logged as a warning saying so (logger ``logto_rs.backchannel``), since a
+    pre-forking server would otherwise sign the user out of one worker only, silently.
     """
 
     def __init__(
@@ -270,9 +276,17 @@ class MemoryRevocations(Revocations):
         self.capacity = capacity
         self._records: dict[str, tuple[int, float]] = {}
         self._lock = threading.Lock()
+        self._warned_pid = 0
 
     def _put(self, key: str, at: int, ttl: int) -> None:
         now = time.monotonic()
+        if self._warned_pid != os.getpid():
+            self._warned_pid = os.getpid()
+            logger.warning(
+                "a back-channel logout was recorded in this process only (MemoryRevocations): other "
+                "worker processes still accept the session's cookie; pass RedisRevocations when "
+                "several processes or hosts serve the app"
+            )
         with self._lock:
             self._records = {k: v for k, v in self._records.items() if v[1] > now}
             while len(self._records) >= self.capacity:
