@@ -4,6 +4,8 @@ answered 400 and changes nothing."""
 
 from __future__ import annotations
 
+import threading
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -80,3 +82,35 @@ def test_a_signed_cookie_session_is_revoked(provider: Provider, signed_cookies: 
     assert post(logout_token(provider, sub="user-alice")).status_code == 200
     assert alice.get("/").json() == {"user": None, "sub": None}
     assert signed_in_sub(bob) == "user-bob"
+
+
+def test_sign_ins_at_the_same_instant_all_land_in_the_users_entry(redis_url: str) -> None:
+    # Several workers record sessions of one user at once in a shared Redis cache: none is left
+    # out of the `sub` entry, so a `sub`-only logout ends them all.
+    from django.core.cache import caches
+
+    from logto_rs.django.backchannel import DjangoSessionIndex
+
+    shared = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": redis_url}}
+    with override_settings(CACHES=shared):
+        caches["default"].clear()
+        index = DjangoSessionIndex(f"race-{uuid.uuid4().hex}")
+        record_concurrently(index)
+        recorded = caches["default"].get(f"{index.namespace}sub:user-race")
+    assert sorted(recorded) == sorted(f"session-{w}-{n}" for w in range(8) for n in range(15))
+
+
+def record_concurrently(index: Any) -> None:
+    """Eight threads record fifteen sessions each of one user, all at once."""
+    barrier = threading.Barrier(8)
+
+    def sign_ins(worker: int) -> None:
+        barrier.wait()
+        for n in range(15):
+            index.record({"sub": "user-race", "sid": f"sid-{worker}-{n}"}, f"session-{worker}-{n}")
+
+    threads = [threading.Thread(target=sign_ins, args=(worker,)) for worker in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()

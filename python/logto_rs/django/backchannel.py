@@ -4,8 +4,10 @@
   Django session key under the ID token's ``sid`` and ``sub`` in the cache
   ``LOGTO["LOCK_CACHE"]`` (else ``"default"``), for ``SESSION_COOKIE_AGE``; a logout deletes
   those sessions from the session store, so the Django login ends with them on every worker.
-  Appending to an index entry is a read and a write: two sign-ins of one user at the same
-  instant may leave one session out of the ``sub`` entry (its ``sid`` entry stays exact).
+  An index entry is read and written under a short lock taken with ``cache.add``, so sign-ins
+  of one user at the same instant on several workers all land in its ``sub`` entry (with a
+  cache whose ``add`` is atomic: Redis, Memcached, the database; the local-memory cache only
+  within one process).
 - The signed-cookie backend: the session cannot be deleted, so a logout records ``sid``/``sub``
   with its time in the cache, and :class:`~logto_rs.django.middleware.LogtoMiddleware` ends a
   session whose ID token dates from before it.
@@ -15,7 +17,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import secrets
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from importlib import import_module
 from typing import Any, Optional
 
@@ -55,6 +60,33 @@ class CacheReplayStore:
         return bool(_cache().add(f"{KEY_PREFIX}jti:{jti}", 1, timeout=max(1, int(ttl) + 1)))
 
 
+ENTRY_LOCK_SECONDS = 5
+"""How long an index entry's lock lives if its holder dies."""
+
+ENTRY_LOCK_WAIT = 2.0
+"""How long a writer waits for an index entry's lock before writing without it."""
+
+
+@contextmanager
+def _entry_lock(cache: BaseCache, key: str) -> Iterator[None]:
+    """Hold ``key``'s lock (``cache.add``) while an index entry is read and written.
+
+    A holder that died leaves the lock to expire; a writer that waited ``ENTRY_LOCK_WAIT`` goes
+    on without it rather than failing the sign-in or the logout.
+    """
+    lock, token = f"{key}:lock", secrets.token_urlsafe(8)
+    deadline = time.monotonic() + ENTRY_LOCK_WAIT
+    held = cache.add(lock, token, timeout=ENTRY_LOCK_SECONDS)
+    while not held and time.monotonic() < deadline:
+        time.sleep(0.005)
+        held = cache.add(lock, token, timeout=ENTRY_LOCK_SECONDS)
+    try:
+        yield
+    finally:
+        if held and cache.get(lock) == token:
+            cache.delete(lock)
+
+
 class DjangoSessionIndex(SessionIndex):
     """Sessions of a server-side backend, found by ``sid`` and ``sub`` through the cache."""
 
@@ -70,18 +102,20 @@ class DjangoSessionIndex(SessionIndex):
             value = claims.get(name)
             if isinstance(value, str):
                 key = f"{self.namespace}{name}:{value}"
-                keys = set(cache.get(key) or ()) | {session_id}
-                cache.set(key, sorted(keys), timeout=settings.SESSION_COOKIE_AGE)
+                with _entry_lock(cache, key):
+                    keys = set(cache.get(key) or ()) | {session_id}
+                    cache.set(key, sorted(keys), timeout=settings.SESSION_COOKIE_AGE)
 
     def end(self, logout: LogoutToken) -> int:
         """Delete the sessions of ``sid``, or with only ``sub``, all the user's sessions."""
         cache = _cache()
         key = f"{self.namespace}sid:{logout.sid}" if logout.sid else f"{self.namespace}sub:{logout.sub}"
-        session_keys = list(cache.get(key) or ())
         store = import_module(settings.SESSION_ENGINE).SessionStore
-        for session_key in session_keys:
-            store(session_key).delete(session_key)
-        cache.delete(key)
+        with _entry_lock(cache, key):
+            session_keys = list(cache.get(key) or ())
+            for session_key in session_keys:
+                store(session_key).delete(session_key)
+            cache.delete(key)
         return len(session_keys)
 
 
