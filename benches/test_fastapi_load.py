@@ -84,7 +84,7 @@ def test_guarded_endpoint_throughput_and_latency(
     if shutil.which("wrk") is None:
         pytest.skip("wrk is not installed (apt-get install wrk)")
     result: dict[str, Any] = {"date": time.strftime("%Y-%m-%d"), "server": f"uvicorn, {WORKERS} workers"}
-    result.update(compare(server, tenant, tmp_path_factory.mktemp("tokens"), fresh_per_run=30_000))
+    result.update(compare(server, tenant, tmp_path_factory.mktemp("tokens"), fresh_per_run=80_000))
     token = tenant.sign()
     latency: dict[str, dict[str, float]] = {}
     samples: dict[str, list[float]] = {path: [] for path in ENDPOINTS}
