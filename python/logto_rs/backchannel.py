@@ -22,6 +22,7 @@ The framework integrations (Flask, FastAPI, Django) serve the endpoint with a fe
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
@@ -32,6 +33,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Optional, Protocol, Union
 
 from . import _driver
@@ -412,19 +414,19 @@ class BackchannelLogout:
     def record(self, id_token: Optional[str], session_id: Optional[str]) -> None:
         """Index a session that just signed in (called by the integrations after the callback)."""
         if id_token:
-            self.sessions.record(json.loads(CoreClient.decode_id_token_claims(id_token)), session_id)
+            self.sessions.record(_id_token_claims(id_token), session_id)
 
     def forget(self, id_token: Optional[str], session_id: Optional[str]) -> None:
         """Drop a session that signs out locally from the index (called by the integrations)."""
         if id_token:
-            self.sessions.forget(json.loads(CoreClient.decode_id_token_claims(id_token)), session_id)
+            self.sessions.forget(_id_token_claims(id_token), session_id)
 
     def is_ended(self, id_token: Optional[str]) -> bool:
         """Whether the session holding ``id_token`` was ended by a logout (cookie sessions)."""
         if not id_token:
             return False
         try:
-            claims = json.loads(CoreClient.decode_id_token_claims(id_token))
+            claims = _id_token_claims(id_token)
         except LogtoException:
             return False
         return self.sessions.is_ended(claims)
@@ -448,6 +450,15 @@ class BackchannelLogout:
             return BackchannelResponse(503, {"error": "temporarily_unavailable"})
         self.sessions.end(logout)
         return BackchannelResponse(200, {})
+
+
+@functools.lru_cache(maxsize=1024)
+def _id_token_claims(id_token: str) -> Mapping[str, Any]:
+    """A stored ID token's claims, decoded once per token (read-only: the mapping is shared).
+
+    Cookie sessions consult them on every request.
+    """
+    return MappingProxyType(json.loads(CoreClient.decode_id_token_claims(id_token)))
 
 
 def _bad_request(description: str) -> BackchannelResponse:
