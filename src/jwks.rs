@@ -169,12 +169,7 @@ impl KeySet {
                     status: 200,
                     reason: "the JWKS has no keys array".into(),
                 })?;
-        let fingerprint = serde_json::to_vec(keys).map_or([0; 32], |text| {
-            let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &text);
-            let mut fingerprint = [0; 32];
-            fingerprint.copy_from_slice(digest.as_ref());
-            fingerprint
-        });
+        let fingerprint = serde_json::to_vec(keys).map_or([0; 32], |text| crate::secret::sha256(&text));
         let keys = keys.iter().filter_map(VerifyingKey::from_jwk).collect();
         Ok(Self {
             keys,

@@ -11,6 +11,14 @@ use subtle::ConstantTimeEq;
 /// SHA-256 of a secret: what caches and coordinators key on instead of the secret itself.
 pub type Fingerprint = [u8; 32];
 
+/// The SHA-256 of `bytes`.
+#[must_use]
+pub fn sha256(bytes: &[u8]) -> Fingerprint {
+    let mut out = [0u8; 32];
+    out.copy_from_slice(digest(&SHA256, bytes).as_ref());
+    out
+}
+
 macro_rules! secret_type {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
@@ -40,9 +48,7 @@ macro_rules! secret_type {
             /// SHA-256 of the value, for use as a map key where the value must not be kept.
             #[must_use]
             pub fn fingerprint(&self) -> Fingerprint {
-                let mut out = [0u8; 32];
-                out.copy_from_slice(digest(&SHA256, self.0.as_bytes()).as_ref());
-                out
+                sha256(self.0.as_bytes())
             }
         }
 

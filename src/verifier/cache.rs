@@ -20,21 +20,17 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use aws_lc_rs::digest;
-
 use crate::process::PerProcess;
 
 /// The key of an entry: the SHA-256 of the token.
-pub(crate) type TokenDigest = [u8; 32];
+pub(crate) type TokenDigest = crate::secret::Fingerprint;
 
 /// Number of independently locked shards (a power of two).
 const SHARDS: usize = 16;
 
 /// The SHA-256 of `token`.
 pub(crate) fn token_digest(token: &str) -> TokenDigest {
-    let mut key = [0; 32];
-    key.copy_from_slice(digest::digest(&digest::SHA256, token.as_bytes()).as_ref());
-    key
+    crate::secret::sha256(token.as_bytes())
 }
 
 /// The bounds of a verified-token cache (see
