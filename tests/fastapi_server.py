@@ -4,7 +4,6 @@ processes with several workers, both on 127.0.0.1 and a free port."""
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -18,6 +17,7 @@ import httpx
 import uvicorn
 
 from provider_harness import complete_sign_in, free_port
+from serving import running
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -92,25 +92,8 @@ def uvicorn_process(
     }
     with log.open("w") as sink:
         process = subprocess.Popen(command, env=full_env, stdout=sink, stderr=subprocess.STDOUT, text=True)
-    try:
-        deadline = time.monotonic() + 60
-        seen: set[int] = set()
-        while len(seen) < pids:
-            assert process.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, f"uvicorn did not start: {log.read_text()}"
-            try:
-                answer = httpx.get(url + ready, timeout=2)
-                seen.add(answer.json()["pid"] if pids > 1 else 0)
-            except (httpx.HTTPError, ValueError, KeyError):
-                time.sleep(0.1)
+    with running(process, url, log, ready, pids=pids):
         yield Process(process, url, log)
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
 
 
 def sign_in(base: str, *, next_path: Optional[str] = None, username: str = "alice") -> httpx.Client:

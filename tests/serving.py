@@ -69,23 +69,34 @@ def gunicorn(app: str, env: dict[str, str], health_path: str, log: Path) -> Iter
             stderr=subprocess.STDOUT,
             text=True,
         )
+    with running(process, url, log, health_path, pids=WORKERS):
+        yield Server(process, url, log)
+
+
+@contextlib.contextmanager
+def running(process: subprocess.Popen[Any], url: str, log: Path, ready: str, pids: int = 1) -> Iterator[None]:
+    """A started server, ready once ``pids`` distinct worker pids answered ``ready`` (a JSON
+    ``{"pid": …}``) or, for ``pids=1``, once it answers at all; stopped on exit (SIGTERM, then
+    kill)."""
     try:
         deadline = time.monotonic() + 60
-        pids: set[int] = set()
-        while len(pids) < WORKERS:
+        seen: set[int] = set()
+        while len(seen) < pids:
             assert process.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, "gunicorn did not start its workers"
+            assert time.monotonic() < deadline, f"the server did not start: {log.read_text()}"
             try:
-                pids.add(httpx.get(url + health_path, timeout=2).json()["pid"])
-            except httpx.HTTPError:
+                answer = httpx.get(url + ready, timeout=2)
+                seen.add(answer.json()["pid"] if pids > 1 else 0)
+            except (httpx.HTTPError, ValueError, KeyError):
                 time.sleep(0.1)
-        yield Server(process, url, log)
+        yield
     finally:
         process.send_signal(signal.SIGTERM)
         try:
             process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             process.kill()
+            process.wait(timeout=10)
 
 
 def burst(url: str, cookies: httpx.Cookies, path: str) -> list[httpx.Response]:

@@ -7,14 +7,11 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
@@ -23,6 +20,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from e2e_support import sign_in_as_alice, wait_for
 from provider_harness import Provider, free_port
+from serving import running
 
 SERVE = Path(__file__).resolve().parents[2] / "examples" / "django_project" / "serve.py"
 
@@ -47,23 +45,8 @@ def demo(provider: Provider, tmp_path: Path) -> Iterator[str]:
         process = subprocess.Popen(
             [sys.executable, str(SERVE)], env=env, stdout=sink, stderr=subprocess.STDOUT
         )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert process.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, log.read_text()
-            try:
-                httpx.get(url + "/", timeout=2)
-                break
-            except httpx.HTTPError:
-                time.sleep(0.1)
+    with running(process, url, log, "/"):
         yield url
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
     access_log = log.read_text()
     assert "code=[redacted]" in access_log and "Traceback" not in access_log, access_log
 
