@@ -3,7 +3,6 @@ processes with several workers, both on 127.0.0.1 and a free port."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import threading
@@ -17,11 +16,10 @@ import httpx
 import uvicorn
 
 from provider_harness import complete_sign_in, free_port
-from serving import running
+from serving import app_env, running
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
-SCRIPTS = ROOT / "tests" / "scripts"
 
 
 @contextmanager
@@ -85,11 +83,7 @@ def uvicorn_process(
         str(EXAMPLES),
         *(extra or []),
     ]
-    full_env = {
-        **os.environ,
-        **env,
-        "PYTHONPATH": os.pathsep.join([str(SCRIPTS), str(EXAMPLES), os.environ.get("PYTHONPATH", "")]),
-    }
+    full_env = app_env(env, EXAMPLES)
     with log.open("w") as sink:
         process = subprocess.Popen(command, env=full_env, stdout=sink, stderr=subprocess.STDOUT, text=True)
     with running(process, url, log, ready, pids=pids):

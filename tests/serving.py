@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import os
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,14 @@ from provider_harness import Provider, free_port
 
 WORKERS = 4
 BURST = 16
+SCRIPTS = Path(__file__).resolve().parent / "scripts"
+
+
+def app_env(values: Mapping[str, str], *paths: Path) -> dict[str, str]:
+    """The environment a served test app starts with: this process's, ``values``, and
+    ``tests/scripts`` (then ``paths``) importable."""
+    path = [str(SCRIPTS), *map(str, paths), os.environ.get("PYTHONPATH", "")]
+    return {**os.environ, **values, "PYTHONPATH": os.pathsep.join(path)}
 
 
 class Server:

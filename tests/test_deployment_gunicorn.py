@@ -9,7 +9,6 @@ The master stays up and no worker crashes.
 
 from __future__ import annotations
 
-import os
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,20 +17,14 @@ import httpx
 import pytest
 
 from provider_harness import Provider, complete_sign_in
-from serving import Server, assert_one_refresh_per_burst, gunicorn
-
-SCRIPTS = Path(__file__).resolve().parent / "scripts"
+from serving import Server, app_env, assert_one_refresh_per_burst, gunicorn
 
 
 @pytest.fixture
 def server(provider: Provider, redis_url: str, tmp_path: Path) -> Iterator[Server]:
-    env = {
-        **os.environ,
-        "LOGTO_ENDPOINT": provider.endpoint,
-        "REDIS_URL": redis_url,
-        "APP_SECRET_KEY": secrets.token_hex(16),
-        "PYTHONPATH": os.pathsep.join([str(SCRIPTS), os.environ.get("PYTHONPATH", "")]),
-    }
+    env = app_env(
+        {"LOGTO_ENDPOINT": provider.endpoint, "REDIS_URL": redis_url, "APP_SECRET_KEY": secrets.token_hex(16)}
+    )
     with gunicorn("deploy_app:app", env, "/health", tmp_path / "gunicorn.log") as served:
         provider.add_redirect_uris("spa-app", [f"{served.url}/callback"], [f"{served.url}/"])
         yield served

@@ -12,15 +12,14 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from conftest import REDIRECT_URI, run
 from logto_rs import LogtoClient, LogtoConfig, MemoryStorage
 from provider_harness import Provider, complete_sign_in
+from serving import SCRIPTS, app_env
 
-SCRIPTS = Path(__file__).resolve().parent / "scripts"
 EXIT_RUNS = int(os.environ.get("LOGTO_EXIT_RUNS", "200"))
 
 
@@ -44,12 +43,7 @@ def refresh_token(provider: Provider) -> str:
 
 
 def script_env(provider: Provider, **values: str) -> dict[str, str]:
-    return {
-        **os.environ,
-        "LOGTO_ENDPOINT": provider.endpoint,
-        "PYTHONPATH": os.pathsep.join([str(SCRIPTS), os.environ.get("PYTHONPATH", "")]),
-        **values,
-    }
+    return app_env({"LOGTO_ENDPOINT": provider.endpoint, **values})
 
 
 @pytest.mark.parametrize("mode", ["idle", "in-flight"])

@@ -8,7 +8,6 @@ sees exactly one refresh, every response is 200, and the grant still works at th
 
 from __future__ import annotations
 
-import os
 import secrets
 import subprocess
 import sys
@@ -19,7 +18,7 @@ import httpx
 import pytest
 
 from provider_harness import Provider, complete_sign_in
-from serving import Server, assert_one_refresh_per_burst, gunicorn
+from serving import Server, app_env, assert_one_refresh_per_burst, gunicorn
 
 TESTS = Path(__file__).resolve().parent
 
@@ -28,18 +27,19 @@ TESTS = Path(__file__).resolve().parent
 def server(
     request: pytest.FixtureRequest, provider: Provider, redis_url: str, tmp_path: Path
 ) -> Iterator[Server]:
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "django_site.settings",
-        "DJANGO_SECRET_KEY": secrets.token_hex(16),
-        "DJANGO_DB_PATH": str(tmp_path / "db.sqlite3"),
-        "LOGTO_ENDPOINT": provider.endpoint,
-        "LOGTO_APP_ID": "spa-app",
-        "LOGTO_APP_SECRET": "",
-        "REDIS_URL": redis_url,
-        "SESSION_ENGINE": f"django.contrib.sessions.backends.{request.param}",
-        "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")]),
-    }
+    env = app_env(
+        {
+            "DJANGO_SETTINGS_MODULE": "django_site.settings",
+            "DJANGO_SECRET_KEY": secrets.token_hex(16),
+            "DJANGO_DB_PATH": str(tmp_path / "db.sqlite3"),
+            "LOGTO_ENDPOINT": provider.endpoint,
+            "LOGTO_APP_ID": "spa-app",
+            "LOGTO_APP_SECRET": "",
+            "REDIS_URL": redis_url,
+            "SESSION_ENGINE": f"django.contrib.sessions.backends.{request.param}",
+        },
+        TESTS,
+    )
     subprocess.run(
         [sys.executable, "-c", "import django_site; django_site.setup()"], env=env, check=True, timeout=120
     )

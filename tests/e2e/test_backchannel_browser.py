@@ -4,7 +4,6 @@ and the demo on the cookie session in one process) and headless Chromium."""
 
 from __future__ import annotations
 
-import os
 import secrets
 import threading
 from collections.abc import Iterator
@@ -19,22 +18,21 @@ from werkzeug.serving import BaseWSGIServer, make_server
 
 from e2e_support import sign_in_as_alice, wait_for, wait_for_text
 from provider_harness import Provider
-from serving import Server, burst, gunicorn
+from serving import Server, app_env, burst, gunicorn
 
-SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
 @pytest.fixture
 def redis_app(provider: Provider, redis_url: str, tmp_path: Path) -> Iterator[Server]:
     """The demo (web-app) under gunicorn, 4 workers, sessions in Redis."""
-    env = {
-        **os.environ,
-        "LOGTO_ENDPOINT": provider.endpoint,
-        "REDIS_URL": redis_url,
-        "FLASK_SECRET_KEY": secrets.token_hex(16),
-        "PYTHONPATH": os.pathsep.join([str(SCRIPTS), os.environ.get("PYTHONPATH", "")]),
-    }
+    env = app_env(
+        {
+            "LOGTO_ENDPOINT": provider.endpoint,
+            "REDIS_URL": redis_url,
+            "FLASK_SECRET_KEY": secrets.token_hex(16),
+        }
+    )
     with gunicorn("backchannel_app:app", env, "/health", tmp_path / "gunicorn.log") as served:
         provider.set_backchannel_logout("web-app", served.url + "/backchannel-logout")
         yield served
