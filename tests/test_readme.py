@@ -1,11 +1,13 @@
-"""Every Python snippet in README.md runs, as written, against the development provider.
+"""Every Python snippet in README.md and in the documentation (docs/) runs, as written, against
+the development provider.
 
-Each fenced ``python`` block is one test, named after its section. A section declares what the
+Each fenced ``python`` block is one test, named after its section (section titles are unique
+across the documents). A section declares what the
 reader is assumed to have (``preamble``), which placeholders stand for the development provider
 (``replace``: each must occur in the snippet), what the user does in a browser between two lines
 (``after``: statements run after the line that contains the key) and what must then hold
 (``check``). A snippet without a declaration, or a declaration without a snippet, fails: the README
-cannot grow code that nobody runs. Tracebacks point at README.md's own lines.
+and the docs cannot grow code that nobody runs. Tracebacks point at the document's own lines.
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ import pytest
 
 from provider_harness import Provider, complete_sign_in
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+ROOT = Path(__file__).resolve().parent.parent
+DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
 
 # What the snippets call the tenant and the app, and what they are here.
 TENANT = {'"https://your-tenant.logto.app"': "provider.endpoint"}
@@ -68,17 +71,47 @@ class Setup:
 
 
 # Keyed by section title; the n-th block (n > 1) of a section is "Title (n)".
-SETUPS: dict[str, Setup] = {
-    "Quick start": Setup(
-        preamble="""
+QUICK_START_PREAMBLE = """
 from logto_rs import MemoryStorage
 my_session_storage = MemoryStorage()
 provider.add_redirect_uris("web-app", ["https://app.example/callback"], ["https://app.example/"])
-""",
+"""
+QUICK_START_AFTER = {
+    "url = await client.signIn(": 'request_url = complete_sign_in(url, "https://app.example/callback")'
+}
+
+SETUPS: dict[str, Setup] = {
+    "Any Python app": Setup(
+        preamble=QUICK_START_PREAMBLE,
         replace={**TENANT, **APP, **SECRET},
-        after={
-            "url = await client.signIn(": 'request_url = complete_sign_in(url, "https://app.example/callback")'
-        },
+        after=QUICK_START_AFTER,
+        check="""
+from provider_harness import decode_jwt
+assert decode_jwt(token)[1]["sub"] == "user-alice"
+assert end_session_url.startswith(provider.issuer + "/session/end?")
+assert not client.isAuthenticated() and my_session_storage.get("idToken") is None
+""",
+    ),
+    "A Flask, FastAPI or Django site": Setup(
+        preamble=WEB_APP_CONFIG,
+        check="""
+response = app.test_client().get("/me")
+assert response.status_code == 302 and "/sign-in" in response.headers["Location"], response
+""",
+    ),
+    "An API that accepts Logto access tokens": Setup(
+        preamble=SIGNED_IN,
+        replace=TENANT,
+        check='assert claims.sub == "user-alice" and claims.aud == "https://api.example.com"',
+    ),
+    "A service, a script or a command line": Setup(
+        replace={**TENANT, '"your-m2m-app-id"': '"m2m-app"', '"your-m2m-app-secret"': '"m2m-app-secret"'},
+        check='assert token.accessToken and "read:products" in token.scopes',
+    ),
+    "Quick start": Setup(
+        preamble=QUICK_START_PREAMBLE,
+        replace={**TENANT, **APP, **SECRET},
+        after=QUICK_START_AFTER,
         check="""
 assert end_session_url.startswith(provider.issuer + "/session/end?")
 assert not client.isAuthenticated() and my_session_storage.get("idToken") is None
@@ -284,21 +317,22 @@ else:
 @dataclass
 class Snippet:
     name: str
-    line: int  # README line of the snippet's first line of code
+    path: Path  # the document
+    line: int  # the document's line of the snippet's first line of code
     code: str
 
 
-def readme_snippets() -> list[Snippet]:
+def document_snippets(path: Path) -> list[Snippet]:
     snippets: list[Snippet] = []
     section, count, fence, start = "", 0, "", 0
-    lines = README.read_text(encoding="utf-8").splitlines()
+    lines = path.read_text(encoding="utf-8").splitlines()
     for index, text in enumerate(lines):
         if fence:
             if text.strip() == "```":
                 if fence == "```python":
                     count += 1
                     name = section if count == 1 else f"{section} ({count})"
-                    snippets.append(Snippet(name, start + 1, "\n".join(lines[start:index]) + "\n"))
+                    snippets.append(Snippet(name, path, start + 1, "\n".join(lines[start:index]) + "\n"))
                 fence = ""
         elif text.startswith("```"):
             fence, start = text.strip(), index + 1
@@ -307,15 +341,23 @@ def readme_snippets() -> list[Snippet]:
     return snippets
 
 
-SNIPPETS = readme_snippets()
+SNIPPETS = [snippet for path in DOCUMENTS for snippet in document_snippets(path)]
 
 
 def test_every_declared_section_has_a_snippet() -> None:
     assert sorted(set(SETUPS) - {snippet.name for snippet in SNIPPETS}) == []
 
 
-def _parse(code: str, first_line: int) -> ast.Module:
-    tree = ast.parse(code, filename=str(README))
+def test_the_guides_have_snippets_and_their_names_are_unique() -> None:
+    assert {snippet.path.name for snippet in SNIPPETS} >= {"README.md", "flask.md", "protect-your-api.md"}
+    places: dict[str, list[str]] = {}
+    for snippet in SNIPPETS:
+        places.setdefault(snippet.name, []).append(f"{snippet.path.relative_to(ROOT)}:{snippet.line}")
+    assert {name: where for name, where in places.items() if len(set(w.split(":")[0] for w in where)) > 1} == {}
+
+
+def _parse(code: str, first_line: int, path: Path) -> ast.Module:
+    tree = ast.parse(code, filename=str(path))
     ast.increment_lineno(tree, first_line - 1)
     return tree
 
@@ -326,21 +368,24 @@ def _program(snippet: Snippet, setup: Setup) -> Iterator[tuple[str, ast.Module]]
     for placeholder, value in setup.replace.items():
         assert placeholder in code, f"{snippet.name}: the declared placeholder {placeholder} is gone"
         code = code.replace(placeholder, value)
-    tree = _parse(code, snippet.line)
+    tree = _parse(code, snippet.line, snippet.path)
     for marker, interlude in setup.after.items():
         lines = [snippet.line + i for i, text in enumerate(code.splitlines()) if marker in text]
         assert len(lines) == 1, f"{snippet.name}: {marker!r} should be on exactly one line"
         position = next(i for i, node in enumerate(tree.body) if node.lineno <= lines[0] <= node.end_lineno)
-        tree.body[position + 1 : position + 1] = _parse(interlude, lines[0]).body
+        tree.body[position + 1 : position + 1] = _parse(interlude, lines[0], snippet.path).body
     yield "preamble", ast.parse(setup.preamble)
     yield "snippet", tree
     yield "check", ast.parse(setup.check)
 
 
-@pytest.mark.parametrize("snippet", SNIPPETS, ids=[f"{s.name}:{s.line}" for s in SNIPPETS])
+@pytest.mark.parametrize(
+    "snippet", SNIPPETS, ids=[f"{s.path.relative_to(ROOT)}:{s.line}:{s.name}" for s in SNIPPETS]
+)
 def test_readme_snippet(snippet: Snippet, provider: Provider, request: pytest.FixtureRequest) -> None:
     setup = SETUPS.get(snippet.name)
-    assert setup is not None, f"README.md:{snippet.line}: declare what {snippet.name!r} needs in SETUPS"
+    where = f"{snippet.path.relative_to(ROOT)}:{snippet.line}"
+    assert setup is not None, f"{where}: declare what {snippet.name!r} needs in SETUPS"
     namespace: dict[str, Any] = {
         "__name__": "readme",
         "provider": provider,
@@ -352,9 +397,9 @@ def test_readme_snippet(snippet: Snippet, provider: Provider, request: pytest.Fi
     loop = asyncio.new_event_loop()
     try:
         for part, tree in _program(snippet, setup):
-            filename = str(README) if part == "snippet" else f"<{snippet.name}: {part}>"
+            filename = str(snippet.path) if part == "snippet" else f"<{snippet.name}: {part}>"
             code = compile(tree, filename, "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
-            result = eval(code, namespace)  # the README's own code
+            result = eval(code, namespace)  # the document's own code
             if inspect.iscoroutine(result):
                 loop.run_until_complete(result)
     finally:
