@@ -52,10 +52,11 @@ def test_every_referenced_module_exists_and_every_public_name_has_a_docstring() 
         "logto_rs", search_paths=[str(ROOT / "python")], docstring_parser="google", resolve_aliases=True
     )
     seen: set[str] = set()
+    roots = [package[module.removeprefix("logto_rs.")] if "." in module else package for module in modules]
     gaps = [
         obj.path
-        for module in modules
-        for obj in public_members(package[module.removeprefix("logto_rs.")] if "." in module else package, seen)
+        for root in roots
+        for obj in public_members(root, seen)
         if not obj.is_attribute and not (obj.docstring and obj.docstring.value.strip())
     ]
     assert gaps == [], f"public names without a docstring, shown bare in the API reference: {gaps}"
