@@ -12,12 +12,14 @@
 //!
 //! The runtime belongs to the process (see [`crate::process`]): a forked child builds its own,
 //! and an operation inherited from the parent is never polled or dropped in the child.
+//!
+//! The wake-up descriptor is one end of a Unix socket pair on Unix. Elsewhere (Windows) it is
+//! one end of a TCP connection over loopback (see [`wake_pipe`]), which `select()`-based event
+//! loops watch the same way.
 
 use std::cell::Cell;
 use std::future::Future;
 use std::io::{ErrorKind, Read, Write};
-use std::os::unix::io::AsRawFd;
-use std::os::unix::net::UnixStream;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -29,6 +31,56 @@ use tokio::sync::Notify;
 
 use crate::error::Result;
 use crate::process::{self, PerProcess};
+
+use wake_pipe::Stream;
+
+/// The two connected ends of an operation's wake-up descriptor.
+#[cfg(unix)]
+mod wake_pipe {
+    use std::os::unix::io::AsRawFd;
+
+    pub(super) use std::os::unix::net::UnixStream as Stream;
+
+    /// A connected pair: (read end, write end).
+    pub(super) fn pair() -> std::io::Result<(Stream, Stream)> {
+        Stream::pair()
+    }
+
+    /// The descriptor an event loop watches.
+    pub(super) fn raw(stream: &Stream) -> i64 {
+        i64::from(stream.as_raw_fd())
+    }
+}
+
+/// The portable fallback where there is no `socketpair` (Windows): a TCP connection over
+/// loopback, as Python's own `socket.socketpair` builds there.
+#[cfg(not(unix))]
+mod wake_pipe {
+    use std::net::{Ipv4Addr, TcpListener};
+
+    pub(super) use std::net::TcpStream as Stream;
+
+    /// A connected pair: (read end, write end). The listener lives only until its one
+    /// connection arrives, and a connection from anyone but the write end is refused.
+    pub(super) fn pair() -> std::io::Result<(Stream, Stream)> {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
+        let writer = Stream::connect(listener.local_addr()?)?;
+        loop {
+            let (reader, peer) = listener.accept()?;
+            if peer == writer.local_addr()? {
+                writer.set_nodelay(true)?;
+                return Ok((reader, writer));
+            }
+        }
+    }
+
+    /// The socket an event loop watches (a `SOCKET` handle; never above `i64::MAX` in practice,
+    /// and `-1`, which every event loop refuses, if it were).
+    pub(super) fn raw(stream: &Stream) -> i64 {
+        use std::os::windows::io::AsRawSocket;
+        i64::try_from(stream.as_raw_socket()).unwrap_or(-1)
+    }
+}
 
 static RUNTIME: PerProcess<tokio::runtime::Runtime> = PerProcess::new();
 
@@ -166,7 +218,7 @@ struct WakeSignal {
     notify: Notify,
     /// Set by every wake-up, cleared before each poll.
     woken: AtomicBool,
-    writer: Mutex<Option<UnixStream>>,
+    writer: Mutex<Option<Stream>>,
 }
 
 impl Wake for WakeSignal {
@@ -200,7 +252,7 @@ pub(crate) struct PyOperation {
     future: Mutex<Option<BoxedFuture>>,
     exchange: Arc<Exchange>,
     signal: Arc<WakeSignal>,
-    reader: Mutex<Option<UnixStream>>,
+    reader: Mutex<Option<Stream>>,
     pid: u32,
 }
 
@@ -288,18 +340,18 @@ impl PyOperation {
     /// A file descriptor that becomes readable when the operation can make progress: an event
     /// loop watches it (`loop.add_reader`) and calls `drain_wakes()` when it is readable. It is
     /// the operation's own, closed when the operation is dropped.
-    fn fileno(&self) -> PyResult<i32> {
+    fn fileno(&self) -> PyResult<i64> {
         let mut reader = self
             .reader
             .lock()
             .map_err(|_| PyRuntimeError::new_err("operation state poisoned"))?;
         if let Some(reader) = reader.as_ref() {
-            return Ok(reader.as_raw_fd());
+            return Ok(wake_pipe::raw(reader));
         }
-        let (read_end, write_end) = UnixStream::pair()?;
+        let (read_end, write_end) = wake_pipe::pair()?;
         read_end.set_nonblocking(true)?;
         write_end.set_nonblocking(true)?;
-        let fd = read_end.as_raw_fd();
+        let fd = wake_pipe::raw(&read_end);
         let mut writer = self
             .signal
             .writer
