@@ -23,12 +23,12 @@ from datetime import datetime, timedelta, timezone
 from enum import Enum
 from typing import Any, Callable, Literal, Optional, Protocol, Union
 
-from pydantic import Field, TypeAdapter, model_validator
+from pydantic import Field, TypeAdapter, ValidationError, model_validator
 
 from . import _driver
 from ._core import CoreClient, MachineClient, Operation
 from .config import LogtoConfig, SecretSafeModel
-from .models import MachineToken, PersonalAccessToken, SubjectToken, TokenExchangeResult
+from .models import MachineToken, PersonalAccessToken, SubjectToken, TokenExchangeResult, without_inputs
 
 __all__ = [
     "LogtoM2MConfig",
@@ -411,7 +411,10 @@ def _token_list_adapter() -> TypeAdapter[list[PersonalAccessToken]]:
 
 
 def _token_list(payload: str) -> list[PersonalAccessToken]:
-    return _token_list_adapter().validate_json(payload)
+    try:
+        return _token_list_adapter().validate_json(payload)
+    except ValidationError as error:
+        raise without_inputs(error) from None
 
 
 def _subject_token_operation(
