@@ -49,6 +49,7 @@ pub mod secret;
 pub mod sign_in;
 pub mod sign_out;
 pub mod storage;
+mod token_bucket;
 pub mod token_cache;
 pub mod user_info;
 // Verifying the access tokens that reach an API.

@@ -645,7 +645,7 @@ impl AccessTokenVerifier {
             && if found {
                 jwks.stale()
             } else {
-                jwks.refetch_allowed()
+                jwks.refetch_allowed(jwt.kid.as_deref(), jwt.alg)
             }
         {
             return None;
