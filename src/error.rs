@@ -187,6 +187,13 @@ pub enum ValidationError {
     /// revoked, or not an access token).
     #[error("the token is not active")]
     Inactive,
+    /// The opaque token names no API and was issued to an app (`client_id`) the verifier does
+    /// not accept: any app of the tenant can obtain an opaque token for its user.
+    #[error("the opaque token was issued to an application this API does not accept (client_id)")]
+    Client,
+    /// The opaque token would need an introspection request beyond the verifier's rate limit.
+    #[error("too many opaque tokens to introspect; try again later")]
+    IntrospectionRate,
 }
 
 impl ValidationError {
@@ -217,6 +224,8 @@ impl ValidationError {
             Self::Replayed => "jti",
             Self::Impersonated => "act",
             Self::Inactive => "active",
+            Self::Client => "client_id",
+            Self::IntrospectionRate => "introspection_rate",
         }
     }
 }

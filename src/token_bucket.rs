@@ -17,6 +17,16 @@ pub(crate) struct Rate {
     pub every: Duration,
 }
 
+impl Rate {
+    /// `per_second` actions a second, in bursts of as many (at least one).
+    pub(crate) fn per_second(per_second: f64) -> Self {
+        Self {
+            burst: per_second.max(1.0),
+            every: Duration::from_secs_f64(1.0 / per_second),
+        }
+    }
+}
+
 /// The tokens left, and when they were counted; a new bucket is full.
 #[derive(Debug, Default)]
 pub(crate) struct TokenBucket {
@@ -70,5 +80,8 @@ mod tests {
             every: Duration::ZERO,
         };
         assert!((0..100).all(|_| bucket.take(unbounded)));
+        let mut bucket = TokenBucket::default();
+        let fast = Rate::per_second(1000.0);
+        assert_eq!((0..2000).filter(|_| bucket.take(fast)).count() / 100, 10);
     }
 }

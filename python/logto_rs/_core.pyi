@@ -206,6 +206,9 @@ class CoreVerifier:
         allow_impersonation: bool = True,
         introspect_with: Optional[tuple[str, str]] = None,
         introspection_ttl: float = 30.0,
+        introspection_clients: list[str] = ...,
+        introspection_negative_ttl: float = 60.0,
+        introspection_rate_limit: Optional[float] = 50.0,
     ) -> CoreVerifier: ...
     @property
     def issuer(self) -> str:
