@@ -77,13 +77,23 @@ SECRET_BEARING_PAYLOADS: list[tuple[type[BaseModel], str, dict[str, Any]]] = [
     ),
     (PersonalAccessToken, "wrong type of the secret", {"userId": "u", "name": "n", "value": {"v": SECRET}}),
     (SubjectToken, "missing field", {"subjectToken": SECRET, "expiresAt": LATER}),
-    (SubjectToken, "wrong type of the secret", {"subjectToken": (SECRET,), "expiresIn": 600, "expiresAt": LATER}),
+    (
+        SubjectToken,
+        "wrong type of the secret",
+        {"subjectToken": (SECRET,), "expiresIn": 600, "expiresAt": LATER},
+    ),
 ]
 
 
 def shown(error: ValidationError) -> str:
     return "\n".join(
-        [str(error), repr(error), error.json(), repr(error.errors()), repr(error.errors(include_context=True))]
+        [
+            str(error),
+            repr(error),
+            error.json(),
+            repr(error.errors()),
+            repr(error.errors(include_context=True)),
+        ]
     )
 
 

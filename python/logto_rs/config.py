@@ -17,9 +17,12 @@ from .models import SecretHidingModel
 
 __all__ = ["LogtoConfig"]
 
+
 class SecretSafeModel(SecretHidingModel):
-    """A configuration model: validation errors never carry their input (see
-    :class:`~logto_rs.models.SecretHidingModel`), unknown fields are refused and assignment is
+    """A configuration model holding a secret.
+
+    Its validation errors never carry their input (see
+    :class:`~logto_rs.models.SecretHidingModel`); unknown fields are refused, and assignment is
     validated too.
     """
 

@@ -246,7 +246,6 @@ class SecretHidingModel(BaseModel):
         model_validate_strings = classmethod(_hiding_inputs(BaseModel.model_validate_strings.__func__))
 
 
-
 def _from_epoch(value: Any, units_per_second: int) -> Any:
     """A number of seconds (or milliseconds) since the epoch as an aware UTC datetime."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
