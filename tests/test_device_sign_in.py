@@ -9,12 +9,14 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import pty
 import re
 import signal
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -50,13 +52,30 @@ def polls(provider: Provider) -> list[dict[str, Any]]:
     return provider.requests(path="/oidc/token", grant_type=DEVICE_CODE_GRANT_TYPE)
 
 
+@pytest.fixture(autouse=True)
+def sigint_raises_keyboard_interrupt() -> Iterator[None]:
+    """Python's own SIGINT handler in this process, and SIGINT's default in every child.
+
+    A test process that a non-interactive shell started in the background (``bash .ci/run &``)
+    inherits SIGINT ignored, and Python keeps it ignored: a SIGINT sent to this process or to a
+    child it starts would then do nothing. With a handler installed here, this process raises
+    ``KeyboardInterrupt``, and a child starts with SIGINT's default disposition (``exec`` resets
+    a handled signal to its default, while an ignored one stays ignored).
+    """
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def cli(*args: str, env: dict[str, str], **kwargs: Any) -> subprocess.Popen[str]:
     clean = {name: value for name, value in os.environ.items() if not name.startswith("LOGTO_")}
+    kwargs.setdefault("stdin", subprocess.DEVNULL)
     return subprocess.Popen(
         [sys.executable, "-m", "logto_rs", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        stdin=subprocess.DEVNULL,
         text=True,
         env={**clean, **env},
         **kwargs,
@@ -236,6 +255,28 @@ def test_ctrl_c_ends_logto_rs_login_without_writing(provider: Provider, cli_env:
     login.send_signal(signal.SIGINT)
     out, err = finish(login, timeout=20)
     assert (login.returncode, out) == (130, "")
+    assert list(Path(cli_env["LOGTO_CONFIG_DIR"]).glob("*.json")) == []
+
+
+def test_ctrl_c_at_a_terminal_ends_a_login_started_with_sigint_ignored(
+    provider: Provider, cli_env: dict[str, str]
+) -> None:
+    # As `logto-rs login &` from a script: SIGINT ignored from the start, a person at the terminal.
+    terminal, person = pty.openpty()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        login = cli("login", env=cli_env, stdin=person)
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    os.close(person)
+    try:
+        read_prompt(login)
+        login.send_signal(signal.SIGINT)
+        out, err = finish(login, timeout=20)
+    finally:
+        login.kill()
+        os.close(terminal)
+    assert (login.returncode, out) == (130, ""), err
     assert list(Path(cli_env["LOGTO_CONFIG_DIR"]).glob("*.json")) == []
 
 
