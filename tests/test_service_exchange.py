@@ -256,6 +256,31 @@ def test_impersonation_is_exchanged_once_and_verifies(
     assert forms[0]["subject_token"] == token_hash(created.subjectToken)
 
 
+def test_a_cancelled_impersonation_completes_and_its_retry_gets_the_token(
+    provider: Provider, service: LogtoClient, m2m: LogtoM2MClient
+) -> None:
+    subject = m2m.blocking.managementApi.createSubjectToken("user-alice").subjectToken
+    provider.fault("token", "hang", delay_ms=1500)  # the exchange is answered late
+
+    async def cancel_then_retry() -> TokenExchangeResult:
+        call = asyncio.ensure_future(service.exchangeSubjectToken(subject, API, ["read:products"]))
+        await asyncio.sleep(0.5)  # sent, not yet answered
+        call.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await call
+        await asyncio.sleep(1.5)  # Logto has spent the subject token by now
+        return await service.exchangeSubjectToken(subject, API, ["read:products"])
+
+    retried = run(cancel_then_retry())
+    claims = AccessTokenVerifier(provider.endpoint, API).blocking.verify(retried.accessToken)
+    assert claims.sub == "user-alice" and retried.scopes == ["read:products"]
+    assert len(exchanges(provider)) == 1
+    # The kept token was handed out once: asking again is a new exchange of a spent token.
+    with pytest.raises(LogtoInvalidGrantError):
+        service.blocking.exchangeSubjectToken(subject, API, ["read:products"])
+    assert len(exchanges(provider)) == 2
+
+
 def test_an_actor_token_names_who_acts(
     provider: Provider, make_client: ClientFactory, service: LogtoClient, m2m: LogtoM2MClient
 ) -> None:
