@@ -559,6 +559,42 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_single_use_exchange_outlives_its_cancelled_caller_and_is_handed_out_once() {
+        let cache = Arc::new(MachineTokenCache::default());
+        let fetches = Arc::new(AtomicUsize::new(0));
+        let pat = ExchangeSubject::PersonalAccessToken(PersonalAccessTokenValue::new("sub_x"));
+        let key = CacheKey::impersonation(&pat, None, target("https://api"));
+        let exchange = |delay: u64| {
+            let (cache, fetches, key) = (cache.clone(), fetches.clone(), key.clone());
+            async move {
+                cache
+                    .fetch_once(key, move || async move {
+                        tokio::time::sleep(Duration::from_millis(delay)).await;
+                        let n = fetches.fetch_add(1, Ordering::SeqCst);
+                        Ok(token(&format!("at-{n}"), now_epoch_seconds() + 600))
+                    })
+                    .await
+            }
+        };
+        let cancelled = tokio::spawn(exchange(200));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        cancelled.abort();
+        assert!(cancelled.await.unwrap_err().is_cancelled());
+        // The retry waits for the exchange in flight and gets its token, without a request.
+        assert_eq!(exchange(0).await.unwrap().access_token.secret(), "at-0");
+        assert_eq!(fetches.load(Ordering::SeqCst), 1);
+        // Handed out once: the next call exchanges again, and a received token is not kept.
+        assert_eq!(exchange(0).await.unwrap().access_token.secret(), "at-1");
+        assert_eq!(exchange(0).await.unwrap().access_token.secret(), "at-2");
+        // Another actor is another request.
+        let actor = AccessToken::new("actor");
+        assert_ne!(
+            CacheKey::impersonation(&pat, Some(&actor), target("https://api")),
+            key
+        );
+    }
+
+    #[tokio::test]
     async fn a_failed_fetch_is_not_cached() {
         let cache = Arc::new(MachineTokenCache::default());
         let key = CacheKey::client(target("https://api"));
