@@ -208,7 +208,7 @@ class CoreVerifier:
         introspection_ttl: float = 30.0,
         introspection_clients: list[str] = ...,
         introspection_negative_ttl: float = 60.0,
-        introspection_rate_limit: Optional[float] = 50.0,
+        introspection_rate_limit: Optional[float] = ...,
     ) -> CoreVerifier: ...
     @property
     def issuer(self) -> str:
