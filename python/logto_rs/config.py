@@ -45,7 +45,8 @@ class LogtoConfig(SecretSafeModel):
         connectTimeout: Seconds allowed to open a connection.
         clockTolerance: Seconds of clock skew tolerated on ``exp``/``iat``/``nbf``.
         jwksRefetchCooldown: Paces JWKS refetches caused by unknown key ids (a burst of two, then
-            one per cooldown) and is the shortest time fetched keys are kept.
+            one per cooldown; a key id just looked for in vain waits a whole cooldown) and is the
+            shortest time fetched keys are kept.
         allowInsecureHttp: Allow plain ``http://`` to hosts other than loopback, for development
             only. By default the endpoint and every URL discovery returns must be ``https`` (or
             ``http`` to ``localhost``, ``127.0.0.1``, ``[::1]``).
