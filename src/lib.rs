@@ -25,11 +25,13 @@
 //! [`sign_out`], [`logout`] (back-channel logout tokens), [`device`] (device sign-in for command lines and headless scripts, RFC 8628),
 //! [`machine`] (tokens without a user: `client_credentials` and personal access token exchange),
 //! [`exchange`] (delegation and impersonation between services), [`management`] (the Management
-//! API's personal access tokens and subject tokens) and
+//! API's personal access tokens and subject tokens), [`api`] (any call of Logto's Management and
+//! Account APIs, with retries) and
 //! [`verifier`] (access tokens presented to your API), over the
 //! [`storage`] a caller provides and the one HTTP client in [`http`]. Secrets are the
 //! redacting newtypes of [`secret`]; every failure is an [`Error`].
 
+pub mod api;
 pub mod callback;
 pub mod client;
 pub mod config;
@@ -78,4 +80,7 @@ pub use grant::{ExchangeSubject, ImpersonationTokenType};
 pub use machine::MachineToken;
 pub use management::SubjectToken;
 pub use management::{ManagementApi, PersonalAccessToken};
+
+// Logto's REST APIs: one generic call for the Management API and the Account API.
+pub use api::{ApiCall, ApiResponse, RetryPolicy};
 pub use verifier::{AccessTokenVerifier, Challenge, Requirements, VerifiedAccessToken};

@@ -8,6 +8,7 @@
 use serde::{Deserialize, Serialize};
 use url::Url;
 
+use crate::api::{ApiCall, ApiResponse, RetryPolicy, api_url};
 use crate::client::LogtoClient;
 use crate::error::{Endpoint, Error, Result};
 use crate::grant::TokenTarget;
@@ -79,17 +80,6 @@ pub struct SubjectToken {
 struct SubjectTokenResponse {
     subject_token: SubjectTokenValue,
     expires_in: u64,
-}
-
-/// `{endpoint}/api/<segments>`, each segment percent-encoded as one path segment.
-fn api_url<'s>(endpoint: &str, segments: impl IntoIterator<Item = &'s str>) -> Result<String> {
-    let mut url = Url::parse(endpoint).map_err(|_| Error::config("endpoint is not a valid URL"))?;
-    url.path_segments_mut()
-        .map_err(|()| Error::config("endpoint cannot be a base URL"))?
-        .pop_if_empty()
-        .push("api")
-        .extend(segments);
-    Ok(url.into())
 }
 
 /// One personal-access-token call of the Management API (Logto's current routes).
@@ -166,6 +156,7 @@ impl PatRequest<'_> {
                 .into_iter()
                 .chain(delete),
         )
+        .map(String::from)
     }
 
     /// The JSON body, if the call has one.
@@ -231,6 +222,28 @@ impl ManagementApi {
         self.call(request.method(), &url, request.body().as_ref()).await
     }
 
+    /// Sends any call of the Management API with a Management API token (cached; concurrent
+    /// callers share one token request), retrying 429 and 5xx answers of idempotent methods as
+    /// `retry` says.
+    ///
+    /// # Errors
+    /// [`Error::Config`] for an invalid path; [`Error::Api`] for Logto's refusals; token,
+    /// network and response errors.
+    pub async fn send_call(&self, call: &ApiCall, retry: &RetryPolicy) -> Result<ApiResponse> {
+        let url = call.url(self.client.config().endpoint())?;
+        let token = self.token().await?;
+        self.client
+            .http()
+            .send_api(
+                Endpoint::ManagementApi,
+                call,
+                url,
+                token.access_token.secret(),
+                retry,
+            )
+            .await
+    }
+
     /// Sends one call with a Management API token.
     async fn call<T: serde::de::DeserializeOwned>(
         &self,
@@ -274,7 +287,7 @@ impl ManagementApi {
             }
             body["context"] = context.clone();
         }
-        let url = api_url(self.client.config().endpoint(), ["subject-tokens"])?;
+        let url = String::from(api_url(self.client.config().endpoint(), ["subject-tokens"])?);
         let created: SubjectTokenResponse = self.call(reqwest::Method::POST, &url, Some(&body)).await?;
         if created.subject_token.secret().is_empty() {
             return Err(Error::UnexpectedResponse {
@@ -449,7 +462,9 @@ mod tests {
     #[test]
     fn the_subject_token_route_sits_under_api() {
         assert_eq!(
-            api_url("https://tenant.example/logto/", ["subject-tokens"]).unwrap(),
+            api_url("https://tenant.example/logto/", ["subject-tokens"])
+                .unwrap()
+                .as_str(),
             "https://tenant.example/logto/api/subject-tokens"
         );
         let created: SubjectTokenResponse =

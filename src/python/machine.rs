@@ -9,6 +9,7 @@ use std::sync::Arc;
 use pyo3::prelude::*;
 use serde::Serialize;
 
+use super::api::{api_call, api_output, retry_policy};
 use super::convert::MachineConfigInput;
 use super::operation::{Exchange, Output, PyOperation};
 use crate::client::LogtoClient;
@@ -125,6 +126,26 @@ impl PyMachineClient {
         let client = self.client.clone();
         Ok(operation(async move {
             json(&client.client_credentials_token(&target).await?)
+        }))
+    }
+
+    /// One Management API call: `(status, total_number, body_text)`. `retry` is
+    /// `(max_retries, base_delay, max_delay)`, the delays in seconds.
+    #[pyo3(signature = (method, segments, query, body, headers, retry))]
+    fn management_call(
+        &self,
+        method: &str,
+        segments: Vec<String>,
+        query: Vec<(String, String)>,
+        body: Option<String>,
+        headers: Vec<(String, String)>,
+        retry: (u32, f64, f64),
+    ) -> PyResult<PyOperation> {
+        let call = api_call(method, segments, query, body, headers)?;
+        let retry = retry_policy(retry)?;
+        let api = self.management.clone();
+        Ok(operation(async move {
+            Ok(api_output(api.send_call(&call, &retry).await?))
         }))
     }
 
