@@ -65,6 +65,17 @@ class CoreClient:
         extra_params: list[tuple[str, str]] = ...,
     ) -> Operation: ...
     def handle_sign_in_callback(self, storage: Any, callback_url: str) -> Operation: ...
+    def account_call(
+        self,
+        storage: Any,
+        method: str,
+        segments: list[str],
+        query: list[tuple[str, str]],
+        body: Optional[str],
+        headers: list[tuple[str, str]],
+        retry: tuple[int, float, float],
+    ) -> Operation:
+        """One Account API call as the signed-in user: ``(status, total_number, body_text)``."""
     def sign_out(self, storage: Any, post_logout_redirect_uri: Optional[str] = None) -> Operation: ...
     def is_authenticated(self, storage: Any) -> Operation: ...
     def get_id_token(self, storage: Any) -> Operation: ...
@@ -140,6 +151,16 @@ class MachineClient:
     @property
     def management_api_resource(self) -> str:
         """The Management API's resource indicator."""
+    def management_call(
+        self,
+        method: str,
+        segments: list[str],
+        query: list[tuple[str, str]],
+        body: Optional[str],
+        headers: list[tuple[str, str]],
+        retry: tuple[int, float, float],
+    ) -> Operation:
+        """One Management API call: ``(status, total_number, body_text)``."""
     def client_credentials_token(
         self,
         resource: Optional[str] = None,

@@ -1,0 +1,606 @@
+r"""Generate the typed Management API and Account API clients from Logto's OpenAPI document.
+
+Usage (from the repository root)::
+
+    .venv/bin/python tools/generate_api_clients.py
+        # regenerate python/logto_rs/{management,account}/{models,client}.py from the pinned
+        # document, tools/openapi/logto-<version>.json
+    .venv/bin/python tools/generate_api_clients.py --fetch https://tenant.example/api/swagger.json \\
+        --logto-version 1.43.0
+        # adopt a newer Logto: pin its document (replacing the old one), then regenerate
+    .venv/bin/python tools/generate_api_clients.py --output /tmp/out
+        # write the modules under /tmp/out instead (tests/test_api_generator.py compares them
+        # with the committed ones)
+
+Which operation goes where:
+
+- the Account API (``/api/my-account``) and the verification API it relies on
+  (``/api/verifications``) take the signed-in user's access token: ``logto_rs.account``;
+- every other operation that takes a Management API token: ``logto_rs.management``;
+- what neither client can or should call is listed in :data:`LEFT_OUT`, each with its reason.
+
+The document's schemas are inline: a model is named after the operation that first uses its
+shape (``GetUser``'s answer is ``User``), and every later use of the same shape shares it. The
+output is formatted with ruff, so that it is exactly what the repository holds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import keyword
+import re
+import shutil
+import subprocess
+import sys
+import textwrap
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCUMENTS = ROOT / "tools" / "openapi"
+PACKAGE = ROOT / "python" / "logto_rs"
+METHODS = ("get", "post", "put", "patch", "delete")
+
+ACCOUNT_PREFIXES = ("/api/my-account", "/api/verifications")
+"""The Account API and its verification records: the signed-in user's access token."""
+
+LEFT_OUT: dict[str, str] = {
+    "/api/experience": "the Experience API: the sign-in page's own interaction, bound to its "
+    "session cookie, not to a token",
+    "/api/.well-known": "public and unauthenticated: what the sign-in pages and the Account Center read",
+    "/api/status": "public health check, no token",
+    "/api/swagger.json": "this document itself, public",
+    "/api/authn": "callbacks that Hasura and SAML identity providers call, not an API for clients",
+    "/api/saml/": "the SAML sign-in flow a SAML service provider drives with form posts and redirects",
+    "POST /api/user-assets": "a multipart file upload; the clients send JSON",
+    "POST /api/sign-in-exp/default/custom-ui-assets": "a multipart file upload; the clients send JSON",
+    "POST /api/my-account/user-assets/avatar": "a multipart file upload; the clients send JSON",
+    "GET /api/saml-applications/{id}/metadata": "answers the SAML metadata as XML, not JSON",
+}
+"""Operations of the document no client calls, by path prefix or ``METHOD path``, with why."""
+
+SECRET_FIELD = re.compile(
+    r"password|secret|token|verificationCode|code$|signingKey|privateKey|value$|digest|recoveryCode|backupCodes",
+    re.IGNORECASE,
+)
+"""Fields whose values must never appear in a ``repr`` (an answer or a body may hold them)."""
+
+RESERVED = {
+    "model_config",
+    "model_fields",
+    "schema",
+    "json",
+    "dict",
+    "copy",
+    "validate",
+    "construct",
+    "fields",
+}
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One operation of the document."""
+
+    method: str
+    path: str
+    spec: dict[str, Any]
+
+    @property
+    def id(self) -> str:
+        """The ``operationId``."""
+        return str(self.spec["operationId"])
+
+    @property
+    def key(self) -> str:
+        """``METHOD /api/path``."""
+        return f"{self.method.upper()} {self.path}"
+
+
+def left_out_reason(operation: Operation) -> Optional[str]:
+    """Why no client calls ``operation``, or ``None``."""
+    for rule, reason in LEFT_OUT.items():
+        if rule == operation.key or (rule.startswith("/") and operation.path.startswith(rule)):
+            return reason
+    return None
+
+
+def client_of(operation: Operation) -> Optional[str]:
+    """``"account"``, ``"management"``, or ``None`` for an operation left out."""
+    if left_out_reason(operation) is not None:
+        return None
+    if operation.path.startswith(ACCOUNT_PREFIXES):
+        return "account"
+    return "management"
+
+
+def pinned_document() -> Path:
+    """The one pinned document, ``tools/openapi/logto-<version>.json``."""
+    [document] = sorted(DOCUMENTS.glob("logto-*.json"))
+    return document
+
+
+def logto_version(document: Path) -> str:
+    """The Logto version a pinned document is named after."""
+    return document.stem.removeprefix("logto-")
+
+
+def operations(document: dict[str, Any]) -> Iterator[Operation]:
+    """Every operation of the document, in its order."""
+    for path, item in document["paths"].items():
+        for method in METHODS:
+            if method in item:
+                yield Operation(method, path, item[method])
+
+
+def pascal(name: str) -> str:
+    """``PascalCase`` of a name in any case."""
+    words = re.split(r"[^0-9A-Za-z]+|(?<=[a-z0-9])(?=[A-Z])", name)
+    return "".join(word[:1].upper() + word[1:] for word in words if word)
+
+
+def camel(name: str) -> str:
+    """``camelCase`` of a name in any case."""
+    name = pascal(name)
+    return name[:1].lower() + name[1:]
+
+
+def identifier(name: str) -> str:
+    """A Python name for a JSON field or parameter (the wire name stays its alias)."""
+    safe = re.sub(r"\W", "_", name).strip("_") or "field"
+    if safe[0].isdigit():
+        safe = "_" + safe
+    if keyword.iskeyword(safe) or safe in RESERVED or safe.startswith("model_") or safe.startswith("_"):
+        safe = safe.lstrip("_") + "_"
+    return safe
+
+
+def one_line(text: str) -> str:
+    """``text`` as one docstring-safe line ending with a full stop."""
+    text = " ".join(text.replace("\\", "\\\\").replace('"""', "'''").split())
+    return text if text.endswith((".", "?", "!")) else text + "."
+
+
+def docstring(summary: str, indent: int, details: str = "") -> str:
+    """A docstring: a one-line summary, then ``details``, wrapped to the line length at ``indent``."""
+    pad = " " * indent
+    width = 104 - indent
+    first, _, rest = summary.partition(". ")
+    if not rest:
+        first = summary.removesuffix(".")
+    head = first + "."
+    if len(head) > width:
+        head, rest = textwrap.shorten(first, width - 3, placeholder="") + "...", summary
+    more = " ".join([rest, details]).strip()
+    if not more:
+        return f'{pad}"""{head}"""\n'
+    body = "\n".join(pad + line for line in textwrap.wrap(more, width=width))
+    return f'{pad}"""{head}\n\n{body}\n{pad}"""\n'
+
+
+@dataclass
+class Models:
+    """The models of one client: each distinct shape once, named after its first use."""
+
+    document: dict[str, Any]
+    code: list[str] = field(default_factory=list)
+    shapes: dict[str, str] = field(default_factory=dict)
+    names: set[str] = field(default_factory=set)
+
+    def unique(self, hint: str) -> str:
+        """A model name from ``hint`` not used yet."""
+        if len(hint) > 60:
+            # A deeply nested shape: its operation and its own last words.
+            words = re.findall(r"[A-Z][a-z0-9]*|[a-z0-9]+", hint)
+            hint = "".join(words[:2] + words[-3:])
+        name, n = hint, 2
+        while name in self.names:
+            name, n = f"{hint}{n}", n + 1
+        self.names.add(name)
+        return name
+
+    def resolve(self, schema: dict[str, Any]) -> tuple[dict[str, Any], Optional[str]]:
+        """A ``$ref`` followed to its component, with the component's name."""
+        if "$ref" in schema:
+            name = schema["$ref"].rsplit("/", 1)[-1]
+            return self.document["components"]["schemas"][name], name
+        return schema, None
+
+    def type_of(self, schema: Optional[dict[str, Any]], hint: str, kind: str) -> str:
+        """The annotation for ``schema``; objects become models named from ``hint``."""
+        if not schema or schema.get("description") == "Validator function":
+            # The document renders a custom validator (e.g. of a redirect URI) as an object.
+            return "Any"
+        schema, component = self.resolve(schema)
+        hint = component or hint
+        annotation = self._type(schema, hint, kind)
+        nullable = schema.get("nullable") or None in schema.get("enum", [])
+        if nullable and annotation != "Any" and not annotation.startswith("Optional["):
+            return f"Optional[{annotation}]"
+        return annotation
+
+    def _type(self, schema: dict[str, Any], hint: str, kind: str) -> str:
+        literal = re.fullmatch(r'"(.*)"', str(schema.get("format", "")))
+        if literal and schema.get("type") == "string":
+            return f"Literal[{json.dumps(literal.group(1))}]"
+        if "enum" in schema:
+            values = [value for value in schema["enum"] if value is not None]
+            return f"Literal[{', '.join(json.dumps(value) for value in values)}]" if values else "None"
+        for union in ("oneOf", "anyOf"):
+            if union in schema:
+                alternatives: list[str] = []
+                for index, alternative in enumerate(schema[union], 1):
+                    annotation = self.type_of(alternative, f"{hint}{index}", kind)
+                    if annotation not in alternatives:
+                        alternatives.append(annotation)
+                if "Any" in alternatives:
+                    return "Any"
+                return alternatives[0] if len(alternatives) == 1 else f"Union[{', '.join(alternatives)}]"
+        if "allOf" in schema:
+            merged: dict[str, Any] = {"type": "object", "properties": {}, "required": []}
+            for part in schema["allOf"]:
+                part, _ = self.resolve(part)
+                if part.get("type") not in (None, "object") or not part.get("properties"):
+                    return "Any"
+                merged["properties"].update(part["properties"])
+                merged["required"] += part.get("required", [])
+            return self._type(merged, hint, kind)
+        kind_of = schema.get("type")
+        if kind_of == "string":
+            return "str"
+        if kind_of == "integer":
+            return "int"
+        if kind_of == "number":
+            return "float"
+        if kind_of == "boolean":
+            return "bool"
+        if kind_of == "array":
+            return f"list[{self.type_of(schema.get('items'), hint + 'Item', kind)}]"
+        if kind_of in ("object", None) and schema.get("properties"):
+            return self.model(schema, hint, kind)
+        if kind_of == "object":
+            extra = schema.get("additionalProperties")
+            if isinstance(extra, dict) and extra:
+                return f"dict[str, {self.type_of(extra, hint + 'Value', kind)}]"
+            return "dict[str, Any]"
+        return "Any"
+
+    def model(self, schema: dict[str, Any], hint: str, kind: str) -> str:
+        """The model of an object ``schema`` (written once per shape); its name."""
+        shape = kind + json.dumps(strip_docs(schema), sort_keys=True)
+        if shape in self.shapes:
+            return self.shapes[shape]
+        name = self.unique(pascal(hint))
+        self.shapes[shape] = name
+        required = set(schema.get("required", []))
+        lines: list[str] = []
+        for prop, sub in schema["properties"].items():
+            annotation = self.type_of(sub, name + pascal(prop), kind)
+            optional = prop not in required
+            if optional and annotation != "Any" and not annotation.startswith("Optional["):
+                annotation = f"Optional[{annotation}]"
+            python_name = identifier(prop)
+            arguments = [] if not optional else ["None"]
+            if python_name != prop:
+                arguments.append(f"alias={json.dumps(prop)}")
+            if SECRET_FIELD.search(prop):
+                arguments.append("repr=False")
+            if arguments == ["None"]:
+                lines.append(f"    {python_name}: {annotation} = None")
+            elif arguments:
+                lines.append(f"    {python_name}: {annotation} = Field({', '.join(arguments)})")
+            else:
+                lines.append(f"    {python_name}: {annotation}")
+        base = "RequestModel" if kind == "request" else "ResponseModel"
+        description = schema.get("description") or ""
+        summary = one_line(description) if description and description != "arbitrary" else f"{name}."
+        self.code.append(f"class {name}({base}):\n{docstring(summary, 4)}\n" + "\n".join(lines) + "\n")
+        return name
+
+
+def strip_docs(schema: Any) -> Any:
+    """The schema without the words (descriptions, examples): what decides a shape."""
+    if isinstance(schema, dict):
+        return {
+            key: strip_docs(value)
+            for key, value in schema.items()
+            if key not in ("description", "example", "examples", "deprecated")
+        }
+    if isinstance(schema, list):
+        return [strip_docs(item) for item in schema]
+    return schema
+
+
+@dataclass
+class Method:
+    """One generated method, written into both twins."""
+
+    name: str
+    signature: str
+    returns: str
+    summary: str
+    details: str
+    call: str
+
+
+def parameters(document: dict[str, Any], operation: Operation) -> list[dict[str, Any]]:
+    """The operation's parameters, ``$ref`` followed."""
+    resolved = []
+    for parameter in operation.spec.get("parameters", []):
+        if "$ref" in parameter:
+            parameter = document["components"]["parameters"][parameter["$ref"].rsplit("/", 1)[-1]]
+        resolved.append(parameter)
+    return resolved
+
+
+def response_schema(operation: Operation) -> tuple[bool, Optional[dict[str, Any]]]:
+    """Whether a JSON answer comes, and its schema."""
+    for code in sorted(operation.spec.get("responses", {})):
+        if not code.startswith("2"):
+            continue
+        content = operation.spec["responses"][code].get("content") or {}
+        if "application/json" in content:
+            return True, content["application/json"].get("schema") or {}
+    return False, None
+
+
+def method_for(document: dict[str, Any], models: Models, operation: Operation) -> Method:
+    """The method that calls ``operation``; its models are added to ``models``."""
+    op_id = operation.id
+    params = parameters(document, operation)
+    taken = {"self", "body"}
+    path_args: list[str] = []
+    segments: list[str] = []
+    for segment in operation.path.removeprefix("/api/").split("/"):
+        match = re.fullmatch(r"\{(\w+)\}", segment)
+        if match:
+            python_name = identifier(match.group(1))
+            taken.add(python_name)
+            path_args.append(f"{python_name}: str")
+            segments.append(python_name)
+        else:
+            segments.append(json.dumps(segment))
+    required_query: list[str] = []
+    optional_query: list[str] = []
+    query: list[str] = []
+    names = {p["name"] for p in params if p["in"] == "query"}
+    paginated = {"page", "page_size"} <= names
+    for parameter in params:
+        if parameter["in"] != "query":
+            continue
+        python_name = identifier(parameter["name"])
+        while python_name in taken:
+            python_name += "_"
+        taken.add(python_name)
+        annotation = models.type_of(parameter.get("schema"), op_id + pascal(parameter["name"]), "request")
+        annotation = annotation.replace("dict[str, str]", "Mapping[str, str]")
+        if annotation.startswith("Union[list["):
+            annotation = annotation.replace("Union[list[", "Union[Sequence[", 1)
+        elif annotation.startswith("list["):
+            annotation = "Sequence[" + annotation.removeprefix("list[")
+        if parameter.get("required"):
+            required_query.append(f"{python_name}: {annotation}")
+        else:
+            if not annotation.startswith("Optional[") and annotation != "Any":
+                annotation = f"Optional[{annotation}]"
+            optional_query.append(f"{python_name}: {annotation} = None")
+        query.append(f"({json.dumps(parameter['name'])}, {python_name})")
+    body_args: list[str] = []
+    body_call = ""
+    request_body = operation.spec.get("requestBody")
+    if request_body:
+        schema = request_body["content"]["application/json"].get("schema")
+        body_type = models.type_of(schema, op_id + "Body", "request")
+        accepts = body_type
+        if body_type in models.names or body_type.startswith("Union["):
+            accepts = f"Union[{body_type.removeprefix('Union[').removesuffix(']')}, Mapping[str, Any]]"
+        if request_body.get("required"):
+            body_args.append(f"body: {accepts}")
+        else:
+            body_args.append(f"body: Optional[{accepts}] = None")
+        body_call = f", body=body_text({body_type}, body)"
+    has_json, schema = response_schema(operation)
+    returns = models.type_of(schema, response_hint(operation), "response") if has_json else "None"
+    response_argument = returns
+    if paginated and returns.startswith("list["):
+        returns = "Page[" + returns.removeprefix("list[")
+    positional = ["self", *path_args, *body_args]
+    keywords = [*required_query, *optional_query]
+    signature = ", ".join(positional + (["*", *keywords] if keywords else []))
+    segments_text = "[" + ", ".join(segments) + "]"
+    extra = ""
+    if query:
+        extra += f", query=[{', '.join(query)}]"
+    extra += body_call
+    if returns.startswith("Page["):
+        extra += ", paginated=True"
+    summary = one_line(operation.spec.get("summary") or op_id)
+    call = f"self._send({json.dumps(operation.method.upper())}, {segments_text}, {response_argument}{extra})"
+    return Method(camel(op_id), signature, returns, summary, f"``{operation.key}``", call)
+
+
+def response_hint(operation: Operation) -> str:
+    """``GetUser`` (``GET /api/users/{userId}``) answers a ``User``; others ``<Id>Response``."""
+    op_id = operation.id
+    if operation.method == "get" and op_id.startswith("Get") and operation.path.endswith("}"):
+        return op_id.removeprefix("Get")
+    if op_id.startswith("List"):
+        return op_id.removeprefix("List")
+    return op_id + "Response"
+
+
+HEADER = """# Generated by tools/generate_api_clients.py from tools/openapi/{document}: do not edit.
+# Regenerate with `.venv/bin/python tools/generate_api_clients.py` (see its docstring).
+# ruff: noqa: E501 (paths and names from the document can be longer than a line)
+"""
+
+
+def render_models(title: str, models: Models, document_name: str) -> str:
+    """The text of a ``models.py``."""
+    return (
+        HEADER.format(document=document_name)
+        + f'"""{title}"""\n\n'
+        + "from __future__ import annotations\n\n"
+        + "from typing import Any, Literal, Optional, Union\n\n"
+        + "from pydantic import Field\n\n"
+        + "from .._rest import RequestModel, ResponseModel\n\n"
+        + "__all__ = [\n"
+        + "".join(f'    "{name}",\n' for name in sorted(models.names))
+        + "]\n\n\n"
+        + "\n\n".join(models.code)
+    )
+
+
+def render_client(spec: ClientSpec, methods: list[Method], models: Models, document_name: str) -> str:
+    """The text of a ``client.py``: both twins and the table of operations."""
+    text = "".join(m.call + m.signature + m.returns for m in methods)
+    used = sorted(name for name in models.names if re.search(rf"\b{name}\b", text))
+    twins = []
+    for async_twin in (True, False):
+        name = spec.async_name if async_twin else spec.blocking_name
+        base = "AsyncTransport" if async_twin else "BlockingTransport"
+        doc = spec.async_doc if async_twin else f"{spec.blocking_doc}"
+        body = [f"class {name}({spec.transport}, {base}):\n{docstring(doc, 4)}"]
+        if async_twin:
+            body.append(
+                f"    @property\n    def blocking(self) -> {spec.blocking_name}:\n"
+                f'        """The same client with blocking methods."""\n'
+                f"        return self._twin({spec.blocking_name})\n"
+            )
+        for method in methods:
+            prefix = "async def" if async_twin else "def"
+            awaited = "await " if async_twin else ""
+            summary = method.summary if async_twin else f"Blocking :meth:`{spec.async_name}.{method.name}`."
+            body.append(
+                f"    {prefix} {method.name}({method.signature}) -> {method.returns}:\n"
+                f"{docstring(summary, 8, method.details if async_twin else '')}"
+                f"        return {awaited}{method.call}\n"
+            )
+        twins.append("\n".join(body))
+    operations_table = "".join(f'    "{op_id}": "{key}",\n' for op_id, key in spec.operations)
+    return (
+        HEADER.format(document=document_name)
+        + f'"""{spec.title}"""\n\n'
+        + '# mypy: disable-error-code="no-any-return"\n'
+        + "from __future__ import annotations\n\n"
+        + "from collections.abc import Mapping, Sequence\n"
+        + "from typing import Any, Literal, Optional, Union\n\n"
+        + "from .._rest import AsyncTransport, BlockingTransport, Page, body_text\n"
+        + f"from ._transport import {spec.transport}\n"
+        + ("from .models import (\n" + "".join(f"    {name},\n" for name in used) + ")\n" if used else "")
+        + f'\n__all__ = ["{spec.async_name}", "{spec.blocking_name}", "OPERATIONS"]\n\n'
+        + f'LOGTO_VERSION = "{spec.version}"\n'
+        + '"""The Logto whose API document this client was generated from."""\n\n'
+        + "OPERATIONS: dict[str, str] = {\n"
+        + operations_table
+        + "}\n"
+        + '"""Every operation this client calls: its ``operationId`` → ``METHOD path``."""\n\n\n'
+        + "\n\n".join(twins)
+    )
+
+
+@dataclass
+class ClientSpec:
+    """What differs between the two clients."""
+
+    package: str
+    title: str
+    models_title: str
+    async_name: str
+    blocking_name: str
+    transport: str
+    async_doc: str
+    blocking_doc: str
+    version: str = ""
+    operations: list[tuple[str, str]] = field(default_factory=list)
+
+
+def specs(version: str) -> list[ClientSpec]:
+    """The two clients."""
+    return [
+        ClientSpec(
+            "management",
+            f"Logto's Management API: every operation of Logto {version}'s API document.",
+            f"The Management API's request and response models (Logto {version}).",
+            "ManagementClient",
+            "BlockingManagementClient",
+            "ManagementTransport",
+            "Logto's Management API: one awaitable method per operation. It calls with a "
+            "machine-to-machine app's Management API token; the app's token cache and single flight "
+            "serve every call.",
+            "Logto's Management API with blocking methods (the GIL is released while they wait).",
+        ),
+        ClientSpec(
+            "account",
+            f"Logto's Account API (``/api/my-account``) and verification API (Logto {version}).",
+            f"The Account API's request and response models (Logto {version}).",
+            "AccountClient",
+            "BlockingAccountClient",
+            "AccountTransport",
+            "The signed-in user's own account through Logto's Account API. One awaitable method per "
+            "operation, called with the session's access token.",
+            "The Account API with blocking methods (the GIL is released while they wait).",
+        ),
+    ]
+
+
+def generate(document_path: Path, output: Path) -> list[Path]:
+    """Write the four generated modules under ``output``; return their paths."""
+    document = json.loads(document_path.read_text())
+    version = logto_version(document_path)
+    written = []
+    for spec in specs(version):
+        spec.version = version
+        models = Models(document)
+        mine = [op for op in operations(document) if client_of(op) == spec.package]
+        # Reads first, so that the shapes they answer get the resource's own name (``User``).
+        ordered = sorted(mine, key=lambda op: (op.method != "get", not op.path.endswith("}"), op.path.count("/")))
+        built = {op.id: method_for(document, models, op) for op in ordered}
+        methods = [built[op.id] for op in mine]
+        spec.operations = [(op.id, op.key) for op in mine]
+        folder = output / spec.package
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, text in (
+            ("models.py", render_models(spec.models_title, models, document_path.name)),
+            ("client.py", render_client(spec, methods, models, document_path.name)),
+        ):
+            path = folder / name
+            path.write_text(text)
+            written.append(path)
+    ruff = shutil.which("ruff", path=str(Path(sys.executable).parent)) or shutil.which("ruff")
+    if ruff is None:
+        raise SystemExit("ruff is needed to format the generated code (it is a dev dependency)")
+    config = ["--config", str(ROOT / "pyproject.toml")]
+    subprocess.run([ruff, "check", "--fix-only", "--quiet", *config, *map(str, written)], check=False)
+    subprocess.run([ruff, "format", "--quiet", *config, *map(str, written)], check=True)
+    return written
+
+
+def main() -> None:
+    """Pin a fetched document if asked, then regenerate."""
+    formatter = argparse.RawDescriptionHelpFormatter
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=formatter)
+    parser.add_argument("--fetch", metavar="URL", help="a Logto's /api/swagger.json to pin first")
+    parser.add_argument("--logto-version", help="the version of the Logto at --fetch (names the pinned file)")
+    parser.add_argument("--output", type=Path, default=PACKAGE, help="where the packages go")
+    arguments = parser.parse_args()
+    if arguments.fetch:
+        if not arguments.logto_version:
+            parser.error("--fetch needs --logto-version")
+        with urllib.request.urlopen(arguments.fetch, timeout=30) as response:
+            document = response.read()
+        json.loads(document)  # a JSON document, or stop here
+        for old in DOCUMENTS.glob("logto-*.json"):
+            old.unlink()
+        # Byte for byte what Logto served.
+        (DOCUMENTS / f"logto-{arguments.logto_version}.json").write_bytes(document)
+    for path in generate(pinned_document(), arguments.output):
+        print(path)
+
+
+if __name__ == "__main__":
+    main()
