@@ -548,6 +548,11 @@ def specs(version: str) -> list[ClientSpec]:
     ]
 
 
+def read_first(operation: Operation) -> tuple[bool, bool, int]:
+    """Sort key: reads of one resource, then other reads, then the rest; short paths first."""
+    return operation.method != "get", not operation.path.endswith("}"), operation.path.count("/")
+
+
 def generate(document_path: Path, output: Path) -> list[Path]:
     """Write the four generated modules under ``output``; return their paths."""
     document = json.loads(document_path.read_text())
@@ -557,8 +562,9 @@ def generate(document_path: Path, output: Path) -> list[Path]:
         spec.version = version
         models = Models(document)
         mine = [op for op in operations(document) if client_of(op) == spec.package]
-        # Reads first, so that the shapes they answer get the resource's own name (``User``).
-        ordered = sorted(mine, key=lambda op: (op.method != "get", not op.path.endswith("}"), op.path.count("/")))
+        # Reads of one resource first, shortest paths first, so that the shapes they answer get
+        # the resource's own name (``GET /api/users/{userId}`` answers a ``User``).
+        ordered = sorted(mine, key=read_first)
         built = {op.id: method_for(document, models, op) for op in ordered}
         methods = [built[op.id] for op in mine]
         spec.operations = [(op.id, op.key) for op in mine]

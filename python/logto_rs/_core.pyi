@@ -140,8 +140,8 @@ class CoreClient:
 class MachineClient:
     """A machine-to-machine app's client; each network method returns an :class:`Operation`.
 
-    Results are JSON strings (``MachineToken``, ``TokenExchangeResult``, ``PersonalAccessToken``
-    or a list of them, ``SubjectToken``); ``delete_personal_access_token`` returns ``None``.
+    Results are JSON strings (``MachineToken``, ``TokenExchangeResult``), or for
+    ``management_call`` the answer's ``(status, total_number, body_text)``.
     """
 
     def __new__(cls, config: Any) -> MachineClient: ...
@@ -191,14 +191,6 @@ class MachineClient:
         actor_token: Optional[str] = None,
         subject_token_type: Optional[str] = None,
     ) -> Operation: ...
-    def create_subject_token(self, user_id: str, context: Optional[str] = None) -> Operation:
-        """``context``: a JSON object's text; the result is a ``SubjectToken`` JSON."""
-    def list_personal_access_tokens(self, user_id: str) -> Operation: ...
-    def create_personal_access_token(
-        self, user_id: str, name: str, expires_at: Optional[int] = None
-    ) -> Operation: ...
-    def rename_personal_access_token(self, user_id: str, current_name: str, name: str) -> Operation: ...
-    def delete_personal_access_token(self, user_id: str, name: str) -> Operation: ...
 
 # --- The access-token verifier --------------------------------------------------------------------
 
