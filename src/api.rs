@@ -231,7 +231,7 @@ pub struct ApiResponse {
     pub status: u16,
     /// The `Total-Number` header of a paginated list: how many items all pages hold.
     pub total_number: Option<u64>,
-    /// The JSON body's text; empty for 204 No Content.
+    /// The JSON body's text; empty for 204 No Content or any other success without a body.
     pub body: String,
 }
 
@@ -406,6 +406,10 @@ mod tests {
     const RATE_LIMITED_LONG: &str = "HTTP/1.1 429 Too Many Requests\r\nretry-after: 120\r\ncontent-type: application/json\r\ncontent-length: 51\r\nconnection: close\r\n\r\n{\"code\":\"guard.too_many_requests\",\"message\":\"Slow\"}";
     const USERS: &str = "HTTP/1.1 200 OK\r\ntotal-number: 42\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: 13\r\nconnection: close\r\n\r\n[{\"id\":\"u1\"}]";
     const NO_CONTENT: &str = "HTTP/1.1 204 No Content\r\nconnection: close\r\n\r\n";
+    const CREATED_EMPTY: &str = "HTTP/1.1 201 Created\r\ncontent-length: 0\r\nconnection: close\r\n\r\n";
+    const CREATED_TEXT: &str = "HTTP/1.1 201 Created\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: 7\r\nconnection: close\r\n\r\nCreated";
+    const HTML: &str =
+        "HTTP/1.1 200 OK\r\ncontent-type: text/html\r\ncontent-length: 6\r\nconnection: close\r\n\r\n<html>";
 
     fn http() -> crate::http::HttpClient {
         crate::http::HttpClient::new(Duration::from_secs(5), Duration::from_secs(5)).unwrap()
@@ -475,11 +479,21 @@ mod tests {
 
     #[tokio::test]
     async fn no_content_is_an_empty_body() {
-        let (base, _) = scripted_server(vec![NO_CONTENT]).await;
+        let (base, _) = scripted_server(vec![NO_CONTENT, CREATED_EMPTY, CREATED_TEXT, HTML]).await;
         let response = send(&base, reqwest::Method::DELETE, quick(0)).await.unwrap();
         assert_eq!(
             (response.status, response.total_number, response.body.as_str()),
             (204, None, "")
+        );
+        for _ in 0..2 {
+            let response = send(&base, reqwest::Method::POST, quick(0)).await.unwrap();
+            assert_eq!((response.status, response.body.as_str()), (201, ""));
+        }
+        // Anything else that is not JSON is still an unexpected answer.
+        let error = send(&base, reqwest::Method::GET, quick(0)).await.unwrap_err();
+        assert!(
+            matches!(error, Error::UnexpectedResponse { status: 200, .. }),
+            "{error:?}"
         );
     }
 }

@@ -317,7 +317,9 @@ impl HttpClient {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok());
         let status = answer.status;
-        let body = if status == 204 || (call.method == reqwest::Method::HEAD && answer.body.is_empty()) {
+        // No content: 204, a success with an empty body, or with Koa's status text (Logto 1.37
+        // answers some 201s with `text/plain` "Created").
+        let body = if (200..300).contains(&status) && (answer.body.is_empty() || answer.is_plain_text()) {
             String::new()
         } else {
             answer
@@ -404,14 +406,20 @@ struct Answer {
 }
 
 impl Answer {
-    fn classify<T: DeserializeOwned>(&self, endpoint: Endpoint) -> Result<T> {
-        let content_type = self
-            .headers
+    fn content_type(&self) -> String {
+        self.headers
             .get(CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .unwrap_or("")
-            .to_ascii_lowercase();
-        classify(endpoint, self.status, &content_type, &self.body)
+            .to_ascii_lowercase()
+    }
+
+    fn is_plain_text(&self) -> bool {
+        self.content_type().starts_with("text/plain")
+    }
+
+    fn classify<T: DeserializeOwned>(&self, endpoint: Endpoint) -> Result<T> {
+        classify(endpoint, self.status, &self.content_type(), &self.body)
     }
 }
 

@@ -19,6 +19,10 @@ Which operation goes where:
 - every other operation that takes a Management API token: ``logto_rs.management``;
 - what neither client can or should call is listed in :data:`LEFT_OUT`, each with its reason.
 
+The clients also read the answers of the oldest Logto they support, whose document is pinned in
+``tools/openapi/oldest/`` (replace it by hand to change that version): a field of an answer is
+required only where both documents require it.
+
 The document's schemas are inline: a model is named after the operation that first uses its
 shape (``GetUser``'s answer is ``User``), and every later use of the same shape shares it. The
 output is formatted with ruff, so that it is exactly what the repository holds.
@@ -122,6 +126,48 @@ def pinned_document() -> Path:
     """The one pinned document, ``tools/openapi/logto-<version>.json``."""
     [document] = sorted(DOCUMENTS.glob("logto-*.json"))
     return document
+
+
+def oldest_document() -> Optional[Path]:
+    """The oldest Logto the clients support, ``tools/openapi/oldest/logto-<version>.json``."""
+    documents = sorted((DOCUMENTS / "oldest").glob("logto-*.json"))
+    return documents[0] if documents else None
+
+
+def relax_answers(document: dict[str, Any], oldest: dict[str, Any]) -> None:
+    """Make an answer's field required only where the oldest supported Logto requires it too.
+
+    A newer document requires fields an older Logto does not send (1.42's applications have
+    ``appLevelAccessControlEnabled``, 1.37's do not): such a field is optional in the models, so
+    that the same client reads both.
+    """
+    old_operations = {(op.method, op.path): op for op in operations(oldest)}
+    for operation in operations(document):
+        old = old_operations.get((operation.method, operation.path))
+        if old is None:
+            continue
+        has_json, schema = response_schema(operation)
+        _, old_schema = response_schema(old)
+        if has_json and schema is not None:
+            _relax(schema, old_schema)
+
+
+def _relax(schema: dict[str, Any], old: Optional[dict[str, Any]]) -> None:
+    if not isinstance(old, dict) or "$ref" in schema:
+        return
+    if "properties" in schema:
+        kept = set(old.get("required", []))
+        schema["required"] = [name for name in schema.get("required", []) if name in kept]
+        old_properties = old.get("properties", {})
+        for name, sub in schema["properties"].items():
+            _relax(sub, old_properties.get(name))
+    for key in ("items", "additionalProperties"):
+        if isinstance(schema.get(key), dict):
+            _relax(schema[key], old.get(key))
+    for key in ("oneOf", "anyOf", "allOf"):
+        if key in schema and len(schema[key]) == len(old.get(key, [])):
+            for sub, old_sub in zip(schema[key], old[key]):
+                _relax(sub, old_sub)
 
 
 def logto_version(document: Path) -> str:
@@ -280,7 +326,8 @@ class Models:
         lines: list[str] = []
         for prop, sub in schema["properties"].items():
             annotation = self.type_of(sub, name + pascal(prop), kind)
-            optional = prop not in required
+            # A request field with a default is filled in by Logto: the caller may leave it out.
+            optional = prop not in required or (kind == "request" and "default" in sub)
             if optional and annotation != "Any" and not annotation.startswith("Optional["):
                 annotation = f"Optional[{annotation}]"
             python_name = identifier(prop)
@@ -306,13 +353,18 @@ def strip_docs(schema: Any) -> Any:
     """The schema without the words (descriptions, examples): what decides a shape."""
     if isinstance(schema, dict):
         return {
-            key: strip_docs(value)
+            key: strip_properties(value) if key == "properties" else strip_docs(value)
             for key, value in schema.items()
             if key not in ("description", "example", "examples", "deprecated")
         }
     if isinstance(schema, list):
         return [strip_docs(item) for item in schema]
     return schema
+
+
+def strip_properties(properties: dict[str, Any]) -> dict[str, Any]:
+    """Properties without their words (a property may well be called ``description``)."""
+    return {name: strip_docs(sub) for name, sub in properties.items()}
 
 
 @dataclass
@@ -556,6 +608,9 @@ def read_first(operation: Operation) -> tuple[bool, bool, int]:
 def generate(document_path: Path, output: Path) -> list[Path]:
     """Write the four generated modules under ``output``; return their paths."""
     document = json.loads(document_path.read_text())
+    oldest = oldest_document()
+    if oldest is not None:
+        relax_answers(document, json.loads(oldest.read_text()))
     version = logto_version(document_path)
     written = []
     for spec in specs(version):

@@ -192,7 +192,8 @@ def _adapter(response: Any) -> TypeAdapter[Any]:
 def read_answer(answer: tuple[int, Optional[int], str], response: Any, paginated: bool, what: str) -> Any:
     """The answer's body validated as ``response`` (a :class:`Page` when ``paginated``)."""
     _status, total, text = answer
-    if response is None:
+    if response is None or not text:
+        # No body: 204, or a success Logto answers without one (1.37 does for some 201s).
         return None
     try:
         value = _adapter(response).validate_json(text or "null")

@@ -178,7 +178,7 @@ class GetLogtoConfigResponseMfa(ResponseModel):
 
     enabled: Optional[bool] = None
     skipped: bool
-    skipMfaOnSignIn: bool
+    skipMfaOnSignIn: Optional[bool] = None
 
 
 class GetLogtoConfigResponsePasskeySignIn(ResponseModel):
@@ -191,7 +191,7 @@ class GetLogtoConfigResponse(ResponseModel):
     """GetLogtoConfigResponse."""
 
     mfa: GetLogtoConfigResponseMfa
-    passkeySignIn: GetLogtoConfigResponsePasskeySignIn
+    passkeySignIn: Optional[GetLogtoConfigResponsePasskeySignIn] = None
 
 
 class GetMfaVerificationsResponseItem(ResponseModel):

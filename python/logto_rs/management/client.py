@@ -29,6 +29,7 @@ from .models import (
     AssignOrganizationRolesToUserBody,
     AssignOrganizationRolesToUserResponse,
     AssignOrganizationRolesToUsersBody,
+    AssignUserRolesResponse,
     CheckPasswordWithDefaultSignInExperienceBody,
     CheckPasswordWithDefaultSignInExperienceResponse1,
     CheckPasswordWithDefaultSignInExperienceResponse2,
@@ -67,6 +68,7 @@ from .models import (
     CreateOrganizationRoleScopeBody,
     CreateOrganizationScopeBody,
     CreateResourceBody,
+    CreateResourceScopeBody,
     CreateRoleApplicationBody,
     CreateRoleBody,
     CreateRoleScopeBody,
@@ -194,6 +196,7 @@ from .models import (
     UpdateUserLogtoConfigsBody,
     UpdateUserPasswordBody,
     UpdateUserPasswordExpirationBody,
+    UpdateUserPasswordExpirationResponse,
     UpdateUserProfileBody,
     UpsertActionBody,
     UpsertIdTokenConfigBody,
@@ -1262,7 +1265,7 @@ class ManagementClient(ManagementTransport, AsyncTransport):
         )
 
     async def createResourceScope(
-        self, resourceId: str, body: Union[UpdateApplicationSecretBody, Mapping[str, Any]]
+        self, resourceId: str, body: Union[CreateResourceScopeBody, Mapping[str, Any]]
     ) -> ResourcesItemScopesItem:
         """Create API resource scope.
 
@@ -1272,7 +1275,7 @@ class ManagementClient(ManagementTransport, AsyncTransport):
             "POST",
             ["resources", resourceId, "scopes"],
             ResourcesItemScopesItem,
-            body=body_text(UpdateApplicationSecretBody, body),
+            body=body_text(CreateResourceScopeBody, body),
         )
 
     async def updateResourceScope(
@@ -1481,7 +1484,7 @@ class ManagementClient(ManagementTransport, AsyncTransport):
 
     async def updateUserPasswordExpiration(
         self, userId: str, body: Union[UpdateUserPasswordExpirationBody, Mapping[str, Any]]
-    ) -> User:
+    ) -> UpdateUserPasswordExpirationResponse:
         """Update user password expiration.
 
         ``PATCH /api/users/{userId}/password/expiration``
@@ -1489,7 +1492,7 @@ class ManagementClient(ManagementTransport, AsyncTransport):
         return await self._send(
             "PATCH",
             ["users", userId, "password", "expiration"],
-            User,
+            UpdateUserPasswordExpirationResponse,
             body=body_text(UpdateUserPasswordExpirationBody, body),
         )
 
@@ -1547,7 +1550,7 @@ class ManagementClient(ManagementTransport, AsyncTransport):
 
     async def assignUserRoles(
         self, userId: str, body: Union[AssignApplicationRolesBody, Mapping[str, Any]]
-    ) -> AssignApplicationRolesResponse:
+    ) -> AssignUserRolesResponse:
         """Assign roles to user.
 
         ``POST /api/users/{userId}/roles``
@@ -1555,7 +1558,7 @@ class ManagementClient(ManagementTransport, AsyncTransport):
         return await self._send(
             "POST",
             ["users", userId, "roles"],
-            AssignApplicationRolesResponse,
+            AssignUserRolesResponse,
             body=body_text(AssignApplicationRolesBody, body),
         )
 
@@ -4168,14 +4171,14 @@ class BlockingManagementClient(ManagementTransport, BlockingTransport):
         )
 
     def createResourceScope(
-        self, resourceId: str, body: Union[UpdateApplicationSecretBody, Mapping[str, Any]]
+        self, resourceId: str, body: Union[CreateResourceScopeBody, Mapping[str, Any]]
     ) -> ResourcesItemScopesItem:
         """Blocking :meth:`ManagementClient.createResourceScope`."""
         return self._send(
             "POST",
             ["resources", resourceId, "scopes"],
             ResourcesItemScopesItem,
-            body=body_text(UpdateApplicationSecretBody, body),
+            body=body_text(CreateResourceScopeBody, body),
         )
 
     def updateResourceScope(
@@ -4331,12 +4334,12 @@ class BlockingManagementClient(ManagementTransport, BlockingTransport):
 
     def updateUserPasswordExpiration(
         self, userId: str, body: Union[UpdateUserPasswordExpirationBody, Mapping[str, Any]]
-    ) -> User:
+    ) -> UpdateUserPasswordExpirationResponse:
         """Blocking :meth:`ManagementClient.updateUserPasswordExpiration`."""
         return self._send(
             "PATCH",
             ["users", userId, "password", "expiration"],
-            User,
+            UpdateUserPasswordExpirationResponse,
             body=body_text(UpdateUserPasswordExpirationBody, body),
         )
 
@@ -4380,12 +4383,12 @@ class BlockingManagementClient(ManagementTransport, BlockingTransport):
 
     def assignUserRoles(
         self, userId: str, body: Union[AssignApplicationRolesBody, Mapping[str, Any]]
-    ) -> AssignApplicationRolesResponse:
+    ) -> AssignUserRolesResponse:
         """Blocking :meth:`ManagementClient.assignUserRoles`."""
         return self._send(
             "POST",
             ["users", userId, "roles"],
-            AssignApplicationRolesResponse,
+            AssignUserRolesResponse,
             body=body_text(AssignApplicationRolesBody, body),
         )
 

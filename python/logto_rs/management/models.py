@@ -41,6 +41,7 @@ __all__ = [
     "AssignOrganizationRolesToUserBody",
     "AssignOrganizationRolesToUserResponse",
     "AssignOrganizationRolesToUsersBody",
+    "AssignUserRolesResponse",
     "CheckPasswordWithDefaultSignInExperienceBody",
     "CheckPasswordWithDefaultSignInExperienceResponse1",
     "CheckPasswordWithDefaultSignInExperienceResponse2",
@@ -88,6 +89,7 @@ __all__ = [
     "CreateOrganizationRoleScopeBody",
     "CreateOrganizationScopeBody",
     "CreateResourceBody",
+    "CreateResourceScopeBody",
     "CreateRoleApplicationBody",
     "CreateRoleBody",
     "CreateRoleScopeBody",
@@ -186,6 +188,7 @@ __all__ = [
     "JwtCustomizer1VerificationRecordsItem10",
     "JwtCustomizer1VerificationRecordsItem11",
     "JwtCustomizer1VerificationRecordsItem12",
+    "JwtCustomizer1VerificationRecordsItem12OneTimeTokenContext",
     "JwtCustomizer1VerificationRecordsItem13",
     "JwtCustomizer1VerificationRecordsItem13Identifier",
     "JwtCustomizer1VerificationRecordsItem1Identifier",
@@ -401,6 +404,9 @@ __all__ = [
     "UpdateUserLogtoConfigsBodyPasskeySignIn",
     "UpdateUserPasswordBody",
     "UpdateUserPasswordExpirationBody",
+    "UpdateUserPasswordExpirationResponse",
+    "UpdateUserPasswordExpirationResponseProfile",
+    "UpdateUserPasswordExpirationResponseProfileAddress",
     "UpdateUserProfileBody",
     "UpsertActionBody",
     "UpsertIdTokenConfigBody",
@@ -544,7 +550,7 @@ class Application(ResponseModel):
     protectedAppMetadata: Optional[ApplicationProtectedAppMetadata]
     customData: dict[str, Any]
     isThirdParty: bool
-    appLevelAccessControlEnabled: bool
+    appLevelAccessControlEnabled: Optional[bool] = None
     createdAt: float
     isAdmin: bool
 
@@ -1119,7 +1125,7 @@ class SamlApplication(ResponseModel):
     type: Literal["Native", "SPA", "Traditional", "MachineToMachine", "Protected", "SAML"]
     customData: dict[str, Any]
     isThirdParty: bool
-    appLevelAccessControlEnabled: bool
+    appLevelAccessControlEnabled: Optional[bool] = None
     createdAt: float
     attributeMapping: SamlApplicationAttributeMapping
     entityId: Optional[str]
@@ -1514,6 +1520,13 @@ class JwtCustomizer1VerificationRecordsItem11(ResponseModel):
     userId: Optional[str] = None
 
 
+class JwtCustomizer1VerificationRecordsItem12OneTimeTokenContext(ResponseModel):
+    """JwtCustomizer1VerificationRecordsItem12OneTimeTokenContext."""
+
+    jitOrganizationIds: Optional[list[str]] = None
+    interactionEvent: Optional[Literal["SignIn", "Register", "ForgotPassword"]] = None
+
+
 class JwtCustomizer1VerificationRecordsItem12(ResponseModel):
     """JwtCustomizer1VerificationRecordsItem12."""
 
@@ -1521,7 +1534,9 @@ class JwtCustomizer1VerificationRecordsItem12(ResponseModel):
     type: Literal["OneTimeToken"]
     verified: bool
     identifier: JwtCustomizer1VerificationRecordsItem2Identifier
-    oneTimeTokenContext: Optional[OneTimeTokenContext] = Field(None, repr=False)
+    oneTimeTokenContext: Optional[JwtCustomizer1VerificationRecordsItem12OneTimeTokenContext] = Field(
+        None, repr=False
+    )
 
 
 class JwtCustomizer1VerificationRecordsItem13Identifier(ResponseModel):
@@ -1797,7 +1812,7 @@ class ApplicationsItem(ResponseModel):
     protectedAppMetadata: Optional[ApplicationProtectedAppMetadata]
     customData: dict[str, Any]
     isThirdParty: bool
-    appLevelAccessControlEnabled: bool
+    appLevelAccessControlEnabled: Optional[bool] = None
     createdAt: float
 
 
@@ -2152,7 +2167,7 @@ class GetSignInExpResponse(ResponseModel):
     customCss: Optional[str]
     customContent: dict[str, str]
     customUiAssets: Optional[GetSignInExpResponseCustomUiAssets]
-    customUiCsp: GetSignInExpResponseCustomUiCsp
+    customUiCsp: Optional[GetSignInExpResponseCustomUiCsp] = None
     passwordPolicy: GetSignInExpResponsePasswordPolicy = Field(repr=False)
     mfa: GetSignInExpResponseMfa
     adaptiveMfa: GetSignInExpResponseAdaptiveMfa
@@ -2163,16 +2178,16 @@ class GetSignInExpResponse(ResponseModel):
     captchaPolicy: GetSignInExpResponseAdaptiveMfa
     sentinelPolicy: GetSignInExpResponseSentinelPolicy
     emailBlocklistPolicy: GetSignInExpResponseEmailBlocklistPolicy
-    verificationCodePolicy: GetSignInExpResponseVerificationCodePolicy = Field(repr=False)
+    verificationCodePolicy: Optional[GetSignInExpResponseVerificationCodePolicy] = Field(None, repr=False)
     forgotPasswordMethods: Optional[list[Literal["EmailVerificationCode", "PhoneVerificationCode"]]] = Field(
         repr=False
     )
     passkeySignIn: GetSignInExpResponsePasskeySignIn
-    signUpProfileFields: Optional[list[GetSignInExpResponseSignUpProfileFieldsItem]]
-    passwordExpiration: Union[
-        GetSignInExpResponsePasswordExpiration1, GetSignInExpResponsePasswordExpiration2
-    ] = Field(repr=False)
-    usernamePolicy: Any
+    signUpProfileFields: Optional[list[GetSignInExpResponseSignUpProfileFieldsItem]] = None
+    passwordExpiration: Optional[
+        Union[GetSignInExpResponsePasswordExpiration1, GetSignInExpResponsePasswordExpiration2]
+    ] = Field(None, repr=False)
+    usernamePolicy: Any = None
 
 
 class RolesItemFeaturedUsersItem(ResponseModel):
@@ -2279,9 +2294,9 @@ class GetAccountCenterSettingsResponse(ResponseModel):
     enabled: bool
     fields_: GetAccountCenterSettingsResponseFields = Field(alias="fields")
     webauthnRelatedOrigins: list[str]
-    deleteAccountUrl: Optional[str]
-    customCss: Optional[str]
-    profileFields: Optional[list[GetSignInExpResponseSignUpProfileFieldsItem]]
+    deleteAccountUrl: Optional[str] = None
+    customCss: Optional[str] = None
+    profileFields: Optional[list[GetSignInExpResponseSignUpProfileFieldsItem]] = None
 
 
 class GetCaptchaProviderResponseConfig1(ResponseModel):
@@ -2683,7 +2698,7 @@ class RoleApplicationsItem(ResponseModel):
     protectedAppMetadata: Optional[ApplicationProtectedAppMetadata]
     customData: dict[str, Any]
     isThirdParty: bool
-    appLevelAccessControlEnabled: bool
+    appLevelAccessControlEnabled: Optional[bool] = None
     createdAt: float
 
 
@@ -2778,7 +2793,7 @@ class OrganizationApplicationsItem(ResponseModel):
     protectedAppMetadata: Optional[ApplicationProtectedAppMetadata]
     customData: dict[str, Any]
     isThirdParty: bool
-    appLevelAccessControlEnabled: bool
+    appLevelAccessControlEnabled: Optional[bool] = None
     createdAt: float
     organizationRoles: list[OrganizationInvitationOrganizationRolesItem]
 
@@ -3781,23 +3796,23 @@ class UpdateSignInExpBodyCustomUiCsp(RequestModel):
 class UpdateSignInExpBodyPasswordPolicyLength(RequestModel):
     """UpdateSignInExpBodyPasswordPolicyLength."""
 
-    min: float
-    max: float
+    min: Optional[float] = None
+    max: Optional[float] = None
 
 
 class UpdateSignInExpBodyPasswordPolicyCharacterTypes(RequestModel):
     """UpdateSignInExpBodyPasswordPolicyCharacterTypes."""
 
-    min: float
+    min: Optional[float] = None
 
 
 class UpdateSignInExpBodyPasswordPolicyRejects(RequestModel):
     """UpdateSignInExpBodyPasswordPolicyRejects."""
 
-    pwned: bool
-    repetitionAndSequence: bool
-    userInfo: bool
-    words: list[str]
+    pwned: Optional[bool] = None
+    repetitionAndSequence: Optional[bool] = None
+    userInfo: Optional[bool] = None
+    words: Optional[list[str]] = None
 
 
 class UpdateSignInExpBodyPasswordPolicy(RequestModel):
@@ -3950,7 +3965,7 @@ class UpdateSignInExpResponse(ResponseModel):
     customCss: Optional[str]
     customContent: dict[str, str]
     customUiAssets: Optional[GetSignInExpResponseCustomUiAssets]
-    customUiCsp: GetSignInExpResponseCustomUiCsp
+    customUiCsp: Optional[GetSignInExpResponseCustomUiCsp] = None
     passwordPolicy: GetSignInExpResponsePasswordPolicy = Field(repr=False)
     mfa: GetSignInExpResponseMfa
     adaptiveMfa: GetSignInExpResponseAdaptiveMfa
@@ -3961,16 +3976,16 @@ class UpdateSignInExpResponse(ResponseModel):
     captchaPolicy: GetSignInExpResponseAdaptiveMfa
     sentinelPolicy: GetSignInExpResponseSentinelPolicy
     emailBlocklistPolicy: GetSignInExpResponseEmailBlocklistPolicy
-    verificationCodePolicy: GetSignInExpResponseVerificationCodePolicy = Field(repr=False)
+    verificationCodePolicy: Optional[GetSignInExpResponseVerificationCodePolicy] = Field(None, repr=False)
     forgotPasswordMethods: Optional[list[Literal["EmailVerificationCode", "PhoneVerificationCode"]]] = Field(
         repr=False
     )
     passkeySignIn: GetSignInExpResponsePasskeySignIn
-    signUpProfileFields: Optional[list[GetSignInExpResponseSignUpProfileFieldsItem]]
-    passwordExpiration: Union[
-        GetSignInExpResponsePasswordExpiration1, GetSignInExpResponsePasswordExpiration2
-    ] = Field(repr=False)
-    usernamePolicy: Any
+    signUpProfileFields: Optional[list[GetSignInExpResponseSignUpProfileFieldsItem]] = None
+    passwordExpiration: Optional[
+        Union[GetSignInExpResponsePasswordExpiration1, GetSignInExpResponsePasswordExpiration2]
+    ] = Field(None, repr=False)
+    usernamePolicy: Any = None
 
 
 class CreateUserBody(RequestModel):
@@ -4107,8 +4122,8 @@ class CreateOrganizationRoleBody(RequestModel):
     name: str
     description: Optional[str] = None
     type: Optional[Literal["User", "MachineToMachine"]] = None
-    organizationScopeIds: list[str]
-    resourceScopeIds: list[str]
+    organizationScopeIds: Optional[list[str]] = None
+    resourceScopeIds: Optional[list[str]] = None
 
 
 class CreateOrganizationScopeBody(RequestModel):
@@ -4136,7 +4151,7 @@ class CreateOrganizationInvitationBody(RequestModel):
     organizationId: str
     expiresAt: float
     organizationRoleIds: Optional[list[str]] = None
-    messagePayload: Union[CreateOrganizationInvitationBodyMessagePayload1, bool]
+    messagePayload: Optional[Union[CreateOrganizationInvitationBodyMessagePayload1, bool]] = None
 
 
 class CreateOrganizationBody(RequestModel):
@@ -4217,12 +4232,14 @@ class CreateSamlApplicationBody(RequestModel):
     entityId: Optional[str] = None
     acsUrl: Optional[str] = None
     encryption: Any = None
-    nameIdFormat: Literal[
-        "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent",
-        "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress",
-        "urn:oasis:names:tc:SAML:2.0:nameid-format:transient",
-        "urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified",
-    ]
+    nameIdFormat: Optional[
+        Literal[
+            "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent",
+            "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress",
+            "urn:oasis:names:tc:SAML:2.0:nameid-format:transient",
+            "urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified",
+        ]
+    ] = None
 
 
 class ReplaceEmailTemplatesBodyTemplatesItemDetails(RequestModel):
@@ -4519,8 +4536,8 @@ class AssignApplicationRolesBody(RequestModel):
 class AssignApplicationRolesResponse(ResponseModel):
     """AssignApplicationRolesResponse."""
 
-    roleIds: list[str]
-    addedRoleIds: list[str]
+    roleIds: Optional[list[str]] = None
+    addedRoleIds: Optional[list[str]] = None
 
 
 class CreateApplicationSecretBody(RequestModel):
@@ -5080,6 +5097,13 @@ class UpdateResourceIsDefaultBody(RequestModel):
     isDefault: bool
 
 
+class CreateResourceScopeBody(RequestModel):
+    """CreateResourceScopeBody."""
+
+    name: str
+    description: Optional[str] = None
+
+
 class CheckPasswordWithDefaultSignInExperienceBody(RequestModel):
     """CheckPasswordWithDefaultSignInExperienceBody."""
 
@@ -5151,6 +5175,13 @@ class UpdateUserIsSuspendedBody(RequestModel):
     """UpdateUserIsSuspendedBody."""
 
     isSuspended: bool
+
+
+class AssignUserRolesResponse(ResponseModel):
+    """AssignUserRolesResponse."""
+
+    roleIds: list[str]
+    addedRoleIds: list[str]
 
 
 class ReplaceUserRolesResponse(ResponseModel):
@@ -5296,7 +5327,7 @@ class ReplaceOrganizationInvitationStatusBody(RequestModel):
 class AddOrganizationUsersResponse(ResponseModel):
     """AddOrganizationUsersResponse."""
 
-    userIds: list[str]
+    userIds: Optional[list[str]] = None
 
 
 class CreateSamlApplicationSecretBody(RequestModel):
@@ -5353,6 +5384,60 @@ class UpdateUserPasswordExpirationBody(RequestModel):
     isExpired: bool
 
 
+class UpdateUserPasswordExpirationResponseProfileAddress(ResponseModel):
+    """UpdateUserPasswordExpirationResponseProfileAddress."""
+
+    formatted: Optional[str] = None
+    streetAddress: Optional[str] = None
+    locality: Optional[str] = None
+    region: Optional[str] = None
+    postalCode: Optional[str] = Field(None, repr=False)
+    country: Optional[str] = None
+
+
+class UpdateUserPasswordExpirationResponseProfile(ResponseModel):
+    """UpdateUserPasswordExpirationResponseProfile."""
+
+    familyName: Optional[str] = None
+    givenName: Optional[str] = None
+    middleName: Optional[str] = None
+    nickname: Optional[str] = None
+    preferredUsername: Optional[str] = None
+    profile: Optional[str] = None
+    website: Optional[str] = None
+    gender: Optional[str] = None
+    birthdate: Optional[str] = None
+    zoneinfo: Optional[str] = None
+    locale: Optional[str] = None
+    address: Optional[UpdateUserPasswordExpirationResponseProfileAddress] = None
+
+
+class UpdateUserPasswordExpirationResponse(ResponseModel):
+    """UpdateUserPasswordExpirationResponse."""
+
+    id: str
+    username: Optional[str]
+    primaryEmail: Optional[str]
+    primaryPhone: Optional[str]
+    name: Optional[str]
+    avatar: Optional[str]
+    customData: dict[str, Any]
+    identities: dict[str, UserIdentitiesValue]
+    lastSignInAt: Optional[float]
+    createdAt: float
+    updatedAt: float
+    profile: UpdateUserPasswordExpirationResponseProfile
+    applicationId: Optional[str]
+    isSuspended: bool
+    hasPassword: Optional[bool] = Field(None, repr=False)
+    hasSecurityVerificationMethod: Optional[bool] = None
+    ssoIdentities: Optional[list[UserSsoIdentitiesItem]] = None
+    passwordDigest: Optional[str] = Field(None, repr=False)
+    passwordAlgorithm: Optional[
+        Literal["Argon2i", "Argon2id", "Argon2d", "SHA1", "SHA256", "MD5", "Bcrypt", "Legacy"]
+    ] = Field(None, repr=False)
+
+
 class AssignOrganizationRolesToUsersBody(RequestModel):
     """AssignOrganizationRolesToUsersBody."""
 
@@ -5407,4 +5492,4 @@ class AssignOrganizationRolesToUserBody(RequestModel):
 class AssignOrganizationRolesToUserResponse(ResponseModel):
     """AssignOrganizationRolesToUserResponse."""
 
-    organizationRoleIds: list[str]
+    organizationRoleIds: Optional[list[str]] = None
