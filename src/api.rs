@@ -57,10 +57,11 @@ impl RetryPolicy {
     }
 }
 
-/// Whether a status is worth another attempt: 429 Too Many Requests, or a server error.
+/// Whether a status is worth another attempt: 429 Too Many Requests, or a server error other
+/// than 501 Not Implemented (which another attempt would get again).
 #[must_use]
 pub fn is_retryable_status(status: u16) -> bool {
-    status == 429 || (500..600).contains(&status)
+    status == 429 || ((500..600).contains(&status) && status != 501)
 }
 
 /// A `Retry-After` value (RFC 9110 §10.2.3): delay-seconds, or an IMF-fixdate
@@ -296,6 +297,7 @@ mod tests {
         assert!(matches!(ApiCall::method_named("TRACE"), Err(Error::Config(_))));
         assert!(is_retryable_status(429) && is_retryable_status(500) && is_retryable_status(503));
         assert!(!is_retryable_status(404) && !is_retryable_status(409) && !is_retryable_status(200));
+        assert!(!is_retryable_status(501));
     }
 
     #[test]

@@ -485,7 +485,10 @@ pub(crate) fn classify<T: DeserializeOwned>(
             .map_err(|_| unexpected(endpoint, status, "expected JSON, got no content"));
     }
     let document = matches!(endpoint, Endpoint::Discovery | Endpoint::Jwks);
-    if (!success && document) || status >= 500 {
+    // Logto's REST APIs answer 501 Not Implemented for what this Logto is not set up to do (no
+    // email connector): a definite refusal with Logto's code, not an outage.
+    let not_implemented = status == 501 && matches!(endpoint, Endpoint::ManagementApi | Endpoint::AccountApi);
+    if (!success && document) || (status >= 500 && !not_implemented) {
         // Discovery and the JWKS are plain documents, not OAuth endpoints: any error answer from
         // them is the provider failing. So is a 5xx from any endpoint, an OAuth-looking body
         // (`server_error`) included: OAuth's refusals are 4xx, and a failing provider must never
@@ -676,6 +679,20 @@ mod tests {
                 "{error:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_rest_api_501_is_logtos_refusal_with_its_code() {
+        let body = br#"{"code":"connector.not_found","message":"Cannot find connector."}"#;
+        for endpoint in [Endpoint::ManagementApi, Endpoint::AccountApi] {
+            let error = classify::<Tokens>(endpoint, 501, "application/json", body).unwrap_err();
+            assert_eq!(error.code(), "api.connector.not_found", "{error:?}");
+        }
+        let error = classify::<Tokens>(Endpoint::Token, 501, "application/json", body).unwrap_err();
+        assert!(
+            matches!(error, Error::UnexpectedResponse { status: 501, .. }),
+            "{error:?}"
+        );
     }
 
     #[test]

@@ -68,7 +68,8 @@ LEFT_OUT: dict[str, str] = {
 """Operations of the document no client calls, by path prefix or ``METHOD path``, with why."""
 
 SECRET_FIELD = re.compile(
-    r"password|secret|token|verificationCode|code$|signingKey|privateKey|value$|digest|recoveryCode|backupCodes",
+    r"password|secret|token|verificationCode|verificationRecordId|code$|signingKey|privateKey|value$|digest|"
+    r"recoveryCode|backupCodes",
     re.IGNORECASE,
 )
 """Fields whose values must never appear in a ``repr`` (an answer or a body may hold them)."""

@@ -600,27 +600,27 @@ class UpdatePrimaryEmailBody(RequestModel):
     """UpdatePrimaryEmailBody."""
 
     email: str
-    newIdentifierVerificationRecordId: str
+    newIdentifierVerificationRecordId: str = Field(repr=False)
 
 
 class UpdatePrimaryPhoneBody(RequestModel):
     """UpdatePrimaryPhoneBody."""
 
     phone: str
-    newIdentifierVerificationRecordId: str
+    newIdentifierVerificationRecordId: str = Field(repr=False)
 
 
 class AddUserIdentitiesBody(RequestModel):
     """AddUserIdentitiesBody."""
 
-    newIdentifierVerificationRecordId: str
+    newIdentifierVerificationRecordId: str = Field(repr=False)
 
 
 class AddMfaVerificationBody1(RequestModel):
     """AddMfaVerificationBody1."""
 
     type: Literal["WebAuthn"]
-    newIdentifierVerificationRecordId: str
+    newIdentifierVerificationRecordId: str = Field(repr=False)
     name: Optional[str] = None
 
 
@@ -643,7 +643,7 @@ class AddMfaVerificationBody4(RequestModel):
     """AddMfaVerificationBody4."""
 
     type: Literal["WebAuthn"]
-    newIdentifierVerificationRecordId: str
+    newIdentifierVerificationRecordId: str = Field(repr=False)
     name: Optional[str] = None
 
 
@@ -665,7 +665,7 @@ class AddMfaVerificationBody6(RequestModel):
 class CreateVerificationByPasswordResponse(ResponseModel):
     """CreateVerificationByPasswordResponse."""
 
-    verificationRecordId: str
+    verificationRecordId: str = Field(repr=False)
     expiresAt: str
 
 
@@ -705,7 +705,7 @@ class CreateVerificationBySocialBody(RequestModel):
 class CreateVerificationBySocialResponse(ResponseModel):
     """CreateVerificationBySocialResponse."""
 
-    verificationRecordId: str
+    verificationRecordId: str = Field(repr=False)
     authorizationUri: str
     expiresAt: str
 
@@ -731,14 +731,14 @@ class VerifyVerificationByVerificationCodeBody(RequestModel):
 class VerifyVerificationByVerificationCodeResponse(ResponseModel):
     """VerifyVerificationByVerificationCodeResponse."""
 
-    verificationRecordId: str
+    verificationRecordId: str = Field(repr=False)
 
 
 class VerifyVerificationBySocialBody(RequestModel):
     """VerifyVerificationBySocialBody."""
 
     connectorData: dict[str, Any]
-    verificationRecordId: str
+    verificationRecordId: str = Field(repr=False)
     verificationId: Any = None
 
 
@@ -808,7 +808,7 @@ class GenerateWebResponseRegistrationOptions(ResponseModel):
 class GenerateWebAuthnRegistrationOptionsResponse(ResponseModel):
     """GenerateWebAuthnRegistrationOptionsResponse."""
 
-    verificationRecordId: str
+    verificationRecordId: str = Field(repr=False)
     registrationOptions: GenerateWebResponseRegistrationOptions
     expiresAt: str
 
@@ -816,7 +816,7 @@ class GenerateWebAuthnRegistrationOptionsResponse(ResponseModel):
 class UpdateSocialIdentityAccessTokenByVerificationIdBody(RequestModel):
     """UpdateSocialIdentityAccessTokenByVerificationIdBody."""
 
-    verificationRecordId: str
+    verificationRecordId: str = Field(repr=False)
 
 
 class UpdateMfaVerificationNameBody(RequestModel):
@@ -866,5 +866,5 @@ class VerifyWebAuthnRegistrationBodyPayload(RequestModel):
 class VerifyWebAuthnRegistrationBody(RequestModel):
     """VerifyWebAuthnRegistrationBody."""
 
-    verificationRecordId: str
+    verificationRecordId: str = Field(repr=False)
     payload: VerifyWebAuthnRegistrationBodyPayload
