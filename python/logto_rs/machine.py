@@ -439,8 +439,12 @@ def _subject_token(created: Any) -> SubjectToken:
             status=201,
         )
     expiresIn = int(created.expiresIn)
-    return SubjectToken(
-        subjectToken=created.subjectToken, expiresIn=expiresIn, expiresAt=int(time.time()) + expiresIn
+    return SubjectToken.model_validate(
+        {
+            "subjectToken": created.subjectToken,
+            "expiresIn": expiresIn,
+            "expiresAt": int(time.time()) + expiresIn,
+        }
     )
 
 
