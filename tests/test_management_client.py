@@ -9,10 +9,12 @@ which also plays the token endpoint so that the client's own path is exercised e
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -58,6 +60,18 @@ def test_typed_answers_with_one_cached_token_and_hidden_secrets(
         assert token.value.startswith("pat_") and token.value not in repr(token)
     assert len(provider.requests(path="/oidc/token")) == 1
     assert [r["authorization"]["scheme"] for r in provider.requests(path=PATS)] == ["bearer", "bearer"]
+
+
+def test_concurrent_tasks_and_threads_share_one_token(provider: Provider, api: ManagementClient) -> None:
+    async def gathered() -> list[Any]:
+        return await asyncio.gather(*(api.listUserPersonalAccessTokens("user-alice") for _ in range(5)))
+
+    with ThreadPoolExecutor(4) as pool:
+        threaded = list(pool.map(lambda _: api.blocking.listUserPersonalAccessTokens("user-bob"), range(8)))
+    answers = run(gathered())
+    assert len(answers) == 5 and len(threaded) == 8
+    assert len(provider.requests(path="/oidc/token")) == 1
+    assert len([r for r in provider.requests() if r["path"].startswith("/api/")]) == 13
 
 
 def test_logto_errors_carry_their_code(api: ManagementClient) -> None:

@@ -4,7 +4,8 @@
   resource, an organization or Logto's Management API, and token exchange: personal access
   tokens, a user's access token delegated to another API, impersonation.
 - :class:`ManagementApi`: a user's personal access tokens, and impersonation subject tokens,
-  through the Management API.
+  through the Management API (shortcuts over :class:`logto_rs.management.ManagementClient`,
+  which has every operation).
 - :func:`exchange_personal_access_token`: a one-shot exchange for scripts.
 
 Every network method is a coroutine; the ``blocking`` twins have the same methods for code
