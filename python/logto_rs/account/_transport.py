@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, Optional, TypeVar
+from typing import TYPE_CHECKING, Optional, TypeVar, Union
 
 from .._core import CoreClient, Operation
 from .._rest import RetryPolicy
 from ..storage import Storage
+
+if TYPE_CHECKING:
+    from ..client import BlockingLogtoClient, LogtoClient
 
 _Self = TypeVar("_Self", bound="AccountTransport")
 
@@ -33,7 +36,9 @@ class AccountTransport:
     _retry: tuple[int, float, float]
     _verification: Optional[str]
 
-    def __init__(self, client: Any, *, retry: Optional[RetryPolicy] = None) -> None:
+    def __init__(
+        self, client: Union[LogtoClient, BlockingLogtoClient], *, retry: Optional[RetryPolicy] = None
+    ) -> None:
         self._core = client._core
         self._endpoint: str = client.config.endpoint
         self._storage = client._storage
