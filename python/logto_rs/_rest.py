@@ -79,6 +79,11 @@ class Page(List[T]):
         self.total = total
 
 
+def _last_page(page: Page[Any], seen: int) -> bool:
+    """Whether no page follows: an empty one, an unpaginated answer, or all items seen."""
+    return not page or page.total is None or seen >= page.total
+
+
 async def iterate_pages(fetch: Callable[[int], Awaitable[Page[T]]], *, first: int = 1) -> AsyncIterator[T]:
     """Yield every item of a paginated list, fetching one page at a time.
 
@@ -93,7 +98,7 @@ async def iterate_pages(fetch: Callable[[int], Awaitable[Page[T]]], *, first: in
         for item in page:
             yield item
         seen += len(page)
-        if not page or page.total is None or seen >= page.total:
+        if _last_page(page, seen):
             return
         page_number += 1
 
@@ -105,7 +110,7 @@ def iterate_pages_blocking(fetch: Callable[[int], Page[T]], *, first: int = 1) -
         page = fetch(page_number)
         yield from page
         seen += len(page)
-        if not page or page.total is None or seen >= page.total:
+        if _last_page(page, seen):
             return
         page_number += 1
 

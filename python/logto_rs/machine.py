@@ -22,7 +22,7 @@ import time
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from enum import Enum
-from typing import TYPE_CHECKING, Any, Callable, Literal, Optional, Protocol, Union
+from typing import TYPE_CHECKING, Any, Callable, Literal, Optional, Protocol, TypeVar, Union
 
 from pydantic import BaseModel, Field, model_validator
 
@@ -35,6 +35,9 @@ from .models import MachineToken, PersonalAccessToken, SubjectToken, TokenExchan
 
 if TYPE_CHECKING:
     from .management import BlockingManagementClient, ManagementClient
+    from .management._transport import ManagementTransport
+
+_Generated = TypeVar("_Generated", bound="ManagementTransport")
 
 __all__ = [
     "LogtoM2MConfig",
@@ -458,6 +461,12 @@ class _ManagementBase:
     def __repr__(self) -> str:
         return f"{type(self).__name__}(resource={self._core.management_api_resource!r})"
 
+    def _generated(self, client: type[_Generated]) -> _Generated:
+        """The generated client (awaitable or blocking) on this API's core and token cache."""
+        api = client.__new__(client)
+        api._core, api._retry = self._core, RetryPolicy()._core_args()
+        return api
+
 
 class ManagementApi(_ManagementBase):
     """A user's personal access tokens, and impersonation subject tokens, through Logto's Management API.
@@ -486,9 +495,7 @@ class ManagementApi(_ManagementBase):
     def _api(self) -> ManagementClient:
         from .management import ManagementClient
 
-        api = ManagementClient.__new__(ManagementClient)
-        api._core, api._retry = self._core, RetryPolicy()._core_args()
-        return api
+        return self._generated(ManagementClient)
 
     async def listPersonalAccessTokens(self, userId: str) -> list[PersonalAccessToken]:
         """Return the user's personal access tokens (with their values)."""
@@ -550,9 +557,7 @@ class BlockingManagementApi(_ManagementBase):
     def _api(self) -> BlockingManagementClient:
         from .management import BlockingManagementClient
 
-        api = BlockingManagementClient.__new__(BlockingManagementClient)
-        api._core, api._retry = self._core, RetryPolicy()._core_args()
-        return api
+        return self._generated(BlockingManagementClient)
 
     def listPersonalAccessTokens(self, userId: str) -> list[PersonalAccessToken]:
         """Blocking :meth:`ManagementApi.listPersonalAccessTokens`."""
