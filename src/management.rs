@@ -45,7 +45,7 @@ impl ManagementApi {
     /// endpoint.
     ///
     /// # Errors
-    /// [`Error::Config`] when `resource` is not an absolute URI.
+    /// [`Error::Config`](crate::Error::Config) when `resource` is not an absolute URI.
     pub fn new(client: LogtoClient, resource: Option<&str>) -> Result<Self> {
         let resource = match resource.map(str::trim).filter(|r| !r.is_empty()) {
             Some(resource) => resource.to_owned(),
@@ -74,8 +74,9 @@ impl ManagementApi {
     /// `retry` says.
     ///
     /// # Errors
-    /// [`Error::Config`] for an invalid path; [`Error::Api`] for Logto's refusals; token,
-    /// network and response errors.
+    /// [`Error::Config`](crate::Error::Config) for an invalid path;
+    /// [`Error::Api`](crate::Error::Api) for Logto's refusals; token, network and response
+    /// errors.
     pub async fn send_call(&self, call: &ApiCall, retry: &RetryPolicy) -> Result<ApiResponse> {
         let url = call.url(self.client.config().endpoint())?;
         let token = self.token().await?;
