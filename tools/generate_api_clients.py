@@ -633,7 +633,11 @@ def generate(document_path: Path, output: Path) -> list[Path]:
             path = folder / name
             path.write_text(text)
             written.append(path)
-    ruff = shutil.which("ruff", path=str(Path(sys.executable).parent)) or shutil.which("ruff")
+    ruff = (
+        shutil.which("ruff", path=str(Path(sys.executable).parent))
+        or shutil.which("ruff")
+        or shutil.which("ruff", path=str(ROOT / ".venv" / "bin"))
+    )
     if ruff is None:
         raise SystemExit("ruff is needed to format the generated code (it is a dev dependency)")
     config = ["--config", str(ROOT / "pyproject.toml")]
