@@ -15,7 +15,7 @@ import pytest
 
 from conftest import RealLogto
 from logto_rs import LogtoApiConflictError, LogtoApiNotFoundError, LogtoConfigError, LogtoM2MClient
-from logto_rs.management import ManagementClient, Page, iterate_pages_blocking
+from logto_rs.management import BlockingManagementClient, ManagementClient, Page, iterate_pages_blocking
 from logto_rs.management.models import Organization, Role, User
 
 run = asyncio.run
@@ -55,9 +55,29 @@ def api(m2m: LogtoM2MClient) -> ManagementClient:
     return ManagementClient(m2m)
 
 
+def sweep(sync: BlockingManagementClient, tag: str) -> None:
+    """Delete whatever carries ``tag``: also what a step created but could not register (its
+    answer failed), since every name of the journey holds the tag."""
+    for application in sync.listApplications():
+        if tag in application.name:
+            sync.deleteApplication(application.id)
+    for organization in sync.listOrganizations(q=tag):
+        sync.deleteOrganization(organization.id)
+    for organization_role in sync.listOrganizationRoles(q=tag):
+        sync.deleteOrganizationRole(organization_role.id)
+    for user in sync.listUsers(search_params={"search": f"%{tag}%"}):
+        sync.deleteUser(user.id)
+    for role in sync.listRoles(search_params={"search": f"%{tag}%"}):
+        sync.deleteRole(role.id)
+    for resource in sync.listResources():
+        if tag in resource.indicator:
+            sync.deleteResource(resource.id)
+
+
 def test_crud_journey(logto: RealLogto, api: ManagementClient, cleanup: Cleanup) -> None:
     sync = api.blocking
     tag = uuid.uuid4().hex[:8]
+    cleanup(lambda: sweep(sync, tag))  # runs last
 
     # An API resource with a scope.
     resource = sync.createResource(
