@@ -256,3 +256,15 @@ def test_an_answer_that_does_not_fit_the_document_is_a_response_error(logto: Scr
     with pytest.raises(LogtoResponseError) as wrong:
         logto.client(RetryPolicy()).blocking.getUser("u1")
     assert "username" in str(wrong.value) and "leaked-value" not in str(wrong.value)
+
+
+def test_an_enum_value_a_newer_logto_adds_is_read_but_never_sent(logto: ScriptedLogto) -> None:
+    role = {"tenantId": "t", "id": "r1", "name": "robots", "description": "d", "isDefault": False}
+    logto.script = [(200, {}, {**role, "type": "Robot"}), (200, {}, {**role, "type": "User"})]
+    api = logto.client(RetryPolicy())
+    assert api.blocking.getRole("r1").type == "Robot"
+    assert run(api.getRole("r1")).type == "User"
+    with pytest.raises(LogtoConfigError) as refused:
+        api.blocking.createRole({"name": "robots", "description": "d", "type": "Robot"})
+    assert "CreateRoleBody" in str(refused.value) and "type" in str(refused.value)
+    assert [c[:2] for c in logto.calls] == [("GET", "/api/roles/r1")] * 2

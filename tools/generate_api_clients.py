@@ -23,6 +23,9 @@ The clients also read the answers of the oldest Logto they support, whose docume
 ``tools/openapi/oldest/`` (replace it by hand to change that version): a field of an answer is
 required only where both documents require it.
 
+An enum in an answer is its known values or any string (a newer Logto may add a value); in a
+body, only the known values.
+
 The document's schemas are inline: a model is named after the operation that first uses its
 shape (``GetUser``'s answer is ``User``), and every later use of the same shape shares it. The
 output is formatted with ruff, so that it is exactly what the repository holds.
@@ -73,6 +76,12 @@ SECRET_FIELD = re.compile(
     re.IGNORECASE,
 )
 """Fields whose values must never appear in a ``repr`` (an answer or a body may hold them)."""
+
+OPEN_ENUM = re.compile(r"Union\[Literal\[[^\]]*\], str\]")
+"""An answer's enum: its known values, or any string (what a newer Logto may have added)."""
+
+OPEN_ENUM_COMMENT = "# the known values, or one a newer Logto added"
+"""The comment on an answer's field that :data:`OPEN_ENUM` types."""
 
 RESERVED = {
     "model_config",
@@ -276,7 +285,13 @@ class Models:
             return f"Literal[{json.dumps(literal.group(1))}]"
         if "enum" in schema:
             values = [value for value in schema["enum"] if value is not None]
-            return f"Literal[{', '.join(json.dumps(value) for value in values)}]" if values else "None"
+            if not values:
+                return "None"
+            literal_type = f"Literal[{', '.join(json.dumps(value) for value in values)}]"
+            if kind == "response" and all(isinstance(value, str) for value in values):
+                # An answer may carry a value a newer Logto added: the known ones stay visible.
+                return f"Union[{literal_type}, str]"
+            return literal_type
         for union in ("oneOf", "anyOf"):
             if union in schema:
                 alternatives: list[str] = []
@@ -338,11 +353,14 @@ class Models:
             if SECRET_FIELD.search(prop):
                 arguments.append("repr=False")
             if arguments == ["None"]:
-                lines.append(f"    {python_name}: {annotation} = None")
+                line = f"    {python_name}: {annotation} = None"
             elif arguments:
-                lines.append(f"    {python_name}: {annotation} = Field({', '.join(arguments)})")
+                line = f"    {python_name}: {annotation} = Field({', '.join(arguments)})"
             else:
-                lines.append(f"    {python_name}: {annotation}")
+                line = f"    {python_name}: {annotation}"
+            if OPEN_ENUM.search(annotation):
+                line += f"  {OPEN_ENUM_COMMENT}"
+            lines.append(line)
         base = "RequestModel" if kind == "request" else "ResponseModel"
         description = schema.get("description") or ""
         summary = one_line(description) if description and description != "arbitrary" else f"{name}."

@@ -200,7 +200,9 @@ class GetMfaVerificationsResponseItem(ResponseModel):
     id: str
     createdAt: str
     lastUsedAt: Optional[str] = None
-    type: Literal["Totp", "WebAuthn", "BackupCode", "EmailVerificationCode", "PhoneVerificationCode"]
+    type: Union[
+        Literal["Totp", "WebAuthn", "BackupCode", "EmailVerificationCode", "PhoneVerificationCode"], str
+    ]  # the known values, or one a newer Logto added
     agent: Optional[str] = None
     name: Optional[str] = None
     remainCodes: Optional[float] = None
@@ -230,7 +232,9 @@ class GetSessionsResponseSessionsItemPayload(ResponseModel):
 class GetSessionsVerificationRecordsItem1Identifier(ResponseModel):
     """GetSessionsVerificationRecordsItem1Identifier."""
 
-    type: Union[Literal["username", "email", "phone"], Literal["userId"]]
+    type: Union[
+        Union[Literal["username", "email", "phone"], str], Union[Literal["userId"], str]
+    ]  # the known values, or one a newer Logto added
     value: str = Field(repr=False)
 
 
@@ -254,17 +258,20 @@ class GetSessionsVerificationRecordsItem2(ResponseModel):
     """GetSessionsVerificationRecordsItem2."""
 
     id: str
-    templateType: Literal[
-        "SignIn",
-        "Register",
-        "ForgotPassword",
-        "OrganizationInvitation",
-        "Generic",
-        "UserPermissionValidation",
-        "BindNewIdentifier",
-        "MfaVerification",
-        "BindMfa",
-    ]
+    templateType: Union[
+        Literal[
+            "SignIn",
+            "Register",
+            "ForgotPassword",
+            "OrganizationInvitation",
+            "Generic",
+            "UserPermissionValidation",
+            "BindNewIdentifier",
+            "MfaVerification",
+            "BindMfa",
+        ],
+        str,
+    ]  # the known values, or one a newer Logto added
     verified: bool
     type: Literal["EmailVerificationCode"]
     identifier: GetSessionsVerificationRecordsItem2Identifier
@@ -281,17 +288,20 @@ class GetSessionsVerificationRecordsItem3(ResponseModel):
     """GetSessionsVerificationRecordsItem3."""
 
     id: str
-    templateType: Literal[
-        "SignIn",
-        "Register",
-        "ForgotPassword",
-        "OrganizationInvitation",
-        "Generic",
-        "UserPermissionValidation",
-        "BindNewIdentifier",
-        "MfaVerification",
-        "BindMfa",
-    ]
+    templateType: Union[
+        Literal[
+            "SignIn",
+            "Register",
+            "ForgotPassword",
+            "OrganizationInvitation",
+            "Generic",
+            "UserPermissionValidation",
+            "BindNewIdentifier",
+            "MfaVerification",
+            "BindMfa",
+        ],
+        str,
+    ]  # the known values, or one a newer Logto added
     verified: bool
     type: Literal["PhoneVerificationCode"]
     identifier: GetSessionsVerificationRecordsItem3Identifier
@@ -301,17 +311,20 @@ class GetSessionsVerificationRecordsItem4(ResponseModel):
     """GetSessionsVerificationRecordsItem4."""
 
     id: str
-    templateType: Literal[
-        "SignIn",
-        "Register",
-        "ForgotPassword",
-        "OrganizationInvitation",
-        "Generic",
-        "UserPermissionValidation",
-        "BindNewIdentifier",
-        "MfaVerification",
-        "BindMfa",
-    ]
+    templateType: Union[
+        Literal[
+            "SignIn",
+            "Register",
+            "ForgotPassword",
+            "OrganizationInvitation",
+            "Generic",
+            "UserPermissionValidation",
+            "BindNewIdentifier",
+            "MfaVerification",
+            "BindMfa",
+        ],
+        str,
+    ]  # the known values, or one a newer Logto added
     verified: bool
     type: Literal["MfaEmailVerificationCode"]
     identifier: GetSessionsVerificationRecordsItem2Identifier
@@ -321,17 +334,20 @@ class GetSessionsVerificationRecordsItem5(ResponseModel):
     """GetSessionsVerificationRecordsItem5."""
 
     id: str
-    templateType: Literal[
-        "SignIn",
-        "Register",
-        "ForgotPassword",
-        "OrganizationInvitation",
-        "Generic",
-        "UserPermissionValidation",
-        "BindNewIdentifier",
-        "MfaVerification",
-        "BindMfa",
-    ]
+    templateType: Union[
+        Literal[
+            "SignIn",
+            "Register",
+            "ForgotPassword",
+            "OrganizationInvitation",
+            "Generic",
+            "UserPermissionValidation",
+            "BindNewIdentifier",
+            "MfaVerification",
+            "BindMfa",
+        ],
+        str,
+    ]  # the known values, or one a newer Logto added
     verified: bool
     type: Literal["MfaPhoneVerificationCode"]
     identifier: GetSessionsVerificationRecordsItem3Identifier
@@ -411,7 +427,9 @@ class GetSessionsVerificationRecordsItem12OneTimeTokenContext(ResponseModel):
     """GetSessionsVerificationRecordsItem12OneTimeTokenContext."""
 
     jitOrganizationIds: Optional[list[str]] = None
-    interactionEvent: Optional[Literal["SignIn", "Register", "ForgotPassword"]] = None
+    interactionEvent: Optional[Union[Literal["SignIn", "Register", "ForgotPassword"], str]] = (
+        None  # the known values, or one a newer Logto added
+    )
 
 
 class GetSessionsVerificationRecordsItem12(ResponseModel):
@@ -429,7 +447,7 @@ class GetSessionsVerificationRecordsItem12(ResponseModel):
 class GetSessionsVerificationRecordsItem13Identifier(ResponseModel):
     """GetSessionsVerificationRecordsItem13Identifier."""
 
-    type: Literal["username", "email", "phone"]
+    type: Union[Literal["username", "email", "phone"], str]  # the known values, or one a newer Logto added
     value: str = Field(repr=False)
 
 
@@ -444,7 +462,9 @@ class GetSessionsVerificationRecordsItem13(ResponseModel):
 class GetSessionsResponseSessionsItemLastSubmission(ResponseModel):
     """GetSessionsResponseSessionsItemLastSubmission."""
 
-    interactionEvent: Literal["SignIn", "Register", "ForgotPassword"]
+    interactionEvent: Union[
+        Literal["SignIn", "Register", "ForgotPassword"], str
+    ]  # the known values, or one a newer Logto added
     userId: str
     verificationRecords: list[
         Union[
@@ -769,18 +789,24 @@ class GenerateWebResponseRegistrationOptionsExcludeCredentialsItem(ResponseModel
 
     type: Literal["public-key"]
     id: str
-    transports: Optional[list[Literal["usb", "nfc", "ble", "internal", "cable", "hybrid", "smart-card"]]] = (
-        None
-    )
+    transports: Optional[
+        list[Union[Literal["usb", "nfc", "ble", "internal", "cable", "hybrid", "smart-card"], str]]
+    ] = None  # the known values, or one a newer Logto added
 
 
 class GenerateWebResponseRegistrationOptionsAuthenticatorSelection(ResponseModel):
     """GenerateWebResponseRegistrationOptionsAuthenticatorSelection."""
 
-    authenticatorAttachment: Optional[Literal["platform", "cross-platform"]] = None
+    authenticatorAttachment: Optional[Union[Literal["platform", "cross-platform"], str]] = (
+        None  # the known values, or one a newer Logto added
+    )
     requireResidentKey: Optional[bool] = None
-    residentKey: Optional[Literal["discouraged", "preferred", "required"]] = None
-    userVerification: Optional[Literal["required", "preferred", "discouraged"]] = None
+    residentKey: Optional[Union[Literal["discouraged", "preferred", "required"], str]] = (
+        None  # the known values, or one a newer Logto added
+    )
+    userVerification: Optional[Union[Literal["required", "preferred", "discouraged"], str]] = (
+        None  # the known values, or one a newer Logto added
+    )
 
 
 class GenerateWebResponseRegistrationOptionsExtensions(ResponseModel):
@@ -801,7 +827,9 @@ class GenerateWebResponseRegistrationOptions(ResponseModel):
     timeout: Optional[float] = None
     excludeCredentials: Optional[list[GenerateWebResponseRegistrationOptionsExcludeCredentialsItem]] = None
     authenticatorSelection: Optional[GenerateWebResponseRegistrationOptionsAuthenticatorSelection] = None
-    attestation: Optional[Literal["none", "indirect", "direct", "enterprise"]] = None
+    attestation: Optional[Union[Literal["none", "indirect", "direct", "enterprise"], str]] = (
+        None  # the known values, or one a newer Logto added
+    )
     extensions: Optional[GenerateWebResponseRegistrationOptionsExtensions] = None
 
 

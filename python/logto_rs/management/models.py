@@ -509,7 +509,9 @@ class ApplicationProtectedAppMetadataCustomDomainsItem(ResponseModel):
     """ApplicationProtectedAppMetadataCustomDomainsItem."""
 
     domain: str
-    status: Literal["PendingVerification", "PendingSsl", "Active", "Error"]
+    status: Union[
+        Literal["PendingVerification", "PendingSsl", "Active", "Error"], str
+    ]  # the known values, or one a newer Logto added
     errorMessage: Optional[str]
     dnsRecords: list[ApplicationProtectedDnsRecordsItem]
     cloudflareData: Optional[ApplicationProtectedItemCloudflareData]
@@ -524,15 +526,18 @@ class ApplicationProtectedAppMetadata(ResponseModel):
     pageRules: list[ApplicationProtectedAppMetadataPageRulesItem]
     additionalScopes: Optional[
         list[
-            Literal[
-                "custom_data",
-                "identities",
-                "roles",
-                "urn:logto:scope:organizations",
-                "urn:logto:scope:organization_roles",
+            Union[
+                Literal[
+                    "custom_data",
+                    "identities",
+                    "roles",
+                    "urn:logto:scope:organizations",
+                    "urn:logto:scope:organization_roles",
+                ],
+                str,
             ]
         ]
-    ] = None
+    ] = None  # the known values, or one a newer Logto added
     customDomains: Optional[list[ApplicationProtectedAppMetadataCustomDomainsItem]] = None
 
 
@@ -544,7 +549,9 @@ class Application(ResponseModel):
     name: str
     secret: Optional[str] = Field(None, repr=False)
     description: Optional[str]
-    type: Literal["Native", "SPA", "Traditional", "MachineToMachine", "Protected", "SAML"]
+    type: Union[
+        Literal["Native", "SPA", "Traditional", "MachineToMachine", "Protected", "SAML"], str
+    ]  # the known values, or one a newer Logto added
     oidcClientMetadata: ApplicationOidcClientMetadata
     customClientMetadata: ApplicationCustomClientMetadata
     protectedAppMetadata: Optional[ApplicationProtectedAppMetadata]
@@ -621,7 +628,9 @@ class ConnectorFormItemsItem2(ResponseModel):
 class ConnectorFormItemsItem3(ResponseModel):
     """ConnectorFormItemsItem3."""
 
-    type: Literal["Text", "Number", "MultilineText", "Switch", "Json"]
+    type: Union[
+        Literal["Text", "Number", "MultilineText", "Switch", "Json"], str
+    ]  # the known values, or one a newer Logto added
     key: str
     label: str
     placeholder: Optional[str] = None
@@ -655,10 +664,12 @@ class Connector(ResponseModel):
     ] = None
     customData: Optional[dict[str, Any]] = None
     fromEmail: Optional[str] = None
-    platform: Optional[Literal["Native", "Universal", "Web"]]
+    platform: Optional[
+        Union[Literal["Native", "Universal", "Web"], str]
+    ]  # the known values, or one a newer Logto added
     isStandard: Optional[bool] = None
     isTokenStorageSupported: Optional[bool] = Field(None, repr=False)
-    type: Literal["Email", "Sms", "Social"]
+    type: Union[Literal["Email", "Sms", "Social"], str]  # the known values, or one a newer Logto added
     isDemo: Optional[bool] = None
     extraInfo: Optional[dict[str, Any]] = None
     usage: Optional[float] = None
@@ -667,7 +678,7 @@ class Connector(ResponseModel):
 class ConnectorFactory(ResponseModel):
     """ConnectorFactory."""
 
-    type: Literal["Email", "Sms", "Social"]
+    type: Union[Literal["Email", "Sms", "Social"], str]  # the known values, or one a newer Logto added
     isDemo: Optional[bool] = None
     id: str
     target: str
@@ -682,7 +693,9 @@ class ConnectorFactory(ResponseModel):
     ] = None
     customData: Optional[dict[str, Any]] = None
     fromEmail: Optional[str] = None
-    platform: Optional[Literal["Native", "Universal", "Web"]]
+    platform: Optional[
+        Union[Literal["Native", "Universal", "Web"], str]
+    ]  # the known values, or one a newer Logto added
     isStandard: Optional[bool] = None
     isTokenStorageSupported: Optional[bool] = Field(None, repr=False)
 
@@ -769,8 +782,8 @@ class User(ResponseModel):
     ssoIdentities: Optional[list[UserSsoIdentitiesItem]] = None
     passwordDigest: Optional[str] = Field(None, repr=False)
     passwordAlgorithm: Optional[
-        Literal["Argon2i", "Argon2id", "Argon2d", "SHA1", "SHA256", "MD5", "Bcrypt", "Legacy"]
-    ] = Field(None, repr=False)
+        Union[Literal["Argon2i", "Argon2id", "Argon2d", "SHA1", "SHA256", "MD5", "Bcrypt", "Legacy"], str]
+    ] = Field(None, repr=False)  # the known values, or one a newer Logto added
 
 
 class LogPayloadUserAgentParsedBrowser(ResponseModel):
@@ -818,7 +831,7 @@ class LogPayload(ResponseModel):
     """LogPayload."""
 
     key: str
-    result: Literal["Success", "Error"]
+    result: Union[Literal["Success", "Error"], str]  # the known values, or one a newer Logto added
     error: Optional[Union[dict[str, Any], str]] = None
     ip: Optional[str] = None
     userAgent: Optional[str] = None
@@ -846,7 +859,7 @@ class Role(ResponseModel):
     id: str
     name: str
     description: str
-    type: Literal["User", "MachineToMachine"]
+    type: Union[Literal["User", "MachineToMachine"], str]  # the known values, or one a newer Logto added
     isDefault: bool
 
 
@@ -887,71 +900,77 @@ class Hook(ResponseModel):
     id: str
     name: str
     event: Optional[
-        Literal[
-            "PostRegister",
-            "PostSignIn",
-            "PostSignInAdaptiveMfaTriggered",
-            "PostResetPassword",
-            "User.Created",
-            "User.Deleted",
-            "User.Data.Updated",
-            "User.SuspensionStatus.Updated",
-            "Role.Created",
-            "Role.Deleted",
-            "Role.Data.Updated",
-            "Role.Scopes.Updated",
-            "Scope.Created",
-            "Scope.Deleted",
-            "Scope.Data.Updated",
-            "Organization.Created",
-            "Organization.Deleted",
-            "Organization.Data.Updated",
-            "Organization.Membership.Updated",
-            "OrganizationRole.Created",
-            "OrganizationRole.Deleted",
-            "OrganizationRole.Data.Updated",
-            "OrganizationRole.Scopes.Updated",
-            "OrganizationScope.Created",
-            "OrganizationScope.Deleted",
-            "OrganizationScope.Data.Updated",
-            "Identifier.Lockout",
-            "Message.RateLimited",
-            "Grant.LimitExceeded",
+        Union[
+            Literal[
+                "PostRegister",
+                "PostSignIn",
+                "PostSignInAdaptiveMfaTriggered",
+                "PostResetPassword",
+                "User.Created",
+                "User.Deleted",
+                "User.Data.Updated",
+                "User.SuspensionStatus.Updated",
+                "Role.Created",
+                "Role.Deleted",
+                "Role.Data.Updated",
+                "Role.Scopes.Updated",
+                "Scope.Created",
+                "Scope.Deleted",
+                "Scope.Data.Updated",
+                "Organization.Created",
+                "Organization.Deleted",
+                "Organization.Data.Updated",
+                "Organization.Membership.Updated",
+                "OrganizationRole.Created",
+                "OrganizationRole.Deleted",
+                "OrganizationRole.Data.Updated",
+                "OrganizationRole.Scopes.Updated",
+                "OrganizationScope.Created",
+                "OrganizationScope.Deleted",
+                "OrganizationScope.Data.Updated",
+                "Identifier.Lockout",
+                "Message.RateLimited",
+                "Grant.LimitExceeded",
+            ],
+            str,
         ]
-    ]
+    ]  # the known values, or one a newer Logto added
     events: list[
-        Literal[
-            "PostRegister",
-            "PostSignIn",
-            "PostSignInAdaptiveMfaTriggered",
-            "PostResetPassword",
-            "User.Created",
-            "User.Deleted",
-            "User.Data.Updated",
-            "User.SuspensionStatus.Updated",
-            "Role.Created",
-            "Role.Deleted",
-            "Role.Data.Updated",
-            "Role.Scopes.Updated",
-            "Scope.Created",
-            "Scope.Deleted",
-            "Scope.Data.Updated",
-            "Organization.Created",
-            "Organization.Deleted",
-            "Organization.Data.Updated",
-            "Organization.Membership.Updated",
-            "OrganizationRole.Created",
-            "OrganizationRole.Deleted",
-            "OrganizationRole.Data.Updated",
-            "OrganizationRole.Scopes.Updated",
-            "OrganizationScope.Created",
-            "OrganizationScope.Deleted",
-            "OrganizationScope.Data.Updated",
-            "Identifier.Lockout",
-            "Message.RateLimited",
-            "Grant.LimitExceeded",
+        Union[
+            Literal[
+                "PostRegister",
+                "PostSignIn",
+                "PostSignInAdaptiveMfaTriggered",
+                "PostResetPassword",
+                "User.Created",
+                "User.Deleted",
+                "User.Data.Updated",
+                "User.SuspensionStatus.Updated",
+                "Role.Created",
+                "Role.Deleted",
+                "Role.Data.Updated",
+                "Role.Scopes.Updated",
+                "Scope.Created",
+                "Scope.Deleted",
+                "Scope.Data.Updated",
+                "Organization.Created",
+                "Organization.Deleted",
+                "Organization.Data.Updated",
+                "Organization.Membership.Updated",
+                "OrganizationRole.Created",
+                "OrganizationRole.Deleted",
+                "OrganizationRole.Data.Updated",
+                "OrganizationRole.Scopes.Updated",
+                "OrganizationScope.Created",
+                "OrganizationScope.Deleted",
+                "OrganizationScope.Data.Updated",
+                "Identifier.Lockout",
+                "Message.RateLimited",
+                "Grant.LimitExceeded",
+            ],
+            str,
         ]
-    ]
+    ]  # the known values, or one a newer Logto added
     config: HookConfig
     signingKey: str = Field(repr=False)
     enabled: bool
@@ -964,7 +983,9 @@ class Domain(ResponseModel):
 
     id: str
     domain: str
-    status: Literal["PendingVerification", "PendingSsl", "Active", "Error"]
+    status: Union[
+        Literal["PendingVerification", "PendingSsl", "Active", "Error"], str
+    ]  # the known values, or one a newer Logto added
     errorMessage: Optional[str]
     dnsRecords: list[ApplicationProtectedDnsRecordsItem]
     createdAt: float
@@ -977,7 +998,7 @@ class OrganizationRole(ResponseModel):
     id: str
     name: str
     description: Optional[str]
-    type: Literal["User", "MachineToMachine"]
+    type: Union[Literal["User", "MachineToMachine"], str]  # the known values, or one a newer Logto added
 
 
 class OrganizationScope(ResponseModel):
@@ -1005,7 +1026,9 @@ class OrganizationInvitation(ResponseModel):
     invitee: str
     acceptedUserId: Optional[str]
     organizationId: str
-    status: Literal["Pending", "Accepted", "Expired", "Revoked"]
+    status: Union[
+        Literal["Pending", "Accepted", "Expired", "Revoked"], str
+    ]  # the known values, or one a newer Logto added
     createdAt: float
     updatedAt: float
     expiresAt: float
@@ -1057,7 +1080,9 @@ class SsoConnector(ResponseModel):
 
     tenantId: str
     id: str
-    providerName: Literal["OIDC", "SAML", "AzureAD", "GoogleWorkspace", "Okta", "AzureAdOidc"]
+    providerName: Union[
+        Literal["OIDC", "SAML", "AzureAD", "GoogleWorkspace", "Okta", "AzureAdOidc"], str
+    ]  # the known values, or one a newer Logto added
     connectorName: str
     config: dict[str, Any]
     domains: list[str]
@@ -1066,7 +1091,7 @@ class SsoConnector(ResponseModel):
     enableTokenStorage: bool = Field(repr=False)
     createdAt: float
     name: str
-    providerType: Literal["oidc", "saml"]
+    providerType: Union[Literal["oidc", "saml"], str]  # the known values, or one a newer Logto added
     providerLogo: str
     providerLogoDark: str
     providerConfig: Optional[dict[str, Any]] = None
@@ -1109,9 +1134,13 @@ class SamlApplicationAttributeMapping(ResponseModel):
 class SamlApplicationAcsUrl(ResponseModel):
     """SamlApplicationAcsUrl."""
 
-    binding: Literal[
-        "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST", "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect"
-    ]
+    binding: Union[
+        Literal[
+            "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST",
+            "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect",
+        ],
+        str,
+    ]  # the known values, or one a newer Logto added
     url: str
 
 
@@ -1122,7 +1151,9 @@ class SamlApplication(ResponseModel):
     id: str
     name: str
     description: Optional[str]
-    type: Literal["Native", "SPA", "Traditional", "MachineToMachine", "Protected", "SAML"]
+    type: Union[
+        Literal["Native", "SPA", "Traditional", "MachineToMachine", "Protected", "SAML"], str
+    ]  # the known values, or one a newer Logto added
     customData: dict[str, Any]
     isThirdParty: bool
     appLevelAccessControlEnabled: Optional[bool] = None
@@ -1131,12 +1162,15 @@ class SamlApplication(ResponseModel):
     entityId: Optional[str]
     acsUrl: Optional[SamlApplicationAcsUrl]
     encryption: Any
-    nameIdFormat: Literal[
-        "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent",
-        "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress",
-        "urn:oasis:names:tc:SAML:2.0:nameid-format:transient",
-        "urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified",
-    ]
+    nameIdFormat: Union[
+        Literal[
+            "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent",
+            "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress",
+            "urn:oasis:names:tc:SAML:2.0:nameid-format:transient",
+            "urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified",
+        ],
+        str,
+    ]  # the known values, or one a newer Logto added
 
 
 class EmailTemplateDetails(ResponseModel):
@@ -1155,17 +1189,20 @@ class EmailTemplate(ResponseModel):
     tenantId: str
     id: str
     languageTag: str
-    templateType: Literal[
-        "SignIn",
-        "Register",
-        "ForgotPassword",
-        "OrganizationInvitation",
-        "Generic",
-        "UserPermissionValidation",
-        "BindNewIdentifier",
-        "MfaVerification",
-        "BindMfa",
-    ]
+    templateType: Union[
+        Literal[
+            "SignIn",
+            "Register",
+            "ForgotPassword",
+            "OrganizationInvitation",
+            "Generic",
+            "UserPermissionValidation",
+            "BindNewIdentifier",
+            "MfaVerification",
+            "BindMfa",
+        ],
+        str,
+    ]  # the known values, or one a newer Logto added
     details: EmailTemplateDetails
     createdAt: float
 
@@ -1174,7 +1211,9 @@ class OneTimeTokenContext(ResponseModel):
     """OneTimeTokenContext."""
 
     jitOrganizationIds: Optional[list[str]] = None
-    interactionEvent: Optional[Literal["SignIn", "Register", "ForgotPassword"]] = None
+    interactionEvent: Optional[Union[Literal["SignIn", "Register", "ForgotPassword"], str]] = (
+        None  # the known values, or one a newer Logto added
+    )
 
 
 class OneTimeToken(ResponseModel):
@@ -1185,7 +1224,9 @@ class OneTimeToken(ResponseModel):
     email: str
     token: str = Field(repr=False)
     context: OneTimeTokenContext
-    status: Literal["active", "consumed", "revoked", "expired"]
+    status: Union[
+        Literal["active", "consumed", "revoked", "expired"], str
+    ]  # the known values, or one a newer Logto added
     createdAt: float
     expiresAt: float
 
@@ -1216,7 +1257,9 @@ class CustomProfileFieldByNameConfigPartsItem(ResponseModel):
 
     enabled: bool
     name: str
-    type: Literal["Text", "Number", "Date", "Checkbox", "Select", "Url", "Regex", "Address", "Fullname"]
+    type: Union[
+        Literal["Text", "Number", "Date", "Checkbox", "Select", "Url", "Regex", "Address", "Fullname"], str
+    ]  # the known values, or one a newer Logto added
     label: Optional[str] = None
     description: Optional[str] = None
     required: bool
@@ -1244,7 +1287,9 @@ class CustomProfileFieldByName(ResponseModel):
     tenantId: str
     id: str
     name: str
-    type: Literal["Text", "Number", "Date", "Checkbox", "Select", "Url", "Regex", "Address", "Fullname"]
+    type: Union[
+        Literal["Text", "Number", "Date", "Checkbox", "Select", "Url", "Regex", "Address", "Fullname"], str
+    ]  # the known values, or one a newer Logto added
     label: str
     description: Optional[str]
     required: bool
@@ -1258,8 +1303,12 @@ class OidcKeysItem(ResponseModel):
 
     id: str
     createdAt: float
-    signingKeyAlgorithm: Optional[Literal["RSA", "EC"]] = Field(None, repr=False)
-    status: Optional[Literal["Next", "Current", "Previous"]] = None
+    signingKeyAlgorithm: Optional[Union[Literal["RSA", "EC"], str]] = Field(
+        None, repr=False
+    )  # the known values, or one a newer Logto added
+    status: Optional[Union[Literal["Next", "Current", "Previous"], str]] = (
+        None  # the known values, or one a newer Logto added
+    )
     effectiveAt: Optional[float] = None
 
 
@@ -1326,8 +1375,13 @@ class JwtCustomizer1ContextSampleUser(ResponseModel):
     hasPassword: Optional[bool] = Field(None, repr=False)
     ssoIdentities: Optional[list[JwtCustomizer1ContextSampleUserSsoIdentitiesItem]] = None
     mfaVerificationFactors: Optional[
-        list[Literal["Totp", "WebAuthn", "BackupCode", "EmailVerificationCode", "PhoneVerificationCode"]]
-    ] = None
+        list[
+            Union[
+                Literal["Totp", "WebAuthn", "BackupCode", "EmailVerificationCode", "PhoneVerificationCode"],
+                str,
+            ]
+        ]
+    ] = None  # the known values, or one a newer Logto added
     roles: Optional[list[JwtCustomizer1ContextSampleUserRolesItem]] = None
     organizations: Optional[list[JwtCustomizer1ContextSampleUserOrganizationsItem]] = None
     organizationRoles: Optional[list[JwtCustomizer1ContextSampleUserOrganizationRolesItem]] = None
@@ -1343,7 +1397,9 @@ class JwtCustomizer1ContextSampleGrant(ResponseModel):
 class JwtCustomizer1VerificationRecordsItem1Identifier(ResponseModel):
     """JwtCustomizer1VerificationRecordsItem1Identifier."""
 
-    type: Union[Literal["username", "email", "phone"], Literal["userId"]]
+    type: Union[
+        Union[Literal["username", "email", "phone"], str], Union[Literal["userId"], str]
+    ]  # the known values, or one a newer Logto added
     value: str = Field(repr=False)
 
 
@@ -1367,17 +1423,20 @@ class JwtCustomizer1VerificationRecordsItem2(ResponseModel):
     """JwtCustomizer1VerificationRecordsItem2."""
 
     id: str
-    templateType: Literal[
-        "SignIn",
-        "Register",
-        "ForgotPassword",
-        "OrganizationInvitation",
-        "Generic",
-        "UserPermissionValidation",
-        "BindNewIdentifier",
-        "MfaVerification",
-        "BindMfa",
-    ]
+    templateType: Union[
+        Literal[
+            "SignIn",
+            "Register",
+            "ForgotPassword",
+            "OrganizationInvitation",
+            "Generic",
+            "UserPermissionValidation",
+            "BindNewIdentifier",
+            "MfaVerification",
+            "BindMfa",
+        ],
+        str,
+    ]  # the known values, or one a newer Logto added
     verified: bool
     type: Literal["EmailVerificationCode"]
     identifier: JwtCustomizer1VerificationRecordsItem2Identifier
@@ -1394,17 +1453,20 @@ class JwtCustomizer1VerificationRecordsItem3(ResponseModel):
     """JwtCustomizer1VerificationRecordsItem3."""
 
     id: str
-    templateType: Literal[
-        "SignIn",
-        "Register",
-        "ForgotPassword",
-        "OrganizationInvitation",
-        "Generic",
-        "UserPermissionValidation",
-        "BindNewIdentifier",
-        "MfaVerification",
-        "BindMfa",
-    ]
+    templateType: Union[
+        Literal[
+            "SignIn",
+            "Register",
+            "ForgotPassword",
+            "OrganizationInvitation",
+            "Generic",
+            "UserPermissionValidation",
+            "BindNewIdentifier",
+            "MfaVerification",
+            "BindMfa",
+        ],
+        str,
+    ]  # the known values, or one a newer Logto added
     verified: bool
     type: Literal["PhoneVerificationCode"]
     identifier: JwtCustomizer1VerificationRecordsItem3Identifier
@@ -1414,17 +1476,20 @@ class JwtCustomizer1VerificationRecordsItem4(ResponseModel):
     """JwtCustomizer1VerificationRecordsItem4."""
 
     id: str
-    templateType: Literal[
-        "SignIn",
-        "Register",
-        "ForgotPassword",
-        "OrganizationInvitation",
-        "Generic",
-        "UserPermissionValidation",
-        "BindNewIdentifier",
-        "MfaVerification",
-        "BindMfa",
-    ]
+    templateType: Union[
+        Literal[
+            "SignIn",
+            "Register",
+            "ForgotPassword",
+            "OrganizationInvitation",
+            "Generic",
+            "UserPermissionValidation",
+            "BindNewIdentifier",
+            "MfaVerification",
+            "BindMfa",
+        ],
+        str,
+    ]  # the known values, or one a newer Logto added
     verified: bool
     type: Literal["MfaEmailVerificationCode"]
     identifier: JwtCustomizer1VerificationRecordsItem2Identifier
@@ -1434,17 +1499,20 @@ class JwtCustomizer1VerificationRecordsItem5(ResponseModel):
     """JwtCustomizer1VerificationRecordsItem5."""
 
     id: str
-    templateType: Literal[
-        "SignIn",
-        "Register",
-        "ForgotPassword",
-        "OrganizationInvitation",
-        "Generic",
-        "UserPermissionValidation",
-        "BindNewIdentifier",
-        "MfaVerification",
-        "BindMfa",
-    ]
+    templateType: Union[
+        Literal[
+            "SignIn",
+            "Register",
+            "ForgotPassword",
+            "OrganizationInvitation",
+            "Generic",
+            "UserPermissionValidation",
+            "BindNewIdentifier",
+            "MfaVerification",
+            "BindMfa",
+        ],
+        str,
+    ]  # the known values, or one a newer Logto added
     verified: bool
     type: Literal["MfaPhoneVerificationCode"]
     identifier: JwtCustomizer1VerificationRecordsItem3Identifier
@@ -1524,7 +1592,9 @@ class JwtCustomizer1VerificationRecordsItem12OneTimeTokenContext(ResponseModel):
     """JwtCustomizer1VerificationRecordsItem12OneTimeTokenContext."""
 
     jitOrganizationIds: Optional[list[str]] = None
-    interactionEvent: Optional[Literal["SignIn", "Register", "ForgotPassword"]] = None
+    interactionEvent: Optional[Union[Literal["SignIn", "Register", "ForgotPassword"], str]] = (
+        None  # the known values, or one a newer Logto added
+    )
 
 
 class JwtCustomizer1VerificationRecordsItem12(ResponseModel):
@@ -1542,7 +1612,7 @@ class JwtCustomizer1VerificationRecordsItem12(ResponseModel):
 class JwtCustomizer1VerificationRecordsItem13Identifier(ResponseModel):
     """JwtCustomizer1VerificationRecordsItem13Identifier."""
 
-    type: Literal["username", "email", "phone"]
+    type: Union[Literal["username", "email", "phone"], str]  # the known values, or one a newer Logto added
     value: str = Field(repr=False)
 
 
@@ -1557,7 +1627,9 @@ class JwtCustomizer1VerificationRecordsItem13(ResponseModel):
 class JwtCustomizer1ContextSampleInteraction(ResponseModel):
     """JwtCustomizer1ContextSampleInteraction."""
 
-    interactionEvent: Optional[Literal["SignIn", "Register", "ForgotPassword"]] = None
+    interactionEvent: Optional[Union[Literal["SignIn", "Register", "ForgotPassword"], str]] = (
+        None  # the known values, or one a newer Logto added
+    )
     userId: Optional[str] = None
     verificationRecords: Optional[
         list[
@@ -1588,7 +1660,9 @@ class JwtCustomizer1ContextSampleApplication(ResponseModel):
     id: Optional[str] = None
     name: Optional[str] = None
     description: Optional[str] = None
-    type: Optional[Literal["Native", "SPA", "Traditional", "MachineToMachine", "Protected", "SAML"]] = None
+    type: Optional[
+        Union[Literal["Native", "SPA", "Traditional", "MachineToMachine", "Protected", "SAML"], str]
+    ] = None  # the known values, or one a newer Logto added
     oidcClientMetadata: Optional[ApplicationOidcClientMetadata] = None
     customClientMetadata: Optional[ApplicationCustomClientMetadata] = None
     protectedAppMetadata: Optional[ApplicationProtectedAppMetadata] = None
@@ -1678,7 +1752,9 @@ class Action(ResponseModel):
         Union[dict[str, Any], list[Union[str, float, bool, Optional[str], dict[str, Any]]], str, float, bool]
     ] = None
     enabled: Optional[bool] = None
-    onExecutionError: Optional[Literal["block", "allow"]] = None
+    onExecutionError: Optional[Union[Literal["block", "allow"], str]] = (
+        None  # the known values, or one a newer Logto added
+    )
 
 
 class UserIdentityTokenSecretMetadata(ResponseModel):
@@ -1766,7 +1842,9 @@ class UserSessionPayload(ResponseModel):
 class UserSessionLastSubmission(ResponseModel):
     """UserSessionLastSubmission."""
 
-    interactionEvent: Literal["SignIn", "Register", "ForgotPassword"]
+    interactionEvent: Union[
+        Literal["SignIn", "Register", "ForgotPassword"], str
+    ]  # the known values, or one a newer Logto added
     userId: str
     verificationRecords: list[
         Union[
@@ -1806,7 +1884,9 @@ class ApplicationsItem(ResponseModel):
     name: str
     secret: Optional[str] = Field(None, repr=False)
     description: Optional[str]
-    type: Literal["Native", "SPA", "Traditional", "MachineToMachine", "Protected", "SAML"]
+    type: Union[
+        Literal["Native", "SPA", "Traditional", "MachineToMachine", "Protected", "SAML"], str
+    ]  # the known values, or one a newer Logto added
     oidcClientMetadata: ApplicationOidcClientMetadata
     customClientMetadata: ApplicationCustomClientMetadata
     protectedAppMetadata: Optional[ApplicationProtectedAppMetadata]
@@ -1851,143 +1931,148 @@ class GetSignInExpResponseLanguageInfo(ResponseModel):
     """The language detection policy for the sign-in page."""
 
     autoDetect: bool
-    fallbackLanguage: Literal[
-        "af-ZA",
-        "am-ET",
-        "ar",
-        "ar-AR",
-        "as-IN",
-        "az-AZ",
-        "be-BY",
-        "bg-BG",
-        "bn-IN",
-        "br-FR",
-        "bs-BA",
-        "ca-ES",
-        "cb-IQ",
-        "co-FR",
-        "cs",
-        "cs-CZ",
-        "cx-PH",
-        "cy-GB",
-        "da-DK",
-        "de",
-        "de-DE",
-        "el-GR",
-        "en",
-        "en-GB",
-        "en-US",
-        "eo-EO",
-        "es",
-        "es-ES",
-        "es-419",
-        "et-EE",
-        "eu-ES",
-        "fa-IR",
-        "ff-NG",
-        "fi",
-        "fi-FI",
-        "fo-FO",
-        "fr",
-        "fr-CA",
-        "fr-FR",
-        "fy-NL",
-        "ga-IE",
-        "gl-ES",
-        "gn-PY",
-        "gu-IN",
-        "ha-NG",
-        "he-IL",
-        "hi-IN",
-        "hr-HR",
-        "ht-HT",
-        "hu-HU",
-        "hy-AM",
-        "id-ID",
-        "ik-US",
-        "is-IS",
-        "it",
-        "it-IT",
-        "iu-CA",
-        "ja",
-        "ja-JP",
-        "ja-KS",
-        "jv-ID",
-        "ka-GE",
-        "kk-KZ",
-        "km-KH",
-        "kn-IN",
-        "ko",
-        "ko-KR",
-        "ku-TR",
-        "ky-KG",
-        "lo-LA",
-        "lt-LT",
-        "lv-LV",
-        "mg-MG",
-        "mk-MK",
-        "ml-IN",
-        "mn-MN",
-        "mr-IN",
-        "ms-MY",
-        "mt-MT",
-        "my-MM",
-        "nb-NO",
-        "ne-NP",
-        "nl",
-        "nl-BE",
-        "nl-NL",
-        "nn-NO",
-        "or-IN",
-        "pa-IN",
-        "pl-PL",
-        "ps-AF",
-        "pt",
-        "pt-BR",
-        "pt-PT",
-        "ro-RO",
-        "ru",
-        "ru-RU",
-        "rw-RW",
-        "sc-IT",
-        "si-LK",
-        "sk-SK",
-        "sl-SI",
-        "sn-ZW",
-        "sq-AL",
-        "sr-RS",
-        "sv",
-        "sv-SE",
-        "sw-KE",
-        "sy-SY",
-        "sz-PL",
-        "ta-IN",
-        "te-IN",
-        "tg-TJ",
-        "th",
-        "th-TH",
-        "tl-PH",
-        "tr",
-        "tr-TR",
-        "tt-RU",
-        "tz-MA",
-        "uk-UA",
-        "ur-PK",
-        "uz-UZ",
-        "vi-VN",
-        "zh",
-        "zh-CN",
-        "zh-HK",
-        "zh-MO",
-        "zh-TW",
-        "zz-TR",
-    ]
+    fallbackLanguage: Union[
+        Literal[
+            "af-ZA",
+            "am-ET",
+            "ar",
+            "ar-AR",
+            "as-IN",
+            "az-AZ",
+            "be-BY",
+            "bg-BG",
+            "bn-IN",
+            "br-FR",
+            "bs-BA",
+            "ca-ES",
+            "cb-IQ",
+            "co-FR",
+            "cs",
+            "cs-CZ",
+            "cx-PH",
+            "cy-GB",
+            "da-DK",
+            "de",
+            "de-DE",
+            "el-GR",
+            "en",
+            "en-GB",
+            "en-US",
+            "eo-EO",
+            "es",
+            "es-ES",
+            "es-419",
+            "et-EE",
+            "eu-ES",
+            "fa-IR",
+            "ff-NG",
+            "fi",
+            "fi-FI",
+            "fo-FO",
+            "fr",
+            "fr-CA",
+            "fr-FR",
+            "fy-NL",
+            "ga-IE",
+            "gl-ES",
+            "gn-PY",
+            "gu-IN",
+            "ha-NG",
+            "he-IL",
+            "hi-IN",
+            "hr-HR",
+            "ht-HT",
+            "hu-HU",
+            "hy-AM",
+            "id-ID",
+            "ik-US",
+            "is-IS",
+            "it",
+            "it-IT",
+            "iu-CA",
+            "ja",
+            "ja-JP",
+            "ja-KS",
+            "jv-ID",
+            "ka-GE",
+            "kk-KZ",
+            "km-KH",
+            "kn-IN",
+            "ko",
+            "ko-KR",
+            "ku-TR",
+            "ky-KG",
+            "lo-LA",
+            "lt-LT",
+            "lv-LV",
+            "mg-MG",
+            "mk-MK",
+            "ml-IN",
+            "mn-MN",
+            "mr-IN",
+            "ms-MY",
+            "mt-MT",
+            "my-MM",
+            "nb-NO",
+            "ne-NP",
+            "nl",
+            "nl-BE",
+            "nl-NL",
+            "nn-NO",
+            "or-IN",
+            "pa-IN",
+            "pl-PL",
+            "ps-AF",
+            "pt",
+            "pt-BR",
+            "pt-PT",
+            "ro-RO",
+            "ru",
+            "ru-RU",
+            "rw-RW",
+            "sc-IT",
+            "si-LK",
+            "sk-SK",
+            "sl-SI",
+            "sn-ZW",
+            "sq-AL",
+            "sr-RS",
+            "sv",
+            "sv-SE",
+            "sw-KE",
+            "sy-SY",
+            "sz-PL",
+            "ta-IN",
+            "te-IN",
+            "tg-TJ",
+            "th",
+            "th-TH",
+            "tl-PH",
+            "tr",
+            "tr-TR",
+            "tt-RU",
+            "tz-MA",
+            "uk-UA",
+            "ur-PK",
+            "uz-UZ",
+            "vi-VN",
+            "zh",
+            "zh-CN",
+            "zh-HK",
+            "zh-MO",
+            "zh-TW",
+            "zz-TR",
+        ],
+        str,
+    ]  # the known values, or one a newer Logto added
 
 
 class GetSignInExpResponseSignInMethodsItem(ResponseModel):
     """GetSignInExpResponseSignInMethodsItem."""
 
-    identifier: Literal["username", "email", "phone"]
+    identifier: Union[
+        Literal["username", "email", "phone"], str
+    ]  # the known values, or one a newer Logto added
     password: bool = Field(repr=False)
     verificationCode: bool = Field(repr=False)
     isPasswordPrimary: bool = Field(repr=False)
@@ -2002,14 +2087,18 @@ class GetSignInExpResponseSignIn(ResponseModel):
 class GetSignInExpResponseSignUpSecondaryIdentifiersItem(ResponseModel):
     """GetSignInExpResponseSignUpSecondaryIdentifiersItem."""
 
-    identifier: Union[Literal["username", "email", "phone"], Literal["emailOrPhone"]]
+    identifier: Union[
+        Union[Literal["username", "email", "phone"], str], Union[Literal["emailOrPhone"], str]
+    ]  # the known values, or one a newer Logto added
     verify: Optional[bool] = None
 
 
 class GetSignInExpResponseSignUp(ResponseModel):
     """Sign-up method settings."""
 
-    identifiers: list[Literal["username", "email", "phone"]]
+    identifiers: list[
+        Union[Literal["username", "email", "phone"], str]
+    ]  # the known values, or one a newer Logto added
     password: bool = Field(repr=False)
     verify: bool
     secondaryIdentifiers: Optional[list[GetSignInExpResponseSignUpSecondaryIdentifiersItem]] = None
@@ -2073,17 +2162,26 @@ class GetSignInExpResponsePasswordPolicy(ResponseModel):
 class GetSignInExpResponseMfa(ResponseModel):
     """MFA settings."""
 
-    factors: list[Literal["Totp", "WebAuthn", "BackupCode", "EmailVerificationCode", "PhoneVerificationCode"]]
-    policy: Literal[
-        "UserControlled",
-        "Mandatory",
-        "PromptOnlyAtSignIn",
-        "PromptAtSignInAndSignUp",
-        "NoPrompt",
-        "PromptAtSignInAndSignUpMandatory",
-        "PromptOnlyAtSignInMandatory",
-    ]
-    organizationRequiredMfaPolicy: Optional[Literal["NoPrompt", "Mandatory"]] = None
+    factors: list[
+        Union[
+            Literal["Totp", "WebAuthn", "BackupCode", "EmailVerificationCode", "PhoneVerificationCode"], str
+        ]
+    ]  # the known values, or one a newer Logto added
+    policy: Union[
+        Literal[
+            "UserControlled",
+            "Mandatory",
+            "PromptOnlyAtSignIn",
+            "PromptAtSignInAndSignUp",
+            "NoPrompt",
+            "PromptAtSignInAndSignUpMandatory",
+            "PromptOnlyAtSignInMandatory",
+        ],
+        str,
+    ]  # the known values, or one a newer Logto added
+    organizationRequiredMfaPolicy: Optional[Union[Literal["NoPrompt", "Mandatory"], str]] = (
+        None  # the known values, or one a newer Logto added
+    )
 
 
 class GetSignInExpResponseAdaptiveMfa(ResponseModel):
@@ -2158,12 +2256,16 @@ class GetSignInExpResponse(ResponseModel):
     languageInfo: GetSignInExpResponseLanguageInfo
     termsOfUseUrl: Optional[str]
     privacyPolicyUrl: Optional[str]
-    agreeToTermsPolicy: Literal["Automatic", "ManualRegistrationOnly", "Manual"]
+    agreeToTermsPolicy: Union[
+        Literal["Automatic", "ManualRegistrationOnly", "Manual"], str
+    ]  # the known values, or one a newer Logto added
     signIn: GetSignInExpResponseSignIn
     signUp: GetSignInExpResponseSignUp
     socialSignIn: GetSignInExpResponseSocialSignIn
     socialSignInConnectorTargets: list[str]
-    signInMode: Literal["SignIn", "Register", "SignInAndRegister"]
+    signInMode: Union[
+        Literal["SignIn", "Register", "SignInAndRegister"], str
+    ]  # the known values, or one a newer Logto added
     customCss: Optional[str]
     customContent: dict[str, str]
     customUiAssets: Optional[GetSignInExpResponseCustomUiAssets]
@@ -2179,9 +2281,9 @@ class GetSignInExpResponse(ResponseModel):
     sentinelPolicy: GetSignInExpResponseSentinelPolicy
     emailBlocklistPolicy: GetSignInExpResponseEmailBlocklistPolicy
     verificationCodePolicy: Optional[GetSignInExpResponseVerificationCodePolicy] = Field(None, repr=False)
-    forgotPasswordMethods: Optional[list[Literal["EmailVerificationCode", "PhoneVerificationCode"]]] = Field(
-        repr=False
-    )
+    forgotPasswordMethods: Optional[
+        list[Union[Literal["EmailVerificationCode", "PhoneVerificationCode"], str]]
+    ] = Field(repr=False)  # the known values, or one a newer Logto added
     passkeySignIn: GetSignInExpResponsePasskeySignIn
     signUpProfileFields: Optional[list[GetSignInExpResponseSignUpProfileFieldsItem]] = None
     passwordExpiration: Optional[
@@ -2203,7 +2305,9 @@ class RolesItemFeaturedApplicationsItem(ResponseModel):
 
     id: str
     name: str
-    type: Literal["Native", "SPA", "Traditional", "MachineToMachine", "Protected", "SAML"]
+    type: Union[
+        Literal["Native", "SPA", "Traditional", "MachineToMachine", "Protected", "SAML"], str
+    ]  # the known values, or one a newer Logto added
 
 
 class RolesItem(ResponseModel):
@@ -2213,7 +2317,7 @@ class RolesItem(ResponseModel):
     id: str
     name: str
     description: str
-    type: Literal["User", "MachineToMachine"]
+    type: Union[Literal["User", "MachineToMachine"], str]  # the known values, or one a newer Logto added
     isDefault: bool
     usersCount: float
     featuredUsers: list[RolesItemFeaturedUsersItem]
@@ -2236,7 +2340,7 @@ class OrganizationRolesItem(ResponseModel):
     id: str
     name: str
     description: Optional[str]
-    type: Literal["User", "MachineToMachine"]
+    type: Union[Literal["User", "MachineToMachine"], str]  # the known values, or one a newer Logto added
     scopes: list[OrganizationInvitationOrganizationRolesItem]
     resourceScopes: list[OrganizationRolesItemResourceScopesItem]
 
@@ -2261,8 +2365,10 @@ class OrganizationsItem(ResponseModel):
 class SsoConnectorProvidersItem(ResponseModel):
     """SsoConnectorProvidersItem."""
 
-    providerName: Literal["OIDC", "SAML", "AzureAD", "GoogleWorkspace", "Okta", "AzureAdOidc"]
-    providerType: Literal["oidc", "saml"]
+    providerName: Union[
+        Literal["OIDC", "SAML", "AzureAD", "GoogleWorkspace", "Okta", "AzureAdOidc"], str
+    ]  # the known values, or one a newer Logto added
+    providerType: Union[Literal["oidc", "saml"], str]  # the known values, or one a newer Logto added
     logo: str
     logoDark: str
     description: str
@@ -2272,18 +2378,42 @@ class SsoConnectorProvidersItem(ResponseModel):
 class GetAccountCenterSettingsResponseFields(ResponseModel):
     """GetAccountCenterSettingsResponseFields."""
 
-    name: Optional[Literal["Off", "ReadOnly", "Edit"]] = None
-    avatar: Optional[Literal["Off", "ReadOnly", "Edit"]] = None
-    profile: Optional[Literal["Off", "ReadOnly", "Edit"]] = None
-    email: Optional[Literal["Off", "ReadOnly", "Edit"]] = None
-    phone: Optional[Literal["Off", "ReadOnly", "Edit"]] = None
-    password: Optional[Literal["Off", "ReadOnly", "Edit"]] = Field(None, repr=False)
-    username: Optional[Literal["Off", "ReadOnly", "Edit"]] = None
-    social: Optional[Literal["Off", "ReadOnly", "Edit"]] = None
-    customData: Optional[Literal["Off", "ReadOnly", "Edit"]] = None
-    mfa: Optional[Literal["Off", "ReadOnly", "Edit"]] = None
-    passkey: Optional[Literal["Off", "ReadOnly", "Edit"]] = None
-    session: Optional[Literal["Off", "ReadOnly", "Edit"]] = None
+    name: Optional[Union[Literal["Off", "ReadOnly", "Edit"], str]] = (
+        None  # the known values, or one a newer Logto added
+    )
+    avatar: Optional[Union[Literal["Off", "ReadOnly", "Edit"], str]] = (
+        None  # the known values, or one a newer Logto added
+    )
+    profile: Optional[Union[Literal["Off", "ReadOnly", "Edit"], str]] = (
+        None  # the known values, or one a newer Logto added
+    )
+    email: Optional[Union[Literal["Off", "ReadOnly", "Edit"], str]] = (
+        None  # the known values, or one a newer Logto added
+    )
+    phone: Optional[Union[Literal["Off", "ReadOnly", "Edit"], str]] = (
+        None  # the known values, or one a newer Logto added
+    )
+    password: Optional[Union[Literal["Off", "ReadOnly", "Edit"], str]] = Field(
+        None, repr=False
+    )  # the known values, or one a newer Logto added
+    username: Optional[Union[Literal["Off", "ReadOnly", "Edit"], str]] = (
+        None  # the known values, or one a newer Logto added
+    )
+    social: Optional[Union[Literal["Off", "ReadOnly", "Edit"], str]] = (
+        None  # the known values, or one a newer Logto added
+    )
+    customData: Optional[Union[Literal["Off", "ReadOnly", "Edit"], str]] = (
+        None  # the known values, or one a newer Logto added
+    )
+    mfa: Optional[Union[Literal["Off", "ReadOnly", "Edit"], str]] = (
+        None  # the known values, or one a newer Logto added
+    )
+    passkey: Optional[Union[Literal["Off", "ReadOnly", "Edit"], str]] = (
+        None  # the known values, or one a newer Logto added
+    )
+    session: Optional[Union[Literal["Off", "ReadOnly", "Edit"], str]] = (
+        None  # the known values, or one a newer Logto added
+    )
 
 
 class GetAccountCenterSettingsResponse(ResponseModel):
@@ -2315,7 +2445,9 @@ class GetCaptchaProviderResponseConfig2(ResponseModel):
     secretKey: str = Field(repr=False)
     projectId: str
     domain: Optional[str] = None
-    mode: Optional[Literal["invisible", "checkbox"]] = None
+    mode: Optional[Union[Literal["invisible", "checkbox"], str]] = (
+        None  # the known values, or one a newer Logto added
+    )
 
 
 class GetCaptchaProviderResponse(ResponseModel):
@@ -2373,23 +2505,28 @@ class GetIdTokenConfigResponse(ResponseModel):
 
     enabledExtendedClaims: Optional[
         list[
-            Literal[
-                "custom_data",
-                "identities",
-                "sso_identities",
-                "roles",
-                "organizations",
-                "organization_data",
-                "organization_roles",
+            Union[
+                Literal[
+                    "custom_data",
+                    "identities",
+                    "sso_identities",
+                    "roles",
+                    "organizations",
+                    "organization_data",
+                    "organization_roles",
+                ],
+                str,
             ]
         ]
-    ] = None
+    ] = None  # the known values, or one a newer Logto added
 
 
 class ActionsItem(ResponseModel):
     """ActionsItem."""
 
-    key: Literal["action.postFirstFactorVerification", "action.postSignIn"]
+    key: Union[
+        Literal["action.postFirstFactorVerification", "action.postSignIn"], str
+    ]  # the known values, or one a newer Logto added
     value: Action = Field(repr=False)
 
 
@@ -2399,20 +2536,23 @@ class GetUserAssetServiceStatusResponse(ResponseModel):
     status: Union[Literal["ready"], Literal["not_configured"]]
     allowUploadMimeTypes: Optional[
         list[
-            Literal[
-                "image/jpeg",
-                "image/png",
-                "image/gif",
-                "image/vnd.microsoft.icon",
-                "image/x-icon",
-                "image/svg+xml",
-                "image/tiff",
-                "image/webp",
-                "image/bmp",
-                "application/zip",
+            Union[
+                Literal[
+                    "image/jpeg",
+                    "image/png",
+                    "image/gif",
+                    "image/vnd.microsoft.icon",
+                    "image/x-icon",
+                    "image/svg+xml",
+                    "image/tiff",
+                    "image/webp",
+                    "image/bmp",
+                    "application/zip",
+                ],
+                str,
             ]
         ]
-    ] = None
+    ] = None  # the known values, or one a newer Logto added
     maxUploadFileSize: Optional[float] = None
     isExperienceAvatarUploadEnabled: Optional[bool] = None
 
@@ -2502,19 +2642,22 @@ class ApplicationUserConsentScopes(ResponseModel):
     resourceScopes: list[ApplicationUserConsentScopesResourceScopesItem]
     organizationResourceScopes: list[ApplicationUserConsentScopesResourceScopesItem]
     userScopes: list[
-        Literal[
-            "profile",
-            "email",
-            "phone",
-            "address",
-            "custom_data",
-            "identities",
-            "roles",
-            "urn:logto:scope:organizations",
-            "urn:logto:scope:organization_roles",
-            "urn:logto:scope:sessions",
+        Union[
+            Literal[
+                "profile",
+                "email",
+                "phone",
+                "address",
+                "custom_data",
+                "identities",
+                "roles",
+                "urn:logto:scope:organizations",
+                "urn:logto:scope:organization_roles",
+                "urn:logto:scope:sessions",
+            ],
+            str,
         ]
-    ]
+    ]  # the known values, or one a newer Logto added
 
 
 class GetApplicationSignInExperienceResponse(ResponseModel):
@@ -2616,7 +2759,9 @@ class UserMfaVerificationsItem(ResponseModel):
     id: str
     createdAt: str
     lastUsedAt: Optional[str] = None
-    type: Literal["Totp", "WebAuthn", "BackupCode", "EmailVerificationCode", "PhoneVerificationCode"]
+    type: Union[
+        Literal["Totp", "WebAuthn", "BackupCode", "EmailVerificationCode", "PhoneVerificationCode"], str
+    ]  # the known values, or one a newer Logto added
     agent: Optional[str] = None
     name: Optional[str] = None
     remainCodes: Optional[float] = None
@@ -2692,7 +2837,9 @@ class RoleApplicationsItem(ResponseModel):
     name: str
     secret: Optional[str] = Field(None, repr=False)
     description: Optional[str]
-    type: Literal["Native", "SPA", "Traditional", "MachineToMachine", "Protected", "SAML"]
+    type: Union[
+        Literal["Native", "SPA", "Traditional", "MachineToMachine", "Protected", "SAML"], str
+    ]  # the known values, or one a newer Logto added
     oidcClientMetadata: ApplicationOidcClientMetadata
     customClientMetadata: ApplicationCustomClientMetadata
     protectedAppMetadata: Optional[ApplicationProtectedAppMetadata]
@@ -2787,7 +2934,9 @@ class OrganizationApplicationsItem(ResponseModel):
     name: str
     secret: Optional[str] = Field(None, repr=False)
     description: Optional[str]
-    type: Literal["Native", "SPA", "Traditional", "MachineToMachine", "Protected", "SAML"]
+    type: Union[
+        Literal["Native", "SPA", "Traditional", "MachineToMachine", "Protected", "SAML"], str
+    ]  # the known values, or one a newer Logto added
     oidcClientMetadata: ApplicationOidcClientMetadata
     customClientMetadata: ApplicationCustomClientMetadata
     protectedAppMetadata: Optional[ApplicationProtectedAppMetadata]
@@ -3089,71 +3238,77 @@ class UpdateHookResponse(ResponseModel):
     id: str
     name: str
     event: Optional[
-        Literal[
-            "PostRegister",
-            "PostSignIn",
-            "PostSignInAdaptiveMfaTriggered",
-            "PostResetPassword",
-            "User.Created",
-            "User.Deleted",
-            "User.Data.Updated",
-            "User.SuspensionStatus.Updated",
-            "Role.Created",
-            "Role.Deleted",
-            "Role.Data.Updated",
-            "Role.Scopes.Updated",
-            "Scope.Created",
-            "Scope.Deleted",
-            "Scope.Data.Updated",
-            "Organization.Created",
-            "Organization.Deleted",
-            "Organization.Data.Updated",
-            "Organization.Membership.Updated",
-            "OrganizationRole.Created",
-            "OrganizationRole.Deleted",
-            "OrganizationRole.Data.Updated",
-            "OrganizationRole.Scopes.Updated",
-            "OrganizationScope.Created",
-            "OrganizationScope.Deleted",
-            "OrganizationScope.Data.Updated",
-            "Identifier.Lockout",
-            "Message.RateLimited",
-            "Grant.LimitExceeded",
+        Union[
+            Literal[
+                "PostRegister",
+                "PostSignIn",
+                "PostSignInAdaptiveMfaTriggered",
+                "PostResetPassword",
+                "User.Created",
+                "User.Deleted",
+                "User.Data.Updated",
+                "User.SuspensionStatus.Updated",
+                "Role.Created",
+                "Role.Deleted",
+                "Role.Data.Updated",
+                "Role.Scopes.Updated",
+                "Scope.Created",
+                "Scope.Deleted",
+                "Scope.Data.Updated",
+                "Organization.Created",
+                "Organization.Deleted",
+                "Organization.Data.Updated",
+                "Organization.Membership.Updated",
+                "OrganizationRole.Created",
+                "OrganizationRole.Deleted",
+                "OrganizationRole.Data.Updated",
+                "OrganizationRole.Scopes.Updated",
+                "OrganizationScope.Created",
+                "OrganizationScope.Deleted",
+                "OrganizationScope.Data.Updated",
+                "Identifier.Lockout",
+                "Message.RateLimited",
+                "Grant.LimitExceeded",
+            ],
+            str,
         ]
-    ]
+    ]  # the known values, or one a newer Logto added
     events: list[
-        Literal[
-            "PostRegister",
-            "PostSignIn",
-            "PostSignInAdaptiveMfaTriggered",
-            "PostResetPassword",
-            "User.Created",
-            "User.Deleted",
-            "User.Data.Updated",
-            "User.SuspensionStatus.Updated",
-            "Role.Created",
-            "Role.Deleted",
-            "Role.Data.Updated",
-            "Role.Scopes.Updated",
-            "Scope.Created",
-            "Scope.Deleted",
-            "Scope.Data.Updated",
-            "Organization.Created",
-            "Organization.Deleted",
-            "Organization.Data.Updated",
-            "Organization.Membership.Updated",
-            "OrganizationRole.Created",
-            "OrganizationRole.Deleted",
-            "OrganizationRole.Data.Updated",
-            "OrganizationRole.Scopes.Updated",
-            "OrganizationScope.Created",
-            "OrganizationScope.Deleted",
-            "OrganizationScope.Data.Updated",
-            "Identifier.Lockout",
-            "Message.RateLimited",
-            "Grant.LimitExceeded",
+        Union[
+            Literal[
+                "PostRegister",
+                "PostSignIn",
+                "PostSignInAdaptiveMfaTriggered",
+                "PostResetPassword",
+                "User.Created",
+                "User.Deleted",
+                "User.Data.Updated",
+                "User.SuspensionStatus.Updated",
+                "Role.Created",
+                "Role.Deleted",
+                "Role.Data.Updated",
+                "Role.Scopes.Updated",
+                "Scope.Created",
+                "Scope.Deleted",
+                "Scope.Data.Updated",
+                "Organization.Created",
+                "Organization.Deleted",
+                "Organization.Data.Updated",
+                "Organization.Membership.Updated",
+                "OrganizationRole.Created",
+                "OrganizationRole.Deleted",
+                "OrganizationRole.Data.Updated",
+                "OrganizationRole.Scopes.Updated",
+                "OrganizationScope.Created",
+                "OrganizationScope.Deleted",
+                "OrganizationScope.Data.Updated",
+                "Identifier.Lockout",
+                "Message.RateLimited",
+                "Grant.LimitExceeded",
+            ],
+            str,
         ]
-    ]
+    ]  # the known values, or one a newer Logto added
     config: HookConfig
     signingKey: str = Field(repr=False)
     enabled: bool
@@ -3956,12 +4111,16 @@ class UpdateSignInExpResponse(ResponseModel):
     languageInfo: GetSignInExpResponseLanguageInfo
     termsOfUseUrl: Optional[str]
     privacyPolicyUrl: Optional[str]
-    agreeToTermsPolicy: Literal["Automatic", "ManualRegistrationOnly", "Manual"]
+    agreeToTermsPolicy: Union[
+        Literal["Automatic", "ManualRegistrationOnly", "Manual"], str
+    ]  # the known values, or one a newer Logto added
     signIn: GetSignInExpResponseSignIn
     signUp: GetSignInExpResponseSignUp
     socialSignIn: GetSignInExpResponseSocialSignIn
     socialSignInConnectorTargets: list[str]
-    signInMode: Literal["SignIn", "Register", "SignInAndRegister"]
+    signInMode: Union[
+        Literal["SignIn", "Register", "SignInAndRegister"], str
+    ]  # the known values, or one a newer Logto added
     customCss: Optional[str]
     customContent: dict[str, str]
     customUiAssets: Optional[GetSignInExpResponseCustomUiAssets]
@@ -3977,9 +4136,9 @@ class UpdateSignInExpResponse(ResponseModel):
     sentinelPolicy: GetSignInExpResponseSentinelPolicy
     emailBlocklistPolicy: GetSignInExpResponseEmailBlocklistPolicy
     verificationCodePolicy: Optional[GetSignInExpResponseVerificationCodePolicy] = Field(None, repr=False)
-    forgotPasswordMethods: Optional[list[Literal["EmailVerificationCode", "PhoneVerificationCode"]]] = Field(
-        repr=False
-    )
+    forgotPasswordMethods: Optional[
+        list[Union[Literal["EmailVerificationCode", "PhoneVerificationCode"], str]]
+    ] = Field(repr=False)  # the known values, or one a newer Logto added
     passkeySignIn: GetSignInExpResponsePasskeySignIn
     signUpProfileFields: Optional[list[GetSignInExpResponseSignUpProfileFieldsItem]] = None
     passwordExpiration: Optional[
@@ -5434,8 +5593,8 @@ class UpdateUserPasswordExpirationResponse(ResponseModel):
     ssoIdentities: Optional[list[UserSsoIdentitiesItem]] = None
     passwordDigest: Optional[str] = Field(None, repr=False)
     passwordAlgorithm: Optional[
-        Literal["Argon2i", "Argon2id", "Argon2d", "SHA1", "SHA256", "MD5", "Bcrypt", "Legacy"]
-    ] = Field(None, repr=False)
+        Union[Literal["Argon2i", "Argon2id", "Argon2d", "SHA1", "SHA256", "MD5", "Bcrypt", "Legacy"], str]
+    ] = Field(None, repr=False)  # the known values, or one a newer Logto added
 
 
 class AssignOrganizationRolesToUsersBody(RequestModel):
