@@ -359,7 +359,7 @@ class Models:
             else:
                 line = f"    {python_name}: {annotation}"
             if OPEN_ENUM.search(annotation):
-                line += f"  {OPEN_ENUM_COMMENT}"
+                lines.append(f"    {OPEN_ENUM_COMMENT}")
             lines.append(line)
         base = "RequestModel" if kind == "request" else "ResponseModel"
         description = schema.get("description") or ""

@@ -200,9 +200,10 @@ class GetMfaVerificationsResponseItem(ResponseModel):
     id: str
     createdAt: str
     lastUsedAt: Optional[str] = None
+    # the known values, or one a newer Logto added
     type: Union[
         Literal["Totp", "WebAuthn", "BackupCode", "EmailVerificationCode", "PhoneVerificationCode"], str
-    ]  # the known values, or one a newer Logto added
+    ]
     agent: Optional[str] = None
     name: Optional[str] = None
     remainCodes: Optional[float] = None
@@ -232,9 +233,8 @@ class GetSessionsResponseSessionsItemPayload(ResponseModel):
 class GetSessionsVerificationRecordsItem1Identifier(ResponseModel):
     """GetSessionsVerificationRecordsItem1Identifier."""
 
-    type: Union[
-        Union[Literal["username", "email", "phone"], str], Union[Literal["userId"], str]
-    ]  # the known values, or one a newer Logto added
+    # the known values, or one a newer Logto added
+    type: Union[Union[Literal["username", "email", "phone"], str], Union[Literal["userId"], str]]
     value: str = Field(repr=False)
 
 
@@ -258,6 +258,7 @@ class GetSessionsVerificationRecordsItem2(ResponseModel):
     """GetSessionsVerificationRecordsItem2."""
 
     id: str
+    # the known values, or one a newer Logto added
     templateType: Union[
         Literal[
             "SignIn",
@@ -271,7 +272,7 @@ class GetSessionsVerificationRecordsItem2(ResponseModel):
             "BindMfa",
         ],
         str,
-    ]  # the known values, or one a newer Logto added
+    ]
     verified: bool
     type: Literal["EmailVerificationCode"]
     identifier: GetSessionsVerificationRecordsItem2Identifier
@@ -288,6 +289,7 @@ class GetSessionsVerificationRecordsItem3(ResponseModel):
     """GetSessionsVerificationRecordsItem3."""
 
     id: str
+    # the known values, or one a newer Logto added
     templateType: Union[
         Literal[
             "SignIn",
@@ -301,7 +303,7 @@ class GetSessionsVerificationRecordsItem3(ResponseModel):
             "BindMfa",
         ],
         str,
-    ]  # the known values, or one a newer Logto added
+    ]
     verified: bool
     type: Literal["PhoneVerificationCode"]
     identifier: GetSessionsVerificationRecordsItem3Identifier
@@ -311,6 +313,7 @@ class GetSessionsVerificationRecordsItem4(ResponseModel):
     """GetSessionsVerificationRecordsItem4."""
 
     id: str
+    # the known values, or one a newer Logto added
     templateType: Union[
         Literal[
             "SignIn",
@@ -324,7 +327,7 @@ class GetSessionsVerificationRecordsItem4(ResponseModel):
             "BindMfa",
         ],
         str,
-    ]  # the known values, or one a newer Logto added
+    ]
     verified: bool
     type: Literal["MfaEmailVerificationCode"]
     identifier: GetSessionsVerificationRecordsItem2Identifier
@@ -334,6 +337,7 @@ class GetSessionsVerificationRecordsItem5(ResponseModel):
     """GetSessionsVerificationRecordsItem5."""
 
     id: str
+    # the known values, or one a newer Logto added
     templateType: Union[
         Literal[
             "SignIn",
@@ -347,7 +351,7 @@ class GetSessionsVerificationRecordsItem5(ResponseModel):
             "BindMfa",
         ],
         str,
-    ]  # the known values, or one a newer Logto added
+    ]
     verified: bool
     type: Literal["MfaPhoneVerificationCode"]
     identifier: GetSessionsVerificationRecordsItem3Identifier
@@ -427,9 +431,8 @@ class GetSessionsVerificationRecordsItem12OneTimeTokenContext(ResponseModel):
     """GetSessionsVerificationRecordsItem12OneTimeTokenContext."""
 
     jitOrganizationIds: Optional[list[str]] = None
-    interactionEvent: Optional[Union[Literal["SignIn", "Register", "ForgotPassword"], str]] = (
-        None  # the known values, or one a newer Logto added
-    )
+    # the known values, or one a newer Logto added
+    interactionEvent: Optional[Union[Literal["SignIn", "Register", "ForgotPassword"], str]] = None
 
 
 class GetSessionsVerificationRecordsItem12(ResponseModel):
@@ -447,7 +450,8 @@ class GetSessionsVerificationRecordsItem12(ResponseModel):
 class GetSessionsVerificationRecordsItem13Identifier(ResponseModel):
     """GetSessionsVerificationRecordsItem13Identifier."""
 
-    type: Union[Literal["username", "email", "phone"], str]  # the known values, or one a newer Logto added
+    # the known values, or one a newer Logto added
+    type: Union[Literal["username", "email", "phone"], str]
     value: str = Field(repr=False)
 
 
@@ -462,9 +466,8 @@ class GetSessionsVerificationRecordsItem13(ResponseModel):
 class GetSessionsResponseSessionsItemLastSubmission(ResponseModel):
     """GetSessionsResponseSessionsItemLastSubmission."""
 
-    interactionEvent: Union[
-        Literal["SignIn", "Register", "ForgotPassword"], str
-    ]  # the known values, or one a newer Logto added
+    # the known values, or one a newer Logto added
+    interactionEvent: Union[Literal["SignIn", "Register", "ForgotPassword"], str]
     userId: str
     verificationRecords: list[
         Union[
@@ -789,24 +792,22 @@ class GenerateWebResponseRegistrationOptionsExcludeCredentialsItem(ResponseModel
 
     type: Literal["public-key"]
     id: str
+    # the known values, or one a newer Logto added
     transports: Optional[
         list[Union[Literal["usb", "nfc", "ble", "internal", "cable", "hybrid", "smart-card"], str]]
-    ] = None  # the known values, or one a newer Logto added
+    ] = None
 
 
 class GenerateWebResponseRegistrationOptionsAuthenticatorSelection(ResponseModel):
     """GenerateWebResponseRegistrationOptionsAuthenticatorSelection."""
 
-    authenticatorAttachment: Optional[Union[Literal["platform", "cross-platform"], str]] = (
-        None  # the known values, or one a newer Logto added
-    )
+    # the known values, or one a newer Logto added
+    authenticatorAttachment: Optional[Union[Literal["platform", "cross-platform"], str]] = None
     requireResidentKey: Optional[bool] = None
-    residentKey: Optional[Union[Literal["discouraged", "preferred", "required"], str]] = (
-        None  # the known values, or one a newer Logto added
-    )
-    userVerification: Optional[Union[Literal["required", "preferred", "discouraged"], str]] = (
-        None  # the known values, or one a newer Logto added
-    )
+    # the known values, or one a newer Logto added
+    residentKey: Optional[Union[Literal["discouraged", "preferred", "required"], str]] = None
+    # the known values, or one a newer Logto added
+    userVerification: Optional[Union[Literal["required", "preferred", "discouraged"], str]] = None
 
 
 class GenerateWebResponseRegistrationOptionsExtensions(ResponseModel):
@@ -827,9 +828,8 @@ class GenerateWebResponseRegistrationOptions(ResponseModel):
     timeout: Optional[float] = None
     excludeCredentials: Optional[list[GenerateWebResponseRegistrationOptionsExcludeCredentialsItem]] = None
     authenticatorSelection: Optional[GenerateWebResponseRegistrationOptionsAuthenticatorSelection] = None
-    attestation: Optional[Union[Literal["none", "indirect", "direct", "enterprise"], str]] = (
-        None  # the known values, or one a newer Logto added
-    )
+    # the known values, or one a newer Logto added
+    attestation: Optional[Union[Literal["none", "indirect", "direct", "enterprise"], str]] = None
     extensions: Optional[GenerateWebResponseRegistrationOptionsExtensions] = None
 
 

@@ -509,9 +509,8 @@ class ApplicationProtectedAppMetadataCustomDomainsItem(ResponseModel):
     """ApplicationProtectedAppMetadataCustomDomainsItem."""
 
     domain: str
-    status: Union[
-        Literal["PendingVerification", "PendingSsl", "Active", "Error"], str
-    ]  # the known values, or one a newer Logto added
+    # the known values, or one a newer Logto added
+    status: Union[Literal["PendingVerification", "PendingSsl", "Active", "Error"], str]
     errorMessage: Optional[str]
     dnsRecords: list[ApplicationProtectedDnsRecordsItem]
     cloudflareData: Optional[ApplicationProtectedItemCloudflareData]
@@ -524,6 +523,7 @@ class ApplicationProtectedAppMetadata(ResponseModel):
     origin: str
     sessionDuration: float
     pageRules: list[ApplicationProtectedAppMetadataPageRulesItem]
+    # the known values, or one a newer Logto added
     additionalScopes: Optional[
         list[
             Union[
@@ -537,7 +537,7 @@ class ApplicationProtectedAppMetadata(ResponseModel):
                 str,
             ]
         ]
-    ] = None  # the known values, or one a newer Logto added
+    ] = None
     customDomains: Optional[list[ApplicationProtectedAppMetadataCustomDomainsItem]] = None
 
 
@@ -549,9 +549,8 @@ class Application(ResponseModel):
     name: str
     secret: Optional[str] = Field(None, repr=False)
     description: Optional[str]
-    type: Union[
-        Literal["Native", "SPA", "Traditional", "MachineToMachine", "Protected", "SAML"], str
-    ]  # the known values, or one a newer Logto added
+    # the known values, or one a newer Logto added
+    type: Union[Literal["Native", "SPA", "Traditional", "MachineToMachine", "Protected", "SAML"], str]
     oidcClientMetadata: ApplicationOidcClientMetadata
     customClientMetadata: ApplicationCustomClientMetadata
     protectedAppMetadata: Optional[ApplicationProtectedAppMetadata]
@@ -628,9 +627,8 @@ class ConnectorFormItemsItem2(ResponseModel):
 class ConnectorFormItemsItem3(ResponseModel):
     """ConnectorFormItemsItem3."""
 
-    type: Union[
-        Literal["Text", "Number", "MultilineText", "Switch", "Json"], str
-    ]  # the known values, or one a newer Logto added
+    # the known values, or one a newer Logto added
+    type: Union[Literal["Text", "Number", "MultilineText", "Switch", "Json"], str]
     key: str
     label: str
     placeholder: Optional[str] = None
@@ -664,12 +662,12 @@ class Connector(ResponseModel):
     ] = None
     customData: Optional[dict[str, Any]] = None
     fromEmail: Optional[str] = None
-    platform: Optional[
-        Union[Literal["Native", "Universal", "Web"], str]
-    ]  # the known values, or one a newer Logto added
+    # the known values, or one a newer Logto added
+    platform: Optional[Union[Literal["Native", "Universal", "Web"], str]]
     isStandard: Optional[bool] = None
     isTokenStorageSupported: Optional[bool] = Field(None, repr=False)
-    type: Union[Literal["Email", "Sms", "Social"], str]  # the known values, or one a newer Logto added
+    # the known values, or one a newer Logto added
+    type: Union[Literal["Email", "Sms", "Social"], str]
     isDemo: Optional[bool] = None
     extraInfo: Optional[dict[str, Any]] = None
     usage: Optional[float] = None
@@ -678,7 +676,8 @@ class Connector(ResponseModel):
 class ConnectorFactory(ResponseModel):
     """ConnectorFactory."""
 
-    type: Union[Literal["Email", "Sms", "Social"], str]  # the known values, or one a newer Logto added
+    # the known values, or one a newer Logto added
+    type: Union[Literal["Email", "Sms", "Social"], str]
     isDemo: Optional[bool] = None
     id: str
     target: str
@@ -693,9 +692,8 @@ class ConnectorFactory(ResponseModel):
     ] = None
     customData: Optional[dict[str, Any]] = None
     fromEmail: Optional[str] = None
-    platform: Optional[
-        Union[Literal["Native", "Universal", "Web"], str]
-    ]  # the known values, or one a newer Logto added
+    # the known values, or one a newer Logto added
+    platform: Optional[Union[Literal["Native", "Universal", "Web"], str]]
     isStandard: Optional[bool] = None
     isTokenStorageSupported: Optional[bool] = Field(None, repr=False)
 
@@ -781,9 +779,10 @@ class User(ResponseModel):
     hasSecurityVerificationMethod: Optional[bool] = None
     ssoIdentities: Optional[list[UserSsoIdentitiesItem]] = None
     passwordDigest: Optional[str] = Field(None, repr=False)
+    # the known values, or one a newer Logto added
     passwordAlgorithm: Optional[
         Union[Literal["Argon2i", "Argon2id", "Argon2d", "SHA1", "SHA256", "MD5", "Bcrypt", "Legacy"], str]
-    ] = Field(None, repr=False)  # the known values, or one a newer Logto added
+    ] = Field(None, repr=False)
 
 
 class LogPayloadUserAgentParsedBrowser(ResponseModel):
@@ -831,7 +830,8 @@ class LogPayload(ResponseModel):
     """LogPayload."""
 
     key: str
-    result: Union[Literal["Success", "Error"], str]  # the known values, or one a newer Logto added
+    # the known values, or one a newer Logto added
+    result: Union[Literal["Success", "Error"], str]
     error: Optional[Union[dict[str, Any], str]] = None
     ip: Optional[str] = None
     userAgent: Optional[str] = None
@@ -859,7 +859,8 @@ class Role(ResponseModel):
     id: str
     name: str
     description: str
-    type: Union[Literal["User", "MachineToMachine"], str]  # the known values, or one a newer Logto added
+    # the known values, or one a newer Logto added
+    type: Union[Literal["User", "MachineToMachine"], str]
     isDefault: bool
 
 
@@ -899,6 +900,7 @@ class Hook(ResponseModel):
     tenantId: str
     id: str
     name: str
+    # the known values, or one a newer Logto added
     event: Optional[
         Union[
             Literal[
@@ -934,7 +936,8 @@ class Hook(ResponseModel):
             ],
             str,
         ]
-    ]  # the known values, or one a newer Logto added
+    ]
+    # the known values, or one a newer Logto added
     events: list[
         Union[
             Literal[
@@ -970,7 +973,7 @@ class Hook(ResponseModel):
             ],
             str,
         ]
-    ]  # the known values, or one a newer Logto added
+    ]
     config: HookConfig
     signingKey: str = Field(repr=False)
     enabled: bool
@@ -983,9 +986,8 @@ class Domain(ResponseModel):
 
     id: str
     domain: str
-    status: Union[
-        Literal["PendingVerification", "PendingSsl", "Active", "Error"], str
-    ]  # the known values, or one a newer Logto added
+    # the known values, or one a newer Logto added
+    status: Union[Literal["PendingVerification", "PendingSsl", "Active", "Error"], str]
     errorMessage: Optional[str]
     dnsRecords: list[ApplicationProtectedDnsRecordsItem]
     createdAt: float
@@ -998,7 +1000,8 @@ class OrganizationRole(ResponseModel):
     id: str
     name: str
     description: Optional[str]
-    type: Union[Literal["User", "MachineToMachine"], str]  # the known values, or one a newer Logto added
+    # the known values, or one a newer Logto added
+    type: Union[Literal["User", "MachineToMachine"], str]
 
 
 class OrganizationScope(ResponseModel):
@@ -1026,9 +1029,8 @@ class OrganizationInvitation(ResponseModel):
     invitee: str
     acceptedUserId: Optional[str]
     organizationId: str
-    status: Union[
-        Literal["Pending", "Accepted", "Expired", "Revoked"], str
-    ]  # the known values, or one a newer Logto added
+    # the known values, or one a newer Logto added
+    status: Union[Literal["Pending", "Accepted", "Expired", "Revoked"], str]
     createdAt: float
     updatedAt: float
     expiresAt: float
@@ -1080,9 +1082,8 @@ class SsoConnector(ResponseModel):
 
     tenantId: str
     id: str
-    providerName: Union[
-        Literal["OIDC", "SAML", "AzureAD", "GoogleWorkspace", "Okta", "AzureAdOidc"], str
-    ]  # the known values, or one a newer Logto added
+    # the known values, or one a newer Logto added
+    providerName: Union[Literal["OIDC", "SAML", "AzureAD", "GoogleWorkspace", "Okta", "AzureAdOidc"], str]
     connectorName: str
     config: dict[str, Any]
     domains: list[str]
@@ -1091,7 +1092,8 @@ class SsoConnector(ResponseModel):
     enableTokenStorage: bool = Field(repr=False)
     createdAt: float
     name: str
-    providerType: Union[Literal["oidc", "saml"], str]  # the known values, or one a newer Logto added
+    # the known values, or one a newer Logto added
+    providerType: Union[Literal["oidc", "saml"], str]
     providerLogo: str
     providerLogoDark: str
     providerConfig: Optional[dict[str, Any]] = None
@@ -1134,13 +1136,14 @@ class SamlApplicationAttributeMapping(ResponseModel):
 class SamlApplicationAcsUrl(ResponseModel):
     """SamlApplicationAcsUrl."""
 
+    # the known values, or one a newer Logto added
     binding: Union[
         Literal[
             "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST",
             "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect",
         ],
         str,
-    ]  # the known values, or one a newer Logto added
+    ]
     url: str
 
 
@@ -1151,9 +1154,8 @@ class SamlApplication(ResponseModel):
     id: str
     name: str
     description: Optional[str]
-    type: Union[
-        Literal["Native", "SPA", "Traditional", "MachineToMachine", "Protected", "SAML"], str
-    ]  # the known values, or one a newer Logto added
+    # the known values, or one a newer Logto added
+    type: Union[Literal["Native", "SPA", "Traditional", "MachineToMachine", "Protected", "SAML"], str]
     customData: dict[str, Any]
     isThirdParty: bool
     appLevelAccessControlEnabled: Optional[bool] = None
@@ -1162,6 +1164,7 @@ class SamlApplication(ResponseModel):
     entityId: Optional[str]
     acsUrl: Optional[SamlApplicationAcsUrl]
     encryption: Any
+    # the known values, or one a newer Logto added
     nameIdFormat: Union[
         Literal[
             "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent",
@@ -1170,7 +1173,7 @@ class SamlApplication(ResponseModel):
             "urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified",
         ],
         str,
-    ]  # the known values, or one a newer Logto added
+    ]
 
 
 class EmailTemplateDetails(ResponseModel):
@@ -1189,6 +1192,7 @@ class EmailTemplate(ResponseModel):
     tenantId: str
     id: str
     languageTag: str
+    # the known values, or one a newer Logto added
     templateType: Union[
         Literal[
             "SignIn",
@@ -1202,7 +1206,7 @@ class EmailTemplate(ResponseModel):
             "BindMfa",
         ],
         str,
-    ]  # the known values, or one a newer Logto added
+    ]
     details: EmailTemplateDetails
     createdAt: float
 
@@ -1211,9 +1215,8 @@ class OneTimeTokenContext(ResponseModel):
     """OneTimeTokenContext."""
 
     jitOrganizationIds: Optional[list[str]] = None
-    interactionEvent: Optional[Union[Literal["SignIn", "Register", "ForgotPassword"], str]] = (
-        None  # the known values, or one a newer Logto added
-    )
+    # the known values, or one a newer Logto added
+    interactionEvent: Optional[Union[Literal["SignIn", "Register", "ForgotPassword"], str]] = None
 
 
 class OneTimeToken(ResponseModel):
@@ -1224,9 +1227,8 @@ class OneTimeToken(ResponseModel):
     email: str
     token: str = Field(repr=False)
     context: OneTimeTokenContext
-    status: Union[
-        Literal["active", "consumed", "revoked", "expired"], str
-    ]  # the known values, or one a newer Logto added
+    # the known values, or one a newer Logto added
+    status: Union[Literal["active", "consumed", "revoked", "expired"], str]
     createdAt: float
     expiresAt: float
 
@@ -1257,9 +1259,10 @@ class CustomProfileFieldByNameConfigPartsItem(ResponseModel):
 
     enabled: bool
     name: str
+    # the known values, or one a newer Logto added
     type: Union[
         Literal["Text", "Number", "Date", "Checkbox", "Select", "Url", "Regex", "Address", "Fullname"], str
-    ]  # the known values, or one a newer Logto added
+    ]
     label: Optional[str] = None
     description: Optional[str] = None
     required: bool
@@ -1287,9 +1290,10 @@ class CustomProfileFieldByName(ResponseModel):
     tenantId: str
     id: str
     name: str
+    # the known values, or one a newer Logto added
     type: Union[
         Literal["Text", "Number", "Date", "Checkbox", "Select", "Url", "Regex", "Address", "Fullname"], str
-    ]  # the known values, or one a newer Logto added
+    ]
     label: str
     description: Optional[str]
     required: bool
@@ -1303,12 +1307,10 @@ class OidcKeysItem(ResponseModel):
 
     id: str
     createdAt: float
-    signingKeyAlgorithm: Optional[Union[Literal["RSA", "EC"], str]] = Field(
-        None, repr=False
-    )  # the known values, or one a newer Logto added
-    status: Optional[Union[Literal["Next", "Current", "Previous"], str]] = (
-        None  # the known values, or one a newer Logto added
-    )
+    # the known values, or one a newer Logto added
+    signingKeyAlgorithm: Optional[Union[Literal["RSA", "EC"], str]] = Field(None, repr=False)
+    # the known values, or one a newer Logto added
+    status: Optional[Union[Literal["Next", "Current", "Previous"], str]] = None
     effectiveAt: Optional[float] = None
 
 
@@ -1374,6 +1376,7 @@ class JwtCustomizer1ContextSampleUser(ResponseModel):
     isSuspended: Optional[bool] = None
     hasPassword: Optional[bool] = Field(None, repr=False)
     ssoIdentities: Optional[list[JwtCustomizer1ContextSampleUserSsoIdentitiesItem]] = None
+    # the known values, or one a newer Logto added
     mfaVerificationFactors: Optional[
         list[
             Union[
@@ -1381,7 +1384,7 @@ class JwtCustomizer1ContextSampleUser(ResponseModel):
                 str,
             ]
         ]
-    ] = None  # the known values, or one a newer Logto added
+    ] = None
     roles: Optional[list[JwtCustomizer1ContextSampleUserRolesItem]] = None
     organizations: Optional[list[JwtCustomizer1ContextSampleUserOrganizationsItem]] = None
     organizationRoles: Optional[list[JwtCustomizer1ContextSampleUserOrganizationRolesItem]] = None
@@ -1397,9 +1400,8 @@ class JwtCustomizer1ContextSampleGrant(ResponseModel):
 class JwtCustomizer1VerificationRecordsItem1Identifier(ResponseModel):
     """JwtCustomizer1VerificationRecordsItem1Identifier."""
 
-    type: Union[
-        Union[Literal["username", "email", "phone"], str], Union[Literal["userId"], str]
-    ]  # the known values, or one a newer Logto added
+    # the known values, or one a newer Logto added
+    type: Union[Union[Literal["username", "email", "phone"], str], Union[Literal["userId"], str]]
     value: str = Field(repr=False)
 
 
@@ -1423,6 +1425,7 @@ class JwtCustomizer1VerificationRecordsItem2(ResponseModel):
     """JwtCustomizer1VerificationRecordsItem2."""
 
     id: str
+    # the known values, or one a newer Logto added
     templateType: Union[
         Literal[
             "SignIn",
@@ -1436,7 +1439,7 @@ class JwtCustomizer1VerificationRecordsItem2(ResponseModel):
             "BindMfa",
         ],
         str,
-    ]  # the known values, or one a newer Logto added
+    ]
     verified: bool
     type: Literal["EmailVerificationCode"]
     identifier: JwtCustomizer1VerificationRecordsItem2Identifier
@@ -1453,6 +1456,7 @@ class JwtCustomizer1VerificationRecordsItem3(ResponseModel):
     """JwtCustomizer1VerificationRecordsItem3."""
 
     id: str
+    # the known values, or one a newer Logto added
     templateType: Union[
         Literal[
             "SignIn",
@@ -1466,7 +1470,7 @@ class JwtCustomizer1VerificationRecordsItem3(ResponseModel):
             "BindMfa",
         ],
         str,
-    ]  # the known values, or one a newer Logto added
+    ]
     verified: bool
     type: Literal["PhoneVerificationCode"]
     identifier: JwtCustomizer1VerificationRecordsItem3Identifier
@@ -1476,6 +1480,7 @@ class JwtCustomizer1VerificationRecordsItem4(ResponseModel):
     """JwtCustomizer1VerificationRecordsItem4."""
 
     id: str
+    # the known values, or one a newer Logto added
     templateType: Union[
         Literal[
             "SignIn",
@@ -1489,7 +1494,7 @@ class JwtCustomizer1VerificationRecordsItem4(ResponseModel):
             "BindMfa",
         ],
         str,
-    ]  # the known values, or one a newer Logto added
+    ]
     verified: bool
     type: Literal["MfaEmailVerificationCode"]
     identifier: JwtCustomizer1VerificationRecordsItem2Identifier
@@ -1499,6 +1504,7 @@ class JwtCustomizer1VerificationRecordsItem5(ResponseModel):
     """JwtCustomizer1VerificationRecordsItem5."""
 
     id: str
+    # the known values, or one a newer Logto added
     templateType: Union[
         Literal[
             "SignIn",
@@ -1512,7 +1518,7 @@ class JwtCustomizer1VerificationRecordsItem5(ResponseModel):
             "BindMfa",
         ],
         str,
-    ]  # the known values, or one a newer Logto added
+    ]
     verified: bool
     type: Literal["MfaPhoneVerificationCode"]
     identifier: JwtCustomizer1VerificationRecordsItem3Identifier
@@ -1592,9 +1598,8 @@ class JwtCustomizer1VerificationRecordsItem12OneTimeTokenContext(ResponseModel):
     """JwtCustomizer1VerificationRecordsItem12OneTimeTokenContext."""
 
     jitOrganizationIds: Optional[list[str]] = None
-    interactionEvent: Optional[Union[Literal["SignIn", "Register", "ForgotPassword"], str]] = (
-        None  # the known values, or one a newer Logto added
-    )
+    # the known values, or one a newer Logto added
+    interactionEvent: Optional[Union[Literal["SignIn", "Register", "ForgotPassword"], str]] = None
 
 
 class JwtCustomizer1VerificationRecordsItem12(ResponseModel):
@@ -1612,7 +1617,8 @@ class JwtCustomizer1VerificationRecordsItem12(ResponseModel):
 class JwtCustomizer1VerificationRecordsItem13Identifier(ResponseModel):
     """JwtCustomizer1VerificationRecordsItem13Identifier."""
 
-    type: Union[Literal["username", "email", "phone"], str]  # the known values, or one a newer Logto added
+    # the known values, or one a newer Logto added
+    type: Union[Literal["username", "email", "phone"], str]
     value: str = Field(repr=False)
 
 
@@ -1627,9 +1633,8 @@ class JwtCustomizer1VerificationRecordsItem13(ResponseModel):
 class JwtCustomizer1ContextSampleInteraction(ResponseModel):
     """JwtCustomizer1ContextSampleInteraction."""
 
-    interactionEvent: Optional[Union[Literal["SignIn", "Register", "ForgotPassword"], str]] = (
-        None  # the known values, or one a newer Logto added
-    )
+    # the known values, or one a newer Logto added
+    interactionEvent: Optional[Union[Literal["SignIn", "Register", "ForgotPassword"], str]] = None
     userId: Optional[str] = None
     verificationRecords: Optional[
         list[
@@ -1660,9 +1665,10 @@ class JwtCustomizer1ContextSampleApplication(ResponseModel):
     id: Optional[str] = None
     name: Optional[str] = None
     description: Optional[str] = None
+    # the known values, or one a newer Logto added
     type: Optional[
         Union[Literal["Native", "SPA", "Traditional", "MachineToMachine", "Protected", "SAML"], str]
-    ] = None  # the known values, or one a newer Logto added
+    ] = None
     oidcClientMetadata: Optional[ApplicationOidcClientMetadata] = None
     customClientMetadata: Optional[ApplicationCustomClientMetadata] = None
     protectedAppMetadata: Optional[ApplicationProtectedAppMetadata] = None
@@ -1752,9 +1758,8 @@ class Action(ResponseModel):
         Union[dict[str, Any], list[Union[str, float, bool, Optional[str], dict[str, Any]]], str, float, bool]
     ] = None
     enabled: Optional[bool] = None
-    onExecutionError: Optional[Union[Literal["block", "allow"], str]] = (
-        None  # the known values, or one a newer Logto added
-    )
+    # the known values, or one a newer Logto added
+    onExecutionError: Optional[Union[Literal["block", "allow"], str]] = None
 
 
 class UserIdentityTokenSecretMetadata(ResponseModel):
@@ -1842,9 +1847,8 @@ class UserSessionPayload(ResponseModel):
 class UserSessionLastSubmission(ResponseModel):
     """UserSessionLastSubmission."""
 
-    interactionEvent: Union[
-        Literal["SignIn", "Register", "ForgotPassword"], str
-    ]  # the known values, or one a newer Logto added
+    # the known values, or one a newer Logto added
+    interactionEvent: Union[Literal["SignIn", "Register", "ForgotPassword"], str]
     userId: str
     verificationRecords: list[
         Union[
@@ -1884,9 +1888,8 @@ class ApplicationsItem(ResponseModel):
     name: str
     secret: Optional[str] = Field(None, repr=False)
     description: Optional[str]
-    type: Union[
-        Literal["Native", "SPA", "Traditional", "MachineToMachine", "Protected", "SAML"], str
-    ]  # the known values, or one a newer Logto added
+    # the known values, or one a newer Logto added
+    type: Union[Literal["Native", "SPA", "Traditional", "MachineToMachine", "Protected", "SAML"], str]
     oidcClientMetadata: ApplicationOidcClientMetadata
     customClientMetadata: ApplicationCustomClientMetadata
     protectedAppMetadata: Optional[ApplicationProtectedAppMetadata]
@@ -1931,6 +1934,7 @@ class GetSignInExpResponseLanguageInfo(ResponseModel):
     """The language detection policy for the sign-in page."""
 
     autoDetect: bool
+    # the known values, or one a newer Logto added
     fallbackLanguage: Union[
         Literal[
             "af-ZA",
@@ -2064,15 +2068,14 @@ class GetSignInExpResponseLanguageInfo(ResponseModel):
             "zz-TR",
         ],
         str,
-    ]  # the known values, or one a newer Logto added
+    ]
 
 
 class GetSignInExpResponseSignInMethodsItem(ResponseModel):
     """GetSignInExpResponseSignInMethodsItem."""
 
-    identifier: Union[
-        Literal["username", "email", "phone"], str
-    ]  # the known values, or one a newer Logto added
+    # the known values, or one a newer Logto added
+    identifier: Union[Literal["username", "email", "phone"], str]
     password: bool = Field(repr=False)
     verificationCode: bool = Field(repr=False)
     isPasswordPrimary: bool = Field(repr=False)
@@ -2087,18 +2090,16 @@ class GetSignInExpResponseSignIn(ResponseModel):
 class GetSignInExpResponseSignUpSecondaryIdentifiersItem(ResponseModel):
     """GetSignInExpResponseSignUpSecondaryIdentifiersItem."""
 
-    identifier: Union[
-        Union[Literal["username", "email", "phone"], str], Union[Literal["emailOrPhone"], str]
-    ]  # the known values, or one a newer Logto added
+    # the known values, or one a newer Logto added
+    identifier: Union[Union[Literal["username", "email", "phone"], str], Union[Literal["emailOrPhone"], str]]
     verify: Optional[bool] = None
 
 
 class GetSignInExpResponseSignUp(ResponseModel):
     """Sign-up method settings."""
 
-    identifiers: list[
-        Union[Literal["username", "email", "phone"], str]
-    ]  # the known values, or one a newer Logto added
+    # the known values, or one a newer Logto added
+    identifiers: list[Union[Literal["username", "email", "phone"], str]]
     password: bool = Field(repr=False)
     verify: bool
     secondaryIdentifiers: Optional[list[GetSignInExpResponseSignUpSecondaryIdentifiersItem]] = None
@@ -2162,11 +2163,13 @@ class GetSignInExpResponsePasswordPolicy(ResponseModel):
 class GetSignInExpResponseMfa(ResponseModel):
     """MFA settings."""
 
+    # the known values, or one a newer Logto added
     factors: list[
         Union[
             Literal["Totp", "WebAuthn", "BackupCode", "EmailVerificationCode", "PhoneVerificationCode"], str
         ]
-    ]  # the known values, or one a newer Logto added
+    ]
+    # the known values, or one a newer Logto added
     policy: Union[
         Literal[
             "UserControlled",
@@ -2178,10 +2181,9 @@ class GetSignInExpResponseMfa(ResponseModel):
             "PromptOnlyAtSignInMandatory",
         ],
         str,
-    ]  # the known values, or one a newer Logto added
-    organizationRequiredMfaPolicy: Optional[Union[Literal["NoPrompt", "Mandatory"], str]] = (
-        None  # the known values, or one a newer Logto added
-    )
+    ]
+    # the known values, or one a newer Logto added
+    organizationRequiredMfaPolicy: Optional[Union[Literal["NoPrompt", "Mandatory"], str]] = None
 
 
 class GetSignInExpResponseAdaptiveMfa(ResponseModel):
@@ -2256,16 +2258,14 @@ class GetSignInExpResponse(ResponseModel):
     languageInfo: GetSignInExpResponseLanguageInfo
     termsOfUseUrl: Optional[str]
     privacyPolicyUrl: Optional[str]
-    agreeToTermsPolicy: Union[
-        Literal["Automatic", "ManualRegistrationOnly", "Manual"], str
-    ]  # the known values, or one a newer Logto added
+    # the known values, or one a newer Logto added
+    agreeToTermsPolicy: Union[Literal["Automatic", "ManualRegistrationOnly", "Manual"], str]
     signIn: GetSignInExpResponseSignIn
     signUp: GetSignInExpResponseSignUp
     socialSignIn: GetSignInExpResponseSocialSignIn
     socialSignInConnectorTargets: list[str]
-    signInMode: Union[
-        Literal["SignIn", "Register", "SignInAndRegister"], str
-    ]  # the known values, or one a newer Logto added
+    # the known values, or one a newer Logto added
+    signInMode: Union[Literal["SignIn", "Register", "SignInAndRegister"], str]
     customCss: Optional[str]
     customContent: dict[str, str]
     customUiAssets: Optional[GetSignInExpResponseCustomUiAssets]
@@ -2281,9 +2281,10 @@ class GetSignInExpResponse(ResponseModel):
     sentinelPolicy: GetSignInExpResponseSentinelPolicy
     emailBlocklistPolicy: GetSignInExpResponseEmailBlocklistPolicy
     verificationCodePolicy: Optional[GetSignInExpResponseVerificationCodePolicy] = Field(None, repr=False)
+    # the known values, or one a newer Logto added
     forgotPasswordMethods: Optional[
         list[Union[Literal["EmailVerificationCode", "PhoneVerificationCode"], str]]
-    ] = Field(repr=False)  # the known values, or one a newer Logto added
+    ] = Field(repr=False)
     passkeySignIn: GetSignInExpResponsePasskeySignIn
     signUpProfileFields: Optional[list[GetSignInExpResponseSignUpProfileFieldsItem]] = None
     passwordExpiration: Optional[
@@ -2305,9 +2306,8 @@ class RolesItemFeaturedApplicationsItem(ResponseModel):
 
     id: str
     name: str
-    type: Union[
-        Literal["Native", "SPA", "Traditional", "MachineToMachine", "Protected", "SAML"], str
-    ]  # the known values, or one a newer Logto added
+    # the known values, or one a newer Logto added
+    type: Union[Literal["Native", "SPA", "Traditional", "MachineToMachine", "Protected", "SAML"], str]
 
 
 class RolesItem(ResponseModel):
@@ -2317,7 +2317,8 @@ class RolesItem(ResponseModel):
     id: str
     name: str
     description: str
-    type: Union[Literal["User", "MachineToMachine"], str]  # the known values, or one a newer Logto added
+    # the known values, or one a newer Logto added
+    type: Union[Literal["User", "MachineToMachine"], str]
     isDefault: bool
     usersCount: float
     featuredUsers: list[RolesItemFeaturedUsersItem]
@@ -2340,7 +2341,8 @@ class OrganizationRolesItem(ResponseModel):
     id: str
     name: str
     description: Optional[str]
-    type: Union[Literal["User", "MachineToMachine"], str]  # the known values, or one a newer Logto added
+    # the known values, or one a newer Logto added
+    type: Union[Literal["User", "MachineToMachine"], str]
     scopes: list[OrganizationInvitationOrganizationRolesItem]
     resourceScopes: list[OrganizationRolesItemResourceScopesItem]
 
@@ -2365,10 +2367,10 @@ class OrganizationsItem(ResponseModel):
 class SsoConnectorProvidersItem(ResponseModel):
     """SsoConnectorProvidersItem."""
 
-    providerName: Union[
-        Literal["OIDC", "SAML", "AzureAD", "GoogleWorkspace", "Okta", "AzureAdOidc"], str
-    ]  # the known values, or one a newer Logto added
-    providerType: Union[Literal["oidc", "saml"], str]  # the known values, or one a newer Logto added
+    # the known values, or one a newer Logto added
+    providerName: Union[Literal["OIDC", "SAML", "AzureAD", "GoogleWorkspace", "Okta", "AzureAdOidc"], str]
+    # the known values, or one a newer Logto added
+    providerType: Union[Literal["oidc", "saml"], str]
     logo: str
     logoDark: str
     description: str
@@ -2378,42 +2380,30 @@ class SsoConnectorProvidersItem(ResponseModel):
 class GetAccountCenterSettingsResponseFields(ResponseModel):
     """GetAccountCenterSettingsResponseFields."""
 
-    name: Optional[Union[Literal["Off", "ReadOnly", "Edit"], str]] = (
-        None  # the known values, or one a newer Logto added
-    )
-    avatar: Optional[Union[Literal["Off", "ReadOnly", "Edit"], str]] = (
-        None  # the known values, or one a newer Logto added
-    )
-    profile: Optional[Union[Literal["Off", "ReadOnly", "Edit"], str]] = (
-        None  # the known values, or one a newer Logto added
-    )
-    email: Optional[Union[Literal["Off", "ReadOnly", "Edit"], str]] = (
-        None  # the known values, or one a newer Logto added
-    )
-    phone: Optional[Union[Literal["Off", "ReadOnly", "Edit"], str]] = (
-        None  # the known values, or one a newer Logto added
-    )
-    password: Optional[Union[Literal["Off", "ReadOnly", "Edit"], str]] = Field(
-        None, repr=False
-    )  # the known values, or one a newer Logto added
-    username: Optional[Union[Literal["Off", "ReadOnly", "Edit"], str]] = (
-        None  # the known values, or one a newer Logto added
-    )
-    social: Optional[Union[Literal["Off", "ReadOnly", "Edit"], str]] = (
-        None  # the known values, or one a newer Logto added
-    )
-    customData: Optional[Union[Literal["Off", "ReadOnly", "Edit"], str]] = (
-        None  # the known values, or one a newer Logto added
-    )
-    mfa: Optional[Union[Literal["Off", "ReadOnly", "Edit"], str]] = (
-        None  # the known values, or one a newer Logto added
-    )
-    passkey: Optional[Union[Literal["Off", "ReadOnly", "Edit"], str]] = (
-        None  # the known values, or one a newer Logto added
-    )
-    session: Optional[Union[Literal["Off", "ReadOnly", "Edit"], str]] = (
-        None  # the known values, or one a newer Logto added
-    )
+    # the known values, or one a newer Logto added
+    name: Optional[Union[Literal["Off", "ReadOnly", "Edit"], str]] = None
+    # the known values, or one a newer Logto added
+    avatar: Optional[Union[Literal["Off", "ReadOnly", "Edit"], str]] = None
+    # the known values, or one a newer Logto added
+    profile: Optional[Union[Literal["Off", "ReadOnly", "Edit"], str]] = None
+    # the known values, or one a newer Logto added
+    email: Optional[Union[Literal["Off", "ReadOnly", "Edit"], str]] = None
+    # the known values, or one a newer Logto added
+    phone: Optional[Union[Literal["Off", "ReadOnly", "Edit"], str]] = None
+    # the known values, or one a newer Logto added
+    password: Optional[Union[Literal["Off", "ReadOnly", "Edit"], str]] = Field(None, repr=False)
+    # the known values, or one a newer Logto added
+    username: Optional[Union[Literal["Off", "ReadOnly", "Edit"], str]] = None
+    # the known values, or one a newer Logto added
+    social: Optional[Union[Literal["Off", "ReadOnly", "Edit"], str]] = None
+    # the known values, or one a newer Logto added
+    customData: Optional[Union[Literal["Off", "ReadOnly", "Edit"], str]] = None
+    # the known values, or one a newer Logto added
+    mfa: Optional[Union[Literal["Off", "ReadOnly", "Edit"], str]] = None
+    # the known values, or one a newer Logto added
+    passkey: Optional[Union[Literal["Off", "ReadOnly", "Edit"], str]] = None
+    # the known values, or one a newer Logto added
+    session: Optional[Union[Literal["Off", "ReadOnly", "Edit"], str]] = None
 
 
 class GetAccountCenterSettingsResponse(ResponseModel):
@@ -2445,9 +2435,8 @@ class GetCaptchaProviderResponseConfig2(ResponseModel):
     secretKey: str = Field(repr=False)
     projectId: str
     domain: Optional[str] = None
-    mode: Optional[Union[Literal["invisible", "checkbox"], str]] = (
-        None  # the known values, or one a newer Logto added
-    )
+    # the known values, or one a newer Logto added
+    mode: Optional[Union[Literal["invisible", "checkbox"], str]] = None
 
 
 class GetCaptchaProviderResponse(ResponseModel):
@@ -2503,6 +2492,7 @@ class JwtCustomizersItem2(ResponseModel):
 class GetIdTokenConfigResponse(ResponseModel):
     """GetIdTokenConfigResponse."""
 
+    # the known values, or one a newer Logto added
     enabledExtendedClaims: Optional[
         list[
             Union[
@@ -2518,15 +2508,14 @@ class GetIdTokenConfigResponse(ResponseModel):
                 str,
             ]
         ]
-    ] = None  # the known values, or one a newer Logto added
+    ] = None
 
 
 class ActionsItem(ResponseModel):
     """ActionsItem."""
 
-    key: Union[
-        Literal["action.postFirstFactorVerification", "action.postSignIn"], str
-    ]  # the known values, or one a newer Logto added
+    # the known values, or one a newer Logto added
+    key: Union[Literal["action.postFirstFactorVerification", "action.postSignIn"], str]
     value: Action = Field(repr=False)
 
 
@@ -2534,6 +2523,7 @@ class GetUserAssetServiceStatusResponse(ResponseModel):
     """GetUserAssetServiceStatusResponse."""
 
     status: Union[Literal["ready"], Literal["not_configured"]]
+    # the known values, or one a newer Logto added
     allowUploadMimeTypes: Optional[
         list[
             Union[
@@ -2552,7 +2542,7 @@ class GetUserAssetServiceStatusResponse(ResponseModel):
                 str,
             ]
         ]
-    ] = None  # the known values, or one a newer Logto added
+    ] = None
     maxUploadFileSize: Optional[float] = None
     isExperienceAvatarUploadEnabled: Optional[bool] = None
 
@@ -2641,6 +2631,7 @@ class ApplicationUserConsentScopes(ResponseModel):
     organizationScopes: list[JwtCustomizer1ContextSampleUserOrganizationsItem]
     resourceScopes: list[ApplicationUserConsentScopesResourceScopesItem]
     organizationResourceScopes: list[ApplicationUserConsentScopesResourceScopesItem]
+    # the known values, or one a newer Logto added
     userScopes: list[
         Union[
             Literal[
@@ -2657,7 +2648,7 @@ class ApplicationUserConsentScopes(ResponseModel):
             ],
             str,
         ]
-    ]  # the known values, or one a newer Logto added
+    ]
 
 
 class GetApplicationSignInExperienceResponse(ResponseModel):
@@ -2759,9 +2750,10 @@ class UserMfaVerificationsItem(ResponseModel):
     id: str
     createdAt: str
     lastUsedAt: Optional[str] = None
+    # the known values, or one a newer Logto added
     type: Union[
         Literal["Totp", "WebAuthn", "BackupCode", "EmailVerificationCode", "PhoneVerificationCode"], str
-    ]  # the known values, or one a newer Logto added
+    ]
     agent: Optional[str] = None
     name: Optional[str] = None
     remainCodes: Optional[float] = None
@@ -2837,9 +2829,8 @@ class RoleApplicationsItem(ResponseModel):
     name: str
     secret: Optional[str] = Field(None, repr=False)
     description: Optional[str]
-    type: Union[
-        Literal["Native", "SPA", "Traditional", "MachineToMachine", "Protected", "SAML"], str
-    ]  # the known values, or one a newer Logto added
+    # the known values, or one a newer Logto added
+    type: Union[Literal["Native", "SPA", "Traditional", "MachineToMachine", "Protected", "SAML"], str]
     oidcClientMetadata: ApplicationOidcClientMetadata
     customClientMetadata: ApplicationCustomClientMetadata
     protectedAppMetadata: Optional[ApplicationProtectedAppMetadata]
@@ -2934,9 +2925,8 @@ class OrganizationApplicationsItem(ResponseModel):
     name: str
     secret: Optional[str] = Field(None, repr=False)
     description: Optional[str]
-    type: Union[
-        Literal["Native", "SPA", "Traditional", "MachineToMachine", "Protected", "SAML"], str
-    ]  # the known values, or one a newer Logto added
+    # the known values, or one a newer Logto added
+    type: Union[Literal["Native", "SPA", "Traditional", "MachineToMachine", "Protected", "SAML"], str]
     oidcClientMetadata: ApplicationOidcClientMetadata
     customClientMetadata: ApplicationCustomClientMetadata
     protectedAppMetadata: Optional[ApplicationProtectedAppMetadata]
@@ -3237,6 +3227,7 @@ class UpdateHookResponse(ResponseModel):
     tenantId: str
     id: str
     name: str
+    # the known values, or one a newer Logto added
     event: Optional[
         Union[
             Literal[
@@ -3272,7 +3263,8 @@ class UpdateHookResponse(ResponseModel):
             ],
             str,
         ]
-    ]  # the known values, or one a newer Logto added
+    ]
+    # the known values, or one a newer Logto added
     events: list[
         Union[
             Literal[
@@ -3308,7 +3300,7 @@ class UpdateHookResponse(ResponseModel):
             ],
             str,
         ]
-    ]  # the known values, or one a newer Logto added
+    ]
     config: HookConfig
     signingKey: str = Field(repr=False)
     enabled: bool
@@ -4111,16 +4103,14 @@ class UpdateSignInExpResponse(ResponseModel):
     languageInfo: GetSignInExpResponseLanguageInfo
     termsOfUseUrl: Optional[str]
     privacyPolicyUrl: Optional[str]
-    agreeToTermsPolicy: Union[
-        Literal["Automatic", "ManualRegistrationOnly", "Manual"], str
-    ]  # the known values, or one a newer Logto added
+    # the known values, or one a newer Logto added
+    agreeToTermsPolicy: Union[Literal["Automatic", "ManualRegistrationOnly", "Manual"], str]
     signIn: GetSignInExpResponseSignIn
     signUp: GetSignInExpResponseSignUp
     socialSignIn: GetSignInExpResponseSocialSignIn
     socialSignInConnectorTargets: list[str]
-    signInMode: Union[
-        Literal["SignIn", "Register", "SignInAndRegister"], str
-    ]  # the known values, or one a newer Logto added
+    # the known values, or one a newer Logto added
+    signInMode: Union[Literal["SignIn", "Register", "SignInAndRegister"], str]
     customCss: Optional[str]
     customContent: dict[str, str]
     customUiAssets: Optional[GetSignInExpResponseCustomUiAssets]
@@ -4136,9 +4126,10 @@ class UpdateSignInExpResponse(ResponseModel):
     sentinelPolicy: GetSignInExpResponseSentinelPolicy
     emailBlocklistPolicy: GetSignInExpResponseEmailBlocklistPolicy
     verificationCodePolicy: Optional[GetSignInExpResponseVerificationCodePolicy] = Field(None, repr=False)
+    # the known values, or one a newer Logto added
     forgotPasswordMethods: Optional[
         list[Union[Literal["EmailVerificationCode", "PhoneVerificationCode"], str]]
-    ] = Field(repr=False)  # the known values, or one a newer Logto added
+    ] = Field(repr=False)
     passkeySignIn: GetSignInExpResponsePasskeySignIn
     signUpProfileFields: Optional[list[GetSignInExpResponseSignUpProfileFieldsItem]] = None
     passwordExpiration: Optional[
@@ -5592,9 +5583,10 @@ class UpdateUserPasswordExpirationResponse(ResponseModel):
     hasSecurityVerificationMethod: Optional[bool] = None
     ssoIdentities: Optional[list[UserSsoIdentitiesItem]] = None
     passwordDigest: Optional[str] = Field(None, repr=False)
+    # the known values, or one a newer Logto added
     passwordAlgorithm: Optional[
         Union[Literal["Argon2i", "Argon2id", "Argon2d", "SHA1", "SHA256", "MD5", "Bcrypt", "Legacy"], str]
-    ] = Field(None, repr=False)  # the known values, or one a newer Logto added
+    ] = Field(None, repr=False)
 
 
 class AssignOrganizationRolesToUsersBody(RequestModel):
