@@ -1,10 +1,20 @@
 """The Account API (``client.account``) against a real Logto: a signed-in user reads and edits
 their own name and profile, and what needs a verification record (username, password) is done
-with Logto's verification API, by password. The Account Center is enabled for the test through
-the generated Management API client, and its settings are put back afterwards.
+with Logto's verification API, by password.
 
-Logto checks a new password against the Have I Been Pwned service; the test servers are offline,
-so that check is turned off for the test (and put back afterwards).
+The journey changes two of the server's global settings, through the generated Management API
+client, and puts them back:
+
+- the Account Center is switched on, with the fields the journey edits editable (the Account API
+  refuses every call while it is off);
+- the Have I Been Pwned check of new passwords is switched off (the test servers are offline, so
+  Logto could not look a password up).
+
+Each change registers its restore before it is made, so a journey that fails, even half-way
+through setting up, still puts the setting back; the restore writes the whole setting as it was
+read (so running it twice does no harm), retries a failed write, and reads the setting back to
+check it. The real-Logto suite runs sequentially in one session, so the tests after this one see
+the server as it was.
 
 Not exercised: changing the email or phone, which needs a verification code that an email or SMS
 connector delivers (the test servers have none; Logto then refuses to send the code, and the
@@ -14,9 +24,10 @@ test checks that refusal arrives typed).
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
 import pytest
 
@@ -25,6 +36,7 @@ from logto_rs import (
     LogtoApiAuthError,
     LogtoApiError,
     LogtoClient,
+    LogtoException,
     LogtoM2MClient,
     LogtoNotAuthenticatedError,
     MemoryStorage,
@@ -33,6 +45,7 @@ from logto_rs.account import AccountClient, BlockingAccountClient
 from logto_rs.management import BlockingManagementClient, ManagementClient
 
 run = asyncio.run
+T = TypeVar("T")
 EDITABLE = ("name", "avatar", "profile", "username", "password", "email", "phone", "customData")
 
 
@@ -41,25 +54,70 @@ def management(m2m: LogtoM2MClient) -> BlockingManagementClient:
     return ManagementClient(m2m).blocking
 
 
+def changed_for_the_test(
+    addfinalizer: Callable[[Callable[[], object]], None],
+    read: Callable[[], T],
+    write: Callable[[T], object],
+    changed: T,
+) -> None:
+    """Write ``changed`` now and what ``read`` answered back at teardown, whatever happens between.
+
+    The restore is registered before the change (a change that fails half-way is undone too),
+    writes the whole setting (so it may run again), is tried up to three times, and checks that
+    the server holds the setting as it was.
+    """
+    before = read()
+
+    def restore() -> None:
+        for attempt in range(3):
+            try:
+                write(before)
+                break
+            except LogtoException:
+                if attempt == 2:
+                    raise
+                time.sleep(1)
+        assert read() == before, "the server's setting was not put back"
+
+    addfinalizer(restore)
+    write(changed)
+
+
 @pytest.fixture
-def account_center(management: BlockingManagementClient) -> Iterator[None]:
+def account_center(request: pytest.FixtureRequest, management: BlockingManagementClient) -> None:
     """The Account Center on, with the fields the journey edits editable; then as it was."""
-    before = management.getAccountCenterSettings()
-    management.updateAccountCenterSettings({"enabled": True, "fields": {field: "Edit" for field in EDITABLE}})
-    yield
-    management.updateAccountCenterSettings(
-        {"enabled": before.enabled, "fields": before.fields_.model_dump(exclude_none=True)}
-    )
+
+    def read() -> dict[str, Any]:
+        settings = management.getAccountCenterSettings()
+        # A field Logto does not list is off: naming it keeps the restore whole.
+        fields = {name: "Off" for name in EDITABLE} | settings.fields_.model_dump(exclude_none=True)
+        return {"enabled": settings.enabled, "fields": fields}
+
+    def write(settings: dict[str, Any]) -> None:
+        management.updateAccountCenterSettings(settings)
+
+    changed = {"enabled": True, "fields": {**read()["fields"], **{name: "Edit" for name in EDITABLE}}}
+    changed_for_the_test(request.addfinalizer, read, write, changed)
 
 
 @pytest.fixture
-def offline_password_policy(management: BlockingManagementClient) -> Iterator[None]:
+def offline_password_policy(request: pytest.FixtureRequest, management: BlockingManagementClient) -> None:
     """No Have I Been Pwned lookup (the server has no internet access), then the policy as it was."""
-    before = management.getSignInExp().passwordPolicy.model_dump(by_alias=True, exclude_unset=True)
-    rejects = {**before.get("rejects", {}), "pwned": False}
-    management.updateSignInExp({"passwordPolicy": {**before, "rejects": rejects}})
-    yield
-    management.updateSignInExp({"passwordPolicy": before})
+
+    def read() -> dict[str, Any]:
+        policy = management.getSignInExp().passwordPolicy
+        return policy.model_dump(by_alias=True, exclude_unset=True)
+
+    def write(policy: dict[str, Any]) -> None:
+        management.updateSignInExp({"passwordPolicy": policy})
+
+    policy = read()
+    changed_for_the_test(
+        request.addfinalizer,
+        read,
+        write,
+        {**policy, "rejects": {**policy.get("rejects", {}), "pwned": False}},
+    )
 
 
 @pytest.fixture
@@ -144,3 +202,28 @@ def test_without_a_session_nothing_is_sent(logto: RealLogto) -> None:
     client = LogtoClient(config_for(logto, "web"), storage=MemoryStorage())
     with pytest.raises(LogtoNotAuthenticatedError):
         client.blocking.account.getProfile()
+
+
+def test_a_change_that_fails_half_way_is_put_back_and_the_restore_may_run_twice(
+    management: BlockingManagementClient,
+) -> None:
+    restores: list[Callable[[], object]] = []
+
+    def read() -> bool:
+        return management.getAccountCenterSettings().enabled
+
+    def write(enabled: bool) -> None:
+        management.updateAccountCenterSettings({"enabled": enabled})
+        if enabled != before:
+            raise RuntimeError("the step after the change failed")
+
+    before = read()
+    try:
+        with pytest.raises(RuntimeError):
+            changed_for_the_test(restores.append, read, write, not before)
+        assert read() is (not before) and len(restores) == 1
+        restores[0]()
+        restores[0]()
+        assert read() is before
+    finally:
+        management.updateAccountCenterSettings({"enabled": before})
