@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 import sys
 from collections import Counter
 from pathlib import Path
@@ -14,6 +15,7 @@ from types import ModuleType
 
 import pytest
 
+import logto_rs
 from logto_rs import account, management
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -97,3 +99,24 @@ def test_every_operation_is_called_or_left_out_with_a_reason(capsys: pytest.Capt
             print(f"    {count:3} {reason}")
     assert covered == expected
     assert covered["management"] + covered["account"] + len(left_out) == total
+
+
+def test_a_shape_several_operations_share_is_named_for_what_it_is() -> None:
+    verb = re.compile(r"^(Get|List|Create|Update|Replace|Delete|Add|Assign|Verify|Upsert)(?=[A-Z])")
+    for package, client in ((management, management.ManagementClient), (account, account.AccountClient)):
+        models = set(package.models.__all__)
+        assert not models & set(logto_rs.__all__), "a model named like one of the SDK's own classes"
+        users: dict[str, set[str]] = {}
+        for operation in package.OPERATIONS:
+            annotations = " ".join(getattr(client, generator.camel(operation)).__annotations__.values())
+            for name in set(re.findall(r"\w+", annotations)) & models:
+                users.setdefault(name, set()).add(operation)
+        shared = {name: operations for name, operations in users.items() if len(operations) > 1}
+        assert shared, "no operations share a shape"
+        for name, operations in shared.items():
+            assert not verb.match(name), f"{name}, shared by {sorted(operations)}, is named after a verb"
+    signature = account.AccountClient.createVerificationByPassword.__annotations__
+    assert "PasswordBody" in signature["body"] and signature["return"] == "PasswordVerification"
+    assert "PasswordBody" in account.AccountClient.updatePassword.__annotations__["body"]
+    assert management.ManagementClient.createHook.__annotations__["return"] == "HookResponse"
+    assert management.ManagementClient.getUser.__annotations__["return"] == "User"

@@ -26,14 +26,19 @@ required only where both documents require it.
 An enum in an answer is its known values or any string (a newer Logto may add a value); in a
 body, only the known values.
 
-The document's schemas are inline: a model is named after the operation that first uses its
-shape (``GetUser``'s answer is ``User``), and every later use of the same shape shares it. The
+The document's schemas are inline, so each distinct shape becomes one model that every use
+shares. A shape only one operation uses is named after it (``CreateUserBody``). A shape several
+operations share is named for what it is, never after one operation's verb: the answer of a read
+by id is the resource (``GetUser``'s answer is ``User``), another shared body or answer is named
+by the resource of its path and its role (``PasswordBody``, ``PasswordVerification``,
+``HookResponse``), a shared field's shape by the field (``Profile``, ``Identity``). The
 output is formatted with ruff, so that it is exactly what the repository holds.
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import keyword
 import re
@@ -240,15 +245,22 @@ def docstring(summary: str, indent: int, details: str = "") -> str:
 
 @dataclass
 class Models:
-    """The models of one client: each distinct shape once, named after its first use."""
+    """The models of one client: each distinct shape once (see the module's docstring for names)."""
 
     document: dict[str, Any]
+    shared: set[str] = field(default_factory=set)
     code: list[str] = field(default_factory=list)
     shapes: dict[str, str] = field(default_factory=dict)
     names: set[str] = field(default_factory=set)
+    uses: dict[str, set[str]] = field(default_factory=dict)
+    operation: Optional[Operation] = None
 
-    def unique(self, hint: str) -> str:
-        """A model name from ``hint`` not used yet."""
+    def unique(self, hint: str, *preferred: str) -> str:
+        """A model name not used yet: the first free of ``preferred``, else one from ``hint``."""
+        for name in preferred:
+            if name not in self.names and name not in PACKAGE_NAMES:
+                self.names.add(name)
+                return name
         if len(hint) > 60:
             # A deeply nested shape: its operation and its own last words.
             words = re.findall(r"[A-Z][a-z0-9]*|[a-z0-9]+", hint)
@@ -331,17 +343,45 @@ class Models:
             return "dict[str, Any]"
         return "Any"
 
+    def shared_names(self, hint: str, kind: str) -> list[str]:
+        """Names for a shape several operations share, best first: what it is, never a verb.
+
+        A field's shape is named by the field (``Profile``), else by its parent's resource and the
+        field (``OrganizationInvitationOrganizationRole``). An operation's body or answer is named
+        by the resource of the operation's path: an answer ``Hook`` (``HookResponse`` when a
+        resource's read by id answers another ``Hook``), a body ``PasswordBody``. A document's
+        component and the answer of a read by id keep their names (``User``).
+        """
+        parent, nested, tail = hint.rpartition(NESTED)
+        # An alternative of a union keeps its number (``Identifier1``, ``Identifier2``).
+        words, _, number = re.fullmatch(r"(.*?)((?:Item|Value)*)(\d*)", tail or hint).groups()  # type: ignore[union-attr]
+        if nested:
+            noun = (singular(words) or tail) + number
+            return [noun, resource_of_name(parent) + noun]
+        if hint in self.document.get("components", {}).get("schemas", {}) or self.operation is None:
+            return []
+        if kind == "response" and is_read_by_id(self.operation):
+            return [hint]
+        noun, path = resource_of(self.operation)
+        if kind == "response":
+            return [noun + number, path + number, f"{noun}Response{number}", f"{path}Response{number}"]
+        return [f"{noun}Body{number}", f"{path}Body{number}"]
+
     def model(self, schema: dict[str, Any], hint: str, kind: str) -> str:
         """The model of an object ``schema`` (written once per shape); its name."""
         shape = kind + json.dumps(strip_docs(schema), sort_keys=True)
+        if self.operation is not None:
+            self.uses.setdefault(shape, set()).add(self.operation.id)
         if shape in self.shapes:
             return self.shapes[shape]
-        name = self.unique(pascal(hint))
+        preferred = self.shared_names(hint, kind) if shape in self.shared else []
+        # All taken: the first, numbered (never another operation's verb).
+        name = self.unique(preferred[0] if preferred else pascal(hint), *preferred)
         self.shapes[shape] = name
         required = set(schema.get("required", []))
         lines: list[str] = []
         for prop, sub in schema["properties"].items():
-            annotation = self.type_of(sub, name + pascal(prop), kind)
+            annotation = self.type_of(sub, f"{name}{NESTED}{pascal(prop)}", kind)
             # A request field with a default is filled in by Logto: the caller may leave it out.
             optional = prop not in required or (kind == "request" and "default" in sub)
             if optional and annotation != "Any" and not annotation.startswith("Optional["):
@@ -366,6 +406,78 @@ class Models:
         summary = one_line(description) if description and description != "arbitrary" else f"{name}."
         self.code.append(f"class {name}({base}):\n{docstring(summary, 4)}\n" + "\n".join(lines) + "\n")
         return name
+
+
+def exported_names() -> frozenset[str]:
+    """What ``logto_rs`` itself exports (``AccessToken``, ``LogtoConfig``): no model shares a name."""
+    names: set[str] = set()
+    for node in ast.parse((PACKAGE / "__init__.py").read_text()).body:
+        targets = (
+            node.targets
+            if isinstance(node, ast.Assign)
+            else [node.target]
+            if isinstance(node, ast.AugAssign)
+            else []
+        )
+        if any(isinstance(target, ast.Name) and target.id == "__all__" for target in targets):
+            names.update(ast.literal_eval(node.value))  # type: ignore[attr-defined]
+    return frozenset(names)
+
+
+PACKAGE_NAMES = exported_names()
+"""Names a shared shape never takes: a model called ``AccessToken`` would read as the SDK's own."""
+
+NESTED = "."
+"""Parts a nested shape's name hint: its parent model's name, then the field's own words."""
+
+VERBS = re.compile(
+    r"^(Get|List|Create|Update|Replace|Delete|Add|Assign|Verify|Upsert|Patch|Put|Post|Remove|Generate|Test)"
+    r"(?=[A-Z])"
+)
+"""An operation's leading verb, which a shared shape's name must not inherit."""
+
+
+def singular(noun: str) -> str:
+    """``Hooks`` → ``Hook``, ``Policies`` → ``Policy``, ``Address`` stays."""
+    if noun.endswith("ies"):
+        return noun[:-3] + "y"
+    if noun.endswith(("sses", "xes")):
+        return noun[:-2]
+    if noun.endswith("s") and not noun.endswith(("ss", "us", "Settings")):
+        return noun[:-1]
+    return noun
+
+
+def resource_of_name(name: str) -> str:
+    """A model name without the leading verb of the operation it was named after."""
+    return VERBS.sub("", name)
+
+
+def resource_of(operation: Operation) -> tuple[str, str]:
+    """The resource an operation acts on, and that resource qualified by every noun of its path.
+
+    The resource is the path's last noun, singular (``/api/hooks/{id}``: ``Hook``); qualified,
+    ``/api/organizations/{id}/jit/roles`` is an ``OrganizationJitRole``.
+
+    A path's trailing action (``.../verify``) is not a noun; what the verification API records
+    is a verification (``/api/verifications/password``: ``PasswordVerification``).
+    """
+    nouns = [
+        segment
+        for segment in operation.path.removeprefix("/api/").split("/")
+        if not segment.startswith("{") and segment not in ("verify", "batch", "test")
+    ]
+    if not nouns:
+        return pascal(operation.id), pascal(operation.id)
+    noun = singular(pascal(nouns[-1]))
+    if nouns[0] == "verifications" and len(nouns) > 1:
+        noun += "Verification"
+    return noun, "".join(singular(pascal(segment)) for segment in nouns)
+
+
+def is_read_by_id(operation: Operation) -> bool:
+    """``GET /api/users/{userId}``: its answer is the resource itself."""
+    return operation.method == "get" and operation.id.startswith("Get") and operation.path.endswith("}")
 
 
 def strip_docs(schema: Any) -> Any:
@@ -421,6 +533,7 @@ def response_schema(operation: Operation) -> tuple[bool, Optional[dict[str, Any]
 
 def method_for(document: dict[str, Any], models: Models, operation: Operation) -> Method:
     """The method that calls ``operation``; its models are added to ``models``."""
+    models.operation = operation
     op_id = operation.id
     params = parameters(document, operation)
     taken = {"self", "body"}
@@ -497,8 +610,9 @@ def method_for(document: dict[str, Any], models: Models, operation: Operation) -
 def response_hint(operation: Operation) -> str:
     """``GetUser`` (``GET /api/users/{userId}``) answers a ``User``; others ``<Id>Response``."""
     op_id = operation.id
-    if operation.method == "get" and op_id.startswith("Get") and operation.path.endswith("}"):
-        return op_id.removeprefix("Get")
+    if is_read_by_id(operation):
+        # ``GetCustomProfileFieldByName`` answers a ``CustomProfileField``.
+        return re.sub(r"(?<=[a-z])By[A-Z][A-Za-z]*$", "", op_id.removeprefix("Get"))
     if op_id.startswith("List"):
         return op_id.removeprefix("List")
     return op_id + "Response"
@@ -634,11 +748,16 @@ def generate(document_path: Path, output: Path) -> list[Path]:
     written = []
     for spec in specs(version):
         spec.version = version
-        models = Models(document)
         mine = [op for op in operations(document) if client_of(op) == spec.package]
         # Reads of one resource first, shortest paths first, so that the shapes they answer get
         # the resource's own name (``GET /api/users/{userId}`` answers a ``User``).
         ordered = sorted(mine, key=read_first)
+        # A first pass finds the shapes several operations share: they are named for what they
+        # are, not after whichever operation met them first.
+        survey = Models(document)
+        for op in ordered:
+            method_for(document, survey, op)
+        models = Models(document, shared={shape for shape, ops in survey.uses.items() if len(ops) > 1})
         built = {op.id: method_for(document, models, op) for op in ordered}
         methods = [built[op.id] for op in mine]
         spec.operations = [(op.id, op.key) for op in mine]

@@ -18,33 +18,33 @@ from .models import (
     AddMfaVerificationBody4,
     AddMfaVerificationBody5,
     AddMfaVerificationBody6,
-    AddUserIdentitiesBody,
     CreateOrReplaceTotpMfaVerificationBody,
-    CreateVerificationByPasswordResponse,
     CreateVerificationBySocialBody,
     CreateVerificationBySocialResponse,
     CreateVerificationByVerificationCodeBody,
     GenerateWebAuthnRegistrationOptionsResponse,
     GetGrantsResponse,
-    GetLogtoConfigResponse,
-    GetMfaSettingsResponse,
     GetMfaVerificationsResponseItem,
-    GetProfileResponse,
-    GetProfileResponseProfile,
     GetSessionsResponse,
-    GetSocialIdentityAccessTokenResponse,
+    IdentityBody,
+    MfaSettings,
+    MyAccount,
+    MyAccountIdentityAccessToken,
+    MyAccountLogtoConfig,
+    PasswordBody,
+    PasswordVerification,
+    Profile,
     UpdateLogtoConfigBody,
     UpdateMfaSettingsBody,
     UpdateMfaVerificationNameBody,
     UpdateOtherProfileBody,
-    UpdatePasswordBody,
     UpdatePrimaryEmailBody,
     UpdatePrimaryPhoneBody,
     UpdateProfileBody,
     UpdateSocialIdentityAccessTokenByVerificationIdBody,
+    VerificationCodeVerification,
     VerifyVerificationBySocialBody,
     VerifyVerificationByVerificationCodeBody,
-    VerifyVerificationByVerificationCodeResponse,
     VerifyWebAuthnRegistrationBody,
 )
 
@@ -106,76 +106,62 @@ class AccountClient(AccountTransport, AsyncTransport):
         """The same client with blocking methods."""
         return self._twin(BlockingAccountClient)
 
-    async def getProfile(self) -> GetProfileResponse:
+    async def getProfile(self) -> MyAccount:
         """Get profile.
 
         ``GET /api/my-account``
         """
-        return await self._send("GET", ["my-account"], GetProfileResponse)
+        return await self._send("GET", ["my-account"], MyAccount)
 
-    async def updateProfile(self, body: Union[UpdateProfileBody, Mapping[str, Any]]) -> GetProfileResponse:
+    async def updateProfile(self, body: Union[UpdateProfileBody, Mapping[str, Any]]) -> MyAccount:
         """Update profile.
 
         ``PATCH /api/my-account``
         """
-        return await self._send(
-            "PATCH", ["my-account"], GetProfileResponse, body=body_text(UpdateProfileBody, body)
-        )
+        return await self._send("PATCH", ["my-account"], MyAccount, body=body_text(UpdateProfileBody, body))
 
-    async def updateOtherProfile(
-        self, body: Union[UpdateOtherProfileBody, Mapping[str, Any]]
-    ) -> GetProfileResponseProfile:
+    async def updateOtherProfile(self, body: Union[UpdateOtherProfileBody, Mapping[str, Any]]) -> Profile:
         """Update other profile.
 
         ``PATCH /api/my-account/profile``
         """
         return await self._send(
-            "PATCH",
-            ["my-account", "profile"],
-            GetProfileResponseProfile,
-            body=body_text(UpdateOtherProfileBody, body),
+            "PATCH", ["my-account", "profile"], Profile, body=body_text(UpdateOtherProfileBody, body)
         )
 
-    async def updatePassword(self, body: Union[UpdatePasswordBody, Mapping[str, Any]]) -> None:
+    async def updatePassword(self, body: Union[PasswordBody, Mapping[str, Any]]) -> None:
         """Update password.
 
         ``POST /api/my-account/password``
         """
-        return await self._send(
-            "POST", ["my-account", "password"], None, body=body_text(UpdatePasswordBody, body)
-        )
+        return await self._send("POST", ["my-account", "password"], None, body=body_text(PasswordBody, body))
 
-    async def getMfaSettings(self) -> GetMfaSettingsResponse:
+    async def getMfaSettings(self) -> MfaSettings:
         """Get MFA settings.
 
         ``GET /api/my-account/mfa-settings``
         """
-        return await self._send("GET", ["my-account", "mfa-settings"], GetMfaSettingsResponse)
+        return await self._send("GET", ["my-account", "mfa-settings"], MfaSettings)
 
-    async def updateMfaSettings(
-        self, body: Union[UpdateMfaSettingsBody, Mapping[str, Any]]
-    ) -> GetMfaSettingsResponse:
+    async def updateMfaSettings(self, body: Union[UpdateMfaSettingsBody, Mapping[str, Any]]) -> MfaSettings:
         """Update MFA settings.
 
         ``PATCH /api/my-account/mfa-settings``
         """
         return await self._send(
-            "PATCH",
-            ["my-account", "mfa-settings"],
-            GetMfaSettingsResponse,
-            body=body_text(UpdateMfaSettingsBody, body),
+            "PATCH", ["my-account", "mfa-settings"], MfaSettings, body=body_text(UpdateMfaSettingsBody, body)
         )
 
-    async def getLogtoConfig(self) -> GetLogtoConfigResponse:
+    async def getLogtoConfig(self) -> MyAccountLogtoConfig:
         """Get logto config.
 
         ``GET /api/my-account/logto-configs``
         """
-        return await self._send("GET", ["my-account", "logto-configs"], GetLogtoConfigResponse)
+        return await self._send("GET", ["my-account", "logto-configs"], MyAccountLogtoConfig)
 
     async def updateLogtoConfig(
         self, body: Union[UpdateLogtoConfigBody, Mapping[str, Any]]
-    ) -> GetLogtoConfigResponse:
+    ) -> MyAccountLogtoConfig:
         """Update logto config.
 
         ``PATCH /api/my-account/logto-configs``
@@ -183,22 +169,22 @@ class AccountClient(AccountTransport, AsyncTransport):
         return await self._send(
             "PATCH",
             ["my-account", "logto-configs"],
-            GetLogtoConfigResponse,
+            MyAccountLogtoConfig,
             body=body_text(UpdateLogtoConfigBody, body),
         )
 
-    async def getSocialIdentityAccessToken(self, target: str) -> GetSocialIdentityAccessTokenResponse:
+    async def getSocialIdentityAccessToken(self, target: str) -> MyAccountIdentityAccessToken:
         """Retrieve the access token issued by a third-party social provider.
 
         ``GET /api/my-account/identities/{target}/access-token``
         """
         return await self._send(
-            "GET", ["my-account", "identities", target, "access-token"], GetSocialIdentityAccessTokenResponse
+            "GET", ["my-account", "identities", target, "access-token"], MyAccountIdentityAccessToken
         )
 
     async def updateSocialIdentityAccessTokenByVerificationId(
         self, target: str, body: Union[UpdateSocialIdentityAccessTokenByVerificationIdBody, Mapping[str, Any]]
-    ) -> GetSocialIdentityAccessTokenResponse:
+    ) -> MyAccountIdentityAccessToken:
         """Update the access token for a social identity by verification ID.
 
         ``PUT /api/my-account/identities/{target}/access-token``
@@ -206,21 +192,17 @@ class AccountClient(AccountTransport, AsyncTransport):
         return await self._send(
             "PUT",
             ["my-account", "identities", target, "access-token"],
-            GetSocialIdentityAccessTokenResponse,
+            MyAccountIdentityAccessToken,
             body=body_text(UpdateSocialIdentityAccessTokenByVerificationIdBody, body),
         )
 
-    async def getEnterpriseSsoIdentityAccessToken(
-        self, connectorId: str
-    ) -> GetSocialIdentityAccessTokenResponse:
+    async def getEnterpriseSsoIdentityAccessToken(self, connectorId: str) -> MyAccountIdentityAccessToken:
         """Retrieve the access token issued by a third-party enterprise SSO provider.
 
         ``GET /api/my-account/sso-identities/{connectorId}/access-token``
         """
         return await self._send(
-            "GET",
-            ["my-account", "sso-identities", connectorId, "access-token"],
-            GetSocialIdentityAccessTokenResponse,
+            "GET", ["my-account", "sso-identities", connectorId, "access-token"], MyAccountIdentityAccessToken
         )
 
     async def updatePrimaryEmail(self, body: Union[UpdatePrimaryEmailBody, Mapping[str, Any]]) -> None:
@@ -255,23 +237,21 @@ class AccountClient(AccountTransport, AsyncTransport):
         """
         return await self._send("DELETE", ["my-account", "primary-phone"], None)
 
-    async def addUserIdentities(self, body: Union[AddUserIdentitiesBody, Mapping[str, Any]]) -> None:
+    async def addUserIdentities(self, body: Union[IdentityBody, Mapping[str, Any]]) -> None:
         """Add a user identity.
 
         ``POST /api/my-account/identities``
         """
         return await self._send(
-            "POST", ["my-account", "identities"], None, body=body_text(AddUserIdentitiesBody, body)
+            "POST", ["my-account", "identities"], None, body=body_text(IdentityBody, body)
         )
 
-    async def replaceMyAccountIdentity(self, body: Union[AddUserIdentitiesBody, Mapping[str, Any]]) -> None:
+    async def replaceMyAccountIdentity(self, body: Union[IdentityBody, Mapping[str, Any]]) -> None:
         """Replace a user identity.
 
         ``PUT /api/my-account/identities``
         """
-        return await self._send(
-            "PUT", ["my-account", "identities"], None, body=body_text(AddUserIdentitiesBody, body)
-        )
+        return await self._send("PUT", ["my-account", "identities"], None, body=body_text(IdentityBody, body))
 
     async def deleteIdentity(self, target: str) -> None:
         """Delete a user identity.
@@ -418,22 +398,19 @@ class AccountClient(AccountTransport, AsyncTransport):
         return await self._send("DELETE", ["my-account", "grants", grantId], None)
 
     async def createVerificationByPassword(
-        self, body: Union[UpdatePasswordBody, Mapping[str, Any]]
-    ) -> CreateVerificationByPasswordResponse:
+        self, body: Union[PasswordBody, Mapping[str, Any]]
+    ) -> PasswordVerification:
         """Create a record by password.
 
         ``POST /api/verifications/password``
         """
         return await self._send(
-            "POST",
-            ["verifications", "password"],
-            CreateVerificationByPasswordResponse,
-            body=body_text(UpdatePasswordBody, body),
+            "POST", ["verifications", "password"], PasswordVerification, body=body_text(PasswordBody, body)
         )
 
     async def createVerificationByVerificationCode(
         self, body: Union[CreateVerificationByVerificationCodeBody, Mapping[str, Any]]
-    ) -> CreateVerificationByPasswordResponse:
+    ) -> PasswordVerification:
         """Create a record by verification code.
 
         ``POST /api/verifications/verification-code``
@@ -441,13 +418,13 @@ class AccountClient(AccountTransport, AsyncTransport):
         return await self._send(
             "POST",
             ["verifications", "verification-code"],
-            CreateVerificationByPasswordResponse,
+            PasswordVerification,
             body=body_text(CreateVerificationByVerificationCodeBody, body),
         )
 
     async def verifyVerificationByVerificationCode(
         self, body: Union[VerifyVerificationByVerificationCodeBody, Mapping[str, Any]]
-    ) -> VerifyVerificationByVerificationCodeResponse:
+    ) -> VerificationCodeVerification:
         """Verify verification code.
 
         ``POST /api/verifications/verification-code/verify``
@@ -455,7 +432,7 @@ class AccountClient(AccountTransport, AsyncTransport):
         return await self._send(
             "POST",
             ["verifications", "verification-code", "verify"],
-            VerifyVerificationByVerificationCodeResponse,
+            VerificationCodeVerification,
             body=body_text(VerifyVerificationByVerificationCodeBody, body),
         )
 
@@ -475,7 +452,7 @@ class AccountClient(AccountTransport, AsyncTransport):
 
     async def verifyVerificationBySocial(
         self, body: Union[VerifyVerificationBySocialBody, Mapping[str, Any]]
-    ) -> VerifyVerificationByVerificationCodeResponse:
+    ) -> VerificationCodeVerification:
         """Verify a social verification record.
 
         ``POST /api/verifications/social/verify``
@@ -483,7 +460,7 @@ class AccountClient(AccountTransport, AsyncTransport):
         return await self._send(
             "POST",
             ["verifications", "social", "verify"],
-            VerifyVerificationByVerificationCodeResponse,
+            VerificationCodeVerification,
             body=body_text(VerifyVerificationBySocialBody, body),
         )
 
@@ -500,7 +477,7 @@ class AccountClient(AccountTransport, AsyncTransport):
 
     async def verifyWebAuthnRegistration(
         self, body: Union[VerifyWebAuthnRegistrationBody, Mapping[str, Any]]
-    ) -> VerifyVerificationByVerificationCodeResponse:
+    ) -> VerificationCodeVerification:
         """Verify WebAuthn registration.
 
         ``POST /api/verifications/web-authn/registration/verify``
@@ -508,7 +485,7 @@ class AccountClient(AccountTransport, AsyncTransport):
         return await self._send(
             "POST",
             ["verifications", "web-authn", "registration", "verify"],
-            VerifyVerificationByVerificationCodeResponse,
+            VerificationCodeVerification,
             body=body_text(VerifyWebAuthnRegistrationBody, body),
         )
 
@@ -516,84 +493,70 @@ class AccountClient(AccountTransport, AsyncTransport):
 class BlockingAccountClient(AccountTransport, BlockingTransport):
     """The Account API with blocking methods (the GIL is released while they wait)."""
 
-    def getProfile(self) -> GetProfileResponse:
+    def getProfile(self) -> MyAccount:
         """Blocking :meth:`AccountClient.getProfile`."""
-        return self._send("GET", ["my-account"], GetProfileResponse)
+        return self._send("GET", ["my-account"], MyAccount)
 
-    def updateProfile(self, body: Union[UpdateProfileBody, Mapping[str, Any]]) -> GetProfileResponse:
+    def updateProfile(self, body: Union[UpdateProfileBody, Mapping[str, Any]]) -> MyAccount:
         """Blocking :meth:`AccountClient.updateProfile`."""
-        return self._send(
-            "PATCH", ["my-account"], GetProfileResponse, body=body_text(UpdateProfileBody, body)
-        )
+        return self._send("PATCH", ["my-account"], MyAccount, body=body_text(UpdateProfileBody, body))
 
-    def updateOtherProfile(
-        self, body: Union[UpdateOtherProfileBody, Mapping[str, Any]]
-    ) -> GetProfileResponseProfile:
+    def updateOtherProfile(self, body: Union[UpdateOtherProfileBody, Mapping[str, Any]]) -> Profile:
         """Blocking :meth:`AccountClient.updateOtherProfile`."""
         return self._send(
-            "PATCH",
-            ["my-account", "profile"],
-            GetProfileResponseProfile,
-            body=body_text(UpdateOtherProfileBody, body),
+            "PATCH", ["my-account", "profile"], Profile, body=body_text(UpdateOtherProfileBody, body)
         )
 
-    def updatePassword(self, body: Union[UpdatePasswordBody, Mapping[str, Any]]) -> None:
+    def updatePassword(self, body: Union[PasswordBody, Mapping[str, Any]]) -> None:
         """Blocking :meth:`AccountClient.updatePassword`."""
-        return self._send("POST", ["my-account", "password"], None, body=body_text(UpdatePasswordBody, body))
+        return self._send("POST", ["my-account", "password"], None, body=body_text(PasswordBody, body))
 
-    def getMfaSettings(self) -> GetMfaSettingsResponse:
+    def getMfaSettings(self) -> MfaSettings:
         """Blocking :meth:`AccountClient.getMfaSettings`."""
-        return self._send("GET", ["my-account", "mfa-settings"], GetMfaSettingsResponse)
+        return self._send("GET", ["my-account", "mfa-settings"], MfaSettings)
 
-    def updateMfaSettings(
-        self, body: Union[UpdateMfaSettingsBody, Mapping[str, Any]]
-    ) -> GetMfaSettingsResponse:
+    def updateMfaSettings(self, body: Union[UpdateMfaSettingsBody, Mapping[str, Any]]) -> MfaSettings:
         """Blocking :meth:`AccountClient.updateMfaSettings`."""
         return self._send(
-            "PATCH",
-            ["my-account", "mfa-settings"],
-            GetMfaSettingsResponse,
-            body=body_text(UpdateMfaSettingsBody, body),
+            "PATCH", ["my-account", "mfa-settings"], MfaSettings, body=body_text(UpdateMfaSettingsBody, body)
         )
 
-    def getLogtoConfig(self) -> GetLogtoConfigResponse:
+    def getLogtoConfig(self) -> MyAccountLogtoConfig:
         """Blocking :meth:`AccountClient.getLogtoConfig`."""
-        return self._send("GET", ["my-account", "logto-configs"], GetLogtoConfigResponse)
+        return self._send("GET", ["my-account", "logto-configs"], MyAccountLogtoConfig)
 
     def updateLogtoConfig(
         self, body: Union[UpdateLogtoConfigBody, Mapping[str, Any]]
-    ) -> GetLogtoConfigResponse:
+    ) -> MyAccountLogtoConfig:
         """Blocking :meth:`AccountClient.updateLogtoConfig`."""
         return self._send(
             "PATCH",
             ["my-account", "logto-configs"],
-            GetLogtoConfigResponse,
+            MyAccountLogtoConfig,
             body=body_text(UpdateLogtoConfigBody, body),
         )
 
-    def getSocialIdentityAccessToken(self, target: str) -> GetSocialIdentityAccessTokenResponse:
+    def getSocialIdentityAccessToken(self, target: str) -> MyAccountIdentityAccessToken:
         """Blocking :meth:`AccountClient.getSocialIdentityAccessToken`."""
         return self._send(
-            "GET", ["my-account", "identities", target, "access-token"], GetSocialIdentityAccessTokenResponse
+            "GET", ["my-account", "identities", target, "access-token"], MyAccountIdentityAccessToken
         )
 
     def updateSocialIdentityAccessTokenByVerificationId(
         self, target: str, body: Union[UpdateSocialIdentityAccessTokenByVerificationIdBody, Mapping[str, Any]]
-    ) -> GetSocialIdentityAccessTokenResponse:
+    ) -> MyAccountIdentityAccessToken:
         """Blocking :meth:`AccountClient.updateSocialIdentityAccessTokenByVerificationId`."""
         return self._send(
             "PUT",
             ["my-account", "identities", target, "access-token"],
-            GetSocialIdentityAccessTokenResponse,
+            MyAccountIdentityAccessToken,
             body=body_text(UpdateSocialIdentityAccessTokenByVerificationIdBody, body),
         )
 
-    def getEnterpriseSsoIdentityAccessToken(self, connectorId: str) -> GetSocialIdentityAccessTokenResponse:
+    def getEnterpriseSsoIdentityAccessToken(self, connectorId: str) -> MyAccountIdentityAccessToken:
         """Blocking :meth:`AccountClient.getEnterpriseSsoIdentityAccessToken`."""
         return self._send(
-            "GET",
-            ["my-account", "sso-identities", connectorId, "access-token"],
-            GetSocialIdentityAccessTokenResponse,
+            "GET", ["my-account", "sso-identities", connectorId, "access-token"], MyAccountIdentityAccessToken
         )
 
     def updatePrimaryEmail(self, body: Union[UpdatePrimaryEmailBody, Mapping[str, Any]]) -> None:
@@ -616,17 +579,13 @@ class BlockingAccountClient(AccountTransport, BlockingTransport):
         """Blocking :meth:`AccountClient.deletePrimaryPhone`."""
         return self._send("DELETE", ["my-account", "primary-phone"], None)
 
-    def addUserIdentities(self, body: Union[AddUserIdentitiesBody, Mapping[str, Any]]) -> None:
+    def addUserIdentities(self, body: Union[IdentityBody, Mapping[str, Any]]) -> None:
         """Blocking :meth:`AccountClient.addUserIdentities`."""
-        return self._send(
-            "POST", ["my-account", "identities"], None, body=body_text(AddUserIdentitiesBody, body)
-        )
+        return self._send("POST", ["my-account", "identities"], None, body=body_text(IdentityBody, body))
 
-    def replaceMyAccountIdentity(self, body: Union[AddUserIdentitiesBody, Mapping[str, Any]]) -> None:
+    def replaceMyAccountIdentity(self, body: Union[IdentityBody, Mapping[str, Any]]) -> None:
         """Blocking :meth:`AccountClient.replaceMyAccountIdentity`."""
-        return self._send(
-            "PUT", ["my-account", "identities"], None, body=body_text(AddUserIdentitiesBody, body)
-        )
+        return self._send("PUT", ["my-account", "identities"], None, body=body_text(IdentityBody, body))
 
     def deleteIdentity(self, target: str) -> None:
         """Blocking :meth:`AccountClient.deleteIdentity`."""
@@ -730,35 +689,32 @@ class BlockingAccountClient(AccountTransport, BlockingTransport):
         return self._send("DELETE", ["my-account", "grants", grantId], None)
 
     def createVerificationByPassword(
-        self, body: Union[UpdatePasswordBody, Mapping[str, Any]]
-    ) -> CreateVerificationByPasswordResponse:
+        self, body: Union[PasswordBody, Mapping[str, Any]]
+    ) -> PasswordVerification:
         """Blocking :meth:`AccountClient.createVerificationByPassword`."""
         return self._send(
-            "POST",
-            ["verifications", "password"],
-            CreateVerificationByPasswordResponse,
-            body=body_text(UpdatePasswordBody, body),
+            "POST", ["verifications", "password"], PasswordVerification, body=body_text(PasswordBody, body)
         )
 
     def createVerificationByVerificationCode(
         self, body: Union[CreateVerificationByVerificationCodeBody, Mapping[str, Any]]
-    ) -> CreateVerificationByPasswordResponse:
+    ) -> PasswordVerification:
         """Blocking :meth:`AccountClient.createVerificationByVerificationCode`."""
         return self._send(
             "POST",
             ["verifications", "verification-code"],
-            CreateVerificationByPasswordResponse,
+            PasswordVerification,
             body=body_text(CreateVerificationByVerificationCodeBody, body),
         )
 
     def verifyVerificationByVerificationCode(
         self, body: Union[VerifyVerificationByVerificationCodeBody, Mapping[str, Any]]
-    ) -> VerifyVerificationByVerificationCodeResponse:
+    ) -> VerificationCodeVerification:
         """Blocking :meth:`AccountClient.verifyVerificationByVerificationCode`."""
         return self._send(
             "POST",
             ["verifications", "verification-code", "verify"],
-            VerifyVerificationByVerificationCodeResponse,
+            VerificationCodeVerification,
             body=body_text(VerifyVerificationByVerificationCodeBody, body),
         )
 
@@ -775,12 +731,12 @@ class BlockingAccountClient(AccountTransport, BlockingTransport):
 
     def verifyVerificationBySocial(
         self, body: Union[VerifyVerificationBySocialBody, Mapping[str, Any]]
-    ) -> VerifyVerificationByVerificationCodeResponse:
+    ) -> VerificationCodeVerification:
         """Blocking :meth:`AccountClient.verifyVerificationBySocial`."""
         return self._send(
             "POST",
             ["verifications", "social", "verify"],
-            VerifyVerificationByVerificationCodeResponse,
+            VerificationCodeVerification,
             body=body_text(VerifyVerificationBySocialBody, body),
         )
 
@@ -794,11 +750,11 @@ class BlockingAccountClient(AccountTransport, BlockingTransport):
 
     def verifyWebAuthnRegistration(
         self, body: Union[VerifyWebAuthnRegistrationBody, Mapping[str, Any]]
-    ) -> VerifyVerificationByVerificationCodeResponse:
+    ) -> VerificationCodeVerification:
         """Blocking :meth:`AccountClient.verifyWebAuthnRegistration`."""
         return self._send(
             "POST",
             ["verifications", "web-authn", "registration", "verify"],
-            VerifyVerificationByVerificationCodeResponse,
+            VerificationCodeVerification,
             body=body_text(VerifyWebAuthnRegistrationBody, body),
         )

@@ -18,14 +18,10 @@ __all__ = [
     "AddMfaVerificationBody4",
     "AddMfaVerificationBody5",
     "AddMfaVerificationBody6",
-    "AddUserIdentitiesBody",
     "CreateOrReplaceTotpMfaVerificationBody",
-    "CreateVerificationByPasswordResponse",
     "CreateVerificationBySocialBody",
     "CreateVerificationBySocialResponse",
     "CreateVerificationByVerificationCodeBody",
-    "CreateVerificationByVerificationCodeBodyIdentifier1",
-    "CreateVerificationByVerificationCodeBodyIdentifier2",
     "GenerateWebAuthnRegistrationOptionsResponse",
     "GenerateWebResponseRegistrationOptions",
     "GenerateWebResponseRegistrationOptionsAuthenticatorSelection",
@@ -38,16 +34,7 @@ __all__ = [
     "GetGrantsResponseGrantsItem",
     "GetGrantsResponseGrantsItemApplication",
     "GetGrantsResponseGrantsItemPayload",
-    "GetLogtoConfigResponse",
-    "GetLogtoConfigResponseMfa",
-    "GetLogtoConfigResponsePasskeySignIn",
-    "GetMfaSettingsResponse",
     "GetMfaVerificationsResponseItem",
-    "GetProfileResponse",
-    "GetProfileResponseIdentitiesValue",
-    "GetProfileResponseProfile",
-    "GetProfileResponseProfileAddress",
-    "GetProfileResponseSsoIdentitiesItem",
     "GetSessionsResponse",
     "GetSessionsResponseSessionsItem",
     "GetSessionsResponseSessionsItemLastSubmission",
@@ -72,7 +59,21 @@ __all__ = [
     "GetSessionsVerificationRecordsItem7",
     "GetSessionsVerificationRecordsItem8",
     "GetSessionsVerificationRecordsItem9",
-    "GetSocialIdentityAccessTokenResponse",
+    "Identifier1",
+    "Identifier2",
+    "IdentityBody",
+    "MfaSettings",
+    "MyAccount",
+    "MyAccountIdentitiesValue",
+    "MyAccountIdentityAccessToken",
+    "MyAccountLogtoConfig",
+    "MyAccountLogtoConfigMfa",
+    "MyAccountLogtoConfigPasskeySignIn",
+    "MyAccountSsoIdentitiesItem",
+    "PasswordBody",
+    "PasswordVerification",
+    "Profile",
+    "ProfileAddress",
     "UpdateLogtoConfigBody",
     "UpdateLogtoConfigBodyMfa",
     "UpdateLogtoConfigBodyPasskeySignIn",
@@ -80,14 +81,13 @@ __all__ = [
     "UpdateMfaVerificationNameBody",
     "UpdateOtherProfileBody",
     "UpdateOtherProfileBodyAddress",
-    "UpdatePasswordBody",
     "UpdatePrimaryEmailBody",
     "UpdatePrimaryPhoneBody",
     "UpdateProfileBody",
     "UpdateSocialIdentityAccessTokenByVerificationIdBody",
+    "VerificationCodeVerification",
     "VerifyVerificationBySocialBody",
     "VerifyVerificationByVerificationCodeBody",
-    "VerifyVerificationByVerificationCodeResponse",
     "VerifyWebAuthnRegistrationBody",
     "VerifyWebAuthnRegistrationBodyPayload",
     "VerifyWebAuthnRegistrationBodyPayloadClientExtensionResults",
@@ -96,15 +96,15 @@ __all__ = [
 ]
 
 
-class GetProfileResponseIdentitiesValue(ResponseModel):
-    """GetProfileResponseIdentitiesValue."""
+class MyAccountIdentitiesValue(ResponseModel):
+    """MyAccountIdentitiesValue."""
 
     userId: str
     details: Optional[dict[str, Any]] = None
 
 
-class GetProfileResponseProfileAddress(ResponseModel):
-    """GetProfileResponseProfileAddress."""
+class ProfileAddress(ResponseModel):
+    """ProfileAddress."""
 
     formatted: Optional[str] = None
     streetAddress: Optional[str] = None
@@ -114,8 +114,8 @@ class GetProfileResponseProfileAddress(ResponseModel):
     country: Optional[str] = None
 
 
-class GetProfileResponseProfile(ResponseModel):
-    """GetProfileResponseProfile."""
+class Profile(ResponseModel):
+    """Profile."""
 
     familyName: Optional[str] = None
     givenName: Optional[str] = None
@@ -128,11 +128,11 @@ class GetProfileResponseProfile(ResponseModel):
     birthdate: Optional[str] = None
     zoneinfo: Optional[str] = None
     locale: Optional[str] = None
-    address: Optional[GetProfileResponseProfileAddress] = None
+    address: Optional[ProfileAddress] = None
 
 
-class GetProfileResponseSsoIdentitiesItem(ResponseModel):
-    """GetProfileResponseSsoIdentitiesItem."""
+class MyAccountSsoIdentitiesItem(ResponseModel):
+    """MyAccountSsoIdentitiesItem."""
 
     tenantId: str
     id: str
@@ -145,8 +145,8 @@ class GetProfileResponseSsoIdentitiesItem(ResponseModel):
     ssoConnectorId: str
 
 
-class GetProfileResponse(ResponseModel):
-    """GetProfileResponse."""
+class MyAccount(ResponseModel):
+    """MyAccount."""
 
     id: Optional[str] = None
     username: Optional[str] = None
@@ -155,43 +155,43 @@ class GetProfileResponse(ResponseModel):
     name: Optional[str] = None
     avatar: Optional[str] = None
     customData: Optional[dict[str, Any]] = None
-    identities: Optional[dict[str, GetProfileResponseIdentitiesValue]] = None
+    identities: Optional[dict[str, MyAccountIdentitiesValue]] = None
     lastSignInAt: Optional[float] = None
     createdAt: Optional[float] = None
     updatedAt: Optional[float] = None
-    profile: Optional[GetProfileResponseProfile] = None
+    profile: Optional[Profile] = None
     applicationId: Optional[str] = None
     isSuspended: Optional[bool] = None
     hasPassword: Optional[bool] = Field(None, repr=False)
     hasSecurityVerificationMethod: Optional[bool] = None
-    ssoIdentities: Optional[list[GetProfileResponseSsoIdentitiesItem]] = None
+    ssoIdentities: Optional[list[MyAccountSsoIdentitiesItem]] = None
 
 
-class GetMfaSettingsResponse(ResponseModel):
-    """GetMfaSettingsResponse."""
+class MfaSettings(ResponseModel):
+    """MfaSettings."""
 
     skipMfaOnSignIn: bool
 
 
-class GetLogtoConfigResponseMfa(ResponseModel):
-    """GetLogtoConfigResponseMfa."""
+class MyAccountLogtoConfigMfa(ResponseModel):
+    """MyAccountLogtoConfigMfa."""
 
     enabled: Optional[bool] = None
     skipped: bool
     skipMfaOnSignIn: Optional[bool] = None
 
 
-class GetLogtoConfigResponsePasskeySignIn(ResponseModel):
-    """GetLogtoConfigResponsePasskeySignIn."""
+class MyAccountLogtoConfigPasskeySignIn(ResponseModel):
+    """MyAccountLogtoConfigPasskeySignIn."""
 
     skipped: bool
 
 
-class GetLogtoConfigResponse(ResponseModel):
-    """GetLogtoConfigResponse."""
+class MyAccountLogtoConfig(ResponseModel):
+    """MyAccountLogtoConfig."""
 
-    mfa: GetLogtoConfigResponseMfa
-    passkeySignIn: Optional[GetLogtoConfigResponsePasskeySignIn] = None
+    mfa: MyAccountLogtoConfigMfa
+    passkeySignIn: Optional[MyAccountLogtoConfigPasskeySignIn] = None
 
 
 class GetMfaVerificationsResponseItem(ResponseModel):
@@ -539,8 +539,8 @@ class GetGrantsResponse(ResponseModel):
     grants: list[GetGrantsResponseGrantsItem]
 
 
-class GetSocialIdentityAccessTokenResponse(ResponseModel):
-    """GetSocialIdentityAccessTokenResponse."""
+class MyAccountIdentityAccessToken(ResponseModel):
+    """MyAccountIdentityAccessToken."""
 
     access_token: str = Field(repr=False)
     scope: Optional[str] = None
@@ -585,8 +585,8 @@ class UpdateOtherProfileBody(RequestModel):
     address: Optional[UpdateOtherProfileBodyAddress] = None
 
 
-class UpdatePasswordBody(RequestModel):
-    """UpdatePasswordBody."""
+class PasswordBody(RequestModel):
+    """PasswordBody."""
 
     password: str = Field(repr=False)
 
@@ -633,8 +633,8 @@ class UpdatePrimaryPhoneBody(RequestModel):
     newIdentifierVerificationRecordId: str = Field(repr=False)
 
 
-class AddUserIdentitiesBody(RequestModel):
-    """AddUserIdentitiesBody."""
+class IdentityBody(RequestModel):
+    """IdentityBody."""
 
     newIdentifierVerificationRecordId: str = Field(repr=False)
 
@@ -685,22 +685,22 @@ class AddMfaVerificationBody6(RequestModel):
     codes: list[str]
 
 
-class CreateVerificationByPasswordResponse(ResponseModel):
-    """CreateVerificationByPasswordResponse."""
+class PasswordVerification(ResponseModel):
+    """PasswordVerification."""
 
     verificationRecordId: str = Field(repr=False)
     expiresAt: str
 
 
-class CreateVerificationByVerificationCodeBodyIdentifier1(RequestModel):
-    """CreateVerificationByVerificationCodeBodyIdentifier1."""
+class Identifier1(RequestModel):
+    """Identifier1."""
 
     type: Literal["email"]
     value: str = Field(repr=False)
 
 
-class CreateVerificationByVerificationCodeBodyIdentifier2(RequestModel):
-    """CreateVerificationByVerificationCodeBodyIdentifier2."""
+class Identifier2(RequestModel):
+    """Identifier2."""
 
     type: Literal["phone"]
     value: str = Field(repr=False)
@@ -709,10 +709,7 @@ class CreateVerificationByVerificationCodeBodyIdentifier2(RequestModel):
 class CreateVerificationByVerificationCodeBody(RequestModel):
     """CreateVerificationByVerificationCodeBody."""
 
-    identifier: Union[
-        CreateVerificationByVerificationCodeBodyIdentifier1,
-        CreateVerificationByVerificationCodeBodyIdentifier2,
-    ]
+    identifier: Union[Identifier1, Identifier2]
     templateType: Optional[Union[Literal["BindMfa"], Literal["UserPermissionValidation"]]] = None
 
 
@@ -743,16 +740,13 @@ class CreateOrReplaceTotpMfaVerificationBody(RequestModel):
 class VerifyVerificationByVerificationCodeBody(RequestModel):
     """VerifyVerificationByVerificationCodeBody."""
 
-    identifier: Union[
-        CreateVerificationByVerificationCodeBodyIdentifier1,
-        CreateVerificationByVerificationCodeBodyIdentifier2,
-    ]
+    identifier: Union[Identifier1, Identifier2]
     verificationId: str
     code: str = Field(repr=False)
 
 
-class VerifyVerificationByVerificationCodeResponse(ResponseModel):
-    """VerifyVerificationByVerificationCodeResponse."""
+class VerificationCodeVerification(ResponseModel):
+    """VerificationCodeVerification."""
 
     verificationRecordId: str = Field(repr=False)
 

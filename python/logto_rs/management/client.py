@@ -12,24 +12,26 @@ from typing import Any, Literal, Optional, Union
 from .._rest import AsyncTransport, BlockingTransport, Page, body_text
 from ._transport import ManagementTransport
 from .models import (
+    AccessControl,
+    AccountCenter,
     Action,
     ActionsItem,
     AddOneTimeTokensBody,
     AddOrganizationUsersResponse,
+    AdminConsole,
     Application,
-    ApplicationOrganizationsItem,
-    ApplicationProtectedAppMetadataCustomDomainsItem,
-    ApplicationSecretsItem,
-    ApplicationsItem,
+    ApplicationBody,
+    ApplicationOrganization,
+    ApplicationResponse,
+    ApplicationSecretBody,
     ApplicationUserConsentOrganizations,
     ApplicationUserConsentScopes,
-    AssignApplicationRolesBody,
     AssignApplicationRolesResponse,
     AssignOrganizationRolesToApplicationsBody,
-    AssignOrganizationRolesToUserBody,
     AssignOrganizationRolesToUserResponse,
     AssignOrganizationRolesToUsersBody,
     AssignUserRolesResponse,
+    CaptchaProvider,
     CheckPasswordWithDefaultSignInExperienceBody,
     CheckPasswordWithDefaultSignInExperienceResponse1,
     CheckPasswordWithDefaultSignInExperienceResponse2,
@@ -37,42 +39,25 @@ from .models import (
     CleanupDomainsResponse,
     Connector,
     ConnectorFactory,
+    ConsentOrganizationBody,
     CreateApplicationBody,
     CreateApplicationProtectedAppMetadataCustomDomainBody,
-    CreateApplicationSecretBody,
-    CreateApplicationUserConsentOrganizationBody,
     CreateApplicationUserConsentScopeBody,
     CreateConnectorAuthorizationUriBody,
     CreateConnectorAuthorizationUriResponse,
     CreateConnectorBody,
     CreateConnectorTestBody,
-    CreateCustomProfileFieldBody1,
-    CreateCustomProfileFieldBody2,
-    CreateCustomProfileFieldBody3,
-    CreateCustomProfileFieldBody4,
-    CreateCustomProfileFieldBody5,
-    CreateCustomProfileFieldBody6,
-    CreateCustomProfileFieldBody7,
-    CreateCustomProfileFieldBody8,
-    CreateCustomProfileFieldBody9,
     CreateDomainBody,
     CreateHookBody,
     CreateHookTestBody,
     CreateOrganizationBody,
     CreateOrganizationInvitationBody,
-    CreateOrganizationInvitationBodyMessagePayload1,
     CreateOrganizationJitEmailDomainBody,
-    CreateOrganizationJitRoleBody,
-    CreateOrganizationJitSsoConnectorBody,
     CreateOrganizationRoleBody,
-    CreateOrganizationRoleScopeBody,
     CreateOrganizationScopeBody,
     CreateResourceBody,
     CreateResourceScopeBody,
-    CreateRoleApplicationBody,
     CreateRoleBody,
-    CreateRoleScopeBody,
-    CreateRoleUserBody,
     CreateSamlApplicationBody,
     CreateSamlApplicationSecretBody,
     CreateSsoConnectorBody,
@@ -88,21 +73,25 @@ from .models import (
     CreateUserMfaVerificationResponse2,
     CreateVerificationCodeBody1,
     CreateVerificationCodeBody2,
+    CustomDomain,
     CustomPhrase,
-    CustomProfileFieldByName,
+    CustomProfileField,
+    CustomProfileFieldBody1,
+    CustomProfileFieldBody2,
+    CustomProfileFieldBody3,
+    CustomProfileFieldBody4,
+    CustomProfileFieldBody5,
+    CustomProfileFieldBody6,
+    CustomProfileFieldBody7,
+    CustomProfileFieldBody8,
+    CustomProfileFieldBody9,
     DeleteEmailTemplatesResponse,
     DeleteSentinelActivitiesBody,
     Domain,
+    EmailDomain,
     EmailTemplate,
-    GetAccountCenterSettingsResponse,
     GetActiveUserCountsResponse,
-    GetAdminConsoleConfigResponse,
-    GetApplicationAccessControlResponse,
-    GetApplicationSignInExperienceResponse,
-    GetCaptchaProviderResponse,
-    GetIdTokenConfigResponse,
     GetNewUserCountsResponse,
-    GetOidcSessionConfigResponse,
     GetSignInExpResponse,
     GetSystemApplicationConfigResponse,
     GetTotalUserCountResponse,
@@ -111,23 +100,33 @@ from .models import (
     GetUsernameCaseSensitivityConflictsResponse,
     Hook,
     HookRecentLogsItem,
+    HookResponse,
+    Identity,
+    IdentityBody,
+    IdToken,
     JwtCustomizer1,
     JwtCustomizer2,
+    JwtCustomizerBody,
     JwtCustomizersItem1,
     JwtCustomizersItem2,
     Log,
+    MessagePayload1,
     OidcKeysItem,
     OneTimeToken,
     Organization,
     OrganizationApplicationsItem,
     OrganizationInvitation,
-    OrganizationJitEmailDomainsItem,
-    OrganizationJitSsoConnectorsItem,
+    OrganizationJitRoleBody,
+    OrganizationJitSsoConnector,
     OrganizationRole,
+    OrganizationRoleScopeBody,
     OrganizationRolesItem,
     OrganizationScope,
     OrganizationsItem,
+    OrganizationUserRoleBody,
     OrganizationUsersItem,
+    PasswordBody,
+    Profile,
     ReplaceApplicationAccessControlBody,
     ReplaceApplicationSignInExperienceBody,
     ReplaceDomainVerificationFilesBody,
@@ -135,20 +134,28 @@ from .models import (
     ReplaceOneTimeTokenStatusBody,
     ReplaceOrganizationInvitationStatusBody,
     ReplaceOrganizationJitEmailDomainsBody,
-    ReplaceUserIdentityBody,
     ReplaceUserRolesResponse,
     Resource,
-    ResourcesItem,
-    ResourcesItemScopesItem,
+    ResourceResponse,
+    ResourceResponseScope,
     Role,
-    RoleApplicationsItem,
+    RoleApplication,
+    RoleBody,
     RoleScopesItem,
     RolesItem,
-    RoleUsersItem,
+    RoleUser,
     RotateOidcKeysBody,
     SamlApplication,
+    SamlApplicationSecret,
     SamlApplicationSecretsItem,
+    ScopeBody,
+    Secret,
+    SecretBody,
+    Session,
+    SignInExpBodySignUpProfileField,
+    SignInExperience,
     SsoConnector,
+    SsoConnectorBody,
     SsoConnectorProvidersItem,
     TestActionBody,
     TestJwtCustomizerBody1,
@@ -158,7 +165,6 @@ from .models import (
     UpdateActionBody,
     UpdateAdminConsoleConfigBody,
     UpdateApplicationBody,
-    UpdateApplicationSecretBody,
     UpdateCaptchaProviderBody,
     UpdateConnectorBody,
     UpdateCustomProfileFieldByNameBody1,
@@ -173,7 +179,6 @@ from .models import (
     UpdateCustomProfileFieldsSieOrderBody,
     UpdateEmailTemplateDetailsBody,
     UpdateHookBody,
-    UpdateHookResponse,
     UpdateOidcSessionConfigBody,
     UpdateOrganizationBody,
     UpdateOrganizationRoleBody,
@@ -185,31 +190,26 @@ from .models import (
     UpdateRoleBody,
     UpdateSamlApplicationBody,
     UpdateSamlApplicationSecretBody,
-    UpdateSamlApplicationSecretResponse,
     UpdateSignInExpBody,
-    UpdateSignInExpBodySignUpProfileFieldsItem,
     UpdateSignInExpResponse,
     UpdateSsoConnectorBody,
     UpdateUserBody,
     UpdateUserCustomDataBody,
     UpdateUserIsSuspendedBody,
     UpdateUserLogtoConfigsBody,
-    UpdateUserPasswordBody,
     UpdateUserPasswordExpirationBody,
     UpdateUserPasswordExpirationResponse,
     UpdateUserProfileBody,
     UpsertActionBody,
     UpsertIdTokenConfigBody,
-    UpsertJwtCustomizerBody,
     User,
     UserAllIdentities,
+    UserBody,
     UserGrants,
-    UserIdentitiesValue,
     UserIdentity,
-    UserLogtoConfigs,
+    UserLogtoConfig,
     UserMfaVerificationsItem,
-    UserPersonalAccessTokensItem,
-    UserProfile,
+    UserPersonalAccessToken,
     UserSession,
     UserSessions,
     UserSsoIdentity,
@@ -513,7 +513,7 @@ class ManagementClient(ManagementTransport, AsyncTransport):
         page: Optional[int] = None,
         page_size: Optional[int] = None,
         search_params: Optional[Mapping[str, str]] = None,
-    ) -> Page[ApplicationsItem]:
+    ) -> Page[ApplicationResponse]:
         """Get applications.
 
         ``GET /api/applications``
@@ -521,7 +521,7 @@ class ManagementClient(ManagementTransport, AsyncTransport):
         return await self._send(
             "GET",
             ["applications"],
-            list[ApplicationsItem],
+            list[ApplicationResponse],
             query=[
                 ("types", types),
                 ("excludeRoleId", excludeRoleId),
@@ -536,13 +536,13 @@ class ManagementClient(ManagementTransport, AsyncTransport):
 
     async def createApplication(
         self, body: Union[CreateApplicationBody, Mapping[str, Any]]
-    ) -> ApplicationsItem:
+    ) -> ApplicationResponse:
         """Create an application.
 
         ``POST /api/applications``
         """
         return await self._send(
-            "POST", ["applications"], ApplicationsItem, body=body_text(CreateApplicationBody, body)
+            "POST", ["applications"], ApplicationResponse, body=body_text(CreateApplicationBody, body)
         )
 
     async def getApplication(self, id: str) -> Application:
@@ -554,13 +554,13 @@ class ManagementClient(ManagementTransport, AsyncTransport):
 
     async def updateApplication(
         self, id: str, body: Union[UpdateApplicationBody, Mapping[str, Any]]
-    ) -> ApplicationsItem:
+    ) -> ApplicationResponse:
         """Update application.
 
         ``PATCH /api/applications/{id}``
         """
         return await self._send(
-            "PATCH", ["applications", id], ApplicationsItem, body=body_text(UpdateApplicationBody, body)
+            "PATCH", ["applications", id], ApplicationResponse, body=body_text(UpdateApplicationBody, body)
         )
 
     async def deleteApplication(self, id: str) -> None:
@@ -582,18 +582,16 @@ class ManagementClient(ManagementTransport, AsyncTransport):
             body=body_text(dict[str, Any], body),
         )
 
-    async def getApplicationAccessControl(self, applicationId: str) -> GetApplicationAccessControlResponse:
+    async def getApplicationAccessControl(self, applicationId: str) -> AccessControl:
         """Get application access-control rules.
 
         ``GET /api/applications/{applicationId}/access-control``
         """
-        return await self._send(
-            "GET", ["applications", applicationId, "access-control"], GetApplicationAccessControlResponse
-        )
+        return await self._send("GET", ["applications", applicationId, "access-control"], AccessControl)
 
     async def replaceApplicationAccessControl(
         self, applicationId: str, body: Union[ReplaceApplicationAccessControlBody, Mapping[str, Any]]
-    ) -> GetApplicationAccessControlResponse:
+    ) -> AccessControl:
         """Replace application access-control rules.
 
         ``PUT /api/applications/{applicationId}/access-control``
@@ -601,7 +599,7 @@ class ManagementClient(ManagementTransport, AsyncTransport):
         return await self._send(
             "PUT",
             ["applications", applicationId, "access-control"],
-            GetApplicationAccessControlResponse,
+            AccessControl,
             body=body_text(ReplaceApplicationAccessControlBody, body),
         )
 
@@ -626,7 +624,7 @@ class ManagementClient(ManagementTransport, AsyncTransport):
         )
 
     async def assignApplicationRoles(
-        self, applicationId: str, body: Union[AssignApplicationRolesBody, Mapping[str, Any]]
+        self, applicationId: str, body: Union[RoleBody, Mapping[str, Any]]
     ) -> AssignApplicationRolesResponse:
         """Assign API resource roles to application.
 
@@ -636,21 +634,18 @@ class ManagementClient(ManagementTransport, AsyncTransport):
             "POST",
             ["applications", applicationId, "roles"],
             AssignApplicationRolesResponse,
-            body=body_text(AssignApplicationRolesBody, body),
+            body=body_text(RoleBody, body),
         )
 
     async def replaceApplicationRoles(
-        self, applicationId: str, body: Union[AssignApplicationRolesBody, Mapping[str, Any]]
+        self, applicationId: str, body: Union[RoleBody, Mapping[str, Any]]
     ) -> Any:
         """Update API resource roles for application.
 
         ``PUT /api/applications/{applicationId}/roles``
         """
         return await self._send(
-            "PUT",
-            ["applications", applicationId, "roles"],
-            Any,
-            body=body_text(AssignApplicationRolesBody, body),
+            "PUT", ["applications", applicationId, "roles"], Any, body=body_text(RoleBody, body)
         )
 
     async def deleteApplicationRole(self, applicationId: str, roleId: str) -> None:
@@ -660,17 +655,13 @@ class ManagementClient(ManagementTransport, AsyncTransport):
         """
         return await self._send("DELETE", ["applications", applicationId, "roles", roleId], None)
 
-    async def listApplicationProtectedAppMetadataCustomDomains(
-        self, id: str
-    ) -> list[ApplicationProtectedAppMetadataCustomDomainsItem]:
+    async def listApplicationProtectedAppMetadataCustomDomains(self, id: str) -> list[CustomDomain]:
         """Get application custom domains.
 
         ``GET /api/applications/{id}/protected-app-metadata/custom-domains``
         """
         return await self._send(
-            "GET",
-            ["applications", id, "protected-app-metadata", "custom-domains"],
-            list[ApplicationProtectedAppMetadataCustomDomainsItem],
+            "GET", ["applications", id, "protected-app-metadata", "custom-domains"], list[CustomDomain]
         )
 
     async def createApplicationProtectedAppMetadataCustomDomain(
@@ -698,7 +689,7 @@ class ManagementClient(ManagementTransport, AsyncTransport):
 
     async def listApplicationOrganizations(
         self, id: str, *, page: Optional[int] = None, page_size: Optional[int] = None
-    ) -> Page[ApplicationOrganizationsItem]:
+    ) -> Page[ApplicationOrganization]:
         """Get application organizations.
 
         ``GET /api/applications/{id}/organizations``
@@ -706,51 +697,45 @@ class ManagementClient(ManagementTransport, AsyncTransport):
         return await self._send(
             "GET",
             ["applications", id, "organizations"],
-            list[ApplicationOrganizationsItem],
+            list[ApplicationOrganization],
             query=[("page", page), ("page_size", page_size)],
             paginated=True,
         )
 
-    async def deleteApplicationLegacySecret(self, id: str) -> RoleApplicationsItem:
+    async def deleteApplicationLegacySecret(self, id: str) -> RoleApplication:
         """Delete application legacy secret.
 
         ``DELETE /api/applications/{id}/legacy-secret``
         """
-        return await self._send("DELETE", ["applications", id, "legacy-secret"], RoleApplicationsItem)
+        return await self._send("DELETE", ["applications", id, "legacy-secret"], RoleApplication)
 
-    async def listApplicationSecrets(self, id: str) -> list[ApplicationSecretsItem]:
+    async def listApplicationSecrets(self, id: str) -> list[Secret]:
         """Get application secrets.
 
         ``GET /api/applications/{id}/secrets``
         """
-        return await self._send("GET", ["applications", id, "secrets"], list[ApplicationSecretsItem])
+        return await self._send("GET", ["applications", id, "secrets"], list[Secret])
 
     async def createApplicationSecret(
-        self, id: str, body: Union[CreateApplicationSecretBody, Mapping[str, Any]]
-    ) -> ApplicationSecretsItem:
+        self, id: str, body: Union[ApplicationSecretBody, Mapping[str, Any]]
+    ) -> Secret:
         """Add application secret.
 
         ``POST /api/applications/{id}/secrets``
         """
         return await self._send(
-            "POST",
-            ["applications", id, "secrets"],
-            ApplicationSecretsItem,
-            body=body_text(CreateApplicationSecretBody, body),
+            "POST", ["applications", id, "secrets"], Secret, body=body_text(ApplicationSecretBody, body)
         )
 
     async def updateApplicationSecret(
-        self, id: str, name: str, body: Union[UpdateApplicationSecretBody, Mapping[str, Any]]
-    ) -> ApplicationSecretsItem:
+        self, id: str, name: str, body: Union[SecretBody, Mapping[str, Any]]
+    ) -> Secret:
         """Update application secret.
 
         ``PATCH /api/applications/{id}/secrets/{name}``
         """
         return await self._send(
-            "PATCH",
-            ["applications", id, "secrets", name],
-            ApplicationSecretsItem,
-            body=body_text(UpdateApplicationSecretBody, body),
+            "PATCH", ["applications", id, "secrets", name], Secret, body=body_text(SecretBody, body)
         )
 
     async def deleteApplicationSecret(self, id: str, name: str) -> None:
@@ -794,22 +779,18 @@ class ManagementClient(ManagementTransport, AsyncTransport):
             "DELETE", ["applications", applicationId, "user-consent-scopes", scopeType, scopeId], None
         )
 
-    async def getApplicationSignInExperience(
-        self, applicationId: str
-    ) -> GetApplicationSignInExperienceResponse:
+    async def getApplicationSignInExperience(self, applicationId: str) -> SignInExperience:
         """Get the application level sign-in experience.
 
         ``GET /api/applications/{applicationId}/sign-in-experience``
         """
         return await self._send(
-            "GET",
-            ["applications", applicationId, "sign-in-experience"],
-            GetApplicationSignInExperienceResponse,
+            "GET", ["applications", applicationId, "sign-in-experience"], SignInExperience
         )
 
     async def replaceApplicationSignInExperience(
         self, applicationId: str, body: Union[ReplaceApplicationSignInExperienceBody, Mapping[str, Any]]
-    ) -> GetApplicationSignInExperienceResponse:
+    ) -> SignInExperience:
         """Update application level sign-in experience.
 
         ``PUT /api/applications/{applicationId}/sign-in-experience``
@@ -817,7 +798,7 @@ class ManagementClient(ManagementTransport, AsyncTransport):
         return await self._send(
             "PUT",
             ["applications", applicationId, "sign-in-experience"],
-            GetApplicationSignInExperienceResponse,
+            SignInExperience,
             body=body_text(ReplaceApplicationSignInExperienceBody, body),
         )
 
@@ -836,10 +817,7 @@ class ManagementClient(ManagementTransport, AsyncTransport):
         )
 
     async def createApplicationUserConsentOrganization(
-        self,
-        id: str,
-        userId: str,
-        body: Union[CreateApplicationUserConsentOrganizationBody, Mapping[str, Any]],
+        self, id: str, userId: str, body: Union[ConsentOrganizationBody, Mapping[str, Any]]
     ) -> Any:
         """Grant a list of organization access of a user for a application.
 
@@ -849,14 +827,11 @@ class ManagementClient(ManagementTransport, AsyncTransport):
             "POST",
             ["applications", id, "users", userId, "consent-organizations"],
             Any,
-            body=body_text(CreateApplicationUserConsentOrganizationBody, body),
+            body=body_text(ConsentOrganizationBody, body),
         )
 
     async def replaceApplicationUserConsentOrganizations(
-        self,
-        id: str,
-        userId: str,
-        body: Union[CreateApplicationUserConsentOrganizationBody, Mapping[str, Any]],
+        self, id: str, userId: str, body: Union[ConsentOrganizationBody, Mapping[str, Any]]
     ) -> None:
         """Grant a list of organization access of a user for a application.
 
@@ -866,7 +841,7 @@ class ManagementClient(ManagementTransport, AsyncTransport):
             "PUT",
             ["applications", id, "users", userId, "consent-organizations"],
             None,
-            body=body_text(CreateApplicationUserConsentOrganizationBody, body),
+            body=body_text(ConsentOrganizationBody, body),
         )
 
     async def deleteApplicationUserConsentOrganization(
@@ -880,16 +855,16 @@ class ManagementClient(ManagementTransport, AsyncTransport):
             "DELETE", ["applications", id, "users", userId, "consent-organizations", organizationId], None
         )
 
-    async def getAdminConsoleConfig(self) -> GetAdminConsoleConfigResponse:
+    async def getAdminConsoleConfig(self) -> AdminConsole:
         """Get admin console config.
 
         ``GET /api/configs/admin-console``
         """
-        return await self._send("GET", ["configs", "admin-console"], GetAdminConsoleConfigResponse)
+        return await self._send("GET", ["configs", "admin-console"], AdminConsole)
 
     async def updateAdminConsoleConfig(
         self, body: Union[UpdateAdminConsoleConfigBody, Mapping[str, Any]]
-    ) -> GetAdminConsoleConfigResponse:
+    ) -> AdminConsole:
         """Update admin console config.
 
         ``PATCH /api/configs/admin-console``
@@ -897,20 +872,20 @@ class ManagementClient(ManagementTransport, AsyncTransport):
         return await self._send(
             "PATCH",
             ["configs", "admin-console"],
-            GetAdminConsoleConfigResponse,
+            AdminConsole,
             body=body_text(UpdateAdminConsoleConfigBody, body),
         )
 
-    async def getOidcSessionConfig(self) -> GetOidcSessionConfigResponse:
+    async def getOidcSessionConfig(self) -> Session:
         """Get OIDC session config.
 
         ``GET /api/configs/oidc/session``
         """
-        return await self._send("GET", ["configs", "oidc", "session"], GetOidcSessionConfigResponse)
+        return await self._send("GET", ["configs", "oidc", "session"], Session)
 
     async def updateOidcSessionConfig(
         self, body: Union[UpdateOidcSessionConfigBody, Mapping[str, Any]]
-    ) -> GetOidcSessionConfigResponse:
+    ) -> Session:
         """Update OIDC session config.
 
         ``PATCH /api/configs/oidc/session``
@@ -918,7 +893,7 @@ class ManagementClient(ManagementTransport, AsyncTransport):
         return await self._send(
             "PATCH",
             ["configs", "oidc", "session"],
-            GetOidcSessionConfigResponse,
+            Session,
             body=body_text(UpdateOidcSessionConfigBody, body),
         )
 
@@ -960,7 +935,7 @@ class ManagementClient(ManagementTransport, AsyncTransport):
         )
 
     async def upsertJwtCustomizer(
-        self, tokenTypePath: str, body: Union[UpsertJwtCustomizerBody, Mapping[str, Any]]
+        self, tokenTypePath: str, body: Union[JwtCustomizerBody, Mapping[str, Any]]
     ) -> Union[JwtCustomizer1, JwtCustomizer2]:
         """Create or update JWT customizer.
 
@@ -970,11 +945,11 @@ class ManagementClient(ManagementTransport, AsyncTransport):
             "PUT",
             ["configs", "jwt-customizer", tokenTypePath],
             Union[JwtCustomizer1, JwtCustomizer2],
-            body=body_text(UpsertJwtCustomizerBody, body),
+            body=body_text(JwtCustomizerBody, body),
         )
 
     async def updateJwtCustomizer(
-        self, tokenTypePath: str, body: Union[UpsertJwtCustomizerBody, Mapping[str, Any]]
+        self, tokenTypePath: str, body: Union[JwtCustomizerBody, Mapping[str, Any]]
     ) -> Union[JwtCustomizer1, JwtCustomizer2]:
         """Update JWT customizer.
 
@@ -984,7 +959,7 @@ class ManagementClient(ManagementTransport, AsyncTransport):
             "PATCH",
             ["configs", "jwt-customizer", tokenTypePath],
             Union[JwtCustomizer1, JwtCustomizer2],
-            body=body_text(UpsertJwtCustomizerBody, body),
+            body=body_text(JwtCustomizerBody, body),
         )
 
     async def deleteJwtCustomizer(self, tokenTypePath: str) -> None:
@@ -1017,25 +992,20 @@ class ManagementClient(ManagementTransport, AsyncTransport):
             body=body_text(Union[TestJwtCustomizerBody1, TestJwtCustomizerBody2], body),
         )
 
-    async def getIdTokenConfig(self) -> GetIdTokenConfigResponse:
+    async def getIdTokenConfig(self) -> IdToken:
         """Get ID token claims configuration.
 
         ``GET /api/configs/id-token``
         """
-        return await self._send("GET", ["configs", "id-token"], GetIdTokenConfigResponse)
+        return await self._send("GET", ["configs", "id-token"], IdToken)
 
-    async def upsertIdTokenConfig(
-        self, body: Union[UpsertIdTokenConfigBody, Mapping[str, Any]]
-    ) -> GetIdTokenConfigResponse:
+    async def upsertIdTokenConfig(self, body: Union[UpsertIdTokenConfigBody, Mapping[str, Any]]) -> IdToken:
         """Upsert ID token claims configuration.
 
         ``PUT /api/configs/id-token``
         """
         return await self._send(
-            "PUT",
-            ["configs", "id-token"],
-            GetIdTokenConfigResponse,
-            body=body_text(UpsertIdTokenConfigBody, body),
+            "PUT", ["configs", "id-token"], IdToken, body=body_text(UpsertIdTokenConfigBody, body)
         )
 
     async def listActions(self) -> list[ActionsItem]:
@@ -1185,7 +1155,7 @@ class ManagementClient(ManagementTransport, AsyncTransport):
         includeScopes: Optional[str] = None,
         page: Optional[int] = None,
         page_size: Optional[int] = None,
-    ) -> Page[ResourcesItem]:
+    ) -> Page[ResourceResponse]:
         """Get API resources.
 
         ``GET /api/resources``
@@ -1193,18 +1163,18 @@ class ManagementClient(ManagementTransport, AsyncTransport):
         return await self._send(
             "GET",
             ["resources"],
-            list[ResourcesItem],
+            list[ResourceResponse],
             query=[("includeScopes", includeScopes), ("page", page), ("page_size", page_size)],
             paginated=True,
         )
 
-    async def createResource(self, body: Union[CreateResourceBody, Mapping[str, Any]]) -> ResourcesItem:
+    async def createResource(self, body: Union[CreateResourceBody, Mapping[str, Any]]) -> ResourceResponse:
         """Create an API resource.
 
         ``POST /api/resources``
         """
         return await self._send(
-            "POST", ["resources"], ResourcesItem, body=body_text(CreateResourceBody, body)
+            "POST", ["resources"], ResourceResponse, body=body_text(CreateResourceBody, body)
         )
 
     async def getResource(self, id: str) -> Resource:
@@ -1251,7 +1221,7 @@ class ManagementClient(ManagementTransport, AsyncTransport):
         page: Optional[int] = None,
         page_size: Optional[int] = None,
         search_params: Optional[Mapping[str, str]] = None,
-    ) -> Page[ResourcesItemScopesItem]:
+    ) -> Page[ResourceResponseScope]:
         """Get API resource scopes.
 
         ``GET /api/resources/{resourceId}/scopes``
@@ -1259,14 +1229,14 @@ class ManagementClient(ManagementTransport, AsyncTransport):
         return await self._send(
             "GET",
             ["resources", resourceId, "scopes"],
-            list[ResourcesItemScopesItem],
+            list[ResourceResponseScope],
             query=[("page", page), ("page_size", page_size), ("search_params", search_params)],
             paginated=True,
         )
 
     async def createResourceScope(
         self, resourceId: str, body: Union[CreateResourceScopeBody, Mapping[str, Any]]
-    ) -> ResourcesItemScopesItem:
+    ) -> ResourceResponseScope:
         """Create API resource scope.
 
         ``POST /api/resources/{resourceId}/scopes``
@@ -1274,13 +1244,13 @@ class ManagementClient(ManagementTransport, AsyncTransport):
         return await self._send(
             "POST",
             ["resources", resourceId, "scopes"],
-            ResourcesItemScopesItem,
+            ResourceResponseScope,
             body=body_text(CreateResourceScopeBody, body),
         )
 
     async def updateResourceScope(
         self, resourceId: str, scopeId: str, body: Union[UpdateResourceScopeBody, Mapping[str, Any]]
-    ) -> ResourcesItemScopesItem:
+    ) -> ResourceResponseScope:
         """Update API resource scope.
 
         ``PATCH /api/resources/{resourceId}/scopes/{scopeId}``
@@ -1288,7 +1258,7 @@ class ManagementClient(ManagementTransport, AsyncTransport):
         return await self._send(
             "PATCH",
             ["resources", resourceId, "scopes", scopeId],
-            ResourcesItemScopesItem,
+            ResourceResponseScope,
             body=body_text(UpdateResourceScopeBody, body),
         )
 
@@ -1413,16 +1383,16 @@ class ManagementClient(ManagementTransport, AsyncTransport):
             body=body_text(UpdateUserCustomDataBody, body),
         )
 
-    async def listUserLogtoConfigs(self, userId: str) -> UserLogtoConfigs:
+    async def listUserLogtoConfigs(self, userId: str) -> UserLogtoConfig:
         """Get user logto config.
 
         ``GET /api/users/{userId}/logto-configs``
         """
-        return await self._send("GET", ["users", userId, "logto-configs"], UserLogtoConfigs)
+        return await self._send("GET", ["users", userId, "logto-configs"], UserLogtoConfig)
 
     async def updateUserLogtoConfigs(
         self, userId: str, body: Union[UpdateUserLogtoConfigsBody, Mapping[str, Any]]
-    ) -> UserLogtoConfigs:
+    ) -> UserLogtoConfig:
         """Update user logto config.
 
         ``PATCH /api/users/{userId}/logto-configs``
@@ -1430,19 +1400,19 @@ class ManagementClient(ManagementTransport, AsyncTransport):
         return await self._send(
             "PATCH",
             ["users", userId, "logto-configs"],
-            UserLogtoConfigs,
+            UserLogtoConfig,
             body=body_text(UpdateUserLogtoConfigsBody, body),
         )
 
     async def updateUserProfile(
         self, userId: str, body: Union[UpdateUserProfileBody, Mapping[str, Any]]
-    ) -> UserProfile:
+    ) -> Profile:
         """Update user profile.
 
         ``PATCH /api/users/{userId}/profile``
         """
         return await self._send(
-            "PATCH", ["users", userId, "profile"], UserProfile, body=body_text(UpdateUserProfileBody, body)
+            "PATCH", ["users", userId, "profile"], Profile, body=body_text(UpdateUserProfileBody, body)
         )
 
     async def listUsers(
@@ -1471,15 +1441,13 @@ class ManagementClient(ManagementTransport, AsyncTransport):
         """
         return await self._send("POST", ["users"], User, body=body_text(CreateUserBody, body))
 
-    async def updateUserPassword(
-        self, userId: str, body: Union[UpdateUserPasswordBody, Mapping[str, Any]]
-    ) -> User:
+    async def updateUserPassword(self, userId: str, body: Union[PasswordBody, Mapping[str, Any]]) -> User:
         """Update user password.
 
         ``PATCH /api/users/{userId}/password``
         """
         return await self._send(
-            "PATCH", ["users", userId, "password"], User, body=body_text(UpdateUserPasswordBody, body)
+            "PATCH", ["users", userId, "password"], User, body=body_text(PasswordBody, body)
         )
 
     async def updateUserPasswordExpiration(
@@ -1496,18 +1464,13 @@ class ManagementClient(ManagementTransport, AsyncTransport):
             body=body_text(UpdateUserPasswordExpirationBody, body),
         )
 
-    async def verifyUserPassword(
-        self, userId: str, body: Union[UpdateUserPasswordBody, Mapping[str, Any]]
-    ) -> None:
+    async def verifyUserPassword(self, userId: str, body: Union[PasswordBody, Mapping[str, Any]]) -> None:
         """Verify user password.
 
         ``POST /api/users/{userId}/password/verify``
         """
         return await self._send(
-            "POST",
-            ["users", userId, "password", "verify"],
-            None,
-            body=body_text(UpdateUserPasswordBody, body),
+            "POST", ["users", userId, "password", "verify"], None, body=body_text(PasswordBody, body)
         )
 
     async def getUserHasPassword(self, userId: str) -> GetUserHasPasswordResponse:
@@ -1549,31 +1512,25 @@ class ManagementClient(ManagementTransport, AsyncTransport):
         )
 
     async def assignUserRoles(
-        self, userId: str, body: Union[AssignApplicationRolesBody, Mapping[str, Any]]
+        self, userId: str, body: Union[RoleBody, Mapping[str, Any]]
     ) -> AssignUserRolesResponse:
         """Assign roles to user.
 
         ``POST /api/users/{userId}/roles``
         """
         return await self._send(
-            "POST",
-            ["users", userId, "roles"],
-            AssignUserRolesResponse,
-            body=body_text(AssignApplicationRolesBody, body),
+            "POST", ["users", userId, "roles"], AssignUserRolesResponse, body=body_text(RoleBody, body)
         )
 
     async def replaceUserRoles(
-        self, userId: str, body: Union[AssignApplicationRolesBody, Mapping[str, Any]]
+        self, userId: str, body: Union[RoleBody, Mapping[str, Any]]
     ) -> ReplaceUserRolesResponse:
         """Update roles for user.
 
         ``PUT /api/users/{userId}/roles``
         """
         return await self._send(
-            "PUT",
-            ["users", userId, "roles"],
-            ReplaceUserRolesResponse,
-            body=body_text(AssignApplicationRolesBody, body),
+            "PUT", ["users", userId, "roles"], ReplaceUserRolesResponse, body=body_text(RoleBody, body)
         )
 
     async def deleteUserRole(self, userId: str, roleId: str) -> None:
@@ -1598,8 +1555,8 @@ class ManagementClient(ManagementTransport, AsyncTransport):
         )
 
     async def replaceUserIdentity(
-        self, userId: str, target: str, body: Union[ReplaceUserIdentityBody, Mapping[str, Any]]
-    ) -> dict[str, UserIdentitiesValue]:
+        self, userId: str, target: str, body: Union[IdentityBody, Mapping[str, Any]]
+    ) -> dict[str, Identity]:
         """Update social identity of user.
 
         ``PUT /api/users/{userId}/identities/{target}``
@@ -1607,20 +1564,20 @@ class ManagementClient(ManagementTransport, AsyncTransport):
         return await self._send(
             "PUT",
             ["users", userId, "identities", target],
-            dict[str, UserIdentitiesValue],
-            body=body_text(ReplaceUserIdentityBody, body),
+            dict[str, Identity],
+            body=body_text(IdentityBody, body),
         )
 
-    async def deleteUserIdentity(self, userId: str, target: str) -> RoleUsersItem:
+    async def deleteUserIdentity(self, userId: str, target: str) -> RoleUser:
         """Delete social identity from user.
 
         ``DELETE /api/users/{userId}/identities/{target}``
         """
-        return await self._send("DELETE", ["users", userId, "identities", target], RoleUsersItem)
+        return await self._send("DELETE", ["users", userId, "identities", target], RoleUser)
 
     async def createUserIdentity(
         self, userId: str, body: Union[CreateUserIdentityBody, Mapping[str, Any]]
-    ) -> dict[str, UserIdentitiesValue]:
+    ) -> dict[str, Identity]:
         """Link social identity to user.
 
         ``POST /api/users/{userId}/identities``
@@ -1628,16 +1585,16 @@ class ManagementClient(ManagementTransport, AsyncTransport):
         return await self._send(
             "POST",
             ["users", userId, "identities"],
-            dict[str, UserIdentitiesValue],
+            dict[str, Identity],
             body=body_text(CreateUserIdentityBody, body),
         )
 
-    async def listUserOrganizations(self, userId: str) -> list[ApplicationOrganizationsItem]:
+    async def listUserOrganizations(self, userId: str) -> list[ApplicationOrganization]:
         """Get organizations for a user.
 
         ``GET /api/users/{userId}/organizations``
         """
-        return await self._send("GET", ["users", userId, "organizations"], list[ApplicationOrganizationsItem])
+        return await self._send("GET", ["users", userId, "organizations"], list[ApplicationOrganization])
 
     async def listUserGrants(
         self, userId: str, *, appType: Optional[Literal["firstParty", "thirdParty"]] = None
@@ -1699,18 +1656,18 @@ class ManagementClient(ManagementTransport, AsyncTransport):
         """
         return await self._send("DELETE", ["users", userId, "mfa-verifications", verificationId], None)
 
-    async def listUserPersonalAccessTokens(self, userId: str) -> list[UserPersonalAccessTokensItem]:
+    async def listUserPersonalAccessTokens(self, userId: str) -> list[UserPersonalAccessToken]:
         """Get personal access tokens.
 
         ``GET /api/users/{userId}/personal-access-tokens``
         """
         return await self._send(
-            "GET", ["users", userId, "personal-access-tokens"], list[UserPersonalAccessTokensItem]
+            "GET", ["users", userId, "personal-access-tokens"], list[UserPersonalAccessToken]
         )
 
     async def createUserPersonalAccessToken(
-        self, userId: str, body: Union[CreateApplicationSecretBody, Mapping[str, Any]]
-    ) -> UserPersonalAccessTokensItem:
+        self, userId: str, body: Union[ApplicationSecretBody, Mapping[str, Any]]
+    ) -> UserPersonalAccessToken:
         """Add personal access token.
 
         ``POST /api/users/{userId}/personal-access-tokens``
@@ -1718,13 +1675,13 @@ class ManagementClient(ManagementTransport, AsyncTransport):
         return await self._send(
             "POST",
             ["users", userId, "personal-access-tokens"],
-            UserPersonalAccessTokensItem,
-            body=body_text(CreateApplicationSecretBody, body),
+            UserPersonalAccessToken,
+            body=body_text(ApplicationSecretBody, body),
         )
 
     async def updatePersonalAccessTokenName(
         self, userId: str, body: Union[UpdatePersonalAccessTokenNameBody, Mapping[str, Any]]
-    ) -> UserPersonalAccessTokensItem:
+    ) -> UserPersonalAccessToken:
         """Update personal access token.
 
         ``PATCH /api/users/{userId}/personal-access-tokens``
@@ -1732,13 +1689,13 @@ class ManagementClient(ManagementTransport, AsyncTransport):
         return await self._send(
             "PATCH",
             ["users", userId, "personal-access-tokens"],
-            UserPersonalAccessTokensItem,
+            UserPersonalAccessToken,
             body=body_text(UpdatePersonalAccessTokenNameBody, body),
         )
 
     async def updateUserPersonalAccessToken(
-        self, userId: str, name: str, body: Union[UpdateApplicationSecretBody, Mapping[str, Any]]
-    ) -> UserPersonalAccessTokensItem:
+        self, userId: str, name: str, body: Union[SecretBody, Mapping[str, Any]]
+    ) -> UserPersonalAccessToken:
         """Update personal access token.
 
         ``PATCH /api/users/{userId}/personal-access-tokens/{name}``
@@ -1746,8 +1703,8 @@ class ManagementClient(ManagementTransport, AsyncTransport):
         return await self._send(
             "PATCH",
             ["users", userId, "personal-access-tokens", name],
-            UserPersonalAccessTokensItem,
-            body=body_text(UpdateApplicationSecretBody, body),
+            UserPersonalAccessToken,
+            body=body_text(SecretBody, body),
         )
 
     async def deleteUserPersonalAccessToken(self, userId: str, name: str) -> None:
@@ -1758,7 +1715,7 @@ class ManagementClient(ManagementTransport, AsyncTransport):
         return await self._send("DELETE", ["users", userId, "personal-access-tokens", name], None)
 
     async def deletePersonalAccessTokenPost(
-        self, userId: str, body: Union[UpdateSignInExpBodySignUpProfileFieldsItem, Mapping[str, Any]]
+        self, userId: str, body: Union[SignInExpBodySignUpProfileField, Mapping[str, Any]]
     ) -> None:
         """Delete personal access token.
 
@@ -1768,7 +1725,7 @@ class ManagementClient(ManagementTransport, AsyncTransport):
             "POST",
             ["users", userId, "personal-access-tokens", "delete"],
             None,
-            body=body_text(UpdateSignInExpBodySignUpProfileFieldsItem, body),
+            body=body_text(SignInExpBodySignUpProfileField, body),
         )
 
     async def getUserSsoIdentity(
@@ -1937,7 +1894,7 @@ class ManagementClient(ManagementTransport, AsyncTransport):
         page: Optional[int] = None,
         page_size: Optional[int] = None,
         search_params: Optional[Mapping[str, str]] = None,
-    ) -> Page[RoleUsersItem]:
+    ) -> Page[RoleUser]:
         """Get role users.
 
         ``GET /api/roles/{id}/users``
@@ -1945,17 +1902,17 @@ class ManagementClient(ManagementTransport, AsyncTransport):
         return await self._send(
             "GET",
             ["roles", id, "users"],
-            list[RoleUsersItem],
+            list[RoleUser],
             query=[("page", page), ("page_size", page_size), ("search_params", search_params)],
             paginated=True,
         )
 
-    async def createRoleUser(self, id: str, body: Union[CreateRoleUserBody, Mapping[str, Any]]) -> Any:
+    async def createRoleUser(self, id: str, body: Union[UserBody, Mapping[str, Any]]) -> Any:
         """Assign role to users.
 
         ``POST /api/roles/{id}/users``
         """
-        return await self._send("POST", ["roles", id, "users"], Any, body=body_text(CreateRoleUserBody, body))
+        return await self._send("POST", ["roles", id, "users"], Any, body=body_text(UserBody, body))
 
     async def deleteRoleUser(self, id: str, userId: str) -> None:
         """Remove role from user.
@@ -1971,7 +1928,7 @@ class ManagementClient(ManagementTransport, AsyncTransport):
         page: Optional[int] = None,
         page_size: Optional[int] = None,
         search_params: Optional[Mapping[str, str]] = None,
-    ) -> Page[RoleApplicationsItem]:
+    ) -> Page[RoleApplication]:
         """Get role applications.
 
         ``GET /api/roles/{id}/applications``
@@ -1979,20 +1936,18 @@ class ManagementClient(ManagementTransport, AsyncTransport):
         return await self._send(
             "GET",
             ["roles", id, "applications"],
-            list[RoleApplicationsItem],
+            list[RoleApplication],
             query=[("page", page), ("page_size", page_size), ("search_params", search_params)],
             paginated=True,
         )
 
-    async def createRoleApplication(
-        self, id: str, body: Union[CreateRoleApplicationBody, Mapping[str, Any]]
-    ) -> Any:
+    async def createRoleApplication(self, id: str, body: Union[ApplicationBody, Mapping[str, Any]]) -> Any:
         """Assign role to applications.
 
         ``POST /api/roles/{id}/applications``
         """
         return await self._send(
-            "POST", ["roles", id, "applications"], Any, body=body_text(CreateRoleApplicationBody, body)
+            "POST", ["roles", id, "applications"], Any, body=body_text(ApplicationBody, body)
         )
 
     async def deleteRoleApplication(self, id: str, applicationId: str) -> None:
@@ -2023,17 +1978,14 @@ class ManagementClient(ManagementTransport, AsyncTransport):
         )
 
     async def createRoleScope(
-        self, id: str, body: Union[CreateRoleScopeBody, Mapping[str, Any]]
-    ) -> list[ResourcesItemScopesItem]:
+        self, id: str, body: Union[ScopeBody, Mapping[str, Any]]
+    ) -> list[ResourceResponseScope]:
         """Link scopes to role.
 
         ``POST /api/roles/{id}/scopes``
         """
         return await self._send(
-            "POST",
-            ["roles", id, "scopes"],
-            list[ResourcesItemScopesItem],
-            body=body_text(CreateRoleScopeBody, body),
+            "POST", ["roles", id, "scopes"], list[ResourceResponseScope], body=body_text(ScopeBody, body)
         )
 
     async def deleteRoleScope(self, id: str, scopeId: str) -> None:
@@ -2121,12 +2073,12 @@ class ManagementClient(ManagementTransport, AsyncTransport):
             paginated=True,
         )
 
-    async def createHook(self, body: Union[CreateHookBody, Mapping[str, Any]]) -> UpdateHookResponse:
+    async def createHook(self, body: Union[CreateHookBody, Mapping[str, Any]]) -> HookResponse:
         """Create a hook.
 
         ``POST /api/hooks``
         """
-        return await self._send("POST", ["hooks"], UpdateHookResponse, body=body_text(CreateHookBody, body))
+        return await self._send("POST", ["hooks"], HookResponse, body=body_text(CreateHookBody, body))
 
     async def getHook(self, id: str, *, includeExecutionStats: Optional[str] = None) -> Hook:
         """Get hook.
@@ -2137,14 +2089,12 @@ class ManagementClient(ManagementTransport, AsyncTransport):
             "GET", ["hooks", id], Hook, query=[("includeExecutionStats", includeExecutionStats)]
         )
 
-    async def updateHook(self, id: str, body: Union[UpdateHookBody, Mapping[str, Any]]) -> UpdateHookResponse:
+    async def updateHook(self, id: str, body: Union[UpdateHookBody, Mapping[str, Any]]) -> HookResponse:
         """Update hook.
 
         ``PATCH /api/hooks/{id}``
         """
-        return await self._send(
-            "PATCH", ["hooks", id], UpdateHookResponse, body=body_text(UpdateHookBody, body)
-        )
+        return await self._send("PATCH", ["hooks", id], HookResponse, body=body_text(UpdateHookBody, body))
 
     async def deleteHook(self, id: str) -> None:
         """Delete hook.
@@ -2190,12 +2140,12 @@ class ManagementClient(ManagementTransport, AsyncTransport):
         """
         return await self._send("POST", ["hooks", id, "test"], None, body=body_text(CreateHookTestBody, body))
 
-    async def updateHookSigningKey(self, id: str) -> UpdateHookResponse:
+    async def updateHookSigningKey(self, id: str) -> HookResponse:
         """Update signing key for a hook.
 
         ``PATCH /api/hooks/{id}/signing-key``
         """
-        return await self._send("PATCH", ["hooks", id, "signing-key"], UpdateHookResponse)
+        return await self._send("PATCH", ["hooks", id, "signing-key"], HookResponse)
 
     async def createVerificationCode(
         self, body: Union[CreateVerificationCodeBody1, CreateVerificationCodeBody2, Mapping[str, Any]]
@@ -2362,31 +2312,25 @@ class ManagementClient(ManagementTransport, AsyncTransport):
         )
 
     async def createOrganizationRoleScope(
-        self, id: str, body: Union[CreateOrganizationRoleScopeBody, Mapping[str, Any]]
+        self, id: str, body: Union[OrganizationRoleScopeBody, Mapping[str, Any]]
     ) -> Any:
         """Assign organization scopes to organization role.
 
         ``POST /api/organization-roles/{id}/scopes``
         """
         return await self._send(
-            "POST",
-            ["organization-roles", id, "scopes"],
-            Any,
-            body=body_text(CreateOrganizationRoleScopeBody, body),
+            "POST", ["organization-roles", id, "scopes"], Any, body=body_text(OrganizationRoleScopeBody, body)
         )
 
     async def replaceOrganizationRoleScopes(
-        self, id: str, body: Union[CreateOrganizationRoleScopeBody, Mapping[str, Any]]
+        self, id: str, body: Union[OrganizationRoleScopeBody, Mapping[str, Any]]
     ) -> None:
         """Replace organization scopes for organization role.
 
         ``PUT /api/organization-roles/{id}/scopes``
         """
         return await self._send(
-            "PUT",
-            ["organization-roles", id, "scopes"],
-            None,
-            body=body_text(CreateOrganizationRoleScopeBody, body),
+            "PUT", ["organization-roles", id, "scopes"], None, body=body_text(OrganizationRoleScopeBody, body)
         )
 
     async def deleteOrganizationRoleScope(self, id: str, organizationScopeId: str) -> None:
@@ -2398,7 +2342,7 @@ class ManagementClient(ManagementTransport, AsyncTransport):
 
     async def listOrganizationRoleResourceScopes(
         self, id: str, *, page: Optional[int] = None, page_size: Optional[int] = None
-    ) -> Page[ResourcesItemScopesItem]:
+    ) -> Page[ResourceResponseScope]:
         """Get organization role resource scopes.
 
         ``GET /api/organization-roles/{id}/resource-scopes``
@@ -2406,37 +2350,31 @@ class ManagementClient(ManagementTransport, AsyncTransport):
         return await self._send(
             "GET",
             ["organization-roles", id, "resource-scopes"],
-            list[ResourcesItemScopesItem],
+            list[ResourceResponseScope],
             query=[("page", page), ("page_size", page_size)],
             paginated=True,
         )
 
     async def createOrganizationRoleResourceScope(
-        self, id: str, body: Union[CreateRoleScopeBody, Mapping[str, Any]]
+        self, id: str, body: Union[ScopeBody, Mapping[str, Any]]
     ) -> Any:
         """Assign resource scopes to organization role.
 
         ``POST /api/organization-roles/{id}/resource-scopes``
         """
         return await self._send(
-            "POST",
-            ["organization-roles", id, "resource-scopes"],
-            Any,
-            body=body_text(CreateRoleScopeBody, body),
+            "POST", ["organization-roles", id, "resource-scopes"], Any, body=body_text(ScopeBody, body)
         )
 
     async def replaceOrganizationRoleResourceScopes(
-        self, id: str, body: Union[CreateRoleScopeBody, Mapping[str, Any]]
+        self, id: str, body: Union[ScopeBody, Mapping[str, Any]]
     ) -> None:
         """Replace resource scopes for organization role.
 
         ``PUT /api/organization-roles/{id}/resource-scopes``
         """
         return await self._send(
-            "PUT",
-            ["organization-roles", id, "resource-scopes"],
-            None,
-            body=body_text(CreateRoleScopeBody, body),
+            "PUT", ["organization-roles", id, "resource-scopes"], None, body=body_text(ScopeBody, body)
         )
 
     async def deleteOrganizationRoleResourceScope(self, id: str, scopeId: str) -> None:
@@ -2550,17 +2488,14 @@ class ManagementClient(ManagementTransport, AsyncTransport):
         )
 
     async def createOrganizationInvitationMessage(
-        self, id: str, body: Union[CreateOrganizationInvitationBodyMessagePayload1, Mapping[str, Any]]
+        self, id: str, body: Union[MessagePayload1, Mapping[str, Any]]
     ) -> None:
         """Resend invitation message.
 
         ``POST /api/organization-invitations/{id}/message``
         """
         return await self._send(
-            "POST",
-            ["organization-invitations", id, "message"],
-            None,
-            body=body_text(CreateOrganizationInvitationBodyMessagePayload1, body),
+            "POST", ["organization-invitations", id, "message"], None, body=body_text(MessagePayload1, body)
         )
 
     async def replaceOrganizationInvitationStatus(
@@ -2660,7 +2595,7 @@ class ManagementClient(ManagementTransport, AsyncTransport):
         )
 
     async def addOrganizationUsers(
-        self, id: str, body: Union[CreateRoleUserBody, Mapping[str, Any]]
+        self, id: str, body: Union[UserBody, Mapping[str, Any]]
     ) -> AddOrganizationUsersResponse:
         """Add user members to organization.
 
@@ -2670,19 +2605,15 @@ class ManagementClient(ManagementTransport, AsyncTransport):
             "POST",
             ["organizations", id, "users"],
             AddOrganizationUsersResponse,
-            body=body_text(CreateRoleUserBody, body),
+            body=body_text(UserBody, body),
         )
 
-    async def replaceOrganizationUsers(
-        self, id: str, body: Union[CreateRoleUserBody, Mapping[str, Any]]
-    ) -> None:
+    async def replaceOrganizationUsers(self, id: str, body: Union[UserBody, Mapping[str, Any]]) -> None:
         """Replace organization user members.
 
         ``PUT /api/organizations/{id}/users``
         """
-        return await self._send(
-            "PUT", ["organizations", id, "users"], None, body=body_text(CreateRoleUserBody, body)
-        )
+        return await self._send("PUT", ["organizations", id, "users"], None, body=body_text(UserBody, body))
 
     async def deleteOrganizationUser(self, id: str, userId: str) -> None:
         """Remove user member from organization.
@@ -2721,7 +2652,7 @@ class ManagementClient(ManagementTransport, AsyncTransport):
         )
 
     async def assignOrganizationRolesToUser(
-        self, id: str, userId: str, body: Union[AssignOrganizationRolesToUserBody, Mapping[str, Any]]
+        self, id: str, userId: str, body: Union[OrganizationUserRoleBody, Mapping[str, Any]]
     ) -> AssignOrganizationRolesToUserResponse:
         """Assign roles to a user in an organization.
 
@@ -2731,11 +2662,11 @@ class ManagementClient(ManagementTransport, AsyncTransport):
             "POST",
             ["organizations", id, "users", userId, "roles"],
             AssignOrganizationRolesToUserResponse,
-            body=body_text(AssignOrganizationRolesToUserBody, body),
+            body=body_text(OrganizationUserRoleBody, body),
         )
 
     async def replaceOrganizationUserRoles(
-        self, id: str, userId: str, body: Union[AssignOrganizationRolesToUserBody, Mapping[str, Any]]
+        self, id: str, userId: str, body: Union[OrganizationUserRoleBody, Mapping[str, Any]]
     ) -> None:
         """Update roles for a user in an organization.
 
@@ -2745,7 +2676,7 @@ class ManagementClient(ManagementTransport, AsyncTransport):
             "PUT",
             ["organizations", id, "users", userId, "roles"],
             None,
-            body=body_text(AssignOrganizationRolesToUserBody, body),
+            body=body_text(OrganizationUserRoleBody, body),
         )
 
     async def deleteOrganizationUserRole(self, id: str, userId: str, organizationRoleId: str) -> None:
@@ -2782,31 +2713,25 @@ class ManagementClient(ManagementTransport, AsyncTransport):
         )
 
     async def addOrganizationApplications(
-        self, id: str, body: Union[CreateRoleApplicationBody, Mapping[str, Any]]
+        self, id: str, body: Union[ApplicationBody, Mapping[str, Any]]
     ) -> Any:
         """Add organization application.
 
         ``POST /api/organizations/{id}/applications``
         """
         return await self._send(
-            "POST",
-            ["organizations", id, "applications"],
-            Any,
-            body=body_text(CreateRoleApplicationBody, body),
+            "POST", ["organizations", id, "applications"], Any, body=body_text(ApplicationBody, body)
         )
 
     async def replaceOrganizationApplications(
-        self, id: str, body: Union[CreateRoleApplicationBody, Mapping[str, Any]]
+        self, id: str, body: Union[ApplicationBody, Mapping[str, Any]]
     ) -> None:
         """Replace organization applications.
 
         ``PUT /api/organizations/{id}/applications``
         """
         return await self._send(
-            "PUT",
-            ["organizations", id, "applications"],
-            None,
-            body=body_text(CreateRoleApplicationBody, body),
+            "PUT", ["organizations", id, "applications"], None, body=body_text(ApplicationBody, body)
         )
 
     async def deleteOrganizationApplication(self, id: str, applicationId: str) -> None:
@@ -2846,7 +2771,7 @@ class ManagementClient(ManagementTransport, AsyncTransport):
         )
 
     async def assignOrganizationRolesToApplication(
-        self, id: str, applicationId: str, body: Union[CreateOrganizationJitRoleBody, Mapping[str, Any]]
+        self, id: str, applicationId: str, body: Union[OrganizationJitRoleBody, Mapping[str, Any]]
     ) -> Any:
         """Add organization application role.
 
@@ -2856,11 +2781,11 @@ class ManagementClient(ManagementTransport, AsyncTransport):
             "POST",
             ["organizations", id, "applications", applicationId, "roles"],
             Any,
-            body=body_text(CreateOrganizationJitRoleBody, body),
+            body=body_text(OrganizationJitRoleBody, body),
         )
 
     async def replaceOrganizationApplicationRoles(
-        self, id: str, applicationId: str, body: Union[CreateOrganizationJitRoleBody, Mapping[str, Any]]
+        self, id: str, applicationId: str, body: Union[OrganizationJitRoleBody, Mapping[str, Any]]
     ) -> None:
         """Replace organization application roles.
 
@@ -2870,7 +2795,7 @@ class ManagementClient(ManagementTransport, AsyncTransport):
             "PUT",
             ["organizations", id, "applications", applicationId, "roles"],
             None,
-            body=body_text(CreateOrganizationJitRoleBody, body),
+            body=body_text(OrganizationJitRoleBody, body),
         )
 
     async def deleteOrganizationApplicationRole(
@@ -2886,7 +2811,7 @@ class ManagementClient(ManagementTransport, AsyncTransport):
 
     async def listOrganizationJitEmailDomains(
         self, id: str, *, page: Optional[int] = None, page_size: Optional[int] = None
-    ) -> Page[OrganizationJitEmailDomainsItem]:
+    ) -> Page[EmailDomain]:
         """Get organization JIT email domains.
 
         ``GET /api/organizations/{id}/jit/email-domains``
@@ -2894,14 +2819,14 @@ class ManagementClient(ManagementTransport, AsyncTransport):
         return await self._send(
             "GET",
             ["organizations", id, "jit", "email-domains"],
-            list[OrganizationJitEmailDomainsItem],
+            list[EmailDomain],
             query=[("page", page), ("page_size", page_size)],
             paginated=True,
         )
 
     async def createOrganizationJitEmailDomain(
         self, id: str, body: Union[CreateOrganizationJitEmailDomainBody, Mapping[str, Any]]
-    ) -> OrganizationJitEmailDomainsItem:
+    ) -> EmailDomain:
         """Add organization JIT email domain.
 
         ``POST /api/organizations/{id}/jit/email-domains``
@@ -2909,7 +2834,7 @@ class ManagementClient(ManagementTransport, AsyncTransport):
         return await self._send(
             "POST",
             ["organizations", id, "jit", "email-domains"],
-            OrganizationJitEmailDomainsItem,
+            EmailDomain,
             body=body_text(CreateOrganizationJitEmailDomainBody, body),
         )
 
@@ -2950,31 +2875,25 @@ class ManagementClient(ManagementTransport, AsyncTransport):
         )
 
     async def createOrganizationJitRole(
-        self, id: str, body: Union[CreateOrganizationJitRoleBody, Mapping[str, Any]]
+        self, id: str, body: Union[OrganizationJitRoleBody, Mapping[str, Any]]
     ) -> Any:
         """Add organization JIT default roles.
 
         ``POST /api/organizations/{id}/jit/roles``
         """
         return await self._send(
-            "POST",
-            ["organizations", id, "jit", "roles"],
-            Any,
-            body=body_text(CreateOrganizationJitRoleBody, body),
+            "POST", ["organizations", id, "jit", "roles"], Any, body=body_text(OrganizationJitRoleBody, body)
         )
 
     async def replaceOrganizationJitRoles(
-        self, id: str, body: Union[CreateOrganizationJitRoleBody, Mapping[str, Any]]
+        self, id: str, body: Union[OrganizationJitRoleBody, Mapping[str, Any]]
     ) -> None:
         """Replace organization JIT default roles.
 
         ``PUT /api/organizations/{id}/jit/roles``
         """
         return await self._send(
-            "PUT",
-            ["organizations", id, "jit", "roles"],
-            None,
-            body=body_text(CreateOrganizationJitRoleBody, body),
+            "PUT", ["organizations", id, "jit", "roles"], None, body=body_text(OrganizationJitRoleBody, body)
         )
 
     async def deleteOrganizationJitRole(self, id: str, organizationRoleId: str) -> None:
@@ -2986,7 +2905,7 @@ class ManagementClient(ManagementTransport, AsyncTransport):
 
     async def listOrganizationJitSsoConnectors(
         self, id: str, *, page: Optional[int] = None, page_size: Optional[int] = None
-    ) -> Page[OrganizationJitSsoConnectorsItem]:
+    ) -> Page[OrganizationJitSsoConnector]:
         """Get organization JIT SSO connectors.
 
         ``GET /api/organizations/{id}/jit/sso-connectors``
@@ -2994,13 +2913,13 @@ class ManagementClient(ManagementTransport, AsyncTransport):
         return await self._send(
             "GET",
             ["organizations", id, "jit", "sso-connectors"],
-            list[OrganizationJitSsoConnectorsItem],
+            list[OrganizationJitSsoConnector],
             query=[("page", page), ("page_size", page_size)],
             paginated=True,
         )
 
     async def createOrganizationJitSsoConnector(
-        self, id: str, body: Union[CreateOrganizationJitSsoConnectorBody, Mapping[str, Any]]
+        self, id: str, body: Union[SsoConnectorBody, Mapping[str, Any]]
     ) -> Any:
         """Add organization JIT SSO connectors.
 
@@ -3010,11 +2929,11 @@ class ManagementClient(ManagementTransport, AsyncTransport):
             "POST",
             ["organizations", id, "jit", "sso-connectors"],
             Any,
-            body=body_text(CreateOrganizationJitSsoConnectorBody, body),
+            body=body_text(SsoConnectorBody, body),
         )
 
     async def replaceOrganizationJitSsoConnectors(
-        self, id: str, body: Union[CreateOrganizationJitSsoConnectorBody, Mapping[str, Any]]
+        self, id: str, body: Union[SsoConnectorBody, Mapping[str, Any]]
     ) -> None:
         """Replace organization JIT SSO connectors.
 
@@ -3024,7 +2943,7 @@ class ManagementClient(ManagementTransport, AsyncTransport):
             "PUT",
             ["organizations", id, "jit", "sso-connectors"],
             None,
-            body=body_text(CreateOrganizationJitSsoConnectorBody, body),
+            body=body_text(SsoConnectorBody, body),
         )
 
     async def deleteOrganizationJitSsoConnector(self, id: str, ssoConnectorId: str) -> None:
@@ -3060,7 +2979,7 @@ class ManagementClient(ManagementTransport, AsyncTransport):
 
     async def createSsoConnector(
         self, body: Union[CreateSsoConnectorBody, Mapping[str, Any]]
-    ) -> OrganizationJitSsoConnectorsItem:
+    ) -> OrganizationJitSsoConnector:
         """Create SSO connector.
 
         ``POST /api/sso-connectors``
@@ -3068,7 +2987,7 @@ class ManagementClient(ManagementTransport, AsyncTransport):
         return await self._send(
             "POST",
             ["sso-connectors"],
-            OrganizationJitSsoConnectorsItem,
+            OrganizationJitSsoConnector,
             body=body_text(CreateSsoConnectorBody, body),
         )
 
@@ -3118,25 +3037,22 @@ class ManagementClient(ManagementTransport, AsyncTransport):
             body=body_text(CreateSubjectTokenBody, body),
         )
 
-    async def getAccountCenterSettings(self) -> GetAccountCenterSettingsResponse:
+    async def getAccountCenterSettings(self) -> AccountCenter:
         """Get account center settings.
 
         ``GET /api/account-center``
         """
-        return await self._send("GET", ["account-center"], GetAccountCenterSettingsResponse)
+        return await self._send("GET", ["account-center"], AccountCenter)
 
     async def updateAccountCenterSettings(
         self, body: Union[UpdateAccountCenterSettingsBody, Mapping[str, Any]]
-    ) -> GetAccountCenterSettingsResponse:
+    ) -> AccountCenter:
         """Update account center settings.
 
         ``PATCH /api/account-center``
         """
         return await self._send(
-            "PATCH",
-            ["account-center"],
-            GetAccountCenterSettingsResponse,
-            body=body_text(UpdateAccountCenterSettingsBody, body),
+            "PATCH", ["account-center"], AccountCenter, body=body_text(UpdateAccountCenterSettingsBody, body)
         )
 
     async def createSamlApplication(
@@ -3187,7 +3103,7 @@ class ManagementClient(ManagementTransport, AsyncTransport):
 
     async def createSamlApplicationSecret(
         self, id: str, body: Union[CreateSamlApplicationSecretBody, Mapping[str, Any]]
-    ) -> UpdateSamlApplicationSecretResponse:
+    ) -> SamlApplicationSecret:
         """Create SAML application secret.
 
         ``POST /api/saml-applications/{id}/secrets``
@@ -3195,13 +3111,13 @@ class ManagementClient(ManagementTransport, AsyncTransport):
         return await self._send(
             "POST",
             ["saml-applications", id, "secrets"],
-            UpdateSamlApplicationSecretResponse,
+            SamlApplicationSecret,
             body=body_text(CreateSamlApplicationSecretBody, body),
         )
 
     async def updateSamlApplicationSecret(
         self, id: str, secretId: str, body: Union[UpdateSamlApplicationSecretBody, Mapping[str, Any]]
-    ) -> UpdateSamlApplicationSecretResponse:
+    ) -> SamlApplicationSecret:
         """Update SAML application secret.
 
         ``PATCH /api/saml-applications/{id}/secrets/{secretId}``
@@ -3209,7 +3125,7 @@ class ManagementClient(ManagementTransport, AsyncTransport):
         return await self._send(
             "PATCH",
             ["saml-applications", id, "secrets", secretId],
-            UpdateSamlApplicationSecretResponse,
+            SamlApplicationSecret,
             body=body_text(UpdateSamlApplicationSecretBody, body),
         )
 
@@ -3385,25 +3301,22 @@ class ManagementClient(ManagementTransport, AsyncTransport):
             body=body_text(ReplaceOneTimeTokenStatusBody, body),
         )
 
-    async def getCaptchaProvider(self) -> GetCaptchaProviderResponse:
+    async def getCaptchaProvider(self) -> CaptchaProvider:
         """Get captcha provider.
 
         ``GET /api/captcha-provider``
         """
-        return await self._send("GET", ["captcha-provider"], GetCaptchaProviderResponse)
+        return await self._send("GET", ["captcha-provider"], CaptchaProvider)
 
     async def updateCaptchaProvider(
         self, body: Union[UpdateCaptchaProviderBody, Mapping[str, Any]]
-    ) -> GetCaptchaProviderResponse:
+    ) -> CaptchaProvider:
         """Update captcha provider.
 
         ``PUT /api/captcha-provider``
         """
         return await self._send(
-            "PUT",
-            ["captcha-provider"],
-            GetCaptchaProviderResponse,
-            body=body_text(UpdateCaptchaProviderBody, body),
+            "PUT", ["captcha-provider"], CaptchaProvider, body=body_text(UpdateCaptchaProviderBody, body)
         )
 
     async def deleteCaptchaProvider(self) -> None:
@@ -3427,28 +3340,28 @@ class ManagementClient(ManagementTransport, AsyncTransport):
             body=body_text(DeleteSentinelActivitiesBody, body),
         )
 
-    async def listCustomProfileFields(self) -> list[CustomProfileFieldByName]:
+    async def listCustomProfileFields(self) -> list[CustomProfileField]:
         """Get all custom profile fields.
 
         ``GET /api/custom-profile-fields``
         """
-        return await self._send("GET", ["custom-profile-fields"], list[CustomProfileFieldByName])
+        return await self._send("GET", ["custom-profile-fields"], list[CustomProfileField])
 
     async def createCustomProfileField(
         self,
         body: Union[
-            CreateCustomProfileFieldBody1,
-            CreateCustomProfileFieldBody2,
-            CreateCustomProfileFieldBody3,
-            CreateCustomProfileFieldBody4,
-            CreateCustomProfileFieldBody5,
-            CreateCustomProfileFieldBody6,
-            CreateCustomProfileFieldBody7,
-            CreateCustomProfileFieldBody8,
-            CreateCustomProfileFieldBody9,
+            CustomProfileFieldBody1,
+            CustomProfileFieldBody2,
+            CustomProfileFieldBody3,
+            CustomProfileFieldBody4,
+            CustomProfileFieldBody5,
+            CustomProfileFieldBody6,
+            CustomProfileFieldBody7,
+            CustomProfileFieldBody8,
+            CustomProfileFieldBody9,
             Mapping[str, Any],
         ],
-    ) -> CustomProfileFieldByName:
+    ) -> CustomProfileField:
         """Create a custom profile field.
 
         ``POST /api/custom-profile-fields``
@@ -3456,29 +3369,29 @@ class ManagementClient(ManagementTransport, AsyncTransport):
         return await self._send(
             "POST",
             ["custom-profile-fields"],
-            CustomProfileFieldByName,
+            CustomProfileField,
             body=body_text(
                 Union[
-                    CreateCustomProfileFieldBody1,
-                    CreateCustomProfileFieldBody2,
-                    CreateCustomProfileFieldBody3,
-                    CreateCustomProfileFieldBody4,
-                    CreateCustomProfileFieldBody5,
-                    CreateCustomProfileFieldBody6,
-                    CreateCustomProfileFieldBody7,
-                    CreateCustomProfileFieldBody8,
-                    CreateCustomProfileFieldBody9,
+                    CustomProfileFieldBody1,
+                    CustomProfileFieldBody2,
+                    CustomProfileFieldBody3,
+                    CustomProfileFieldBody4,
+                    CustomProfileFieldBody5,
+                    CustomProfileFieldBody6,
+                    CustomProfileFieldBody7,
+                    CustomProfileFieldBody8,
+                    CustomProfileFieldBody9,
                 ],
                 body,
             ),
         )
 
-    async def getCustomProfileFieldByName(self, name: str) -> CustomProfileFieldByName:
+    async def getCustomProfileFieldByName(self, name: str) -> CustomProfileField:
         """Get a custom profile field by name.
 
         ``GET /api/custom-profile-fields/{name}``
         """
-        return await self._send("GET", ["custom-profile-fields", name], CustomProfileFieldByName)
+        return await self._send("GET", ["custom-profile-fields", name], CustomProfileField)
 
     async def updateCustomProfileFieldByName(
         self,
@@ -3495,7 +3408,7 @@ class ManagementClient(ManagementTransport, AsyncTransport):
             UpdateCustomProfileFieldByNameBody9,
             Mapping[str, Any],
         ],
-    ) -> CustomProfileFieldByName:
+    ) -> CustomProfileField:
         """Update a custom profile field by name.
 
         ``PUT /api/custom-profile-fields/{name}``
@@ -3503,7 +3416,7 @@ class ManagementClient(ManagementTransport, AsyncTransport):
         return await self._send(
             "PUT",
             ["custom-profile-fields", name],
-            CustomProfileFieldByName,
+            CustomProfileField,
             body=body_text(
                 Union[
                     UpdateCustomProfileFieldByNameBody1,
@@ -3531,18 +3444,18 @@ class ManagementClient(ManagementTransport, AsyncTransport):
         self,
         body: list[
             Union[
-                CreateCustomProfileFieldBody1,
-                CreateCustomProfileFieldBody2,
-                CreateCustomProfileFieldBody3,
-                CreateCustomProfileFieldBody4,
-                CreateCustomProfileFieldBody5,
-                CreateCustomProfileFieldBody6,
-                CreateCustomProfileFieldBody7,
-                CreateCustomProfileFieldBody8,
-                CreateCustomProfileFieldBody9,
+                CustomProfileFieldBody1,
+                CustomProfileFieldBody2,
+                CustomProfileFieldBody3,
+                CustomProfileFieldBody4,
+                CustomProfileFieldBody5,
+                CustomProfileFieldBody6,
+                CustomProfileFieldBody7,
+                CustomProfileFieldBody8,
+                CustomProfileFieldBody9,
             ]
         ],
-    ) -> list[CustomProfileFieldByName]:
+    ) -> list[CustomProfileField]:
         """Batch create custom profile fields.
 
         ``POST /api/custom-profile-fields/batch``
@@ -3550,19 +3463,19 @@ class ManagementClient(ManagementTransport, AsyncTransport):
         return await self._send(
             "POST",
             ["custom-profile-fields", "batch"],
-            list[CustomProfileFieldByName],
+            list[CustomProfileField],
             body=body_text(
                 list[
                     Union[
-                        CreateCustomProfileFieldBody1,
-                        CreateCustomProfileFieldBody2,
-                        CreateCustomProfileFieldBody3,
-                        CreateCustomProfileFieldBody4,
-                        CreateCustomProfileFieldBody5,
-                        CreateCustomProfileFieldBody6,
-                        CreateCustomProfileFieldBody7,
-                        CreateCustomProfileFieldBody8,
-                        CreateCustomProfileFieldBody9,
+                        CustomProfileFieldBody1,
+                        CustomProfileFieldBody2,
+                        CustomProfileFieldBody3,
+                        CustomProfileFieldBody4,
+                        CustomProfileFieldBody5,
+                        CustomProfileFieldBody6,
+                        CustomProfileFieldBody7,
+                        CustomProfileFieldBody8,
+                        CustomProfileFieldBody9,
                     ]
                 ],
                 body,
@@ -3571,7 +3484,7 @@ class ManagementClient(ManagementTransport, AsyncTransport):
 
     async def updateCustomProfileFieldsSieOrder(
         self, body: Union[UpdateCustomProfileFieldsSieOrderBody, Mapping[str, Any]]
-    ) -> list[CustomProfileFieldByName]:
+    ) -> list[CustomProfileField]:
         """Update the display order of the custom profile fields in Sign-in Experience.
 
         ``POST /api/custom-profile-fields/properties/sie-order``
@@ -3579,7 +3492,7 @@ class ManagementClient(ManagementTransport, AsyncTransport):
         return await self._send(
             "POST",
             ["custom-profile-fields", "properties", "sie-order"],
-            list[CustomProfileFieldByName],
+            list[CustomProfileField],
             body=body_text(UpdateCustomProfileFieldsSieOrderBody, body),
         )
 
@@ -3636,12 +3549,12 @@ class BlockingManagementClient(ManagementTransport, BlockingTransport):
         page: Optional[int] = None,
         page_size: Optional[int] = None,
         search_params: Optional[Mapping[str, str]] = None,
-    ) -> Page[ApplicationsItem]:
+    ) -> Page[ApplicationResponse]:
         """Blocking :meth:`ManagementClient.listApplications`."""
         return self._send(
             "GET",
             ["applications"],
-            list[ApplicationsItem],
+            list[ApplicationResponse],
             query=[
                 ("types", types),
                 ("excludeRoleId", excludeRoleId),
@@ -3654,10 +3567,10 @@ class BlockingManagementClient(ManagementTransport, BlockingTransport):
             paginated=True,
         )
 
-    def createApplication(self, body: Union[CreateApplicationBody, Mapping[str, Any]]) -> ApplicationsItem:
+    def createApplication(self, body: Union[CreateApplicationBody, Mapping[str, Any]]) -> ApplicationResponse:
         """Blocking :meth:`ManagementClient.createApplication`."""
         return self._send(
-            "POST", ["applications"], ApplicationsItem, body=body_text(CreateApplicationBody, body)
+            "POST", ["applications"], ApplicationResponse, body=body_text(CreateApplicationBody, body)
         )
 
     def getApplication(self, id: str) -> Application:
@@ -3666,10 +3579,10 @@ class BlockingManagementClient(ManagementTransport, BlockingTransport):
 
     def updateApplication(
         self, id: str, body: Union[UpdateApplicationBody, Mapping[str, Any]]
-    ) -> ApplicationsItem:
+    ) -> ApplicationResponse:
         """Blocking :meth:`ManagementClient.updateApplication`."""
         return self._send(
-            "PATCH", ["applications", id], ApplicationsItem, body=body_text(UpdateApplicationBody, body)
+            "PATCH", ["applications", id], ApplicationResponse, body=body_text(UpdateApplicationBody, body)
         )
 
     def deleteApplication(self, id: str) -> None:
@@ -3685,20 +3598,18 @@ class BlockingManagementClient(ManagementTransport, BlockingTransport):
             body=body_text(dict[str, Any], body),
         )
 
-    def getApplicationAccessControl(self, applicationId: str) -> GetApplicationAccessControlResponse:
+    def getApplicationAccessControl(self, applicationId: str) -> AccessControl:
         """Blocking :meth:`ManagementClient.getApplicationAccessControl`."""
-        return self._send(
-            "GET", ["applications", applicationId, "access-control"], GetApplicationAccessControlResponse
-        )
+        return self._send("GET", ["applications", applicationId, "access-control"], AccessControl)
 
     def replaceApplicationAccessControl(
         self, applicationId: str, body: Union[ReplaceApplicationAccessControlBody, Mapping[str, Any]]
-    ) -> GetApplicationAccessControlResponse:
+    ) -> AccessControl:
         """Blocking :meth:`ManagementClient.replaceApplicationAccessControl`."""
         return self._send(
             "PUT",
             ["applications", applicationId, "access-control"],
-            GetApplicationAccessControlResponse,
+            AccessControl,
             body=body_text(ReplaceApplicationAccessControlBody, body),
         )
 
@@ -3720,39 +3631,30 @@ class BlockingManagementClient(ManagementTransport, BlockingTransport):
         )
 
     def assignApplicationRoles(
-        self, applicationId: str, body: Union[AssignApplicationRolesBody, Mapping[str, Any]]
+        self, applicationId: str, body: Union[RoleBody, Mapping[str, Any]]
     ) -> AssignApplicationRolesResponse:
         """Blocking :meth:`ManagementClient.assignApplicationRoles`."""
         return self._send(
             "POST",
             ["applications", applicationId, "roles"],
             AssignApplicationRolesResponse,
-            body=body_text(AssignApplicationRolesBody, body),
+            body=body_text(RoleBody, body),
         )
 
-    def replaceApplicationRoles(
-        self, applicationId: str, body: Union[AssignApplicationRolesBody, Mapping[str, Any]]
-    ) -> Any:
+    def replaceApplicationRoles(self, applicationId: str, body: Union[RoleBody, Mapping[str, Any]]) -> Any:
         """Blocking :meth:`ManagementClient.replaceApplicationRoles`."""
         return self._send(
-            "PUT",
-            ["applications", applicationId, "roles"],
-            Any,
-            body=body_text(AssignApplicationRolesBody, body),
+            "PUT", ["applications", applicationId, "roles"], Any, body=body_text(RoleBody, body)
         )
 
     def deleteApplicationRole(self, applicationId: str, roleId: str) -> None:
         """Blocking :meth:`ManagementClient.deleteApplicationRole`."""
         return self._send("DELETE", ["applications", applicationId, "roles", roleId], None)
 
-    def listApplicationProtectedAppMetadataCustomDomains(
-        self, id: str
-    ) -> list[ApplicationProtectedAppMetadataCustomDomainsItem]:
+    def listApplicationProtectedAppMetadataCustomDomains(self, id: str) -> list[CustomDomain]:
         """Blocking :meth:`ManagementClient.listApplicationProtectedAppMetadataCustomDomains`."""
         return self._send(
-            "GET",
-            ["applications", id, "protected-app-metadata", "custom-domains"],
-            list[ApplicationProtectedAppMetadataCustomDomainsItem],
+            "GET", ["applications", id, "protected-app-metadata", "custom-domains"], list[CustomDomain]
         )
 
     def createApplicationProtectedAppMetadataCustomDomain(
@@ -3774,44 +3676,38 @@ class BlockingManagementClient(ManagementTransport, BlockingTransport):
 
     def listApplicationOrganizations(
         self, id: str, *, page: Optional[int] = None, page_size: Optional[int] = None
-    ) -> Page[ApplicationOrganizationsItem]:
+    ) -> Page[ApplicationOrganization]:
         """Blocking :meth:`ManagementClient.listApplicationOrganizations`."""
         return self._send(
             "GET",
             ["applications", id, "organizations"],
-            list[ApplicationOrganizationsItem],
+            list[ApplicationOrganization],
             query=[("page", page), ("page_size", page_size)],
             paginated=True,
         )
 
-    def deleteApplicationLegacySecret(self, id: str) -> RoleApplicationsItem:
+    def deleteApplicationLegacySecret(self, id: str) -> RoleApplication:
         """Blocking :meth:`ManagementClient.deleteApplicationLegacySecret`."""
-        return self._send("DELETE", ["applications", id, "legacy-secret"], RoleApplicationsItem)
+        return self._send("DELETE", ["applications", id, "legacy-secret"], RoleApplication)
 
-    def listApplicationSecrets(self, id: str) -> list[ApplicationSecretsItem]:
+    def listApplicationSecrets(self, id: str) -> list[Secret]:
         """Blocking :meth:`ManagementClient.listApplicationSecrets`."""
-        return self._send("GET", ["applications", id, "secrets"], list[ApplicationSecretsItem])
+        return self._send("GET", ["applications", id, "secrets"], list[Secret])
 
     def createApplicationSecret(
-        self, id: str, body: Union[CreateApplicationSecretBody, Mapping[str, Any]]
-    ) -> ApplicationSecretsItem:
+        self, id: str, body: Union[ApplicationSecretBody, Mapping[str, Any]]
+    ) -> Secret:
         """Blocking :meth:`ManagementClient.createApplicationSecret`."""
         return self._send(
-            "POST",
-            ["applications", id, "secrets"],
-            ApplicationSecretsItem,
-            body=body_text(CreateApplicationSecretBody, body),
+            "POST", ["applications", id, "secrets"], Secret, body=body_text(ApplicationSecretBody, body)
         )
 
     def updateApplicationSecret(
-        self, id: str, name: str, body: Union[UpdateApplicationSecretBody, Mapping[str, Any]]
-    ) -> ApplicationSecretsItem:
+        self, id: str, name: str, body: Union[SecretBody, Mapping[str, Any]]
+    ) -> Secret:
         """Blocking :meth:`ManagementClient.updateApplicationSecret`."""
         return self._send(
-            "PATCH",
-            ["applications", id, "secrets", name],
-            ApplicationSecretsItem,
-            body=body_text(UpdateApplicationSecretBody, body),
+            "PATCH", ["applications", id, "secrets", name], Secret, body=body_text(SecretBody, body)
         )
 
     def deleteApplicationSecret(self, id: str, name: str) -> None:
@@ -3841,22 +3737,18 @@ class BlockingManagementClient(ManagementTransport, BlockingTransport):
             "DELETE", ["applications", applicationId, "user-consent-scopes", scopeType, scopeId], None
         )
 
-    def getApplicationSignInExperience(self, applicationId: str) -> GetApplicationSignInExperienceResponse:
+    def getApplicationSignInExperience(self, applicationId: str) -> SignInExperience:
         """Blocking :meth:`ManagementClient.getApplicationSignInExperience`."""
-        return self._send(
-            "GET",
-            ["applications", applicationId, "sign-in-experience"],
-            GetApplicationSignInExperienceResponse,
-        )
+        return self._send("GET", ["applications", applicationId, "sign-in-experience"], SignInExperience)
 
     def replaceApplicationSignInExperience(
         self, applicationId: str, body: Union[ReplaceApplicationSignInExperienceBody, Mapping[str, Any]]
-    ) -> GetApplicationSignInExperienceResponse:
+    ) -> SignInExperience:
         """Blocking :meth:`ManagementClient.replaceApplicationSignInExperience`."""
         return self._send(
             "PUT",
             ["applications", applicationId, "sign-in-experience"],
-            GetApplicationSignInExperienceResponse,
+            SignInExperience,
             body=body_text(ReplaceApplicationSignInExperienceBody, body),
         )
 
@@ -3872,31 +3764,25 @@ class BlockingManagementClient(ManagementTransport, BlockingTransport):
         )
 
     def createApplicationUserConsentOrganization(
-        self,
-        id: str,
-        userId: str,
-        body: Union[CreateApplicationUserConsentOrganizationBody, Mapping[str, Any]],
+        self, id: str, userId: str, body: Union[ConsentOrganizationBody, Mapping[str, Any]]
     ) -> Any:
         """Blocking :meth:`ManagementClient.createApplicationUserConsentOrganization`."""
         return self._send(
             "POST",
             ["applications", id, "users", userId, "consent-organizations"],
             Any,
-            body=body_text(CreateApplicationUserConsentOrganizationBody, body),
+            body=body_text(ConsentOrganizationBody, body),
         )
 
     def replaceApplicationUserConsentOrganizations(
-        self,
-        id: str,
-        userId: str,
-        body: Union[CreateApplicationUserConsentOrganizationBody, Mapping[str, Any]],
+        self, id: str, userId: str, body: Union[ConsentOrganizationBody, Mapping[str, Any]]
     ) -> None:
         """Blocking :meth:`ManagementClient.replaceApplicationUserConsentOrganizations`."""
         return self._send(
             "PUT",
             ["applications", id, "users", userId, "consent-organizations"],
             None,
-            body=body_text(CreateApplicationUserConsentOrganizationBody, body),
+            body=body_text(ConsentOrganizationBody, body),
         )
 
     def deleteApplicationUserConsentOrganization(self, id: str, userId: str, organizationId: str) -> None:
@@ -3905,33 +3791,31 @@ class BlockingManagementClient(ManagementTransport, BlockingTransport):
             "DELETE", ["applications", id, "users", userId, "consent-organizations", organizationId], None
         )
 
-    def getAdminConsoleConfig(self) -> GetAdminConsoleConfigResponse:
+    def getAdminConsoleConfig(self) -> AdminConsole:
         """Blocking :meth:`ManagementClient.getAdminConsoleConfig`."""
-        return self._send("GET", ["configs", "admin-console"], GetAdminConsoleConfigResponse)
+        return self._send("GET", ["configs", "admin-console"], AdminConsole)
 
     def updateAdminConsoleConfig(
         self, body: Union[UpdateAdminConsoleConfigBody, Mapping[str, Any]]
-    ) -> GetAdminConsoleConfigResponse:
+    ) -> AdminConsole:
         """Blocking :meth:`ManagementClient.updateAdminConsoleConfig`."""
         return self._send(
             "PATCH",
             ["configs", "admin-console"],
-            GetAdminConsoleConfigResponse,
+            AdminConsole,
             body=body_text(UpdateAdminConsoleConfigBody, body),
         )
 
-    def getOidcSessionConfig(self) -> GetOidcSessionConfigResponse:
+    def getOidcSessionConfig(self) -> Session:
         """Blocking :meth:`ManagementClient.getOidcSessionConfig`."""
-        return self._send("GET", ["configs", "oidc", "session"], GetOidcSessionConfigResponse)
+        return self._send("GET", ["configs", "oidc", "session"], Session)
 
-    def updateOidcSessionConfig(
-        self, body: Union[UpdateOidcSessionConfigBody, Mapping[str, Any]]
-    ) -> GetOidcSessionConfigResponse:
+    def updateOidcSessionConfig(self, body: Union[UpdateOidcSessionConfigBody, Mapping[str, Any]]) -> Session:
         """Blocking :meth:`ManagementClient.updateOidcSessionConfig`."""
         return self._send(
             "PATCH",
             ["configs", "oidc", "session"],
-            GetOidcSessionConfigResponse,
+            Session,
             body=body_text(UpdateOidcSessionConfigBody, body),
         )
 
@@ -3961,25 +3845,25 @@ class BlockingManagementClient(ManagementTransport, BlockingTransport):
         )
 
     def upsertJwtCustomizer(
-        self, tokenTypePath: str, body: Union[UpsertJwtCustomizerBody, Mapping[str, Any]]
+        self, tokenTypePath: str, body: Union[JwtCustomizerBody, Mapping[str, Any]]
     ) -> Union[JwtCustomizer1, JwtCustomizer2]:
         """Blocking :meth:`ManagementClient.upsertJwtCustomizer`."""
         return self._send(
             "PUT",
             ["configs", "jwt-customizer", tokenTypePath],
             Union[JwtCustomizer1, JwtCustomizer2],
-            body=body_text(UpsertJwtCustomizerBody, body),
+            body=body_text(JwtCustomizerBody, body),
         )
 
     def updateJwtCustomizer(
-        self, tokenTypePath: str, body: Union[UpsertJwtCustomizerBody, Mapping[str, Any]]
+        self, tokenTypePath: str, body: Union[JwtCustomizerBody, Mapping[str, Any]]
     ) -> Union[JwtCustomizer1, JwtCustomizer2]:
         """Blocking :meth:`ManagementClient.updateJwtCustomizer`."""
         return self._send(
             "PATCH",
             ["configs", "jwt-customizer", tokenTypePath],
             Union[JwtCustomizer1, JwtCustomizer2],
-            body=body_text(UpsertJwtCustomizerBody, body),
+            body=body_text(JwtCustomizerBody, body),
         )
 
     def deleteJwtCustomizer(self, tokenTypePath: str) -> None:
@@ -4003,19 +3887,14 @@ class BlockingManagementClient(ManagementTransport, BlockingTransport):
             body=body_text(Union[TestJwtCustomizerBody1, TestJwtCustomizerBody2], body),
         )
 
-    def getIdTokenConfig(self) -> GetIdTokenConfigResponse:
+    def getIdTokenConfig(self) -> IdToken:
         """Blocking :meth:`ManagementClient.getIdTokenConfig`."""
-        return self._send("GET", ["configs", "id-token"], GetIdTokenConfigResponse)
+        return self._send("GET", ["configs", "id-token"], IdToken)
 
-    def upsertIdTokenConfig(
-        self, body: Union[UpsertIdTokenConfigBody, Mapping[str, Any]]
-    ) -> GetIdTokenConfigResponse:
+    def upsertIdTokenConfig(self, body: Union[UpsertIdTokenConfigBody, Mapping[str, Any]]) -> IdToken:
         """Blocking :meth:`ManagementClient.upsertIdTokenConfig`."""
         return self._send(
-            "PUT",
-            ["configs", "id-token"],
-            GetIdTokenConfigResponse,
-            body=body_text(UpsertIdTokenConfigBody, body),
+            "PUT", ["configs", "id-token"], IdToken, body=body_text(UpsertIdTokenConfigBody, body)
         )
 
     def listActions(self) -> list[ActionsItem]:
@@ -4116,19 +3995,19 @@ class BlockingManagementClient(ManagementTransport, BlockingTransport):
         includeScopes: Optional[str] = None,
         page: Optional[int] = None,
         page_size: Optional[int] = None,
-    ) -> Page[ResourcesItem]:
+    ) -> Page[ResourceResponse]:
         """Blocking :meth:`ManagementClient.listResources`."""
         return self._send(
             "GET",
             ["resources"],
-            list[ResourcesItem],
+            list[ResourceResponse],
             query=[("includeScopes", includeScopes), ("page", page), ("page_size", page_size)],
             paginated=True,
         )
 
-    def createResource(self, body: Union[CreateResourceBody, Mapping[str, Any]]) -> ResourcesItem:
+    def createResource(self, body: Union[CreateResourceBody, Mapping[str, Any]]) -> ResourceResponse:
         """Blocking :meth:`ManagementClient.createResource`."""
-        return self._send("POST", ["resources"], ResourcesItem, body=body_text(CreateResourceBody, body))
+        return self._send("POST", ["resources"], ResourceResponse, body=body_text(CreateResourceBody, body))
 
     def getResource(self, id: str) -> Resource:
         """Blocking :meth:`ManagementClient.getResource`."""
@@ -4160,35 +4039,35 @@ class BlockingManagementClient(ManagementTransport, BlockingTransport):
         page: Optional[int] = None,
         page_size: Optional[int] = None,
         search_params: Optional[Mapping[str, str]] = None,
-    ) -> Page[ResourcesItemScopesItem]:
+    ) -> Page[ResourceResponseScope]:
         """Blocking :meth:`ManagementClient.listResourceScopes`."""
         return self._send(
             "GET",
             ["resources", resourceId, "scopes"],
-            list[ResourcesItemScopesItem],
+            list[ResourceResponseScope],
             query=[("page", page), ("page_size", page_size), ("search_params", search_params)],
             paginated=True,
         )
 
     def createResourceScope(
         self, resourceId: str, body: Union[CreateResourceScopeBody, Mapping[str, Any]]
-    ) -> ResourcesItemScopesItem:
+    ) -> ResourceResponseScope:
         """Blocking :meth:`ManagementClient.createResourceScope`."""
         return self._send(
             "POST",
             ["resources", resourceId, "scopes"],
-            ResourcesItemScopesItem,
+            ResourceResponseScope,
             body=body_text(CreateResourceScopeBody, body),
         )
 
     def updateResourceScope(
         self, resourceId: str, scopeId: str, body: Union[UpdateResourceScopeBody, Mapping[str, Any]]
-    ) -> ResourcesItemScopesItem:
+    ) -> ResourceResponseScope:
         """Blocking :meth:`ManagementClient.updateResourceScope`."""
         return self._send(
             "PATCH",
             ["resources", resourceId, "scopes", scopeId],
-            ResourcesItemScopesItem,
+            ResourceResponseScope,
             body=body_text(UpdateResourceScopeBody, body),
         )
 
@@ -4283,27 +4162,27 @@ class BlockingManagementClient(ManagementTransport, BlockingTransport):
             body=body_text(UpdateUserCustomDataBody, body),
         )
 
-    def listUserLogtoConfigs(self, userId: str) -> UserLogtoConfigs:
+    def listUserLogtoConfigs(self, userId: str) -> UserLogtoConfig:
         """Blocking :meth:`ManagementClient.listUserLogtoConfigs`."""
-        return self._send("GET", ["users", userId, "logto-configs"], UserLogtoConfigs)
+        return self._send("GET", ["users", userId, "logto-configs"], UserLogtoConfig)
 
     def updateUserLogtoConfigs(
         self, userId: str, body: Union[UpdateUserLogtoConfigsBody, Mapping[str, Any]]
-    ) -> UserLogtoConfigs:
+    ) -> UserLogtoConfig:
         """Blocking :meth:`ManagementClient.updateUserLogtoConfigs`."""
         return self._send(
             "PATCH",
             ["users", userId, "logto-configs"],
-            UserLogtoConfigs,
+            UserLogtoConfig,
             body=body_text(UpdateUserLogtoConfigsBody, body),
         )
 
     def updateUserProfile(
         self, userId: str, body: Union[UpdateUserProfileBody, Mapping[str, Any]]
-    ) -> UserProfile:
+    ) -> Profile:
         """Blocking :meth:`ManagementClient.updateUserProfile`."""
         return self._send(
-            "PATCH", ["users", userId, "profile"], UserProfile, body=body_text(UpdateUserProfileBody, body)
+            "PATCH", ["users", userId, "profile"], Profile, body=body_text(UpdateUserProfileBody, body)
         )
 
     def listUsers(
@@ -4326,11 +4205,9 @@ class BlockingManagementClient(ManagementTransport, BlockingTransport):
         """Blocking :meth:`ManagementClient.createUser`."""
         return self._send("POST", ["users"], User, body=body_text(CreateUserBody, body))
 
-    def updateUserPassword(self, userId: str, body: Union[UpdateUserPasswordBody, Mapping[str, Any]]) -> User:
+    def updateUserPassword(self, userId: str, body: Union[PasswordBody, Mapping[str, Any]]) -> User:
         """Blocking :meth:`ManagementClient.updateUserPassword`."""
-        return self._send(
-            "PATCH", ["users", userId, "password"], User, body=body_text(UpdateUserPasswordBody, body)
-        )
+        return self._send("PATCH", ["users", userId, "password"], User, body=body_text(PasswordBody, body))
 
     def updateUserPasswordExpiration(
         self, userId: str, body: Union[UpdateUserPasswordExpirationBody, Mapping[str, Any]]
@@ -4343,13 +4220,10 @@ class BlockingManagementClient(ManagementTransport, BlockingTransport):
             body=body_text(UpdateUserPasswordExpirationBody, body),
         )
 
-    def verifyUserPassword(self, userId: str, body: Union[UpdateUserPasswordBody, Mapping[str, Any]]) -> None:
+    def verifyUserPassword(self, userId: str, body: Union[PasswordBody, Mapping[str, Any]]) -> None:
         """Blocking :meth:`ManagementClient.verifyUserPassword`."""
         return self._send(
-            "POST",
-            ["users", userId, "password", "verify"],
-            None,
-            body=body_text(UpdateUserPasswordBody, body),
+            "POST", ["users", userId, "password", "verify"], None, body=body_text(PasswordBody, body)
         )
 
     def getUserHasPassword(self, userId: str) -> GetUserHasPasswordResponse:
@@ -4382,25 +4256,19 @@ class BlockingManagementClient(ManagementTransport, BlockingTransport):
         )
 
     def assignUserRoles(
-        self, userId: str, body: Union[AssignApplicationRolesBody, Mapping[str, Any]]
+        self, userId: str, body: Union[RoleBody, Mapping[str, Any]]
     ) -> AssignUserRolesResponse:
         """Blocking :meth:`ManagementClient.assignUserRoles`."""
         return self._send(
-            "POST",
-            ["users", userId, "roles"],
-            AssignUserRolesResponse,
-            body=body_text(AssignApplicationRolesBody, body),
+            "POST", ["users", userId, "roles"], AssignUserRolesResponse, body=body_text(RoleBody, body)
         )
 
     def replaceUserRoles(
-        self, userId: str, body: Union[AssignApplicationRolesBody, Mapping[str, Any]]
+        self, userId: str, body: Union[RoleBody, Mapping[str, Any]]
     ) -> ReplaceUserRolesResponse:
         """Blocking :meth:`ManagementClient.replaceUserRoles`."""
         return self._send(
-            "PUT",
-            ["users", userId, "roles"],
-            ReplaceUserRolesResponse,
-            body=body_text(AssignApplicationRolesBody, body),
+            "PUT", ["users", userId, "roles"], ReplaceUserRolesResponse, body=body_text(RoleBody, body)
         )
 
     def deleteUserRole(self, userId: str, roleId: str) -> None:
@@ -4419,34 +4287,34 @@ class BlockingManagementClient(ManagementTransport, BlockingTransport):
         )
 
     def replaceUserIdentity(
-        self, userId: str, target: str, body: Union[ReplaceUserIdentityBody, Mapping[str, Any]]
-    ) -> dict[str, UserIdentitiesValue]:
+        self, userId: str, target: str, body: Union[IdentityBody, Mapping[str, Any]]
+    ) -> dict[str, Identity]:
         """Blocking :meth:`ManagementClient.replaceUserIdentity`."""
         return self._send(
             "PUT",
             ["users", userId, "identities", target],
-            dict[str, UserIdentitiesValue],
-            body=body_text(ReplaceUserIdentityBody, body),
+            dict[str, Identity],
+            body=body_text(IdentityBody, body),
         )
 
-    def deleteUserIdentity(self, userId: str, target: str) -> RoleUsersItem:
+    def deleteUserIdentity(self, userId: str, target: str) -> RoleUser:
         """Blocking :meth:`ManagementClient.deleteUserIdentity`."""
-        return self._send("DELETE", ["users", userId, "identities", target], RoleUsersItem)
+        return self._send("DELETE", ["users", userId, "identities", target], RoleUser)
 
     def createUserIdentity(
         self, userId: str, body: Union[CreateUserIdentityBody, Mapping[str, Any]]
-    ) -> dict[str, UserIdentitiesValue]:
+    ) -> dict[str, Identity]:
         """Blocking :meth:`ManagementClient.createUserIdentity`."""
         return self._send(
             "POST",
             ["users", userId, "identities"],
-            dict[str, UserIdentitiesValue],
+            dict[str, Identity],
             body=body_text(CreateUserIdentityBody, body),
         )
 
-    def listUserOrganizations(self, userId: str) -> list[ApplicationOrganizationsItem]:
+    def listUserOrganizations(self, userId: str) -> list[ApplicationOrganization]:
         """Blocking :meth:`ManagementClient.listUserOrganizations`."""
-        return self._send("GET", ["users", userId, "organizations"], list[ApplicationOrganizationsItem])
+        return self._send("GET", ["users", userId, "organizations"], list[ApplicationOrganization])
 
     def listUserGrants(
         self, userId: str, *, appType: Optional[Literal["firstParty", "thirdParty"]] = None
@@ -4493,43 +4361,41 @@ class BlockingManagementClient(ManagementTransport, BlockingTransport):
         """Blocking :meth:`ManagementClient.deleteUserMfaVerification`."""
         return self._send("DELETE", ["users", userId, "mfa-verifications", verificationId], None)
 
-    def listUserPersonalAccessTokens(self, userId: str) -> list[UserPersonalAccessTokensItem]:
+    def listUserPersonalAccessTokens(self, userId: str) -> list[UserPersonalAccessToken]:
         """Blocking :meth:`ManagementClient.listUserPersonalAccessTokens`."""
-        return self._send(
-            "GET", ["users", userId, "personal-access-tokens"], list[UserPersonalAccessTokensItem]
-        )
+        return self._send("GET", ["users", userId, "personal-access-tokens"], list[UserPersonalAccessToken])
 
     def createUserPersonalAccessToken(
-        self, userId: str, body: Union[CreateApplicationSecretBody, Mapping[str, Any]]
-    ) -> UserPersonalAccessTokensItem:
+        self, userId: str, body: Union[ApplicationSecretBody, Mapping[str, Any]]
+    ) -> UserPersonalAccessToken:
         """Blocking :meth:`ManagementClient.createUserPersonalAccessToken`."""
         return self._send(
             "POST",
             ["users", userId, "personal-access-tokens"],
-            UserPersonalAccessTokensItem,
-            body=body_text(CreateApplicationSecretBody, body),
+            UserPersonalAccessToken,
+            body=body_text(ApplicationSecretBody, body),
         )
 
     def updatePersonalAccessTokenName(
         self, userId: str, body: Union[UpdatePersonalAccessTokenNameBody, Mapping[str, Any]]
-    ) -> UserPersonalAccessTokensItem:
+    ) -> UserPersonalAccessToken:
         """Blocking :meth:`ManagementClient.updatePersonalAccessTokenName`."""
         return self._send(
             "PATCH",
             ["users", userId, "personal-access-tokens"],
-            UserPersonalAccessTokensItem,
+            UserPersonalAccessToken,
             body=body_text(UpdatePersonalAccessTokenNameBody, body),
         )
 
     def updateUserPersonalAccessToken(
-        self, userId: str, name: str, body: Union[UpdateApplicationSecretBody, Mapping[str, Any]]
-    ) -> UserPersonalAccessTokensItem:
+        self, userId: str, name: str, body: Union[SecretBody, Mapping[str, Any]]
+    ) -> UserPersonalAccessToken:
         """Blocking :meth:`ManagementClient.updateUserPersonalAccessToken`."""
         return self._send(
             "PATCH",
             ["users", userId, "personal-access-tokens", name],
-            UserPersonalAccessTokensItem,
-            body=body_text(UpdateApplicationSecretBody, body),
+            UserPersonalAccessToken,
+            body=body_text(SecretBody, body),
         )
 
     def deleteUserPersonalAccessToken(self, userId: str, name: str) -> None:
@@ -4537,14 +4403,14 @@ class BlockingManagementClient(ManagementTransport, BlockingTransport):
         return self._send("DELETE", ["users", userId, "personal-access-tokens", name], None)
 
     def deletePersonalAccessTokenPost(
-        self, userId: str, body: Union[UpdateSignInExpBodySignUpProfileFieldsItem, Mapping[str, Any]]
+        self, userId: str, body: Union[SignInExpBodySignUpProfileField, Mapping[str, Any]]
     ) -> None:
         """Blocking :meth:`ManagementClient.deletePersonalAccessTokenPost`."""
         return self._send(
             "POST",
             ["users", userId, "personal-access-tokens", "delete"],
             None,
-            body=body_text(UpdateSignInExpBodySignUpProfileFieldsItem, body),
+            body=body_text(SignInExpBodySignUpProfileField, body),
         )
 
     def getUserSsoIdentity(
@@ -4675,19 +4541,19 @@ class BlockingManagementClient(ManagementTransport, BlockingTransport):
         page: Optional[int] = None,
         page_size: Optional[int] = None,
         search_params: Optional[Mapping[str, str]] = None,
-    ) -> Page[RoleUsersItem]:
+    ) -> Page[RoleUser]:
         """Blocking :meth:`ManagementClient.listRoleUsers`."""
         return self._send(
             "GET",
             ["roles", id, "users"],
-            list[RoleUsersItem],
+            list[RoleUser],
             query=[("page", page), ("page_size", page_size), ("search_params", search_params)],
             paginated=True,
         )
 
-    def createRoleUser(self, id: str, body: Union[CreateRoleUserBody, Mapping[str, Any]]) -> Any:
+    def createRoleUser(self, id: str, body: Union[UserBody, Mapping[str, Any]]) -> Any:
         """Blocking :meth:`ManagementClient.createRoleUser`."""
-        return self._send("POST", ["roles", id, "users"], Any, body=body_text(CreateRoleUserBody, body))
+        return self._send("POST", ["roles", id, "users"], Any, body=body_text(UserBody, body))
 
     def deleteRoleUser(self, id: str, userId: str) -> None:
         """Blocking :meth:`ManagementClient.deleteRoleUser`."""
@@ -4700,23 +4566,19 @@ class BlockingManagementClient(ManagementTransport, BlockingTransport):
         page: Optional[int] = None,
         page_size: Optional[int] = None,
         search_params: Optional[Mapping[str, str]] = None,
-    ) -> Page[RoleApplicationsItem]:
+    ) -> Page[RoleApplication]:
         """Blocking :meth:`ManagementClient.listRoleApplications`."""
         return self._send(
             "GET",
             ["roles", id, "applications"],
-            list[RoleApplicationsItem],
+            list[RoleApplication],
             query=[("page", page), ("page_size", page_size), ("search_params", search_params)],
             paginated=True,
         )
 
-    def createRoleApplication(
-        self, id: str, body: Union[CreateRoleApplicationBody, Mapping[str, Any]]
-    ) -> Any:
+    def createRoleApplication(self, id: str, body: Union[ApplicationBody, Mapping[str, Any]]) -> Any:
         """Blocking :meth:`ManagementClient.createRoleApplication`."""
-        return self._send(
-            "POST", ["roles", id, "applications"], Any, body=body_text(CreateRoleApplicationBody, body)
-        )
+        return self._send("POST", ["roles", id, "applications"], Any, body=body_text(ApplicationBody, body))
 
     def deleteRoleApplication(self, id: str, applicationId: str) -> None:
         """Blocking :meth:`ManagementClient.deleteRoleApplication`."""
@@ -4740,14 +4602,11 @@ class BlockingManagementClient(ManagementTransport, BlockingTransport):
         )
 
     def createRoleScope(
-        self, id: str, body: Union[CreateRoleScopeBody, Mapping[str, Any]]
-    ) -> list[ResourcesItemScopesItem]:
+        self, id: str, body: Union[ScopeBody, Mapping[str, Any]]
+    ) -> list[ResourceResponseScope]:
         """Blocking :meth:`ManagementClient.createRoleScope`."""
         return self._send(
-            "POST",
-            ["roles", id, "scopes"],
-            list[ResourcesItemScopesItem],
-            body=body_text(CreateRoleScopeBody, body),
+            "POST", ["roles", id, "scopes"], list[ResourceResponseScope], body=body_text(ScopeBody, body)
         )
 
     def deleteRoleScope(self, id: str, scopeId: str) -> None:
@@ -4808,9 +4667,9 @@ class BlockingManagementClient(ManagementTransport, BlockingTransport):
             paginated=True,
         )
 
-    def createHook(self, body: Union[CreateHookBody, Mapping[str, Any]]) -> UpdateHookResponse:
+    def createHook(self, body: Union[CreateHookBody, Mapping[str, Any]]) -> HookResponse:
         """Blocking :meth:`ManagementClient.createHook`."""
-        return self._send("POST", ["hooks"], UpdateHookResponse, body=body_text(CreateHookBody, body))
+        return self._send("POST", ["hooks"], HookResponse, body=body_text(CreateHookBody, body))
 
     def getHook(self, id: str, *, includeExecutionStats: Optional[str] = None) -> Hook:
         """Blocking :meth:`ManagementClient.getHook`."""
@@ -4818,9 +4677,9 @@ class BlockingManagementClient(ManagementTransport, BlockingTransport):
             "GET", ["hooks", id], Hook, query=[("includeExecutionStats", includeExecutionStats)]
         )
 
-    def updateHook(self, id: str, body: Union[UpdateHookBody, Mapping[str, Any]]) -> UpdateHookResponse:
+    def updateHook(self, id: str, body: Union[UpdateHookBody, Mapping[str, Any]]) -> HookResponse:
         """Blocking :meth:`ManagementClient.updateHook`."""
-        return self._send("PATCH", ["hooks", id], UpdateHookResponse, body=body_text(UpdateHookBody, body))
+        return self._send("PATCH", ["hooks", id], HookResponse, body=body_text(UpdateHookBody, body))
 
     def deleteHook(self, id: str) -> None:
         """Blocking :meth:`ManagementClient.deleteHook`."""
@@ -4857,9 +4716,9 @@ class BlockingManagementClient(ManagementTransport, BlockingTransport):
         """Blocking :meth:`ManagementClient.createHookTest`."""
         return self._send("POST", ["hooks", id, "test"], None, body=body_text(CreateHookTestBody, body))
 
-    def updateHookSigningKey(self, id: str) -> UpdateHookResponse:
+    def updateHookSigningKey(self, id: str) -> HookResponse:
         """Blocking :meth:`ManagementClient.updateHookSigningKey`."""
-        return self._send("PATCH", ["hooks", id, "signing-key"], UpdateHookResponse)
+        return self._send("PATCH", ["hooks", id, "signing-key"], HookResponse)
 
     def createVerificationCode(
         self, body: Union[CreateVerificationCodeBody1, CreateVerificationCodeBody2, Mapping[str, Any]]
@@ -4976,25 +4835,19 @@ class BlockingManagementClient(ManagementTransport, BlockingTransport):
         )
 
     def createOrganizationRoleScope(
-        self, id: str, body: Union[CreateOrganizationRoleScopeBody, Mapping[str, Any]]
+        self, id: str, body: Union[OrganizationRoleScopeBody, Mapping[str, Any]]
     ) -> Any:
         """Blocking :meth:`ManagementClient.createOrganizationRoleScope`."""
         return self._send(
-            "POST",
-            ["organization-roles", id, "scopes"],
-            Any,
-            body=body_text(CreateOrganizationRoleScopeBody, body),
+            "POST", ["organization-roles", id, "scopes"], Any, body=body_text(OrganizationRoleScopeBody, body)
         )
 
     def replaceOrganizationRoleScopes(
-        self, id: str, body: Union[CreateOrganizationRoleScopeBody, Mapping[str, Any]]
+        self, id: str, body: Union[OrganizationRoleScopeBody, Mapping[str, Any]]
     ) -> None:
         """Blocking :meth:`ManagementClient.replaceOrganizationRoleScopes`."""
         return self._send(
-            "PUT",
-            ["organization-roles", id, "scopes"],
-            None,
-            body=body_text(CreateOrganizationRoleScopeBody, body),
+            "PUT", ["organization-roles", id, "scopes"], None, body=body_text(OrganizationRoleScopeBody, body)
         )
 
     def deleteOrganizationRoleScope(self, id: str, organizationScopeId: str) -> None:
@@ -5003,36 +4856,28 @@ class BlockingManagementClient(ManagementTransport, BlockingTransport):
 
     def listOrganizationRoleResourceScopes(
         self, id: str, *, page: Optional[int] = None, page_size: Optional[int] = None
-    ) -> Page[ResourcesItemScopesItem]:
+    ) -> Page[ResourceResponseScope]:
         """Blocking :meth:`ManagementClient.listOrganizationRoleResourceScopes`."""
         return self._send(
             "GET",
             ["organization-roles", id, "resource-scopes"],
-            list[ResourcesItemScopesItem],
+            list[ResourceResponseScope],
             query=[("page", page), ("page_size", page_size)],
             paginated=True,
         )
 
-    def createOrganizationRoleResourceScope(
-        self, id: str, body: Union[CreateRoleScopeBody, Mapping[str, Any]]
-    ) -> Any:
+    def createOrganizationRoleResourceScope(self, id: str, body: Union[ScopeBody, Mapping[str, Any]]) -> Any:
         """Blocking :meth:`ManagementClient.createOrganizationRoleResourceScope`."""
         return self._send(
-            "POST",
-            ["organization-roles", id, "resource-scopes"],
-            Any,
-            body=body_text(CreateRoleScopeBody, body),
+            "POST", ["organization-roles", id, "resource-scopes"], Any, body=body_text(ScopeBody, body)
         )
 
     def replaceOrganizationRoleResourceScopes(
-        self, id: str, body: Union[CreateRoleScopeBody, Mapping[str, Any]]
+        self, id: str, body: Union[ScopeBody, Mapping[str, Any]]
     ) -> None:
         """Blocking :meth:`ManagementClient.replaceOrganizationRoleResourceScopes`."""
         return self._send(
-            "PUT",
-            ["organization-roles", id, "resource-scopes"],
-            None,
-            body=body_text(CreateRoleScopeBody, body),
+            "PUT", ["organization-roles", id, "resource-scopes"], None, body=body_text(ScopeBody, body)
         )
 
     def deleteOrganizationRoleResourceScope(self, id: str, scopeId: str) -> None:
@@ -5116,14 +4961,11 @@ class BlockingManagementClient(ManagementTransport, BlockingTransport):
         )
 
     def createOrganizationInvitationMessage(
-        self, id: str, body: Union[CreateOrganizationInvitationBodyMessagePayload1, Mapping[str, Any]]
+        self, id: str, body: Union[MessagePayload1, Mapping[str, Any]]
     ) -> None:
         """Blocking :meth:`ManagementClient.createOrganizationInvitationMessage`."""
         return self._send(
-            "POST",
-            ["organization-invitations", id, "message"],
-            None,
-            body=body_text(CreateOrganizationInvitationBodyMessagePayload1, body),
+            "POST", ["organization-invitations", id, "message"], None, body=body_text(MessagePayload1, body)
         )
 
     def replaceOrganizationInvitationStatus(
@@ -5200,21 +5042,19 @@ class BlockingManagementClient(ManagementTransport, BlockingTransport):
         )
 
     def addOrganizationUsers(
-        self, id: str, body: Union[CreateRoleUserBody, Mapping[str, Any]]
+        self, id: str, body: Union[UserBody, Mapping[str, Any]]
     ) -> AddOrganizationUsersResponse:
         """Blocking :meth:`ManagementClient.addOrganizationUsers`."""
         return self._send(
             "POST",
             ["organizations", id, "users"],
             AddOrganizationUsersResponse,
-            body=body_text(CreateRoleUserBody, body),
+            body=body_text(UserBody, body),
         )
 
-    def replaceOrganizationUsers(self, id: str, body: Union[CreateRoleUserBody, Mapping[str, Any]]) -> None:
+    def replaceOrganizationUsers(self, id: str, body: Union[UserBody, Mapping[str, Any]]) -> None:
         """Blocking :meth:`ManagementClient.replaceOrganizationUsers`."""
-        return self._send(
-            "PUT", ["organizations", id, "users"], None, body=body_text(CreateRoleUserBody, body)
-        )
+        return self._send("PUT", ["organizations", id, "users"], None, body=body_text(UserBody, body))
 
     def deleteOrganizationUser(self, id: str, userId: str) -> None:
         """Blocking :meth:`ManagementClient.deleteOrganizationUser`."""
@@ -5244,25 +5084,25 @@ class BlockingManagementClient(ManagementTransport, BlockingTransport):
         )
 
     def assignOrganizationRolesToUser(
-        self, id: str, userId: str, body: Union[AssignOrganizationRolesToUserBody, Mapping[str, Any]]
+        self, id: str, userId: str, body: Union[OrganizationUserRoleBody, Mapping[str, Any]]
     ) -> AssignOrganizationRolesToUserResponse:
         """Blocking :meth:`ManagementClient.assignOrganizationRolesToUser`."""
         return self._send(
             "POST",
             ["organizations", id, "users", userId, "roles"],
             AssignOrganizationRolesToUserResponse,
-            body=body_text(AssignOrganizationRolesToUserBody, body),
+            body=body_text(OrganizationUserRoleBody, body),
         )
 
     def replaceOrganizationUserRoles(
-        self, id: str, userId: str, body: Union[AssignOrganizationRolesToUserBody, Mapping[str, Any]]
+        self, id: str, userId: str, body: Union[OrganizationUserRoleBody, Mapping[str, Any]]
     ) -> None:
         """Blocking :meth:`ManagementClient.replaceOrganizationUserRoles`."""
         return self._send(
             "PUT",
             ["organizations", id, "users", userId, "roles"],
             None,
-            body=body_text(AssignOrganizationRolesToUserBody, body),
+            body=body_text(OrganizationUserRoleBody, body),
         )
 
     def deleteOrganizationUserRole(self, id: str, userId: str, organizationRoleId: str) -> None:
@@ -5285,26 +5125,18 @@ class BlockingManagementClient(ManagementTransport, BlockingTransport):
             paginated=True,
         )
 
-    def addOrganizationApplications(
-        self, id: str, body: Union[CreateRoleApplicationBody, Mapping[str, Any]]
-    ) -> Any:
+    def addOrganizationApplications(self, id: str, body: Union[ApplicationBody, Mapping[str, Any]]) -> Any:
         """Blocking :meth:`ManagementClient.addOrganizationApplications`."""
         return self._send(
-            "POST",
-            ["organizations", id, "applications"],
-            Any,
-            body=body_text(CreateRoleApplicationBody, body),
+            "POST", ["organizations", id, "applications"], Any, body=body_text(ApplicationBody, body)
         )
 
     def replaceOrganizationApplications(
-        self, id: str, body: Union[CreateRoleApplicationBody, Mapping[str, Any]]
+        self, id: str, body: Union[ApplicationBody, Mapping[str, Any]]
     ) -> None:
         """Blocking :meth:`ManagementClient.replaceOrganizationApplications`."""
         return self._send(
-            "PUT",
-            ["organizations", id, "applications"],
-            None,
-            body=body_text(CreateRoleApplicationBody, body),
+            "PUT", ["organizations", id, "applications"], None, body=body_text(ApplicationBody, body)
         )
 
     def deleteOrganizationApplication(self, id: str, applicationId: str) -> None:
@@ -5335,25 +5167,25 @@ class BlockingManagementClient(ManagementTransport, BlockingTransport):
         )
 
     def assignOrganizationRolesToApplication(
-        self, id: str, applicationId: str, body: Union[CreateOrganizationJitRoleBody, Mapping[str, Any]]
+        self, id: str, applicationId: str, body: Union[OrganizationJitRoleBody, Mapping[str, Any]]
     ) -> Any:
         """Blocking :meth:`ManagementClient.assignOrganizationRolesToApplication`."""
         return self._send(
             "POST",
             ["organizations", id, "applications", applicationId, "roles"],
             Any,
-            body=body_text(CreateOrganizationJitRoleBody, body),
+            body=body_text(OrganizationJitRoleBody, body),
         )
 
     def replaceOrganizationApplicationRoles(
-        self, id: str, applicationId: str, body: Union[CreateOrganizationJitRoleBody, Mapping[str, Any]]
+        self, id: str, applicationId: str, body: Union[OrganizationJitRoleBody, Mapping[str, Any]]
     ) -> None:
         """Blocking :meth:`ManagementClient.replaceOrganizationApplicationRoles`."""
         return self._send(
             "PUT",
             ["organizations", id, "applications", applicationId, "roles"],
             None,
-            body=body_text(CreateOrganizationJitRoleBody, body),
+            body=body_text(OrganizationJitRoleBody, body),
         )
 
     def deleteOrganizationApplicationRole(self, id: str, applicationId: str, organizationRoleId: str) -> None:
@@ -5364,24 +5196,24 @@ class BlockingManagementClient(ManagementTransport, BlockingTransport):
 
     def listOrganizationJitEmailDomains(
         self, id: str, *, page: Optional[int] = None, page_size: Optional[int] = None
-    ) -> Page[OrganizationJitEmailDomainsItem]:
+    ) -> Page[EmailDomain]:
         """Blocking :meth:`ManagementClient.listOrganizationJitEmailDomains`."""
         return self._send(
             "GET",
             ["organizations", id, "jit", "email-domains"],
-            list[OrganizationJitEmailDomainsItem],
+            list[EmailDomain],
             query=[("page", page), ("page_size", page_size)],
             paginated=True,
         )
 
     def createOrganizationJitEmailDomain(
         self, id: str, body: Union[CreateOrganizationJitEmailDomainBody, Mapping[str, Any]]
-    ) -> OrganizationJitEmailDomainsItem:
+    ) -> EmailDomain:
         """Blocking :meth:`ManagementClient.createOrganizationJitEmailDomain`."""
         return self._send(
             "POST",
             ["organizations", id, "jit", "email-domains"],
-            OrganizationJitEmailDomainsItem,
+            EmailDomain,
             body=body_text(CreateOrganizationJitEmailDomainBody, body),
         )
 
@@ -5413,25 +5245,19 @@ class BlockingManagementClient(ManagementTransport, BlockingTransport):
         )
 
     def createOrganizationJitRole(
-        self, id: str, body: Union[CreateOrganizationJitRoleBody, Mapping[str, Any]]
+        self, id: str, body: Union[OrganizationJitRoleBody, Mapping[str, Any]]
     ) -> Any:
         """Blocking :meth:`ManagementClient.createOrganizationJitRole`."""
         return self._send(
-            "POST",
-            ["organizations", id, "jit", "roles"],
-            Any,
-            body=body_text(CreateOrganizationJitRoleBody, body),
+            "POST", ["organizations", id, "jit", "roles"], Any, body=body_text(OrganizationJitRoleBody, body)
         )
 
     def replaceOrganizationJitRoles(
-        self, id: str, body: Union[CreateOrganizationJitRoleBody, Mapping[str, Any]]
+        self, id: str, body: Union[OrganizationJitRoleBody, Mapping[str, Any]]
     ) -> None:
         """Blocking :meth:`ManagementClient.replaceOrganizationJitRoles`."""
         return self._send(
-            "PUT",
-            ["organizations", id, "jit", "roles"],
-            None,
-            body=body_text(CreateOrganizationJitRoleBody, body),
+            "PUT", ["organizations", id, "jit", "roles"], None, body=body_text(OrganizationJitRoleBody, body)
         )
 
     def deleteOrganizationJitRole(self, id: str, organizationRoleId: str) -> None:
@@ -5440,36 +5266,36 @@ class BlockingManagementClient(ManagementTransport, BlockingTransport):
 
     def listOrganizationJitSsoConnectors(
         self, id: str, *, page: Optional[int] = None, page_size: Optional[int] = None
-    ) -> Page[OrganizationJitSsoConnectorsItem]:
+    ) -> Page[OrganizationJitSsoConnector]:
         """Blocking :meth:`ManagementClient.listOrganizationJitSsoConnectors`."""
         return self._send(
             "GET",
             ["organizations", id, "jit", "sso-connectors"],
-            list[OrganizationJitSsoConnectorsItem],
+            list[OrganizationJitSsoConnector],
             query=[("page", page), ("page_size", page_size)],
             paginated=True,
         )
 
     def createOrganizationJitSsoConnector(
-        self, id: str, body: Union[CreateOrganizationJitSsoConnectorBody, Mapping[str, Any]]
+        self, id: str, body: Union[SsoConnectorBody, Mapping[str, Any]]
     ) -> Any:
         """Blocking :meth:`ManagementClient.createOrganizationJitSsoConnector`."""
         return self._send(
             "POST",
             ["organizations", id, "jit", "sso-connectors"],
             Any,
-            body=body_text(CreateOrganizationJitSsoConnectorBody, body),
+            body=body_text(SsoConnectorBody, body),
         )
 
     def replaceOrganizationJitSsoConnectors(
-        self, id: str, body: Union[CreateOrganizationJitSsoConnectorBody, Mapping[str, Any]]
+        self, id: str, body: Union[SsoConnectorBody, Mapping[str, Any]]
     ) -> None:
         """Blocking :meth:`ManagementClient.replaceOrganizationJitSsoConnectors`."""
         return self._send(
             "PUT",
             ["organizations", id, "jit", "sso-connectors"],
             None,
-            body=body_text(CreateOrganizationJitSsoConnectorBody, body),
+            body=body_text(SsoConnectorBody, body),
         )
 
     def deleteOrganizationJitSsoConnector(self, id: str, ssoConnectorId: str) -> None:
@@ -5494,12 +5320,12 @@ class BlockingManagementClient(ManagementTransport, BlockingTransport):
 
     def createSsoConnector(
         self, body: Union[CreateSsoConnectorBody, Mapping[str, Any]]
-    ) -> OrganizationJitSsoConnectorsItem:
+    ) -> OrganizationJitSsoConnector:
         """Blocking :meth:`ManagementClient.createSsoConnector`."""
         return self._send(
             "POST",
             ["sso-connectors"],
-            OrganizationJitSsoConnectorsItem,
+            OrganizationJitSsoConnector,
             body=body_text(CreateSsoConnectorBody, body),
         )
 
@@ -5534,19 +5360,16 @@ class BlockingManagementClient(ManagementTransport, BlockingTransport):
             body=body_text(CreateSubjectTokenBody, body),
         )
 
-    def getAccountCenterSettings(self) -> GetAccountCenterSettingsResponse:
+    def getAccountCenterSettings(self) -> AccountCenter:
         """Blocking :meth:`ManagementClient.getAccountCenterSettings`."""
-        return self._send("GET", ["account-center"], GetAccountCenterSettingsResponse)
+        return self._send("GET", ["account-center"], AccountCenter)
 
     def updateAccountCenterSettings(
         self, body: Union[UpdateAccountCenterSettingsBody, Mapping[str, Any]]
-    ) -> GetAccountCenterSettingsResponse:
+    ) -> AccountCenter:
         """Blocking :meth:`ManagementClient.updateAccountCenterSettings`."""
         return self._send(
-            "PATCH",
-            ["account-center"],
-            GetAccountCenterSettingsResponse,
-            body=body_text(UpdateAccountCenterSettingsBody, body),
+            "PATCH", ["account-center"], AccountCenter, body=body_text(UpdateAccountCenterSettingsBody, body)
         )
 
     def createSamlApplication(
@@ -5582,23 +5405,23 @@ class BlockingManagementClient(ManagementTransport, BlockingTransport):
 
     def createSamlApplicationSecret(
         self, id: str, body: Union[CreateSamlApplicationSecretBody, Mapping[str, Any]]
-    ) -> UpdateSamlApplicationSecretResponse:
+    ) -> SamlApplicationSecret:
         """Blocking :meth:`ManagementClient.createSamlApplicationSecret`."""
         return self._send(
             "POST",
             ["saml-applications", id, "secrets"],
-            UpdateSamlApplicationSecretResponse,
+            SamlApplicationSecret,
             body=body_text(CreateSamlApplicationSecretBody, body),
         )
 
     def updateSamlApplicationSecret(
         self, id: str, secretId: str, body: Union[UpdateSamlApplicationSecretBody, Mapping[str, Any]]
-    ) -> UpdateSamlApplicationSecretResponse:
+    ) -> SamlApplicationSecret:
         """Blocking :meth:`ManagementClient.updateSamlApplicationSecret`."""
         return self._send(
             "PATCH",
             ["saml-applications", id, "secrets", secretId],
-            UpdateSamlApplicationSecretResponse,
+            SamlApplicationSecret,
             body=body_text(UpdateSamlApplicationSecretBody, body),
         )
 
@@ -5733,19 +5556,16 @@ class BlockingManagementClient(ManagementTransport, BlockingTransport):
             body=body_text(ReplaceOneTimeTokenStatusBody, body),
         )
 
-    def getCaptchaProvider(self) -> GetCaptchaProviderResponse:
+    def getCaptchaProvider(self) -> CaptchaProvider:
         """Blocking :meth:`ManagementClient.getCaptchaProvider`."""
-        return self._send("GET", ["captcha-provider"], GetCaptchaProviderResponse)
+        return self._send("GET", ["captcha-provider"], CaptchaProvider)
 
     def updateCaptchaProvider(
         self, body: Union[UpdateCaptchaProviderBody, Mapping[str, Any]]
-    ) -> GetCaptchaProviderResponse:
+    ) -> CaptchaProvider:
         """Blocking :meth:`ManagementClient.updateCaptchaProvider`."""
         return self._send(
-            "PUT",
-            ["captcha-provider"],
-            GetCaptchaProviderResponse,
-            body=body_text(UpdateCaptchaProviderBody, body),
+            "PUT", ["captcha-provider"], CaptchaProvider, body=body_text(UpdateCaptchaProviderBody, body)
         )
 
     def deleteCaptchaProvider(self) -> None:
@@ -5761,49 +5581,49 @@ class BlockingManagementClient(ManagementTransport, BlockingTransport):
             body=body_text(DeleteSentinelActivitiesBody, body),
         )
 
-    def listCustomProfileFields(self) -> list[CustomProfileFieldByName]:
+    def listCustomProfileFields(self) -> list[CustomProfileField]:
         """Blocking :meth:`ManagementClient.listCustomProfileFields`."""
-        return self._send("GET", ["custom-profile-fields"], list[CustomProfileFieldByName])
+        return self._send("GET", ["custom-profile-fields"], list[CustomProfileField])
 
     def createCustomProfileField(
         self,
         body: Union[
-            CreateCustomProfileFieldBody1,
-            CreateCustomProfileFieldBody2,
-            CreateCustomProfileFieldBody3,
-            CreateCustomProfileFieldBody4,
-            CreateCustomProfileFieldBody5,
-            CreateCustomProfileFieldBody6,
-            CreateCustomProfileFieldBody7,
-            CreateCustomProfileFieldBody8,
-            CreateCustomProfileFieldBody9,
+            CustomProfileFieldBody1,
+            CustomProfileFieldBody2,
+            CustomProfileFieldBody3,
+            CustomProfileFieldBody4,
+            CustomProfileFieldBody5,
+            CustomProfileFieldBody6,
+            CustomProfileFieldBody7,
+            CustomProfileFieldBody8,
+            CustomProfileFieldBody9,
             Mapping[str, Any],
         ],
-    ) -> CustomProfileFieldByName:
+    ) -> CustomProfileField:
         """Blocking :meth:`ManagementClient.createCustomProfileField`."""
         return self._send(
             "POST",
             ["custom-profile-fields"],
-            CustomProfileFieldByName,
+            CustomProfileField,
             body=body_text(
                 Union[
-                    CreateCustomProfileFieldBody1,
-                    CreateCustomProfileFieldBody2,
-                    CreateCustomProfileFieldBody3,
-                    CreateCustomProfileFieldBody4,
-                    CreateCustomProfileFieldBody5,
-                    CreateCustomProfileFieldBody6,
-                    CreateCustomProfileFieldBody7,
-                    CreateCustomProfileFieldBody8,
-                    CreateCustomProfileFieldBody9,
+                    CustomProfileFieldBody1,
+                    CustomProfileFieldBody2,
+                    CustomProfileFieldBody3,
+                    CustomProfileFieldBody4,
+                    CustomProfileFieldBody5,
+                    CustomProfileFieldBody6,
+                    CustomProfileFieldBody7,
+                    CustomProfileFieldBody8,
+                    CustomProfileFieldBody9,
                 ],
                 body,
             ),
         )
 
-    def getCustomProfileFieldByName(self, name: str) -> CustomProfileFieldByName:
+    def getCustomProfileFieldByName(self, name: str) -> CustomProfileField:
         """Blocking :meth:`ManagementClient.getCustomProfileFieldByName`."""
-        return self._send("GET", ["custom-profile-fields", name], CustomProfileFieldByName)
+        return self._send("GET", ["custom-profile-fields", name], CustomProfileField)
 
     def updateCustomProfileFieldByName(
         self,
@@ -5820,12 +5640,12 @@ class BlockingManagementClient(ManagementTransport, BlockingTransport):
             UpdateCustomProfileFieldByNameBody9,
             Mapping[str, Any],
         ],
-    ) -> CustomProfileFieldByName:
+    ) -> CustomProfileField:
         """Blocking :meth:`ManagementClient.updateCustomProfileFieldByName`."""
         return self._send(
             "PUT",
             ["custom-profile-fields", name],
-            CustomProfileFieldByName,
+            CustomProfileField,
             body=body_text(
                 Union[
                     UpdateCustomProfileFieldByNameBody1,
@@ -5850,35 +5670,35 @@ class BlockingManagementClient(ManagementTransport, BlockingTransport):
         self,
         body: list[
             Union[
-                CreateCustomProfileFieldBody1,
-                CreateCustomProfileFieldBody2,
-                CreateCustomProfileFieldBody3,
-                CreateCustomProfileFieldBody4,
-                CreateCustomProfileFieldBody5,
-                CreateCustomProfileFieldBody6,
-                CreateCustomProfileFieldBody7,
-                CreateCustomProfileFieldBody8,
-                CreateCustomProfileFieldBody9,
+                CustomProfileFieldBody1,
+                CustomProfileFieldBody2,
+                CustomProfileFieldBody3,
+                CustomProfileFieldBody4,
+                CustomProfileFieldBody5,
+                CustomProfileFieldBody6,
+                CustomProfileFieldBody7,
+                CustomProfileFieldBody8,
+                CustomProfileFieldBody9,
             ]
         ],
-    ) -> list[CustomProfileFieldByName]:
+    ) -> list[CustomProfileField]:
         """Blocking :meth:`ManagementClient.createCustomProfileFieldsBatch`."""
         return self._send(
             "POST",
             ["custom-profile-fields", "batch"],
-            list[CustomProfileFieldByName],
+            list[CustomProfileField],
             body=body_text(
                 list[
                     Union[
-                        CreateCustomProfileFieldBody1,
-                        CreateCustomProfileFieldBody2,
-                        CreateCustomProfileFieldBody3,
-                        CreateCustomProfileFieldBody4,
-                        CreateCustomProfileFieldBody5,
-                        CreateCustomProfileFieldBody6,
-                        CreateCustomProfileFieldBody7,
-                        CreateCustomProfileFieldBody8,
-                        CreateCustomProfileFieldBody9,
+                        CustomProfileFieldBody1,
+                        CustomProfileFieldBody2,
+                        CustomProfileFieldBody3,
+                        CustomProfileFieldBody4,
+                        CustomProfileFieldBody5,
+                        CustomProfileFieldBody6,
+                        CustomProfileFieldBody7,
+                        CustomProfileFieldBody8,
+                        CustomProfileFieldBody9,
                     ]
                 ],
                 body,
@@ -5887,12 +5707,12 @@ class BlockingManagementClient(ManagementTransport, BlockingTransport):
 
     def updateCustomProfileFieldsSieOrder(
         self, body: Union[UpdateCustomProfileFieldsSieOrderBody, Mapping[str, Any]]
-    ) -> list[CustomProfileFieldByName]:
+    ) -> list[CustomProfileField]:
         """Blocking :meth:`ManagementClient.updateCustomProfileFieldsSieOrder`."""
         return self._send(
             "POST",
             ["custom-profile-fields", "properties", "sie-order"],
-            list[CustomProfileFieldByName],
+            list[CustomProfileField],
             body=body_text(UpdateCustomProfileFieldsSieOrderBody, body),
         )
 

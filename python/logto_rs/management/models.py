@@ -12,88 +12,73 @@ from pydantic import Field
 from .._rest import RequestModel, ResponseModel
 
 __all__ = [
+    "AccessControl",
+    "AccessControlOrganizationRoleRulesItem",
+    "AccountCenter",
+    "AccountCenterFields",
     "Action",
     "ActionsItem",
+    "AdaptiveMfa",
     "AddOneTimeTokensBody",
-    "AddOneTimeTokensBodyContext",
     "AddOrganizationUsersResponse",
+    "AdminConsole",
+    "AdminConsoleCheckedChargeNotification",
+    "AdminConsoleDevelopmentTenantMigrationNotification",
     "Application",
-    "ApplicationCustomClientMetadata",
-    "ApplicationOidcClientMetadata",
-    "ApplicationOrganizationsItem",
-    "ApplicationProtectedAppMetadata",
-    "ApplicationProtectedAppMetadataCustomDomainsItem",
-    "ApplicationProtectedAppMetadataPageRulesItem",
-    "ApplicationProtectedDnsRecordsItem",
-    "ApplicationProtectedItemCloudflareData",
-    "ApplicationProtectedItemCloudflareDataSsl",
-    "ApplicationProtectedValidationErrorsItem",
-    "ApplicationSecretsItem",
+    "ApplicationBody",
+    "ApplicationBodyCustomClientMetadata",
+    "ApplicationBodyOidcClientMetadata",
+    "ApplicationOrganization",
+    "ApplicationResponse",
+    "ApplicationSecretBody",
     "ApplicationUserConsentOrganizations",
     "ApplicationUserConsentScopes",
     "ApplicationUserConsentScopesResourceScopesItem",
     "ApplicationUserConsentScopesResourceScopesItemResource",
     "ApplicationUserConsentScopesResourceScopesItemScopesItem",
-    "ApplicationsItem",
-    "AssignApplicationRolesBody",
     "AssignApplicationRolesResponse",
     "AssignOrganizationRolesToApplicationsBody",
-    "AssignOrganizationRolesToUserBody",
     "AssignOrganizationRolesToUserResponse",
     "AssignOrganizationRolesToUsersBody",
     "AssignUserRolesResponse",
+    "AttributeMapping",
+    "Branding",
+    "CaptchaProvider",
+    "CaptchaProviderConfig1",
+    "CaptchaProviderConfig2",
     "CheckPasswordWithDefaultSignInExperienceBody",
     "CheckPasswordWithDefaultSignInExperienceResponse1",
     "CheckPasswordWithDefaultSignInExperienceResponse2",
     "CheckPasswordWithDefaultSignInExperienceResponse2IssuesItem",
     "CleanupDomainsBody",
     "CleanupDomainsResponse",
+    "Color",
+    "Config",
     "Connector",
+    "ConnectorBodyMetadata",
     "ConnectorFactory",
-    "ConnectorFormItemsItem1",
-    "ConnectorFormItemsItem1SelectItemsItem",
-    "ConnectorFormItemsItem1ShowConditionsItem",
-    "ConnectorFormItemsItem2",
-    "ConnectorFormItemsItem2SelectItemsItem",
-    "ConnectorFormItemsItem3",
     "ConnectorMetadata",
+    "ConsentOrganizationBody",
+    "Context",
     "CreateApplicationBody",
     "CreateApplicationBodyProtectedAppMetadata",
     "CreateApplicationProtectedAppMetadataCustomDomainBody",
-    "CreateApplicationSecretBody",
-    "CreateApplicationUserConsentOrganizationBody",
     "CreateApplicationUserConsentScopeBody",
     "CreateConnectorAuthorizationUriBody",
     "CreateConnectorAuthorizationUriResponse",
     "CreateConnectorBody",
     "CreateConnectorTestBody",
-    "CreateCustomProfileFieldBody1",
-    "CreateCustomProfileFieldBody2",
-    "CreateCustomProfileFieldBody3",
-    "CreateCustomProfileFieldBody4",
-    "CreateCustomProfileFieldBody5",
-    "CreateCustomProfileFieldBody6",
-    "CreateCustomProfileFieldBody7",
-    "CreateCustomProfileFieldBody8",
-    "CreateCustomProfileFieldBody9",
     "CreateDomainBody",
     "CreateHookBody",
     "CreateHookTestBody",
     "CreateOrganizationBody",
     "CreateOrganizationInvitationBody",
-    "CreateOrganizationInvitationBodyMessagePayload1",
     "CreateOrganizationJitEmailDomainBody",
-    "CreateOrganizationJitRoleBody",
-    "CreateOrganizationJitSsoConnectorBody",
     "CreateOrganizationRoleBody",
-    "CreateOrganizationRoleScopeBody",
     "CreateOrganizationScopeBody",
     "CreateResourceBody",
     "CreateResourceScopeBody",
-    "CreateRoleApplicationBody",
     "CreateRoleBody",
-    "CreateRoleScopeBody",
-    "CreateRoleUserBody",
     "CreateSamlApplicationBody",
     "CreateSamlApplicationSecretBody",
     "CreateSsoConnectorBody",
@@ -109,57 +94,62 @@ __all__ = [
     "CreateUserMfaVerificationResponse2",
     "CreateVerificationCodeBody1",
     "CreateVerificationCodeBody2",
+    "CustomClientMetadata",
+    "CustomDomain",
+    "CustomDomainCloudflareData",
+    "CustomDomainCloudflareDataSsl",
+    "CustomDomainCloudflareDataSslValidationErrorsItem",
     "CustomPhrase",
-    "CustomProfileFieldByName",
-    "CustomProfileFieldByNameConfig",
-    "CustomProfileFieldByNameConfigOptionsItem",
-    "CustomProfileFieldByNameConfigPartsItem",
-    "CustomProfileFieldByNameConfigPartsItemConfig",
+    "CustomProfileField",
+    "CustomProfileFieldBody1",
+    "CustomProfileFieldBody2",
+    "CustomProfileFieldBody3",
+    "CustomProfileFieldBody4",
+    "CustomProfileFieldBody5",
+    "CustomProfileFieldBody6",
+    "CustomProfileFieldBody7",
+    "CustomProfileFieldBody8",
+    "CustomProfileFieldBody9",
+    "CustomProfileFieldByNameBody1Config",
+    "CustomProfileFieldByNameBody2Config",
+    "CustomProfileFieldByNameBody3Config",
+    "CustomProfileFieldByNameBody4Config",
+    "CustomProfileFieldByNameBody5Config",
+    "CustomProfileFieldByNameBody5ConfigOptionsItem",
+    "CustomProfileFieldByNameBody6Config",
+    "CustomProfileFieldByNameBody7Config",
+    "CustomProfileFieldByNameBody8Config",
+    "CustomProfileFieldByNameBody8ConfigPartsItem",
+    "CustomProfileFieldByNameBody8ConfigPartsItemConfig",
+    "CustomProfileFieldByNameBody9Config",
+    "CustomProfileFieldByNameBody9ConfigPartsItem",
+    "CustomProfileFieldConfig",
+    "CustomProfileFieldConfigOptionsItem",
+    "CustomProfileFieldConfigPartsItem",
+    "CustomProfileFieldConfigPartsItemConfig",
+    "CustomUiAsset",
+    "CustomUiCsp",
     "DeleteEmailTemplatesResponse",
     "DeleteSentinelActivitiesBody",
+    "DnsRecord",
     "Domain",
+    "EmailBlocklistPolicy",
+    "EmailDomain",
     "EmailTemplate",
     "EmailTemplateDetails",
-    "GetAccountCenterSettingsResponse",
-    "GetAccountCenterSettingsResponseFields",
+    "FeaturedUser",
+    "Fingerprint",
+    "FingerprintSha256",
+    "FormItem1",
+    "FormItem1SelectItemsItem",
+    "FormItem1ShowConditionsItem",
+    "FormItem2",
+    "FormItem2SelectItemsItem",
+    "FormItem3",
     "GetActiveUserCountsResponse",
     "GetActiveUserCountsResponseDauCurveItem",
-    "GetAdminConsoleConfigResponse",
-    "GetAdminConsoleConfigResponseCheckedChargeNotification",
-    "GetAdminTenantMigrationNotification",
-    "GetApplicationAccessControlResponse",
-    "GetApplicationAccessControlResponseOrganizationRoleRulesItem",
-    "GetApplicationSignInExperienceResponse",
-    "GetCaptchaProviderResponse",
-    "GetCaptchaProviderResponseConfig1",
-    "GetCaptchaProviderResponseConfig2",
-    "GetIdTokenConfigResponse",
     "GetNewUserCountsResponse",
-    "GetNewUserCountsResponseToday",
-    "GetOidcSessionConfigResponse",
     "GetSignInExpResponse",
-    "GetSignInExpResponseAdaptiveMfa",
-    "GetSignInExpResponseColor",
-    "GetSignInExpResponseCustomUiAssets",
-    "GetSignInExpResponseCustomUiCsp",
-    "GetSignInExpResponseEmailBlocklistPolicy",
-    "GetSignInExpResponseLanguageInfo",
-    "GetSignInExpResponseMfa",
-    "GetSignInExpResponsePasskeySignIn",
-    "GetSignInExpResponsePasswordExpiration1",
-    "GetSignInExpResponsePasswordExpiration2",
-    "GetSignInExpResponsePasswordPolicy",
-    "GetSignInExpResponsePasswordPolicyCharacterTypes",
-    "GetSignInExpResponsePasswordPolicyLength",
-    "GetSignInExpResponsePasswordPolicyRejects",
-    "GetSignInExpResponseSentinelPolicy",
-    "GetSignInExpResponseSignIn",
-    "GetSignInExpResponseSignInMethodsItem",
-    "GetSignInExpResponseSignUp",
-    "GetSignInExpResponseSignUpProfileFieldsItem",
-    "GetSignInExpResponseSignUpSecondaryIdentifiersItem",
-    "GetSignInExpResponseSocialSignIn",
-    "GetSignInExpResponseVerificationCodePolicy",
     "GetSystemApplicationConfigResponse",
     "GetSystemApplicationConfigResponseProtectedApps",
     "GetTotalUserCountResponse",
@@ -168,9 +158,13 @@ __all__ = [
     "GetUsernameCaseSensitivityConflictsResponse",
     "GetUsernameCaseSensitivityConflictsResponseSamplesItem",
     "Hook",
-    "HookConfig",
+    "HookBodyConfig",
     "HookExecutionStats",
     "HookRecentLogsItem",
+    "HookResponse",
+    "IdToken",
+    "Identity",
+    "IdentityBody",
     "JwtCustomizer1",
     "JwtCustomizer1ContextSample",
     "JwtCustomizer1ContextSampleApplication",
@@ -178,60 +172,62 @@ __all__ = [
     "JwtCustomizer1ContextSampleInteraction",
     "JwtCustomizer1ContextSampleOrganization",
     "JwtCustomizer1ContextSampleUser",
+    "JwtCustomizer1ContextSampleUserOrganization",
     "JwtCustomizer1ContextSampleUserOrganizationRolesItem",
-    "JwtCustomizer1ContextSampleUserOrganizationsItem",
     "JwtCustomizer1ContextSampleUserRolesItem",
     "JwtCustomizer1ContextSampleUserRolesItemScopesItem",
     "JwtCustomizer1ContextSampleUserSsoIdentitiesItem",
     "JwtCustomizer1TokenSample",
-    "JwtCustomizer1VerificationRecordsItem1",
-    "JwtCustomizer1VerificationRecordsItem10",
-    "JwtCustomizer1VerificationRecordsItem11",
-    "JwtCustomizer1VerificationRecordsItem12",
-    "JwtCustomizer1VerificationRecordsItem12OneTimeTokenContext",
-    "JwtCustomizer1VerificationRecordsItem13",
-    "JwtCustomizer1VerificationRecordsItem13Identifier",
-    "JwtCustomizer1VerificationRecordsItem1Identifier",
-    "JwtCustomizer1VerificationRecordsItem2",
-    "JwtCustomizer1VerificationRecordsItem2Identifier",
-    "JwtCustomizer1VerificationRecordsItem3",
-    "JwtCustomizer1VerificationRecordsItem3Identifier",
-    "JwtCustomizer1VerificationRecordsItem4",
-    "JwtCustomizer1VerificationRecordsItem5",
-    "JwtCustomizer1VerificationRecordsItem6",
-    "JwtCustomizer1VerificationRecordsItem6SocialUserInfo",
-    "JwtCustomizer1VerificationRecordsItem7",
-    "JwtCustomizer1VerificationRecordsItem8",
-    "JwtCustomizer1VerificationRecordsItem9",
     "JwtCustomizer2",
     "JwtCustomizer2ContextSample",
     "JwtCustomizer2TokenSample",
+    "JwtCustomizerBody",
     "JwtCustomizersItem1",
     "JwtCustomizersItem2",
+    "LanguageInfo",
     "Log",
-    "LogPayload",
-    "LogPayloadUserAgentParsed",
-    "LogPayloadUserAgentParsedBrowser",
-    "LogPayloadUserAgentParsedCpu",
-    "LogPayloadUserAgentParsedDevice",
-    "LogPayloadUserAgentParsedEngine",
+    "MessagePayload1",
+    "Metadata",
+    "Mfa",
+    "OidcClientMetadata",
     "OidcKeysItem",
     "OneTimeToken",
     "OneTimeTokenContext",
     "Organization",
     "OrganizationApplicationsItem",
-    "OrganizationBranding",
-    "OrganizationColor",
+    "OrganizationBodyBranding",
+    "OrganizationBodyColor",
     "OrganizationInvitation",
-    "OrganizationInvitationOrganizationRolesItem",
-    "OrganizationJitEmailDomainsItem",
-    "OrganizationJitSsoConnectorsItem",
+    "OrganizationInvitationOrganizationRole",
+    "OrganizationJitRoleBody",
+    "OrganizationJitSsoConnector",
     "OrganizationRole",
+    "OrganizationRoleScopeBody",
     "OrganizationRolesItem",
     "OrganizationRolesItemResourceScopesItem",
     "OrganizationScope",
+    "OrganizationUserRoleBody",
     "OrganizationUsersItem",
     "OrganizationsItem",
+    "PageRule",
+    "PasskeySignIn",
+    "PasswordBody",
+    "PasswordExpiration1",
+    "PasswordExpiration2",
+    "PasswordPolicy",
+    "PasswordPolicyCharacterTypes",
+    "PasswordPolicyLength",
+    "PasswordPolicyRejects",
+    "Payload",
+    "PayloadUserAgentParsed",
+    "PayloadUserAgentParsedBrowser",
+    "PayloadUserAgentParsedCpu",
+    "PayloadUserAgentParsedDevice",
+    "PayloadUserAgentParsedEngine",
+    "Profile",
+    "ProfileAddress",
+    "ProtectedAppMetadata",
+    "ProtectedAppMetadataPageRulesItem",
     "ReplaceApplicationAccessControlBody",
     "ReplaceApplicationAccessControlBodyOrganizationRoleRulesItem",
     "ReplaceApplicationSignInExperienceBody",
@@ -242,28 +238,43 @@ __all__ = [
     "ReplaceOneTimeTokenStatusBody",
     "ReplaceOrganizationInvitationStatusBody",
     "ReplaceOrganizationJitEmailDomainsBody",
-    "ReplaceUserIdentityBody",
     "ReplaceUserRolesResponse",
     "Resource",
-    "ResourcesItem",
-    "ResourcesItemScopesItem",
+    "ResourceResponse",
+    "ResourceResponseScope",
     "Role",
-    "RoleApplicationsItem",
+    "RoleApplication",
+    "RoleBody",
     "RoleScopesItem",
-    "RoleUsersItem",
+    "RoleUser",
     "RolesItem",
     "RolesItemFeaturedApplicationsItem",
-    "RolesItemFeaturedUsersItem",
     "RotateOidcKeysBody",
     "SamlApplication",
     "SamlApplicationAcsUrl",
     "SamlApplicationAttributeMapping",
+    "SamlApplicationSecret",
     "SamlApplicationSecretsItem",
-    "SamlApplicationSecretsItemFingerprints",
-    "SamlApplicationSecretsItemFingerprintsSha256",
+    "ScopeBody",
+    "Secret",
+    "SecretBody",
+    "SentinelPolicy",
+    "Session",
+    "SignIn",
+    "SignInExpBodySignUpProfileField",
+    "SignInExpResponseColor",
+    "SignInExperience",
+    "SignInMethodsItem",
+    "SignUp",
+    "SignUpProfileField",
+    "SignUpSecondaryIdentifiersItem",
+    "SocialSignIn",
     "SsoConnector",
+    "SsoConnectorBody",
+    "SsoConnectorBodyBranding",
     "SsoConnectorBranding",
     "SsoConnectorProvidersItem",
+    "SsoIdentity",
     "TestActionBody",
     "TestJwtCustomDomainsItem",
     "TestJwtCustomDomainsItemCloudflareData",
@@ -306,6 +317,8 @@ __all__ = [
     "TestJwtVerificationRecordsItem7",
     "TestJwtVerificationRecordsItem8",
     "TestJwtVerificationRecordsItem9",
+    "Today",
+    "TokenSecret",
     "TranslationObject",
     "TranslationObject2",
     "UpdateAccountCenterSettingsBody",
@@ -315,48 +328,26 @@ __all__ = [
     "UpdateAdminConsoleConfigBodyCheckedChargeNotification",
     "UpdateAdminTenantMigrationNotification",
     "UpdateApplicationBody",
-    "UpdateApplicationBodyCustomClientMetadata",
-    "UpdateApplicationBodyOidcClientMetadata",
     "UpdateApplicationBodyProtectedAppMetadata",
-    "UpdateApplicationBodyProtectedAppMetadataPageRulesItem",
-    "UpdateApplicationSecretBody",
     "UpdateCaptchaProviderBody",
     "UpdateCaptchaProviderBodyConfig1",
     "UpdateCaptchaProviderBodyConfig2",
     "UpdateConnectorBody",
-    "UpdateConnectorBodyMetadata",
     "UpdateCustomProfileFieldByNameBody1",
-    "UpdateCustomProfileFieldByNameBody1Config",
     "UpdateCustomProfileFieldByNameBody2",
-    "UpdateCustomProfileFieldByNameBody2Config",
     "UpdateCustomProfileFieldByNameBody3",
-    "UpdateCustomProfileFieldByNameBody3Config",
     "UpdateCustomProfileFieldByNameBody4",
-    "UpdateCustomProfileFieldByNameBody4Config",
     "UpdateCustomProfileFieldByNameBody5",
-    "UpdateCustomProfileFieldByNameBody5Config",
-    "UpdateCustomProfileFieldByNameBody5ConfigOptionsItem",
     "UpdateCustomProfileFieldByNameBody6",
-    "UpdateCustomProfileFieldByNameBody6Config",
     "UpdateCustomProfileFieldByNameBody7",
-    "UpdateCustomProfileFieldByNameBody7Config",
     "UpdateCustomProfileFieldByNameBody8",
-    "UpdateCustomProfileFieldByNameBody8Config",
-    "UpdateCustomProfileFieldByNameBody8ConfigPartsItem",
-    "UpdateCustomProfileFieldByNameBody8ConfigPartsItemConfig",
     "UpdateCustomProfileFieldByNameBody9",
-    "UpdateCustomProfileFieldByNameBody9Config",
-    "UpdateCustomProfileFieldByNameBody9ConfigPartsItem",
     "UpdateCustomProfileFieldsSieOrderBody",
     "UpdateCustomProfileFieldsSieOrderBodyOrderItem",
     "UpdateEmailTemplateDetailsBody",
     "UpdateHookBody",
-    "UpdateHookBodyConfig",
-    "UpdateHookResponse",
     "UpdateOidcSessionConfigBody",
     "UpdateOrganizationBody",
-    "UpdateOrganizationBodyBranding",
-    "UpdateOrganizationBodyColor",
     "UpdateOrganizationRoleBody",
     "UpdateOrganizationScopeBody",
     "UpdatePersonalAccessTokenNameBody",
@@ -365,9 +356,7 @@ __all__ = [
     "UpdateResourceScopeBody",
     "UpdateRoleBody",
     "UpdateSamlApplicationBody",
-    "UpdateSamlApplicationBodyAttributeMapping",
     "UpdateSamlApplicationSecretBody",
-    "UpdateSamlApplicationSecretResponse",
     "UpdateSignInExpBody",
     "UpdateSignInExpBodyAdaptiveMfa",
     "UpdateSignInExpBodyColor",
@@ -387,22 +376,17 @@ __all__ = [
     "UpdateSignInExpBodySignIn",
     "UpdateSignInExpBodySignInMethodsItem",
     "UpdateSignInExpBodySignUp",
-    "UpdateSignInExpBodySignUpProfileFieldsItem",
     "UpdateSignInExpBodySignUpSecondaryIdentifiersItem",
     "UpdateSignInExpBodySocialSignIn",
     "UpdateSignInExpBodyVerificationCodePolicy",
     "UpdateSignInExpResponse",
     "UpdateSsoConnectorBody",
-    "UpdateSsoConnectorBodyBranding",
     "UpdateUserBody",
-    "UpdateUserBodyProfile",
-    "UpdateUserBodyProfileAddress",
     "UpdateUserCustomDataBody",
     "UpdateUserIsSuspendedBody",
     "UpdateUserLogtoConfigsBody",
     "UpdateUserLogtoConfigsBodyMfa",
     "UpdateUserLogtoConfigsBodyPasskeySignIn",
-    "UpdateUserPasswordBody",
     "UpdateUserPasswordExpirationBody",
     "UpdateUserPasswordExpirationResponse",
     "UpdateUserPasswordExpirationResponseProfile",
@@ -410,42 +394,58 @@ __all__ = [
     "UpdateUserProfileBody",
     "UpsertActionBody",
     "UpsertIdTokenConfigBody",
-    "UpsertJwtCustomizerBody",
     "User",
     "UserAllIdentities",
     "UserAllIdentitiesSocialIdentitiesItem",
     "UserAllIdentitiesSsoIdentitiesItem",
+    "UserBody",
+    "UserBodyProfile",
+    "UserBodyProfileAddress",
     "UserGrants",
     "UserGrantsGrantsItem",
     "UserGrantsGrantsItemApplication",
     "UserGrantsGrantsItemPayload",
-    "UserIdentitiesValue",
     "UserIdentity",
-    "UserIdentityTokenSecret",
-    "UserIdentityTokenSecretMetadata",
-    "UserLogtoConfigs",
-    "UserLogtoConfigsMfa",
-    "UserLogtoConfigsPasskeySignIn",
+    "UserLogtoConfig",
+    "UserLogtoConfigMfa",
+    "UserLogtoConfigPasskeySignIn",
     "UserMfaVerificationsItem",
-    "UserPersonalAccessTokensItem",
-    "UserProfile",
-    "UserProfileAddress",
+    "UserPersonalAccessToken",
     "UserSession",
     "UserSessionLastSubmission",
     "UserSessionPayload",
     "UserSessionPayloadAuthorizationsValue",
     "UserSessions",
-    "UserSsoIdentitiesItem",
     "UserSsoIdentity",
     "UserSsoIdentityTokenSecret",
+    "VerificationCodePolicy",
+    "VerificationRecord1",
+    "VerificationRecord10",
+    "VerificationRecord11",
+    "VerificationRecord12",
+    "VerificationRecord12OneTimeTokenContext",
+    "VerificationRecord13",
+    "VerificationRecord13Identifier",
+    "VerificationRecord1Identifier",
+    "VerificationRecord2",
+    "VerificationRecord2Identifier",
+    "VerificationRecord3",
+    "VerificationRecord3Identifier",
+    "VerificationRecord4",
+    "VerificationRecord5",
+    "VerificationRecord6",
+    "VerificationRecord6SocialUserInfo",
+    "VerificationRecord7",
+    "VerificationRecord8",
+    "VerificationRecord9",
     "VerifyOneTimeTokenBody",
     "VerifyVerificationCodeBody1",
     "VerifyVerificationCodeBody2",
 ]
 
 
-class ApplicationOidcClientMetadata(ResponseModel):
-    """ApplicationOidcClientMetadata."""
+class OidcClientMetadata(ResponseModel):
+    """OidcClientMetadata."""
 
     redirectUris: list[Any]
     postLogoutRedirectUris: list[Any]
@@ -454,8 +454,8 @@ class ApplicationOidcClientMetadata(ResponseModel):
     logoUri: Optional[str] = None
 
 
-class ApplicationCustomClientMetadata(ResponseModel):
-    """ApplicationCustomClientMetadata."""
+class CustomClientMetadata(ResponseModel):
+    """CustomClientMetadata."""
 
     corsAllowedOrigins: Optional[list[str]] = None
     idTokenTtl: Optional[float] = Field(None, repr=False)
@@ -469,60 +469,60 @@ class ApplicationCustomClientMetadata(ResponseModel):
     maxAllowedGrants: Optional[float] = None
 
 
-class ApplicationProtectedAppMetadataPageRulesItem(ResponseModel):
-    """ApplicationProtectedAppMetadataPageRulesItem."""
+class ProtectedAppMetadataPageRulesItem(ResponseModel):
+    """ProtectedAppMetadataPageRulesItem."""
 
     path: str
 
 
-class ApplicationProtectedDnsRecordsItem(ResponseModel):
-    """ApplicationProtectedDnsRecordsItem."""
+class DnsRecord(ResponseModel):
+    """DnsRecord."""
 
     name: str
     type: str
     value: str = Field(repr=False)
 
 
-class ApplicationProtectedValidationErrorsItem(ResponseModel):
-    """ApplicationProtectedValidationErrorsItem."""
+class CustomDomainCloudflareDataSslValidationErrorsItem(ResponseModel):
+    """CustomDomainCloudflareDataSslValidationErrorsItem."""
 
     message: str
 
 
-class ApplicationProtectedItemCloudflareDataSsl(ResponseModel):
-    """ApplicationProtectedItemCloudflareDataSsl."""
+class CustomDomainCloudflareDataSsl(ResponseModel):
+    """CustomDomainCloudflareDataSsl."""
 
     status: str
-    validation_errors: Optional[list[ApplicationProtectedValidationErrorsItem]] = None
+    validation_errors: Optional[list[CustomDomainCloudflareDataSslValidationErrorsItem]] = None
 
 
-class ApplicationProtectedItemCloudflareData(ResponseModel):
-    """ApplicationProtectedItemCloudflareData."""
+class CustomDomainCloudflareData(ResponseModel):
+    """CustomDomainCloudflareData."""
 
     id: str
     status: str
-    ssl: ApplicationProtectedItemCloudflareDataSsl
+    ssl: CustomDomainCloudflareDataSsl
     verification_errors: Optional[list[str]] = None
 
 
-class ApplicationProtectedAppMetadataCustomDomainsItem(ResponseModel):
-    """ApplicationProtectedAppMetadataCustomDomainsItem."""
+class CustomDomain(ResponseModel):
+    """CustomDomain."""
 
     domain: str
     # the known values, or one a newer Logto added
     status: Union[Literal["PendingVerification", "PendingSsl", "Active", "Error"], str]
     errorMessage: Optional[str]
-    dnsRecords: list[ApplicationProtectedDnsRecordsItem]
-    cloudflareData: Optional[ApplicationProtectedItemCloudflareData]
+    dnsRecords: list[DnsRecord]
+    cloudflareData: Optional[CustomDomainCloudflareData]
 
 
-class ApplicationProtectedAppMetadata(ResponseModel):
-    """ApplicationProtectedAppMetadata."""
+class ProtectedAppMetadata(ResponseModel):
+    """ProtectedAppMetadata."""
 
     host: str
     origin: str
     sessionDuration: float
-    pageRules: list[ApplicationProtectedAppMetadataPageRulesItem]
+    pageRules: list[ProtectedAppMetadataPageRulesItem]
     # the known values, or one a newer Logto added
     additionalScopes: Optional[
         list[
@@ -538,7 +538,7 @@ class ApplicationProtectedAppMetadata(ResponseModel):
             ]
         ]
     ] = None
-    customDomains: Optional[list[ApplicationProtectedAppMetadataCustomDomainsItem]] = None
+    customDomains: Optional[list[CustomDomain]] = None
 
 
 class Application(ResponseModel):
@@ -551,9 +551,9 @@ class Application(ResponseModel):
     description: Optional[str]
     # the known values, or one a newer Logto added
     type: Union[Literal["Native", "SPA", "Traditional", "MachineToMachine", "Protected", "SAML"], str]
-    oidcClientMetadata: ApplicationOidcClientMetadata
-    customClientMetadata: ApplicationCustomClientMetadata
-    protectedAppMetadata: Optional[ApplicationProtectedAppMetadata]
+    oidcClientMetadata: OidcClientMetadata
+    customClientMetadata: CustomClientMetadata
+    protectedAppMetadata: Optional[ProtectedAppMetadata]
     customData: dict[str, Any]
     isThirdParty: bool
     appLevelAccessControlEnabled: Optional[bool] = None
@@ -570,62 +570,62 @@ class ConnectorMetadata(ResponseModel):
     logoDark: Optional[str] = None
 
 
-class ConnectorFormItemsItem1SelectItemsItem(ResponseModel):
-    """ConnectorFormItemsItem1SelectItemsItem."""
+class FormItem1SelectItemsItem(ResponseModel):
+    """FormItem1SelectItemsItem."""
 
     value: str = Field(repr=False)
     title: str
 
 
-class ConnectorFormItemsItem1ShowConditionsItem(ResponseModel):
-    """ConnectorFormItemsItem1ShowConditionsItem."""
+class FormItem1ShowConditionsItem(ResponseModel):
+    """FormItem1ShowConditionsItem."""
 
     targetKey: str
     expectValue: Any = Field(None, repr=False)
 
 
-class ConnectorFormItemsItem1(ResponseModel):
-    """ConnectorFormItemsItem1."""
+class FormItem1(ResponseModel):
+    """FormItem1."""
 
     type: Literal["Select"]
-    selectItems: list[ConnectorFormItemsItem1SelectItemsItem]
+    selectItems: list[FormItem1SelectItemsItem]
     key: str
     label: str
     placeholder: Optional[str] = None
     required: Optional[bool] = None
     defaultValue: Any = Field(None, repr=False)
-    showConditions: Optional[list[ConnectorFormItemsItem1ShowConditionsItem]] = None
+    showConditions: Optional[list[FormItem1ShowConditionsItem]] = None
     description: Optional[str] = None
     tooltip: Optional[str] = None
     isConfidential: Optional[bool] = None
     isDevFeature: Optional[bool] = None
 
 
-class ConnectorFormItemsItem2SelectItemsItem(ResponseModel):
-    """ConnectorFormItemsItem2SelectItemsItem."""
+class FormItem2SelectItemsItem(ResponseModel):
+    """FormItem2SelectItemsItem."""
 
     value: str = Field(repr=False)
 
 
-class ConnectorFormItemsItem2(ResponseModel):
-    """ConnectorFormItemsItem2."""
+class FormItem2(ResponseModel):
+    """FormItem2."""
 
     type: Literal["MultiSelect"]
-    selectItems: list[ConnectorFormItemsItem2SelectItemsItem]
+    selectItems: list[FormItem2SelectItemsItem]
     key: str
     label: str
     placeholder: Optional[str] = None
     required: Optional[bool] = None
     defaultValue: Any = Field(None, repr=False)
-    showConditions: Optional[list[ConnectorFormItemsItem1ShowConditionsItem]] = None
+    showConditions: Optional[list[FormItem1ShowConditionsItem]] = None
     description: Optional[str] = None
     tooltip: Optional[str] = None
     isConfidential: Optional[bool] = None
     isDevFeature: Optional[bool] = None
 
 
-class ConnectorFormItemsItem3(ResponseModel):
-    """ConnectorFormItemsItem3."""
+class FormItem3(ResponseModel):
+    """FormItem3."""
 
     # the known values, or one a newer Logto added
     type: Union[Literal["Text", "Number", "MultilineText", "Switch", "Json"], str]
@@ -634,7 +634,7 @@ class ConnectorFormItemsItem3(ResponseModel):
     placeholder: Optional[str] = None
     required: Optional[bool] = None
     defaultValue: Any = Field(None, repr=False)
-    showConditions: Optional[list[ConnectorFormItemsItem1ShowConditionsItem]] = None
+    showConditions: Optional[list[FormItem1ShowConditionsItem]] = None
     description: Optional[str] = None
     tooltip: Optional[str] = None
     isConfidential: Optional[bool] = None
@@ -657,9 +657,7 @@ class Connector(ResponseModel):
     logoDark: Optional[str]
     readme: str
     configTemplate: Optional[str] = None
-    formItems: Optional[
-        list[Union[ConnectorFormItemsItem1, ConnectorFormItemsItem2, ConnectorFormItemsItem3]]
-    ] = None
+    formItems: Optional[list[Union[FormItem1, FormItem2, FormItem3]]] = None
     customData: Optional[dict[str, Any]] = None
     fromEmail: Optional[str] = None
     # the known values, or one a newer Logto added
@@ -687,9 +685,7 @@ class ConnectorFactory(ResponseModel):
     logoDark: Optional[str]
     readme: str
     configTemplate: Optional[str] = None
-    formItems: Optional[
-        list[Union[ConnectorFormItemsItem1, ConnectorFormItemsItem2, ConnectorFormItemsItem3]]
-    ] = None
+    formItems: Optional[list[Union[FormItem1, FormItem2, FormItem3]]] = None
     customData: Optional[dict[str, Any]] = None
     fromEmail: Optional[str] = None
     # the known values, or one a newer Logto added
@@ -709,15 +705,15 @@ class Resource(ResponseModel):
     accessTokenTtl: float = Field(repr=False)
 
 
-class UserIdentitiesValue(ResponseModel):
-    """UserIdentitiesValue."""
+class Identity(ResponseModel):
+    """Identity."""
 
     userId: str
     details: Optional[dict[str, Any]] = None
 
 
-class UserProfileAddress(ResponseModel):
-    """UserProfileAddress."""
+class ProfileAddress(ResponseModel):
+    """ProfileAddress."""
 
     formatted: Optional[str] = None
     streetAddress: Optional[str] = None
@@ -727,8 +723,8 @@ class UserProfileAddress(ResponseModel):
     country: Optional[str] = None
 
 
-class UserProfile(ResponseModel):
-    """UserProfile."""
+class Profile(ResponseModel):
+    """Profile."""
 
     familyName: Optional[str] = None
     givenName: Optional[str] = None
@@ -741,11 +737,11 @@ class UserProfile(ResponseModel):
     birthdate: Optional[str] = None
     zoneinfo: Optional[str] = None
     locale: Optional[str] = None
-    address: Optional[UserProfileAddress] = None
+    address: Optional[ProfileAddress] = None
 
 
-class UserSsoIdentitiesItem(ResponseModel):
-    """UserSsoIdentitiesItem."""
+class SsoIdentity(ResponseModel):
+    """SsoIdentity."""
 
     tenantId: str
     id: str
@@ -768,16 +764,16 @@ class User(ResponseModel):
     name: Optional[str]
     avatar: Optional[str]
     customData: dict[str, Any]
-    identities: dict[str, UserIdentitiesValue]
+    identities: dict[str, Identity]
     lastSignInAt: Optional[float]
     createdAt: float
     updatedAt: float
-    profile: UserProfile
+    profile: Profile
     applicationId: Optional[str]
     isSuspended: bool
     hasPassword: Optional[bool] = Field(None, repr=False)
     hasSecurityVerificationMethod: Optional[bool] = None
-    ssoIdentities: Optional[list[UserSsoIdentitiesItem]] = None
+    ssoIdentities: Optional[list[SsoIdentity]] = None
     passwordDigest: Optional[str] = Field(None, repr=False)
     # the known values, or one a newer Logto added
     passwordAlgorithm: Optional[
@@ -785,8 +781,8 @@ class User(ResponseModel):
     ] = Field(None, repr=False)
 
 
-class LogPayloadUserAgentParsedBrowser(ResponseModel):
-    """LogPayloadUserAgentParsedBrowser."""
+class PayloadUserAgentParsedBrowser(ResponseModel):
+    """PayloadUserAgentParsedBrowser."""
 
     name: Optional[str] = None
     version: Optional[str] = None
@@ -794,40 +790,40 @@ class LogPayloadUserAgentParsedBrowser(ResponseModel):
     type: Optional[str] = None
 
 
-class LogPayloadUserAgentParsedDevice(ResponseModel):
-    """LogPayloadUserAgentParsedDevice."""
+class PayloadUserAgentParsedDevice(ResponseModel):
+    """PayloadUserAgentParsedDevice."""
 
     model: Optional[str] = None
     type: Optional[str] = None
     vendor: Optional[str] = None
 
 
-class LogPayloadUserAgentParsedEngine(ResponseModel):
-    """LogPayloadUserAgentParsedEngine."""
+class PayloadUserAgentParsedEngine(ResponseModel):
+    """PayloadUserAgentParsedEngine."""
 
     name: Optional[str] = None
     version: Optional[str] = None
 
 
-class LogPayloadUserAgentParsedCpu(ResponseModel):
-    """LogPayloadUserAgentParsedCpu."""
+class PayloadUserAgentParsedCpu(ResponseModel):
+    """PayloadUserAgentParsedCpu."""
 
     architecture: Optional[str] = None
 
 
-class LogPayloadUserAgentParsed(ResponseModel):
-    """LogPayloadUserAgentParsed."""
+class PayloadUserAgentParsed(ResponseModel):
+    """PayloadUserAgentParsed."""
 
     ua: Optional[str] = None
-    browser: Optional[LogPayloadUserAgentParsedBrowser] = None
-    device: Optional[LogPayloadUserAgentParsedDevice] = None
-    engine: Optional[LogPayloadUserAgentParsedEngine] = None
-    os: Optional[LogPayloadUserAgentParsedEngine] = None
-    cpu: Optional[LogPayloadUserAgentParsedCpu] = None
+    browser: Optional[PayloadUserAgentParsedBrowser] = None
+    device: Optional[PayloadUserAgentParsedDevice] = None
+    engine: Optional[PayloadUserAgentParsedEngine] = None
+    os: Optional[PayloadUserAgentParsedEngine] = None
+    cpu: Optional[PayloadUserAgentParsedCpu] = None
 
 
-class LogPayload(ResponseModel):
-    """LogPayload."""
+class Payload(ResponseModel):
+    """Payload."""
 
     key: str
     # the known values, or one a newer Logto added
@@ -835,7 +831,7 @@ class LogPayload(ResponseModel):
     error: Optional[Union[dict[str, Any], str]] = None
     ip: Optional[str] = None
     userAgent: Optional[str] = None
-    userAgentParsed: Optional[LogPayloadUserAgentParsed] = None
+    userAgentParsed: Optional[PayloadUserAgentParsed] = None
     userId: Optional[str] = None
     applicationId: Optional[str] = None
     sessionId: Optional[str] = None
@@ -848,7 +844,7 @@ class Log(ResponseModel):
     tenantId: str
     id: str
     key: str
-    payload: LogPayload
+    payload: Payload
     createdAt: float
 
 
@@ -879,8 +875,8 @@ class CustomPhrase(ResponseModel):
     translation: TranslationObject
 
 
-class HookConfig(ResponseModel):
-    """HookConfig."""
+class Config(ResponseModel):
+    """Config."""
 
     url: str
     headers: Optional[dict[str, str]] = None
@@ -974,7 +970,7 @@ class Hook(ResponseModel):
             str,
         ]
     ]
-    config: HookConfig
+    config: Config
     signingKey: str = Field(repr=False)
     enabled: bool
     createdAt: float
@@ -989,7 +985,7 @@ class Domain(ResponseModel):
     # the known values, or one a newer Logto added
     status: Union[Literal["PendingVerification", "PendingSsl", "Active", "Error"], str]
     errorMessage: Optional[str]
-    dnsRecords: list[ApplicationProtectedDnsRecordsItem]
+    dnsRecords: list[DnsRecord]
     createdAt: float
 
 
@@ -1013,8 +1009,8 @@ class OrganizationScope(ResponseModel):
     description: Optional[str]
 
 
-class OrganizationInvitationOrganizationRolesItem(ResponseModel):
-    """OrganizationInvitationOrganizationRolesItem."""
+class OrganizationInvitationOrganizationRole(ResponseModel):
+    """OrganizationInvitationOrganizationRole."""
 
     id: str
     name: str
@@ -1034,19 +1030,19 @@ class OrganizationInvitation(ResponseModel):
     createdAt: float
     updatedAt: float
     expiresAt: float
-    organizationRoles: list[OrganizationInvitationOrganizationRolesItem]
+    organizationRoles: list[OrganizationInvitationOrganizationRole]
 
 
-class OrganizationColor(ResponseModel):
-    """OrganizationColor."""
+class Color(ResponseModel):
+    """Color."""
 
     primaryColor: Optional[str] = None
     isDarkModeEnabled: Optional[bool] = None
     darkPrimaryColor: Optional[str] = None
 
 
-class OrganizationBranding(ResponseModel):
-    """OrganizationBranding."""
+class Branding(ResponseModel):
+    """Branding."""
 
     logoUrl: Optional[str] = None
     darkLogoUrl: Optional[str] = None
@@ -1063,8 +1059,8 @@ class Organization(ResponseModel):
     description: Optional[str]
     customData: dict[str, Any]
     isMfaRequired: bool
-    color: OrganizationColor
-    branding: OrganizationBranding
+    color: Color
+    branding: Branding
     customCss: Optional[str]
     createdAt: float
 
@@ -1233,15 +1229,15 @@ class OneTimeToken(ResponseModel):
     expiresAt: float
 
 
-class CustomProfileFieldByNameConfigOptionsItem(ResponseModel):
-    """CustomProfileFieldByNameConfigOptionsItem."""
+class CustomProfileFieldConfigOptionsItem(ResponseModel):
+    """CustomProfileFieldConfigOptionsItem."""
 
     label: Optional[str] = None
     value: str = Field(repr=False)
 
 
-class CustomProfileFieldByNameConfigPartsItemConfig(ResponseModel):
-    """CustomProfileFieldByNameConfigPartsItemConfig."""
+class CustomProfileFieldConfigPartsItemConfig(ResponseModel):
+    """CustomProfileFieldConfigPartsItemConfig."""
 
     placeholder: Optional[str] = None
     minLength: Optional[float] = None
@@ -1250,12 +1246,12 @@ class CustomProfileFieldByNameConfigPartsItemConfig(ResponseModel):
     maxValue: Optional[float] = Field(None, repr=False)
     format: Optional[str] = None
     customFormat: Optional[str] = None
-    options: Optional[list[CustomProfileFieldByNameConfigOptionsItem]] = None
+    options: Optional[list[CustomProfileFieldConfigOptionsItem]] = None
     defaultValue: Optional[str] = Field(None, repr=False)
 
 
-class CustomProfileFieldByNameConfigPartsItem(ResponseModel):
-    """CustomProfileFieldByNameConfigPartsItem."""
+class CustomProfileFieldConfigPartsItem(ResponseModel):
+    """CustomProfileFieldConfigPartsItem."""
 
     enabled: bool
     name: str
@@ -1266,11 +1262,11 @@ class CustomProfileFieldByNameConfigPartsItem(ResponseModel):
     label: Optional[str] = None
     description: Optional[str] = None
     required: bool
-    config: Optional[CustomProfileFieldByNameConfigPartsItemConfig] = None
+    config: Optional[CustomProfileFieldConfigPartsItemConfig] = None
 
 
-class CustomProfileFieldByNameConfig(ResponseModel):
-    """CustomProfileFieldByNameConfig."""
+class CustomProfileFieldConfig(ResponseModel):
+    """CustomProfileFieldConfig."""
 
     placeholder: Optional[str] = None
     minLength: Optional[float] = None
@@ -1279,13 +1275,13 @@ class CustomProfileFieldByNameConfig(ResponseModel):
     maxValue: Optional[float] = Field(None, repr=False)
     format: Optional[str] = None
     customFormat: Optional[str] = None
-    options: Optional[list[CustomProfileFieldByNameConfigOptionsItem]] = None
+    options: Optional[list[CustomProfileFieldConfigOptionsItem]] = None
     defaultValue: Optional[str] = Field(None, repr=False)
-    parts: Optional[list[CustomProfileFieldByNameConfigPartsItem]] = None
+    parts: Optional[list[CustomProfileFieldConfigPartsItem]] = None
 
 
-class CustomProfileFieldByName(ResponseModel):
-    """CustomProfileFieldByName."""
+class CustomProfileField(ResponseModel):
+    """CustomProfileField."""
 
     tenantId: str
     id: str
@@ -1297,7 +1293,7 @@ class CustomProfileFieldByName(ResponseModel):
     label: str
     description: Optional[str]
     required: bool
-    config: CustomProfileFieldByNameConfig
+    config: CustomProfileFieldConfig
     createdAt: float
     sieOrder: float
 
@@ -1341,8 +1337,8 @@ class JwtCustomizer1ContextSampleUserRolesItem(ResponseModel):
     scopes: list[JwtCustomizer1ContextSampleUserRolesItemScopesItem]
 
 
-class JwtCustomizer1ContextSampleUserOrganizationsItem(ResponseModel):
-    """JwtCustomizer1ContextSampleUserOrganizationsItem."""
+class JwtCustomizer1ContextSampleUserOrganization(ResponseModel):
+    """JwtCustomizer1ContextSampleUserOrganization."""
 
     id: str
     name: str
@@ -1367,11 +1363,11 @@ class JwtCustomizer1ContextSampleUser(ResponseModel):
     name: Optional[str] = None
     avatar: Optional[str] = None
     customData: Optional[dict[str, Any]] = None
-    identities: Optional[dict[str, UserIdentitiesValue]] = None
+    identities: Optional[dict[str, Identity]] = None
     lastSignInAt: Optional[float] = None
     createdAt: Optional[float] = None
     updatedAt: Optional[float] = None
-    profile: Optional[UserProfile] = None
+    profile: Optional[Profile] = None
     applicationId: Optional[str] = None
     isSuspended: Optional[bool] = None
     hasPassword: Optional[bool] = Field(None, repr=False)
@@ -1386,7 +1382,7 @@ class JwtCustomizer1ContextSampleUser(ResponseModel):
         ]
     ] = None
     roles: Optional[list[JwtCustomizer1ContextSampleUserRolesItem]] = None
-    organizations: Optional[list[JwtCustomizer1ContextSampleUserOrganizationsItem]] = None
+    organizations: Optional[list[JwtCustomizer1ContextSampleUserOrganization]] = None
     organizationRoles: Optional[list[JwtCustomizer1ContextSampleUserOrganizationRolesItem]] = None
 
 
@@ -1397,32 +1393,32 @@ class JwtCustomizer1ContextSampleGrant(ResponseModel):
     subjectTokenContext: Optional[dict[str, Any]] = Field(None, repr=False)
 
 
-class JwtCustomizer1VerificationRecordsItem1Identifier(ResponseModel):
-    """JwtCustomizer1VerificationRecordsItem1Identifier."""
+class VerificationRecord1Identifier(ResponseModel):
+    """VerificationRecord1Identifier."""
 
     # the known values, or one a newer Logto added
     type: Union[Union[Literal["username", "email", "phone"], str], Union[Literal["userId"], str]]
     value: str = Field(repr=False)
 
 
-class JwtCustomizer1VerificationRecordsItem1(ResponseModel):
-    """JwtCustomizer1VerificationRecordsItem1."""
+class VerificationRecord1(ResponseModel):
+    """VerificationRecord1."""
 
     id: str
     type: Literal["Password"]
-    identifier: JwtCustomizer1VerificationRecordsItem1Identifier
+    identifier: VerificationRecord1Identifier
     verified: bool
 
 
-class JwtCustomizer1VerificationRecordsItem2Identifier(ResponseModel):
-    """JwtCustomizer1VerificationRecordsItem2Identifier."""
+class VerificationRecord2Identifier(ResponseModel):
+    """VerificationRecord2Identifier."""
 
     type: Literal["email"]
     value: str = Field(repr=False)
 
 
-class JwtCustomizer1VerificationRecordsItem2(ResponseModel):
-    """JwtCustomizer1VerificationRecordsItem2."""
+class VerificationRecord2(ResponseModel):
+    """VerificationRecord2."""
 
     id: str
     # the known values, or one a newer Logto added
@@ -1442,18 +1438,18 @@ class JwtCustomizer1VerificationRecordsItem2(ResponseModel):
     ]
     verified: bool
     type: Literal["EmailVerificationCode"]
-    identifier: JwtCustomizer1VerificationRecordsItem2Identifier
+    identifier: VerificationRecord2Identifier
 
 
-class JwtCustomizer1VerificationRecordsItem3Identifier(ResponseModel):
-    """JwtCustomizer1VerificationRecordsItem3Identifier."""
+class VerificationRecord3Identifier(ResponseModel):
+    """VerificationRecord3Identifier."""
 
     type: Literal["phone"]
     value: str = Field(repr=False)
 
 
-class JwtCustomizer1VerificationRecordsItem3(ResponseModel):
-    """JwtCustomizer1VerificationRecordsItem3."""
+class VerificationRecord3(ResponseModel):
+    """VerificationRecord3."""
 
     id: str
     # the known values, or one a newer Logto added
@@ -1473,11 +1469,11 @@ class JwtCustomizer1VerificationRecordsItem3(ResponseModel):
     ]
     verified: bool
     type: Literal["PhoneVerificationCode"]
-    identifier: JwtCustomizer1VerificationRecordsItem3Identifier
+    identifier: VerificationRecord3Identifier
 
 
-class JwtCustomizer1VerificationRecordsItem4(ResponseModel):
-    """JwtCustomizer1VerificationRecordsItem4."""
+class VerificationRecord4(ResponseModel):
+    """VerificationRecord4."""
 
     id: str
     # the known values, or one a newer Logto added
@@ -1497,11 +1493,11 @@ class JwtCustomizer1VerificationRecordsItem4(ResponseModel):
     ]
     verified: bool
     type: Literal["MfaEmailVerificationCode"]
-    identifier: JwtCustomizer1VerificationRecordsItem2Identifier
+    identifier: VerificationRecord2Identifier
 
 
-class JwtCustomizer1VerificationRecordsItem5(ResponseModel):
-    """JwtCustomizer1VerificationRecordsItem5."""
+class VerificationRecord5(ResponseModel):
+    """VerificationRecord5."""
 
     id: str
     # the known values, or one a newer Logto added
@@ -1521,11 +1517,11 @@ class JwtCustomizer1VerificationRecordsItem5(ResponseModel):
     ]
     verified: bool
     type: Literal["MfaPhoneVerificationCode"]
-    identifier: JwtCustomizer1VerificationRecordsItem3Identifier
+    identifier: VerificationRecord3Identifier
 
 
-class JwtCustomizer1VerificationRecordsItem6SocialUserInfo(ResponseModel):
-    """JwtCustomizer1VerificationRecordsItem6SocialUserInfo."""
+class VerificationRecord6SocialUserInfo(ResponseModel):
+    """VerificationRecord6SocialUserInfo."""
 
     id: str
     email: Optional[str] = None
@@ -1537,27 +1533,27 @@ class JwtCustomizer1VerificationRecordsItem6SocialUserInfo(ResponseModel):
     ] = None
 
 
-class JwtCustomizer1VerificationRecordsItem6(ResponseModel):
-    """JwtCustomizer1VerificationRecordsItem6."""
+class VerificationRecord6(ResponseModel):
+    """VerificationRecord6."""
 
     id: str
     connectorId: str
     type: Literal["Social"]
-    socialUserInfo: Optional[JwtCustomizer1VerificationRecordsItem6SocialUserInfo] = None
+    socialUserInfo: Optional[VerificationRecord6SocialUserInfo] = None
 
 
-class JwtCustomizer1VerificationRecordsItem7(ResponseModel):
-    """JwtCustomizer1VerificationRecordsItem7."""
+class VerificationRecord7(ResponseModel):
+    """VerificationRecord7."""
 
     id: str
     connectorId: str
     type: Literal["EnterpriseSso"]
-    enterpriseSsoUserInfo: Optional[JwtCustomizer1VerificationRecordsItem6SocialUserInfo] = None
+    enterpriseSsoUserInfo: Optional[VerificationRecord6SocialUserInfo] = None
     issuer: Optional[str] = None
 
 
-class JwtCustomizer1VerificationRecordsItem8(ResponseModel):
-    """JwtCustomizer1VerificationRecordsItem8."""
+class VerificationRecord8(ResponseModel):
+    """VerificationRecord8."""
 
     id: str
     type: Literal["Totp"]
@@ -1565,8 +1561,8 @@ class JwtCustomizer1VerificationRecordsItem8(ResponseModel):
     verified: bool
 
 
-class JwtCustomizer1VerificationRecordsItem9(ResponseModel):
-    """JwtCustomizer1VerificationRecordsItem9."""
+class VerificationRecord9(ResponseModel):
+    """VerificationRecord9."""
 
     id: str
     type: Literal["BackupCode"]
@@ -1574,8 +1570,8 @@ class JwtCustomizer1VerificationRecordsItem9(ResponseModel):
     code: Optional[str] = Field(None, repr=False)
 
 
-class JwtCustomizer1VerificationRecordsItem10(ResponseModel):
-    """JwtCustomizer1VerificationRecordsItem10."""
+class VerificationRecord10(ResponseModel):
+    """VerificationRecord10."""
 
     id: str
     verified: bool
@@ -1584,8 +1580,8 @@ class JwtCustomizer1VerificationRecordsItem10(ResponseModel):
     userId: str
 
 
-class JwtCustomizer1VerificationRecordsItem11(ResponseModel):
-    """JwtCustomizer1VerificationRecordsItem11."""
+class VerificationRecord11(ResponseModel):
+    """VerificationRecord11."""
 
     id: str
     verified: bool
@@ -1594,40 +1590,38 @@ class JwtCustomizer1VerificationRecordsItem11(ResponseModel):
     userId: Optional[str] = None
 
 
-class JwtCustomizer1VerificationRecordsItem12OneTimeTokenContext(ResponseModel):
-    """JwtCustomizer1VerificationRecordsItem12OneTimeTokenContext."""
+class VerificationRecord12OneTimeTokenContext(ResponseModel):
+    """VerificationRecord12OneTimeTokenContext."""
 
     jitOrganizationIds: Optional[list[str]] = None
     # the known values, or one a newer Logto added
     interactionEvent: Optional[Union[Literal["SignIn", "Register", "ForgotPassword"], str]] = None
 
 
-class JwtCustomizer1VerificationRecordsItem12(ResponseModel):
-    """JwtCustomizer1VerificationRecordsItem12."""
+class VerificationRecord12(ResponseModel):
+    """VerificationRecord12."""
 
     id: str
     type: Literal["OneTimeToken"]
     verified: bool
-    identifier: JwtCustomizer1VerificationRecordsItem2Identifier
-    oneTimeTokenContext: Optional[JwtCustomizer1VerificationRecordsItem12OneTimeTokenContext] = Field(
-        None, repr=False
-    )
+    identifier: VerificationRecord2Identifier
+    oneTimeTokenContext: Optional[VerificationRecord12OneTimeTokenContext] = Field(None, repr=False)
 
 
-class JwtCustomizer1VerificationRecordsItem13Identifier(ResponseModel):
-    """JwtCustomizer1VerificationRecordsItem13Identifier."""
+class VerificationRecord13Identifier(ResponseModel):
+    """VerificationRecord13Identifier."""
 
     # the known values, or one a newer Logto added
     type: Union[Literal["username", "email", "phone"], str]
     value: str = Field(repr=False)
 
 
-class JwtCustomizer1VerificationRecordsItem13(ResponseModel):
-    """JwtCustomizer1VerificationRecordsItem13."""
+class VerificationRecord13(ResponseModel):
+    """VerificationRecord13."""
 
     id: str
     type: Literal["NewPasswordIdentity"]
-    identifier: JwtCustomizer1VerificationRecordsItem13Identifier
+    identifier: VerificationRecord13Identifier
 
 
 class JwtCustomizer1ContextSampleInteraction(ResponseModel):
@@ -1639,19 +1633,19 @@ class JwtCustomizer1ContextSampleInteraction(ResponseModel):
     verificationRecords: Optional[
         list[
             Union[
-                JwtCustomizer1VerificationRecordsItem1,
-                JwtCustomizer1VerificationRecordsItem2,
-                JwtCustomizer1VerificationRecordsItem3,
-                JwtCustomizer1VerificationRecordsItem4,
-                JwtCustomizer1VerificationRecordsItem5,
-                JwtCustomizer1VerificationRecordsItem6,
-                JwtCustomizer1VerificationRecordsItem7,
-                JwtCustomizer1VerificationRecordsItem8,
-                JwtCustomizer1VerificationRecordsItem9,
-                JwtCustomizer1VerificationRecordsItem10,
-                JwtCustomizer1VerificationRecordsItem11,
-                JwtCustomizer1VerificationRecordsItem12,
-                JwtCustomizer1VerificationRecordsItem13,
+                VerificationRecord1,
+                VerificationRecord2,
+                VerificationRecord3,
+                VerificationRecord4,
+                VerificationRecord5,
+                VerificationRecord6,
+                VerificationRecord7,
+                VerificationRecord8,
+                VerificationRecord9,
+                VerificationRecord10,
+                VerificationRecord11,
+                VerificationRecord12,
+                VerificationRecord13,
             ]
         ]
     ] = None
@@ -1669,9 +1663,9 @@ class JwtCustomizer1ContextSampleApplication(ResponseModel):
     type: Optional[
         Union[Literal["Native", "SPA", "Traditional", "MachineToMachine", "Protected", "SAML"], str]
     ] = None
-    oidcClientMetadata: Optional[ApplicationOidcClientMetadata] = None
-    customClientMetadata: Optional[ApplicationCustomClientMetadata] = None
-    protectedAppMetadata: Optional[ApplicationProtectedAppMetadata] = None
+    oidcClientMetadata: Optional[OidcClientMetadata] = None
+    customClientMetadata: Optional[CustomClientMetadata] = None
+    protectedAppMetadata: Optional[ProtectedAppMetadata] = None
     customData: Optional[dict[str, Any]] = None
     isThirdParty: Optional[bool] = None
     appLevelAccessControlEnabled: Optional[bool] = None
@@ -1762,8 +1756,8 @@ class Action(ResponseModel):
     onExecutionError: Optional[Union[Literal["block", "allow"], str]] = None
 
 
-class UserIdentityTokenSecretMetadata(ResponseModel):
-    """UserIdentityTokenSecretMetadata."""
+class Metadata(ResponseModel):
+    """Metadata."""
 
     scope: Optional[str] = None
     expiresAt: Optional[float] = None
@@ -1771,7 +1765,7 @@ class UserIdentityTokenSecretMetadata(ResponseModel):
     hasRefreshToken: bool = Field(repr=False)
 
 
-class UserIdentityTokenSecret(ResponseModel):
+class TokenSecret(ResponseModel):
     """The desensitized token set secret associated with the user's social identity.
 
     This field is included only if the `includeTokenSecret` query parameter is provided and the
@@ -1782,7 +1776,7 @@ class UserIdentityTokenSecret(ResponseModel):
     id: str
     userId: str
     type: Literal["federated_token_set"]
-    metadata: UserIdentityTokenSecretMetadata
+    metadata: Metadata
     createdAt: float
     updatedAt: float
     connectorId: str
@@ -1793,8 +1787,8 @@ class UserIdentityTokenSecret(ResponseModel):
 class UserIdentity(ResponseModel):
     """UserIdentity."""
 
-    identity: UserIdentitiesValue
-    tokenSecret: Optional[UserIdentityTokenSecret] = Field(None, repr=False)
+    identity: Identity
+    tokenSecret: Optional[TokenSecret] = Field(None, repr=False)
 
 
 class UserSsoIdentityTokenSecret(ResponseModel):
@@ -1808,7 +1802,7 @@ class UserSsoIdentityTokenSecret(ResponseModel):
     id: str
     userId: str
     type: Literal["federated_token_set"]
-    metadata: UserIdentityTokenSecretMetadata
+    metadata: Metadata
     createdAt: float
     updatedAt: float
     ssoConnectorId: str
@@ -1819,7 +1813,7 @@ class UserSsoIdentityTokenSecret(ResponseModel):
 class UserSsoIdentity(ResponseModel):
     """UserSsoIdentity."""
 
-    ssoIdentity: UserSsoIdentitiesItem
+    ssoIdentity: SsoIdentity
     tokenSecret: Optional[UserSsoIdentityTokenSecret] = Field(None, repr=False)
 
 
@@ -1852,19 +1846,19 @@ class UserSessionLastSubmission(ResponseModel):
     userId: str
     verificationRecords: list[
         Union[
-            JwtCustomizer1VerificationRecordsItem1,
-            JwtCustomizer1VerificationRecordsItem2,
-            JwtCustomizer1VerificationRecordsItem3,
-            JwtCustomizer1VerificationRecordsItem4,
-            JwtCustomizer1VerificationRecordsItem5,
-            JwtCustomizer1VerificationRecordsItem6,
-            JwtCustomizer1VerificationRecordsItem7,
-            JwtCustomizer1VerificationRecordsItem8,
-            JwtCustomizer1VerificationRecordsItem9,
-            JwtCustomizer1VerificationRecordsItem10,
-            JwtCustomizer1VerificationRecordsItem11,
-            JwtCustomizer1VerificationRecordsItem12,
-            JwtCustomizer1VerificationRecordsItem13,
+            VerificationRecord1,
+            VerificationRecord2,
+            VerificationRecord3,
+            VerificationRecord4,
+            VerificationRecord5,
+            VerificationRecord6,
+            VerificationRecord7,
+            VerificationRecord8,
+            VerificationRecord9,
+            VerificationRecord10,
+            VerificationRecord11,
+            VerificationRecord12,
+            VerificationRecord13,
         ]
     ]
     signInContext: Optional[dict[str, str]] = None
@@ -1880,8 +1874,8 @@ class UserSession(ResponseModel):
     expiresAt: float
 
 
-class ApplicationsItem(ResponseModel):
-    """ApplicationsItem."""
+class ApplicationResponse(ResponseModel):
+    """ApplicationResponse."""
 
     tenantId: str
     id: str
@@ -1890,17 +1884,17 @@ class ApplicationsItem(ResponseModel):
     description: Optional[str]
     # the known values, or one a newer Logto added
     type: Union[Literal["Native", "SPA", "Traditional", "MachineToMachine", "Protected", "SAML"], str]
-    oidcClientMetadata: ApplicationOidcClientMetadata
-    customClientMetadata: ApplicationCustomClientMetadata
-    protectedAppMetadata: Optional[ApplicationProtectedAppMetadata]
+    oidcClientMetadata: OidcClientMetadata
+    customClientMetadata: CustomClientMetadata
+    protectedAppMetadata: Optional[ProtectedAppMetadata]
     customData: dict[str, Any]
     isThirdParty: bool
     appLevelAccessControlEnabled: Optional[bool] = None
     createdAt: float
 
 
-class ResourcesItemScopesItem(ResponseModel):
-    """ResourcesItemScopesItem."""
+class ResourceResponseScope(ResponseModel):
+    """ResourceResponseScope."""
 
     tenantId: str
     id: str
@@ -1910,8 +1904,8 @@ class ResourcesItemScopesItem(ResponseModel):
     createdAt: float
 
 
-class ResourcesItem(ResponseModel):
-    """ResourcesItem."""
+class ResourceResponse(ResponseModel):
+    """ResourceResponse."""
 
     tenantId: str
     id: str
@@ -1919,10 +1913,10 @@ class ResourcesItem(ResponseModel):
     indicator: str
     isDefault: bool
     accessTokenTtl: float = Field(repr=False)
-    scopes: Optional[list[ResourcesItemScopesItem]] = None
+    scopes: Optional[list[ResourceResponseScope]] = None
 
 
-class GetSignInExpResponseColor(ResponseModel):
+class SignInExpResponseColor(ResponseModel):
     """The primary branding color for the sign-in page (both light/dark mode)."""
 
     primaryColor: str
@@ -1930,7 +1924,7 @@ class GetSignInExpResponseColor(ResponseModel):
     darkPrimaryColor: str
 
 
-class GetSignInExpResponseLanguageInfo(ResponseModel):
+class LanguageInfo(ResponseModel):
     """The language detection policy for the sign-in page."""
 
     autoDetect: bool
@@ -2071,8 +2065,8 @@ class GetSignInExpResponseLanguageInfo(ResponseModel):
     ]
 
 
-class GetSignInExpResponseSignInMethodsItem(ResponseModel):
-    """GetSignInExpResponseSignInMethodsItem."""
+class SignInMethodsItem(ResponseModel):
+    """SignInMethodsItem."""
 
     # the known values, or one a newer Logto added
     identifier: Union[Literal["username", "email", "phone"], str]
@@ -2081,45 +2075,45 @@ class GetSignInExpResponseSignInMethodsItem(ResponseModel):
     isPasswordPrimary: bool = Field(repr=False)
 
 
-class GetSignInExpResponseSignIn(ResponseModel):
+class SignIn(ResponseModel):
     """Sign-in method settings."""
 
-    methods: list[GetSignInExpResponseSignInMethodsItem]
+    methods: list[SignInMethodsItem]
 
 
-class GetSignInExpResponseSignUpSecondaryIdentifiersItem(ResponseModel):
-    """GetSignInExpResponseSignUpSecondaryIdentifiersItem."""
+class SignUpSecondaryIdentifiersItem(ResponseModel):
+    """SignUpSecondaryIdentifiersItem."""
 
     # the known values, or one a newer Logto added
     identifier: Union[Union[Literal["username", "email", "phone"], str], Union[Literal["emailOrPhone"], str]]
     verify: Optional[bool] = None
 
 
-class GetSignInExpResponseSignUp(ResponseModel):
+class SignUp(ResponseModel):
     """Sign-up method settings."""
 
     # the known values, or one a newer Logto added
     identifiers: list[Union[Literal["username", "email", "phone"], str]]
     password: bool = Field(repr=False)
     verify: bool
-    secondaryIdentifiers: Optional[list[GetSignInExpResponseSignUpSecondaryIdentifiersItem]] = None
+    secondaryIdentifiers: Optional[list[SignUpSecondaryIdentifiersItem]] = None
 
 
-class GetSignInExpResponseSocialSignIn(ResponseModel):
-    """GetSignInExpResponseSocialSignIn."""
+class SocialSignIn(ResponseModel):
+    """SocialSignIn."""
 
     automaticAccountLinking: Optional[bool] = None
     skipRequiredIdentifiers: Optional[bool] = None
 
 
-class GetSignInExpResponseCustomUiAssets(ResponseModel):
-    """GetSignInExpResponseCustomUiAssets."""
+class CustomUiAsset(ResponseModel):
+    """CustomUiAsset."""
 
     id: str
     createdAt: float
 
 
-class GetSignInExpResponseCustomUiCsp(ResponseModel):
+class CustomUiCsp(ResponseModel):
     """Cloud only.
 
     Additional Content Security Policy source expressions for Custom UI assets. These values are applied
@@ -2130,21 +2124,21 @@ class GetSignInExpResponseCustomUiCsp(ResponseModel):
     connectSrc: Optional[list[str]] = None
 
 
-class GetSignInExpResponsePasswordPolicyLength(ResponseModel):
-    """GetSignInExpResponsePasswordPolicyLength."""
+class PasswordPolicyLength(ResponseModel):
+    """PasswordPolicyLength."""
 
     min: float
     max: float
 
 
-class GetSignInExpResponsePasswordPolicyCharacterTypes(ResponseModel):
-    """GetSignInExpResponsePasswordPolicyCharacterTypes."""
+class PasswordPolicyCharacterTypes(ResponseModel):
+    """PasswordPolicyCharacterTypes."""
 
     min: float
 
 
-class GetSignInExpResponsePasswordPolicyRejects(ResponseModel):
-    """GetSignInExpResponsePasswordPolicyRejects."""
+class PasswordPolicyRejects(ResponseModel):
+    """PasswordPolicyRejects."""
 
     pwned: bool
     repetitionAndSequence: bool
@@ -2152,15 +2146,15 @@ class GetSignInExpResponsePasswordPolicyRejects(ResponseModel):
     words: list[str]
 
 
-class GetSignInExpResponsePasswordPolicy(ResponseModel):
+class PasswordPolicy(ResponseModel):
     """Password policies to adjust the password strength requirements."""
 
-    length: Optional[GetSignInExpResponsePasswordPolicyLength] = None
-    characterTypes: Optional[GetSignInExpResponsePasswordPolicyCharacterTypes] = None
-    rejects: Optional[GetSignInExpResponsePasswordPolicyRejects] = None
+    length: Optional[PasswordPolicyLength] = None
+    characterTypes: Optional[PasswordPolicyCharacterTypes] = None
+    rejects: Optional[PasswordPolicyRejects] = None
 
 
-class GetSignInExpResponseMfa(ResponseModel):
+class Mfa(ResponseModel):
     """MFA settings."""
 
     # the known values, or one a newer Logto added
@@ -2186,13 +2180,13 @@ class GetSignInExpResponseMfa(ResponseModel):
     organizationRequiredMfaPolicy: Optional[Union[Literal["NoPrompt", "Mandatory"], str]] = None
 
 
-class GetSignInExpResponseAdaptiveMfa(ResponseModel):
+class AdaptiveMfa(ResponseModel):
     """Adaptive MFA settings."""
 
     enabled: Optional[bool] = None
 
 
-class GetSignInExpResponseSentinelPolicy(ResponseModel):
+class SentinelPolicy(ResponseModel):
     """Custom sentinel policy settings.
 
     Use this field to customize the user lockout policy. The default value is 100 failed attempts within
@@ -2203,7 +2197,7 @@ class GetSignInExpResponseSentinelPolicy(ResponseModel):
     lockoutDuration: Optional[float] = None
 
 
-class GetSignInExpResponseEmailBlocklistPolicy(ResponseModel):
+class EmailBlocklistPolicy(ResponseModel):
     """Define email restriction policies for registering or linking email addresses."""
 
     blockDisposableAddresses: Optional[bool] = None
@@ -2212,35 +2206,35 @@ class GetSignInExpResponseEmailBlocklistPolicy(ResponseModel):
     customBlocklist: Optional[list[str]] = None
 
 
-class GetSignInExpResponseVerificationCodePolicy(ResponseModel):
-    """GetSignInExpResponseVerificationCodePolicy."""
+class VerificationCodePolicy(ResponseModel):
+    """VerificationCodePolicy."""
 
     expirationDuration: Optional[float] = None
     maxRetryAttempts: Optional[float] = None
 
 
-class GetSignInExpResponsePasskeySignIn(ResponseModel):
-    """GetSignInExpResponsePasskeySignIn."""
+class PasskeySignIn(ResponseModel):
+    """PasskeySignIn."""
 
     enabled: Optional[bool] = None
     showPasskeyButton: Optional[bool] = None
     allowAutofill: Optional[bool] = None
 
 
-class GetSignInExpResponseSignUpProfileFieldsItem(ResponseModel):
-    """GetSignInExpResponseSignUpProfileFieldsItem."""
+class SignUpProfileField(ResponseModel):
+    """SignUpProfileField."""
 
     name: str
 
 
-class GetSignInExpResponsePasswordExpiration1(ResponseModel):
-    """GetSignInExpResponsePasswordExpiration1."""
+class PasswordExpiration1(ResponseModel):
+    """PasswordExpiration1."""
 
     enabled: Optional[bool] = None
 
 
-class GetSignInExpResponsePasswordExpiration2(ResponseModel):
-    """GetSignInExpResponsePasswordExpiration2."""
+class PasswordExpiration2(ResponseModel):
+    """PasswordExpiration2."""
 
     enabled: bool
     validPeriodDays: float
@@ -2252,49 +2246,47 @@ class GetSignInExpResponse(ResponseModel):
 
     tenantId: str
     id: str
-    color: GetSignInExpResponseColor
-    branding: OrganizationBranding
+    color: SignInExpResponseColor
+    branding: Branding
     hideLogtoBranding: bool
-    languageInfo: GetSignInExpResponseLanguageInfo
+    languageInfo: LanguageInfo
     termsOfUseUrl: Optional[str]
     privacyPolicyUrl: Optional[str]
     # the known values, or one a newer Logto added
     agreeToTermsPolicy: Union[Literal["Automatic", "ManualRegistrationOnly", "Manual"], str]
-    signIn: GetSignInExpResponseSignIn
-    signUp: GetSignInExpResponseSignUp
-    socialSignIn: GetSignInExpResponseSocialSignIn
+    signIn: SignIn
+    signUp: SignUp
+    socialSignIn: SocialSignIn
     socialSignInConnectorTargets: list[str]
     # the known values, or one a newer Logto added
     signInMode: Union[Literal["SignIn", "Register", "SignInAndRegister"], str]
     customCss: Optional[str]
     customContent: dict[str, str]
-    customUiAssets: Optional[GetSignInExpResponseCustomUiAssets]
-    customUiCsp: Optional[GetSignInExpResponseCustomUiCsp] = None
-    passwordPolicy: GetSignInExpResponsePasswordPolicy = Field(repr=False)
-    mfa: GetSignInExpResponseMfa
-    adaptiveMfa: GetSignInExpResponseAdaptiveMfa
+    customUiAssets: Optional[CustomUiAsset]
+    customUiCsp: Optional[CustomUiCsp] = None
+    passwordPolicy: PasswordPolicy = Field(repr=False)
+    mfa: Mfa
+    adaptiveMfa: AdaptiveMfa
     singleSignOnEnabled: bool
     supportEmail: Optional[str]
     supportWebsiteUrl: Optional[str]
     unknownSessionRedirectUrl: Optional[str]
-    captchaPolicy: GetSignInExpResponseAdaptiveMfa
-    sentinelPolicy: GetSignInExpResponseSentinelPolicy
-    emailBlocklistPolicy: GetSignInExpResponseEmailBlocklistPolicy
-    verificationCodePolicy: Optional[GetSignInExpResponseVerificationCodePolicy] = Field(None, repr=False)
+    captchaPolicy: AdaptiveMfa
+    sentinelPolicy: SentinelPolicy
+    emailBlocklistPolicy: EmailBlocklistPolicy
+    verificationCodePolicy: Optional[VerificationCodePolicy] = Field(None, repr=False)
     # the known values, or one a newer Logto added
     forgotPasswordMethods: Optional[
         list[Union[Literal["EmailVerificationCode", "PhoneVerificationCode"], str]]
     ] = Field(repr=False)
-    passkeySignIn: GetSignInExpResponsePasskeySignIn
-    signUpProfileFields: Optional[list[GetSignInExpResponseSignUpProfileFieldsItem]] = None
-    passwordExpiration: Optional[
-        Union[GetSignInExpResponsePasswordExpiration1, GetSignInExpResponsePasswordExpiration2]
-    ] = Field(None, repr=False)
+    passkeySignIn: PasskeySignIn
+    signUpProfileFields: Optional[list[SignUpProfileField]] = None
+    passwordExpiration: Optional[Union[PasswordExpiration1, PasswordExpiration2]] = Field(None, repr=False)
     usernamePolicy: Any = None
 
 
-class RolesItemFeaturedUsersItem(ResponseModel):
-    """RolesItemFeaturedUsersItem."""
+class FeaturedUser(ResponseModel):
+    """FeaturedUser."""
 
     id: str
     avatar: Optional[str]
@@ -2321,7 +2313,7 @@ class RolesItem(ResponseModel):
     type: Union[Literal["User", "MachineToMachine"], str]
     isDefault: bool
     usersCount: float
-    featuredUsers: list[RolesItemFeaturedUsersItem]
+    featuredUsers: list[FeaturedUser]
     applicationsCount: float
     featuredApplications: list[RolesItemFeaturedApplicationsItem]
 
@@ -2331,7 +2323,7 @@ class OrganizationRolesItemResourceScopesItem(ResponseModel):
 
     id: str
     name: str
-    resource: OrganizationInvitationOrganizationRolesItem
+    resource: OrganizationInvitationOrganizationRole
 
 
 class OrganizationRolesItem(ResponseModel):
@@ -2343,7 +2335,7 @@ class OrganizationRolesItem(ResponseModel):
     description: Optional[str]
     # the known values, or one a newer Logto added
     type: Union[Literal["User", "MachineToMachine"], str]
-    scopes: list[OrganizationInvitationOrganizationRolesItem]
+    scopes: list[OrganizationInvitationOrganizationRole]
     resourceScopes: list[OrganizationRolesItemResourceScopesItem]
 
 
@@ -2356,12 +2348,12 @@ class OrganizationsItem(ResponseModel):
     description: Optional[str]
     customData: dict[str, Any]
     isMfaRequired: bool
-    color: OrganizationColor
-    branding: OrganizationBranding
+    color: Color
+    branding: Branding
     customCss: Optional[str]
     createdAt: float
     usersCount: Optional[float] = None
-    featuredUsers: Optional[list[RolesItemFeaturedUsersItem]] = None
+    featuredUsers: Optional[list[FeaturedUser]] = None
 
 
 class SsoConnectorProvidersItem(ResponseModel):
@@ -2377,8 +2369,8 @@ class SsoConnectorProvidersItem(ResponseModel):
     name: str
 
 
-class GetAccountCenterSettingsResponseFields(ResponseModel):
-    """GetAccountCenterSettingsResponseFields."""
+class AccountCenterFields(ResponseModel):
+    """AccountCenterFields."""
 
     # the known values, or one a newer Logto added
     name: Optional[Union[Literal["Off", "ReadOnly", "Edit"], str]] = None
@@ -2406,29 +2398,29 @@ class GetAccountCenterSettingsResponseFields(ResponseModel):
     session: Optional[Union[Literal["Off", "ReadOnly", "Edit"], str]] = None
 
 
-class GetAccountCenterSettingsResponse(ResponseModel):
-    """GetAccountCenterSettingsResponse."""
+class AccountCenter(ResponseModel):
+    """AccountCenter."""
 
     tenantId: str
     id: str
     enabled: bool
-    fields_: GetAccountCenterSettingsResponseFields = Field(alias="fields")
+    fields_: AccountCenterFields = Field(alias="fields")
     webauthnRelatedOrigins: list[str]
     deleteAccountUrl: Optional[str] = None
     customCss: Optional[str] = None
-    profileFields: Optional[list[GetSignInExpResponseSignUpProfileFieldsItem]] = None
+    profileFields: Optional[list[SignUpProfileField]] = None
 
 
-class GetCaptchaProviderResponseConfig1(ResponseModel):
-    """GetCaptchaProviderResponseConfig1."""
+class CaptchaProviderConfig1(ResponseModel):
+    """CaptchaProviderConfig1."""
 
     type: Literal["Turnstile"]
     siteKey: str
     secretKey: str = Field(repr=False)
 
 
-class GetCaptchaProviderResponseConfig2(ResponseModel):
-    """GetCaptchaProviderResponseConfig2."""
+class CaptchaProviderConfig2(ResponseModel):
+    """CaptchaProviderConfig2."""
 
     type: Literal["RecaptchaEnterprise"]
     siteKey: str
@@ -2439,26 +2431,26 @@ class GetCaptchaProviderResponseConfig2(ResponseModel):
     mode: Optional[Union[Literal["invisible", "checkbox"], str]] = None
 
 
-class GetCaptchaProviderResponse(ResponseModel):
-    """GetCaptchaProviderResponse."""
+class CaptchaProvider(ResponseModel):
+    """CaptchaProvider."""
 
     tenantId: str
     id: str
-    config: Union[GetCaptchaProviderResponseConfig1, GetCaptchaProviderResponseConfig2]
+    config: Union[CaptchaProviderConfig1, CaptchaProviderConfig2]
     createdAt: float
     updatedAt: float
 
 
-class GetAdminTenantMigrationNotification(ResponseModel):
-    """GetAdminTenantMigrationNotification."""
+class AdminConsoleDevelopmentTenantMigrationNotification(ResponseModel):
+    """AdminConsoleDevelopmentTenantMigrationNotification."""
 
     isPaidTenant: bool
     tag: str
     readAt: Optional[float] = None
 
 
-class GetAdminConsoleConfigResponseCheckedChargeNotification(ResponseModel):
-    """GetAdminConsoleConfigResponseCheckedChargeNotification."""
+class AdminConsoleCheckedChargeNotification(ResponseModel):
+    """AdminConsoleCheckedChargeNotification."""
 
     token: Optional[bool] = Field(None, repr=False)
     apiResource: Optional[bool] = None
@@ -2466,13 +2458,15 @@ class GetAdminConsoleConfigResponseCheckedChargeNotification(ResponseModel):
     tenantMember: Optional[bool] = None
 
 
-class GetAdminConsoleConfigResponse(ResponseModel):
-    """GetAdminConsoleConfigResponse."""
+class AdminConsole(ResponseModel):
+    """AdminConsole."""
 
     signInExperienceCustomized: bool
     organizationCreated: bool
-    developmentTenantMigrationNotification: Optional[GetAdminTenantMigrationNotification] = None
-    checkedChargeNotification: Optional[GetAdminConsoleConfigResponseCheckedChargeNotification] = None
+    developmentTenantMigrationNotification: Optional[AdminConsoleDevelopmentTenantMigrationNotification] = (
+        None
+    )
+    checkedChargeNotification: Optional[AdminConsoleCheckedChargeNotification] = None
 
 
 class JwtCustomizersItem1(ResponseModel):
@@ -2489,8 +2483,8 @@ class JwtCustomizersItem2(ResponseModel):
     value: JwtCustomizer2 = Field(repr=False)
 
 
-class GetIdTokenConfigResponse(ResponseModel):
-    """GetIdTokenConfigResponse."""
+class IdToken(ResponseModel):
+    """IdToken."""
 
     # the known values, or one a newer Logto added
     enabledExtendedClaims: Optional[
@@ -2559,24 +2553,24 @@ class GetSystemApplicationConfigResponse(ResponseModel):
     protectedApps: GetSystemApplicationConfigResponseProtectedApps
 
 
-class GetApplicationAccessControlResponseOrganizationRoleRulesItem(ResponseModel):
-    """GetApplicationAccessControlResponseOrganizationRoleRulesItem."""
+class AccessControlOrganizationRoleRulesItem(ResponseModel):
+    """AccessControlOrganizationRoleRulesItem."""
 
     organizationId: str
     organizationRoleIds: list[str]
 
 
-class GetApplicationAccessControlResponse(ResponseModel):
-    """GetApplicationAccessControlResponse."""
+class AccessControl(ResponseModel):
+    """AccessControl."""
 
     userIds: list[str]
     userRoleIds: list[str]
     organizationIds: list[str]
-    organizationRoleRules: list[GetApplicationAccessControlResponseOrganizationRoleRulesItem]
+    organizationRoleRules: list[AccessControlOrganizationRoleRulesItem]
 
 
-class ApplicationOrganizationsItem(ResponseModel):
-    """ApplicationOrganizationsItem."""
+class ApplicationOrganization(ResponseModel):
+    """ApplicationOrganization."""
 
     tenantId: str
     id: str
@@ -2584,15 +2578,15 @@ class ApplicationOrganizationsItem(ResponseModel):
     description: Optional[str]
     customData: dict[str, Any]
     isMfaRequired: bool
-    color: OrganizationColor
-    branding: OrganizationBranding
+    color: Color
+    branding: Branding
     customCss: Optional[str]
     createdAt: float
-    organizationRoles: list[OrganizationInvitationOrganizationRolesItem]
+    organizationRoles: list[OrganizationInvitationOrganizationRole]
 
 
-class ApplicationSecretsItem(ResponseModel):
-    """ApplicationSecretsItem."""
+class Secret(ResponseModel):
+    """Secret."""
 
     tenantId: str
     applicationId: str
@@ -2628,7 +2622,7 @@ class ApplicationUserConsentScopesResourceScopesItem(ResponseModel):
 class ApplicationUserConsentScopes(ResponseModel):
     """ApplicationUserConsentScopes."""
 
-    organizationScopes: list[JwtCustomizer1ContextSampleUserOrganizationsItem]
+    organizationScopes: list[JwtCustomizer1ContextSampleUserOrganization]
     resourceScopes: list[ApplicationUserConsentScopesResourceScopesItem]
     organizationResourceScopes: list[ApplicationUserConsentScopesResourceScopesItem]
     # the known values, or one a newer Logto added
@@ -2651,21 +2645,21 @@ class ApplicationUserConsentScopes(ResponseModel):
     ]
 
 
-class GetApplicationSignInExperienceResponse(ResponseModel):
-    """GetApplicationSignInExperienceResponse."""
+class SignInExperience(ResponseModel):
+    """SignInExperience."""
 
     tenantId: str
     applicationId: str
-    color: OrganizationColor
-    branding: OrganizationBranding
+    color: Color
+    branding: Branding
     customCss: Optional[str]
     termsOfUseUrl: Optional[str]
     privacyPolicyUrl: Optional[str]
     displayName: Optional[str]
 
 
-class GetOidcSessionConfigResponse(ResponseModel):
-    """GetOidcSessionConfigResponse."""
+class Session(ResponseModel):
+    """Session."""
 
     ttl: float
 
@@ -2684,25 +2678,25 @@ class GetUsernameCaseSensitivityConflictsResponse(ResponseModel):
     samples: list[GetUsernameCaseSensitivityConflictsResponseSamplesItem]
 
 
-class UserLogtoConfigsMfa(ResponseModel):
-    """UserLogtoConfigsMfa."""
+class UserLogtoConfigMfa(ResponseModel):
+    """UserLogtoConfigMfa."""
 
     enabled: Optional[bool] = None
     skipped: bool
     skipMfaOnSignIn: bool
 
 
-class UserLogtoConfigsPasskeySignIn(ResponseModel):
-    """UserLogtoConfigsPasskeySignIn."""
+class UserLogtoConfigPasskeySignIn(ResponseModel):
+    """UserLogtoConfigPasskeySignIn."""
 
     skipped: bool
 
 
-class UserLogtoConfigs(ResponseModel):
-    """UserLogtoConfigs."""
+class UserLogtoConfig(ResponseModel):
+    """UserLogtoConfig."""
 
-    mfa: UserLogtoConfigsMfa
-    passkeySignIn: UserLogtoConfigsPasskeySignIn
+    mfa: UserLogtoConfigMfa
+    passkeySignIn: UserLogtoConfigPasskeySignIn
 
 
 class GetUserHasPasswordResponse(ResponseModel):
@@ -2759,8 +2753,8 @@ class UserMfaVerificationsItem(ResponseModel):
     remainCodes: Optional[float] = None
 
 
-class UserPersonalAccessTokensItem(ResponseModel):
-    """UserPersonalAccessTokensItem."""
+class UserPersonalAccessToken(ResponseModel):
+    """UserPersonalAccessToken."""
 
     tenantId: str
     userId: str
@@ -2773,15 +2767,15 @@ class UserPersonalAccessTokensItem(ResponseModel):
 class UserAllIdentitiesSocialIdentitiesItem(ResponseModel):
     """UserAllIdentitiesSocialIdentitiesItem."""
 
-    identity: UserIdentitiesValue
-    tokenSecret: Optional[UserIdentityTokenSecret] = Field(None, repr=False)
+    identity: Identity
+    tokenSecret: Optional[TokenSecret] = Field(None, repr=False)
     target: str
 
 
 class UserAllIdentitiesSsoIdentitiesItem(ResponseModel):
     """UserAllIdentitiesSsoIdentitiesItem."""
 
-    ssoIdentity: UserSsoIdentitiesItem
+    ssoIdentity: SsoIdentity
     tokenSecret: Optional[UserSsoIdentityTokenSecret] = Field(None, repr=False)
     ssoConnectorId: str
 
@@ -2799,8 +2793,8 @@ class UserSessions(ResponseModel):
     sessions: list[UserSession]
 
 
-class RoleUsersItem(ResponseModel):
-    """RoleUsersItem."""
+class RoleUser(ResponseModel):
+    """RoleUser."""
 
     id: str
     username: Optional[str]
@@ -2809,20 +2803,20 @@ class RoleUsersItem(ResponseModel):
     name: Optional[str]
     avatar: Optional[str]
     customData: dict[str, Any]
-    identities: dict[str, UserIdentitiesValue]
+    identities: dict[str, Identity]
     lastSignInAt: Optional[float]
     createdAt: float
     updatedAt: float
-    profile: UserProfile
+    profile: Profile
     applicationId: Optional[str]
     isSuspended: bool
     hasPassword: Optional[bool] = Field(None, repr=False)
     hasSecurityVerificationMethod: Optional[bool] = None
-    ssoIdentities: Optional[list[UserSsoIdentitiesItem]] = None
+    ssoIdentities: Optional[list[SsoIdentity]] = None
 
 
-class RoleApplicationsItem(ResponseModel):
-    """RoleApplicationsItem."""
+class RoleApplication(ResponseModel):
+    """RoleApplication."""
 
     tenantId: str
     id: str
@@ -2831,9 +2825,9 @@ class RoleApplicationsItem(ResponseModel):
     description: Optional[str]
     # the known values, or one a newer Logto added
     type: Union[Literal["Native", "SPA", "Traditional", "MachineToMachine", "Protected", "SAML"], str]
-    oidcClientMetadata: ApplicationOidcClientMetadata
-    customClientMetadata: ApplicationCustomClientMetadata
-    protectedAppMetadata: Optional[ApplicationProtectedAppMetadata]
+    oidcClientMetadata: OidcClientMetadata
+    customClientMetadata: CustomClientMetadata
+    protectedAppMetadata: Optional[ProtectedAppMetadata]
     customData: dict[str, Any]
     isThirdParty: bool
     appLevelAccessControlEnabled: Optional[bool] = None
@@ -2858,8 +2852,8 @@ class GetTotalUserCountResponse(ResponseModel):
     totalUserCount: float
 
 
-class GetNewUserCountsResponseToday(ResponseModel):
-    """GetNewUserCountsResponseToday."""
+class Today(ResponseModel):
+    """Today."""
 
     count: float
     delta: float
@@ -2868,8 +2862,8 @@ class GetNewUserCountsResponseToday(ResponseModel):
 class GetNewUserCountsResponse(ResponseModel):
     """GetNewUserCountsResponse."""
 
-    today: GetNewUserCountsResponseToday
-    last7Days: GetNewUserCountsResponseToday
+    today: Today
+    last7Days: Today
 
 
 class GetActiveUserCountsResponseDauCurveItem(ResponseModel):
@@ -2883,9 +2877,9 @@ class GetActiveUserCountsResponse(ResponseModel):
     """GetActiveUserCountsResponse."""
 
     dauCurve: list[GetActiveUserCountsResponseDauCurveItem]
-    dau: GetNewUserCountsResponseToday
-    wau: GetNewUserCountsResponseToday
-    mau: GetNewUserCountsResponseToday
+    dau: Today
+    wau: Today
+    mau: Today
 
 
 class HookRecentLogsItem(ResponseModel):
@@ -2893,7 +2887,7 @@ class HookRecentLogsItem(ResponseModel):
 
     id: str
     key: str
-    payload: LogPayload
+    payload: Payload
     createdAt: float
 
 
@@ -2907,14 +2901,14 @@ class OrganizationUsersItem(ResponseModel):
     name: Optional[str]
     avatar: Optional[str]
     customData: dict[str, Any]
-    identities: dict[str, UserIdentitiesValue]
+    identities: dict[str, Identity]
     lastSignInAt: Optional[float]
     createdAt: float
     updatedAt: float
-    profile: UserProfile
+    profile: Profile
     applicationId: Optional[str]
     isSuspended: bool
-    organizationRoles: list[OrganizationInvitationOrganizationRolesItem]
+    organizationRoles: list[OrganizationInvitationOrganizationRole]
 
 
 class OrganizationApplicationsItem(ResponseModel):
@@ -2927,27 +2921,27 @@ class OrganizationApplicationsItem(ResponseModel):
     description: Optional[str]
     # the known values, or one a newer Logto added
     type: Union[Literal["Native", "SPA", "Traditional", "MachineToMachine", "Protected", "SAML"], str]
-    oidcClientMetadata: ApplicationOidcClientMetadata
-    customClientMetadata: ApplicationCustomClientMetadata
-    protectedAppMetadata: Optional[ApplicationProtectedAppMetadata]
+    oidcClientMetadata: OidcClientMetadata
+    customClientMetadata: CustomClientMetadata
+    protectedAppMetadata: Optional[ProtectedAppMetadata]
     customData: dict[str, Any]
     isThirdParty: bool
     appLevelAccessControlEnabled: Optional[bool] = None
     createdAt: float
-    organizationRoles: list[OrganizationInvitationOrganizationRolesItem]
+    organizationRoles: list[OrganizationInvitationOrganizationRole]
 
 
-class SamlApplicationSecretsItemFingerprintsSha256(ResponseModel):
-    """SamlApplicationSecretsItemFingerprintsSha256."""
+class FingerprintSha256(ResponseModel):
+    """FingerprintSha256."""
 
     formatted: str
     unformatted: str
 
 
-class SamlApplicationSecretsItemFingerprints(ResponseModel):
-    """SamlApplicationSecretsItemFingerprints."""
+class Fingerprint(ResponseModel):
+    """Fingerprint."""
 
-    sha256: SamlApplicationSecretsItemFingerprintsSha256
+    sha256: FingerprintSha256
 
 
 class SamlApplicationSecretsItem(ResponseModel):
@@ -2958,21 +2952,21 @@ class SamlApplicationSecretsItem(ResponseModel):
     createdAt: float
     expiresAt: str
     active: bool
-    fingerprints: SamlApplicationSecretsItemFingerprints
+    fingerprints: Fingerprint
     fingerprint: Optional[str] = None
     isActive: Optional[bool] = None
 
 
-class OrganizationJitEmailDomainsItem(ResponseModel):
-    """OrganizationJitEmailDomainsItem."""
+class EmailDomain(ResponseModel):
+    """EmailDomain."""
 
     tenantId: str
     organizationId: str
     emailDomain: str
 
 
-class OrganizationJitSsoConnectorsItem(ResponseModel):
-    """OrganizationJitSsoConnectorsItem."""
+class OrganizationJitSsoConnector(ResponseModel):
+    """OrganizationJitSsoConnector."""
 
     tenantId: str
     id: str
@@ -2992,8 +2986,8 @@ class ApplicationUserConsentOrganizations(ResponseModel):
     organizations: list[Organization]
 
 
-class UpdateApplicationBodyOidcClientMetadata(RequestModel):
-    """UpdateApplicationBodyOidcClientMetadata."""
+class ApplicationBodyOidcClientMetadata(RequestModel):
+    """ApplicationBodyOidcClientMetadata."""
 
     redirectUris: list[Any]
     postLogoutRedirectUris: list[Any]
@@ -3002,8 +2996,8 @@ class UpdateApplicationBodyOidcClientMetadata(RequestModel):
     logoUri: Optional[str] = None
 
 
-class UpdateApplicationBodyCustomClientMetadata(RequestModel):
-    """UpdateApplicationBodyCustomClientMetadata."""
+class ApplicationBodyCustomClientMetadata(RequestModel):
+    """ApplicationBodyCustomClientMetadata."""
 
     corsAllowedOrigins: Optional[list[str]] = None
     idTokenTtl: Optional[float] = Field(None, repr=False)
@@ -3017,8 +3011,8 @@ class UpdateApplicationBodyCustomClientMetadata(RequestModel):
     maxAllowedGrants: Optional[float] = None
 
 
-class UpdateApplicationBodyProtectedAppMetadataPageRulesItem(RequestModel):
-    """UpdateApplicationBodyProtectedAppMetadataPageRulesItem."""
+class PageRule(RequestModel):
+    """PageRule."""
 
     path: str
 
@@ -3028,7 +3022,7 @@ class UpdateApplicationBodyProtectedAppMetadata(RequestModel):
 
     origin: Optional[str] = None
     sessionDuration: Optional[float] = None
-    pageRules: Optional[list[UpdateApplicationBodyProtectedAppMetadataPageRulesItem]] = None
+    pageRules: Optional[list[PageRule]] = None
     additionalScopes: Optional[
         list[
             Literal[
@@ -3047,15 +3041,15 @@ class UpdateApplicationBody(RequestModel):
 
     name: Optional[str] = None
     description: Optional[str] = None
-    oidcClientMetadata: Optional[UpdateApplicationBodyOidcClientMetadata] = None
-    customClientMetadata: Optional[UpdateApplicationBodyCustomClientMetadata] = None
+    oidcClientMetadata: Optional[ApplicationBodyOidcClientMetadata] = None
+    customClientMetadata: Optional[ApplicationBodyCustomClientMetadata] = None
     customData: Optional[dict[str, Any]] = None
     appLevelAccessControlEnabled: Optional[bool] = None
     protectedAppMetadata: Optional[UpdateApplicationBodyProtectedAppMetadata] = None
     isAdmin: Optional[bool] = None
 
 
-class UpdateConnectorBodyMetadata(RequestModel):
+class ConnectorBodyMetadata(RequestModel):
     """Custom connector metadata, will be used to overwrite the default connector metadata."""
 
     target: Optional[str] = None
@@ -3068,7 +3062,7 @@ class UpdateConnectorBody(RequestModel):
     """UpdateConnectorBody."""
 
     config: Optional[dict[str, Any]] = None
-    metadata: Optional[UpdateConnectorBodyMetadata] = None
+    metadata: Optional[ConnectorBodyMetadata] = None
     syncProfile: Optional[bool] = None
     enableTokenStorage: Optional[bool] = Field(None, repr=False)
 
@@ -3081,8 +3075,8 @@ class UpdateResourceBody(RequestModel):
     accessTokenTtl: Optional[float] = Field(None, repr=False)
 
 
-class UpdateUserBodyProfileAddress(RequestModel):
-    """UpdateUserBodyProfileAddress."""
+class UserBodyProfileAddress(RequestModel):
+    """UserBodyProfileAddress."""
 
     formatted: Optional[str] = None
     streetAddress: Optional[str] = None
@@ -3092,8 +3086,8 @@ class UpdateUserBodyProfileAddress(RequestModel):
     country: Optional[str] = None
 
 
-class UpdateUserBodyProfile(RequestModel):
-    """UpdateUserBodyProfile."""
+class UserBodyProfile(RequestModel):
+    """UserBodyProfile."""
 
     familyName: Optional[str] = None
     givenName: Optional[str] = None
@@ -3106,7 +3100,7 @@ class UpdateUserBodyProfile(RequestModel):
     birthdate: Optional[str] = None
     zoneinfo: Optional[str] = None
     locale: Optional[str] = None
-    address: Optional[UpdateUserBodyProfileAddress] = None
+    address: Optional[UserBodyProfileAddress] = None
 
 
 class UpdateUserBody(RequestModel):
@@ -3118,7 +3112,7 @@ class UpdateUserBody(RequestModel):
     name: Optional[str] = None
     avatar: Optional[str] = None
     customData: Optional[dict[str, Any]] = None
-    profile: Optional[UpdateUserBodyProfile] = None
+    profile: Optional[UserBodyProfile] = None
 
 
 class UpdateRoleBody(RequestModel):
@@ -3135,8 +3129,8 @@ class TranslationObject2(RequestModel):
     translationKey: Optional[str] = Field(None, alias="[translationKey]")
 
 
-class UpdateHookBodyConfig(RequestModel):
-    """UpdateHookBodyConfig."""
+class HookBodyConfig(RequestModel):
+    """HookBodyConfig."""
 
     url: str
     headers: Optional[dict[str, str]] = None
@@ -3216,13 +3210,13 @@ class UpdateHookBody(RequestModel):
             ]
         ]
     ] = None
-    config: Optional[UpdateHookBodyConfig] = None
+    config: Optional[HookBodyConfig] = None
     enabled: Optional[bool] = None
     createdAt: Optional[float] = None
 
 
-class UpdateHookResponse(ResponseModel):
-    """UpdateHookResponse."""
+class HookResponse(ResponseModel):
+    """HookResponse."""
 
     tenantId: str
     id: str
@@ -3301,7 +3295,7 @@ class UpdateHookResponse(ResponseModel):
             str,
         ]
     ]
-    config: HookConfig
+    config: Config
     signingKey: str = Field(repr=False)
     enabled: bool
     createdAt: float
@@ -3326,16 +3320,16 @@ class UpdateOrganizationScopeBody(RequestModel):
     description: Optional[str] = None
 
 
-class UpdateOrganizationBodyColor(RequestModel):
-    """UpdateOrganizationBodyColor."""
+class OrganizationBodyColor(RequestModel):
+    """OrganizationBodyColor."""
 
     primaryColor: Optional[str] = None
     isDarkModeEnabled: Optional[bool] = None
     darkPrimaryColor: Optional[str] = None
 
 
-class UpdateOrganizationBodyBranding(RequestModel):
-    """UpdateOrganizationBodyBranding."""
+class OrganizationBodyBranding(RequestModel):
+    """OrganizationBodyBranding."""
 
     logoUrl: Optional[str] = None
     darkLogoUrl: Optional[str] = None
@@ -3352,14 +3346,14 @@ class UpdateOrganizationBody(RequestModel):
     description: Optional[str] = None
     customData: Optional[dict[str, Any]] = None
     isMfaRequired: Optional[bool] = None
-    color: Optional[UpdateOrganizationBodyColor] = None
-    branding: Optional[UpdateOrganizationBodyBranding] = None
+    color: Optional[OrganizationBodyColor] = None
+    branding: Optional[OrganizationBodyBranding] = None
     customCss: Optional[str] = None
     createdAt: Optional[float] = None
 
 
-class UpdateSsoConnectorBodyBranding(RequestModel):
-    """UpdateSsoConnectorBodyBranding."""
+class SsoConnectorBodyBranding(RequestModel):
+    """SsoConnectorBodyBranding."""
 
     displayName: Optional[str] = None
     logo: Optional[str] = None
@@ -3371,14 +3365,14 @@ class UpdateSsoConnectorBody(RequestModel):
 
     config: Optional[dict[str, Any]] = None
     domains: Optional[list[str]] = None
-    branding: Optional[UpdateSsoConnectorBodyBranding] = None
+    branding: Optional[SsoConnectorBodyBranding] = None
     syncProfile: Optional[bool] = None
     connectorName: Optional[str] = None
     enableTokenStorage: Optional[bool] = Field(None, repr=False)
 
 
-class UpdateSamlApplicationBodyAttributeMapping(RequestModel):
-    """UpdateSamlApplicationBodyAttributeMapping."""
+class AttributeMapping(RequestModel):
+    """AttributeMapping."""
 
     sub: Optional[str] = None
     name: Optional[str] = None
@@ -3418,7 +3412,7 @@ class UpdateSamlApplicationBody(RequestModel):
     description: Optional[str] = None
     customData: Optional[dict[str, Any]] = None
     appLevelAccessControlEnabled: Optional[bool] = None
-    attributeMapping: Optional[UpdateSamlApplicationBodyAttributeMapping] = None
+    attributeMapping: Optional[AttributeMapping] = None
     entityId: Optional[str] = None
     acsUrl: Optional[str] = None
     encryption: Any = None
@@ -3432,8 +3426,8 @@ class UpdateSamlApplicationBody(RequestModel):
     ] = None
 
 
-class UpdateCustomProfileFieldByNameBody1Config(RequestModel):
-    """UpdateCustomProfileFieldByNameBody1Config."""
+class CustomProfileFieldByNameBody1Config(RequestModel):
+    """CustomProfileFieldByNameBody1Config."""
 
     placeholder: Optional[str] = None
     minLength: Optional[float] = None
@@ -3447,11 +3441,11 @@ class UpdateCustomProfileFieldByNameBody1(RequestModel):
     label: Optional[str] = None
     description: Optional[str] = None
     required: bool
-    config: Optional[UpdateCustomProfileFieldByNameBody1Config] = None
+    config: Optional[CustomProfileFieldByNameBody1Config] = None
 
 
-class UpdateCustomProfileFieldByNameBody2Config(RequestModel):
-    """UpdateCustomProfileFieldByNameBody2Config."""
+class CustomProfileFieldByNameBody2Config(RequestModel):
+    """CustomProfileFieldByNameBody2Config."""
 
     placeholder: Optional[str] = None
     minValue: Optional[float] = Field(None, repr=False)
@@ -3465,11 +3459,11 @@ class UpdateCustomProfileFieldByNameBody2(RequestModel):
     label: Optional[str] = None
     description: Optional[str] = None
     required: bool
-    config: Optional[UpdateCustomProfileFieldByNameBody2Config] = None
+    config: Optional[CustomProfileFieldByNameBody2Config] = None
 
 
-class UpdateCustomProfileFieldByNameBody3Config(RequestModel):
-    """UpdateCustomProfileFieldByNameBody3Config."""
+class CustomProfileFieldByNameBody3Config(RequestModel):
+    """CustomProfileFieldByNameBody3Config."""
 
     placeholder: Optional[str] = None
     format: str
@@ -3483,11 +3477,11 @@ class UpdateCustomProfileFieldByNameBody3(RequestModel):
     label: Optional[str] = None
     description: Optional[str] = None
     required: bool
-    config: Optional[UpdateCustomProfileFieldByNameBody3Config] = None
+    config: Optional[CustomProfileFieldByNameBody3Config] = None
 
 
-class UpdateCustomProfileFieldByNameBody4Config(RequestModel):
-    """UpdateCustomProfileFieldByNameBody4Config."""
+class CustomProfileFieldByNameBody4Config(RequestModel):
+    """CustomProfileFieldByNameBody4Config."""
 
     defaultValue: Union[Literal["true"], Literal["false"]] = Field(repr=False)
 
@@ -3498,21 +3492,21 @@ class UpdateCustomProfileFieldByNameBody4(RequestModel):
     type: Literal["Checkbox"]
     label: Optional[str] = None
     required: bool
-    config: Optional[UpdateCustomProfileFieldByNameBody4Config] = None
+    config: Optional[CustomProfileFieldByNameBody4Config] = None
 
 
-class UpdateCustomProfileFieldByNameBody5ConfigOptionsItem(RequestModel):
-    """UpdateCustomProfileFieldByNameBody5ConfigOptionsItem."""
+class CustomProfileFieldByNameBody5ConfigOptionsItem(RequestModel):
+    """CustomProfileFieldByNameBody5ConfigOptionsItem."""
 
     label: Optional[str] = None
     value: str = Field(repr=False)
 
 
-class UpdateCustomProfileFieldByNameBody5Config(RequestModel):
-    """UpdateCustomProfileFieldByNameBody5Config."""
+class CustomProfileFieldByNameBody5Config(RequestModel):
+    """CustomProfileFieldByNameBody5Config."""
 
     placeholder: Optional[str] = None
-    options: list[UpdateCustomProfileFieldByNameBody5ConfigOptionsItem]
+    options: list[CustomProfileFieldByNameBody5ConfigOptionsItem]
 
 
 class UpdateCustomProfileFieldByNameBody5(RequestModel):
@@ -3522,11 +3516,11 @@ class UpdateCustomProfileFieldByNameBody5(RequestModel):
     label: Optional[str] = None
     description: Optional[str] = None
     required: bool
-    config: UpdateCustomProfileFieldByNameBody5Config
+    config: CustomProfileFieldByNameBody5Config
 
 
-class UpdateCustomProfileFieldByNameBody6Config(RequestModel):
-    """UpdateCustomProfileFieldByNameBody6Config."""
+class CustomProfileFieldByNameBody6Config(RequestModel):
+    """CustomProfileFieldByNameBody6Config."""
 
     placeholder: Optional[str] = None
 
@@ -3538,11 +3532,11 @@ class UpdateCustomProfileFieldByNameBody6(RequestModel):
     label: Optional[str] = None
     description: Optional[str] = None
     required: bool
-    config: Optional[UpdateCustomProfileFieldByNameBody6Config] = None
+    config: Optional[CustomProfileFieldByNameBody6Config] = None
 
 
-class UpdateCustomProfileFieldByNameBody7Config(RequestModel):
-    """UpdateCustomProfileFieldByNameBody7Config."""
+class CustomProfileFieldByNameBody7Config(RequestModel):
+    """CustomProfileFieldByNameBody7Config."""
 
     placeholder: Optional[str] = None
     format: str
@@ -3555,11 +3549,11 @@ class UpdateCustomProfileFieldByNameBody7(RequestModel):
     label: Optional[str] = None
     description: Optional[str] = None
     required: bool
-    config: UpdateCustomProfileFieldByNameBody7Config
+    config: CustomProfileFieldByNameBody7Config
 
 
-class UpdateCustomProfileFieldByNameBody8ConfigPartsItemConfig(RequestModel):
-    """UpdateCustomProfileFieldByNameBody8ConfigPartsItemConfig."""
+class CustomProfileFieldByNameBody8ConfigPartsItemConfig(RequestModel):
+    """CustomProfileFieldByNameBody8ConfigPartsItemConfig."""
 
     placeholder: Optional[str] = None
     minLength: Optional[float] = None
@@ -3568,26 +3562,26 @@ class UpdateCustomProfileFieldByNameBody8ConfigPartsItemConfig(RequestModel):
     maxValue: Optional[float] = Field(None, repr=False)
     format: Optional[str] = None
     customFormat: Optional[str] = None
-    options: Optional[list[UpdateCustomProfileFieldByNameBody5ConfigOptionsItem]] = None
+    options: Optional[list[CustomProfileFieldByNameBody5ConfigOptionsItem]] = None
     defaultValue: Optional[str] = Field(None, repr=False)
 
 
-class UpdateCustomProfileFieldByNameBody8ConfigPartsItem(RequestModel):
-    """UpdateCustomProfileFieldByNameBody8ConfigPartsItem."""
+class CustomProfileFieldByNameBody8ConfigPartsItem(RequestModel):
+    """CustomProfileFieldByNameBody8ConfigPartsItem."""
 
     enabled: bool
     type: Literal["Text", "Number", "Date", "Checkbox", "Select", "Url", "Regex", "Address", "Fullname"]
     label: Optional[str] = None
     description: Optional[str] = None
     required: bool
-    config: Optional[UpdateCustomProfileFieldByNameBody8ConfigPartsItemConfig] = None
+    config: Optional[CustomProfileFieldByNameBody8ConfigPartsItemConfig] = None
     name: Literal["formatted", "streetAddress", "locality", "region", "postalCode", "country"]
 
 
-class UpdateCustomProfileFieldByNameBody8Config(RequestModel):
-    """UpdateCustomProfileFieldByNameBody8Config."""
+class CustomProfileFieldByNameBody8Config(RequestModel):
+    """CustomProfileFieldByNameBody8Config."""
 
-    parts: list[UpdateCustomProfileFieldByNameBody8ConfigPartsItem]
+    parts: list[CustomProfileFieldByNameBody8ConfigPartsItem]
 
 
 class UpdateCustomProfileFieldByNameBody8(RequestModel):
@@ -3597,25 +3591,25 @@ class UpdateCustomProfileFieldByNameBody8(RequestModel):
     label: Optional[str] = None
     description: Optional[str] = None
     required: bool
-    config: UpdateCustomProfileFieldByNameBody8Config
+    config: CustomProfileFieldByNameBody8Config
 
 
-class UpdateCustomProfileFieldByNameBody9ConfigPartsItem(RequestModel):
-    """UpdateCustomProfileFieldByNameBody9ConfigPartsItem."""
+class CustomProfileFieldByNameBody9ConfigPartsItem(RequestModel):
+    """CustomProfileFieldByNameBody9ConfigPartsItem."""
 
     enabled: bool
     type: Literal["Text", "Number", "Date", "Checkbox", "Select", "Url", "Regex", "Address", "Fullname"]
     label: Optional[str] = None
     description: Optional[str] = None
     required: bool
-    config: Optional[UpdateCustomProfileFieldByNameBody8ConfigPartsItemConfig] = None
+    config: Optional[CustomProfileFieldByNameBody8ConfigPartsItemConfig] = None
     name: Literal["givenName", "middleName", "familyName"]
 
 
-class UpdateCustomProfileFieldByNameBody9Config(RequestModel):
-    """UpdateCustomProfileFieldByNameBody9Config."""
+class CustomProfileFieldByNameBody9Config(RequestModel):
+    """CustomProfileFieldByNameBody9Config."""
 
-    parts: list[UpdateCustomProfileFieldByNameBody9ConfigPartsItem]
+    parts: list[CustomProfileFieldByNameBody9ConfigPartsItem]
 
 
 class UpdateCustomProfileFieldByNameBody9(RequestModel):
@@ -3625,11 +3619,11 @@ class UpdateCustomProfileFieldByNameBody9(RequestModel):
     label: Optional[str] = None
     description: Optional[str] = None
     required: bool
-    config: UpdateCustomProfileFieldByNameBody9Config
+    config: CustomProfileFieldByNameBody9Config
 
 
-class UpsertJwtCustomizerBody(RequestModel):
-    """UpsertJwtCustomizerBody."""
+class JwtCustomizerBody(RequestModel):
+    """JwtCustomizerBody."""
 
     script: Any = None
     environmentVariables: Any = None
@@ -3662,8 +3656,8 @@ class UpdateActionBody(RequestModel):
     onExecutionError: Optional[Literal["block", "allow"]] = None
 
 
-class UpdateApplicationSecretBody(RequestModel):
-    """UpdateApplicationSecretBody."""
+class SecretBody(RequestModel):
+    """SecretBody."""
 
     name: str
 
@@ -3675,8 +3669,8 @@ class UpdateResourceScopeBody(RequestModel):
     description: Optional[str] = None
 
 
-class ReplaceUserIdentityBody(RequestModel):
-    """ReplaceUserIdentityBody."""
+class IdentityBody(RequestModel):
+    """IdentityBody."""
 
     userId: str
     details: Optional[dict[str, Any]] = None
@@ -3688,15 +3682,15 @@ class UpdateSamlApplicationSecretBody(RequestModel):
     active: bool
 
 
-class UpdateSamlApplicationSecretResponse(ResponseModel):
-    """UpdateSamlApplicationSecretResponse."""
+class SamlApplicationSecret(ResponseModel):
+    """SamlApplicationSecret."""
 
     id: str
     certificate: str
     createdAt: float
     expiresAt: float
     active: bool
-    fingerprints: SamlApplicationSecretsItemFingerprints
+    fingerprints: Fingerprint
 
 
 class CreateApplicationBodyProtectedAppMetadata(RequestModel):
@@ -3712,8 +3706,8 @@ class CreateApplicationBody(RequestModel):
     name: str
     description: Optional[str] = None
     type: Literal["Native", "SPA", "Traditional", "MachineToMachine", "Protected", "SAML"]
-    oidcClientMetadata: Optional[UpdateApplicationBodyOidcClientMetadata] = None
-    customClientMetadata: Optional[UpdateApplicationBodyCustomClientMetadata] = None
+    oidcClientMetadata: Optional[ApplicationBodyOidcClientMetadata] = None
+    customClientMetadata: Optional[ApplicationBodyCustomClientMetadata] = None
     customData: Optional[dict[str, Any]] = None
     isThirdParty: Optional[bool] = None
     protectedAppMetadata: Optional[CreateApplicationBodyProtectedAppMetadata] = None
@@ -3724,7 +3718,7 @@ class CreateConnectorBody(RequestModel):
 
     config: Optional[dict[str, Any]] = None
     connectorId: str
-    metadata: Optional[UpdateConnectorBodyMetadata] = None
+    metadata: Optional[ConnectorBodyMetadata] = None
     syncProfile: Optional[bool] = None
     enableTokenStorage: Optional[bool] = Field(None, repr=False)
     id: Optional[str] = None
@@ -4023,8 +4017,8 @@ class UpdateSignInExpBodyPasskeySignIn(RequestModel):
     allowAutofill: Optional[bool] = None
 
 
-class UpdateSignInExpBodySignUpProfileFieldsItem(RequestModel):
-    """UpdateSignInExpBodySignUpProfileFieldsItem."""
+class SignInExpBodySignUpProfileField(RequestModel):
+    """SignInExpBodySignUpProfileField."""
 
     name: str
 
@@ -4055,7 +4049,7 @@ class UpdateSignInExpBody(RequestModel):
 
     tenantId: Optional[str] = None
     color: Optional[UpdateSignInExpBodyColor] = None
-    branding: Optional[UpdateOrganizationBodyBranding] = None
+    branding: Optional[OrganizationBodyBranding] = None
     hideLogtoBranding: Optional[bool] = None
     languageInfo: Optional[UpdateSignInExpBodyLanguageInfo] = None
     agreeToTermsPolicy: Optional[Literal["Automatic", "ManualRegistrationOnly", "Manual"]] = None
@@ -4079,7 +4073,7 @@ class UpdateSignInExpBody(RequestModel):
         None, repr=False
     )
     passkeySignIn: Optional[UpdateSignInExpBodyPasskeySignIn] = None
-    signUpProfileFields: Optional[list[UpdateSignInExpBodySignUpProfileFieldsItem]] = None
+    signUpProfileFields: Optional[list[SignInExpBodySignUpProfileField]] = None
     usernamePolicy: Any = None
     termsOfUseUrl: Optional[Union[Optional[str], str]] = None
     privacyPolicyUrl: Optional[Union[Optional[str], str]] = None
@@ -4097,44 +4091,42 @@ class UpdateSignInExpResponse(ResponseModel):
 
     tenantId: str
     id: str
-    color: GetSignInExpResponseColor
-    branding: OrganizationBranding
+    color: SignInExpResponseColor
+    branding: Branding
     hideLogtoBranding: bool
-    languageInfo: GetSignInExpResponseLanguageInfo
+    languageInfo: LanguageInfo
     termsOfUseUrl: Optional[str]
     privacyPolicyUrl: Optional[str]
     # the known values, or one a newer Logto added
     agreeToTermsPolicy: Union[Literal["Automatic", "ManualRegistrationOnly", "Manual"], str]
-    signIn: GetSignInExpResponseSignIn
-    signUp: GetSignInExpResponseSignUp
-    socialSignIn: GetSignInExpResponseSocialSignIn
+    signIn: SignIn
+    signUp: SignUp
+    socialSignIn: SocialSignIn
     socialSignInConnectorTargets: list[str]
     # the known values, or one a newer Logto added
     signInMode: Union[Literal["SignIn", "Register", "SignInAndRegister"], str]
     customCss: Optional[str]
     customContent: dict[str, str]
-    customUiAssets: Optional[GetSignInExpResponseCustomUiAssets]
-    customUiCsp: Optional[GetSignInExpResponseCustomUiCsp] = None
-    passwordPolicy: GetSignInExpResponsePasswordPolicy = Field(repr=False)
-    mfa: GetSignInExpResponseMfa
-    adaptiveMfa: GetSignInExpResponseAdaptiveMfa
+    customUiAssets: Optional[CustomUiAsset]
+    customUiCsp: Optional[CustomUiCsp] = None
+    passwordPolicy: PasswordPolicy = Field(repr=False)
+    mfa: Mfa
+    adaptiveMfa: AdaptiveMfa
     singleSignOnEnabled: bool
     supportEmail: Optional[str]
     supportWebsiteUrl: Optional[str]
     unknownSessionRedirectUrl: Optional[str]
-    captchaPolicy: GetSignInExpResponseAdaptiveMfa
-    sentinelPolicy: GetSignInExpResponseSentinelPolicy
-    emailBlocklistPolicy: GetSignInExpResponseEmailBlocklistPolicy
-    verificationCodePolicy: Optional[GetSignInExpResponseVerificationCodePolicy] = Field(None, repr=False)
+    captchaPolicy: AdaptiveMfa
+    sentinelPolicy: SentinelPolicy
+    emailBlocklistPolicy: EmailBlocklistPolicy
+    verificationCodePolicy: Optional[VerificationCodePolicy] = Field(None, repr=False)
     # the known values, or one a newer Logto added
     forgotPasswordMethods: Optional[
         list[Union[Literal["EmailVerificationCode", "PhoneVerificationCode"], str]]
     ] = Field(repr=False)
-    passkeySignIn: GetSignInExpResponsePasskeySignIn
-    signUpProfileFields: Optional[list[GetSignInExpResponseSignUpProfileFieldsItem]] = None
-    passwordExpiration: Optional[
-        Union[GetSignInExpResponsePasswordExpiration1, GetSignInExpResponsePasswordExpiration2]
-    ] = Field(None, repr=False)
+    passkeySignIn: PasskeySignIn
+    signUpProfileFields: Optional[list[SignUpProfileField]] = None
+    passwordExpiration: Optional[Union[PasswordExpiration1, PasswordExpiration2]] = Field(None, repr=False)
     usernamePolicy: Any = None
 
 
@@ -4155,7 +4147,7 @@ class CreateUserBody(RequestModel):
     name: Optional[str] = None
     avatar: Optional[str] = None
     customData: Optional[dict[str, Any]] = None
-    profile: Optional[UpdateUserBodyProfile] = None
+    profile: Optional[UserBodyProfile] = None
 
 
 class CreateRoleBody(RequestModel):
@@ -4242,7 +4234,7 @@ class CreateHookBody(RequestModel):
             ]
         ]
     ] = None
-    config: UpdateHookBodyConfig
+    config: HookBodyConfig
     enabled: Optional[bool] = None
     createdAt: Optional[float] = None
 
@@ -4284,8 +4276,8 @@ class CreateOrganizationScopeBody(RequestModel):
     description: Optional[str] = None
 
 
-class CreateOrganizationInvitationBodyMessagePayload1(RequestModel):
-    """CreateOrganizationInvitationBodyMessagePayload1."""
+class MessagePayload1(RequestModel):
+    """MessagePayload1."""
 
     code: Optional[str] = Field(None, repr=False)
     link: Optional[str] = None
@@ -4301,7 +4293,7 @@ class CreateOrganizationInvitationBody(RequestModel):
     organizationId: str
     expiresAt: float
     organizationRoleIds: Optional[list[str]] = None
-    messagePayload: Optional[Union[CreateOrganizationInvitationBodyMessagePayload1, bool]] = None
+    messagePayload: Optional[Union[MessagePayload1, bool]] = None
 
 
 class CreateOrganizationBody(RequestModel):
@@ -4312,8 +4304,8 @@ class CreateOrganizationBody(RequestModel):
     description: Optional[str] = None
     customData: Optional[dict[str, Any]] = None
     isMfaRequired: Optional[bool] = None
-    color: Optional[UpdateOrganizationBodyColor] = None
-    branding: Optional[UpdateOrganizationBodyBranding] = None
+    color: Optional[OrganizationBodyColor] = None
+    branding: Optional[OrganizationBodyBranding] = None
     customCss: Optional[str] = None
     createdAt: Optional[float] = None
 
@@ -4323,7 +4315,7 @@ class CreateSsoConnectorBody(RequestModel):
 
     config: Optional[dict[str, Any]] = None
     domains: Optional[list[str]] = None
-    branding: Optional[UpdateSsoConnectorBodyBranding] = None
+    branding: Optional[SsoConnectorBodyBranding] = None
     syncProfile: Optional[bool] = None
     enableTokenStorage: Optional[bool] = Field(None, repr=False)
     providerName: str
@@ -4369,7 +4361,7 @@ class UpdateAccountCenterSettingsBody(RequestModel):
     webauthnRelatedOrigins: Optional[list[str]] = None
     deleteAccountUrl: Optional[dict[str, Any]] = None
     customCss: Optional[str] = None
-    profileFields: Optional[list[UpdateSignInExpBodySignUpProfileFieldsItem]] = None
+    profileFields: Optional[list[SignInExpBodySignUpProfileField]] = None
 
 
 class CreateSamlApplicationBody(RequestModel):
@@ -4378,7 +4370,7 @@ class CreateSamlApplicationBody(RequestModel):
     name: str
     description: Optional[str] = None
     customData: Optional[dict[str, Any]] = None
-    attributeMapping: Optional[UpdateSamlApplicationBodyAttributeMapping] = None
+    attributeMapping: Optional[AttributeMapping] = None
     entityId: Optional[str] = None
     acsUrl: Optional[str] = None
     encryption: Any = None
@@ -4432,7 +4424,7 @@ class DeleteEmailTemplatesResponse(ResponseModel):
     rowCount: float
 
 
-class AddOneTimeTokensBodyContext(RequestModel):
+class Context(RequestModel):
     """Additional context to store with the one-time token.
 
     Set `interactionEvent` to scope the token to a specific flow, such as `ForgotPassword` for reset-
@@ -4447,7 +4439,7 @@ class AddOneTimeTokensBody(RequestModel):
     """AddOneTimeTokensBody."""
 
     email: str
-    context: Optional[AddOneTimeTokensBodyContext] = None
+    context: Optional[Context] = None
     expiresIn: Optional[float] = None
 
 
@@ -4476,102 +4468,102 @@ class UpdateCaptchaProviderBody(RequestModel):
     config: Union[UpdateCaptchaProviderBodyConfig1, UpdateCaptchaProviderBodyConfig2]
 
 
-class CreateCustomProfileFieldBody1(RequestModel):
-    """CreateCustomProfileFieldBody1."""
+class CustomProfileFieldBody1(RequestModel):
+    """CustomProfileFieldBody1."""
 
     name: str
     type: Literal["Text"]
     label: Optional[str] = None
     description: Optional[str] = None
     required: bool
-    config: Optional[UpdateCustomProfileFieldByNameBody1Config] = None
+    config: Optional[CustomProfileFieldByNameBody1Config] = None
 
 
-class CreateCustomProfileFieldBody2(RequestModel):
-    """CreateCustomProfileFieldBody2."""
+class CustomProfileFieldBody2(RequestModel):
+    """CustomProfileFieldBody2."""
 
     name: str
     type: Literal["Number"]
     label: Optional[str] = None
     description: Optional[str] = None
     required: bool
-    config: Optional[UpdateCustomProfileFieldByNameBody2Config] = None
+    config: Optional[CustomProfileFieldByNameBody2Config] = None
 
 
-class CreateCustomProfileFieldBody3(RequestModel):
-    """CreateCustomProfileFieldBody3."""
+class CustomProfileFieldBody3(RequestModel):
+    """CustomProfileFieldBody3."""
 
     name: str
     type: Literal["Date"]
     label: Optional[str] = None
     description: Optional[str] = None
     required: bool
-    config: Optional[UpdateCustomProfileFieldByNameBody3Config] = None
+    config: Optional[CustomProfileFieldByNameBody3Config] = None
 
 
-class CreateCustomProfileFieldBody4(RequestModel):
-    """CreateCustomProfileFieldBody4."""
+class CustomProfileFieldBody4(RequestModel):
+    """CustomProfileFieldBody4."""
 
     name: str
     type: Literal["Checkbox"]
     label: Optional[str] = None
     required: bool
-    config: Optional[UpdateCustomProfileFieldByNameBody4Config] = None
+    config: Optional[CustomProfileFieldByNameBody4Config] = None
 
 
-class CreateCustomProfileFieldBody5(RequestModel):
-    """CreateCustomProfileFieldBody5."""
+class CustomProfileFieldBody5(RequestModel):
+    """CustomProfileFieldBody5."""
 
     name: str
     type: Literal["Select"]
     label: Optional[str] = None
     description: Optional[str] = None
     required: bool
-    config: UpdateCustomProfileFieldByNameBody5Config
+    config: CustomProfileFieldByNameBody5Config
 
 
-class CreateCustomProfileFieldBody6(RequestModel):
-    """CreateCustomProfileFieldBody6."""
+class CustomProfileFieldBody6(RequestModel):
+    """CustomProfileFieldBody6."""
 
     name: str
     type: Literal["Url"]
     label: Optional[str] = None
     description: Optional[str] = None
     required: bool
-    config: Optional[UpdateCustomProfileFieldByNameBody6Config] = None
+    config: Optional[CustomProfileFieldByNameBody6Config] = None
 
 
-class CreateCustomProfileFieldBody7(RequestModel):
-    """CreateCustomProfileFieldBody7."""
+class CustomProfileFieldBody7(RequestModel):
+    """CustomProfileFieldBody7."""
 
     name: str
     type: Literal["Regex"]
     label: Optional[str] = None
     description: Optional[str] = None
     required: bool
-    config: UpdateCustomProfileFieldByNameBody7Config
+    config: CustomProfileFieldByNameBody7Config
 
 
-class CreateCustomProfileFieldBody8(RequestModel):
-    """CreateCustomProfileFieldBody8."""
+class CustomProfileFieldBody8(RequestModel):
+    """CustomProfileFieldBody8."""
 
     name: str
     type: Literal["Address"]
     label: Optional[str] = None
     description: Optional[str] = None
     required: bool
-    config: UpdateCustomProfileFieldByNameBody8Config
+    config: CustomProfileFieldByNameBody8Config
 
 
-class CreateCustomProfileFieldBody9(RequestModel):
-    """CreateCustomProfileFieldBody9."""
+class CustomProfileFieldBody9(RequestModel):
+    """CustomProfileFieldBody9."""
 
     name: str
     type: Literal["Fullname"]
     label: Optional[str] = None
     description: Optional[str] = None
     required: bool
-    config: UpdateCustomProfileFieldByNameBody9Config
+    config: CustomProfileFieldByNameBody9Config
 
 
 class UpdateAdminTenantMigrationNotification(RequestModel):
@@ -4677,8 +4669,8 @@ class ReplaceApplicationAccessControlBody(RequestModel):
     organizationRoleRules: list[ReplaceApplicationAccessControlBodyOrganizationRoleRulesItem]
 
 
-class AssignApplicationRolesBody(RequestModel):
-    """AssignApplicationRolesBody."""
+class RoleBody(RequestModel):
+    """RoleBody."""
 
     roleIds: list[str]
 
@@ -4690,8 +4682,8 @@ class AssignApplicationRolesResponse(ResponseModel):
     addedRoleIds: Optional[list[str]] = None
 
 
-class CreateApplicationSecretBody(RequestModel):
-    """CreateApplicationSecretBody."""
+class ApplicationSecretBody(RequestModel):
+    """ApplicationSecretBody."""
 
     name: str
     expiresAt: Optional[float] = None
@@ -4724,8 +4716,8 @@ class CreateApplicationUserConsentScopeBody(RequestModel):
 class ReplaceApplicationSignInExperienceBody(RequestModel):
     """ReplaceApplicationSignInExperienceBody."""
 
-    color: Optional[UpdateOrganizationBodyColor] = None
-    branding: Optional[UpdateOrganizationBodyBranding] = None
+    color: Optional[OrganizationBodyColor] = None
+    branding: Optional[OrganizationBodyBranding] = None
     customCss: Optional[str] = None
     displayName: Optional[str] = None
     termsOfUseUrl: Union[Optional[str], str]
@@ -4818,11 +4810,11 @@ class TestJwtCustomizerBody1ContextUser(RequestModel):
     name: Optional[str] = None
     avatar: Optional[str] = None
     customData: Optional[dict[str, Any]] = None
-    identities: Optional[dict[str, ReplaceUserIdentityBody]] = None
+    identities: Optional[dict[str, IdentityBody]] = None
     lastSignInAt: Optional[float] = None
     createdAt: Optional[float] = None
     updatedAt: Optional[float] = None
-    profile: Optional[UpdateUserBodyProfile] = None
+    profile: Optional[UserBodyProfile] = None
     applicationId: Optional[str] = None
     isSuspended: Optional[bool] = None
     hasPassword: Optional[bool] = Field(None, repr=False)
@@ -5029,7 +5021,7 @@ class TestJwtVerificationRecordsItem12(RequestModel):
     type: Literal["OneTimeToken"]
     verified: bool
     identifier: TestJwtVerificationRecordsItem2Identifier
-    oneTimeTokenContext: Optional[AddOneTimeTokensBodyContext] = Field(None, repr=False)
+    oneTimeTokenContext: Optional[Context] = Field(None, repr=False)
 
 
 class TestJwtVerificationRecordsItem13Identifier(RequestModel):
@@ -5120,7 +5112,7 @@ class TestJwtCustomizerBody1ContextApplicationProtectedAppMetadata(RequestModel)
     host: str
     origin: str
     sessionDuration: float
-    pageRules: list[UpdateApplicationBodyProtectedAppMetadataPageRulesItem]
+    pageRules: list[PageRule]
     additionalScopes: Optional[
         list[
             Literal[
@@ -5143,8 +5135,8 @@ class TestJwtCustomizerBody1ContextApplication(RequestModel):
     name: Optional[str] = None
     description: Optional[str] = None
     type: Optional[Literal["Native", "SPA", "Traditional", "MachineToMachine", "Protected", "SAML"]] = None
-    oidcClientMetadata: Optional[UpdateApplicationBodyOidcClientMetadata] = None
-    customClientMetadata: Optional[UpdateApplicationBodyCustomClientMetadata] = None
+    oidcClientMetadata: Optional[ApplicationBodyOidcClientMetadata] = None
+    customClientMetadata: Optional[ApplicationBodyCustomClientMetadata] = None
     protectedAppMetadata: Optional[TestJwtCustomizerBody1ContextApplicationProtectedAppMetadata] = None
     customData: Optional[dict[str, Any]] = None
     isThirdParty: Optional[bool] = None
@@ -5312,11 +5304,11 @@ class UpdateUserLogtoConfigsBody(RequestModel):
 class UpdateUserProfileBody(RequestModel):
     """UpdateUserProfileBody."""
 
-    profile: UpdateUserBodyProfile
+    profile: UserBodyProfile
 
 
-class UpdateUserPasswordBody(RequestModel):
-    """UpdateUserPasswordBody."""
+class PasswordBody(RequestModel):
+    """PasswordBody."""
 
     password: str = Field(repr=False)
 
@@ -5397,20 +5389,20 @@ class UpdatePersonalAccessTokenNameBody(RequestModel):
     currentName: Optional[str] = None
 
 
-class CreateRoleUserBody(RequestModel):
-    """CreateRoleUserBody."""
+class UserBody(RequestModel):
+    """UserBody."""
 
     userIds: list[str]
 
 
-class CreateRoleApplicationBody(RequestModel):
-    """CreateRoleApplicationBody."""
+class ApplicationBody(RequestModel):
+    """ApplicationBody."""
 
     applicationIds: list[str]
 
 
-class CreateRoleScopeBody(RequestModel):
-    """CreateRoleScopeBody."""
+class ScopeBody(RequestModel):
+    """ScopeBody."""
 
     scopeIds: list[str]
 
@@ -5451,7 +5443,7 @@ class CreateHookTestBody(RequestModel):
             "Grant.LimitExceeded",
         ]
     ]
-    config: UpdateHookBodyConfig
+    config: HookBodyConfig
     event: Any = None
 
 
@@ -5461,8 +5453,8 @@ class ReplaceDomainVerificationFilesBody(RequestModel):
     verificationFiles: dict[str, Any]
 
 
-class CreateOrganizationRoleScopeBody(RequestModel):
-    """CreateOrganizationRoleScopeBody."""
+class OrganizationRoleScopeBody(RequestModel):
+    """OrganizationRoleScopeBody."""
 
     organizationScopeIds: list[str]
 
@@ -5572,7 +5564,7 @@ class UpdateUserPasswordExpirationResponse(ResponseModel):
     name: Optional[str]
     avatar: Optional[str]
     customData: dict[str, Any]
-    identities: dict[str, UserIdentitiesValue]
+    identities: dict[str, Identity]
     lastSignInAt: Optional[float]
     createdAt: float
     updatedAt: float
@@ -5581,7 +5573,7 @@ class UpdateUserPasswordExpirationResponse(ResponseModel):
     isSuspended: bool
     hasPassword: Optional[bool] = Field(None, repr=False)
     hasSecurityVerificationMethod: Optional[bool] = None
-    ssoIdentities: Optional[list[UserSsoIdentitiesItem]] = None
+    ssoIdentities: Optional[list[SsoIdentity]] = None
     passwordDigest: Optional[str] = Field(None, repr=False)
     # the known values, or one a newer Logto added
     passwordAlgorithm: Optional[
@@ -5615,26 +5607,26 @@ class ReplaceOrganizationJitEmailDomainsBody(RequestModel):
     emailDomains: list[str]
 
 
-class CreateOrganizationJitRoleBody(RequestModel):
-    """CreateOrganizationJitRoleBody."""
+class OrganizationJitRoleBody(RequestModel):
+    """OrganizationJitRoleBody."""
 
     organizationRoleIds: list[str]
 
 
-class CreateOrganizationJitSsoConnectorBody(RequestModel):
-    """CreateOrganizationJitSsoConnectorBody."""
+class SsoConnectorBody(RequestModel):
+    """SsoConnectorBody."""
 
     ssoConnectorIds: list[str]
 
 
-class CreateApplicationUserConsentOrganizationBody(RequestModel):
-    """CreateApplicationUserConsentOrganizationBody."""
+class ConsentOrganizationBody(RequestModel):
+    """ConsentOrganizationBody."""
 
     organizationIds: list[str]
 
 
-class AssignOrganizationRolesToUserBody(RequestModel):
-    """AssignOrganizationRolesToUserBody."""
+class OrganizationUserRoleBody(RequestModel):
+    """OrganizationUserRoleBody."""
 
     organizationRoleIds: Optional[list[str]] = None
     organizationRoleNames: Optional[list[str]] = None
