@@ -449,8 +449,11 @@ def singular(noun: str) -> str:
 
 
 def resource_of_name(name: str) -> str:
-    """A model name without the leading verb of the operation it was named after."""
-    return VERBS.sub("", name)
+    """The resource a model name names: without an operation's verb and its role.
+
+    ``UpdateHookBody`` and ``ResourceResponse`` name a ``Hook`` and a ``Resource``.
+    """
+    return re.sub(r"(?<=[a-z0-9])(Response|Body)$", "", VERBS.sub("", name))
 
 
 def resource_of(operation: Operation) -> tuple[str, str]:

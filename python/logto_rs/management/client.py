@@ -137,7 +137,7 @@ from .models import (
     ReplaceUserRolesResponse,
     Resource,
     ResourceResponse,
-    ResourceResponseScope,
+    ResourceScope,
     Role,
     RoleApplication,
     RoleBody,
@@ -152,8 +152,8 @@ from .models import (
     Secret,
     SecretBody,
     Session,
-    SignInExpBodySignUpProfileField,
     SignInExperience,
+    SignInExpSignUpProfileField,
     SsoConnector,
     SsoConnectorBody,
     SsoConnectorProvidersItem,
@@ -1221,7 +1221,7 @@ class ManagementClient(ManagementTransport, AsyncTransport):
         page: Optional[int] = None,
         page_size: Optional[int] = None,
         search_params: Optional[Mapping[str, str]] = None,
-    ) -> Page[ResourceResponseScope]:
+    ) -> Page[ResourceScope]:
         """Get API resource scopes.
 
         ``GET /api/resources/{resourceId}/scopes``
@@ -1229,14 +1229,14 @@ class ManagementClient(ManagementTransport, AsyncTransport):
         return await self._send(
             "GET",
             ["resources", resourceId, "scopes"],
-            list[ResourceResponseScope],
+            list[ResourceScope],
             query=[("page", page), ("page_size", page_size), ("search_params", search_params)],
             paginated=True,
         )
 
     async def createResourceScope(
         self, resourceId: str, body: Union[CreateResourceScopeBody, Mapping[str, Any]]
-    ) -> ResourceResponseScope:
+    ) -> ResourceScope:
         """Create API resource scope.
 
         ``POST /api/resources/{resourceId}/scopes``
@@ -1244,13 +1244,13 @@ class ManagementClient(ManagementTransport, AsyncTransport):
         return await self._send(
             "POST",
             ["resources", resourceId, "scopes"],
-            ResourceResponseScope,
+            ResourceScope,
             body=body_text(CreateResourceScopeBody, body),
         )
 
     async def updateResourceScope(
         self, resourceId: str, scopeId: str, body: Union[UpdateResourceScopeBody, Mapping[str, Any]]
-    ) -> ResourceResponseScope:
+    ) -> ResourceScope:
         """Update API resource scope.
 
         ``PATCH /api/resources/{resourceId}/scopes/{scopeId}``
@@ -1258,7 +1258,7 @@ class ManagementClient(ManagementTransport, AsyncTransport):
         return await self._send(
             "PATCH",
             ["resources", resourceId, "scopes", scopeId],
-            ResourceResponseScope,
+            ResourceScope,
             body=body_text(UpdateResourceScopeBody, body),
         )
 
@@ -1715,7 +1715,7 @@ class ManagementClient(ManagementTransport, AsyncTransport):
         return await self._send("DELETE", ["users", userId, "personal-access-tokens", name], None)
 
     async def deletePersonalAccessTokenPost(
-        self, userId: str, body: Union[SignInExpBodySignUpProfileField, Mapping[str, Any]]
+        self, userId: str, body: Union[SignInExpSignUpProfileField, Mapping[str, Any]]
     ) -> None:
         """Delete personal access token.
 
@@ -1725,7 +1725,7 @@ class ManagementClient(ManagementTransport, AsyncTransport):
             "POST",
             ["users", userId, "personal-access-tokens", "delete"],
             None,
-            body=body_text(SignInExpBodySignUpProfileField, body),
+            body=body_text(SignInExpSignUpProfileField, body),
         )
 
     async def getUserSsoIdentity(
@@ -1979,13 +1979,13 @@ class ManagementClient(ManagementTransport, AsyncTransport):
 
     async def createRoleScope(
         self, id: str, body: Union[ScopeBody, Mapping[str, Any]]
-    ) -> list[ResourceResponseScope]:
+    ) -> list[ResourceScope]:
         """Link scopes to role.
 
         ``POST /api/roles/{id}/scopes``
         """
         return await self._send(
-            "POST", ["roles", id, "scopes"], list[ResourceResponseScope], body=body_text(ScopeBody, body)
+            "POST", ["roles", id, "scopes"], list[ResourceScope], body=body_text(ScopeBody, body)
         )
 
     async def deleteRoleScope(self, id: str, scopeId: str) -> None:
@@ -2342,7 +2342,7 @@ class ManagementClient(ManagementTransport, AsyncTransport):
 
     async def listOrganizationRoleResourceScopes(
         self, id: str, *, page: Optional[int] = None, page_size: Optional[int] = None
-    ) -> Page[ResourceResponseScope]:
+    ) -> Page[ResourceScope]:
         """Get organization role resource scopes.
 
         ``GET /api/organization-roles/{id}/resource-scopes``
@@ -2350,7 +2350,7 @@ class ManagementClient(ManagementTransport, AsyncTransport):
         return await self._send(
             "GET",
             ["organization-roles", id, "resource-scopes"],
-            list[ResourceResponseScope],
+            list[ResourceScope],
             query=[("page", page), ("page_size", page_size)],
             paginated=True,
         )
@@ -4039,35 +4039,35 @@ class BlockingManagementClient(ManagementTransport, BlockingTransport):
         page: Optional[int] = None,
         page_size: Optional[int] = None,
         search_params: Optional[Mapping[str, str]] = None,
-    ) -> Page[ResourceResponseScope]:
+    ) -> Page[ResourceScope]:
         """Blocking :meth:`ManagementClient.listResourceScopes`."""
         return self._send(
             "GET",
             ["resources", resourceId, "scopes"],
-            list[ResourceResponseScope],
+            list[ResourceScope],
             query=[("page", page), ("page_size", page_size), ("search_params", search_params)],
             paginated=True,
         )
 
     def createResourceScope(
         self, resourceId: str, body: Union[CreateResourceScopeBody, Mapping[str, Any]]
-    ) -> ResourceResponseScope:
+    ) -> ResourceScope:
         """Blocking :meth:`ManagementClient.createResourceScope`."""
         return self._send(
             "POST",
             ["resources", resourceId, "scopes"],
-            ResourceResponseScope,
+            ResourceScope,
             body=body_text(CreateResourceScopeBody, body),
         )
 
     def updateResourceScope(
         self, resourceId: str, scopeId: str, body: Union[UpdateResourceScopeBody, Mapping[str, Any]]
-    ) -> ResourceResponseScope:
+    ) -> ResourceScope:
         """Blocking :meth:`ManagementClient.updateResourceScope`."""
         return self._send(
             "PATCH",
             ["resources", resourceId, "scopes", scopeId],
-            ResourceResponseScope,
+            ResourceScope,
             body=body_text(UpdateResourceScopeBody, body),
         )
 
@@ -4403,14 +4403,14 @@ class BlockingManagementClient(ManagementTransport, BlockingTransport):
         return self._send("DELETE", ["users", userId, "personal-access-tokens", name], None)
 
     def deletePersonalAccessTokenPost(
-        self, userId: str, body: Union[SignInExpBodySignUpProfileField, Mapping[str, Any]]
+        self, userId: str, body: Union[SignInExpSignUpProfileField, Mapping[str, Any]]
     ) -> None:
         """Blocking :meth:`ManagementClient.deletePersonalAccessTokenPost`."""
         return self._send(
             "POST",
             ["users", userId, "personal-access-tokens", "delete"],
             None,
-            body=body_text(SignInExpBodySignUpProfileField, body),
+            body=body_text(SignInExpSignUpProfileField, body),
         )
 
     def getUserSsoIdentity(
@@ -4601,12 +4601,10 @@ class BlockingManagementClient(ManagementTransport, BlockingTransport):
             paginated=True,
         )
 
-    def createRoleScope(
-        self, id: str, body: Union[ScopeBody, Mapping[str, Any]]
-    ) -> list[ResourceResponseScope]:
+    def createRoleScope(self, id: str, body: Union[ScopeBody, Mapping[str, Any]]) -> list[ResourceScope]:
         """Blocking :meth:`ManagementClient.createRoleScope`."""
         return self._send(
-            "POST", ["roles", id, "scopes"], list[ResourceResponseScope], body=body_text(ScopeBody, body)
+            "POST", ["roles", id, "scopes"], list[ResourceScope], body=body_text(ScopeBody, body)
         )
 
     def deleteRoleScope(self, id: str, scopeId: str) -> None:
@@ -4856,12 +4854,12 @@ class BlockingManagementClient(ManagementTransport, BlockingTransport):
 
     def listOrganizationRoleResourceScopes(
         self, id: str, *, page: Optional[int] = None, page_size: Optional[int] = None
-    ) -> Page[ResourceResponseScope]:
+    ) -> Page[ResourceScope]:
         """Blocking :meth:`ManagementClient.listOrganizationRoleResourceScopes`."""
         return self._send(
             "GET",
             ["organization-roles", id, "resource-scopes"],
-            list[ResourceResponseScope],
+            list[ResourceScope],
             query=[("page", page), ("page_size", page_size)],
             paginated=True,
         )

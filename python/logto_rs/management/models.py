@@ -26,8 +26,8 @@ __all__ = [
     "AdminConsoleDevelopmentTenantMigrationNotification",
     "Application",
     "ApplicationBody",
-    "ApplicationBodyCustomClientMetadata",
-    "ApplicationBodyOidcClientMetadata",
+    "ApplicationCustomClientMetadata",
+    "ApplicationOidcClientMetadata",
     "ApplicationOrganization",
     "ApplicationResponse",
     "ApplicationSecretBody",
@@ -43,6 +43,7 @@ __all__ = [
     "AssignUserRolesResponse",
     "AttributeMapping",
     "Branding",
+    "Branding2",
     "CaptchaProvider",
     "CaptchaProviderConfig1",
     "CaptchaProviderConfig2",
@@ -55,7 +56,6 @@ __all__ = [
     "Color",
     "Config",
     "Connector",
-    "ConnectorBodyMetadata",
     "ConnectorFactory",
     "ConnectorMetadata",
     "ConsentOrganizationBody",
@@ -158,7 +158,7 @@ __all__ = [
     "GetUsernameCaseSensitivityConflictsResponse",
     "GetUsernameCaseSensitivityConflictsResponseSamplesItem",
     "Hook",
-    "HookBodyConfig",
+    "HookConfig",
     "HookExecutionStats",
     "HookRecentLogsItem",
     "HookResponse",
@@ -188,6 +188,7 @@ __all__ = [
     "Log",
     "MessagePayload1",
     "Metadata",
+    "Metadata2",
     "Mfa",
     "OidcClientMetadata",
     "OidcKeysItem",
@@ -195,8 +196,8 @@ __all__ = [
     "OneTimeTokenContext",
     "Organization",
     "OrganizationApplicationsItem",
-    "OrganizationBodyBranding",
-    "OrganizationBodyColor",
+    "OrganizationBranding",
+    "OrganizationColor",
     "OrganizationInvitation",
     "OrganizationInvitationOrganizationRole",
     "OrganizationJitRoleBody",
@@ -241,7 +242,7 @@ __all__ = [
     "ReplaceUserRolesResponse",
     "Resource",
     "ResourceResponse",
-    "ResourceResponseScope",
+    "ResourceScope",
     "Role",
     "RoleApplication",
     "RoleBody",
@@ -261,8 +262,8 @@ __all__ = [
     "SentinelPolicy",
     "Session",
     "SignIn",
-    "SignInExpBodySignUpProfileField",
-    "SignInExpResponseColor",
+    "SignInExpColor",
+    "SignInExpSignUpProfileField",
     "SignInExperience",
     "SignInMethodsItem",
     "SignUp",
@@ -271,7 +272,6 @@ __all__ = [
     "SocialSignIn",
     "SsoConnector",
     "SsoConnectorBody",
-    "SsoConnectorBodyBranding",
     "SsoConnectorBranding",
     "SsoConnectorProvidersItem",
     "SsoIdentity",
@@ -399,8 +399,6 @@ __all__ = [
     "UserAllIdentitiesSocialIdentitiesItem",
     "UserAllIdentitiesSsoIdentitiesItem",
     "UserBody",
-    "UserBodyProfile",
-    "UserBodyProfileAddress",
     "UserGrants",
     "UserGrantsGrantsItem",
     "UserGrantsGrantsItemApplication",
@@ -411,6 +409,8 @@ __all__ = [
     "UserLogtoConfigPasskeySignIn",
     "UserMfaVerificationsItem",
     "UserPersonalAccessToken",
+    "UserProfile",
+    "UserProfileAddress",
     "UserSession",
     "UserSessionLastSubmission",
     "UserSessionPayload",
@@ -1893,8 +1893,8 @@ class ApplicationResponse(ResponseModel):
     createdAt: float
 
 
-class ResourceResponseScope(ResponseModel):
-    """ResourceResponseScope."""
+class ResourceScope(ResponseModel):
+    """ResourceScope."""
 
     tenantId: str
     id: str
@@ -1913,10 +1913,10 @@ class ResourceResponse(ResponseModel):
     indicator: str
     isDefault: bool
     accessTokenTtl: float = Field(repr=False)
-    scopes: Optional[list[ResourceResponseScope]] = None
+    scopes: Optional[list[ResourceScope]] = None
 
 
-class SignInExpResponseColor(ResponseModel):
+class SignInExpColor(ResponseModel):
     """The primary branding color for the sign-in page (both light/dark mode)."""
 
     primaryColor: str
@@ -2246,7 +2246,7 @@ class GetSignInExpResponse(ResponseModel):
 
     tenantId: str
     id: str
-    color: SignInExpResponseColor
+    color: SignInExpColor
     branding: Branding
     hideLogtoBranding: bool
     languageInfo: LanguageInfo
@@ -2986,8 +2986,8 @@ class ApplicationUserConsentOrganizations(ResponseModel):
     organizations: list[Organization]
 
 
-class ApplicationBodyOidcClientMetadata(RequestModel):
-    """ApplicationBodyOidcClientMetadata."""
+class ApplicationOidcClientMetadata(RequestModel):
+    """ApplicationOidcClientMetadata."""
 
     redirectUris: list[Any]
     postLogoutRedirectUris: list[Any]
@@ -2996,8 +2996,8 @@ class ApplicationBodyOidcClientMetadata(RequestModel):
     logoUri: Optional[str] = None
 
 
-class ApplicationBodyCustomClientMetadata(RequestModel):
-    """ApplicationBodyCustomClientMetadata."""
+class ApplicationCustomClientMetadata(RequestModel):
+    """ApplicationCustomClientMetadata."""
 
     corsAllowedOrigins: Optional[list[str]] = None
     idTokenTtl: Optional[float] = Field(None, repr=False)
@@ -3041,15 +3041,15 @@ class UpdateApplicationBody(RequestModel):
 
     name: Optional[str] = None
     description: Optional[str] = None
-    oidcClientMetadata: Optional[ApplicationBodyOidcClientMetadata] = None
-    customClientMetadata: Optional[ApplicationBodyCustomClientMetadata] = None
+    oidcClientMetadata: Optional[ApplicationOidcClientMetadata] = None
+    customClientMetadata: Optional[ApplicationCustomClientMetadata] = None
     customData: Optional[dict[str, Any]] = None
     appLevelAccessControlEnabled: Optional[bool] = None
     protectedAppMetadata: Optional[UpdateApplicationBodyProtectedAppMetadata] = None
     isAdmin: Optional[bool] = None
 
 
-class ConnectorBodyMetadata(RequestModel):
+class Metadata2(RequestModel):
     """Custom connector metadata, will be used to overwrite the default connector metadata."""
 
     target: Optional[str] = None
@@ -3062,7 +3062,7 @@ class UpdateConnectorBody(RequestModel):
     """UpdateConnectorBody."""
 
     config: Optional[dict[str, Any]] = None
-    metadata: Optional[ConnectorBodyMetadata] = None
+    metadata: Optional[Metadata2] = None
     syncProfile: Optional[bool] = None
     enableTokenStorage: Optional[bool] = Field(None, repr=False)
 
@@ -3075,8 +3075,8 @@ class UpdateResourceBody(RequestModel):
     accessTokenTtl: Optional[float] = Field(None, repr=False)
 
 
-class UserBodyProfileAddress(RequestModel):
-    """UserBodyProfileAddress."""
+class UserProfileAddress(RequestModel):
+    """UserProfileAddress."""
 
     formatted: Optional[str] = None
     streetAddress: Optional[str] = None
@@ -3086,8 +3086,8 @@ class UserBodyProfileAddress(RequestModel):
     country: Optional[str] = None
 
 
-class UserBodyProfile(RequestModel):
-    """UserBodyProfile."""
+class UserProfile(RequestModel):
+    """UserProfile."""
 
     familyName: Optional[str] = None
     givenName: Optional[str] = None
@@ -3100,7 +3100,7 @@ class UserBodyProfile(RequestModel):
     birthdate: Optional[str] = None
     zoneinfo: Optional[str] = None
     locale: Optional[str] = None
-    address: Optional[UserBodyProfileAddress] = None
+    address: Optional[UserProfileAddress] = None
 
 
 class UpdateUserBody(RequestModel):
@@ -3112,7 +3112,7 @@ class UpdateUserBody(RequestModel):
     name: Optional[str] = None
     avatar: Optional[str] = None
     customData: Optional[dict[str, Any]] = None
-    profile: Optional[UserBodyProfile] = None
+    profile: Optional[UserProfile] = None
 
 
 class UpdateRoleBody(RequestModel):
@@ -3129,8 +3129,8 @@ class TranslationObject2(RequestModel):
     translationKey: Optional[str] = Field(None, alias="[translationKey]")
 
 
-class HookBodyConfig(RequestModel):
-    """HookBodyConfig."""
+class HookConfig(RequestModel):
+    """HookConfig."""
 
     url: str
     headers: Optional[dict[str, str]] = None
@@ -3210,7 +3210,7 @@ class UpdateHookBody(RequestModel):
             ]
         ]
     ] = None
-    config: Optional[HookBodyConfig] = None
+    config: Optional[HookConfig] = None
     enabled: Optional[bool] = None
     createdAt: Optional[float] = None
 
@@ -3320,16 +3320,16 @@ class UpdateOrganizationScopeBody(RequestModel):
     description: Optional[str] = None
 
 
-class OrganizationBodyColor(RequestModel):
-    """OrganizationBodyColor."""
+class OrganizationColor(RequestModel):
+    """OrganizationColor."""
 
     primaryColor: Optional[str] = None
     isDarkModeEnabled: Optional[bool] = None
     darkPrimaryColor: Optional[str] = None
 
 
-class OrganizationBodyBranding(RequestModel):
-    """OrganizationBodyBranding."""
+class OrganizationBranding(RequestModel):
+    """OrganizationBranding."""
 
     logoUrl: Optional[str] = None
     darkLogoUrl: Optional[str] = None
@@ -3346,14 +3346,14 @@ class UpdateOrganizationBody(RequestModel):
     description: Optional[str] = None
     customData: Optional[dict[str, Any]] = None
     isMfaRequired: Optional[bool] = None
-    color: Optional[OrganizationBodyColor] = None
-    branding: Optional[OrganizationBodyBranding] = None
+    color: Optional[OrganizationColor] = None
+    branding: Optional[OrganizationBranding] = None
     customCss: Optional[str] = None
     createdAt: Optional[float] = None
 
 
-class SsoConnectorBodyBranding(RequestModel):
-    """SsoConnectorBodyBranding."""
+class Branding2(RequestModel):
+    """Branding2."""
 
     displayName: Optional[str] = None
     logo: Optional[str] = None
@@ -3365,7 +3365,7 @@ class UpdateSsoConnectorBody(RequestModel):
 
     config: Optional[dict[str, Any]] = None
     domains: Optional[list[str]] = None
-    branding: Optional[SsoConnectorBodyBranding] = None
+    branding: Optional[Branding2] = None
     syncProfile: Optional[bool] = None
     connectorName: Optional[str] = None
     enableTokenStorage: Optional[bool] = Field(None, repr=False)
@@ -3706,8 +3706,8 @@ class CreateApplicationBody(RequestModel):
     name: str
     description: Optional[str] = None
     type: Literal["Native", "SPA", "Traditional", "MachineToMachine", "Protected", "SAML"]
-    oidcClientMetadata: Optional[ApplicationBodyOidcClientMetadata] = None
-    customClientMetadata: Optional[ApplicationBodyCustomClientMetadata] = None
+    oidcClientMetadata: Optional[ApplicationOidcClientMetadata] = None
+    customClientMetadata: Optional[ApplicationCustomClientMetadata] = None
     customData: Optional[dict[str, Any]] = None
     isThirdParty: Optional[bool] = None
     protectedAppMetadata: Optional[CreateApplicationBodyProtectedAppMetadata] = None
@@ -3718,7 +3718,7 @@ class CreateConnectorBody(RequestModel):
 
     config: Optional[dict[str, Any]] = None
     connectorId: str
-    metadata: Optional[ConnectorBodyMetadata] = None
+    metadata: Optional[Metadata2] = None
     syncProfile: Optional[bool] = None
     enableTokenStorage: Optional[bool] = Field(None, repr=False)
     id: Optional[str] = None
@@ -4017,8 +4017,8 @@ class UpdateSignInExpBodyPasskeySignIn(RequestModel):
     allowAutofill: Optional[bool] = None
 
 
-class SignInExpBodySignUpProfileField(RequestModel):
-    """SignInExpBodySignUpProfileField."""
+class SignInExpSignUpProfileField(RequestModel):
+    """SignInExpSignUpProfileField."""
 
     name: str
 
@@ -4049,7 +4049,7 @@ class UpdateSignInExpBody(RequestModel):
 
     tenantId: Optional[str] = None
     color: Optional[UpdateSignInExpBodyColor] = None
-    branding: Optional[OrganizationBodyBranding] = None
+    branding: Optional[OrganizationBranding] = None
     hideLogtoBranding: Optional[bool] = None
     languageInfo: Optional[UpdateSignInExpBodyLanguageInfo] = None
     agreeToTermsPolicy: Optional[Literal["Automatic", "ManualRegistrationOnly", "Manual"]] = None
@@ -4073,7 +4073,7 @@ class UpdateSignInExpBody(RequestModel):
         None, repr=False
     )
     passkeySignIn: Optional[UpdateSignInExpBodyPasskeySignIn] = None
-    signUpProfileFields: Optional[list[SignInExpBodySignUpProfileField]] = None
+    signUpProfileFields: Optional[list[SignInExpSignUpProfileField]] = None
     usernamePolicy: Any = None
     termsOfUseUrl: Optional[Union[Optional[str], str]] = None
     privacyPolicyUrl: Optional[Union[Optional[str], str]] = None
@@ -4091,7 +4091,7 @@ class UpdateSignInExpResponse(ResponseModel):
 
     tenantId: str
     id: str
-    color: SignInExpResponseColor
+    color: SignInExpColor
     branding: Branding
     hideLogtoBranding: bool
     languageInfo: LanguageInfo
@@ -4147,7 +4147,7 @@ class CreateUserBody(RequestModel):
     name: Optional[str] = None
     avatar: Optional[str] = None
     customData: Optional[dict[str, Any]] = None
-    profile: Optional[UserBodyProfile] = None
+    profile: Optional[UserProfile] = None
 
 
 class CreateRoleBody(RequestModel):
@@ -4234,7 +4234,7 @@ class CreateHookBody(RequestModel):
             ]
         ]
     ] = None
-    config: HookBodyConfig
+    config: HookConfig
     enabled: Optional[bool] = None
     createdAt: Optional[float] = None
 
@@ -4304,8 +4304,8 @@ class CreateOrganizationBody(RequestModel):
     description: Optional[str] = None
     customData: Optional[dict[str, Any]] = None
     isMfaRequired: Optional[bool] = None
-    color: Optional[OrganizationBodyColor] = None
-    branding: Optional[OrganizationBodyBranding] = None
+    color: Optional[OrganizationColor] = None
+    branding: Optional[OrganizationBranding] = None
     customCss: Optional[str] = None
     createdAt: Optional[float] = None
 
@@ -4315,7 +4315,7 @@ class CreateSsoConnectorBody(RequestModel):
 
     config: Optional[dict[str, Any]] = None
     domains: Optional[list[str]] = None
-    branding: Optional[SsoConnectorBodyBranding] = None
+    branding: Optional[Branding2] = None
     syncProfile: Optional[bool] = None
     enableTokenStorage: Optional[bool] = Field(None, repr=False)
     providerName: str
@@ -4361,7 +4361,7 @@ class UpdateAccountCenterSettingsBody(RequestModel):
     webauthnRelatedOrigins: Optional[list[str]] = None
     deleteAccountUrl: Optional[dict[str, Any]] = None
     customCss: Optional[str] = None
-    profileFields: Optional[list[SignInExpBodySignUpProfileField]] = None
+    profileFields: Optional[list[SignInExpSignUpProfileField]] = None
 
 
 class CreateSamlApplicationBody(RequestModel):
@@ -4716,8 +4716,8 @@ class CreateApplicationUserConsentScopeBody(RequestModel):
 class ReplaceApplicationSignInExperienceBody(RequestModel):
     """ReplaceApplicationSignInExperienceBody."""
 
-    color: Optional[OrganizationBodyColor] = None
-    branding: Optional[OrganizationBodyBranding] = None
+    color: Optional[OrganizationColor] = None
+    branding: Optional[OrganizationBranding] = None
     customCss: Optional[str] = None
     displayName: Optional[str] = None
     termsOfUseUrl: Union[Optional[str], str]
@@ -4814,7 +4814,7 @@ class TestJwtCustomizerBody1ContextUser(RequestModel):
     lastSignInAt: Optional[float] = None
     createdAt: Optional[float] = None
     updatedAt: Optional[float] = None
-    profile: Optional[UserBodyProfile] = None
+    profile: Optional[UserProfile] = None
     applicationId: Optional[str] = None
     isSuspended: Optional[bool] = None
     hasPassword: Optional[bool] = Field(None, repr=False)
@@ -5135,8 +5135,8 @@ class TestJwtCustomizerBody1ContextApplication(RequestModel):
     name: Optional[str] = None
     description: Optional[str] = None
     type: Optional[Literal["Native", "SPA", "Traditional", "MachineToMachine", "Protected", "SAML"]] = None
-    oidcClientMetadata: Optional[ApplicationBodyOidcClientMetadata] = None
-    customClientMetadata: Optional[ApplicationBodyCustomClientMetadata] = None
+    oidcClientMetadata: Optional[ApplicationOidcClientMetadata] = None
+    customClientMetadata: Optional[ApplicationCustomClientMetadata] = None
     protectedAppMetadata: Optional[TestJwtCustomizerBody1ContextApplicationProtectedAppMetadata] = None
     customData: Optional[dict[str, Any]] = None
     isThirdParty: Optional[bool] = None
@@ -5304,7 +5304,7 @@ class UpdateUserLogtoConfigsBody(RequestModel):
 class UpdateUserProfileBody(RequestModel):
     """UpdateUserProfileBody."""
 
-    profile: UserBodyProfile
+    profile: UserProfile
 
 
 class PasswordBody(RequestModel):
@@ -5443,7 +5443,7 @@ class CreateHookTestBody(RequestModel):
             "Grant.LimitExceeded",
         ]
     ]
-    config: HookBodyConfig
+    config: HookConfig
     event: Any = None
 
 
