@@ -30,6 +30,8 @@ pub enum Endpoint {
     Revocation,
     /// Logto's Management API.
     ManagementApi,
+    /// Logto's Account API (`/api/my-account`, `/api/verifications`), for the signed-in user.
+    AccountApi,
     /// The device authorization endpoint (RFC 8628).
     DeviceAuthorization,
     /// The token introspection endpoint (RFC 7662).
@@ -47,6 +49,7 @@ impl Endpoint {
             Self::UserInfo => "userinfo",
             Self::Revocation => "revocation",
             Self::ManagementApi => "management_api",
+            Self::AccountApi => "account_api",
             Self::DeviceAuthorization => "device_authorization",
             Self::Introspection => "introspection",
         }

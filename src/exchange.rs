@@ -8,7 +8,7 @@
 //!   token, and never served after the subject token's own `exp` (read from a JWT without
 //!   verifying it: the cache only ever shortens a lifetime with it).
 //! - **Impersonation** (Logto 1.19+): a subject token from the Management API's
-//!   `POST /api/subject-tokens` ([`ManagementApi::create_subject_token`]) is exchanged once for a
+//!   `POST /api/subject-tokens` (a Management API call, [`ManagementApi::send_call`]) is exchanged once for a
 //!   token of its user, optionally naming the acting user with an actor token (the result's
 //!   `act: {sub}` claim). It is **not cached**: the subject token is single-use, so a second
 //!   exchange fails at Logto, and each impersonation is its own event that the caller decides to
@@ -18,7 +18,7 @@
 //! it for a third-party app). The answer holds only an access token, its lifetime, scope and
 //! type: no refresh token, no ID token, and possibly no `issued_token_type`.
 //!
-//! [`ManagementApi::create_subject_token`]: crate::management::ManagementApi::create_subject_token
+//! [`ManagementApi::send_call`]: crate::management::ManagementApi::send_call
 
 use crate::client::LogtoClient;
 use crate::error::{Error, Result};

@@ -179,6 +179,11 @@ def make_app(
     async def refresh_token(client: Client) -> dict[str, Any]:
         return {"token": await client.getRefreshTokenAsync()}
 
+    @app.get("/account")
+    async def account(client: Client) -> dict[str, Any]:
+        profile = await client.account.getProfile()
+        return {"username": profile.username}
+
     @app.get("/raise")
     async def raise_not_authenticated() -> None:
         raise LogtoNotAuthenticatedError("no user", "not_authenticated")
@@ -225,6 +230,12 @@ def test_dependencies_answer_401_or_redirect_and_give_tokens(app_url: str) -> No
     assert browser.get("/me").json() == {"sub": "user-alice"}
     assert browser.get("/token").json()["token"].count(".") == 2
     assert browser.get("/orgs/org-acme/token").json()["token"].count(".") == 2
+
+
+def test_a_routes_client_calls_the_account_api_as_its_user(app_url: str) -> None:
+    anonymous = httpx.Client(base_url=app_url, follow_redirects=False)
+    assert anonymous.get("/account", headers={"Accept": "application/json"}).status_code == 401
+    assert sign_in(app_url).get("/account").json() == {"username": "alice"}
 
 
 def test_a_revoked_grant_inside_any_route_is_401_or_a_redirect_never_500(

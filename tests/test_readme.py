@@ -192,6 +192,20 @@ assert token.accessToken and org_token.accessToken and admin.accessToken
 assert created.value and all(t.name != "ci-2024" for t in await api.listPersonalAccessTokens("user-bob"))
 """,
     ),
+    "The Management API": Setup(
+        replace={**TENANT, '"your-m2m-app-id"': '"m2m-app"', '"your-m2m-app-secret"': '"m2m-app-secret"'},
+        check="""
+assert page.total == 3 and len(page) == 3 and user.id == page[0].id
+assert sorted(u.username for u in everyone) == ["alice", "bob", "carol"]
+assert all(t.value not in repr(t) for t in tokens) and code == "entity.not_exists_with_id"
+""",
+    ),
+    "The Account API": Setup(
+        preamble=SIGNED_IN,
+        check="""
+assert (me.id, me.username, me.primaryEmail) == ("user-alice", "alice", "alice@example.com")
+""",
+    ),
     "Protect your API": Setup(
         preamble=SIGNED_IN,
         replace={**TENANT, '"org-id"': '"org-acme"'},

@@ -65,6 +65,17 @@ class CoreClient:
         extra_params: list[tuple[str, str]] = ...,
     ) -> Operation: ...
     def handle_sign_in_callback(self, storage: Any, callback_url: str) -> Operation: ...
+    def account_call(
+        self,
+        storage: Any,
+        method: str,
+        segments: list[str],
+        query: list[tuple[str, str]],
+        body: Optional[str],
+        headers: list[tuple[str, str]],
+        retry: tuple[int, float, float],
+    ) -> Operation:
+        """One Account API call as the signed-in user: ``(status, total_number, body_text)``."""
     def sign_out(self, storage: Any, post_logout_redirect_uri: Optional[str] = None) -> Operation: ...
     def is_authenticated(self, storage: Any) -> Operation: ...
     def get_id_token(self, storage: Any) -> Operation: ...
@@ -129,8 +140,8 @@ class CoreClient:
 class MachineClient:
     """A machine-to-machine app's client; each network method returns an :class:`Operation`.
 
-    Results are JSON strings (``MachineToken``, ``TokenExchangeResult``, ``PersonalAccessToken``
-    or a list of them, ``SubjectToken``); ``delete_personal_access_token`` returns ``None``.
+    Results are JSON strings (``MachineToken``, ``TokenExchangeResult``), or for
+    ``management_call`` the answer's ``(status, total_number, body_text)``.
     """
 
     def __new__(cls, config: Any) -> MachineClient: ...
@@ -140,6 +151,16 @@ class MachineClient:
     @property
     def management_api_resource(self) -> str:
         """The Management API's resource indicator."""
+    def management_call(
+        self,
+        method: str,
+        segments: list[str],
+        query: list[tuple[str, str]],
+        body: Optional[str],
+        headers: list[tuple[str, str]],
+        retry: tuple[int, float, float],
+    ) -> Operation:
+        """One Management API call: ``(status, total_number, body_text)``."""
     def client_credentials_token(
         self,
         resource: Optional[str] = None,
@@ -170,14 +191,6 @@ class MachineClient:
         actor_token: Optional[str] = None,
         subject_token_type: Optional[str] = None,
     ) -> Operation: ...
-    def create_subject_token(self, user_id: str, context: Optional[str] = None) -> Operation:
-        """``context``: a JSON object's text; the result is a ``SubjectToken`` JSON."""
-    def list_personal_access_tokens(self, user_id: str) -> Operation: ...
-    def create_personal_access_token(
-        self, user_id: str, name: str, expires_at: Optional[int] = None
-    ) -> Operation: ...
-    def rename_personal_access_token(self, user_id: str, current_name: str, name: str) -> Operation: ...
-    def delete_personal_access_token(self, user_id: str, name: str) -> Operation: ...
 
 # --- The access-token verifier --------------------------------------------------------------------
 

@@ -30,6 +30,7 @@ from .models import AccessTokenClaims, IdTokenClaims, UserInfoResponse
 from .storage import MemoryStorage, Storage
 
 if TYPE_CHECKING:
+    from .account import AccountClient, BlockingAccountClient
     from .OidcCore import OidcCore
 
 __all__ = ["LogtoClient", "BlockingLogtoClient"]
@@ -262,6 +263,16 @@ class LogtoClient(_ClientBase, _TokenExchange):
         """The same client (configuration, caches, storage) with blocking methods."""
         return self._view(BlockingLogtoClient, self._storage)
 
+    @property
+    def account(self) -> AccountClient:
+        """The signed-in user's own account, through Logto's Account API (``/api/my-account``).
+
+        Called with this session's resource-less access token; see :mod:`logto_rs.account`.
+        """
+        from .account import AccountClient
+
+        return AccountClient(self)
+
     def withStorage(self, storage: Storage) -> LogtoClient:
         """The same client bound to another session's storage: a per-request view.
 
@@ -434,6 +445,13 @@ class BlockingLogtoClient(_ClientBase, _BlockingTokenExchange):
     def withStorage(self, storage: Storage) -> BlockingLogtoClient:
         """The same client bound to another session's storage (see :meth:`LogtoClient.withStorage`)."""
         return self._view(BlockingLogtoClient, storage)
+
+    @property
+    def account(self) -> BlockingAccountClient:
+        """:attr:`LogtoClient.account` with blocking methods."""
+        from .account import BlockingAccountClient
+
+        return BlockingAccountClient(self)
 
     def signIn(
         self,

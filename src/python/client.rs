@@ -8,6 +8,7 @@ use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::PyString;
 
+use super::api::{api_call, api_output, retry_policy};
 use super::convert::ConfigInput;
 use super::operation::{Exchange, Output, PyOperation};
 use super::storage::PyStorage;
@@ -288,6 +289,29 @@ impl PyCoreClient {
                 .await?;
             Ok(Output::Str(serde_json::Value::Object(claims).to_string()))
         })
+    }
+
+    /// One Account API call as the signed-in user: `(status, total_number, body_text)`. `retry`
+    /// is `(max_retries, base_delay, max_delay)`, the delays in seconds.
+    #[pyo3(signature = (storage, method, segments, query, body, headers, retry))]
+    #[allow(clippy::too_many_arguments)]
+    fn account_call(
+        &self,
+        storage: Py<PyAny>,
+        method: &str,
+        segments: Vec<String>,
+        query: Vec<(String, String)>,
+        body: Option<String>,
+        headers: Vec<(String, String)>,
+        retry: (u32, f64, f64),
+    ) -> PyResult<PyOperation> {
+        let call = api_call(method, segments, query, body, headers)?;
+        let retry = retry_policy(retry)?;
+        Ok(self.operation(storage, |client, storage| async move {
+            Ok(api_output(
+                client.account_api_call(&storage, &call, &retry).await?,
+            ))
+        }))
     }
 
     /// The userinfo response as a JSON object string.

@@ -8,7 +8,8 @@
 //
 //   /oidc/...         oidc-provider (issuer http://127.0.0.1:<port>/oidc)
 //   /interaction/...  headless-friendly sign-in pages and automatic consent (lib/interactions.mjs)
-//   /api/...          Management API personal access token routes (lib/management-api.mjs)
+//   /api/...          Management API personal access token and user routes, the Account API's
+//                     GET /api/my-account (lib/management-api.mjs)
 //   /__admin/...      test control: faults, ID token tampering, keys, request log (lib/admin.mjs)
 
 import './lib/stdout-guard.mjs';
@@ -73,7 +74,9 @@ const handleAdmin = makeAdminHandler({
   },
 });
 const handleInteraction = makeInteractionHandler({ getProvider: () => provider, directory });
-const handleManagementApi = makeManagementApiHandler({ directory, keyRing, issuer });
+const handleManagementApi = makeManagementApiHandler({
+  directory, keyRing, issuer, getProvider: () => provider,
+});
 
 /** LT koa-resource-param: a comma-separated `resource` query value means several resources. */
 function splitResourceQueryParams(req, url) {
