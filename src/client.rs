@@ -105,8 +105,9 @@ impl LogtoClient {
     }
 
     /// Starts a sign-in: returns the authorization URL to redirect the user to and stores the
-    /// sign-in session. The session id is rotated first (server-side storages); the tokens of a
-    /// signed-in user stay until a callback succeeds, so an abandoned sign-in costs nothing.
+    /// sign-in session. The session keeps its id and the tokens of a signed-in user until a
+    /// callback succeeds (which rotates the id), so an abandoned sign-in costs nothing and the
+    /// session stays where a back-channel logout finds it.
     ///
     /// # Errors
     /// [`Error::Config`] for invalid options, discovery errors, storage errors.
@@ -120,7 +121,6 @@ impl LogtoClient {
             &session,
         )?;
         let session = serde_json::to_string(&session).map_err(|e| Error::config(e.to_string()))?;
-        storage::rotate_id(storage).await?;
         storage::commit(storage, vec![Write::Set(StorageKey::SignInSession, session)]).await?;
         Ok(url)
     }
@@ -328,6 +328,54 @@ impl LogtoClient {
             .await?
             .ok_or(Error::NotAuthenticated("no ID token is stored"))?;
         Ok(jwt::decode_claims_unverified(token.secret())?)
+    }
+
+    /// Whether a user is signed in with an ID token that has not expired (beyond the clock
+    /// tolerance). An expired one is renewed first: the session is refreshed with its refresh
+    /// token (coordinated as [`access_token`](Self::access_token) does), and the re-issued ID
+    /// token is verified (same subject) and stored. `Ok(false)` when nobody is signed in, or
+    /// the ID token expired and could not be renewed (no refresh token, or the provider issued
+    /// no ID token): the user must sign in again.
+    ///
+    /// # Errors
+    /// [`Error::SignInRequired`] when the provider rejects the refresh token (the session is
+    /// cleared); network, token validation and storage errors.
+    pub async fn signed_in_with_fresh_id_token<S: Storage>(&self, storage: &S) -> Result<bool> {
+        match self.id_token_expiry(storage).await? {
+            None => return Ok(false),
+            Some(exp) if !self.is_expired(exp) => return Ok(true),
+            Some(_) => {}
+        }
+        if self.refresh_token(storage).await?.is_none() {
+            return Ok(false);
+        }
+        // The resource-less access token comes with the ID token: dropping it makes the next
+        // call refresh (unless another process renewed the session meanwhile).
+        let key = cache_key("", None);
+        let stored = storage::read(storage, StorageKey::AccessTokenMap).await?;
+        let mut map = AccessTokenMap::from_stored(stored.as_deref());
+        if map.remove(&key).is_some() {
+            storage::commit(storage, vec![Write::Set(StorageKey::AccessTokenMap, map.to_stored())]).await?;
+        }
+        self.access_token(storage, "", None).await?;
+        Ok(self
+            .id_token_expiry(storage)
+            .await?
+            .is_some_and(|exp| !self.is_expired(exp)))
+    }
+
+    /// The stored ID token's `exp` (0 when it has none), or `None` without an ID token.
+    async fn id_token_expiry<S: Storage>(&self, storage: &S) -> Result<Option<u64>> {
+        let Some(token) = self.id_token(storage).await? else {
+            return Ok(None);
+        };
+        let claims = jwt::decode_claims_unverified(token.secret())?;
+        Ok(Some(claims.get("exp").and_then(Value::as_u64).unwrap_or(0)))
+    }
+
+    /// Whether a token expiring at `exp` has expired, beyond the clock tolerance.
+    fn is_expired(&self, exp: u64) -> bool {
+        exp.saturating_add(self.inner.config.clock_tolerance.as_secs()) <= jwt::now_epoch_seconds()
     }
 
     /// The stored refresh token.

@@ -8,6 +8,7 @@ import threading
 import uuid
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 from test_backchannel_logout import logout_token
@@ -37,8 +38,9 @@ def session_required(provider: Provider) -> None:
 
 
 def post(token: str) -> Any:
-    """What Logto sends: a form POST with no CSRF token and no session."""
-    return Client(enforce_csrf_checks=True).post(URL, {"logout_token": token})
+    """What Logto sends: a urlencoded form POST with no CSRF token and no session."""
+    body = urlencode({"logout_token": token})
+    return Client(enforce_csrf_checks=True).post(URL, body, content_type="application/x-www-form-urlencoded")
 
 
 def sid_of(browser: Client) -> str:
@@ -96,7 +98,7 @@ def test_sign_ins_at_the_same_instant_all_land_in_the_users_entry(redis_url: str
         caches["default"].clear()
         index = DjangoSessionIndex(f"race-{uuid.uuid4().hex}")
         record_concurrently(index)
-        recorded = caches["default"].get(f"{index.namespace}sub:user-race")
+        recorded = caches["default"].get(f"{index.index}sub:user-race")
     assert sorted(recorded) == sorted(f"session-{w}-{n}" for w in range(8) for n in range(15))
 
 

@@ -37,7 +37,6 @@ from collections.abc import Awaitable, Iterable
 from datetime import timedelta
 from html import escape
 from typing import TYPE_CHECKING, Annotated, Any, Callable, Optional, Protocol, Union
-from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -48,12 +47,14 @@ from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, R
 from starlette.routing import Route
 
 from .backchannel import (
+    MAX_BODY,
     BackchannelLogout,
     MemoryRevocations,
     RedisReplayStore,
     RedisSessionIndex,
     ReplayStore,
     SessionIndex,
+    declared_too_large,
 )
 from .client import LogtoClient
 from .config import LogtoConfig
@@ -64,6 +65,7 @@ from .errors import (
     LogtoException,
     LogtoInvalidGrantError,
     LogtoNotAuthenticatedError,
+    LogtoStorageError,
 )
 from .models import AccessTokenClaims, IdTokenClaims, UserInfoResponse
 from .redis_storage import SESSION_KEYS, AsyncRedisStorage
@@ -74,6 +76,7 @@ from .web import (
     access_token_error_body,
     bearer_token,
     insecure_cookie_message,
+    is_refusal,
     is_same_origin,
     missing_roles,
     no_bearer_token_error,
@@ -256,7 +259,9 @@ class RedisSessionStorage:
         prefix: Prefix of every key.
         ttl: How long a session lives after its last write.
         session_key: Key of the session id in the cookie session.
-        redis_kwargs: More arguments of ``redis.asyncio.Redis`` (or of ``from_url``).
+        redis_kwargs: More arguments of ``redis.asyncio.Redis`` (or of ``from_url``). The
+            socket timeouts default to :data:`SOCKET_TIMEOUTS`: a stalled Redis then fails the
+            requests that need it with 503 instead of holding them forever.
 
     """
 
@@ -273,7 +278,7 @@ class RedisSessionStorage:
         self.prefix = prefix
         self.ttl = ttl
         self.session_key = session_key
-        self.redis_kwargs = redis_kwargs
+        self.redis_kwargs = {**SOCKET_TIMEOUTS, **redis_kwargs}
         self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, redis.asyncio.Redis] = (
             weakref.WeakKeyDictionary()
         )
@@ -307,6 +312,9 @@ class RedisSessionStorage:
     def __repr__(self) -> str:
         return f"RedisSessionStorage(prefix={self.prefix!r}, ttl={self.ttl!r})"
 
+
+SOCKET_TIMEOUTS = {"socket_timeout": 5.0, "socket_connect_timeout": 5.0}
+"""The Redis clients' default timeouts (seconds), for the sessions and the back-channel stores."""
 
 _CODE = re.compile(r"[a-z0-9_.]{1,64}")
 
@@ -410,26 +418,39 @@ class LogtoFastAPI:
             app.add_exception_handler(error, handler)
 
     def exception_handlers(self) -> dict[Any, Callable[[Request, Exception], Awaitable[Response]]]:
-        """Handlers answering an ended session with a 401 or a redirect, never a 500."""
-        return {LogtoInvalidGrantError: self._session_ended, LogtoNotAuthenticatedError: self._session_ended}
+        """Handlers answering an ended session (401 or a redirect) or a store out of reach (503).
+
+        Never a 500.
+        """
+        return {
+            LogtoInvalidGrantError: self._session_ended,
+            LogtoNotAuthenticatedError: self._session_ended,
+            LogtoStorageError: self._storage_unavailable,
+        }
 
     async def client_for(self, request: Request) -> LogtoClient:
         """The app's client bound to ``request``'s session (one view per request).
 
         Use it as a dependency: ``client: LogtoClient = Depends(logto.client_for)``.
         """
-        return self._view(request)
+        return await self._view(request)
 
-    def _view(self, request: Request) -> LogtoClient:
-        """:meth:`client_for`, called in the request's event loop."""
+    async def _view(self, request: Request) -> LogtoClient:
+        """:meth:`client_for`, called in the request's event loop.
+
+        A cookie session that a back-channel logout or a sign-out ended is cleared before use.
+        The records are read without blocking the loop (an asyncio Redis client is awaited, a
+        synchronous one runs in the thread pool): a stalled store holds up only the requests
+        that need it, which then answer 503.
+        """
         client = getattr(request.state, CLIENT_STATE, None)
         if not isinstance(client, LogtoClient):
             self._check_cookie_security(request)
             storage = self.storage.for_request(request)
             client = self.client.withStorage(storage)
-            if isinstance(self.storage, CookieSessionStorage) and self.backchannel is not None:
-                # A cookie session that a back-channel logout ended is cleared before use.
-                if self.backchannel.is_ended(client.getIdToken()):
+            backchannel = self.backchannel
+            if isinstance(self.storage, CookieSessionStorage) and backchannel is not None:
+                if await backchannel.is_ended_async(_session(request), client.getIdToken()):
                     for key in SESSION_KEYS:
                         storage.delete(key)
             setattr(request.state, CLIENT_STATE, client)
@@ -456,17 +477,21 @@ class LogtoFastAPI:
         """``POST backchannel_logout_path``: Logto's logout token ends the sessions it names.
 
         No CSRF token (the caller is Logto; the signed token is the proof): 200 when done, 400
-        ``{"error": ...}`` for a bad token, always ``Cache-Control: no-store``.
+        ``{"error": ...}`` for a bad token, 413 for a body over 64 KiB (read no further), always
+        ``Cache-Control: no-store``.
         """
         assert self.backchannel is not None
-        # Logto posts application/x-www-form-urlencoded (parsed here: no python-multipart needed).
-        body = await request.body()
-        form = (
-            {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
-            if len(body) < 65536
-            else {}
-        )
-        answer = await run_in_threadpool(self.backchannel.respond, form)
+        # Logto posts application/x-www-form-urlencoded (parsed without python-multipart), and
+        # at most MAX_BODY bytes are read: a declared or actual larger body is answered 413.
+        body: Optional[bytes] = None
+        if not declared_too_large(request.headers.get("content-length")):
+            body = b""
+            async for chunk in request.stream():
+                body += chunk
+                if len(body) > MAX_BODY:
+                    body = None
+                    break
+        answer = await run_in_threadpool(self.backchannel.respond_to_body, body)
         if answer.status != 200:
             logger.warning("refused a back-channel logout: %s", answer.body.get("error_description", ""))
         return Response(answer.json(), status_code=answer.status, headers=answer.headers)
@@ -496,14 +521,14 @@ class LogtoFastAPI:
 
     async def sign_in(self, request: Request) -> Response:
         """``GET sign_in_path``: remember ``?next=``, start a sign-in, redirect to Logto."""
-        client = self._view(request)
+        client = await self._view(request)
         _session(request)[NEXT_KEY] = safe_next(request.query_params.get("next"))
         url = await client.signIn(self.callback_url(request), **self.sign_in_options)
         return RedirectResponse(url, status_code=302)
 
     async def callback(self, request: Request) -> Response:
         """``GET callback_path``: complete the sign-in, then return to where the user was going."""
-        client = self._view(request)
+        client = await self._view(request)
         try:
             await client.handleSignInCallback(self._request_url(request))
         except LogtoException as error:
@@ -513,7 +538,7 @@ class LogtoFastAPI:
             if isinstance(self.storage, RedisSessionStorage):
                 session_id = StarletteSessionId(request, self.storage.session_key).get()
             id_token = await client.getIdTokenAsync()
-            await run_in_threadpool(self.backchannel.record, id_token, session_id)
+            await run_in_threadpool(self.backchannel.signed_in, _session(request), id_token, session_id)
         return RedirectResponse(safe_next(_session(request).pop(NEXT_KEY, None)), status_code=302)
 
     def _request_url(self, request: Request) -> str:
@@ -542,15 +567,18 @@ class LogtoFastAPI:
         ):
             logger.warning("refused a cross-site sign-out request")
             return PlainTextResponse("Cross-site sign-out refused.", status_code=403)
-        client = self._view(request)
+        client = await self._view(request)
         id_token = await client.getIdTokenAsync()
         url = await client.signOut(self.post_sign_out_url(request))
         session = _session(request)
         session.pop(NEXT_KEY, None)
+        ids = None
         if isinstance(self.storage, RedisSessionStorage):
             ids = StarletteSessionId(request, self.storage.session_key)
-            if self.backchannel is not None:
-                await run_in_threadpool(self.backchannel.forget, id_token, ids.get())
+        if self.backchannel is not None:
+            session_id = ids.get() if ids is not None else None
+            await run_in_threadpool(self.backchannel.signed_out, session, id_token, session_id)
+        if ids is not None:
             ids.clear()
         return RedirectResponse(url, status_code=303)
 
@@ -597,6 +625,15 @@ class LogtoFastAPI:
             return HTTPException(303, "Sign-in required", headers={"Location": self.sign_in_url(request)})
         return HTTPException(401, "Not authenticated")
 
+    async def _storage_unavailable(self, request: Request, exc: Exception) -> Response:
+        if isinstance(exc, LogtoStorageError) and is_refusal(exc):
+            raise exc  # the SDK's own refusal (a strict cookie storage): a bug, not an outage
+        code = exc.code if isinstance(exc, LogtoException) else "storage.error"
+        logger.warning("the session store failed: %s", code)
+        return JSONResponse(
+            {"detail": "The session store is unavailable"}, status_code=503, headers={"Retry-After": "5"}
+        )
+
     async def _session_ended(self, request: Request, exc: Exception) -> Response:
         redirect = getattr(request.state, REDIRECT_STATE, None)
         if redirect is None:
@@ -613,9 +650,9 @@ class LogtoFastAPI:
 
     async def _signed_in(self, request: Request, redirect: bool) -> LogtoClient:
         setattr(request.state, REDIRECT_STATE, redirect)
-        client = self._view(request)
+        client = await self._view(request)
         try:
-            if await client.isAuthenticatedAsync():
+            if await client._signed_in():
                 return client
         except (LogtoInvalidGrantError, LogtoNotAuthenticatedError):
             pass

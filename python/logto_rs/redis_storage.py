@@ -8,6 +8,9 @@ session, a Starlette session, a Django session); the tokens are under
   a compare-and-delete script, so only its owner releases it and a crashed owner's lock expires.
 - ``rotate()`` moves the session's keys to a new random id in one script (``RENAME``) and hands
   the new id to the framework; the old id no longer names anything.
+- A session that a back-channel logout ended has a tombstone, ``<prefix><session id>:ended``
+  (:func:`tombstone`). Every write checks it in the same script, so a write in flight when the
+  logout arrived (a refresh's) never re-creates the session.
 
 The framework integrations bind these storages to their own session id holder
 (:class:`SessionIdHolder`); this module knows no framework. Install ``redis`` (5 or later).
@@ -25,10 +28,17 @@ if TYPE_CHECKING:
     import redis
     import redis.asyncio
 
-__all__ = ["AsyncRedisStorage", "RedisStorage", "SessionIdHolder"]
+__all__ = ["AsyncRedisStorage", "RedisStorage", "SessionIdHolder", "tombstone"]
 
 SESSION_KEYS = ("idToken", "refreshToken", "accessTokenMap", "signInSession")
 """The keys a session holds (the keys of :data:`logto_rs.PersistKey`)."""
+
+SET_SCRIPT = """
+if redis.call('exists', KEYS[2]) == 1 then return 0 end
+redis.call('set', KEYS[1], ARGV[1], 'EX', ARGV[2])
+return 1
+"""
+"""Write a session's key unless the session was ended (its tombstone exists)."""
 
 UNLOCK_SCRIPT = """
 if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
@@ -57,6 +67,11 @@ class SessionIdHolder(Protocol):
         """Forget the session id (after sign-out)."""
 
 
+def tombstone(prefix: str, session_id: str) -> str:
+    """The key marking the session ``session_id`` ended: writes of the session check it."""
+    return f"{prefix}{session_id}:ended"
+
+
 def new_session_id() -> str:
     """A random session id (256 bits)."""
     return secrets.token_urlsafe(32)
@@ -70,14 +85,23 @@ class _RedisLayout:
         self.prefix = prefix
         self.ttl = ttl
 
-    def _name(self, key: str, *, create: bool = False) -> Optional[str]:
+    def _session_id(self, *, create: bool = False) -> Optional[str]:
         sid = self.ids.get()
-        if sid is None:
-            if not create:
-                return None
+        if sid is None and create:
             sid = new_session_id()
             self.ids.set(sid)
-        return f"{self.prefix}{sid}:{key}"
+        return sid
+
+    def _name(self, key: str, *, create: bool = False) -> Optional[str]:
+        sid = self._session_id(create=create)
+        return None if sid is None else f"{self.prefix}{sid}:{key}"
+
+    def _write(self, key: str, value: str) -> tuple[str, int, str, str, str, int]:
+        """The arguments of ``eval(SET_SCRIPT, ...)`` writing ``value`` under ``key``."""
+        sid = self._session_id(create=True)
+        assert sid is not None
+        ttl = max(1, int(self.ttl.total_seconds()))
+        return SET_SCRIPT, 2, f"{self.prefix}{sid}:{key}", tombstone(self.prefix, sid), value, ttl
 
     def _lock_name(self, name: str) -> str:
         lock = self._name(f"lock:{name}", create=True)
@@ -138,9 +162,7 @@ class RedisStorage(_RedisLayout, LockingStorage):
         if value is None:
             self.delete(key)
             return
-        name = self._name(key, create=True)
-        assert name is not None
-        self.redis.set(name, value, ex=self.ttl)
+        self.redis.eval(*self._write(key, value))
 
     def delete(self, key: str) -> None:
         """Remove ``key`` for the current session."""
@@ -194,9 +216,7 @@ class AsyncRedisStorage(_RedisLayout, LockingStorage):
         if value is None:
             await self.delete(key)
             return
-        name = self._name(key, create=True)
-        assert name is not None
-        await self.redis.set(name, value, ex=self.ttl)
+        await cast(Any, self.redis.eval(*self._write(key, value)))
 
     async def delete(self, key: str) -> None:
         """Remove ``key`` for the current session."""

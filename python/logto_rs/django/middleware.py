@@ -19,14 +19,14 @@ from typing import Any, Callable, Optional
 
 from django.apps import apps
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.functional import SimpleLazyObject
 
-from ..errors import LogtoInvalidGrantError, LogtoNotAuthenticatedError
+from ..errors import LogtoInvalidGrantError, LogtoNotAuthenticatedError, LogtoStorageError
 from ..web import insecure_cookie_message
 from . import get_client
 from ._http import unauthenticated
-from .backchannel import backchannel, is_signed_cookie_backend
+from .backchannel import backchannel
 
 __all__ = ["LogtoInsecureCookieWarning", "LogtoMiddleware", "claims_of"]
 
@@ -55,17 +55,27 @@ class LogtoMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         """Bind the request's client and claims, then run the view."""
         self._check_cookie_security(request)
-        if is_signed_cookie_backend() and settings.SESSION_COOKIE_NAME in request.COOKIES:
-            self._end_revoked_session(request)
+        if settings.SESSION_COOKIE_NAME in request.COOKIES:
+            try:
+                self._end_revoked_session(request)
+            except LogtoStorageError as error:
+                logger.warning("the session store failed: %s", error.code)
+                return JsonResponse(
+                    {"error": "temporarily_unavailable"}, status=503, headers={"Retry-After": "5"}
+                )
         request.logto = SimpleLazyObject(lambda: get_client(request))
         request.logto_claims = claims_of(request)
         return self.get_response(request)
 
     @staticmethod
     def _end_revoked_session(request: HttpRequest) -> None:
-        """A signed-cookie session that a back-channel logout ended is ended before the view."""
+        """A session that a back-channel logout or a sign-out ended is ended before the view.
+
+        Signed cookies cannot be deleted, and a server-side session may have been saved again
+        by a request in flight when it was deleted: both are recognised by their records.
+        """
         client = get_client(request)
-        if backchannel().is_ended(client.getIdToken()):
+        if backchannel().is_ended(request.session, client.getIdToken()):
             if apps.is_installed("django.contrib.auth"):
                 from django.contrib.auth import logout
 
