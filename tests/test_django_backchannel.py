@@ -5,6 +5,7 @@ answered 400 and changes nothing."""
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -116,3 +117,71 @@ def record_concurrently(index: Any) -> None:
         thread.start()
     for thread in threads:
         thread.join()
+
+
+SESSION_ENGINES = {
+    "db": "django.contrib.sessions.backends.db",
+    "cache": "django.contrib.sessions.backends.cache",
+    "signed_cookies": "django.contrib.sessions.backends.signed_cookies",
+}
+
+
+@pytest.mark.parametrize("engine", sorted(SESSION_ENGINES))
+def test_a_logout_during_a_refresh_is_not_undone(provider: Provider, engine: str) -> None:
+    with override_settings(SESSION_ENGINE=SESSION_ENGINES[engine]):
+        alice = Client(raise_request_exception=False)  # the request in flight may be interrupted
+        sign_in_django(alice)
+        sid = sid_of(alice) if engine != "signed_cookies" else signed_cookie_sid(alice)
+        assert alice.post("/expire/").status_code == 200  # the next token needs a refresh
+        provider.fault("token", "hang", delay_ms=2500)  # slow: the logout comes meanwhile
+        refresh = threading.Thread(target=alice.get, args=("/token/",))
+        refresh.start()
+        deadline = time.monotonic() + 10
+        while not provider.requests(path="/oidc/token", grant_type="refresh_token"):
+            assert time.monotonic() < deadline, "the refresh did not start"
+            time.sleep(0.02)
+        assert post(logout_token(provider, sub="user-alice", sid=sid)).status_code == 200
+        refresh.join(timeout=20)
+        for _ in range(2):
+            assert alice.get("/").json() == {"user": None, "sub": None}
+
+
+def signed_cookie_sid(browser: Client) -> str:
+    from django.contrib.sessions.backends.signed_cookies import SessionStore
+
+    session = SessionStore(browser.cookies[settings.SESSION_COOKIE_NAME].value)
+    return str(decode_jwt(session[conf.option("SESSION_PREFIX") + "idToken"])[1]["sid"])
+
+
+@pytest.mark.parametrize("auth", ["django.contrib.auth", "middleware only"])
+def test_an_abandoned_sign_in_leaves_the_session_where_a_logout_finds_it(
+    provider: Provider, auth: str
+) -> None:
+    alice = Client()
+    sign_in_django(alice)
+    sid = sid_of(alice)
+    with override_settings(**({} if auth == "django.contrib.auth" else {"AUTHENTICATION_BACKENDS": []})):
+        assert alice.get("/auth/sign-in/").status_code == 302  # a second click, a tab closed at Logto
+        assert signed_in_sub(alice) == "user-alice"
+        assert post(logout_token(provider, sub="user-alice", sid=sid)).status_code == 200
+        assert alice.get("/").json() == {"user": None, "sub": None}
+
+
+def test_a_cross_site_get_of_sign_in_signs_nobody_out(provider: Provider) -> None:
+    alice = Client()
+    sign_in_django(alice)
+    # An image or a link on another site: the browser sends the cookie (SameSite=Lax, top-level).
+    assert alice.get("/auth/sign-in/", HTTP_SEC_FETCH_SITE="cross-site").status_code == 302
+    assert alice.get("/").json() == {"user": "user-alice", "sub": "user-alice"}
+
+
+def test_a_copied_signed_cookie_stops_working_after_sign_out(
+    provider: Provider, signed_cookies: None
+) -> None:
+    alice = Client(enforce_csrf_checks=False)
+    sign_in_django(alice)
+    copied = alice.cookies[settings.SESSION_COOKIE_NAME].value
+    assert alice.post("/auth/sign-out/").status_code == 302
+    thief = Client()
+    thief.cookies[settings.SESSION_COOKIE_NAME] = copied
+    assert thief.get("/").json() == {"user": None, "sub": None}

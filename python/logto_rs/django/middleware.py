@@ -23,7 +23,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.functional import SimpleLazyObject
 
 from ..errors import LogtoInvalidGrantError, LogtoNotAuthenticatedError, LogtoStorageError
-from ..web import insecure_cookie_message
+from ..web import insecure_cookie_message, is_refusal
 from . import get_client
 from ._http import unauthenticated
 from .backchannel import backchannel
@@ -45,6 +45,12 @@ def claims_of(request: HttpRequest) -> Any:
     return client.getIdTokenClaims() if client.isAuthenticated() else None
 
 
+def storage_unavailable(error: LogtoStorageError) -> HttpResponse:
+    """503 with ``Retry-After``: the session store (or the records of ended sessions) is out of reach."""
+    logger.warning("the session store failed: %s", error.code)
+    return JsonResponse({"error": "temporarily_unavailable"}, status=503, headers={"Retry-After": "5"})
+
+
 class LogtoMiddleware:
     """Sets ``request.logto`` and ``request.logto_claims``; answers ended sessions."""
 
@@ -59,10 +65,7 @@ class LogtoMiddleware:
             try:
                 self._end_revoked_session(request)
             except LogtoStorageError as error:
-                logger.warning("the session store failed: %s", error.code)
-                return JsonResponse(
-                    {"error": "temporarily_unavailable"}, status=503, headers={"Retry-After": "5"}
-                )
+                return storage_unavailable(error)
         request.logto = SimpleLazyObject(lambda: get_client(request))
         request.logto_claims = claims_of(request)
         return self.get_response(request)
@@ -95,7 +98,12 @@ class LogtoMiddleware:
         warnings.warn(message, LogtoInsecureCookieWarning, stacklevel=2)
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> Optional[HttpResponse]:
-        """Answer a view whose Logto session ended: a redirect to sign in, or JSON 401."""
+        """Answer a view whose Logto session ended (a redirect to sign in, or JSON 401).
+
+        A session store out of reach is answered 503, never 500.
+        """
+        if isinstance(exception, LogtoStorageError) and not is_refusal(exception):
+            return storage_unavailable(exception)
         if not isinstance(exception, (LogtoInvalidGrantError, LogtoNotAuthenticatedError)):
             return None
         logger.info("session ended in a view: %s", exception.code)
