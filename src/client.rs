@@ -25,6 +25,16 @@ use crate::token_cache::{AccessTokenMap, CachedAccessToken, ParsedMapMemo, audie
 use crate::user_info::check_subject;
 use crate::verifier::{Expectations, verify_with_provider};
 
+/// What a refresh under the session lock is for: once the lock is held, a session that already
+/// has it (another process refreshed meanwhile) needs no request.
+#[derive(Clone, Copy)]
+enum Wanted {
+    /// The access token for the resource and organization.
+    AccessToken,
+    /// An ID token that has not expired.
+    FreshIdToken,
+}
+
 /// The name of the session lock a refresh holds (see [`Storage::try_lock`]).
 pub const REFRESH_LOCK: &str = "refresh";
 /// Added to the refresh request's timeouts for the lock's expiry, and again for a waiter.
@@ -346,18 +356,8 @@ impl LogtoClient {
             Some(exp) if !self.is_expired(exp) => return Ok(true),
             Some(_) => {}
         }
-        if self.refresh_token(storage).await?.is_none() {
-            return Ok(false);
-        }
-        // The resource-less access token comes with the ID token: dropping it makes the next
-        // call refresh (unless another process renewed the session meanwhile).
-        let key = cache_key("", None);
-        let stored = storage::read(storage, StorageKey::AccessTokenMap).await?;
-        let mut map = AccessTokenMap::from_stored(stored.as_deref());
-        if map.remove(&key).is_some() {
-            storage::commit(storage, vec![Write::Set(StorageKey::AccessTokenMap, map.to_stored())]).await?;
-        }
-        self.access_token(storage, "", None).await?;
+        self.refresh_under_lock(storage, "", None, Wanted::FreshIdToken)
+            .await?;
         Ok(self
             .id_token_expiry(storage)
             .await?
@@ -424,6 +424,20 @@ impl LogtoClient {
             return Ok(Some(token));
         }
         self.check_target(storage, resource, organization_id).await?;
+        self.refresh_under_lock(storage, resource, organization_id, Wanted::AccessToken)
+            .await
+    }
+
+    /// A refresh of the session for `resource` / `organization_id`, under the session lock when
+    /// the storage has one. Under the lock the session is read again: when another process has
+    /// meanwhile stored what is `wanted`, no request is sent.
+    async fn refresh_under_lock<S: Storage>(
+        &self,
+        storage: &S,
+        resource: &str,
+        organization_id: Option<&str>,
+        wanted: Wanted,
+    ) -> Result<Option<AccessToken>> {
         let Some(held) = self.refresh_token(storage).await? else {
             return Ok(None);
         };
@@ -441,11 +455,24 @@ impl LogtoClient {
             storage.must_finish();
             // Under the lock the session is read again: another process may have refreshed it
             // while this one waited.
-            if let Some(token) = self
-                .stored_access_token(storage, resource, organization_id)
-                .await?
-            {
-                return Ok(Some(token));
+            match wanted {
+                Wanted::AccessToken => {
+                    if let Some(token) = self
+                        .stored_access_token(storage, resource, organization_id)
+                        .await?
+                    {
+                        return Ok(Some(token));
+                    }
+                }
+                Wanted::FreshIdToken => {
+                    if self
+                        .id_token_expiry(storage)
+                        .await?
+                        .is_some_and(|exp| !self.is_expired(exp))
+                    {
+                        return Ok(None);
+                    }
+                }
             }
             match self.refresh_token(storage).await? {
                 Some(held) => {

@@ -294,7 +294,12 @@ impl LogtoClient {
     /// # Errors
     /// [`Error::TokenValidation`] (`jti`) when the token was claimed before (a replay);
     /// [`Error::Storage`] when the replay store fails.
-    pub async fn claim_logout_token<R: ReplayStore>(&self, jti: &str, expires_at: u64, replay: &R) -> Result<()> {
+    pub async fn claim_logout_token<R: ReplayStore>(
+        &self,
+        jti: &str,
+        expires_at: u64,
+        replay: &R,
+    ) -> Result<()> {
         let fresh = replay
             .claim(jti, expires_at)
             .await

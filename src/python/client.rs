@@ -301,7 +301,9 @@ impl PyCoreClient {
     /// Whether a user is signed in with an unexpired ID token, renewing an expired one first.
     fn signed_in_with_fresh_id_token(&self, storage: Py<PyAny>) -> PyOperation {
         self.operation(storage, |client, storage| async move {
-            Ok(Output::Bool(client.signed_in_with_fresh_id_token(&storage).await?))
+            Ok(Output::Bool(
+                client.signed_in_with_fresh_id_token(&storage).await?,
+            ))
         })
     }
 
@@ -412,7 +414,12 @@ impl PyCoreClient {
     /// with `claim(jti, ttl_seconds)`, sync or async), or in this process's memory when it is
     /// `None`. Fails with the `jti` check for a replay.
     #[pyo3(signature = (jti, expires_at, replay_store=None))]
-    fn claim_logout_token(&self, jti: String, expires_at: u64, replay_store: Option<Py<PyAny>>) -> PyOperation {
+    fn claim_logout_token(
+        &self,
+        jti: String,
+        expires_at: u64,
+        replay_store: Option<Py<PyAny>>,
+    ) -> PyOperation {
         match replay_store {
             Some(store) => self.operation(store, move |client, store| async move {
                 client.claim_logout_token(&jti, expires_at, &store).await?;

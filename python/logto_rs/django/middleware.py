@@ -22,13 +22,19 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.functional import SimpleLazyObject
 
-from ..errors import LogtoInvalidGrantError, LogtoNotAuthenticatedError, LogtoStorageError
+from ..errors import (
+    LogtoInvalidGrantError,
+    LogtoNetworkError,
+    LogtoNotAuthenticatedError,
+    LogtoResponseError,
+    LogtoStorageError,
+)
 from ..web import insecure_cookie_message, is_refusal
 from . import get_client
 from ._http import unauthenticated
 from .backchannel import backchannel
 
-__all__ = ["LogtoInsecureCookieWarning", "LogtoMiddleware", "claims_of"]
+__all__ = ["LogtoInsecureCookieWarning", "LogtoMiddleware", "claims_of", "end_session", "storage_unavailable"]
 
 logger = logging.getLogger("logto_rs.django")
 
@@ -38,11 +44,35 @@ class LogtoInsecureCookieWarning(UserWarning):
 
 
 def claims_of(request: HttpRequest) -> Any:
-    """The ID token claims of the request's Logto session, or ``None``."""
+    """The ID token claims of the request's Logto session, or ``None``.
+
+    An expired ID token is renewed first (a refresh, its new ID token verified); a session whose
+    ID token cannot be renewed is ended, with its Django login.
+    """
     if settings.SESSION_COOKIE_NAME not in request.COOKIES and not getattr(request, "_logto_client", None):
         return None  # no session: nothing to read
     client = get_client(request)
-    return client.getIdTokenClaims() if client.isAuthenticated() else None
+    if client.getIdToken() is None:
+        return None
+    try:
+        if client._signed_in():
+            return client.getIdTokenClaims()
+    except (LogtoInvalidGrantError, LogtoNotAuthenticatedError):
+        pass
+    except (LogtoNetworkError, LogtoResponseError):
+        return None  # Logto out of reach: not signed in for this request, signed out of nothing
+    end_session(request)
+    return None
+
+
+def end_session(request: HttpRequest) -> None:
+    """End the request's Logto session and its Django login (or the whole Django session)."""
+    if apps.is_installed("django.contrib.auth"):
+        from django.contrib.auth import logout
+
+        logout(request)
+    else:
+        request.session.flush()
 
 
 def storage_unavailable(error: LogtoStorageError) -> HttpResponse:
@@ -79,12 +109,7 @@ class LogtoMiddleware:
         """
         client = get_client(request)
         if backchannel().is_ended(request.session, client.getIdToken()):
-            if apps.is_installed("django.contrib.auth"):
-                from django.contrib.auth import logout
-
-                logout(request)
-            else:
-                request.session.flush()
+            end_session(request)
 
     def _check_cookie_security(self, request: HttpRequest) -> None:
         if self._cookie_checked:
