@@ -17,7 +17,7 @@ the discovery and key caches and the refresh coordination serve every user::
 - :class:`CookieSessionStorage` keeps the tokens in Starlette's signed cookie session
   (``SessionMiddleware``) and warns before the cookie passes the 4 KB a browser keeps.
 - :class:`RedisSessionStorage` keeps them in Redis (``redis.asyncio``), with the session lock
-  that makes several workers refresh a session once, and a session id rotated at sign-in. It
+  that makes several workers refresh a session once, and a session id rotated at each callback. It
   opens its connections in each event loop that uses it.
 - :func:`require_access_token` protects an API route with Logto access tokens
   (:class:`~logto_rs.AccessTokenVerifier`): 401/403 with RFC 6750 challenges, shown in the
@@ -247,7 +247,7 @@ class RedisSessionStorage:
 
     Keys are ``<prefix><session id>:<key>`` and expire ``ttl`` after their last write; signing
     out deletes them. Several workers and hosts share a session: refreshes take the session's
-    lock in Redis, and the session id is rotated at sign-in and after each callback.
+    lock in Redis, and the session id is rotated after each callback.
 
     An asyncio connection belongs to the event loop that opened it, so this storage opens one
     client (one pool) per running event loop, from ``url`` or the ``redis.asyncio.Redis``

@@ -187,7 +187,7 @@ class RedisSessionStorage(RedisStorage):
 
     Keys are ``<prefix><session id>:<key>`` and expire ``ttl`` after their last write; signing
     out deletes them. Several workers and hosts can share a session: refreshes take the
-    session's lock in Redis, and the session id is rotated at sign-in and after each callback.
+    session's lock in Redis, and the session id is rotated after each callback.
     """
 
     def __init__(

@@ -20,8 +20,8 @@ have no cross-process lock, and refreshes are then coordinated within each proce
 one process per session there, or use a server-side session backend and a Redis or Memcached
 cache.
 
-``rotate()`` is ``request.session.cycle_key()``: the session key changes at sign-in and after
-the callback, so a session id planted in a victim's browser is worthless.
+``rotate()`` is ``request.session.cycle_key()``: the session key changes after the callback,
+so a session id planted in a victim's browser is worthless.
 """
 
 from __future__ import annotations
