@@ -355,3 +355,22 @@ def test_the_redis_index_drops_sessions_that_expired(provider: Provider, redis_c
     signed_in(second, redis_client)
     assert expired not in redis_client.smembers(index)
     assert len(redis_client.smembers(index)) == 1
+
+
+@pytest.mark.parametrize("sessions", ["redis", "cookie"])
+def test_a_replayed_logout_ends_no_session_that_signed_in_after_it(
+    provider: Provider, redis_client: redis.Redis, sessions: str
+) -> None:
+    # The jti is claimed last, so a replay reaches the store before it is refused: it must end
+    # nothing that the first delivery had not already ended.
+    storage = RedisSessionStorage(redis_client) if sessions == "redis" else FlaskSessionStorage()
+    app = make_app(provider, storage)
+    alice, caller = app.test_client(), app.test_client()
+    sign_in(alice)
+    token = logout_token(provider, sub="user-alice")  # "Is session required?" off: sub only
+    assert post(caller, token).status_code == 200
+    assert alice.get("/protected").status_code == 401
+    time.sleep(1.1)
+    sign_in(alice)
+    assert post(caller, token).status_code == 400  # the replay is refused...
+    assert alice.get("/protected").status_code == 200  # ...and ended nothing

@@ -191,3 +191,15 @@ def test_a_copied_signed_cookie_stops_working_after_sign_out(
     thief = Client()
     thief.cookies[settings.SESSION_COOKIE_NAME] = copied
     assert thief.get("/").json() == {"user": None, "sub": None}
+
+
+def test_a_replayed_logout_ends_no_session_that_signed_in_after_it(provider: Provider) -> None:
+    alice = Client()
+    sign_in_django(alice)
+    token = logout_token(provider, sub="user-alice")
+    assert post(token).status_code == 200
+    assert alice.get("/").json() == {"user": None, "sub": None}
+    time.sleep(1.1)
+    sign_in_django(alice)
+    assert post(token).status_code == 400
+    assert signed_in_sub(alice) == "user-alice"

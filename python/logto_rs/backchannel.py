@@ -78,6 +78,8 @@ __all__ = [
     "Revocations",
     "SessionIndex",
     "SessionMark",
+    "declared_too_large",
+    "parse_form",
     "read_limited",
 ]
 
@@ -248,7 +250,7 @@ class RedisSessionIndex(SessionIndex):
         return names
 
     def record(self, claims: Mapping[str, Any], session_id: Optional[str]) -> None:
-        """Index ``session_id`` under the ID token's ``sid`` and ``sub``."""
+        """Index ``session_id`` under the ID token's ``sid`` and ``sub``, with its sign-in time."""
         sub, sid = claims.get("sub"), claims.get("sid")
         if session_id is None:
             return
@@ -257,13 +259,14 @@ class RedisSessionIndex(SessionIndex):
         for name in names:
             self._drop_expired(name, pipe)
             pipe.sadd(name, session_id)
+            pipe.hset(f"{name}:at", session_id, str(session_time(claims)))
             pipe.expire(name, self.ttl)
+            pipe.expire(f"{name}:at", self.ttl)
         pipe.execute()
 
     def _drop_expired(self, name: str, pipe: Any) -> None:
         """Queue the removal of the ids in ``name`` whose session no longer exists."""
-        members: Any = self.redis.smembers(name)
-        ids = [m.decode() if isinstance(m, bytes) else str(m) for m in members]
+        ids = self._members(name)
         if not ids:
             return
         alive: Any = self.redis.pipeline(transaction=False)
@@ -272,6 +275,11 @@ class RedisSessionIndex(SessionIndex):
         dead = [session_id for session_id, count in zip(ids, alive.execute()) if not count]
         if dead:
             pipe.srem(name, *dead)
+            pipe.hdel(f"{name}:at", *dead)
+
+    def _members(self, name: str) -> list[str]:
+        members: Any = self.redis.smembers(name)
+        return [m.decode() if isinstance(m, bytes) else str(m) for m in members]
 
     def forget(self, claims: Mapping[str, Any], session_id: Optional[str]) -> None:
         """Remove ``session_id`` from the entries of the ID token's ``sid`` and ``sub``."""
@@ -281,22 +289,29 @@ class RedisSessionIndex(SessionIndex):
         pipe = self.redis.pipeline()
         for name in self._sets(sub if isinstance(sub, str) else None, sid if isinstance(sid, str) else None):
             pipe.srem(name, session_id)
+            pipe.hdel(f"{name}:at", session_id)
         pipe.execute()
 
     def end(self, logout: LogoutToken) -> int:
-        """Delete the sessions of ``sid``, or with only ``sub``, all the user's sessions."""
+        """Delete the sessions of ``sid``, or with only ``sub``, all the user's sessions.
+
+        Only the sessions that signed in up to the token's ``iat``: a session that signed in
+        after the logout is another one (a late or repeated delivery leaves it alone).
+        """
         name = self._sets(None, logout.sid)[0] if logout.sid else self._sets(logout.sub, None)[0]
-        members: Any = self.redis.smembers(name)
-        ids = [m.decode() if isinstance(m, bytes) else str(m) for m in members]
+        ids = self._members(name)
+        times: Any = self.redis.hmget(f"{name}:at", ids) if ids else []
+        ids = [i for i, at in zip(ids, times) if at is None or int(at) <= logout.iat]
+        if not ids:
+            return 0
         keys = [f"{self.prefix}{session_id}:{key}" for session_id in ids for key in SESSION_KEYS]
         pipe = self.redis.pipeline()
         for session_id in ids:
             pipe.set(tombstone(self.prefix, session_id), "1", ex=self.ttl)
-        if keys:
-            pipe.delete(*keys)
-        pipe.delete(name)
-        if logout.sub and ids:
-            pipe.srem(f"{self.index}sub:{logout.sub}", *ids)
+        pipe.delete(*keys)
+        for entry in self._sets(logout.sub, logout.sid):
+            pipe.srem(entry, *ids)
+            pipe.hdel(f"{entry}:at", *ids)
         pipe.execute()
         return len(ids)
 

@@ -9,8 +9,9 @@ session, a Starlette session, a Django session); the tokens are under
 - ``rotate()`` moves the session's keys to a new random id in one script (``RENAME``) and hands
   the new id to the framework; the old id no longer names anything.
 - A session that a back-channel logout ended has a tombstone, ``<prefix><session id>:ended``
-  (:func:`tombstone`). Every write checks it in the same script, so a write in flight when the
-  logout arrived (a refresh's) never re-creates the session.
+  (:func:`tombstone`). Every token write checks it in the same script, so a write in flight when
+  the logout arrived (a refresh's) never re-creates the session. A new sign-in may start under
+  the id: its callback moves the session to a new id before it stores any token.
 
 The framework integrations bind these storages to their own session id holder
 (:class:`SessionIdHolder`); this module knows no framework. Install ``redis`` (5 or later).
@@ -32,6 +33,9 @@ __all__ = ["AsyncRedisStorage", "RedisStorage", "SessionIdHolder", "tombstone"]
 
 SESSION_KEYS = ("idToken", "refreshToken", "accessTokenMap", "signInSession")
 """The keys a session holds (the keys of :data:`logto_rs.PersistKey`)."""
+
+TOKEN_KEYS = frozenset(SESSION_KEYS) - {"signInSession"}
+"""The keys whose writes an ended session's tombstone refuses (a sign-in may start again)."""
 
 SET_SCRIPT = """
 if redis.call('exists', KEYS[2]) == 1 then return 0 end
@@ -97,11 +101,16 @@ class _RedisLayout:
         return None if sid is None else f"{self.prefix}{sid}:{key}"
 
     def _write(self, key: str, value: str) -> tuple[str, int, str, str, str, int]:
-        """The arguments of ``eval(SET_SCRIPT, ...)`` writing ``value`` under ``key``."""
+        """The arguments of ``eval(SET_SCRIPT, ...)`` writing ``value`` under ``key``.
+
+        A token write checks the session's tombstone; a new sign-in's state does not (the
+        callback moves it to a new id before it stores any token).
+        """
         sid = self._session_id(create=True)
         assert sid is not None
         ttl = max(1, int(self.ttl.total_seconds()))
-        return SET_SCRIPT, 2, f"{self.prefix}{sid}:{key}", tombstone(self.prefix, sid), value, ttl
+        guard = tombstone(self.prefix, sid) if key in TOKEN_KEYS else f"{self.prefix}{sid}:never"
+        return SET_SCRIPT, 2, f"{self.prefix}{sid}:{key}", guard, value, ttl
 
     def _lock_name(self, name: str) -> str:
         lock = self._name(f"lock:{name}", create=True)

@@ -30,7 +30,7 @@ from typing import Any, Optional
 from django.conf import settings
 from django.core.cache import BaseCache, caches
 
-from ..backchannel import BackchannelLogout, LogoutToken, Revocations, SessionIndex
+from ..backchannel import BackchannelLogout, LogoutToken, Revocations, SessionIndex, session_time
 from . import conf
 from .storage import SIGNED_COOKIES
 
@@ -129,21 +129,38 @@ class DjangoSessionIndex(CacheRevocations):
             if isinstance(value, str):
                 key = f"{self.index}{name}:{value}"
                 with _entry_lock(cache, key):
-                    keys = set(cache.get(key) or ()) | {session_id}
-                    cache.set(key, sorted(keys), timeout=settings.SESSION_COOKIE_AGE)
+                    entry = _entry(cache.get(key))
+                    entry[session_id] = session_time(claims)
+                    cache.set(key, entry, timeout=settings.SESSION_COOKIE_AGE)
 
     def end(self, logout: LogoutToken) -> int:
-        """Delete the sessions of ``sid``, or with only ``sub``, all the user's sessions."""
+        """Delete the sessions of ``sid``, or with only ``sub``, all the user's sessions.
+
+        Only the sessions that signed in up to the token's ``iat``: one that signed in after the
+        logout is another session (a late or repeated delivery leaves it alone).
+        """
         super().end(logout)
         cache = _cache()
         key = f"{self.index}sid:{logout.sid}" if logout.sid else f"{self.index}sub:{logout.sub}"
         store = import_module(settings.SESSION_ENGINE).SessionStore
         with _entry_lock(cache, key):
-            session_keys = list(cache.get(key) or ())
-            for session_key in session_keys:
+            entry = _entry(cache.get(key))
+            ended = [k for k, at in entry.items() if at is None or at <= logout.iat]
+            for session_key in ended:
                 store(session_key).delete(session_key)
-            cache.delete(key)
-        return len(session_keys)
+                del entry[session_key]
+            if entry:
+                cache.set(key, entry, timeout=settings.SESSION_COOKIE_AGE)
+            else:
+                cache.delete(key)
+        return len(ended)
+
+
+def _entry(value: Any) -> dict[str, Optional[int]]:
+    """An index entry: session key -> sign-in time (``None`` for an entry of a list of keys)."""
+    if isinstance(value, dict):
+        return {str(k): v if isinstance(v, int) else None for k, v in value.items()}
+    return dict.fromkeys(map(str, value or ()))
 
 
 _handlers: dict[int, BackchannelLogout] = {}
