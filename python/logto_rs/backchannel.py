@@ -107,6 +107,7 @@ class LogoutToken:
         sid: The provider's session, when the token names one.
         iat: When the provider issued the token (seconds since the epoch).
         exp: Until when the token is accepted, and its ``jti`` remembered.
+        jti: The token's id, claimed in the replay store once its sessions have ended.
 
     """
 
