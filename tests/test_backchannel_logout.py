@@ -374,3 +374,22 @@ def test_a_replayed_logout_ends_no_session_that_signed_in_after_it(
     sign_in(alice)
     assert post(caller, token).status_code == 400  # the replay is refused...
     assert alice.get("/protected").status_code == 200  # ...and ended nothing
+
+
+def test_a_logout_between_a_callback_and_its_index_entry_still_ends_the_session(
+    provider: Provider, redis_client: redis.Redis
+) -> None:
+    from logto_rs.backchannel import LogoutToken, RedisSessionIndex
+
+    index = RedisSessionIndex(redis_client, "web-app")
+    redis_client.set("logto:just-signed-in:idToken", "a token")  # the callback's commit
+    claims = {"sub": "user-alice", "sid": "sid-1", "iat": 1_000}
+    index.end(LogoutToken(sub="user-alice", sid="sid-1", iat=1_000, exp=1_300))  # the logout
+    index.record(claims, "just-signed-in")  # then the callback indexes the session
+    assert redis_client.get("logto:just-signed-in:idToken") is None
+    assert redis_client.exists("logto:just-signed-in:ended")
+    # A session that signs in after the logout is indexed as usual.
+    redis_client.set("logto:later:idToken", "a token")
+    index.record({**claims, "iat": 1_001}, "later")
+    assert redis_client.get("logto:later:idToken") == b"a token"
+    assert b"later" in redis_client.smembers("logto-sessions:web-app:sid:sid-1")

@@ -214,10 +214,12 @@ class RedisSessionIndex(SessionIndex):
 
     At each callback, ``<index_prefix><app id>:sid:<sid>`` and ``...:sub:<sub>`` get the session
     id (Redis sets expiring with the session; ids whose session has expired are dropped then).
-    A logout writes the tombstone ``<prefix><session id>:ended``, which every later write of the
-    session checks atomically (a refresh in flight cannot re-create it), and deletes the
+    A logout writes the tombstone ``<prefix><session id>:ended``, which every later token write
+    of the session checks atomically (a refresh in flight cannot re-create it), and deletes the
     sessions' keys (``<prefix><session id>:<key>``): the next request, on any worker or host, is
-    signed out.
+    signed out. It ends only the sessions that signed in up to its ``iat``, and remembers that
+    time under the entry (``...:ended``), so a callback committed just before the logout but
+    indexed after it is ended when it is indexed.
 
     Args:
         client: A synchronous ``redis.Redis`` (the sessions' Redis).
@@ -256,6 +258,11 @@ class RedisSessionIndex(SessionIndex):
         if session_id is None:
             return
         names = self._sets(sub if isinstance(sub, str) else None, sid if isinstance(sid, str) else None)
+        ended: Any = self.redis.mget([f"{name}:ended" for name in names]) if names else []
+        if any(at is not None and session_time(claims) <= int(at) for at in ended):
+            # A logout arrived between the callback's commit and this record: end it now.
+            self._end_sessions([session_id], [])
+            return
         pipe = self.redis.pipeline()
         for name in names:
             self._drop_expired(name, pipe)
@@ -300,21 +307,27 @@ class RedisSessionIndex(SessionIndex):
         after the logout is another one (a late or repeated delivery leaves it alone).
         """
         name = self._sets(None, logout.sid)[0] if logout.sid else self._sets(logout.sub, None)[0]
+        # Remembered for a session whose callback is committed but not yet indexed (``record``).
+        ttl = str(max(1, int(self.ttl.total_seconds())))
+        self.redis.eval(LATER_SCRIPT, 1, f"{name}:ended", str(logout.iat), ttl)
         ids = self._members(name)
         times: Any = self.redis.hmget(f"{name}:at", ids) if ids else []
         ids = [i for i, at in zip(ids, times) if at is None or int(at) <= logout.iat]
-        if not ids:
-            return 0
+        if ids:
+            self._end_sessions(ids, self._sets(logout.sub, logout.sid))
+        return len(ids)
+
+    def _end_sessions(self, ids: list[str], entries: list[str]) -> None:
+        """Tombstone the sessions ``ids``, delete their keys and take them out of ``entries``."""
         keys = [f"{self.prefix}{session_id}:{key}" for session_id in ids for key in SESSION_KEYS]
         pipe = self.redis.pipeline()
         for session_id in ids:
             pipe.set(tombstone(self.prefix, session_id), "1", ex=self.ttl)
         pipe.delete(*keys)
-        for entry in self._sets(logout.sub, logout.sid):
+        for entry in entries:
             pipe.srem(entry, *ids)
             pipe.hdel(f"{entry}:at", *ids)
         pipe.execute()
-        return len(ids)
 
     def __repr__(self) -> str:
         return f"RedisSessionIndex(prefix={self.prefix!r}, index={self.index!r})"
