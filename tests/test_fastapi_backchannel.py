@@ -9,6 +9,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -148,3 +149,15 @@ def test_a_stalled_revocation_store_freezes_no_other_route(provider: Provider) -
             assert answer.headers["Retry-After"] == "5"
             server.send_signal(signal.SIGCONT)
             assert alice.get("/me").status_code == 200
+
+
+def test_revocations_of_cookie_sessions_outlive_the_cookie(provider: Provider) -> None:
+    from fastapi import FastAPI
+    from starlette.middleware.sessions import SessionMiddleware
+
+    app = FastAPI()
+    app.add_middleware(SessionMiddleware, secret_key="test-secret", max_age=31 * 24 * 3600)
+    logto = LogtoFastAPI(web_config(provider))
+    logto.init_app(app)
+    assert logto.backchannel is not None
+    assert logto.backchannel.sessions.ttl == timedelta(days=31)

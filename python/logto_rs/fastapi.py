@@ -313,6 +313,9 @@ class RedisSessionStorage:
         return f"RedisSessionStorage(prefix={self.prefix!r}, ttl={self.ttl!r})"
 
 
+SESSION_MAX_AGE = 14 * 24 * 3600
+"""``SessionMiddleware``'s default ``max_age`` (seconds): how long its signed cookie is accepted."""
+
 SOCKET_TIMEOUTS = {"socket_timeout": 5.0, "socket_connect_timeout": 5.0}
 """The Redis clients' default timeouts (seconds), for the sessions and the back-channel stores."""
 
@@ -416,6 +419,12 @@ class LogtoFastAPI:
         app.include_router(self.router)
         for error, handler in self.exception_handlers().items():
             app.add_exception_handler(error, handler)
+        options = _session_options(app)
+        max_age = options.get("max_age", SESSION_MAX_AGE) if options is not None else None
+        sessions = self.backchannel.sessions if self.backchannel is not None else None
+        if isinstance(sessions, MemoryRevocations) and isinstance(max_age, int) and max_age > 0:
+            # A record outlives every copy of the cookie it ends (Starlette signs it for this long).
+            sessions.ttl = timedelta(seconds=max_age)
 
     def exception_handlers(self) -> dict[Any, Callable[[Request, Exception], Awaitable[Response]]]:
         """Handlers answering an ended session (401 or a redirect) or a store out of reach (503).
@@ -739,13 +748,21 @@ class LogtoFastAPI:
         return signed_in_organization_token
 
 
-def _https_only(app: Any) -> Optional[bool]:
-    """``SessionMiddleware``'s ``https_only``, or ``None`` when the app's middleware is unknown."""
+def _session_options(app: Any) -> Optional[dict[str, Any]]:
+    """``SessionMiddleware``'s options, or ``None`` when the app's middleware is unknown."""
     for middleware in getattr(app, "user_middleware", None) or []:
         if getattr(middleware, "cls", None) is SessionMiddleware:
-            options = getattr(middleware, "kwargs", None) or getattr(middleware, "options", {})
-            return bool(options.get("https_only", False))
+            options: dict[str, Any] = getattr(middleware, "kwargs", None) or getattr(
+                middleware, "options", {}
+            )
+            return options
     return None
+
+
+def _https_only(app: Any) -> Optional[bool]:
+    """``SessionMiddleware``'s ``https_only``, or ``None`` when the app's middleware is unknown."""
+    options = _session_options(app)
+    return None if options is None else bool(options.get("https_only", False))
 
 
 OrganizationId = Union[str, Callable[[Request], Optional[str]], None]
