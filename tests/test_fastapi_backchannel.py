@@ -3,6 +3,7 @@ sessions deleted, cookie sessions revoked); a forged one is answered 400."""
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
 import signal
 import subprocess
@@ -12,26 +13,50 @@ from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
+import anyio.to_thread
 import httpx
 import pytest
 import redis
-from fastapi import Depends
+from fastapi import Depends, FastAPI
 from fastapi_server import serve
 from fastapi_server import sign_in as sign_in_fastapi
 from test_backchannel_logout import logout_token
 from test_fastapi import make_app as make_fastapi_app
 from test_fastapi import web_config
 
-from logto_rs import IdTokenClaims
-from logto_rs.backchannel import RedisRevocations
+from logto_rs import IdTokenClaims, LogtoConfigError
+from logto_rs.backchannel import RedisReplayStore, RedisRevocations, RedisSessionIndex
 from logto_rs.fastapi import LogtoFastAPI
 from logto_rs.fastapi import RedisSessionStorage as FastAPIRedisStorage
+from logto_rs.redis_storage import AsyncRedisClient
 from provider_harness import Provider, free_port
 
 
 @pytest.fixture(autouse=True)
 def session_required(provider: Provider) -> None:
     provider.set_backchannel_logout("web-app", "http://127.0.0.1:9/backchannel-logout")
+
+
+class RefusingExecutor(concurrent.futures.ThreadPoolExecutor):
+    """An event loop's default executor that runs nothing (``asyncio.to_thread`` fails)."""
+
+    def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> concurrent.futures.Future[Any]:
+        raise RuntimeError("this app may not run anything in a worker thread")
+
+
+def without_worker_threads(app: FastAPI) -> FastAPI:
+    """At startup the app's thread pool (Starlette's ``run_in_threadpool``) gets one worker,
+    which the loop itself then holds, and the loop's default executor refuses work: whatever
+    needs a thread hangs or fails, and only the event loop serves the app."""
+
+    async def take_the_threads() -> None:
+        limiter = anyio.to_thread.current_default_thread_limiter()
+        limiter.total_tokens = 1
+        await limiter.acquire_on_behalf_of(take_the_threads)
+        asyncio.get_running_loop().set_default_executor(RefusingExecutor())
+
+    app.router.on_startup.append(take_the_threads)
+    return app
 
 
 @pytest.mark.parametrize("sessions", ["redis", "cookie"])
@@ -43,7 +68,8 @@ def test_the_fastapi_endpoint_ends_the_session(provider: Provider, redis_url: st
     async def sid(user: IdTokenClaims = Depends(logto.claims())) -> dict[str, Any]:  # noqa: B008
         return {"sid": user.sid}
 
-    with serve(app) as url:
+    # The callback's index entry, the endpoint and the checks are all awaited on the event loop.
+    with serve(without_worker_threads(app)) as url:
         laptop, phone = sign_in_fastapi(url), sign_in_fastapi(url)
         bad = laptop.post(
             "/backchannel-logout", data={"logout_token": logout_token(provider, sign="attacker")}
@@ -126,7 +152,7 @@ def stoppable_redis() -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
 
 def test_a_stalled_revocation_store_freezes_no_other_route(provider: Provider) -> None:
     with stoppable_redis() as (url, server):
-        shared = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+        shared = AsyncRedisClient(url, socket_timeout=2, socket_connect_timeout=2)
         logto = LogtoFastAPI(web_config(provider), session_index=RedisRevocations(shared, "web-app"))
         app, _ = make_fastapi_app(provider, logto)
 
@@ -134,7 +160,7 @@ def test_a_stalled_revocation_store_freezes_no_other_route(provider: Provider) -
         async def health() -> dict[str, str]:
             return {"status": "ok"}
 
-        with serve(app) as base:
+        with serve(without_worker_threads(app)) as base:
             alice = sign_in_fastapi(base)
             assert alice.get("/me").status_code == 200
             server.send_signal(signal.SIGSTOP)
@@ -145,10 +171,26 @@ def test_a_stalled_revocation_store_freezes_no_other_route(provider: Provider) -
                 assert httpx.get(base + "/health", timeout=1).json() == {"status": "ok"}
                 assert time.monotonic() - started < 0.5
                 answer = signed_in.result(timeout=20)
+                waited = time.monotonic() - started
             assert answer.status_code == 503
             assert answer.headers["Retry-After"] == "5"
+            assert 1.0 < waited < 10  # the socket timeout (2 s) ended the wait
             server.send_signal(signal.SIGCONT)
             assert alice.get("/me").status_code == 200
+
+
+@pytest.mark.parametrize("store", ["revocations", "index", "replays"])
+def test_a_synchronous_redis_client_is_refused(provider: Provider, redis_url: str, store: str) -> None:
+    client = redis.Redis.from_url(redis_url)
+    stores: dict[str, Any] = {
+        "revocations": {"session_index": RedisRevocations(client, "web-app")},
+        "index": {"session_index": RedisSessionIndex(client, "web-app")},
+        "replays": {"replay_store": RedisReplayStore(client)},
+    }
+    with pytest.raises(LogtoConfigError, match="synchronous redis.Redis") as refused:
+        LogtoFastAPI(web_config(provider), **stores[store])
+    assert refused.value.code == "config.invalid"
+    assert redis_url not in str(refused.value)
 
 
 def test_revocations_of_cookie_sessions_outlive_the_cookie(provider: Provider) -> None:

@@ -259,6 +259,19 @@ assert refused.status_code == 400 and refused.headers["Cache-Control"] == "no-st
 assert isinstance(logto.backchannel.sessions, RedisRevocations)
 """,
     ),
+    "Back-channel logout (2)": Setup(
+        preamble=WEB_APP_CONFIG
+        + "\nfrom fastapi import FastAPI\nfrom starlette.middleware.sessions import SessionMiddleware"
+        + "\napp = FastAPI()\napp.add_middleware(SessionMiddleware, secret_key='k')",
+        replace={'"redis://localhost:6379"': "redis_url", **APP},
+        check="""
+from starlette.testclient import TestClient
+refused = TestClient(app).post("/backchannel-logout", data={"logout_token": "not-a-token"})
+assert refused.status_code == 400 and refused.headers["Cache-Control"] == "no-store"
+assert isinstance(logto.backchannel.sessions, RedisRevocations)
+assert type(logto.backchannel.sessions.redis).__name__ == "AsyncRedisClient"
+""",
+    ),
     "Porting from the official SDK": Setup(
         preamble=SIGNED_IN,
         check="""

@@ -31,7 +31,6 @@ whose sessions could not be ended (503) is accepted when Logto sends it again.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import json
 import logging
@@ -49,7 +48,8 @@ from typing import TYPE_CHECKING, Any, Callable, Optional, Protocol, Union
 from urllib.parse import parse_qs
 
 from . import _driver
-from ._core import CoreClient
+from ._core import CoreClient, Operation
+from ._steps import Steps, T, drive, drive_async, drive_blocking
 from .errors import (
     LogtoException,
     LogtoNetworkError,
@@ -61,8 +61,13 @@ from .redis_storage import SESSION_KEYS, tombstone
 
 if TYPE_CHECKING:
     import redis
+    import redis.asyncio
 
     from .client import LogtoClient
+    from .redis_storage import AsyncRedisClient
+
+    RedisClient = Union[redis.Redis, redis.asyncio.Redis, AsyncRedisClient]
+    """A Redis client the stores accept: synchronous, or asyncio (their calls then awaitable)."""
 
 __all__ = [
     "MARK_KEY",
@@ -158,18 +163,23 @@ class RedisReplayStore:
     A token is accepted once across every process and host sharing the Redis.
 
     Args:
-        client: A synchronous ``redis.Redis``.
+        client: A synchronous ``redis.Redis`` (Flask, Django), or an asyncio one
+            (``redis.asyncio.Redis``, :class:`~logto_rs.redis_storage.AsyncRedisClient`: FastAPI),
+            whose calls are then awaitable.
         prefix: Prefix of the keys.
 
     """
 
-    def __init__(self, client: redis.Redis, *, prefix: str = "logto-logout-jti:") -> None:
+    def __init__(self, client: RedisClient, *, prefix: str = "logto-logout-jti:") -> None:
         self.redis = client
         self.prefix = prefix
 
-    def claim(self, jti: str, ttl: float) -> bool:
+    def claim(self, jti: str, ttl: float) -> Union[bool, Awaitable[bool]]:
         """Record ``jti`` for ``ttl`` seconds; ``True`` when it was not recorded yet."""
-        return bool(self.redis.set(self.prefix + jti, "1", nx=True, ex=max(1, math.ceil(ttl))))
+        return drive(self._claim(jti, ttl))
+
+    def _claim(self, jti: str, ttl: float) -> Steps[bool]:
+        return bool((yield self.redis.set(self.prefix + jti, "1", nx=True, ex=max(1, math.ceil(ttl)))))
 
     def __repr__(self) -> str:
         return f"RedisReplayStore(prefix={self.prefix!r})"
@@ -185,23 +195,30 @@ def session_time(claims: Mapping[str, Any]) -> int:
 
 
 class SessionIndex(ABC):
-    """Finds and ends an application's sessions by the provider's ``sid`` and ``sub``."""
+    """Finds and ends an application's sessions by the provider's ``sid`` and ``sub``.
 
-    def record(self, claims: Mapping[str, Any], session_id: Optional[str]) -> None:  # noqa: B027
+    Each method returns its result, or, for a store over an asyncio client, an awaitable of it:
+    :class:`BackchannelLogout`'s blocking methods (Flask, Django) take the former, its ``_async``
+    methods (FastAPI) await the latter on the event loop.
+    """
+
+    def record(self, claims: Mapping[str, Any], session_id: Optional[str]) -> Optional[Awaitable[None]]:  # noqa: B027
         """Remember a session that just signed in (its ID token's ``claims``); by default nothing."""
 
-    def forget(self, claims: Mapping[str, Any], session_id: Optional[str]) -> None:  # noqa: B027
+    def forget(self, claims: Mapping[str, Any], session_id: Optional[str]) -> Optional[Awaitable[None]]:  # noqa: B027
         """Drop a session that signed out locally from the index; by default nothing."""
 
     @abstractmethod
-    def end(self, logout: LogoutToken) -> int:
+    def end(self, logout: LogoutToken) -> Union[int, Awaitable[int]]:
         """End the sessions ``logout`` names; returns how many were found (0 for cookie sessions)."""
 
-    def is_ended(self, claims: Mapping[str, Any], mark: Optional[SessionMark] = None) -> bool:
+    def is_ended(
+        self, claims: Mapping[str, Any], mark: Optional[SessionMark] = None
+    ) -> Union[bool, Awaitable[bool]]:
         """Whether the session (its ID token's ``claims``, its ``mark``) was ended; by default ``False``."""
         return False
 
-    def revoke(self, mark: SessionMark) -> None:  # noqa: B027
+    def revoke(self, mark: SessionMark) -> Optional[Awaitable[None]]:  # noqa: B027
         """Record that the session with ``mark`` signed out locally; by default nothing.
 
         Stores that cannot delete a session (a signed cookie) remember it, so a copy of the
@@ -222,7 +239,9 @@ class RedisSessionIndex(SessionIndex):
     indexed after it is ended when it is indexed.
 
     Args:
-        client: A synchronous ``redis.Redis`` (the sessions' Redis).
+        client: The sessions' Redis: a synchronous ``redis.Redis`` (Flask, Django), or an asyncio
+            one (``redis.asyncio.Redis``, :class:`~logto_rs.redis_storage.AsyncRedisClient`:
+            FastAPI), whose calls are then awaitable.
         app_id: The application's id (one user's sessions of another app are never touched).
         prefix: The sessions' key prefix (the storage's).
         ttl: How long a session lives (the storage's).
@@ -232,7 +251,7 @@ class RedisSessionIndex(SessionIndex):
 
     def __init__(
         self,
-        client: redis.Redis,
+        client: RedisClient,
         app_id: str,
         *,
         prefix: str = "logto:",
@@ -252,45 +271,54 @@ class RedisSessionIndex(SessionIndex):
             names.append(f"{self.index}sub:{sub}")
         return names
 
-    def record(self, claims: Mapping[str, Any], session_id: Optional[str]) -> None:
+    def record(self, claims: Mapping[str, Any], session_id: Optional[str]) -> Optional[Awaitable[None]]:
         """Index ``session_id`` under the ID token's ``sid`` and ``sub``, with its sign-in time."""
+        return drive(self._record(claims, session_id))
+
+    def _record(self, claims: Mapping[str, Any], session_id: Optional[str]) -> Steps[None]:
         sub, sid = claims.get("sub"), claims.get("sid")
         if session_id is None:
             return
         names = self._sets(sub if isinstance(sub, str) else None, sid if isinstance(sid, str) else None)
-        ended: Any = self.redis.mget([f"{name}:ended" for name in names]) if names else []
+        ended: Any = (yield self.redis.mget([f"{name}:ended" for name in names])) if names else []
         if any(at is not None and session_time(claims) <= int(at) for at in ended):
             # A logout arrived between the callback's commit and this record: end it now.
-            self._end_sessions([session_id], [])
+            yield from self._end_sessions([session_id], [])
             return
-        pipe = self.redis.pipeline()
+        dead = []
         for name in names:
-            self._drop_expired(name, pipe)
+            dead.append((yield from self._expired(name)))
+        pipe = self.redis.pipeline()
+        for name, expired in zip(names, dead):
+            if expired:
+                pipe.srem(name, *expired)
+                pipe.hdel(f"{name}:at", *expired)
             pipe.sadd(name, session_id)
             pipe.hset(f"{name}:at", session_id, str(session_time(claims)))
             pipe.expire(name, self.ttl)
             pipe.expire(f"{name}:at", self.ttl)
-        pipe.execute()
+        yield pipe.execute()
 
-    def _drop_expired(self, name: str, pipe: Any) -> None:
-        """Queue the removal of the ids in ``name`` whose session no longer exists."""
-        ids = self._members(name)
+    def _expired(self, name: str) -> Steps[list[str]]:
+        """The ids in ``name`` whose session no longer exists."""
+        ids = yield from self._members(name)
         if not ids:
-            return
+            return []
         alive: Any = self.redis.pipeline(transaction=False)
         for session_id in ids:
             alive.exists(*(f"{self.prefix}{session_id}:{key}" for key in SESSION_KEYS))
-        dead = [session_id for session_id, count in zip(ids, alive.execute()) if not count]
-        if dead:
-            pipe.srem(name, *dead)
-            pipe.hdel(f"{name}:at", *dead)
+        counts = yield alive.execute()
+        return [session_id for session_id, count in zip(ids, counts) if not count]
 
-    def _members(self, name: str) -> list[str]:
-        members: Any = self.redis.smembers(name)
+    def _members(self, name: str) -> Steps[list[str]]:
+        members: Any = yield self.redis.smembers(name)
         return [m.decode() if isinstance(m, bytes) else str(m) for m in members]
 
-    def forget(self, claims: Mapping[str, Any], session_id: Optional[str]) -> None:
+    def forget(self, claims: Mapping[str, Any], session_id: Optional[str]) -> Optional[Awaitable[None]]:
         """Remove ``session_id`` from the entries of the ID token's ``sid`` and ``sub``."""
+        return drive(self._forget(claims, session_id))
+
+    def _forget(self, claims: Mapping[str, Any], session_id: Optional[str]) -> Steps[None]:
         if session_id is None:
             return
         sub, sid = claims.get("sub"), claims.get("sid")
@@ -298,26 +326,29 @@ class RedisSessionIndex(SessionIndex):
         for name in self._sets(sub if isinstance(sub, str) else None, sid if isinstance(sid, str) else None):
             pipe.srem(name, session_id)
             pipe.hdel(f"{name}:at", session_id)
-        pipe.execute()
+        yield pipe.execute()
 
-    def end(self, logout: LogoutToken) -> int:
+    def end(self, logout: LogoutToken) -> Union[int, Awaitable[int]]:
         """Delete the sessions of ``sid``, or with only ``sub``, all the user's sessions.
 
         Only the sessions that signed in up to the token's ``iat``: a session that signed in
         after the logout is another one (a late or repeated delivery leaves it alone).
         """
+        return drive(self._end(logout))
+
+    def _end(self, logout: LogoutToken) -> Steps[int]:
         name = self._sets(None, logout.sid)[0] if logout.sid else self._sets(logout.sub, None)[0]
         # Remembered for a session whose callback is committed but not yet indexed (``record``).
         ttl = str(max(1, int(self.ttl.total_seconds())))
-        self.redis.eval(LATER_SCRIPT, 1, f"{name}:ended", str(logout.iat), ttl)
-        ids = self._members(name)
-        times: Any = self.redis.hmget(f"{name}:at", ids) if ids else []
+        yield self.redis.eval(LATER_SCRIPT, 1, f"{name}:ended", str(logout.iat), ttl)
+        ids = yield from self._members(name)
+        times: Any = (yield self.redis.hmget(f"{name}:at", ids)) if ids else []
         ids = [i for i, at in zip(ids, times) if at is None or int(at) <= logout.iat]
         if ids:
-            self._end_sessions(ids, self._sets(logout.sub, logout.sid))
+            yield from self._end_sessions(ids, self._sets(logout.sub, logout.sid))
         return len(ids)
 
-    def _end_sessions(self, ids: list[str], entries: list[str]) -> None:
+    def _end_sessions(self, ids: list[str], entries: list[str]) -> Steps[None]:
         """Tombstone the sessions ``ids``, delete their keys and take them out of ``entries``."""
         keys = [f"{self.prefix}{session_id}:{key}" for session_id in ids for key in SESSION_KEYS]
         pipe = self.redis.pipeline()
@@ -327,7 +358,7 @@ class RedisSessionIndex(SessionIndex):
         for entry in entries:
             pipe.srem(entry, *ids)
             pipe.hdel(f"{entry}:at", *ids)
-        pipe.execute()
+        yield pipe.execute()
 
     def __repr__(self) -> str:
         return f"RedisSessionIndex(prefix={self.prefix!r}, index={self.index!r})"
@@ -339,35 +370,45 @@ class Revocations(SessionIndex):
     A session that signed in (its :class:`SessionMark`'s time) up to a record's time is ended.
     A local sign-out records the session's own mark id. Subclasses store the records (``_put``,
     ``_get``) in memory, Redis or a framework's cache; ``_put`` keeps the later of two times, so
-    a logout delivered late never shortens an earlier one's reach.
+    a logout delivered late never shortens an earlier one's reach. Either may return an
+    awaitable (an asyncio client's call); ``_get``'s values are times as ``int``, ``str`` or
+    ``bytes``.
     """
 
     @abstractmethod
-    def _put(self, key: str, at: int, ttl: int) -> None: ...
+    def _put(self, key: str, at: int, ttl: int) -> Any: ...
 
     @abstractmethod
-    def _get(self, keys: list[str]) -> list[Optional[int]]: ...
+    def _get(self, keys: list[str]) -> Any: ...
 
     def __init__(self, app_id: str, ttl: timedelta) -> None:
         self.namespace = f"{app_id}:"
         self.ttl = ttl
 
-    def end(self, logout: LogoutToken) -> int:
+    def end(self, logout: LogoutToken) -> Union[int, Awaitable[int]]:
         """Record the ended ``sid`` (or, with only ``sub``, the user) with the token's ``iat``."""
         key = f"sid:{logout.sid}" if logout.sid else f"sub:{logout.sub}"
-        self._put(self.namespace + key, logout.iat, int(self.ttl.total_seconds()))
-        return 0
+        return drive(self._record_time(self.namespace + key, logout.iat, 0))
 
-    def revoke(self, mark: SessionMark) -> None:
+    def revoke(self, mark: SessionMark) -> Optional[Awaitable[None]]:
         """Record the local sign-out of the session with ``mark`` (its copies end too)."""
-        self._put(f"{self.namespace}mark:{mark.id}", mark.at, int(self.ttl.total_seconds()))
+        return drive(self._record_time(f"{self.namespace}mark:{mark.id}", mark.at, None))
+
+    def _record_time(self, key: str, at: int, result: T) -> Steps[T]:
+        yield self._put(key, at, int(self.ttl.total_seconds()))
+        return result
 
     def _floor(self) -> int:
         """Sessions that signed in up to this time are ended, whatever the records say."""
         return 0
 
-    def is_ended(self, claims: Mapping[str, Any], mark: Optional[SessionMark] = None) -> bool:
+    def is_ended(
+        self, claims: Mapping[str, Any], mark: Optional[SessionMark] = None
+    ) -> Union[bool, Awaitable[bool]]:
         """Whether a record names the session's ``sid``, ``sub`` or mark at or after its sign-in."""
+        return drive(self._is_ended(claims, mark))
+
+    def _is_ended(self, claims: Mapping[str, Any], mark: Optional[SessionMark]) -> Steps[bool]:
         keys = [f"{self.namespace}mark:{mark.id}"] if mark is not None else []
         for name in ("sid", "sub"):
             value = claims.get(name)
@@ -376,7 +417,10 @@ class Revocations(SessionIndex):
         began = mark.at if mark is not None else session_time(claims)
         if began <= self._floor():
             return True
-        return bool(keys) and any(at is not None and began <= at for at in self._get(keys))
+        if not keys:
+            return False
+        found: Any = yield self._get(keys)
+        return any(at is not None and began <= int(at) for at in found)
 
 
 class MemoryRevocations(Revocations):
@@ -448,7 +492,9 @@ class RedisRevocations(Revocations):
     """Revocations of cookie sessions in Redis: every worker and host consults them.
 
     Args:
-        client: A synchronous ``redis.Redis``.
+        client: A synchronous ``redis.Redis`` (Flask, Django), or an asyncio one
+            (``redis.asyncio.Redis``, :class:`~logto_rs.redis_storage.AsyncRedisClient`: FastAPI),
+            whose calls are then awaitable.
         app_id: The application's id.
         ttl: How long a record is kept (at least the cookie sessions' lifetime).
         prefix: Prefix of the keys.
@@ -457,7 +503,7 @@ class RedisRevocations(Revocations):
 
     def __init__(
         self,
-        client: redis.Redis,
+        client: RedisClient,
         app_id: str,
         *,
         ttl: timedelta = timedelta(days=14),
@@ -467,12 +513,11 @@ class RedisRevocations(Revocations):
         self.redis = client
         self.prefix = prefix
 
-    def _put(self, key: str, at: int, ttl: int) -> None:
-        self.redis.eval(LATER_SCRIPT, 1, self.prefix + key, str(at), str(max(1, ttl)))
+    def _put(self, key: str, at: int, ttl: int) -> Any:
+        return self.redis.eval(LATER_SCRIPT, 1, self.prefix + key, str(at), str(max(1, ttl)))
 
-    def _get(self, keys: list[str]) -> list[Optional[int]]:
-        values: Any = self.redis.mget([self.prefix + key for key in keys])
-        return [int(value) if value is not None else None for value in values]
+    def _get(self, keys: list[str]) -> Any:
+        return self.redis.mget([self.prefix + key for key in keys])
 
     def __repr__(self) -> str:
         return f"RedisRevocations(prefix={self.prefix!r})"
@@ -563,8 +608,10 @@ class BackchannelLogout:
             LogtoStorageError: the replay store failed.
 
         """
-        core = self.client._core
-        _driver.run_blocking(core.claim_logout_token(logout.jti, logout.exp, self.replay_store))
+        _driver.run_blocking(self._claim_operation(logout))
+
+    def _claim_operation(self, logout: LogoutToken) -> Operation:
+        return self.client._core.claim_logout_token(logout.jti, logout.exp, self.replay_store)
 
     def signed_in(
         self, session: MutableMapping[str, Any], id_token: Optional[str], session_id: Optional[str]
@@ -575,29 +622,63 @@ class BackchannelLogout:
         ``request.session``, Django's ``request.session``); ``session_id`` the server-side
         session's id, if any. The mark's time is the new ID token's sign-in time.
         """
+        drive_blocking(self._signed_in(session, id_token, session_id))
+
+    async def signed_in_async(
+        self, session: MutableMapping[str, Any], id_token: Optional[str], session_id: Optional[str]
+    ) -> None:
+        """:meth:`signed_in` on an event loop, awaiting an asyncio store."""
+        await drive_async(self._signed_in(session, id_token, session_id))
+
+    def _signed_in(
+        self, session: MutableMapping[str, Any], id_token: Optional[str], session_id: Optional[str]
+    ) -> Steps[None]:
         if not id_token:
             return
         claims = _id_token_claims(id_token)
         session[MARK_KEY] = SessionMark(session_time(claims), secrets.token_urlsafe(16)).dump()
-        self.sessions.record(claims, session_id)
+        yield self.sessions.record(claims, session_id)
 
     def signed_out(
         self, session: MutableMapping[str, Any], id_token: Optional[str], session_id: Optional[str]
     ) -> None:
         """At a local sign-out: drop the session from the index and revoke its mark (its copies)."""
+        drive_blocking(self._signed_out(session, id_token, session_id))
+
+    async def signed_out_async(
+        self, session: MutableMapping[str, Any], id_token: Optional[str], session_id: Optional[str]
+    ) -> None:
+        """:meth:`signed_out` on an event loop, awaiting an asyncio store."""
+        await drive_async(self._signed_out(session, id_token, session_id))
+
+    def _signed_out(
+        self, session: MutableMapping[str, Any], id_token: Optional[str], session_id: Optional[str]
+    ) -> Steps[None]:
         mark = SessionMark.load(session.pop(MARK_KEY, None))
         if mark is not None:
-            self.sessions.revoke(mark)
+            yield self.sessions.revoke(mark)
         if id_token:
-            self.sessions.forget(_id_token_claims(id_token), session_id)
+            yield self.sessions.forget(_id_token_claims(id_token), session_id)
 
     def is_ended(self, session: Mapping[str, Any], id_token: Optional[str]) -> bool:
         """Whether the session holding ``id_token`` was ended by a logout or a local sign-out.
 
         Raises:
             LogtoStorageError: the store of the records failed (an outage: answer 503).
+            LogtoConfigError: the store is an asyncio one (use :meth:`is_ended_async`).
 
         """
+        return drive_blocking(self._is_ended(session, id_token))
+
+    async def is_ended_async(self, session: Mapping[str, Any], id_token: Optional[str]) -> bool:
+        """:meth:`is_ended` on an event loop: an asyncio store is awaited, never run in a thread.
+
+        A stalled Redis then holds up only the requests that consult it, until its client's
+        socket timeout fails them (``LogtoStorageError``: answer 503).
+        """
+        return await drive_async(self._is_ended(session, id_token))
+
+    def _is_ended(self, session: Mapping[str, Any], id_token: Optional[str]) -> Steps[bool]:
         if not id_token:
             return False
         try:
@@ -605,20 +686,9 @@ class BackchannelLogout:
         except LogtoException:
             return False
         try:
-            return self.sessions.is_ended(claims, SessionMark.load(session.get(MARK_KEY)))
+            return bool((yield self.sessions.is_ended(claims, SessionMark.load(session.get(MARK_KEY)))))
         except Exception as error:
             raise _store_error("is_ended") from error
-
-    async def is_ended_async(self, session: Mapping[str, Any], id_token: Optional[str]) -> bool:
-        """:meth:`is_ended` for an event loop, which it never blocks.
-
-        Records in this process's memory are read at once; any other store (a synchronous
-        Redis client, a cache) is read in a worker thread, so a stalled store holds up only the
-        requests that need it (give its client socket timeouts: they then answer 503).
-        """
-        if isinstance(self.sessions, MemoryRevocations):
-            return self.is_ended(session, id_token)
-        return await asyncio.to_thread(self.is_ended, session, id_token)
 
     def respond_to_body(self, body: Optional[bytes]) -> BackchannelResponse:
         """Handle the POSTed body (``application/x-www-form-urlencoded``; blocking).
@@ -626,9 +696,11 @@ class BackchannelLogout:
         ``body`` is what :func:`read_limited` read: ``None`` (longer than :data:`MAX_BODY`) is
         answered 413.
         """
-        if body is None:
-            return _too_large()
-        return self.respond(parse_form(body))
+        return _too_large() if body is None else self.respond(parse_form(body))
+
+    async def respond_to_body_async(self, body: Optional[bytes]) -> BackchannelResponse:
+        """:meth:`respond_to_body` on an event loop, awaiting the provider and an asyncio store."""
+        return _too_large() if body is None else await self.respond_async(parse_form(body))
 
     def respond(self, form: Mapping[str, Any]) -> BackchannelResponse:
         """Handle the POSTed form (blocking): verify the token, end the sessions, then claim the token.
@@ -638,23 +710,37 @@ class BackchannelLogout:
         session store or the replay store are out of reach. The ``jti`` is claimed only once the
         sessions have ended: a logout answered 503 is accepted when the provider resends it, and
         a replay ends nothing a first delivery had not already ended.
+
+        Raises:
+            LogtoConfigError: the stores are asyncio ones (use :meth:`respond_async`).
+
         """
+        return drive_blocking(self._respond(form, _driver.run_blocking))
+
+    async def respond_async(self, form: Mapping[str, Any]) -> BackchannelResponse:
+        """:meth:`respond` on an event loop: the same checks and order, every wait awaited."""
+        return await drive_async(self._respond(form, _driver.run))
+
+    def _respond(
+        self, form: Mapping[str, Any], run: Callable[[Operation], Any]
+    ) -> Steps[BackchannelResponse]:
+        """The endpoint's rules; ``run`` drives a core operation (blocking, or a coroutine)."""
         token = form.get("logout_token")
         if not isinstance(token, str) or not token:
             return _bad_request("the request has no logout_token")
         try:
-            logout = self.verify(token)
+            logout = self._token((yield run(self.client._core.verify_logout_token(token))))
         except LogtoTokenValidationError as error:
             return _bad_request(str(error))
         except (LogtoNetworkError, LogtoResponseError):
             return _unavailable()  # Logto's keys out of reach: Logto may retry later
         try:
-            self.sessions.end(logout)
+            yield self.sessions.end(logout)
         except Exception:
             logger.exception("a back-channel logout could not end its sessions (the session store failed)")
             return _unavailable()
         try:
-            self.claim(logout)
+            yield run(self._claim_operation(logout))
         except LogtoTokenValidationError as error:
             return _bad_request(str(error))
         except LogtoStorageError:

@@ -26,13 +26,11 @@ the discovery and key caches and the refresh coordination serve every user::
 Install with ``pip install logto-rs[fastapi]`` (and ``redis`` for :class:`RedisSessionStorage`).
 """
 
-import asyncio
 import base64
 import json
 import logging
 import re
 import warnings
-import weakref
 from collections.abc import Awaitable, Iterable
 from datetime import timedelta
 from html import escape
@@ -40,7 +38,6 @@ from typing import TYPE_CHECKING, Annotated, Any, Callable, Optional, Protocol, 
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import URL
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
@@ -68,7 +65,8 @@ from .errors import (
     LogtoStorageError,
 )
 from .models import AccessTokenClaims, IdTokenClaims, UserInfoResponse
-from .redis_storage import SESSION_KEYS, AsyncRedisStorage
+from .redis_storage import SESSION_KEYS, AsyncRedisClient, AsyncRedisStorage
+from .redis_storage import SOCKET_TIMEOUTS as SOCKET_TIMEOUTS
 from .storage import MemoryStorage, Storage
 from .verifier import AccessTokenVerifier, Scopes, _scope_list
 from .web import (
@@ -250,9 +248,11 @@ class RedisSessionStorage:
     lock in Redis, and the session id is rotated after each callback.
 
     An asyncio connection belongs to the event loop that opened it, so this storage opens one
-    client (one pool) per running event loop, from ``url`` or the ``redis.asyncio.Redis``
-    keyword arguments, and drops it with its loop. Call :meth:`aclose` at shutdown (the app's
-    lifespan) to close the current loop's connections.
+    client (one pool) per running event loop (:attr:`redis`, a
+    :class:`~logto_rs.redis_storage.AsyncRedisClient`), from ``url`` or the
+    ``redis.asyncio.Redis`` keyword arguments, and drops it with its loop. The back-channel
+    stores :class:`LogtoFastAPI` builds over this storage share it. Call :meth:`aclose` at
+    shutdown (the app's lifespan) to close the current loop's connections.
 
     Args:
         url: ``redis://`` URL (``redis.asyncio.Redis.from_url``); ``None`` to use ``redis_kwargs``.
@@ -278,30 +278,16 @@ class RedisSessionStorage:
         self.prefix = prefix
         self.ttl = ttl
         self.session_key = session_key
-        self.redis_kwargs = {**SOCKET_TIMEOUTS, **redis_kwargs}
-        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, redis.asyncio.Redis] = (
-            weakref.WeakKeyDictionary()
-        )
+        self.redis = AsyncRedisClient(url, **redis_kwargs)
+        """The running event loop's Redis client, shared with the back-channel stores."""
 
     def client(self) -> "redis.asyncio.Redis":
         """The Redis client of the running event loop (opened on first use in that loop)."""
-        import redis.asyncio
-
-        loop = asyncio.get_running_loop()
-        client = self._clients.get(loop)
-        if client is None:
-            if self.url is not None:
-                client = redis.asyncio.Redis.from_url(self.url, **self.redis_kwargs)
-            else:
-                client = redis.asyncio.Redis(**self.redis_kwargs)
-            self._clients[loop] = client
-        return client
+        return self.redis.client()
 
     async def aclose(self) -> None:
         """Close the running event loop's client (call it at shutdown)."""
-        client = self._clients.pop(asyncio.get_running_loop(), None)
-        if client is not None:
-            await client.aclose()
+        await self.redis.aclose()
 
     def for_request(self, request: Request) -> AsyncRedisStorage:
         """The storage of ``request``'s session (in the running loop's client)."""
@@ -315,9 +301,6 @@ class RedisSessionStorage:
 
 SESSION_MAX_AGE = 14 * 24 * 3600
 """``SessionMiddleware``'s default ``max_age`` (seconds): how long its signed cookie is accepted."""
-
-SOCKET_TIMEOUTS = {"socket_timeout": 5.0, "socket_connect_timeout": 5.0}
-"""The Redis clients' default timeouts (seconds), for the sessions and the back-channel stores."""
 
 _CODE = re.compile(r"[a-z0-9_.]{1,64}")
 
@@ -353,11 +336,14 @@ class LogtoFastAPI:
             app's back-channel logout URI); ``None`` serves none.
         session_index: Where back-channel logouts find sessions; defaults to a
             :class:`~logto_rs.backchannel.RedisSessionIndex` over a :class:`RedisSessionStorage`
-            (through a synchronous client of the same Redis), else
-            :class:`~logto_rs.backchannel.MemoryRevocations` (one process).
+            (its asyncio client), else :class:`~logto_rs.backchannel.MemoryRevocations` (one
+            process). Its calls are awaited on the event loop, never run in a thread: a Redis
+            store needs an asyncio client (``redis.asyncio.Redis``, or
+            :class:`~logto_rs.redis_storage.AsyncRedisClient`, whose socket timeouts default to
+            5 s); a synchronous ``redis.Redis`` is refused (``LogtoConfigError``).
         replay_store: Where logout token ids are remembered; defaults to a
             :class:`~logto_rs.backchannel.RedisReplayStore` over a :class:`RedisSessionStorage`,
-            else this process's memory.
+            else this process's memory. Asyncio clients only, as ``session_index``.
 
     """
 
@@ -448,9 +434,8 @@ class LogtoFastAPI:
         """:meth:`client_for`, called in the request's event loop.
 
         A cookie session that a back-channel logout or a sign-out ended is cleared before use.
-        The records are read without blocking the loop (an asyncio Redis client is awaited, a
-        synchronous one runs in the thread pool): a stalled store holds up only the requests
-        that need it, which then answer 503.
+        The records are awaited on the loop (an asyncio Redis client): a stalled store holds up
+        only the requests that need it, which answer 503 once its socket timeout passes.
         """
         client = getattr(request.state, CLIENT_STATE, None)
         if not isinstance(client, LogtoClient):
@@ -470,16 +455,13 @@ class LogtoFastAPI:
     ) -> BackchannelLogout:
         app_id = self.client.config.appId
         storage = self.storage
+        for store in (sessions, replays):
+            _refuse_synchronous_redis(store)
         if isinstance(storage, RedisSessionStorage):
-            import redis
-
-            sync = (
-                redis.Redis.from_url(storage.url, **storage.redis_kwargs)
-                if storage.url is not None
-                else redis.Redis(**storage.redis_kwargs)
+            sessions = sessions or RedisSessionIndex(
+                storage.redis, app_id, prefix=storage.prefix, ttl=storage.ttl
             )
-            sessions = sessions or RedisSessionIndex(sync, app_id, prefix=storage.prefix, ttl=storage.ttl)
-            replays = replays or RedisReplayStore(sync)
+            replays = replays or RedisReplayStore(storage.redis)
         return BackchannelLogout(self.client, sessions or MemoryRevocations(app_id), replay_store=replays)
 
     async def backchannel_logout(self, request: Request) -> Response:
@@ -500,7 +482,7 @@ class LogtoFastAPI:
                 if len(body) > MAX_BODY:
                     body = None
                     break
-        answer = await run_in_threadpool(self.backchannel.respond_to_body, body)
+        answer = await self.backchannel.respond_to_body_async(body)
         if answer.status != 200:
             logger.warning("refused a back-channel logout: %s", answer.body.get("error_description", ""))
         return Response(answer.json(), status_code=answer.status, headers=answer.headers)
@@ -547,7 +529,7 @@ class LogtoFastAPI:
             if isinstance(self.storage, RedisSessionStorage):
                 session_id = StarletteSessionId(request, self.storage.session_key).get()
             id_token = await client.getIdTokenAsync()
-            await run_in_threadpool(self.backchannel.signed_in, _session(request), id_token, session_id)
+            await self.backchannel.signed_in_async(_session(request), id_token, session_id)
         return RedirectResponse(safe_next(_session(request).pop(NEXT_KEY, None)), status_code=302)
 
     def _request_url(self, request: Request) -> str:
@@ -586,7 +568,7 @@ class LogtoFastAPI:
             ids = StarletteSessionId(request, self.storage.session_key)
         if self.backchannel is not None:
             session_id = ids.get() if ids is not None else None
-            await run_in_threadpool(self.backchannel.signed_out, session, id_token, session_id)
+            await self.backchannel.signed_out_async(session, id_token, session_id)
         if ids is not None:
             ids.clear()
         return RedirectResponse(url, status_code=303)
@@ -746,6 +728,24 @@ class LogtoFastAPI:
             return token
 
         return signed_in_organization_token
+
+
+def _refuse_synchronous_redis(store: Any) -> None:
+    """Refuse a back-channel store over a synchronous ``redis.Redis``: it would block the loop."""
+    client = getattr(store, "redis", None)
+    if client is None or type(client).__module__.startswith("redis.asyncio"):
+        return
+    try:
+        import redis
+    except ImportError:  # pragma: no cover - no redis, no synchronous client either
+        return
+    if isinstance(client, redis.Redis):
+        raise LogtoConfigError(
+            f"{type(store).__name__} holds a synchronous redis.Redis, which would block the event "
+            "loop: give it an asyncio client, logto_rs.redis_storage.AsyncRedisClient(url) (with "
+            "socket timeouts) or a redis.asyncio.Redis",
+            "config.invalid",
+        )
 
 
 def _session_options(app: Any) -> Optional[dict[str, Any]]:

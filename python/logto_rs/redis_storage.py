@@ -20,16 +20,30 @@ The framework integrations bind these storages to their own session id holder
 from __future__ import annotations
 
 import secrets
+import weakref
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Optional, Protocol, Union, cast
 
 from .storage import LockingStorage
 
 if TYPE_CHECKING:
+    import asyncio
+
     import redis
     import redis.asyncio
 
-__all__ = ["AsyncRedisStorage", "RedisStorage", "SessionIdHolder", "tombstone"]
+__all__ = [
+    "SOCKET_TIMEOUTS",
+    "AsyncRedisClient",
+    "AsyncRedisStorage",
+    "RedisStorage",
+    "SessionIdHolder",
+    "tombstone",
+]
+
+SOCKET_TIMEOUTS = {"socket_timeout": 5.0, "socket_connect_timeout": 5.0}
+"""The default timeouts (seconds) of the asyncio clients :class:`AsyncRedisClient` opens: a
+stalled Redis fails the requests that need it (503) instead of holding them forever."""
 
 SESSION_KEYS = ("idToken", "refreshToken", "accessTokenMap", "signInSession")
 """The keys a session holds (the keys of :data:`logto_rs.PersistKey`)."""
@@ -195,6 +209,62 @@ class RedisStorage(_RedisLayout, LockingStorage):
         if keys is not None:
             self.redis.eval(ROTATE_SCRIPT, len(keys), *keys)
         self.ids.set(new)
+
+
+class AsyncRedisClient:
+    """A ``redis.asyncio.Redis`` per running event loop, with socket timeouts by default.
+
+    An asyncio connection belongs to the event loop that opened it, so this opens one client
+    (one pool) per running loop, from ``url`` or the ``redis.asyncio.Redis`` keyword arguments,
+    and drops it with its loop. Every other attribute is the running loop's client's: pass it
+    wherever a ``redis.asyncio.Redis`` is expected (the back-channel stores of
+    :mod:`logto_rs.backchannel`, for one). Call :meth:`aclose` at shutdown.
+
+    Args:
+        url: ``redis://`` URL (``redis.asyncio.Redis.from_url``); ``None`` to use ``redis_kwargs``.
+        redis_kwargs: More arguments of ``redis.asyncio.Redis`` (or of ``from_url``); the socket
+            timeouts default to :data:`SOCKET_TIMEOUTS`.
+
+    """
+
+    def __init__(self, url: Optional[str] = None, **redis_kwargs: Any) -> None:
+        self.url = url
+        self.redis_kwargs = {**SOCKET_TIMEOUTS, **redis_kwargs}
+        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, redis.asyncio.Redis] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def client(self) -> redis.asyncio.Redis:
+        """The Redis client of the running event loop (opened on first use in that loop)."""
+        import asyncio
+
+        import redis.asyncio
+
+        loop = asyncio.get_running_loop()
+        client = self._clients.get(loop)
+        if client is None:
+            if self.url is not None:
+                client = redis.asyncio.Redis.from_url(self.url, **self.redis_kwargs)
+            else:
+                client = redis.asyncio.Redis(**self.redis_kwargs)
+            self._clients[loop] = client
+        return client
+
+    async def aclose(self) -> None:
+        """Close the running event loop's client (call it at shutdown)."""
+        import asyncio
+
+        client = self._clients.pop(asyncio.get_running_loop(), None)
+        if client is not None:
+            await client.aclose()
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self.client(), name)
+
+    def __repr__(self) -> str:
+        return "AsyncRedisClient()"
 
 
 class AsyncRedisStorage(_RedisLayout, LockingStorage):
