@@ -4,11 +4,15 @@ that fails a check is answered 400 without changing any session."""
 
 from __future__ import annotations
 
+import asyncio
+import gc
+import inspect
 import json
 import logging
 import threading
 import time
 import uuid
+import warnings
 from datetime import timedelta
 from typing import Any
 
@@ -376,20 +380,80 @@ def test_a_replayed_logout_ends_no_session_that_signed_in_after_it(
     assert alice.get("/protected").status_code == 200  # ...and ended nothing
 
 
+@pytest.mark.parametrize("client", ["redis", "redis.asyncio"])
 def test_a_logout_between_a_callback_and_its_index_entry_still_ends_the_session(
-    provider: Provider, redis_client: redis.Redis
+    provider: Provider, redis_client: redis.Redis, redis_url: str, client: str
 ) -> None:
     from logto_rs.backchannel import LogoutToken, RedisSessionIndex
+    from logto_rs.redis_storage import AsyncRedisClient
 
-    index = RedisSessionIndex(redis_client, "web-app")
-    redis_client.set("logto:just-signed-in:idToken", "a token")  # the callback's commit
-    claims = {"sub": "user-alice", "sid": "sid-1", "iat": 1_000}
-    index.end(LogoutToken(sub="user-alice", sid="sid-1", iat=1_000, exp=1_300))  # the logout
-    index.record(claims, "just-signed-in")  # then the callback indexes the session
-    assert redis_client.get("logto:just-signed-in:idToken") is None
-    assert redis_client.exists("logto:just-signed-in:ended")
-    # A session that signs in after the logout is indexed as usual.
-    redis_client.set("logto:later:idToken", "a token")
-    index.record({**claims, "iat": 1_001}, "later")
-    assert redis_client.get("logto:later:idToken") == b"a token"
-    assert b"later" in redis_client.smembers("logto-sessions:web-app:sid:sid-1")
+    async def scenario() -> None:
+        # The same index logic over either client: plain results, or awaitables of them.
+        shared = redis_client if client == "redis" else AsyncRedisClient(redis_url)
+        index = RedisSessionIndex(shared, "web-app")
+
+        async def done(result: Any) -> Any:
+            assert inspect.isawaitable(result) == (client == "redis.asyncio")
+            return await result if inspect.isawaitable(result) else result
+
+        redis_client.set("logto:just-signed-in:idToken", "a token")  # the callback's commit
+        claims = {"sub": "user-alice", "sid": "sid-1", "iat": 1_000}
+        await done(index.end(LogoutToken(sub="user-alice", sid="sid-1", iat=1_000, exp=1_300)))  # the logout
+        await done(index.record(claims, "just-signed-in"))  # then the callback indexes the session
+        assert redis_client.get("logto:just-signed-in:idToken") is None
+        assert redis_client.exists("logto:just-signed-in:ended")
+        # A session that signs in after the logout is indexed as usual.
+        redis_client.set("logto:later:idToken", "a token")
+        await done(index.record({**claims, "iat": 1_001}, "later"))
+        assert redis_client.get("logto:later:idToken") == b"a token"
+        assert b"later" in redis_client.smembers("logto-sessions:web-app:sid:sid-1")
+        # A later logout ends it; one issued before its sign-in leaves it alone.
+        assert await done(index.end(LogoutToken(sub="user-alice", sid="sid-1", iat=1_000, exp=1_300))) == 0
+        assert await done(index.end(LogoutToken(sub="user-alice", sid="sid-1", iat=1_001, exp=1_300))) == 1
+        assert redis_client.get("logto:later:idToken") is None
+        if isinstance(shared, AsyncRedisClient):
+            await shared.aclose()
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.filterwarnings("error::pytest.PytestUnraisableExceptionWarning")  # no coroutine left un-awaited
+@pytest.mark.parametrize("client", ["AsyncRedisClient", "redis.asyncio.Redis"])
+def test_an_asyncio_store_in_a_blocking_path_is_a_config_error(
+    provider: Provider, redis_url: str, client: str
+) -> None:
+    import redis.asyncio
+
+    from logto_rs import LogtoClient, LogtoConfig, LogtoConfigError
+    from logto_rs.backchannel import MARK_KEY, BackchannelLogout, RedisRevocations
+    from logto_rs.redis_storage import AsyncRedisClient
+
+    config = LogtoConfig(endpoint=provider.endpoint, appId="web-app", appSecret="web-app-secret")
+    shared = (
+        AsyncRedisClient(redis_url)
+        if client == "AsyncRedisClient"
+        else redis.asyncio.Redis.from_url(redis_url)
+    )
+    handler = BackchannelLogout(LogtoClient(config), RedisRevocations(shared, "web-app"))
+    token = logout_token(provider, sub="user-alice")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no coroutine is left un-awaited
+        with pytest.raises(LogtoConfigError, match="synchronous redis.Redis") as refused:
+            handler.signed_out({MARK_KEY: "1000:mark-id"}, None, None)
+        assert refused.value.code == "config.invalid"
+        with pytest.raises(LogtoConfigError, match="synchronous redis.Redis"):
+            handler.is_ended(
+                {MARK_KEY: "1000:mark-id"},
+                provider.sign_jwt({"sub": "user-alice", "iat": 1000}, {}, "provider"),
+            )
+        with pytest.raises(LogtoConfigError, match="synchronous redis.Redis"):
+            handler.respond({"logout_token": token})
+        gc.collect()
+
+    async def respond() -> Any:  # the async twin takes it
+        answer = await handler.respond_async({"logout_token": token})
+        await shared.aclose()
+        return answer
+
+    answer = asyncio.run(respond())
+    assert (answer.status, answer.body) == (200, {})

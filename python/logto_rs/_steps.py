@@ -44,7 +44,7 @@ def drive(steps: Steps[T]) -> Union[T, Awaitable[T]]:
             result: T = stop.value
             return result
         if inspect.isawaitable(effect):
-            return _resume(steps, effect)
+            return _Resumption(steps, effect)
         value = effect
 
 
@@ -58,8 +58,7 @@ def drive_blocking(steps: Steps[T]) -> T:
             result: T = stop.value
             return result
         if inspect.isawaitable(effect):
-            if inspect.iscoroutine(effect):
-                effect.close()
+            _close(effect)
             steps.close()
             raise LogtoConfigError(
                 "an asyncio store (a redis.asyncio client) was called from synchronous code: "
@@ -72,6 +71,31 @@ def drive_blocking(steps: Steps[T]) -> T:
 async def drive_async(steps: Steps[T]) -> T:
     """Run ``steps`` on the event loop, awaiting every awaitable call."""
     return await _resume(steps, None)
+
+
+class _Resumption(Awaitable[T]):
+    """The rest of ``steps``, from the awaitable ``pending`` on; closing it closes both."""
+
+    __slots__ = ("pending", "steps")
+
+    def __init__(self, steps: Steps[T], pending: Awaitable[Any]) -> None:
+        self.steps = steps
+        self.pending = pending
+
+    def __await__(self) -> Generator[Any, None, T]:
+        return _resume(self.steps, self.pending).__await__()
+
+    def close(self) -> None:
+        """Drop the steps unrun (a blocking caller refused them)."""
+        _close(self.pending)
+        self.steps.close()
+
+
+def _close(awaitable: Any) -> None:
+    """Close a coroutine (or a :class:`_Resumption`) that will never be awaited."""
+    close = getattr(awaitable, "close", None)
+    if callable(close):
+        close()
 
 
 async def _resume(steps: Steps[T], pending: Any) -> T:

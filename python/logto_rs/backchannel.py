@@ -51,6 +51,7 @@ from . import _driver
 from ._core import CoreClient, Operation
 from ._steps import Steps, T, drive, drive_async, drive_blocking
 from .errors import (
+    LogtoConfigError,
     LogtoException,
     LogtoNetworkError,
     LogtoResponseError,
@@ -687,6 +688,8 @@ class BackchannelLogout:
             return False
         try:
             return bool((yield self.sessions.is_ended(claims, SessionMark.load(session.get(MARK_KEY)))))
+        except LogtoConfigError:
+            raise  # a misconfiguration, not an outage
         except Exception as error:
             raise _store_error("is_ended") from error
 
@@ -736,6 +739,8 @@ class BackchannelLogout:
             return _unavailable()  # Logto's keys out of reach: Logto may retry later
         try:
             yield self.sessions.end(logout)
+        except LogtoConfigError:
+            raise  # a misconfiguration, not an outage
         except Exception:
             logger.exception("a back-channel logout could not end its sessions (the session store failed)")
             return _unavailable()

@@ -24,6 +24,7 @@ import weakref
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Optional, Protocol, Union, cast
 
+from .errors import LogtoConfigError
 from .storage import LockingStorage
 
 if TYPE_CHECKING:
@@ -240,7 +241,14 @@ class AsyncRedisClient:
 
         import redis.asyncio
 
-        loop = asyncio.get_running_loop()
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            raise LogtoConfigError(
+                "AsyncRedisClient serves asyncio code (FastAPI) and was called outside an event "
+                "loop: give Flask and Django a synchronous redis.Redis",
+                "config.invalid",
+            ) from None
         client = self._clients.get(loop)
         if client is None:
             if self.url is not None:
