@@ -24,9 +24,16 @@ signed in and a random id of its own. A local sign-out revokes that id, so a cop
 cookie taken before the sign-out is signed out too.
 
 The framework integrations (Flask, FastAPI, Django) serve the endpoint with a few lines over
-:meth:`BackchannelLogout.respond_to_body`: at most :data:`MAX_BODY` bytes are read, the token is
-verified, the sessions are ended, and only then is the token's ``jti`` claimed, so a logout
-whose sessions could not be ended (503) is accepted when Logto sends it again.
+:meth:`BackchannelLogout.respond_to_body` (FastAPI: :meth:`~BackchannelLogout.respond_to_body_async`):
+at most :data:`MAX_BODY` bytes are read, the token is verified, the sessions are ended, and
+only then is the token's ``jti`` claimed, so a logout whose sessions could not be ended (503)
+is accepted when Logto sends it again.
+
+The Redis stores take a synchronous ``redis.Redis`` (Flask, Django) or an asyncio client
+(``redis.asyncio.Redis``, :class:`~logto_rs.redis_storage.AsyncRedisClient`: FastAPI). Their
+logic is written once and returns plain results over the former, awaitables over the latter;
+:class:`BackchannelLogout`'s blocking methods refuse an asyncio store (``LogtoConfigError``),
+its ``_async`` twins await it on the event loop, in no worker thread.
 """
 
 from __future__ import annotations
@@ -559,6 +566,11 @@ class BackchannelResponse:
 
 class BackchannelLogout:
     """The back-channel logout endpoint's logic, shared by the framework integrations.
+
+    Each path has a blocking method (Flask, Django) and an ``_async`` twin (FastAPI) over the
+    same rules: :meth:`respond` / :meth:`respond_async`, :meth:`signed_in` /
+    :meth:`signed_in_async`, :meth:`signed_out` / :meth:`signed_out_async`, :meth:`is_ended` /
+    :meth:`is_ended_async`.
 
     Args:
         client: The application's client (its configuration, discovery and key set).

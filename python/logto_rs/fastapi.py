@@ -280,6 +280,7 @@ class RedisSessionStorage:
         self.session_key = session_key
         self.redis = AsyncRedisClient(url, **redis_kwargs)
         """The running event loop's Redis client, shared with the back-channel stores."""
+        self.redis_kwargs = self.redis.redis_kwargs
 
     def client(self) -> "redis.asyncio.Redis":
         """The Redis client of the running event loop (opened on first use in that loop)."""
