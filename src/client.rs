@@ -25,6 +25,16 @@ use crate::token_cache::{AccessTokenMap, CachedAccessToken, ParsedMapMemo, audie
 use crate::user_info::check_subject;
 use crate::verifier::{Expectations, verify_with_provider};
 
+/// What a refresh under the session lock is for: once the lock is held, a session that already
+/// has it (another process refreshed meanwhile) needs no request.
+#[derive(Clone, Copy)]
+enum Wanted {
+    /// The access token for the resource and organization.
+    AccessToken,
+    /// An ID token that has not expired.
+    FreshIdToken,
+}
+
 /// The name of the session lock a refresh holds (see [`Storage::try_lock`]).
 pub const REFRESH_LOCK: &str = "refresh";
 /// Added to the refresh request's timeouts for the lock's expiry, and again for a waiter.
@@ -105,8 +115,9 @@ impl LogtoClient {
     }
 
     /// Starts a sign-in: returns the authorization URL to redirect the user to and stores the
-    /// sign-in session. The session id is rotated first (server-side storages); the tokens of a
-    /// signed-in user stay until a callback succeeds, so an abandoned sign-in costs nothing.
+    /// sign-in session. The session keeps its id and the tokens of a signed-in user until a
+    /// callback succeeds (which rotates the id), so an abandoned sign-in costs nothing and the
+    /// session stays where a back-channel logout finds it.
     ///
     /// # Errors
     /// [`Error::Config`] for invalid options, discovery errors, storage errors.
@@ -120,7 +131,6 @@ impl LogtoClient {
             &session,
         )?;
         let session = serde_json::to_string(&session).map_err(|e| Error::config(e.to_string()))?;
-        storage::rotate_id(storage).await?;
         storage::commit(storage, vec![Write::Set(StorageKey::SignInSession, session)]).await?;
         Ok(url)
     }
@@ -330,6 +340,44 @@ impl LogtoClient {
         Ok(jwt::decode_claims_unverified(token.secret())?)
     }
 
+    /// Whether a user is signed in with an ID token that has not expired (beyond the clock
+    /// tolerance). An expired one is renewed first: the session is refreshed with its refresh
+    /// token (coordinated as [`access_token`](Self::access_token) does), and the re-issued ID
+    /// token is verified (same subject) and stored. `Ok(false)` when nobody is signed in, or
+    /// the ID token expired and could not be renewed (no refresh token, or the provider issued
+    /// no ID token): the user must sign in again.
+    ///
+    /// # Errors
+    /// [`Error::SignInRequired`] when the provider rejects the refresh token (the session is
+    /// cleared); network, token validation and storage errors.
+    pub async fn signed_in_with_fresh_id_token<S: Storage>(&self, storage: &S) -> Result<bool> {
+        match self.id_token_expiry(storage).await? {
+            None => return Ok(false),
+            Some(exp) if !self.is_expired(exp) => return Ok(true),
+            Some(_) => {}
+        }
+        self.refresh_under_lock(storage, "", None, Wanted::FreshIdToken)
+            .await?;
+        Ok(self
+            .id_token_expiry(storage)
+            .await?
+            .is_some_and(|exp| !self.is_expired(exp)))
+    }
+
+    /// The stored ID token's `exp` (0 when it has none), or `None` without an ID token.
+    async fn id_token_expiry<S: Storage>(&self, storage: &S) -> Result<Option<u64>> {
+        let Some(token) = self.id_token(storage).await? else {
+            return Ok(None);
+        };
+        let claims = jwt::decode_claims_unverified(token.secret())?;
+        Ok(Some(claims.get("exp").and_then(Value::as_u64).unwrap_or(0)))
+    }
+
+    /// Whether a token expiring at `exp` has expired, beyond the clock tolerance.
+    fn is_expired(&self, exp: u64) -> bool {
+        exp.saturating_add(self.inner.config.clock_tolerance.as_secs()) <= jwt::now_epoch_seconds()
+    }
+
     /// The stored refresh token.
     ///
     /// # Errors
@@ -376,6 +424,20 @@ impl LogtoClient {
             return Ok(Some(token));
         }
         self.check_target(storage, resource, organization_id).await?;
+        self.refresh_under_lock(storage, resource, organization_id, Wanted::AccessToken)
+            .await
+    }
+
+    /// A refresh of the session for `resource` / `organization_id`, under the session lock when
+    /// the storage has one. Under the lock the session is read again: when another process has
+    /// meanwhile stored what is `wanted`, no request is sent.
+    async fn refresh_under_lock<S: Storage>(
+        &self,
+        storage: &S,
+        resource: &str,
+        organization_id: Option<&str>,
+        wanted: Wanted,
+    ) -> Result<Option<AccessToken>> {
         let Some(held) = self.refresh_token(storage).await? else {
             return Ok(None);
         };
@@ -393,11 +455,24 @@ impl LogtoClient {
             storage.must_finish();
             // Under the lock the session is read again: another process may have refreshed it
             // while this one waited.
-            if let Some(token) = self
-                .stored_access_token(storage, resource, organization_id)
-                .await?
-            {
-                return Ok(Some(token));
+            match wanted {
+                Wanted::AccessToken => {
+                    if let Some(token) = self
+                        .stored_access_token(storage, resource, organization_id)
+                        .await?
+                    {
+                        return Ok(Some(token));
+                    }
+                }
+                Wanted::FreshIdToken => {
+                    if self
+                        .id_token_expiry(storage)
+                        .await?
+                        .is_some_and(|exp| !self.is_expired(exp))
+                    {
+                        return Ok(None);
+                    }
+                }
             }
             match self.refresh_token(storage).await? {
                 Some(held) => {

@@ -369,7 +369,7 @@ def test_the_redis_storage_opens_one_client_per_event_loop(redis_url: str) -> No
         first, again = storage.client(), storage.client()
         assert first is again and await first.ping()
         await storage.aclose()
-        return id(first), len(storage._clients)
+        return id(first), len(storage.redis._clients)
 
     one, left = asyncio.run(clients())
     two, _ = asyncio.run(clients())
@@ -379,12 +379,12 @@ def test_the_redis_storage_opens_one_client_per_event_loop(redis_url: str) -> No
     loops = [asyncio.new_event_loop() for _ in range(2)]
     try:
         made = [loop.run_until_complete(_client_id(storage)) for loop in loops]
-        assert made[0] != made[1] and len(storage._clients) == 2
+        assert made[0] != made[1] and len(storage.redis._clients) == 2
     finally:
         for loop in loops:
             loop.run_until_complete(storage.aclose())
             loop.close()
-    assert len(storage._clients) == 0
+    assert len(storage.redis._clients) == 0
 
 
 async def _client_id(storage: RedisSessionStorage) -> int:

@@ -273,6 +273,34 @@ assert refused.status_code == 400 and refused.headers["Cache-Control"] == "no-st
 assert isinstance(logto.backchannel.sessions, RedisRevocations)
 """,
     ),
+    "Back-channel logout (2)": Setup(
+        preamble=WEB_APP_CONFIG
+        + "\nfrom fastapi import FastAPI\nfrom starlette.middleware.sessions import SessionMiddleware"
+        + "\napp = FastAPI()\napp.add_middleware(SessionMiddleware, secret_key='k')",
+        replace={'"redis://localhost:6379"': "redis_url", **APP},
+        check="""
+import httpx
+from fastapi import Depends
+from fastapi_server import serve, sign_in
+from logto_rs import IdTokenClaims
+from test_backchannel_logout import logout_token
+
+@app.get("/me")
+async def me(user: IdTokenClaims = Depends(logto.claims())) -> dict:
+    return {"sub": user.sub}
+
+assert isinstance(logto.backchannel.sessions, RedisRevocations)
+with serve(app) as url:
+    alice = sign_in(url)
+    assert alice.get("/me").json() == {"sub": "user-alice"}
+    refused = httpx.post(url + "/backchannel-logout", data={"logout_token": "not-a-token"})
+    assert refused.status_code == 400 and refused.headers["Cache-Control"] == "no-store"
+    token = logout_token(provider, sub="user-alice")
+    ended = httpx.post(url + "/backchannel-logout", data={"logout_token": token})
+    assert ended.status_code == 200, ended.text
+    assert alice.get("/me").status_code == 401
+""",
+    ),
     "Porting from the official SDK": Setup(
         preamble=SIGNED_IN,
         check="""

@@ -95,6 +95,8 @@ class CoreClient:
         self, storage: Any, resource: str, organization_id: Optional[str] = None, verify: bool = False
     ) -> Operation: ...
     def fetch_user_info(self, storage: Any) -> Operation: ...
+    def signed_in_with_fresh_id_token(self, storage: Any) -> Operation:
+        """Whether a user is signed in with an unexpired ID token, renewing an expired one first (a bool)."""
     def clear_access_token(self, storage: Any) -> Operation: ...
     def clear_all_tokens(self, storage: Any) -> Operation: ...
     def start_device_sign_in(self, organization_id: Optional[str] = None) -> Operation:
@@ -104,8 +106,10 @@ class CoreClient:
     ) -> Operation:
         """Poll until the device sign-in is approved, then store the tokens in ``storage``."""
     # Back-channel logout.
-    def verify_logout_token(self, token: str, replay_store: Any = None) -> Operation:
-        """Verify a logout token and claim its ``jti``; gives ``{sub, sid, iat, exp}`` as JSON."""
+    def verify_logout_token(self, token: str) -> Operation:
+        """Verify a logout token (every check but the replay); gives ``{sub, sid, iat, exp, jti}`` as JSON."""
+    def claim_logout_token(self, jti: str, expires_at: int, replay_store: Any = None) -> Operation:
+        """Claim a verified logout token's ``jti`` until ``expires_at``; a replay fails the ``jti`` check."""
     # Machine tokens.
     def exchange_personal_access_token(
         self,

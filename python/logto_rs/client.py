@@ -11,6 +11,7 @@ the import.
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Callable, Optional, TypeVar, Union
 
@@ -214,6 +215,10 @@ class _ClientBase:
         token: Optional[str] = await _driver.run(self._core.get_refresh_token(self._storage))
         return token
 
+    def _is_fresh(self, id_token: str) -> bool:
+        """Whether a stored ID token has not expired (beyond ``clockTolerance``)."""
+        return _id_token_claims(id_token).exp + self.config.clockTolerance > time.time()
+
 
 def _is_coroutine_function(function: Any) -> bool:
     """``inspect.iscoroutinefunction`` for plain and bound methods, without importing inspect."""
@@ -282,6 +287,25 @@ class LogtoClient(_ClientBase, _TokenExchange):
         request-bound session), and a script one per user it acts for.
         """
         return self._view(LogtoClient, storage)
+
+    async def _signed_in(self) -> bool:
+        """Whether a user is signed in with an unexpired ID token; an expired one is renewed.
+
+        The web integrations' guards call it on every request: a fresh ID token costs no
+        request. An expired one is renewed by a refresh (its re-issued ID token verified);
+        ``False`` when it cannot be (sign in again).
+
+        Raises:
+            LogtoInvalidGrantError: the provider rejected the refresh token (session cleared).
+
+        """
+        token = await self.getIdTokenAsync()
+        if token is None:
+            return False
+        if self._is_fresh(token):
+            return True
+        result: bool = await _driver.run(self._core.signed_in_with_fresh_id_token(self._storage))
+        return result
 
     async def signIn(
         self,
@@ -452,6 +476,16 @@ class BlockingLogtoClient(_ClientBase, _BlockingTokenExchange):
         from .account import BlockingAccountClient
 
         return BlockingAccountClient(self)
+
+    def _signed_in(self) -> bool:
+        """Blocking :meth:`LogtoClient._signed_in`."""
+        token = self.getIdToken()
+        if token is None:
+            return False
+        if self._is_fresh(token):
+            return True
+        result: bool = _driver.run_blocking(self._core.signed_in_with_fresh_id_token(self._storage))
+        return result
 
     def signIn(
         self,

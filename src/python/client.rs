@@ -322,6 +322,15 @@ impl PyCoreClient {
         })
     }
 
+    /// Whether a user is signed in with an unexpired ID token, renewing an expired one first.
+    fn signed_in_with_fresh_id_token(&self, storage: Py<PyAny>) -> PyOperation {
+        self.operation(storage, |client, storage| async move {
+            Ok(Output::Bool(
+                client.signed_in_with_fresh_id_token(&storage).await?,
+            ))
+        })
+    }
+
     fn clear_access_token(&self, storage: Py<PyAny>) -> PyOperation {
         self.operation(storage, |client, storage| async move {
             client
@@ -415,24 +424,40 @@ impl PyCoreClient {
         })
     }
 
-    /// Verifies a back-channel logout token and claims its `jti` in `replay_store` (an object
+    /// Verifies a back-channel logout token, every check but the replay. The result is a JSON
+    /// object: `sub`, `sid`, `iat`, `exp`, `jti`.
+    fn verify_logout_token(&self, token: String) -> PyOperation {
+        let client = self.client.clone();
+        PyOperation::new(
+            Box::pin(async move { Ok(logout_json(&client.verify_logout_token(&token).await?)) }),
+            Arc::new(Exchange::default()),
+        )
+    }
+
+    /// Claims a verified logout token's `jti` until `expires_at` in `replay_store` (an object
     /// with `claim(jti, ttl_seconds)`, sync or async), or in this process's memory when it is
-    /// `None`. The result is a JSON object: `sub`, `sid`, `iat`, `exp`.
-    #[pyo3(signature = (token, replay_store=None))]
-    fn verify_logout_token(&self, token: String, replay_store: Option<Py<PyAny>>) -> PyOperation {
+    /// `None`. Fails with the `jti` check for a replay.
+    #[pyo3(signature = (jti, expires_at, replay_store=None))]
+    fn claim_logout_token(
+        &self,
+        jti: String,
+        expires_at: u64,
+        replay_store: Option<Py<PyAny>>,
+    ) -> PyOperation {
         match replay_store {
-            Some(store) => self.operation(store, |client, store| async move {
-                Ok(logout_json(&client.verify_logout_token(&token, &store).await?))
+            Some(store) => self.operation(store, move |client, store| async move {
+                client.claim_logout_token(&jti, expires_at, &store).await?;
+                Ok(Output::OptStr(None))
             }),
             None => {
                 let store = self.logout_replays.get(|_| MemoryReplayStore::default());
                 let client = self.client.clone();
-                let exchange = Arc::new(Exchange::default());
                 PyOperation::new(
-                    Box::pin(
-                        async move { Ok(logout_json(&client.verify_logout_token(&token, &*store).await?)) },
-                    ),
-                    exchange,
+                    Box::pin(async move {
+                        client.claim_logout_token(&jti, expires_at, &*store).await?;
+                        Ok(Output::OptStr(None))
+                    }),
+                    Arc::new(Exchange::default()),
                 )
             }
         }
@@ -456,6 +481,7 @@ fn logout_json(token: &LogoutToken) -> Output {
             "sid": token.session_id,
             "iat": token.issued_at,
             "exp": token.expires_at,
+            "jti": token.jti,
         })
         .to_string(),
     )
