@@ -140,7 +140,7 @@ def test_the_signed_in_client_has_the_familiar_getters(provider: Provider) -> No
     scopes = ["urn:logto:scope:organizations", "email"]
     sign_in = start_device_sign_in_blocking(config(provider, scopes=scopes), storage)
     assert re.fullmatch(r"[A-Z]{4}-[A-Z]{4}", sign_in.userCode)
-    assert sign_in.verificationUri == provider.issuer + "/device"
+    assert sign_in.verificationUri == provider.endpoint + "/device"  # Logto's page
     assert 590 < sign_in.expiresIn <= 600 and sign_in.interval == 1
     assert sign_in.verificationUriComplete and sign_in.userCode in sign_in.verificationUriComplete
     assert "device_code" not in repr(sign_in) and storage._values == {}
