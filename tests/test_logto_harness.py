@@ -59,6 +59,14 @@ def test_without_any_source_the_step_fails_with_one_clear_line(
         assert "there is no docker for svhd/logto:" + version in line
 
 
+def test_a_docker_that_does_not_answer_is_named_in_the_one_line(tmp_path: Path) -> None:
+    """`false` stands for a docker client whose daemon is not running."""
+    result = logto_sh(tmp_path, "up", LOGTO_VERSION="1.42.0", LOGTO_DOCKER="false")
+    assert result.returncode == 1 and result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].endswith("; and docker (false) does not answer: docker info failed")
+
+
 def test_a_tarball_that_is_not_the_pinned_one_is_refused(tmp_path: Path) -> None:
     sources = tmp_path / "sources"
     sources.mkdir()

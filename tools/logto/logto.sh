@@ -311,7 +311,26 @@ step_dbstop() {
 # --- the official image (when there is no source) ----------------------------------------------
 
 DOCKER_PG=logto-pg-$PG_PORT
+DOCKER_PG_IMAGE=postgres:17-alpine
 DOCKER_CORE=logto-core-$LOGTO_PORT
+
+# docker_ready: whether docker can run the official image (and PostgreSQL's); if not, why, in
+# one phrase on stdout.
+docker_ready() {
+  local image err
+  if ! command -v "$LOGTO_DOCKER" >/dev/null 2>&1; then echo "there is no docker for $DOCKER_IMAGE"; return 1; fi
+  if ! err=$("$LOGTO_DOCKER" info 2>&1 >/dev/null); then
+    echo "docker ($LOGTO_DOCKER) does not answer: $(echo "$err" | grep -m1 . || echo "docker info failed")"
+    return 1
+  fi
+  for image in "$DOCKER_IMAGE" "$DOCKER_PG_IMAGE"; do
+    "$LOGTO_DOCKER" image inspect "$image" >/dev/null 2>&1 && continue
+    if ! err=$("$LOGTO_DOCKER" pull -q "$image" 2>&1 >/dev/null); then
+      echo "docker pull $image failed: $(echo "$err" | grep -m1 . || echo "no reason given")"
+      return 1
+    fi
+  done
+}
 
 docker_running() { [ "$("$LOGTO_DOCKER" inspect -f '{{.State.Running}}' "$DOCKER_CORE" 2>/dev/null)" = true ]; }
 
@@ -319,7 +338,7 @@ docker_up() {
   mkdir -p "$LOGTO_HOME" && touch "$LOGTO_HOME/docker"
   if ! "$LOGTO_DOCKER" inspect "$DOCKER_PG" >/dev/null 2>&1; then
     "$LOGTO_DOCKER" run -d --name "$DOCKER_PG" --network host -e POSTGRES_USER=logto -e POSTGRES_PASSWORD=logto \
-      -e POSTGRES_DB=logto postgres:17-alpine -c listen_addresses=127.0.0.1 -c port="$PG_PORT" >/dev/null
+      -e POSTGRES_DB=logto "$DOCKER_PG_IMAGE" -c listen_addresses=127.0.0.1 -c port="$PG_PORT" >/dev/null
   fi
   "$LOGTO_DOCKER" start "$DOCKER_PG" >/dev/null
   for _ in $(seq 1 60); do
@@ -351,12 +370,12 @@ step_provision() {
 }
 
 up() {
-  local t0 how
+  local t0 how reason
   t0=$(date +%s)
   step_sources
   if [ -n "$MISSING" ]; then
-    if ! command -v "$LOGTO_DOCKER" >/dev/null 2>&1; then
-      echo "logto.sh: cannot get Logto $LOGTO_VERSION: $MISSING; and there is no docker for $DOCKER_IMAGE" >&2
+    if ! reason=$(docker_ready); then
+      echo "logto.sh: cannot get Logto $LOGTO_VERSION: $MISSING; and $reason" >&2
       exit 1
     fi
     log "no source ($MISSING); using $DOCKER_IMAGE"
