@@ -403,8 +403,8 @@ impl LogtoClient {
     ///
     /// What Logto would refuse after consuming the refresh token is refused here first: a
     /// resource not in the configuration's `resources`, an organization token without the
-    /// organizations scope, an organization that the newest ID token's `organizations` claim
-    /// does not list.
+    /// organizations scope. Organization membership is Logto's to decide (a user added to an
+    /// organization after signing in gets its token at once).
     ///
     /// # Errors
     /// [`Error::Config`] for a target refused locally; [`Error::SignInRequired`] when the
@@ -423,7 +423,7 @@ impl LogtoClient {
         {
             return Ok(Some(token));
         }
-        self.check_target(storage, resource, organization_id).await?;
+        self.check_target(resource, organization_id)?;
         self.refresh_under_lock(storage, resource, organization_id, Wanted::AccessToken)
             .await
     }
@@ -507,13 +507,10 @@ impl LogtoClient {
     }
 
     /// Refuses, before any request, what the provider would refuse after consuming a rotating
-    /// refresh token.
-    async fn check_target<S: Storage>(
-        &self,
-        storage: &S,
-        resource: &str,
-        organization_id: Option<&str>,
-    ) -> Result<()> {
+    /// refresh token. Organization membership is not among them: Logto checks it before it
+    /// rotates anything, and membership may have changed since the ID token was issued, so Logto
+    /// decides it.
+    fn check_target(&self, resource: &str, organization_id: Option<&str>) -> Result<()> {
         let config = &self.inner.config;
         if !resource.is_empty() && !config.resources().iter().any(|r| r == resource) {
             return Err(Error::config(format!(
@@ -521,31 +518,11 @@ impl LogtoClient {
                  (and consume the refresh token); add it there and sign in again"
             )));
         }
-        let Some(organization) = organization_id else {
-            return Ok(());
-        };
-        if !config.has_organizations_scope() {
+        if organization_id.is_some() && !config.has_organizations_scope() {
             return Err(Error::config(format!(
                 "organization tokens need the {} scope in LogtoConfig.scopes",
                 crate::config::ORGANIZATIONS_SCOPE
             )));
-        }
-        if let Some(id_token) = self.id_token(storage).await? {
-            let claims = jwt::decode_claims_unverified(id_token.secret())?;
-            if let Some(Value::Array(organizations)) = claims.get("organizations")
-                && !organizations.iter().any(|o| o.as_str() == Some(organization))
-            {
-                return Err(Error::OAuth(crate::error::OAuthError {
-                    endpoint: Endpoint::Token,
-                    status: 403,
-                    error: "access_denied".into(),
-                    description: Some(
-                        "the user is not a member of the organization (per the ID token's \
-                         organizations claim); no request was sent"
-                            .into(),
-                    ),
-                }));
-            }
         }
         Ok(())
     }

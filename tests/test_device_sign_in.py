@@ -159,7 +159,7 @@ def test_the_signed_in_client_has_the_familiar_getters(provider: Provider) -> No
     scopes = ["urn:logto:scope:organizations", "email"]
     sign_in = start_device_sign_in_blocking(config(provider, scopes=scopes), storage)
     assert re.fullmatch(r"[A-Z]{4}-[A-Z]{4}", sign_in.userCode)
-    assert sign_in.verificationUri == provider.issuer + "/device"
+    assert sign_in.verificationUri == provider.endpoint + "/device"  # Logto's page
     assert 590 < sign_in.expiresIn <= 600 and sign_in.interval == 1
     assert sign_in.verificationUriComplete and sign_in.userCode in sign_in.verificationUriComplete
     assert "device_code" not in repr(sign_in) and storage._values == {}
@@ -171,6 +171,20 @@ def test_the_signed_in_client_has_the_familiar_getters(provider: Provider) -> No
     assert client.getAccessTokenClaims(API).aud == API
     assert client.getRefreshToken() != first  # a native app's refresh token rotates
     assert client.getOrganizationTokenClaims("org-acme").aud == "urn:logto:organization:org-acme"
+
+
+def test_waiting_again_after_approval_presents_no_device_code(provider: Provider) -> None:
+    """A used device code presented again makes Logto revoke the grant: the second wait must not
+    poll."""
+    provider.set_device_flow(interval=1)
+    sign_in = start_device_sign_in_blocking(config(provider))
+    approve_later(sign_in.verificationUri + f"?user_code={sign_in.userCode}")
+    client = sign_in.waitBlocking()
+    before = len(polls(provider))
+    assert sign_in.waitBlocking().getIdTokenClaims().sub == "user-alice"
+    assert asyncio.run(sign_in.wait()).getIdTokenClaims().sub == "user-alice"
+    assert len(polls(provider)) == before
+    assert client.getAccessToken(API)
 
 
 def test_an_app_without_the_device_flow_is_refused(provider: Provider) -> None:

@@ -7,6 +7,7 @@
 // stop it cleanly. Env: PORT, ALG (ES384 | RS256 | ES256 | ES512 | PS256), SEED (seed file path).
 //
 //   /oidc/...         oidc-provider (issuer http://127.0.0.1:<port>/oidc)
+//   /device           Logto's device page: sends the person on to the provider's (/oidc/device)
 //   /interaction/...  headless-friendly sign-in pages and automatic consent (lib/interactions.mjs)
 //   /api/...          Management API personal access token and user routes, the Account API's
 //                     GET /api/my-account (lib/management-api.mjs)
@@ -202,6 +203,9 @@ async function handle(req, res) {
     // answered by a test control
   } else if (under(url.pathname, MOUNT)) {
     forwardToProvider(req, res, url, rawBody, body);
+  } else if (url.pathname === '/device' && req.method === 'GET') {
+    res.writeHead(302, { location: `${MOUNT}/device${url.search}` });
+    res.end();
   } else if (under(url.pathname, '/interaction') && await handleInteraction(req, res, url, body)) {
     // handled
   } else if (under(url.pathname, '/api')) {

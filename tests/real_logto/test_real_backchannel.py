@@ -1,4 +1,4 @@
-"""Back-channel logout with the real Logto 1.37.1: an app of our own (created through the
+"""Back-channel logout with the real Logto: an app of our own (created through the
 Management API with a backchannelLogoutUri and "Is session required?") served over HTTP; the
 user signs in through the Experience API, then ends the session at Logto's end-session page,
 and Logto's logout token ends the app's session."""

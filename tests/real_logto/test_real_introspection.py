@@ -1,4 +1,4 @@
-"""Opaque access tokens of the real Logto 1.37.1 (issued when no API resource is asked for),
+"""Opaque access tokens of the real Logto (issued when no API resource is asked for),
 verified by introspection with the `web` app's credentials."""
 
 from __future__ import annotations
