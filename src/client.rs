@@ -25,6 +25,16 @@ use crate::token_cache::{AccessTokenMap, CachedAccessToken, ParsedMapMemo, audie
 use crate::user_info::check_subject;
 use crate::verifier::{Expectations, verify_with_provider};
 
+/// What a refresh under the session lock is for: once the lock is held, a session that already
+/// has it (another process refreshed meanwhile) needs no request.
+#[derive(Clone, Copy)]
+enum Wanted {
+    /// The access token for the resource and organization.
+    AccessToken,
+    /// An ID token that has not expired.
+    FreshIdToken,
+}
+
 /// The name of the session lock a refresh holds (see [`Storage::try_lock`]).
 pub const REFRESH_LOCK: &str = "refresh";
 /// Added to the refresh request's timeouts for the lock's expiry, and again for a waiter.
@@ -105,8 +115,9 @@ impl LogtoClient {
     }
 
     /// Starts a sign-in: returns the authorization URL to redirect the user to and stores the
-    /// sign-in session. The session id is rotated first (server-side storages); the tokens of a
-    /// signed-in user stay until a callback succeeds, so an abandoned sign-in costs nothing.
+    /// sign-in session. The session keeps its id and the tokens of a signed-in user until a
+    /// callback succeeds (which rotates the id), so an abandoned sign-in costs nothing and the
+    /// session stays where a back-channel logout finds it.
     ///
     /// # Errors
     /// [`Error::Config`] for invalid options, discovery errors, storage errors.
@@ -120,7 +131,6 @@ impl LogtoClient {
             &session,
         )?;
         let session = serde_json::to_string(&session).map_err(|e| Error::config(e.to_string()))?;
-        storage::rotate_id(storage).await?;
         storage::commit(storage, vec![Write::Set(StorageKey::SignInSession, session)]).await?;
         Ok(url)
     }
@@ -330,6 +340,44 @@ impl LogtoClient {
         Ok(jwt::decode_claims_unverified(token.secret())?)
     }
 
+    /// Whether a user is signed in with an ID token that has not expired (beyond the clock
+    /// tolerance). An expired one is renewed first: the session is refreshed with its refresh
+    /// token (coordinated as [`access_token`](Self::access_token) does), and the re-issued ID
+    /// token is verified (same subject) and stored. `Ok(false)` when nobody is signed in, or
+    /// the ID token expired and could not be renewed (no refresh token, or the provider issued
+    /// no ID token): the user must sign in again.
+    ///
+    /// # Errors
+    /// [`Error::SignInRequired`] when the provider rejects the refresh token (the session is
+    /// cleared); network, token validation and storage errors.
+    pub async fn signed_in_with_fresh_id_token<S: Storage>(&self, storage: &S) -> Result<bool> {
+        match self.id_token_expiry(storage).await? {
+            None => return Ok(false),
+            Some(exp) if !self.is_expired(exp) => return Ok(true),
+            Some(_) => {}
+        }
+        self.refresh_under_lock(storage, "", None, Wanted::FreshIdToken)
+            .await?;
+        Ok(self
+            .id_token_expiry(storage)
+            .await?
+            .is_some_and(|exp| !self.is_expired(exp)))
+    }
+
+    /// The stored ID token's `exp` (0 when it has none), or `None` without an ID token.
+    async fn id_token_expiry<S: Storage>(&self, storage: &S) -> Result<Option<u64>> {
+        let Some(token) = self.id_token(storage).await? else {
+            return Ok(None);
+        };
+        let claims = jwt::decode_claims_unverified(token.secret())?;
+        Ok(Some(claims.get("exp").and_then(Value::as_u64).unwrap_or(0)))
+    }
+
+    /// Whether a token expiring at `exp` has expired, beyond the clock tolerance.
+    fn is_expired(&self, exp: u64) -> bool {
+        exp.saturating_add(self.inner.config.clock_tolerance.as_secs()) <= jwt::now_epoch_seconds()
+    }
+
     /// The stored refresh token.
     ///
     /// # Errors
@@ -355,8 +403,8 @@ impl LogtoClient {
     ///
     /// What Logto would refuse after consuming the refresh token is refused here first: a
     /// resource not in the configuration's `resources`, an organization token without the
-    /// organizations scope, an organization that the newest ID token's `organizations` claim
-    /// does not list.
+    /// organizations scope. Organization membership is Logto's to decide (a user added to an
+    /// organization after signing in gets its token at once).
     ///
     /// # Errors
     /// [`Error::Config`] for a target refused locally; [`Error::SignInRequired`] when the
@@ -375,7 +423,21 @@ impl LogtoClient {
         {
             return Ok(Some(token));
         }
-        self.check_target(storage, resource, organization_id).await?;
+        self.check_target(resource, organization_id)?;
+        self.refresh_under_lock(storage, resource, organization_id, Wanted::AccessToken)
+            .await
+    }
+
+    /// A refresh of the session for `resource` / `organization_id`, under the session lock when
+    /// the storage has one. Under the lock the session is read again: when another process has
+    /// meanwhile stored what is `wanted`, no request is sent.
+    async fn refresh_under_lock<S: Storage>(
+        &self,
+        storage: &S,
+        resource: &str,
+        organization_id: Option<&str>,
+        wanted: Wanted,
+    ) -> Result<Option<AccessToken>> {
         let Some(held) = self.refresh_token(storage).await? else {
             return Ok(None);
         };
@@ -393,11 +455,24 @@ impl LogtoClient {
             storage.must_finish();
             // Under the lock the session is read again: another process may have refreshed it
             // while this one waited.
-            if let Some(token) = self
-                .stored_access_token(storage, resource, organization_id)
-                .await?
-            {
-                return Ok(Some(token));
+            match wanted {
+                Wanted::AccessToken => {
+                    if let Some(token) = self
+                        .stored_access_token(storage, resource, organization_id)
+                        .await?
+                    {
+                        return Ok(Some(token));
+                    }
+                }
+                Wanted::FreshIdToken => {
+                    if self
+                        .id_token_expiry(storage)
+                        .await?
+                        .is_some_and(|exp| !self.is_expired(exp))
+                    {
+                        return Ok(None);
+                    }
+                }
             }
             match self.refresh_token(storage).await? {
                 Some(held) => {
@@ -432,13 +507,10 @@ impl LogtoClient {
     }
 
     /// Refuses, before any request, what the provider would refuse after consuming a rotating
-    /// refresh token.
-    async fn check_target<S: Storage>(
-        &self,
-        storage: &S,
-        resource: &str,
-        organization_id: Option<&str>,
-    ) -> Result<()> {
+    /// refresh token. Organization membership is not among them: Logto checks it before it
+    /// rotates anything, and membership may have changed since the ID token was issued, so Logto
+    /// decides it.
+    fn check_target(&self, resource: &str, organization_id: Option<&str>) -> Result<()> {
         let config = &self.inner.config;
         if !resource.is_empty() && !config.resources().iter().any(|r| r == resource) {
             return Err(Error::config(format!(
@@ -446,31 +518,11 @@ impl LogtoClient {
                  (and consume the refresh token); add it there and sign in again"
             )));
         }
-        let Some(organization) = organization_id else {
-            return Ok(());
-        };
-        if !config.has_organizations_scope() {
+        if organization_id.is_some() && !config.has_organizations_scope() {
             return Err(Error::config(format!(
                 "organization tokens need the {} scope in LogtoConfig.scopes",
                 crate::config::ORGANIZATIONS_SCOPE
             )));
-        }
-        if let Some(id_token) = self.id_token(storage).await? {
-            let claims = jwt::decode_claims_unverified(id_token.secret())?;
-            if let Some(Value::Array(organizations)) = claims.get("organizations")
-                && !organizations.iter().any(|o| o.as_str() == Some(organization))
-            {
-                return Err(Error::OAuth(crate::error::OAuthError {
-                    endpoint: Endpoint::Token,
-                    status: 403,
-                    error: "access_denied".into(),
-                    description: Some(
-                        "the user is not a member of the organization (per the ID token's \
-                         organizations claim); no request was sent"
-                            .into(),
-                    ),
-                }));
-            }
         }
         Ok(())
     }

@@ -30,6 +30,8 @@ pub enum Endpoint {
     Revocation,
     /// Logto's Management API.
     ManagementApi,
+    /// Logto's Account API (`/api/my-account`, `/api/verifications`), for the signed-in user.
+    AccountApi,
     /// The device authorization endpoint (RFC 8628).
     DeviceAuthorization,
     /// The token introspection endpoint (RFC 7662).
@@ -47,6 +49,7 @@ impl Endpoint {
             Self::UserInfo => "userinfo",
             Self::Revocation => "revocation",
             Self::ManagementApi => "management_api",
+            Self::AccountApi => "account_api",
             Self::DeviceAuthorization => "device_authorization",
             Self::Introspection => "introspection",
         }
@@ -187,6 +190,13 @@ pub enum ValidationError {
     /// revoked, or not an access token).
     #[error("the token is not active")]
     Inactive,
+    /// The opaque token names no API and was issued to an app (`client_id`) the verifier does
+    /// not accept: any app of the tenant can obtain an opaque token for its user.
+    #[error("the opaque token was issued to an application this API does not accept (client_id)")]
+    Client,
+    /// The opaque token would need an introspection request beyond the verifier's rate limit.
+    #[error("too many opaque tokens to introspect; try again later")]
+    IntrospectionRate,
 }
 
 impl ValidationError {
@@ -217,6 +227,8 @@ impl ValidationError {
             Self::Replayed => "jti",
             Self::Impersonated => "act",
             Self::Inactive => "active",
+            Self::Client => "client_id",
+            Self::IntrospectionRate => "introspection_rate",
         }
     }
 }

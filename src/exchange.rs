@@ -8,7 +8,7 @@
 //!   token, and never served after the subject token's own `exp` (read from a JWT without
 //!   verifying it: the cache only ever shortens a lifetime with it).
 //! - **Impersonation** (Logto 1.19+): a subject token from the Management API's
-//!   `POST /api/subject-tokens` ([`ManagementApi::create_subject_token`]) is exchanged once for a
+//!   `POST /api/subject-tokens` (a Management API call, [`ManagementApi::send_call`]) is exchanged once for a
 //!   token of its user, optionally naming the acting user with an actor token (the result's
 //!   `act: {sub}` claim). It is **not cached**: the subject token is single-use, so a second
 //!   exchange fails at Logto, and each impersonation is its own event that the caller decides to
@@ -18,13 +18,13 @@
 //! it for a third-party app). The answer holds only an access token, its lifetime, scope and
 //! type: no refresh token, no ID token, and possibly no `issued_token_type`.
 //!
-//! [`ManagementApi::create_subject_token`]: crate::management::ManagementApi::create_subject_token
+//! [`ManagementApi::send_call`]: crate::management::ManagementApi::send_call
 
 use crate::client::LogtoClient;
 use crate::error::{Error, Result};
 use crate::grant::{ExchangeSubject, Grant, ImpersonationTokenType, TokenTarget};
 use crate::jwt::decode_claims_unverified;
-use crate::machine::MachineToken;
+use crate::machine::{CacheKey, MachineToken};
 use crate::secret::{AccessToken, SubjectTokenValue};
 
 /// The `exp` of an access token that is a JWT, read without verifying it; `None` for an opaque
@@ -83,6 +83,12 @@ impl LogtoClient {
     /// token to `target` acting as its user, once (never cached). With `actor_token` (an access
     /// token with `openid` of the user who acts), the result carries `act: {sub: <actor>}`.
     ///
+    /// Once sent, the exchange runs to completion even if the caller is cancelled, since the
+    /// subject token is spent either way; its result is kept for a retry with the same
+    /// arguments, which gets it once (see [`MachineTokenCache::fetch_once`]).
+    ///
+    /// [`MachineTokenCache::fetch_once`]: crate::machine::MachineTokenCache::fetch_once
+    ///
     /// # Errors
     /// [`Error::Config`] for an empty token; [`Error::GrantNotAllowed`] when token exchange is
     /// not allowed for the app; [`Error::OAuth`] `invalid_grant` for a subject token that is
@@ -99,12 +105,18 @@ impl LogtoClient {
             non_empty(actor.secret(), "actor token")?;
         }
         let subject = ExchangeSubject::Impersonation(subject_token.clone(), token_type);
-        self.request_machine_token(&Grant::TokenExchange {
-            subject: &subject,
-            actor_token,
-            target,
-        })
-        .await
+        let key = CacheKey::impersonation(&subject, actor_token, target.clone());
+        let (client, actor_token, target) = (self.clone(), actor_token.cloned(), target.clone());
+        self.machine_tokens()
+            .fetch_once(key, move || async move {
+                let grant = Grant::TokenExchange {
+                    subject: &subject,
+                    actor_token: actor_token.as_ref(),
+                    target: &target,
+                };
+                client.request_machine_token(&grant).await
+            })
+            .await
     }
 }
 

@@ -3,14 +3,17 @@
 //! `{code, message}` error, or an unexpected answer.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use reqwest::header::{ACCEPT, AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
+use reqwest::header::{
+    ACCEPT, AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, HeaderName, HeaderValue, RETRY_AFTER,
+};
 use serde::de::DeserializeOwned;
 use url::form_urlencoded;
 
+use crate::api::{ApiCall, ApiResponse, RetryPolicy, is_retryable_status, jitter, parse_retry_after};
 use crate::error::{ApiError, Endpoint, Error, OAuthError, Result};
 use crate::process::PerProcess;
 use crate::secret::ClientSecret;
@@ -241,6 +244,98 @@ impl HttpClient {
         request: reqwest::RequestBuilder,
     ) -> Result<(T, Option<Duration>)> {
         let request = request.build().map_err(|e| self.transport_error(endpoint, e))?;
+        let answer = self.fetch(endpoint, request).await?;
+        let max_age = answer
+            .headers
+            .get_all(CACHE_CONTROL)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .fold(None, |found, value| found.or(cache_max_age(value)));
+        Ok((answer.classify(endpoint)?, max_age))
+    }
+
+    /// One call of a Logto REST API with a bearer token (see [`crate::api`]): 429 and 5xx
+    /// answers of an idempotent method are retried as `retry` says (honouring `Retry-After`);
+    /// Logto's `{code, message}` errors become [`Error::Api`].
+    ///
+    /// # Errors
+    /// As [`get_json`](Self::get_json), after the last attempt.
+    pub async fn send_api(
+        &self,
+        endpoint: Endpoint,
+        call: &ApiCall,
+        url: url::Url,
+        token: &str,
+        retry: &RetryPolicy,
+    ) -> Result<ApiResponse> {
+        let mut request = self
+            .client()?
+            .request(call.method.clone(), url)
+            .header(ACCEPT, "application/json")
+            .bearer_auth(token);
+        for (name, value) in &call.headers {
+            let name = HeaderName::from_bytes(name.as_bytes())
+                .map_err(|_| Error::config("an extra header has an invalid name"))?;
+            let mut value = HeaderValue::from_str(value)
+                .map_err(|_| Error::config("an extra header has an invalid value"))?;
+            value.set_sensitive(true);
+            request = request.header(name, value);
+        }
+        if let Some(body) = &call.body {
+            request = request
+                .header(CONTENT_TYPE, "application/json")
+                .body(body.clone());
+        }
+        let request = request.build().map_err(|e| self.transport_error(endpoint, e))?;
+        let mut retries = 0;
+        let answer = loop {
+            let attempt = request
+                .try_clone()
+                .ok_or_else(|| Error::config("the request cannot be repeated"))?;
+            let answer = self.fetch(endpoint, attempt).await?;
+            let wait = (call.is_idempotent() && is_retryable_status(answer.status))
+                .then(|| {
+                    let retry_after = answer
+                        .headers
+                        .get(RETRY_AFTER)
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| parse_retry_after(v, SystemTime::now()));
+                    retry.delay(retries, retry_after, jitter())
+                })
+                .flatten();
+            match wait {
+                Some(wait) => {
+                    retries += 1;
+                    tokio::time::sleep(wait).await;
+                }
+                None => break answer,
+            }
+        };
+        let total_number = answer
+            .headers
+            .get("total-number")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        let status = answer.status;
+        // No content: 204, a success with an empty body, or with Koa's status text (Logto 1.37
+        // answers some 201s with `text/plain` "Created").
+        let body = if (200..300).contains(&status) && (answer.body.is_empty() || answer.is_plain_text()) {
+            String::new()
+        } else {
+            answer
+                .classify::<Box<serde_json::value::RawValue>>(endpoint)?
+                .get()
+                .to_owned()
+        };
+        Ok(ApiResponse {
+            status,
+            total_number,
+            body,
+        })
+    }
+
+    /// Sends `request` and reads the answer (at most [`MAX_BODY_BYTES`] of body).
+    async fn fetch(&self, endpoint: Endpoint, request: reqwest::Request) -> Result<Answer> {
         if !crate::config::transport_allowed(request.url(), self.allow_insecure_http) {
             // Defence in depth: configuration and discovery already refuse such URLs.
             return Err(Error::config(format!(
@@ -254,18 +349,6 @@ impl HttpClient {
             .await
             .map_err(|e| self.transport_error(endpoint, e))?;
         let status = response.status().as_u16();
-        let content_type = response
-            .headers()
-            .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_ascii_lowercase();
-        let max_age = response
-            .headers()
-            .get_all(CACHE_CONTROL)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .fold(None, |found, value| found.or(cache_max_age(value)));
         if response
             .content_length()
             .is_some_and(|n| n > MAX_BODY_BYTES as u64)
@@ -285,7 +368,11 @@ impl HttpClient {
             }
             body.extend_from_slice(&chunk);
         }
-        Ok((classify(endpoint, status, &content_type, &body)?, max_age))
+        Ok(Answer {
+            status,
+            headers: std::mem::take(response.headers_mut()),
+            body,
+        })
     }
 
     fn transport_error(&self, endpoint: Endpoint, error: reqwest::Error) -> Error {
@@ -308,6 +395,31 @@ impl HttpClient {
             message: message.into(),
             source: Some(Box::new(error.without_url())),
         }
+    }
+}
+
+/// A response read in full: status, headers, body.
+struct Answer {
+    status: u16,
+    headers: reqwest::header::HeaderMap,
+    body: Vec<u8>,
+}
+
+impl Answer {
+    fn content_type(&self) -> String {
+        self.headers
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_ascii_lowercase()
+    }
+
+    fn is_plain_text(&self) -> bool {
+        self.content_type().starts_with("text/plain")
+    }
+
+    fn classify<T: DeserializeOwned>(&self, endpoint: Endpoint) -> Result<T> {
+        classify(endpoint, self.status, &self.content_type(), &self.body)
     }
 }
 
@@ -373,7 +485,10 @@ pub(crate) fn classify<T: DeserializeOwned>(
             .map_err(|_| unexpected(endpoint, status, "expected JSON, got no content"));
     }
     let document = matches!(endpoint, Endpoint::Discovery | Endpoint::Jwks);
-    if (!success && document) || status >= 500 {
+    // Logto's REST APIs answer 501 Not Implemented for what this Logto is not set up to do (no
+    // email connector): a definite refusal with Logto's code, not an outage.
+    let not_implemented = status == 501 && matches!(endpoint, Endpoint::ManagementApi | Endpoint::AccountApi);
+    if (!success && document) || (status >= 500 && !not_implemented) {
         // Discovery and the JWKS are plain documents, not OAuth endpoints: any error answer from
         // them is the provider failing. So is a 5xx from any endpoint, an OAuth-looking body
         // (`server_error`) included: OAuth's refusals are 4xx, and a failing provider must never
@@ -564,6 +679,20 @@ mod tests {
                 "{error:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_rest_api_501_is_logtos_refusal_with_its_code() {
+        let body = br#"{"code":"connector.not_found","message":"Cannot find connector."}"#;
+        for endpoint in [Endpoint::ManagementApi, Endpoint::AccountApi] {
+            let error = classify::<Tokens>(endpoint, 501, "application/json", body).unwrap_err();
+            assert_eq!(error.code(), "api.connector.not_found", "{error:?}");
+        }
+        let error = classify::<Tokens>(Endpoint::Token, 501, "application/json", body).unwrap_err();
+        assert!(
+            matches!(error, Error::UnexpectedResponse { status: 501, .. }),
+            "{error:?}"
+        );
     }
 
     #[test]

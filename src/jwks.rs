@@ -21,6 +21,7 @@ use crate::error::{Endpoint, Error, Result, ValidationError};
 use crate::http::HttpClient;
 use crate::jwt::{Algorithm, UnverifiedJwt};
 use crate::process::PerProcess;
+use crate::token_bucket::{Rate, TokenBucket};
 
 /// The JWK members a verifying key is built from (RFC 7517 §4, RFC 7518 §6).
 #[derive(Deserialize)]
@@ -228,6 +229,11 @@ const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
 /// Refetches for unknown key ids allowed in a burst; one more is earned per cooldown.
 const UNKNOWN_KID_BURST: f64 = 2.0;
+/// Most keys remembered as absent from the current key set (see [`State::absent`]).
+const MAX_ABSENT_KEYS: usize = 32;
+
+/// A key a token asks for: its `kid` (if any) and algorithm.
+type WantedKey = (Option<String>, Algorithm);
 
 struct Fetched {
     keys: Arc<KeySet>,
@@ -254,8 +260,23 @@ struct Failure {
 struct State {
     current: Option<Arc<Fetched>>,
     failure: Option<Failure>,
-    /// Refetches for unknown key ids still allowed (a token bucket), and when it was last filled.
-    unknown_kid_budget: Option<(f64, Instant)>,
+    /// Refetches for unknown key ids still allowed.
+    unknown_kid_budget: TokenBucket,
+    /// Keys that tokens asked for and the current key set lacked when it was fetched: for a
+    /// cooldown after that fetch, asking for one of them again fetches nothing (the answer would
+    /// be the same document), while a key id not yet looked for still refetches at once.
+    absent: Vec<WantedKey>,
+}
+
+impl State {
+    /// Whether `(kid, alg)` was looked for by the current key set's fetch less than `cooldown`
+    /// ago.
+    fn known_absent(&self, kid: Option<&str>, alg: Algorithm, cooldown: Duration) -> bool {
+        self.current
+            .as_ref()
+            .is_some_and(|current| current.at.elapsed() < cooldown)
+            && self.absent.iter().any(|(k, a)| k.as_deref() == kid && *a == alg)
+    }
 }
 
 /// The provider's JWKS: fetched on first use, kept for its `Cache-Control: max-age` (bounded by
@@ -263,9 +284,11 @@ struct State {
 /// `kid`. Unknown-kid refetches are rate-limited with a token bucket (a burst of two, one more
 /// per cooldown), so a published key is found by the very next token even right after a fetch,
 /// and a stream of forged key ids cannot make the client hammer the provider nor keep a real
-/// rotation out. A failed fetch is remembered with exponential backoff (1 s doubling to 60 s):
-/// callers during the backoff share its error without a request, and concurrent callers share
-/// one request. During an outage the keys already fetched keep serving.
+/// rotation out. A key id a fetch has just looked for in vain is not looked for again within
+/// the cooldown: any number of tokens naming it cost one fetch. A failed fetch is remembered
+/// with exponential backoff (1 s doubling to 60 s): callers during the backoff share its error
+/// without a request, and concurrent callers share one request. During an outage the keys
+/// already fetched keep serving.
 ///
 /// The state and the fetch lock belong to one process: a forked child starts with the keys its
 /// parent had and locks of its own (a task holding the parent's fetch lock does not exist there).
@@ -347,10 +370,16 @@ impl JwksCache {
     /// Puts `keys` in the cache as if just fetched (unit tests of the verifier).
     #[cfg(test)]
     pub(crate) fn insert_for_tests(&self, keys: KeySet) {
-        self.store(keys, None);
+        self.store(keys, None, &[]);
     }
 
-    fn store(&self, mut keys: KeySet, max_age: Option<Duration>) -> Arc<Fetched> {
+    /// Stores a fetched key set, remembering which of the `wanted` keys it lacks.
+    fn store(
+        &self,
+        mut keys: KeySet,
+        max_age: Option<Duration>,
+        wanted: &[(Option<&str>, Algorithm)],
+    ) -> Arc<Fetched> {
         let max_age = max_age
             .unwrap_or(DEFAULT_KEYS_MAX_AGE)
             .clamp(self.cooldown, MAX_KEYS_MAX_AGE.max(self.cooldown));
@@ -364,24 +393,24 @@ impl JwksCache {
                 at: Instant::now(),
                 max_age,
             });
+            state.absent = wanted
+                .iter()
+                .filter(|(kid, alg)| fetched.keys.find(*kid, *alg).is_none())
+                .take(MAX_ABSENT_KEYS)
+                .map(|(kid, alg)| (kid.map(str::to_owned), *alg))
+                .collect();
             state.current = Some(fetched.clone());
             state.failure = None;
             fetched
         })
     }
 
-    /// Unknown-kid refetches available now (the bucket refilled up to the burst).
-    fn budget(&self, state: &mut State) -> f64 {
-        let now = Instant::now();
-        let (tokens, since) = state.unknown_kid_budget.unwrap_or((UNKNOWN_KID_BURST, now));
-        let earned = if self.cooldown.is_zero() {
-            UNKNOWN_KID_BURST
-        } else {
-            now.duration_since(since).as_secs_f64() / self.cooldown.as_secs_f64()
-        };
-        let tokens = (tokens + earned).min(UNKNOWN_KID_BURST);
-        state.unknown_kid_budget = Some((tokens, now));
-        tokens
+    /// The pace of unknown-kid refetches: a burst of two, then one per cooldown.
+    fn unknown_kid_rate(&self) -> Rate {
+        Rate {
+            burst: UNKNOWN_KID_BURST,
+            every: self.cooldown,
+        }
     }
 
     fn backing_off(state: &State) -> bool {
@@ -391,17 +420,21 @@ impl JwksCache {
             .is_some_and(|failure| Instant::now() < failure.retry_at)
     }
 
-    /// Whether a token the cached keys cannot verify would cause a fetch now: none are cached,
-    /// they are past their age, or an unknown-kid refetch is within the rate limit; and the
-    /// last fetch did not fail within its backoff.
+    /// Whether a token naming `(kid, alg)`, which the cached keys cannot verify, would cause a
+    /// fetch now: none are cached, they are past their age, or an unknown-kid refetch is within
+    /// the rate limit and the last fetch did not just look for this key in vain; and the last
+    /// fetch did not fail within its backoff.
     #[must_use]
-    pub fn refetch_allowed(&self) -> bool {
+    pub fn refetch_allowed(&self, kid: Option<&str>, alg: Algorithm) -> bool {
         self.with_state(|state| {
             if Self::backing_off(state) {
                 return state.current.is_none();
             }
             match &state.current {
-                Some(fetched) if fetched.fresh() => self.budget(state) >= 1.0,
+                Some(fetched) if fetched.fresh() => {
+                    !state.known_absent(kid, alg, self.cooldown)
+                        && state.unknown_kid_budget.available(self.unknown_kid_rate()) >= 1.0
+                }
                 _ => true,
             }
         })
@@ -462,7 +495,7 @@ impl JwksCache {
             _ => Need::Load,
         };
         Ok(self
-            .fetch(http, jwks_uri, seen.as_ref(), need)
+            .fetch(http, jwks_uri, seen.as_ref(), need, wanted)
             .await?
             .keys
             .clone())
@@ -482,14 +515,16 @@ impl JwksCache {
     }
 
     /// Fetches the JWKS unless another caller replaced `seen` meanwhile (its result is shared),
-    /// the last fetch failed within its backoff, or (for an unknown kid) the rate limit says no.
-    /// Then the cached keys are returned when there are any, else the failure's error.
+    /// the last fetch failed within its backoff, or (for an unknown kid) every missing key of
+    /// `wanted` was just looked for in vain, or the rate limit says no. Then the cached keys are
+    /// returned when there are any, else the failure's error.
     async fn fetch(
         &self,
         http: &HttpClient,
         jwks_uri: &str,
         seen: Option<&Arc<Fetched>>,
         need: Need,
+        wanted: &[(Option<&str>, Algorithm)],
     ) -> Result<Arc<Fetched>> {
         let asked = Instant::now();
         let local = self.local();
@@ -511,11 +546,15 @@ impl JwksCache {
                 }));
             }
             if need == Need::UnknownKid {
-                if self.budget(state) < 1.0 {
+                let looked_for = |(kid, alg): &(Option<&str>, Algorithm)| {
+                    state
+                        .current
+                        .as_ref()
+                        .is_some_and(|c| c.keys.find(*kid, *alg).is_some())
+                        || state.known_absent(*kid, *alg, self.cooldown)
+                };
+                if wanted.iter().all(looked_for) || !state.unknown_kid_budget.take(self.unknown_kid_rate()) {
                     return Err(state.current.clone().map(Ok));
-                }
-                if let Some((tokens, _)) = &mut state.unknown_kid_budget {
-                    *tokens -= 1.0;
                 }
             }
             Ok(())
@@ -526,7 +565,7 @@ impl JwksCache {
             Ok(()) => {}
         }
         match self.download(http, jwks_uri).await {
-            Ok((keys, max_age)) => Ok(self.store(keys, max_age)),
+            Ok((keys, max_age)) => Ok(self.store(keys, max_age, wanted)),
             Err(error) => self.with_state(|state| {
                 let failures = state.failure.as_ref().map_or(0, |f| f.failures) + 1;
                 let backoff = FIRST_BACKOFF
@@ -560,7 +599,7 @@ mod tests {
     #[test]
     fn the_age_of_fetched_keys_is_bounded() {
         let cache = JwksCache::new(Duration::from_secs(30));
-        let age = |max_age| cache.store(KeySet::default(), max_age).max_age;
+        let age = |max_age| cache.store(KeySet::default(), max_age, &[]).max_age;
         assert_eq!(age(None), DEFAULT_KEYS_MAX_AGE);
         assert_eq!(age(Some(Duration::ZERO)), Duration::from_secs(30));
         assert_eq!(age(Some(Duration::from_secs(300))), Duration::from_secs(300));
@@ -568,23 +607,34 @@ mod tests {
     }
 
     #[test]
+    fn a_key_id_looked_for_in_vain_is_not_looked_for_again_within_the_cooldown() {
+        let gone = [(Some("gone"), Algorithm::ES384)];
+        let cache = JwksCache::new(Duration::from_secs(3600));
+        cache.store(KeySet::default(), None, &gone);
+        assert!(!cache.refetch_allowed(Some("gone"), Algorithm::ES384));
+        assert!(cache.refetch_allowed(Some("new"), Algorithm::ES384));
+        cache.store(KeySet::default(), None, &[]);
+        assert!(cache.refetch_allowed(Some("gone"), Algorithm::ES384));
+        let eager = JwksCache::new(Duration::ZERO);
+        eager.store(KeySet::default(), None, &gone);
+        assert!(eager.refetch_allowed(Some("gone"), Algorithm::ES384));
+    }
+
+    #[test]
     fn unknown_kid_refetches_come_in_a_burst_of_two_then_one_per_cooldown() {
         let cache = JwksCache::new(Duration::from_secs(3600));
-        cache.store(KeySet::default(), None);
-        for expected in [true, true, false] {
-            assert_eq!(cache.refetch_allowed(), expected);
-            cache.with_state(|state| {
-                if cache.budget(state) >= 1.0
-                    && let Some((tokens, _)) = &mut state.unknown_kid_budget
-                {
-                    *tokens -= 1.0;
-                }
-            });
+        cache.store(KeySet::default(), None, &[]);
+        for (i, expected) in [true, true, false].into_iter().enumerate() {
+            assert_eq!(
+                cache.refetch_allowed(Some(&format!("kid-{i}")), Algorithm::ES384),
+                expected
+            );
+            cache.with_state(|state| state.unknown_kid_budget.take(cache.unknown_kid_rate()));
         }
         let eager = JwksCache::new(Duration::ZERO);
-        eager.store(KeySet::default(), None);
+        eager.store(KeySet::default(), None, &[]);
         for _ in 0..10 {
-            assert!(eager.refetch_allowed());
+            assert!(eager.refetch_allowed(Some("kid"), Algorithm::ES384));
         }
     }
 }

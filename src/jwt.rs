@@ -257,6 +257,12 @@ impl RegisteredClaims {
         self.scope.as_str()
     }
 
+    /// `client_id` (the app the token was issued to), when it is a string.
+    #[must_use]
+    pub fn client_id(&self) -> Option<&str> {
+        self.client_id.as_str()
+    }
+
     /// `organization_id`, when it is a string.
     #[must_use]
     pub fn organization_id(&self) -> Option<&str> {

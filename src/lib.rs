@@ -25,11 +25,12 @@
 //! [`sign_out`], [`logout`] (back-channel logout tokens), [`device`] (device sign-in for command lines and headless scripts, RFC 8628),
 //! [`machine`] (tokens without a user: `client_credentials` and personal access token exchange),
 //! [`exchange`] (delegation and impersonation between services), [`management`] (the Management
-//! API's personal access tokens and subject tokens) and
+//! API's token) and [`api`] (any call of Logto's Management and Account APIs, with retries), and
 //! [`verifier`] (access tokens presented to your API), over the
 //! [`storage`] a caller provides and the one HTTP client in [`http`]. Secrets are the
 //! redacting newtypes of [`secret`]; every failure is an [`Error`].
 
+pub mod api;
 pub mod callback;
 pub mod client;
 pub mod config;
@@ -49,6 +50,7 @@ pub mod secret;
 pub mod sign_in;
 pub mod sign_out;
 pub mod storage;
+mod token_bucket;
 pub mod token_cache;
 pub mod user_info;
 // Verifying the access tokens that reach an API.
@@ -76,6 +78,8 @@ pub use error::ApiError;
 pub use grant::TokenTarget;
 pub use grant::{ExchangeSubject, ImpersonationTokenType};
 pub use machine::MachineToken;
-pub use management::SubjectToken;
-pub use management::{ManagementApi, PersonalAccessToken};
+pub use management::ManagementApi;
+
+// Logto's REST APIs: one generic call for the Management API and the Account API.
+pub use api::{ApiCall, ApiResponse, RetryPolicy};
 pub use verifier::{AccessTokenVerifier, Challenge, Requirements, VerifiedAccessToken};

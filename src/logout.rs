@@ -12,8 +12,10 @@
 //! [`LogtoClient::verify_logout_token`] checks, in order: `typ` (before any key is fetched), the
 //! key and the signature, `iss`, `aud`, `iat` (required, not in the future beyond the clock
 //! tolerance), `exp` (when present) or the age, the `events` member, `sub` or `sid`, no `nonce`,
-//! `jti`, and finally that the [`ReplayStore`] has not seen the `jti` (it remembers it until the
-//! token would expire). A failure is an [`Error::TokenValidation`] naming the check.
+//! and `jti`. A failure is an [`Error::TokenValidation`] naming the check. Once the sessions the
+//! token names have ended, [`LogtoClient::claim_logout_token`] claims its `jti` in a
+//! [`ReplayStore`], which remembers it until the token would expire: claimed last, a logout
+//! whose sessions could not be ended is not refused as a replay when the provider resends it.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -263,13 +265,14 @@ impl ReplayStore for MemoryReplayStore {
 }
 
 impl LogtoClient {
-    /// Verifies a logout token sent to this application (see the [module](self) docs), then
-    /// claims its `jti` in `replay`. Returns whose sessions end.
+    /// Verifies a logout token sent to this application (see the [module](self) docs), every
+    /// check but the replay. Returns whose sessions end; claim its `jti` with
+    /// [`claim_logout_token`](Self::claim_logout_token) once they have ended, so that a logout
+    /// whose sessions could not be ended is accepted again when the provider resends it.
     ///
     /// # Errors
-    /// [`Error::TokenValidation`] naming the failed check (`jti` for a replay); discovery and
-    /// JWKS fetch errors; [`Error::Storage`] when the replay store fails.
-    pub async fn verify_logout_token<R: ReplayStore>(&self, token: &str, replay: &R) -> Result<LogoutToken> {
+    /// [`Error::TokenValidation`] naming the failed check; discovery and JWKS fetch errors.
+    pub async fn verify_logout_token(&self, token: &str) -> Result<LogoutToken> {
         let metadata = self.provider_metadata().await?;
         let parsed = jwt::parse(token)?;
         check_logout_header(&parsed)?;
@@ -283,19 +286,33 @@ impl LogtoClient {
             now: jwt::now_epoch_seconds(),
             leeway: self.config().clock_tolerance.as_secs(),
         };
-        let logout = check_logout_token(&parsed, &keys, &expected)?;
+        Ok(check_logout_token(&parsed, &keys, &expected)?)
+    }
+
+    /// Claims a verified logout token's `jti` in `replay` until the token expires.
+    ///
+    /// # Errors
+    /// [`Error::TokenValidation`] (`jti`) when the token was claimed before (a replay);
+    /// [`Error::Storage`] when the replay store fails.
+    pub async fn claim_logout_token<R: ReplayStore>(
+        &self,
+        jti: &str,
+        expires_at: u64,
+        replay: &R,
+    ) -> Result<()> {
         let fresh = replay
-            .claim(&logout.jti, logout.expires_at)
+            .claim(jti, expires_at)
             .await
             .map_err(|source| Error::Storage {
                 op: "claim",
                 key: "logoutTokenId",
                 source,
             })?;
-        if !fresh {
-            return Err(ValidationError::Replayed.into());
+        if fresh {
+            Ok(())
+        } else {
+            Err(ValidationError::Replayed.into())
         }
-        Ok(logout)
     }
 }
 

@@ -6,6 +6,11 @@
 //! The cache is keyed by what a token is for ([`TokenTarget`]: resource, organization, scopes)
 //! and, for an exchanged token, by the type and SHA-256 fingerprint of the subject token, never by
 //! the token itself.
+//!
+//! A single-use subject token (impersonation) is spent once the request is sent, so its exchange
+//! is never cached but runs to completion even when the caller is cancelled, and its token is
+//! kept until a caller receives it: the retry of a cancelled call gets it, once
+//! ([`MachineTokenCache::fetch_once`]).
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -85,6 +90,8 @@ impl MachineToken {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct CacheKey {
     subject: Option<(&'static str, Fingerprint)>,
+    /// The fingerprint of the actor token of an impersonation.
+    actor: Option<Fingerprint>,
     target: TokenTarget,
 }
 
@@ -94,6 +101,7 @@ impl CacheKey {
     pub fn client(target: TokenTarget) -> Self {
         Self {
             subject: None,
+            actor: None,
             target,
         }
     }
@@ -103,7 +111,22 @@ impl CacheKey {
     pub fn exchange(subject: &ExchangeSubject, target: TokenTarget) -> Self {
         Self {
             subject: Some((subject.token_type(), subject.fingerprint())),
+            actor: None,
             target,
+        }
+    }
+
+    /// The key of an impersonation: the subject token, the actor token (each by fingerprint)
+    /// and the target, everything the request names.
+    #[must_use]
+    pub fn impersonation(
+        subject: &ExchangeSubject,
+        actor: Option<&AccessToken>,
+        target: TokenTarget,
+    ) -> Self {
+        Self {
+            actor: actor.map(AccessToken::fingerprint),
+            ..Self::exchange(subject, target)
         }
     }
 }
@@ -129,30 +152,51 @@ impl Entry {
 struct CacheState {
     entries: HashMap<CacheKey, Entry>,
     fetches: u64,
+    /// Tokens of single-use exchanges that no caller has received yet (a cancelled caller's).
+    unclaimed: HashMap<CacheKey, Entry>,
+}
+
+/// Inserts `entry`, first dropping the entries that can no longer be served and, when `map` is
+/// full, the one expiring first.
+fn insert_bounded(map: &mut HashMap<CacheKey, Entry>, key: CacheKey, entry: Entry, now: u64) {
+    map.retain(|_, e| e.usable(now));
+    if map.len() >= MAX_CACHED_TOKENS
+        && let Some(first) = map
+            .iter()
+            .min_by_key(|(_, e)| e.token.expires_at)
+            .map(|(k, _)| k.clone())
+    {
+        map.remove(&first);
+    }
+    map.insert(key, entry);
 }
 
 impl CacheState {
     fn store(&mut self, key: CacheKey, token: MachineToken, not_after: Option<u64>, now: u64) {
-        self.entries.retain(|_, e| e.usable(now));
-        if self.entries.len() >= MAX_CACHED_TOKENS
-            && let Some(first) = self
-                .entries
-                .iter()
-                .min_by_key(|(_, e)| e.token.expires_at)
-                .map(|(k, _)| k.clone())
-        {
-            self.entries.remove(&first);
-        }
         self.fetches += 1;
-        let fetch = self.fetches;
-        self.entries.insert(
-            key,
-            Entry {
-                token,
-                fetch,
-                not_after,
-            },
-        );
+        let entry = Entry {
+            token,
+            fetch: self.fetches,
+            not_after,
+        };
+        insert_bounded(&mut self.entries, key, entry, now);
+    }
+
+    fn keep_unclaimed(&mut self, key: CacheKey, token: MachineToken, now: u64) {
+        let entry = Entry {
+            token,
+            fetch: 0,
+            not_after: None,
+        };
+        insert_bounded(&mut self.unclaimed, key, entry, now);
+    }
+
+    /// The unclaimed token under `key`, removed (it is handed out once), if it has not expired.
+    fn claim(&mut self, key: &CacheKey, now: u64) -> Option<MachineToken> {
+        self.unclaimed
+            .remove(key)
+            .filter(|e| e.usable(now))
+            .map(|e| e.token)
     }
 }
 
@@ -208,6 +252,41 @@ impl MachineTokenCache {
             Ok(token)
         })
         .await
+    }
+
+    /// The token `fetch` gets for a single-use subject token, never cached: the request runs to
+    /// completion even if the caller is cancelled, and its token is kept under `key` until a
+    /// caller receives it, so the retry of a cancelled call gets it (once, then it is dropped;
+    /// an expired one is dropped unseen). Concurrent callers with the same key queue for it.
+    ///
+    /// # Errors
+    /// `fetch`'s error (nothing is kept).
+    pub async fn fetch_once<F, Fut>(self: &Arc<Self>, key: CacheKey, fetch: F) -> Result<MachineToken>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<MachineToken>> + Send + 'static,
+    {
+        let state = || self.state.lock().map_err(|_| poisoned("machine token cache"));
+        let guard = self.lanes.enter(&key).await?;
+        if let Some(token) = state()?.claim(&key, now_epoch_seconds()) {
+            return Ok(token);
+        }
+        let cache = self.clone();
+        let request = fetch();
+        let kept = key.clone();
+        let token = run_in_lane(guard, async move {
+            let token = request.await?;
+            cache
+                .state
+                .lock()
+                .map_err(|_| poisoned("machine token cache"))?
+                .keep_unclaimed(kept, token.clone(), now_epoch_seconds());
+            Ok(token)
+        })
+        .await?;
+        // Received: no retry needs it now.
+        state()?.unclaimed.remove(&key);
+        Ok(token)
     }
 
     /// A fresh token under `key`; after waiting for the lane (`seen`: the fetch stored when the
@@ -477,6 +556,42 @@ mod tests {
         assert_eq!(fetches.load(Ordering::SeqCst), 2);
         // A later caller does not: the token is within its margin.
         assert_eq!(get(30, 3600).await.unwrap().access_token.secret(), "at-2");
+    }
+
+    #[tokio::test]
+    async fn a_single_use_exchange_outlives_its_cancelled_caller_and_is_handed_out_once() {
+        let cache = Arc::new(MachineTokenCache::default());
+        let fetches = Arc::new(AtomicUsize::new(0));
+        let pat = ExchangeSubject::PersonalAccessToken(PersonalAccessTokenValue::new("sub_x"));
+        let key = CacheKey::impersonation(&pat, None, target("https://api"));
+        let exchange = |delay: u64| {
+            let (cache, fetches, key) = (cache.clone(), fetches.clone(), key.clone());
+            async move {
+                cache
+                    .fetch_once(key, move || async move {
+                        tokio::time::sleep(Duration::from_millis(delay)).await;
+                        let n = fetches.fetch_add(1, Ordering::SeqCst);
+                        Ok(token(&format!("at-{n}"), now_epoch_seconds() + 600))
+                    })
+                    .await
+            }
+        };
+        let cancelled = tokio::spawn(exchange(200));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        cancelled.abort();
+        assert!(cancelled.await.unwrap_err().is_cancelled());
+        // The retry waits for the exchange in flight and gets its token, without a request.
+        assert_eq!(exchange(0).await.unwrap().access_token.secret(), "at-0");
+        assert_eq!(fetches.load(Ordering::SeqCst), 1);
+        // Handed out once: the next call exchanges again, and a received token is not kept.
+        assert_eq!(exchange(0).await.unwrap().access_token.secret(), "at-1");
+        assert_eq!(exchange(0).await.unwrap().access_token.secret(), "at-2");
+        // Another actor is another request.
+        let actor = AccessToken::new("actor");
+        assert_ne!(
+            CacheKey::impersonation(&pat, Some(&actor), target("https://api")),
+            key
+        );
     }
 
     #[tokio::test]

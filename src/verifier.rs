@@ -53,6 +53,7 @@ mod introspection;
 
 pub use cache::CacheLimits;
 use cache::TokenCache;
+pub use introspection::IntrospectionLimits;
 use introspection::{Introspected, Introspection, is_opaque};
 
 /// The verified-token cache's default bounds: 4096 entries (a few MB), each used for at most
@@ -66,6 +67,13 @@ pub const DEFAULT_CACHE_LIMITS: CacheLimits = CacheLimits {
 /// How long an introspection answer is reused by default (never past the token's `exp`): a
 /// revoked opaque token is refused at most this late.
 pub const DEFAULT_INTROSPECTION_TTL: Duration = Duration::from_secs(30);
+
+/// How much introspection a verifier may cause by default: inactive answers reused for a minute,
+/// at most 50 introspection requests a second (in bursts of 50).
+pub const DEFAULT_INTROSPECTION_LIMITS: IntrospectionLimits = IntrospectionLimits {
+    negative_ttl: Duration::from_secs(60),
+    calls_per_second: Some(50.0),
+};
 
 /// Fewest tokens worth a thread of their own in a batch (a thread costs tens of microseconds to
 /// start; one signature check costs 20–250 µs).
@@ -327,6 +335,8 @@ pub struct AccessTokenVerifierBuilder {
     cache: CacheLimits,
     allow_impersonation: bool,
     introspection: Option<(String, ClientSecret, Duration)>,
+    introspection_clients: Vec<String>,
+    introspection_limits: IntrospectionLimits,
 }
 
 impl AccessTokenVerifierBuilder {
@@ -348,12 +358,30 @@ impl AccessTokenVerifierBuilder {
     }
 
     /// Accepts opaque access tokens (issued for no API resource) by asking the provider's
-    /// introspection endpoint, authenticated as the app `client_id` with `secret`; answers are
-    /// reused for at most `ttl` (never past the token's `exp`). Off by default: such tokens
-    /// are then rejected as malformed.
+    /// introspection endpoint, authenticated as the app `client_id` with `secret`; active
+    /// answers are reused for at most `ttl` (never past the token's `exp`). Off by default:
+    /// such tokens are then rejected as malformed. An opaque token names no API, so only the
+    /// tokens of the apps of [`introspection_clients`](Self::introspection_clients) (by
+    /// default `client_id` alone) are accepted, unless the answer's `aud` names this API.
     #[must_use]
     pub fn introspection(mut self, client_id: String, secret: ClientSecret, ttl: Duration) -> Self {
         self.introspection = Some((client_id, secret, ttl));
+        self
+    }
+
+    /// The apps (`client_id`s) whose opaque tokens are accepted; empty (the default): the app
+    /// that introspects. A token issued to another app is rejected (401, check `client_id`).
+    #[must_use]
+    pub fn introspection_clients(mut self, clients: Vec<String>) -> Self {
+        self.introspection_clients = clients;
+        self
+    }
+
+    /// The negative cache and the request rate of introspection; by default
+    /// [`DEFAULT_INTROSPECTION_LIMITS`].
+    #[must_use]
+    pub fn introspection_limits(mut self, limits: IntrospectionLimits) -> Self {
+        self.introspection_limits = limits;
         self
     }
 
@@ -396,6 +424,16 @@ impl AccessTokenVerifierBuilder {
             return Err(Error::config("organizationId must not be empty"));
         }
         let http = settings.http_client()?;
+        if self.introspection_clients.iter().any(String::is_empty) {
+            return Err(Error::config("an introspection client id must not be empty"));
+        }
+        if let Some(rate) = self.introspection_limits.calls_per_second
+            && !(rate.is_finite() && rate > 0.0)
+        {
+            return Err(Error::config(
+                "the introspection rate limit must be a positive number of calls a second",
+            ));
+        }
         let introspection = match self.introspection {
             Some((client_id, secret, _)) if client_id.is_empty() || secret.secret().is_empty() => {
                 return Err(Error::config(
@@ -405,10 +443,12 @@ impl AccessTokenVerifierBuilder {
             Some((client_id, secret, ttl)) => Some(Introspection::new(
                 client_id,
                 secret,
+                self.introspection_clients,
                 CacheLimits {
                     max_age: ttl,
                     ..self.cache
                 },
+                self.introspection_limits,
             )),
             None => None,
         };
@@ -488,6 +528,8 @@ impl AccessTokenVerifier {
             cache: DEFAULT_CACHE_LIMITS,
             allow_impersonation: true,
             introspection: None,
+            introspection_clients: Vec::new(),
+            introspection_limits: DEFAULT_INTROSPECTION_LIMITS,
         }
     }
 
@@ -609,7 +651,7 @@ impl AccessTokenVerifier {
             && is_opaque(token)
         {
             return match introspection.cached(token) {
-                Some(answer) => Some(self.decide_introspected(&answer, expectations)),
+                Some(answer) => Some(self.decide_introspected(introspection, &answer, expectations)),
                 None if final_attempt => Some(Err(introspection::inactive())),
                 None => None,
             };
@@ -645,7 +687,7 @@ impl AccessTokenVerifier {
             && if found {
                 jwks.stale()
             } else {
-                jwks.refetch_allowed()
+                jwks.refetch_allowed(jwt.kid.as_deref(), jwt.alg)
             }
         {
             return None;
@@ -713,9 +755,12 @@ impl AccessTokenVerifier {
     }
 
     /// The decision on an introspected opaque token: inactive, or its claims checked like a
-    /// JWT's (an answer without `aud` passes the audience check: the token names no API).
+    /// JWT's. An answer whose `aud` names this API passes; one without `aud` (the token names
+    /// no API, as every opaque token Logto issues) passes only when its `client_id` is one of
+    /// the accepted apps.
     fn decide_introspected(
         &self,
+        introspection: &Introspection,
         answer: &Introspected,
         expectations: &Expectations<'_>,
     ) -> Result<VerifiedAccessToken> {
@@ -723,8 +768,16 @@ impl AccessTokenVerifier {
             return Err(introspection::inactive());
         };
         let claims = &verified.claims;
+        let for_this_api = |claims: &RegisteredClaims| {
+            let names_no_api = claims.audiences().is_ok_and(|audiences| audiences.is_empty());
+            if names_no_api && !introspection.accepts_client(claims.client_id()) {
+                return Err(ValidationError::Client);
+            }
+            Ok(())
+        };
         expectations
             .check_claims(claims, false)
+            .and_then(|()| for_this_api(claims))
             .and_then(|()| self.check_actor(claims))
             .and_then(|()| expectations.check_access(claims))
             .map_err(Error::AccessTokenRejected)?;
@@ -763,7 +816,7 @@ impl AccessTokenVerifier {
             .introspect(&inner.http, endpoint, token, self.now())
             .await?;
         let expectations = self.expectations(requirements, &audience);
-        self.decide_introspected(&answer, &expectations)
+        self.decide_introspected(introspection, &answer, &expectations)
     }
 
     /// Whether `token` is opaque (not a JWT) and this verifier introspects such tokens: then

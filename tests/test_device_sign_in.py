@@ -9,12 +9,14 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import pty
 import re
 import signal
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -50,13 +52,30 @@ def polls(provider: Provider) -> list[dict[str, Any]]:
     return provider.requests(path="/oidc/token", grant_type=DEVICE_CODE_GRANT_TYPE)
 
 
+@pytest.fixture(autouse=True)
+def sigint_raises_keyboard_interrupt() -> Iterator[None]:
+    """Python's own SIGINT handler in this process, and SIGINT's default in every child.
+
+    A test process that a non-interactive shell started in the background (``bash .ci/run &``)
+    inherits SIGINT ignored, and Python keeps it ignored: a SIGINT sent to this process or to a
+    child it starts would then do nothing. With a handler installed here, this process raises
+    ``KeyboardInterrupt``, and a child starts with SIGINT's default disposition (``exec`` resets
+    a handled signal to its default, while an ignored one stays ignored).
+    """
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def cli(*args: str, env: dict[str, str], **kwargs: Any) -> subprocess.Popen[str]:
     clean = {name: value for name, value in os.environ.items() if not name.startswith("LOGTO_")}
+    kwargs.setdefault("stdin", subprocess.DEVNULL)
     return subprocess.Popen(
         [sys.executable, "-m", "logto_rs", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        stdin=subprocess.DEVNULL,
         text=True,
         env={**clean, **env},
         **kwargs,
@@ -140,7 +159,7 @@ def test_the_signed_in_client_has_the_familiar_getters(provider: Provider) -> No
     scopes = ["urn:logto:scope:organizations", "email"]
     sign_in = start_device_sign_in_blocking(config(provider, scopes=scopes), storage)
     assert re.fullmatch(r"[A-Z]{4}-[A-Z]{4}", sign_in.userCode)
-    assert sign_in.verificationUri == provider.issuer + "/device"
+    assert sign_in.verificationUri == provider.endpoint + "/device"  # Logto's page
     assert 590 < sign_in.expiresIn <= 600 and sign_in.interval == 1
     assert sign_in.verificationUriComplete and sign_in.userCode in sign_in.verificationUriComplete
     assert "device_code" not in repr(sign_in) and storage._values == {}
@@ -152,6 +171,20 @@ def test_the_signed_in_client_has_the_familiar_getters(provider: Provider) -> No
     assert client.getAccessTokenClaims(API).aud == API
     assert client.getRefreshToken() != first  # a native app's refresh token rotates
     assert client.getOrganizationTokenClaims("org-acme").aud == "urn:logto:organization:org-acme"
+
+
+def test_waiting_again_after_approval_presents_no_device_code(provider: Provider) -> None:
+    """A used device code presented again makes Logto revoke the grant: the second wait must not
+    poll."""
+    provider.set_device_flow(interval=1)
+    sign_in = start_device_sign_in_blocking(config(provider))
+    approve_later(sign_in.verificationUri + f"?user_code={sign_in.userCode}")
+    client = sign_in.waitBlocking()
+    before = len(polls(provider))
+    assert sign_in.waitBlocking().getIdTokenClaims().sub == "user-alice"
+    assert asyncio.run(sign_in.wait()).getIdTokenClaims().sub == "user-alice"
+    assert len(polls(provider)) == before
+    assert client.getAccessToken(API)
 
 
 def test_an_app_without_the_device_flow_is_refused(provider: Provider) -> None:
@@ -236,6 +269,28 @@ def test_ctrl_c_ends_logto_rs_login_without_writing(provider: Provider, cli_env:
     login.send_signal(signal.SIGINT)
     out, err = finish(login, timeout=20)
     assert (login.returncode, out) == (130, "")
+    assert list(Path(cli_env["LOGTO_CONFIG_DIR"]).glob("*.json")) == []
+
+
+def test_ctrl_c_at_a_terminal_ends_a_login_started_with_sigint_ignored(
+    provider: Provider, cli_env: dict[str, str]
+) -> None:
+    # As `logto-rs login &` from a script: SIGINT ignored from the start, a person at the terminal.
+    terminal, person = pty.openpty()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        login = cli("login", env=cli_env, stdin=person)
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    os.close(person)
+    try:
+        read_prompt(login)
+        login.send_signal(signal.SIGINT)
+        out, err = finish(login, timeout=20)
+    finally:
+        login.kill()
+        os.close(terminal)
+    assert (login.returncode, out) == (130, ""), err
     assert list(Path(cli_env["LOGTO_CONFIG_DIR"]).glob("*.json")) == []
 
 

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 import django_site
-from provider_harness import Provider, complete_sign_in, deny_sign_in
+from provider_harness import Provider, complete_sign_in, deny_sign_in, token_hash
 
 django_site.setup()
 
@@ -372,3 +372,24 @@ def test_signed_cookie_sessions_warn_before_outgrowing_the_browser(logto: dict[s
             sign_in_django(browser)
         assert browser.get("/claims/").json() == {"sub": "user-alice"}
         assert len(browser.cookies[settings.SESSION_COOKIE_NAME].value) > 1000
+
+
+# The Account API through the request's client.
+
+
+def test_the_requests_client_calls_the_account_api_as_its_user(
+    logto: dict[str, Any], provider: Provider
+) -> None:
+    from django.test import RequestFactory
+
+    from logto_rs.django import get_client
+
+    browser = Client()
+    sign_in_django(browser)
+    request = RequestFactory().get("/")
+    request.session = browser.session
+    client = get_client(request)
+    profile = client.account.getProfile()
+    assert (profile.id, profile.username) == ("user-alice", "alice")
+    [call] = [r for r in provider.requests() if r["path"] == "/api/my-account"]
+    assert call["authorization"]["token"] == token_hash(client.getAccessToken() or "")

@@ -179,6 +179,11 @@ def make_app(
     async def refresh_token(client: Client) -> dict[str, Any]:
         return {"token": await client.getRefreshTokenAsync()}
 
+    @app.get("/account")
+    async def account(client: Client) -> dict[str, Any]:
+        profile = await client.account.getProfile()
+        return {"username": profile.username}
+
     @app.get("/raise")
     async def raise_not_authenticated() -> None:
         raise LogtoNotAuthenticatedError("no user", "not_authenticated")
@@ -225,6 +230,12 @@ def test_dependencies_answer_401_or_redirect_and_give_tokens(app_url: str) -> No
     assert browser.get("/me").json() == {"sub": "user-alice"}
     assert browser.get("/token").json()["token"].count(".") == 2
     assert browser.get("/orgs/org-acme/token").json()["token"].count(".") == 2
+
+
+def test_a_routes_client_calls_the_account_api_as_its_user(app_url: str) -> None:
+    anonymous = httpx.Client(base_url=app_url, follow_redirects=False)
+    assert anonymous.get("/account", headers={"Accept": "application/json"}).status_code == 401
+    assert sign_in(app_url).get("/account").json() == {"username": "alice"}
 
 
 def test_a_revoked_grant_inside_any_route_is_401_or_a_redirect_never_500(
@@ -358,7 +369,7 @@ def test_the_redis_storage_opens_one_client_per_event_loop(redis_url: str) -> No
         first, again = storage.client(), storage.client()
         assert first is again and await first.ping()
         await storage.aclose()
-        return id(first), len(storage._clients)
+        return id(first), len(storage.redis._clients)
 
     one, left = asyncio.run(clients())
     two, _ = asyncio.run(clients())
@@ -368,12 +379,12 @@ def test_the_redis_storage_opens_one_client_per_event_loop(redis_url: str) -> No
     loops = [asyncio.new_event_loop() for _ in range(2)]
     try:
         made = [loop.run_until_complete(_client_id(storage)) for loop in loops]
-        assert made[0] != made[1] and len(storage._clients) == 2
+        assert made[0] != made[1] and len(storage.redis._clients) == 2
     finally:
         for loop in loops:
             loop.run_until_complete(storage.aclose())
             loop.close()
-    assert len(storage._clients) == 0
+    assert len(storage.redis._clients) == 0
 
 
 async def _client_id(storage: RedisSessionStorage) -> int:

@@ -210,7 +210,7 @@ def test_redis_keeps_tokens_server_side(provider: Provider, redis_client: redis.
     client = app.test_client()
     sign_in(client)
     cookie_session = session_of(app, client)
-    assert set(cookie_session) == {"logto_sid"}
+    assert set(cookie_session) == {"logto_sid", "logto_signed_in"}  # the id, and when it signed in
     sid = cookie_session["logto_sid"]
     keys = sorted(k.decode() for k in redis_client.keys("logto:*"))
     assert keys == [f"logto:{sid}:{k}" for k in ("accessTokenMap", "idToken", "refreshToken")]

@@ -87,6 +87,34 @@ def test_a_flood_of_forged_kids_is_rate_limited(provider: Provider, alice: Logto
     assert jwks_fetches(provider) <= 2  # a burst of two, then one per cooldown
 
 
+def test_tokens_naming_one_unknown_kid_cost_one_fetch_per_cooldown(
+    provider: Provider, alice: LogtoClient
+) -> None:
+    verifier = BlockingAccessTokenVerifier(provider.endpoint, API, jwksRefetchCooldown=2)
+    token = fresh_token(alice)
+    verifier.verify(token)  # the first load
+    provider.reset()
+    header, _ = decode_jwt(token)
+    forged = forge(token, header={**header, "kid": "unknown"})
+    for _ in range(10):
+        with pytest.raises(LogtoInvalidTokenError) as caught:
+            verifier.verify(forged)
+        assert caught.value.check == "kid"
+    assert jwks_fetches(provider) == 1
+    # A key published meanwhile is another kid: it is fetched at once.
+    provider.rotate_keys()
+    rotated = fresh_token(alice)  # the client fetches the new keys for its ID token
+    provider.reset()
+    assert verifier.verify(rotated).sub == "user-alice"
+    assert jwks_fetches(provider) == 1
+    # Once the cooldown has passed, the unknown kid is looked for again, once.
+    time.sleep(2.2)
+    for _ in range(5):
+        with pytest.raises(LogtoInvalidTokenError):
+            verifier.verify(forged)
+    assert jwks_fetches(provider) == 2
+
+
 def test_a_withdrawn_key_stops_verifying_after_the_jwks_max_age(
     provider: Provider, alice: LogtoClient
 ) -> None:

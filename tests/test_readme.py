@@ -225,6 +225,20 @@ assert token.accessToken and org_token.accessToken and admin.accessToken
 assert created.value and all(t.name != "ci-2024" for t in await api.listPersonalAccessTokens("user-bob"))
 """,
     ),
+    "The Management API": Setup(
+        replace={**TENANT, '"your-m2m-app-id"': '"m2m-app"', '"your-m2m-app-secret"': '"m2m-app-secret"'},
+        check="""
+assert page.total == 3 and len(page) == 3 and user.id == page[0].id
+assert sorted(u.username for u in everyone) == ["alice", "bob", "carol"]
+assert all(t.value not in repr(t) for t in tokens) and code == "entity.not_exists_with_id"
+""",
+    ),
+    "The Account API": Setup(
+        preamble=SIGNED_IN,
+        check="""
+assert (me.id, me.username, me.primaryEmail) == ("user-alice", "alice", "alice@example.com")
+""",
+    ),
     "Protect your API": Setup(
         preamble=SIGNED_IN,
         replace={**TENANT, '"org-id"': '"org-acme"'},
@@ -290,6 +304,34 @@ assert isinstance(app.wsgi_app, ProxyFix)
 refused = app.test_client().post("/backchannel-logout", data={"logout_token": "not-a-token"})
 assert refused.status_code == 400 and refused.headers["Cache-Control"] == "no-store"
 assert isinstance(logto.backchannel.sessions, RedisRevocations)
+""",
+    ),
+    "Back-channel logout (2)": Setup(
+        preamble=WEB_APP_CONFIG
+        + "\nfrom fastapi import FastAPI\nfrom starlette.middleware.sessions import SessionMiddleware"
+        + "\napp = FastAPI()\napp.add_middleware(SessionMiddleware, secret_key='k')",
+        replace={'"redis://localhost:6379"': "redis_url", **APP},
+        check="""
+import httpx
+from fastapi import Depends
+from fastapi_server import serve, sign_in
+from logto_rs import IdTokenClaims
+from test_backchannel_logout import logout_token
+
+@app.get("/me")
+async def me(user: IdTokenClaims = Depends(logto.claims())) -> dict:
+    return {"sub": user.sub}
+
+assert isinstance(logto.backchannel.sessions, RedisRevocations)
+with serve(app) as url:
+    alice = sign_in(url)
+    assert alice.get("/me").json() == {"sub": "user-alice"}
+    refused = httpx.post(url + "/backchannel-logout", data={"logout_token": "not-a-token"})
+    assert refused.status_code == 400 and refused.headers["Cache-Control"] == "no-store"
+    token = logout_token(provider, sub="user-alice")
+    ended = httpx.post(url + "/backchannel-logout", data={"logout_token": token})
+    assert ended.status_code == 200, ended.text
+    assert alice.get("/me").status_code == 401
 """,
     ),
     "Porting from the official SDK": Setup(

@@ -4,8 +4,9 @@ Delegation: an API that received alice's access token exchanges it for a token t
 API (`https://reports.example.com`), for alice, with the scopes her roles allow; cached per
 subject token and target, with one request for concurrent callers. Impersonation: a subject
 token from the Management API, exchanged once (never cached), with an actor token naming who
-acts. Both refused for an app without token exchange, for a third-party app, and for tokens
-Logto does not accept, each with its typed error.
+acts. Both refused for an app without token exchange (a third-party app cannot have it), and for
+tokens Logto does not accept, each with its typed error; a third-party app's user token is a
+subject like any other (Logto 1.42).
 """
 
 from __future__ import annotations
@@ -199,15 +200,25 @@ def test_subject_tokens_logto_does_not_accept_are_invalid_grant(
     alice = user_token(make_client, "alice")
     header, payload, signature = alice.split(".")
     forged = f"{header}.{payload}.{signature[::-1]}"
-    third_party = user_token(
-        make_client, "alice", appId="third-party-app", appSecret="third-party-app-secret"
-    )
     machine = m2m.blocking.getAccessToken(API, ["read:products"]).accessToken
-    for subject in (forged, "not-a-token", third_party, machine):
+    for subject in (forged, "not-a-token", machine):
         with pytest.raises(LogtoInvalidGrantError) as refused:
             service.blocking.exchangeAccessToken(subject, REPORTS, ["read:reports"])
         assert refused.value.code == "oauth.invalid_grant" and refused.value.status == 400
         assert subject not in str(refused.value)
+
+
+def test_a_third_party_apps_user_token_is_a_subject_token(
+    provider: Provider, make_client: ClientFactory, service: LogtoClient
+) -> None:
+    """Logto 1.42 accepts it: the user's roles decide the scopes, not the app it was issued to."""
+    third_party = user_token(
+        make_client, "alice", appId="third-party-app", appSecret="third-party-app-secret"
+    )
+    result = service.blocking.exchangeAccessToken(third_party, REPORTS, REPORT_SCOPES)
+    assert result.scopes == ["read:reports", "write:reports"]
+    claims = decode_jwt(result.accessToken)[1]
+    assert claims["sub"] == "user-alice" and claims["client_id"] == "web-app"
 
 
 def test_delegation_needs_a_confidential_app_and_a_token(
@@ -254,6 +265,31 @@ def test_impersonation_is_exchanged_once_and_verifies(
     forms = [entry["form"] for entry in exchanges(provider)]
     assert len(forms) == 2 and forms[0]["subject_token_type"] == IMPERSONATION_TYPE
     assert forms[0]["subject_token"] == token_hash(created.subjectToken)
+
+
+def test_a_cancelled_impersonation_completes_and_its_retry_gets_the_token(
+    provider: Provider, service: LogtoClient, m2m: LogtoM2MClient
+) -> None:
+    subject = m2m.blocking.managementApi.createSubjectToken("user-alice").subjectToken
+    provider.fault("token", "hang", delay_ms=1500)  # the exchange is answered late
+
+    async def cancel_then_retry() -> TokenExchangeResult:
+        call = asyncio.ensure_future(service.exchangeSubjectToken(subject, API, ["read:products"]))
+        await asyncio.sleep(0.5)  # sent, not yet answered
+        call.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await call
+        await asyncio.sleep(1.5)  # Logto has spent the subject token by now
+        return await service.exchangeSubjectToken(subject, API, ["read:products"])
+
+    retried = run(cancel_then_retry())
+    claims = AccessTokenVerifier(provider.endpoint, API).blocking.verify(retried.accessToken)
+    assert claims.sub == "user-alice" and retried.scopes == ["read:products"]
+    assert len(exchanges(provider)) == 1
+    # The kept token was handed out once: asking again is a new exchange of a spent token.
+    with pytest.raises(LogtoInvalidGrantError):
+        service.blocking.exchangeSubjectToken(subject, API, ["read:products"])
+    assert len(exchanges(provider)) == 2
 
 
 def test_an_actor_token_names_who_acts(

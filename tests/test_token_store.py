@@ -9,10 +9,11 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Callable
 
 import pytest
 
-from logto_rs import LogtoConfigError
+from logto_rs import LogtoConfigError, LogtoStorageError
 from logto_rs.token_store import FileTokenStore, KeyringTokenStore, default_directory, open_token_store
 
 ENDPOINT = "https://tenant.logto.app"
@@ -166,3 +167,67 @@ def test_the_keychain_store_over_a_real_keyring_backend(
         assert isinstance(open_token_store(ENDPOINT, "app", "auto", tmp_path), FileTokenStore)
     finally:
         keyring.core.set_keyring(original)
+
+
+# --- a store in a place another user controls ----------------------------------------------------
+
+OTHER_USER = 65534  # nobody
+
+
+def make_foreign(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Give ``path`` to another user: really as root; otherwise the store runs as another uid."""
+    if os.geteuid() == 0:
+        os.chown(path, OTHER_USER, OTHER_USER, follow_symlinks=False)
+    else:
+        uid = os.geteuid()
+        monkeypatch.setattr(os, "geteuid", lambda: uid + 1)
+
+
+def assert_refused(action: Callable[[], object], reason: str) -> None:
+    with pytest.raises(LogtoStorageError) as caught:
+        action()
+    assert caught.value.code == "storage.error" and reason in str(caught.value)
+    assert "rt-" not in str(caught.value)
+
+
+def test_a_directory_other_users_may_write_is_refused(tmp_path: Path) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o1777)  # like /tmp: anyone may plant or swap a file in it
+    store = FileTokenStore(ENDPOINT, "app", shared)
+    assert_refused(lambda: store.set("refreshToken", "rt-1"), "other users may write it")
+    assert_refused(lambda: store.get("refreshToken"), "other users may write it")
+    assert_refused(lambda: store.lock("refresh", 10), "other users may write it")
+    assert list(shared.iterdir()) == []  # nothing written, no lock file made
+
+
+def test_a_planted_or_swapped_session_is_not_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = FileTokenStore(ENDPOINT, "app", tmp_path / "mine")
+    store.set("refreshToken", "rt-mine")
+    make_foreign(store.path, monkeypatch)
+    assert_refused(lambda: store.get("refreshToken"), "it belongs to another user")
+    assert_refused(lambda: store.set("refreshToken", "rt-2"), "it belongs to another user")
+
+    theirs = tmp_path / "theirs"
+    theirs.mkdir(mode=0o755)
+    planted = FileTokenStore(ENDPOINT, "app", theirs)
+    planted.path.write_text(json.dumps({"refreshToken": "rt-planted"}))
+    make_foreign(theirs, monkeypatch)
+    assert_refused(lambda: planted.get("refreshToken"), "it belongs to another user")
+
+
+def test_token_and_lock_files_are_not_opened_through_a_symbolic_link(tmp_path: Path) -> None:
+    store = FileTokenStore(ENDPOINT, "app", tmp_path / "store")
+    store.set("refreshToken", "rt-1")
+    elsewhere = tmp_path / "elsewhere.json"
+    elsewhere.write_text(json.dumps({"refreshToken": "rt-swapped"}))
+    elsewhere.chmod(0o600)
+    store.path.unlink()
+    store.path.symlink_to(elsewhere)
+    assert_refused(lambda: store.get("refreshToken"), "symbolic link")
+
+    target = tmp_path / "target-of-the-lock"
+    lock_file = store.directory / f"{store.name}.refresh.lock"
+    lock_file.symlink_to(target)
+    assert_refused(lambda: store.lock("refresh", 10), "symbolic link")
+    assert not target.exists()  # the lock was not created through the link

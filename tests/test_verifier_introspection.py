@@ -127,3 +127,90 @@ def test_wrong_credentials_and_outages_are_not_token_rejections(provider: Provid
     assert not isinstance(caught.value, LogtoAccessTokenError)
     with pytest.raises(LogtoConfigError):
         BlockingAccessTokenVerifier(provider.endpoint, API, introspectWith=("web-app", ""))
+
+
+# --- only this API's opaque tokens ----------------------------------------------------------------
+
+THIRD_PARTY = ("third-party-app", "third-party-app-secret")
+
+
+@pytest.fixture
+def third_party_opaque(provider: Provider, make_client: ClientFactory) -> str:
+    """Alice's opaque token issued to another app of the tenant (a third-party app)."""
+    client = make_client(MemoryStorage(), appId=THIRD_PARTY[0], appSecret=THIRD_PARTY[1], scopes=["email"])
+    run(sign_in(client))
+    token = run(client.getAccessToken())
+    assert token and token.count(".") != 2
+    provider.reset()
+    return token
+
+
+def test_an_opaque_token_of_another_app_is_refused_unless_its_app_is_accepted(
+    provider: Provider, opaque: str, third_party_opaque: str
+) -> None:
+    with pytest.raises(LogtoInvalidTokenError) as caught:
+        verifier(provider).verify(third_party_opaque)
+    assert (caught.value.status, caught.value.check) == (401, "client_id")
+    assert 'error="invalid_token"' in caught.value.www_authenticate
+    assert verifier(provider).verify(opaque).client_id == WEB_APP[0]  # the introspecting app's own
+
+    both = verifier(provider, introspectionClients=[WEB_APP[0], THIRD_PARTY[0]])
+    assert both.verify(third_party_opaque).client_id == THIRD_PARTY[0]
+    assert both.verify(opaque).sub == "user-alice"
+    only_third_party = verifier(provider, introspectionClients=[THIRD_PARTY[0]])
+    with pytest.raises(LogtoInvalidTokenError) as caught:
+        only_third_party.verify(opaque)
+    assert caught.value.check == "client_id"
+    with pytest.raises(LogtoConfigError):
+        verifier(provider, introspectionClients=[""])
+
+
+# --- bounded introspection ------------------------------------------------------------------------
+
+
+def made_up(count: int) -> list[str]:
+    return [f"made-up-token-{i:04d}-0123456789abcdef" for i in range(count)]
+
+
+def test_made_up_tokens_cost_at_most_the_rate_limit_and_are_remembered(provider: Provider) -> None:
+    checker = verifier(provider, introspectionRateLimit=5)
+    checks = []
+    for token in made_up(40):
+        with pytest.raises(LogtoInvalidTokenError) as caught:
+            checker.verify(token)
+        checks.append(caught.value.check)
+    sent = len(introspections(provider))
+    assert 5 <= sent <= 7, sent  # a burst of five, plus what the loop's time earned
+    assert checks.count("active") == sent
+    assert checks.count("introspection_rate") == 40 - sent
+    for error in checker.verifyMany(made_up(40)[sent:]):  # a batch is bounded alike
+        assert isinstance(error, LogtoInvalidTokenError) and error.status == 401
+    # The inactive answers are remembered: asking again sends nothing.
+    provider.reset()
+    for token in made_up(5):
+        with pytest.raises(LogtoInvalidTokenError) as caught:
+            checker.verify(token)
+        assert caught.value.check == "active"
+    assert introspections(provider) == []
+    with pytest.raises(LogtoConfigError):
+        verifier(provider, introspectionRateLimit=0)
+
+
+def test_a_flood_of_made_up_tokens_does_not_evict_the_answers_for_real_ones(
+    provider: Provider, opaque: str
+) -> None:
+    checker = verifier(provider, cacheSize=16, introspectionRateLimit=None)  # one entry per shard
+    assert checker.verify(opaque).sub == "user-alice"
+    for error in checker.verifyMany(made_up(200)):
+        assert isinstance(error, LogtoInvalidTokenError) and error.check == "active"
+    provider.reset()
+    assert checker.verify(opaque).sub == "user-alice"
+    assert introspections(provider) == []
+
+
+def test_a_zero_negative_ttl_asks_again(provider: Provider) -> None:
+    checker = verifier(provider, introspectionNegativeTtl=0)
+    for _ in range(2):
+        with pytest.raises(LogtoInvalidTokenError):
+            checker.verify(made_up(1)[0])
+    assert len(introspections(provider)) == 2

@@ -11,7 +11,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
+import threading
 from types import ModuleType
 from typing import Any, Optional, cast
 
@@ -111,8 +113,25 @@ def _segno() -> ModuleType:
     return segno
 
 
+def _interruptible_at_a_terminal() -> None:
+    """Let Ctrl-C end the wait when a person is at the terminal.
+
+    A command a non-interactive shell starts in the background (``cmd &``) inherits SIGINT
+    ignored, and Python keeps it ignored; a person typing at the terminal still expects Ctrl-C to
+    stop the wait. A handler the host program installed is left alone.
+    """
+    if (
+        sys.stdin is not None
+        and sys.stdin.isatty()
+        and threading.current_thread() is threading.main_thread()
+        and signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    ):
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 def login(args: argparse.Namespace, endpoint: str, app_id: str, scopes: list[str]) -> str:
     """Sign in with the device flow; the prompt and the result go to stderr."""
+    _interruptible_at_a_terminal()
     resources = list(dict.fromkeys(args.resource or []))
     config = LogtoConfig(
         endpoint=endpoint, appId=app_id, scopes=scopes, resources=resources, requestTimeout=args.timeout

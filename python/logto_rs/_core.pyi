@@ -65,6 +65,17 @@ class CoreClient:
         extra_params: list[tuple[str, str]] = ...,
     ) -> Operation: ...
     def handle_sign_in_callback(self, storage: Any, callback_url: str) -> Operation: ...
+    def account_call(
+        self,
+        storage: Any,
+        method: str,
+        segments: list[str],
+        query: list[tuple[str, str]],
+        body: Optional[str],
+        headers: list[tuple[str, str]],
+        retry: tuple[int, float, float],
+    ) -> Operation:
+        """One Account API call as the signed-in user: ``(status, total_number, body_text)``."""
     def sign_out(self, storage: Any, post_logout_redirect_uri: Optional[str] = None) -> Operation: ...
     def is_authenticated(self, storage: Any) -> Operation: ...
     def get_id_token(self, storage: Any) -> Operation: ...
@@ -84,6 +95,8 @@ class CoreClient:
         self, storage: Any, resource: str, organization_id: Optional[str] = None, verify: bool = False
     ) -> Operation: ...
     def fetch_user_info(self, storage: Any) -> Operation: ...
+    def signed_in_with_fresh_id_token(self, storage: Any) -> Operation:
+        """Whether a user is signed in with an unexpired ID token, renewing an expired one first (a bool)."""
     def clear_access_token(self, storage: Any) -> Operation: ...
     def clear_all_tokens(self, storage: Any) -> Operation: ...
     def start_device_sign_in(self, organization_id: Optional[str] = None) -> Operation:
@@ -93,8 +106,10 @@ class CoreClient:
     ) -> Operation:
         """Poll until the device sign-in is approved, then store the tokens in ``storage``."""
     # Back-channel logout.
-    def verify_logout_token(self, token: str, replay_store: Any = None) -> Operation:
-        """Verify a logout token and claim its ``jti``; gives ``{sub, sid, iat, exp}`` as JSON."""
+    def verify_logout_token(self, token: str) -> Operation:
+        """Verify a logout token (every check but the replay); gives ``{sub, sid, iat, exp, jti}`` as JSON."""
+    def claim_logout_token(self, jti: str, expires_at: int, replay_store: Any = None) -> Operation:
+        """Claim a verified logout token's ``jti`` until ``expires_at``; a replay fails the ``jti`` check."""
     # Machine tokens.
     def exchange_personal_access_token(
         self,
@@ -129,8 +144,8 @@ class CoreClient:
 class MachineClient:
     """A machine-to-machine app's client; each network method returns an :class:`Operation`.
 
-    Results are JSON strings (``MachineToken``, ``TokenExchangeResult``, ``PersonalAccessToken``
-    or a list of them, ``SubjectToken``); ``delete_personal_access_token`` returns ``None``.
+    Results are JSON strings (``MachineToken``, ``TokenExchangeResult``), or for
+    ``management_call`` the answer's ``(status, total_number, body_text)``.
     """
 
     def __new__(cls, config: Any) -> MachineClient: ...
@@ -140,6 +155,16 @@ class MachineClient:
     @property
     def management_api_resource(self) -> str:
         """The Management API's resource indicator."""
+    def management_call(
+        self,
+        method: str,
+        segments: list[str],
+        query: list[tuple[str, str]],
+        body: Optional[str],
+        headers: list[tuple[str, str]],
+        retry: tuple[int, float, float],
+    ) -> Operation:
+        """One Management API call: ``(status, total_number, body_text)``."""
     def client_credentials_token(
         self,
         resource: Optional[str] = None,
@@ -170,14 +195,6 @@ class MachineClient:
         actor_token: Optional[str] = None,
         subject_token_type: Optional[str] = None,
     ) -> Operation: ...
-    def create_subject_token(self, user_id: str, context: Optional[str] = None) -> Operation:
-        """``context``: a JSON object's text; the result is a ``SubjectToken`` JSON."""
-    def list_personal_access_tokens(self, user_id: str) -> Operation: ...
-    def create_personal_access_token(
-        self, user_id: str, name: str, expires_at: Optional[int] = None
-    ) -> Operation: ...
-    def rename_personal_access_token(self, user_id: str, current_name: str, name: str) -> Operation: ...
-    def delete_personal_access_token(self, user_id: str, name: str) -> Operation: ...
 
 # --- The access-token verifier --------------------------------------------------------------------
 
@@ -206,6 +223,9 @@ class CoreVerifier:
         allow_impersonation: bool = True,
         introspect_with: Optional[tuple[str, str]] = None,
         introspection_ttl: float = 30.0,
+        introspection_clients: list[str] = ...,
+        introspection_negative_ttl: float = 60.0,
+        introspection_rate_limit: Optional[float] = ...,
     ) -> CoreVerifier: ...
     @property
     def issuer(self) -> str:

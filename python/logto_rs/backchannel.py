@@ -10,14 +10,30 @@ that user in this application.
 
 - :class:`RedisSessionIndex` (server-side sessions in Redis): each callback records
   ``sid -> session ids`` and ``sub -> session ids`` (Redis sets that expire with the sessions);
-  a logout deletes the sessions' keys, so every worker and host sees them gone.
+  a logout marks each session ended (a tombstone that every later write of the session checks
+  atomically, so a refresh in flight cannot bring it back) and deletes its keys, so every
+  worker and host sees it gone.
 - :class:`MemoryRevocations` / :class:`RedisRevocations` (sessions kept in a signed cookie,
   which the server cannot delete): a logout records ``sid``/``sub`` with the token's ``iat``,
-  and each request checks the cookie's ID token against it: a session whose ID token (its
-  ``auth_time``, else ``iat``) dates from up to that time is signed out.
+  and each request checks the session against it: a session that signed in up to that time is
+  signed out. The sign-in time is the one the callback recorded in the session (its ID token's
+  ``auth_time``, else ``iat``), which no refresh renews.
+
+Each signed-in session carries a mark in the framework's session (:data:`MARK_KEY`): when it
+signed in and a random id of its own. A local sign-out revokes that id, so a copy of the
+cookie taken before the sign-out is signed out too.
 
 The framework integrations (Flask, FastAPI, Django) serve the endpoint with a few lines over
-:meth:`BackchannelLogout.respond`.
+:meth:`BackchannelLogout.respond_to_body` (FastAPI: :meth:`~BackchannelLogout.respond_to_body_async`):
+at most :data:`MAX_BODY` bytes are read, the token is verified, the sessions are ended, and
+only then is the token's ``jti`` claimed, so a logout whose sessions could not be ended (503)
+is accepted when Logto sends it again.
+
+The Redis stores take a synchronous ``redis.Redis`` (Flask, Django) or an asyncio client
+(``redis.asyncio.Redis``, :class:`~logto_rs.redis_storage.AsyncRedisClient`: FastAPI). Their
+logic is written once and returns plain results over the former, awaitables over the latter;
+:class:`BackchannelLogout`'s blocking methods refuse an asyncio store (``LogtoConfigError``),
+its ``_async`` twins await it on the event loop, in no worker thread.
 """
 
 from __future__ import annotations
@@ -27,32 +43,43 @@ import json
 import logging
 import math
 import os
+import secrets
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable, Mapping, MutableMapping
 from dataclasses import dataclass
 from datetime import timedelta
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Optional, Protocol, Union
+from typing import TYPE_CHECKING, Any, Callable, Optional, Protocol, Union
+from urllib.parse import parse_qs
 
 from . import _driver
-from ._core import CoreClient
+from ._core import CoreClient, Operation
+from ._steps import Steps, T, drive, drive_async, drive_blocking
 from .errors import (
+    LogtoConfigError,
     LogtoException,
     LogtoNetworkError,
     LogtoResponseError,
     LogtoStorageError,
     LogtoTokenValidationError,
 )
-from .redis_storage import SESSION_KEYS
+from .redis_storage import SESSION_KEYS, tombstone
 
 if TYPE_CHECKING:
     import redis
+    import redis.asyncio
 
     from .client import LogtoClient
+    from .redis_storage import AsyncRedisClient
+
+    RedisClient = Union[redis.Redis, redis.asyncio.Redis, AsyncRedisClient]
+    """A Redis client the stores accept: synchronous, or asyncio (their calls then awaitable)."""
 
 __all__ = [
+    "MARK_KEY",
+    "MAX_BODY",
     "BackchannelLogout",
     "BackchannelResponse",
     "LogoutToken",
@@ -63,13 +90,23 @@ __all__ = [
     "ReplayStore",
     "Revocations",
     "SessionIndex",
+    "SessionMark",
+    "declared_too_large",
+    "parse_form",
+    "read_limited",
 ]
 
 RESPONSE_HEADERS = {"Cache-Control": "no-store", "Content-Type": "application/json"}
 """Headers of every answer of the endpoint."""
 
 MEMORY_CAPACITY = 10_000
-"""Most records a :class:`MemoryRevocations` keeps (the oldest go first)."""
+"""Most unexpired records a :class:`MemoryRevocations` keeps; past that it fails closed."""
+
+MAX_BODY = 64 * 1024
+"""Most bytes of a back-channel logout request that are read; a larger body is answered 413."""
+
+MARK_KEY = "logto_signed_in"
+"""Key of the :class:`SessionMark` in the framework's session (Flask, Starlette, Django)."""
 
 logger = logging.getLogger("logto_rs.backchannel")
 
@@ -83,6 +120,7 @@ class LogoutToken:
         sid: The provider's session, when the token names one.
         iat: When the provider issued the token (seconds since the epoch).
         exp: Until when the token is accepted, and its ``jti`` remembered.
+        jti: The token's id, claimed in the replay store once its sessions have ended.
 
     """
 
@@ -90,6 +128,34 @@ class LogoutToken:
     sid: Optional[str]
     iat: int
     exp: int
+    jti: str = ""
+
+
+@dataclass(frozen=True)
+class SessionMark:
+    """When a session signed in, and a random id of its own; recorded at the callback.
+
+    Attributes:
+        at: The sign-in time (the callback's ID token's ``auth_time``, else ``iat``): refreshes
+            renew the ID token, never this.
+        id: 128 random bits naming this session (a local sign-out revokes it).
+
+    """
+
+    at: int
+    id: str
+
+    def dump(self) -> str:
+        """The text kept in the framework's session."""
+        return f"{self.at}:{self.id}"
+
+    @classmethod
+    def load(cls, value: Any) -> Optional[SessionMark]:
+        """The mark :meth:`dump` wrote, or ``None`` for anything else."""
+        if not isinstance(value, str):
+            return None
+        at, _, mark_id = value.partition(":")
+        return cls(int(at), mark_id) if at.isdigit() and mark_id else None
 
 
 class ReplayStore(Protocol):
@@ -105,18 +171,23 @@ class RedisReplayStore:
     A token is accepted once across every process and host sharing the Redis.
 
     Args:
-        client: A synchronous ``redis.Redis``.
+        client: A synchronous ``redis.Redis`` (Flask, Django), or an asyncio one
+            (``redis.asyncio.Redis``, :class:`~logto_rs.redis_storage.AsyncRedisClient`: FastAPI),
+            whose calls are then awaitable.
         prefix: Prefix of the keys.
 
     """
 
-    def __init__(self, client: redis.Redis, *, prefix: str = "logto-logout-jti:") -> None:
+    def __init__(self, client: RedisClient, *, prefix: str = "logto-logout-jti:") -> None:
         self.redis = client
         self.prefix = prefix
 
-    def claim(self, jti: str, ttl: float) -> bool:
+    def claim(self, jti: str, ttl: float) -> Union[bool, Awaitable[bool]]:
         """Record ``jti`` for ``ttl`` seconds; ``True`` when it was not recorded yet."""
-        return bool(self.redis.set(self.prefix + jti, "1", nx=True, ex=max(1, math.ceil(ttl))))
+        return drive(self._claim(jti, ttl))
+
+    def _claim(self, jti: str, ttl: float) -> Steps[bool]:
+        return bool((yield self.redis.set(self.prefix + jti, "1", nx=True, ex=max(1, math.ceil(ttl)))))
 
     def __repr__(self) -> str:
         return f"RedisReplayStore(prefix={self.prefix!r})"
@@ -132,32 +203,53 @@ def session_time(claims: Mapping[str, Any]) -> int:
 
 
 class SessionIndex(ABC):
-    """Finds and ends an application's sessions by the provider's ``sid`` and ``sub``."""
+    """Finds and ends an application's sessions by the provider's ``sid`` and ``sub``.
 
-    def record(self, claims: Mapping[str, Any], session_id: Optional[str]) -> None:  # noqa: B027
+    Each method returns its result, or, for a store over an asyncio client, an awaitable of it:
+    :class:`BackchannelLogout`'s blocking methods (Flask, Django) take the former, its ``_async``
+    methods (FastAPI) await the latter on the event loop.
+    """
+
+    def record(self, claims: Mapping[str, Any], session_id: Optional[str]) -> Optional[Awaitable[None]]:  # noqa: B027
         """Remember a session that just signed in (its ID token's ``claims``); by default nothing."""
 
-    def forget(self, claims: Mapping[str, Any], session_id: Optional[str]) -> None:  # noqa: B027
+    def forget(self, claims: Mapping[str, Any], session_id: Optional[str]) -> Optional[Awaitable[None]]:  # noqa: B027
         """Drop a session that signed out locally from the index; by default nothing."""
 
     @abstractmethod
-    def end(self, logout: LogoutToken) -> int:
+    def end(self, logout: LogoutToken) -> Union[int, Awaitable[int]]:
         """End the sessions ``logout`` names; returns how many were found (0 for cookie sessions)."""
 
-    def is_ended(self, claims: Mapping[str, Any]) -> bool:
-        """Whether the session whose ID token has ``claims`` was ended; by default ``False``."""
+    def is_ended(
+        self, claims: Mapping[str, Any], mark: Optional[SessionMark] = None
+    ) -> Union[bool, Awaitable[bool]]:
+        """Whether the session (its ID token's ``claims``, its ``mark``) was ended; by default ``False``."""
         return False
+
+    def revoke(self, mark: SessionMark) -> Optional[Awaitable[None]]:  # noqa: B027
+        """Record that the session with ``mark`` signed out locally; by default nothing.
+
+        Stores that cannot delete a session (a signed cookie) remember it, so a copy of the
+        cookie taken before the sign-out stops working.
+        """
 
 
 class RedisSessionIndex(SessionIndex):
     """Server-side sessions in Redis (:class:`~logto_rs.redis_storage.RedisStorage`'s layout).
 
     At each callback, ``<index_prefix><app id>:sid:<sid>`` and ``...:sub:<sub>`` get the session
-    id (Redis sets expiring with the session). A logout deletes the sessions' keys
-    (``<prefix><session id>:<key>``): the next request, on any worker or host, is signed out.
+    id (Redis sets expiring with the session; ids whose session has expired are dropped then).
+    A logout writes the tombstone ``<prefix><session id>:ended``, which every later token write
+    of the session checks atomically (a refresh in flight cannot re-create it), and deletes the
+    sessions' keys (``<prefix><session id>:<key>``): the next request, on any worker or host, is
+    signed out. It ends only the sessions that signed in up to its ``iat``, and remembers that
+    time under the entry (``...:ended``), so a callback committed just before the logout but
+    indexed after it is ended when it is indexed.
 
     Args:
-        client: A synchronous ``redis.Redis`` (the sessions' Redis).
+        client: The sessions' Redis: a synchronous ``redis.Redis`` (Flask, Django), or an asyncio
+            one (``redis.asyncio.Redis``, :class:`~logto_rs.redis_storage.AsyncRedisClient`:
+            FastAPI), whose calls are then awaitable.
         app_id: The application's id (one user's sessions of another app are never touched).
         prefix: The sessions' key prefix (the storage's).
         ttl: How long a session lives (the storage's).
@@ -167,7 +259,7 @@ class RedisSessionIndex(SessionIndex):
 
     def __init__(
         self,
-        client: redis.Redis,
+        client: RedisClient,
         app_id: str,
         *,
         prefix: str = "logto:",
@@ -187,41 +279,94 @@ class RedisSessionIndex(SessionIndex):
             names.append(f"{self.index}sub:{sub}")
         return names
 
-    def record(self, claims: Mapping[str, Any], session_id: Optional[str]) -> None:
-        """Index ``session_id`` under the ID token's ``sid`` and ``sub``."""
+    def record(self, claims: Mapping[str, Any], session_id: Optional[str]) -> Optional[Awaitable[None]]:
+        """Index ``session_id`` under the ID token's ``sid`` and ``sub``, with its sign-in time."""
+        return drive(self._record(claims, session_id))
+
+    def _record(self, claims: Mapping[str, Any], session_id: Optional[str]) -> Steps[None]:
         sub, sid = claims.get("sub"), claims.get("sid")
         if session_id is None:
             return
+        names = self._sets(sub if isinstance(sub, str) else None, sid if isinstance(sid, str) else None)
+        ended: Any = (yield self.redis.mget([f"{name}:ended" for name in names])) if names else []
+        if any(at is not None and session_time(claims) <= int(at) for at in ended):
+            # A logout arrived between the callback's commit and this record: end it now.
+            yield from self._end_sessions([session_id], [])
+            return
+        dead = []
+        for name in names:
+            dead.append((yield from self._expired(name)))
         pipe = self.redis.pipeline()
-        for name in self._sets(sub if isinstance(sub, str) else None, sid if isinstance(sid, str) else None):
+        for name, expired in zip(names, dead):
+            if expired:
+                pipe.srem(name, *expired)
+                pipe.hdel(f"{name}:at", *expired)
             pipe.sadd(name, session_id)
+            pipe.hset(f"{name}:at", session_id, str(session_time(claims)))
             pipe.expire(name, self.ttl)
-        pipe.execute()
+            pipe.expire(f"{name}:at", self.ttl)
+        yield pipe.execute()
 
-    def forget(self, claims: Mapping[str, Any], session_id: Optional[str]) -> None:
+    def _expired(self, name: str) -> Steps[list[str]]:
+        """The ids in ``name`` whose session no longer exists."""
+        ids = yield from self._members(name)
+        if not ids:
+            return []
+        alive: Any = self.redis.pipeline(transaction=False)
+        for session_id in ids:
+            alive.exists(*(f"{self.prefix}{session_id}:{key}" for key in SESSION_KEYS))
+        counts = yield alive.execute()
+        return [session_id for session_id, count in zip(ids, counts) if not count]
+
+    def _members(self, name: str) -> Steps[list[str]]:
+        members: Any = yield self.redis.smembers(name)
+        return [m.decode() if isinstance(m, bytes) else str(m) for m in members]
+
+    def forget(self, claims: Mapping[str, Any], session_id: Optional[str]) -> Optional[Awaitable[None]]:
         """Remove ``session_id`` from the entries of the ID token's ``sid`` and ``sub``."""
+        return drive(self._forget(claims, session_id))
+
+    def _forget(self, claims: Mapping[str, Any], session_id: Optional[str]) -> Steps[None]:
         if session_id is None:
             return
         sub, sid = claims.get("sub"), claims.get("sid")
         pipe = self.redis.pipeline()
         for name in self._sets(sub if isinstance(sub, str) else None, sid if isinstance(sid, str) else None):
             pipe.srem(name, session_id)
-        pipe.execute()
+            pipe.hdel(f"{name}:at", session_id)
+        yield pipe.execute()
 
-    def end(self, logout: LogoutToken) -> int:
-        """Delete the sessions of ``sid``, or with only ``sub``, all the user's sessions."""
+    def end(self, logout: LogoutToken) -> Union[int, Awaitable[int]]:
+        """Delete the sessions of ``sid``, or with only ``sub``, all the user's sessions.
+
+        Only the sessions that signed in up to the token's ``iat``: a session that signed in
+        after the logout is another one (a late or repeated delivery leaves it alone).
+        """
+        return drive(self._end(logout))
+
+    def _end(self, logout: LogoutToken) -> Steps[int]:
         name = self._sets(None, logout.sid)[0] if logout.sid else self._sets(logout.sub, None)[0]
-        members: Any = self.redis.smembers(name)
-        ids = [m.decode() if isinstance(m, bytes) else str(m) for m in members]
+        # Remembered for a session whose callback is committed but not yet indexed (``record``).
+        ttl = str(max(1, int(self.ttl.total_seconds())))
+        yield self.redis.eval(LATER_SCRIPT, 1, f"{name}:ended", str(logout.iat), ttl)
+        ids = yield from self._members(name)
+        times: Any = (yield self.redis.hmget(f"{name}:at", ids)) if ids else []
+        ids = [i for i, at in zip(ids, times) if at is None or int(at) <= logout.iat]
+        if ids:
+            yield from self._end_sessions(ids, self._sets(logout.sub, logout.sid))
+        return len(ids)
+
+    def _end_sessions(self, ids: list[str], entries: list[str]) -> Steps[None]:
+        """Tombstone the sessions ``ids``, delete their keys and take them out of ``entries``."""
         keys = [f"{self.prefix}{session_id}:{key}" for session_id in ids for key in SESSION_KEYS]
         pipe = self.redis.pipeline()
-        if keys:
-            pipe.delete(*keys)
-        pipe.delete(name)
-        if logout.sub and ids:
-            pipe.srem(f"{self.index}sub:{logout.sub}", *ids)
-        pipe.execute()
-        return len(ids)
+        for session_id in ids:
+            pipe.set(tombstone(self.prefix, session_id), "1", ex=self.ttl)
+        pipe.delete(*keys)
+        for entry in entries:
+            pipe.srem(entry, *ids)
+            pipe.hdel(f"{entry}:at", *ids)
+        yield pipe.execute()
 
     def __repr__(self) -> str:
         return f"RedisSessionIndex(prefix={self.prefix!r}, index={self.index!r})"
@@ -230,45 +375,75 @@ class RedisSessionIndex(SessionIndex):
 class Revocations(SessionIndex):
     """Cookie sessions: a logout records ``sid``/``sub`` with its ``iat``; requests consult it.
 
-    Subclasses store the records (``_put``, ``_get``) in memory, Redis or a framework's cache.
+    A session that signed in (its :class:`SessionMark`'s time) up to a record's time is ended.
+    A local sign-out records the session's own mark id. Subclasses store the records (``_put``,
+    ``_get``) in memory, Redis or a framework's cache; ``_put`` keeps the later of two times, so
+    a logout delivered late never shortens an earlier one's reach. Either may return an
+    awaitable (an asyncio client's call); ``_get``'s values are times as ``int``, ``str`` or
+    ``bytes``.
     """
 
     @abstractmethod
-    def _put(self, key: str, at: int, ttl: int) -> None: ...
+    def _put(self, key: str, at: int, ttl: int) -> Any: ...
 
     @abstractmethod
-    def _get(self, keys: list[str]) -> list[Optional[int]]: ...
+    def _get(self, keys: list[str]) -> Any: ...
 
     def __init__(self, app_id: str, ttl: timedelta) -> None:
         self.namespace = f"{app_id}:"
         self.ttl = ttl
 
-    def end(self, logout: LogoutToken) -> int:
+    def end(self, logout: LogoutToken) -> Union[int, Awaitable[int]]:
         """Record the ended ``sid`` (or, with only ``sub``, the user) with the token's ``iat``."""
         key = f"sid:{logout.sid}" if logout.sid else f"sub:{logout.sub}"
-        self._put(self.namespace + key, logout.iat, int(self.ttl.total_seconds()))
+        return drive(self._record_time(self.namespace + key, logout.iat, 0))
+
+    def revoke(self, mark: SessionMark) -> Optional[Awaitable[None]]:
+        """Record the local sign-out of the session with ``mark`` (its copies end too)."""
+        return drive(self._record_time(f"{self.namespace}mark:{mark.id}", mark.at, None))
+
+    def _record_time(self, key: str, at: int, result: T) -> Steps[T]:
+        yield self._put(key, at, int(self.ttl.total_seconds()))
+        return result
+
+    def _floor(self) -> int:
+        """Sessions that signed in up to this time are ended, whatever the records say."""
         return 0
 
-    def is_ended(self, claims: Mapping[str, Any]) -> bool:
-        """Whether a record names the session's ``sid`` or ``sub`` at or after its start."""
-        keys = []
+    def is_ended(
+        self, claims: Mapping[str, Any], mark: Optional[SessionMark] = None
+    ) -> Union[bool, Awaitable[bool]]:
+        """Whether a record names the session's ``sid``, ``sub`` or mark at or after its sign-in."""
+        return drive(self._is_ended(claims, mark))
+
+    def _is_ended(self, claims: Mapping[str, Any], mark: Optional[SessionMark]) -> Steps[bool]:
+        keys = [f"{self.namespace}mark:{mark.id}"] if mark is not None else []
         for name in ("sid", "sub"):
             value = claims.get(name)
             if isinstance(value, str):
                 keys.append(f"{self.namespace}{name}:{value}")
+        began = mark.at if mark is not None else session_time(claims)
+        if began <= self._floor():
+            return True
         if not keys:
             return False
-        began = session_time(claims)
-        return any(at is not None and began <= at for at in self._get(keys))
+        found: Any = yield self._get(keys)
+        return any(at is not None and began <= int(at) for at in found)
 
 
 class MemoryRevocations(Revocations):
-    """Revocations of cookie sessions in this process's memory (bounded, expiring).
+    """Revocations of cookie sessions in this process's memory (bounded by time, failing closed).
 
     Only right for a single process: another worker never learns of the logout. Use
     :class:`RedisRevocations` when several processes or hosts serve the app. The first logout a
     process records is logged as a warning saying so (logger ``logto_rs.backchannel``), since a
     pre-forking server would otherwise sign the user out of one worker only, silently.
+
+    A record lives ``ttl`` (at least the session cookie's lifetime, so no copy of an ended
+    cookie outlives it) and is never evicted before. When ``capacity`` unexpired records would
+    be passed, the store fails closed: every session that signed in up to the newest record's
+    time is ended (all users sign in again), the records it covers are dropped, and an error is
+    logged.
     """
 
     def __init__(
@@ -279,6 +454,7 @@ class MemoryRevocations(Revocations):
         self._records: dict[str, tuple[int, float]] = {}
         self._lock = threading.Lock()
         self._warned_pid = 0
+        self._ended_up_to = 0
 
     def _put(self, key: str, at: int, ttl: int) -> None:
         now = time.monotonic()
@@ -291,9 +467,24 @@ class MemoryRevocations(Revocations):
             )
         with self._lock:
             self._records = {k: v for k, v in self._records.items() if v[1] > now}
-            while len(self._records) >= self.capacity:
-                self._records.pop(next(iter(self._records)))
+            previous = self._records.get(key)
+            if previous is not None and previous[0] >= at:
+                return
+            if previous is None and len(self._records) >= self.capacity:
+                newest = max([at, *(record[0] for record in self._records.values())])
+                self._ended_up_to = max(self._ended_up_to, newest)
+                self._records.clear()
+                logger.error(
+                    "MemoryRevocations is full (%d unexpired records): every session that signed "
+                    "in up to %d is now signed out in this process; use RedisRevocations",
+                    self.capacity,
+                    newest,
+                )
+                return
             self._records[key] = (at, now + ttl)
+
+    def _floor(self) -> int:
+        return self._ended_up_to
 
     def _get(self, keys: list[str]) -> list[Optional[int]]:
         now = time.monotonic()
@@ -309,7 +500,9 @@ class RedisRevocations(Revocations):
     """Revocations of cookie sessions in Redis: every worker and host consults them.
 
     Args:
-        client: A synchronous ``redis.Redis``.
+        client: A synchronous ``redis.Redis`` (Flask, Django), or an asyncio one
+            (``redis.asyncio.Redis``, :class:`~logto_rs.redis_storage.AsyncRedisClient`: FastAPI),
+            whose calls are then awaitable.
         app_id: The application's id.
         ttl: How long a record is kept (at least the cookie sessions' lifetime).
         prefix: Prefix of the keys.
@@ -318,7 +511,7 @@ class RedisRevocations(Revocations):
 
     def __init__(
         self,
-        client: redis.Redis,
+        client: RedisClient,
         app_id: str,
         *,
         ttl: timedelta = timedelta(days=14),
@@ -328,15 +521,23 @@ class RedisRevocations(Revocations):
         self.redis = client
         self.prefix = prefix
 
-    def _put(self, key: str, at: int, ttl: int) -> None:
-        self.redis.set(self.prefix + key, str(at), ex=max(1, ttl))
+    def _put(self, key: str, at: int, ttl: int) -> Any:
+        return self.redis.eval(LATER_SCRIPT, 1, self.prefix + key, str(at), str(max(1, ttl)))
 
-    def _get(self, keys: list[str]) -> list[Optional[int]]:
-        values: Any = self.redis.mget([self.prefix + key for key in keys])
-        return [int(value) if value is not None else None for value in values]
+    def _get(self, keys: list[str]) -> Any:
+        return self.redis.mget([self.prefix + key for key in keys])
 
     def __repr__(self) -> str:
         return f"RedisRevocations(prefix={self.prefix!r})"
+
+
+LATER_SCRIPT = """
+local current = redis.call('get', KEYS[1])
+if current and tonumber(current) >= tonumber(ARGV[1]) then return 0 end
+redis.call('set', KEYS[1], ARGV[1], 'EX', ARGV[2])
+return 1
+"""
+"""Set a revocation record to a time unless it already holds a later one."""
 
 
 @dataclass(frozen=True)
@@ -344,7 +545,8 @@ class BackchannelResponse:
     """What the endpoint answers: a status, a JSON body and :data:`RESPONSE_HEADERS`.
 
     Attributes:
-        status: 200, 400 (a missing or bad token) or 503 (keys or replay store out of reach).
+        status: 200, 400 (a missing or bad token), 413 (a body over :data:`MAX_BODY`) or 503
+            (the keys, the session store or the replay store out of reach).
         body: ``{}``, or ``{"error": ..., "error_description": ...}``.
 
     """
@@ -364,6 +566,11 @@ class BackchannelResponse:
 
 class BackchannelLogout:
     """The back-channel logout endpoint's logic, shared by the framework integrations.
+
+    Each path has a blocking method (Flask, Django) and an ``_async`` twin (FastAPI) over the
+    same rules: :meth:`respond` / :meth:`respond_async`, :meth:`signed_in` /
+    :meth:`signed_in_async`, :meth:`signed_out` / :meth:`signed_out_async`, :meth:`is_ended` /
+    :meth:`is_ended_async`.
 
     Args:
         client: The application's client (its configuration, discovery and key set).
@@ -391,65 +598,203 @@ class BackchannelLogout:
     @staticmethod
     def _token(payload: str) -> LogoutToken:
         data = json.loads(payload)
-        return LogoutToken(sub=data["sub"], sid=data["sid"], iat=int(data["iat"]), exp=int(data["exp"]))
+        return LogoutToken(
+            sub=data["sub"], sid=data["sid"], iat=int(data["iat"]), exp=int(data["exp"]), jti=data["jti"]
+        )
 
     def verify(self, logout_token: str) -> LogoutToken:
-        """Verify ``logout_token`` and claim its ``jti`` (blocking); nothing is ended yet.
+        """Verify ``logout_token`` (blocking), every check but the replay; nothing is ended yet.
 
         Raises:
-            LogtoTokenValidationError: a check failed (``check`` names it; ``jti``: a replay).
+            LogtoTokenValidationError: a check failed (``check`` names it).
             LogtoNetworkError: the provider's keys could not be fetched.
             LogtoResponseError: the provider answered garbage.
+
+        """
+        return self._token(_driver.run_blocking(self.client._core.verify_logout_token(logout_token)))
+
+    def claim(self, logout: LogoutToken) -> None:
+        """Claim the verified token's ``jti`` in the replay store (blocking), once its sessions ended.
+
+        Raises:
+            LogtoTokenValidationError: the token was claimed before (``check`` ``jti``).
             LogtoStorageError: the replay store failed.
 
         """
-        operation = self.client._core.verify_logout_token(logout_token, self.replay_store)
-        return self._token(_driver.run_blocking(operation))
+        _driver.run_blocking(self._claim_operation(logout))
 
-    async def verify_async(self, logout_token: str) -> LogoutToken:
-        """:meth:`verify` for an event loop (the replay store may be ``async def``)."""
-        operation = self.client._core.verify_logout_token(logout_token, self.replay_store)
-        return self._token(await _driver.run(operation))
+    def _claim_operation(self, logout: LogoutToken) -> Operation:
+        return self.client._core.claim_logout_token(logout.jti, logout.exp, self.replay_store)
 
-    def record(self, id_token: Optional[str], session_id: Optional[str]) -> None:
-        """Index a session that just signed in (called by the integrations after the callback)."""
+    def signed_in(
+        self, session: MutableMapping[str, Any], id_token: Optional[str], session_id: Optional[str]
+    ) -> None:
+        """After a successful callback: mark the framework ``session`` and index the sign-in.
+
+        ``session`` is the framework's own session (Flask's ``session``, Starlette's
+        ``request.session``, Django's ``request.session``); ``session_id`` the server-side
+        session's id, if any. The mark's time is the new ID token's sign-in time.
+        """
+        drive_blocking(self._signed_in(session, id_token, session_id))
+
+    async def signed_in_async(
+        self, session: MutableMapping[str, Any], id_token: Optional[str], session_id: Optional[str]
+    ) -> None:
+        """:meth:`signed_in` on an event loop, awaiting an asyncio store."""
+        await drive_async(self._signed_in(session, id_token, session_id))
+
+    def _signed_in(
+        self, session: MutableMapping[str, Any], id_token: Optional[str], session_id: Optional[str]
+    ) -> Steps[None]:
+        if not id_token:
+            return
+        claims = _id_token_claims(id_token)
+        session[MARK_KEY] = SessionMark(session_time(claims), secrets.token_urlsafe(16)).dump()
+        yield self.sessions.record(claims, session_id)
+
+    def signed_out(
+        self, session: MutableMapping[str, Any], id_token: Optional[str], session_id: Optional[str]
+    ) -> None:
+        """At a local sign-out: drop the session from the index and revoke its mark (its copies)."""
+        drive_blocking(self._signed_out(session, id_token, session_id))
+
+    async def signed_out_async(
+        self, session: MutableMapping[str, Any], id_token: Optional[str], session_id: Optional[str]
+    ) -> None:
+        """:meth:`signed_out` on an event loop, awaiting an asyncio store."""
+        await drive_async(self._signed_out(session, id_token, session_id))
+
+    def _signed_out(
+        self, session: MutableMapping[str, Any], id_token: Optional[str], session_id: Optional[str]
+    ) -> Steps[None]:
+        mark = SessionMark.load(session.pop(MARK_KEY, None))
+        if mark is not None:
+            yield self.sessions.revoke(mark)
         if id_token:
-            self.sessions.record(_id_token_claims(id_token), session_id)
+            yield self.sessions.forget(_id_token_claims(id_token), session_id)
 
-    def forget(self, id_token: Optional[str], session_id: Optional[str]) -> None:
-        """Drop a session that signs out locally from the index (called by the integrations)."""
-        if id_token:
-            self.sessions.forget(_id_token_claims(id_token), session_id)
+    def is_ended(self, session: Mapping[str, Any], id_token: Optional[str]) -> bool:
+        """Whether the session holding ``id_token`` was ended by a logout or a local sign-out.
 
-    def is_ended(self, id_token: Optional[str]) -> bool:
-        """Whether the session holding ``id_token`` was ended by a logout (cookie sessions)."""
+        Raises:
+            LogtoStorageError: the store of the records failed (an outage: answer 503).
+            LogtoConfigError: the store is an asyncio one (use :meth:`is_ended_async`).
+
+        """
+        return drive_blocking(self._is_ended(session, id_token))
+
+    async def is_ended_async(self, session: Mapping[str, Any], id_token: Optional[str]) -> bool:
+        """:meth:`is_ended` on an event loop: an asyncio store is awaited, never run in a thread.
+
+        A stalled Redis then holds up only the requests that consult it, until its client's
+        socket timeout fails them (``LogtoStorageError``: answer 503).
+        """
+        return await drive_async(self._is_ended(session, id_token))
+
+    def _is_ended(self, session: Mapping[str, Any], id_token: Optional[str]) -> Steps[bool]:
         if not id_token:
             return False
         try:
             claims = _id_token_claims(id_token)
         except LogtoException:
             return False
-        return self.sessions.is_ended(claims)
+        try:
+            return bool((yield self.sessions.is_ended(claims, SessionMark.load(session.get(MARK_KEY)))))
+        except LogtoConfigError:
+            raise  # a misconfiguration, not an outage
+        except Exception as error:
+            raise _store_error("is_ended") from error
+
+    def respond_to_body(self, body: Optional[bytes]) -> BackchannelResponse:
+        """Handle the POSTed body (``application/x-www-form-urlencoded``; blocking).
+
+        ``body`` is what :func:`read_limited` read: ``None`` (longer than :data:`MAX_BODY`) is
+        answered 413.
+        """
+        return _too_large() if body is None else self.respond(parse_form(body))
+
+    async def respond_to_body_async(self, body: Optional[bytes]) -> BackchannelResponse:
+        """:meth:`respond_to_body` on an event loop, awaiting the provider and an asyncio store."""
+        return _too_large() if body is None else await self.respond_async(parse_form(body))
 
     def respond(self, form: Mapping[str, Any]) -> BackchannelResponse:
-        """Handle the POSTed form (blocking): verify the token, end the sessions, say how it went.
+        """Handle the POSTed form (blocking): verify the token, end the sessions, then claim the token.
 
         200 ``{}`` when the sessions are ended; 400 ``{"error": "invalid_request", ...}`` for a
-        missing or bad token (nothing is changed); 503 when the provider's keys or the replay
-        store are out of reach.
+        missing or bad token, or a replay (nothing is changed); 503 when the provider's keys, the
+        session store or the replay store are out of reach. The ``jti`` is claimed only once the
+        sessions have ended: a logout answered 503 is accepted when the provider resends it, and
+        a replay ends nothing a first delivery had not already ended.
+
+        Raises:
+            LogtoConfigError: the stores are asyncio ones (use :meth:`respond_async`).
+
         """
+        return drive_blocking(self._respond(form, _driver.run_blocking))
+
+    async def respond_async(self, form: Mapping[str, Any]) -> BackchannelResponse:
+        """:meth:`respond` on an event loop: the same checks and order, every wait awaited."""
+        return await drive_async(self._respond(form, _driver.run))
+
+    def _respond(
+        self, form: Mapping[str, Any], run: Callable[[Operation], Any]
+    ) -> Steps[BackchannelResponse]:
+        """The endpoint's rules; ``run`` drives a core operation (blocking, or a coroutine)."""
         token = form.get("logout_token")
         if not isinstance(token, str) or not token:
             return _bad_request("the request has no logout_token")
         try:
-            logout = self.verify(token)
+            logout = self._token((yield run(self.client._core.verify_logout_token(token))))
         except LogtoTokenValidationError as error:
             return _bad_request(str(error))
-        except (LogtoNetworkError, LogtoResponseError, LogtoStorageError):
-            # Logto's keys out of reach, or the replay store failing: Logto may retry later.
-            return BackchannelResponse(503, {"error": "temporarily_unavailable"})
-        self.sessions.end(logout)
+        except (LogtoNetworkError, LogtoResponseError):
+            return _unavailable()  # Logto's keys out of reach: Logto may retry later
+        try:
+            yield self.sessions.end(logout)
+        except LogtoConfigError:
+            raise  # a misconfiguration, not an outage
+        except Exception:
+            logger.exception("a back-channel logout could not end its sessions (the session store failed)")
+            return _unavailable()
+        try:
+            yield run(self._claim_operation(logout))
+        except LogtoTokenValidationError as error:
+            return _bad_request(str(error))
+        except LogtoStorageError:
+            return _unavailable()
         return BackchannelResponse(200, {})
+
+
+def parse_form(body: bytes) -> dict[str, str]:
+    """The fields of a form-encoded body (the first value of each)."""
+    return {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
+
+
+def read_limited(read: Callable[[int], bytes], content_length: Optional[Union[int, str]]) -> Optional[bytes]:
+    """Read a request body through ``read(size)``, at most :data:`MAX_BODY` + 1 bytes.
+
+    ``None`` when the body is longer than :data:`MAX_BODY`: a declared ``Content-Length`` over
+    it reads nothing, and a body that turns out longer is not read past the limit.
+    """
+    if declared_too_large(content_length):
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    while size <= MAX_BODY:
+        chunk = read(MAX_BODY + 1 - size)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks) if size <= MAX_BODY else None
+
+
+def declared_too_large(content_length: Optional[Union[int, str]]) -> bool:
+    """Whether a ``Content-Length`` announces more than :data:`MAX_BODY` bytes."""
+    try:
+        return content_length is not None and int(content_length) > MAX_BODY
+    except ValueError:
+        return False
 
 
 @functools.lru_cache(maxsize=1024)
@@ -463,3 +808,17 @@ def _id_token_claims(id_token: str) -> Mapping[str, Any]:
 
 def _bad_request(description: str) -> BackchannelResponse:
     return BackchannelResponse(400, {"error": "invalid_request", "error_description": description})
+
+
+def _unavailable() -> BackchannelResponse:
+    return BackchannelResponse(503, {"error": "temporarily_unavailable"})
+
+
+def _too_large() -> BackchannelResponse:
+    return BackchannelResponse(
+        413, {"error": "invalid_request", "error_description": "the request body is too large"}
+    )
+
+
+def _store_error(op: str) -> LogtoStorageError:
+    return LogtoStorageError(f"the back-channel logout store failed ({op})", "storage.error")

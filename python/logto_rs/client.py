@@ -11,6 +11,7 @@ the import.
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Callable, Optional, TypeVar, Union
 
@@ -30,6 +31,7 @@ from .models import AccessTokenClaims, IdTokenClaims, UserInfoResponse
 from .storage import MemoryStorage, Storage
 
 if TYPE_CHECKING:
+    from .account import AccountClient, BlockingAccountClient
     from .OidcCore import OidcCore
 
 __all__ = ["LogtoClient", "BlockingLogtoClient"]
@@ -213,6 +215,10 @@ class _ClientBase:
         token: Optional[str] = await _driver.run(self._core.get_refresh_token(self._storage))
         return token
 
+    def _is_fresh(self, id_token: str) -> bool:
+        """Whether a stored ID token has not expired (beyond ``clockTolerance``)."""
+        return _id_token_claims(id_token).exp + self.config.clockTolerance > time.time()
+
 
 def _is_coroutine_function(function: Any) -> bool:
     """``inspect.iscoroutinefunction`` for plain and bound methods, without importing inspect."""
@@ -262,6 +268,16 @@ class LogtoClient(_ClientBase, _TokenExchange):
         """The same client (configuration, caches, storage) with blocking methods."""
         return self._view(BlockingLogtoClient, self._storage)
 
+    @property
+    def account(self) -> AccountClient:
+        """The signed-in user's own account, through Logto's Account API (``/api/my-account``).
+
+        Called with this session's resource-less access token; see :mod:`logto_rs.account`.
+        """
+        from .account import AccountClient
+
+        return AccountClient(self)
+
     def withStorage(self, storage: Storage) -> LogtoClient:
         """The same client bound to another session's storage: a per-request view.
 
@@ -271,6 +287,25 @@ class LogtoClient(_ClientBase, _TokenExchange):
         request-bound session), and a script one per user it acts for.
         """
         return self._view(LogtoClient, storage)
+
+    async def _signed_in(self) -> bool:
+        """Whether a user is signed in with an unexpired ID token; an expired one is renewed.
+
+        The web integrations' guards call it on every request: a fresh ID token costs no
+        request. An expired one is renewed by a refresh (its re-issued ID token verified);
+        ``False`` when it cannot be (sign in again).
+
+        Raises:
+            LogtoInvalidGrantError: the provider rejected the refresh token (session cleared).
+
+        """
+        token = await self.getIdTokenAsync()
+        if token is None:
+            return False
+        if self._is_fresh(token):
+            return True
+        result: bool = await _driver.run(self._core.signed_in_with_fresh_id_token(self._storage))
+        return result
 
     async def signIn(
         self,
@@ -434,6 +469,23 @@ class BlockingLogtoClient(_ClientBase, _BlockingTokenExchange):
     def withStorage(self, storage: Storage) -> BlockingLogtoClient:
         """The same client bound to another session's storage (see :meth:`LogtoClient.withStorage`)."""
         return self._view(BlockingLogtoClient, storage)
+
+    @property
+    def account(self) -> BlockingAccountClient:
+        """:attr:`LogtoClient.account` with blocking methods."""
+        from .account import BlockingAccountClient
+
+        return BlockingAccountClient(self)
+
+    def _signed_in(self) -> bool:
+        """Blocking :meth:`LogtoClient._signed_in`."""
+        token = self.getIdToken()
+        if token is None:
+            return False
+        if self._is_fresh(token):
+            return True
+        result: bool = _driver.run_blocking(self._core.signed_in_with_fresh_id_token(self._storage))
+        return result
 
     def signIn(
         self,

@@ -7,66 +7,26 @@ right away.
 
 from __future__ import annotations
 
-import functools
 from enum import Enum
-from typing import TYPE_CHECKING, Any, Callable, Optional, TypeVar, Union
+from typing import Any, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-from pydantic_core import InitErrorDetails
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from ._core import CoreClient
+from .models import SecretHidingModel
 
 __all__ = ["LogtoConfig"]
 
-_HIDDEN = "<hidden>"
-T = TypeVar("T")
 
+class SecretSafeModel(SecretHidingModel):
+    """A configuration model holding a secret.
 
-def _without_inputs(error: ValidationError) -> ValidationError:
-    """Return the same validation error with every input replaced.
-
-    An input may be (or contain) the secret, whether the error is about it or about another
-    field of the same dict.
-    """
-    details = [
-        InitErrorDetails(type=item["type"], loc=item["loc"], input=_HIDDEN, ctx=item["ctx"])
-        if "ctx" in item
-        else InitErrorDetails(type=item["type"], loc=item["loc"], input=_HIDDEN)
-        for item in error.errors(include_url=False)
-    ]
-    return ValidationError.from_exception_data(error.title, details, hide_input=True)
-
-
-def _hiding_inputs(method: Callable[..., T]) -> Callable[..., T]:
-    @functools.wraps(method)
-    def hiding(*args: Any, **kwargs: Any) -> T:
-        try:
-            return method(*args, **kwargs)
-        except ValidationError as error:
-            raise _without_inputs(error) from None
-
-    return hiding
-
-
-class SecretSafeModel(BaseModel):
-    """A model whose validation errors never carry their input.
-
-    pydantic puts the input in every error (``errors()``, ``json()``) and, for a missing or
-    unknown field, the whole input dict, secret included. Construction, ``model_validate*`` and
-    assignment re-raise such errors with the inputs hidden; the field, the kind of problem and
-    the message stay.
+    Its validation errors never carry their input (see
+    :class:`~logto_rs.models.SecretHidingModel`); unknown fields are refused, and assignment is
+    validated too.
     """
 
-    model_config = ConfigDict(
-        validate_assignment=True, extra="forbid", hide_input_in_errors=True, defer_build=True
-    )
-
-    if not TYPE_CHECKING:  # keep pydantic's typed signatures for type checkers
-        __init__ = _hiding_inputs(BaseModel.__init__)
-        __setattr__ = _hiding_inputs(BaseModel.__setattr__)
-        model_validate = classmethod(_hiding_inputs(BaseModel.model_validate.__func__))
-        model_validate_json = classmethod(_hiding_inputs(BaseModel.model_validate_json.__func__))
-        model_validate_strings = classmethod(_hiding_inputs(BaseModel.model_validate_strings.__func__))
+    model_config = ConfigDict(validate_assignment=True, extra="forbid")
 
 
 class LogtoConfig(SecretSafeModel):
@@ -85,7 +45,8 @@ class LogtoConfig(SecretSafeModel):
         connectTimeout: Seconds allowed to open a connection.
         clockTolerance: Seconds of clock skew tolerated on ``exp``/``iat``/``nbf``.
         jwksRefetchCooldown: Paces JWKS refetches caused by unknown key ids (a burst of two, then
-            one per cooldown) and is the shortest time fetched keys are kept.
+            one per cooldown; a key id just looked for in vain waits a whole cooldown) and is the
+            shortest time fetched keys are kept.
         allowInsecureHttp: Allow plain ``http://`` to hosts other than loopback, for development
             only. By default the endpoint and every URL discovery returns must be ``https`` (or
             ``http`` to ``localhost``, ``127.0.0.1``, ``[::1]``).

@@ -59,6 +59,7 @@ class DeviceSignIn:
         "_client",
         "_device_code",
         "_expires_at",
+        "_signed_in",
     )
 
     def __init__(self, client: LogtoClient, payload: dict[str, Any]) -> None:
@@ -70,6 +71,9 @@ class DeviceSignIn:
         self.verificationUriComplete: Optional[str] = payload.get("verification_uri_complete")
         self.expiresAt = datetime.fromtimestamp(self._expires_at, timezone.utc)
         self.interval: int = int(payload["interval"])
+        # Once the tokens are stored the device code is spent: Logto revokes the whole grant
+        # (signs the person out) when a used device code is presented again.
+        self._signed_in = False
 
     @property
     def expiresIn(self) -> float:
@@ -85,6 +89,9 @@ class DeviceSignIn:
     async def wait(self) -> LogtoClient:
         """Wait for the person to approve; the tokens are then in the storage.
 
+        Once it has returned, waiting again returns the same client at once: the device code is
+        never presented again (Logto would sign the person out).
+
         Returns:
             The client over the storage, signed in.
 
@@ -94,7 +101,9 @@ class DeviceSignIn:
             LogtoTokenValidationError: the ID token failed its checks (nothing is stored).
 
         """
-        await _driver.run(self._operation())
+        if not self._signed_in:
+            await _driver.run(self._operation())
+            self._signed_in = True
         return self._client
 
     def waitBlocking(self) -> BlockingLogtoClient:
@@ -104,7 +113,9 @@ class DeviceSignIn:
             The blocking client over the storage, signed in.
 
         """
-        _driver.run_blocking(self._operation())
+        if not self._signed_in:
+            _driver.run_blocking(self._operation())
+            self._signed_in = True
         return self._client.blocking
 
     def __repr__(self) -> str:

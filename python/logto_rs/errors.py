@@ -173,7 +173,7 @@ class LogtoGrantNotAllowedError(LogtoOAuthError):
 
 
 class LogtoApiError(LogtoException):
-    """Logto's Management API answered an error (``api.<Logto code>``).
+    """Logto's Management API or Account API answered an error (``api.<Logto code>``).
 
     ``error`` is Logto's code (e.g. ``entity.not_found``), ``description`` its message and
     ``status`` the HTTP status. Subclasses name the common cases.
@@ -189,7 +189,7 @@ class LogtoApiAuthError(LogtoApiError):
 
 
 class LogtoApiNotFoundError(LogtoApiError):
-    """404: the user or the personal access token does not exist."""
+    """404: what the call names does not exist (a user, a role, a personal access token…)."""
 
 
 class LogtoApiConflictError(LogtoApiError):

@@ -17,7 +17,7 @@ the discovery and key caches and the refresh coordination serve every user::
 - :class:`CookieSessionStorage` keeps the tokens in Starlette's signed cookie session
   (``SessionMiddleware``) and warns before the cookie passes the 4 KB a browser keeps.
 - :class:`RedisSessionStorage` keeps them in Redis (``redis.asyncio``), with the session lock
-  that makes several workers refresh a session once, and a session id rotated at sign-in. It
+  that makes several workers refresh a session once, and a session id rotated at each callback. It
   opens its connections in each event loop that uses it.
 - :func:`require_access_token` protects an API route with Logto access tokens
   (:class:`~logto_rs.AccessTokenVerifier`): 401/403 with RFC 6750 challenges, shown in the
@@ -26,34 +26,32 @@ the discovery and key caches and the refresh coordination serve every user::
 Install with ``pip install logto-rs[fastapi]`` (and ``redis`` for :class:`RedisSessionStorage`).
 """
 
-import asyncio
 import base64
 import json
 import logging
 import re
 import warnings
-import weakref
 from collections.abc import Awaitable, Iterable
 from datetime import timedelta
 from html import escape
 from typing import TYPE_CHECKING, Annotated, Any, Callable, Optional, Protocol, Union
-from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import URL
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from .backchannel import (
+    MAX_BODY,
     BackchannelLogout,
     MemoryRevocations,
     RedisReplayStore,
     RedisSessionIndex,
     ReplayStore,
     SessionIndex,
+    declared_too_large,
 )
 from .client import LogtoClient
 from .config import LogtoConfig
@@ -64,9 +62,11 @@ from .errors import (
     LogtoException,
     LogtoInvalidGrantError,
     LogtoNotAuthenticatedError,
+    LogtoStorageError,
 )
 from .models import AccessTokenClaims, IdTokenClaims, UserInfoResponse
-from .redis_storage import SESSION_KEYS, AsyncRedisStorage
+from .redis_storage import SESSION_KEYS, AsyncRedisClient, AsyncRedisStorage
+from .redis_storage import SOCKET_TIMEOUTS as SOCKET_TIMEOUTS
 from .storage import MemoryStorage, Storage
 from .verifier import AccessTokenVerifier, Scopes, _scope_list
 from .web import (
@@ -74,6 +74,7 @@ from .web import (
     access_token_error_body,
     bearer_token,
     insecure_cookie_message,
+    is_refusal,
     is_same_origin,
     missing_roles,
     no_bearer_token_error,
@@ -244,19 +245,23 @@ class RedisSessionStorage:
 
     Keys are ``<prefix><session id>:<key>`` and expire ``ttl`` after their last write; signing
     out deletes them. Several workers and hosts share a session: refreshes take the session's
-    lock in Redis, and the session id is rotated at sign-in and after each callback.
+    lock in Redis, and the session id is rotated after each callback.
 
     An asyncio connection belongs to the event loop that opened it, so this storage opens one
-    client (one pool) per running event loop, from ``url`` or the ``redis.asyncio.Redis``
-    keyword arguments, and drops it with its loop. Call :meth:`aclose` at shutdown (the app's
-    lifespan) to close the current loop's connections.
+    client (one pool) per running event loop (:attr:`redis`, a
+    :class:`~logto_rs.redis_storage.AsyncRedisClient`), from ``url`` or the
+    ``redis.asyncio.Redis`` keyword arguments, and drops it with its loop. The back-channel
+    stores :class:`LogtoFastAPI` builds over this storage share it. Call :meth:`aclose` at
+    shutdown (the app's lifespan) to close the current loop's connections.
 
     Args:
         url: ``redis://`` URL (``redis.asyncio.Redis.from_url``); ``None`` to use ``redis_kwargs``.
         prefix: Prefix of every key.
         ttl: How long a session lives after its last write.
         session_key: Key of the session id in the cookie session.
-        redis_kwargs: More arguments of ``redis.asyncio.Redis`` (or of ``from_url``).
+        redis_kwargs: More arguments of ``redis.asyncio.Redis`` (or of ``from_url``). The
+            socket timeouts default to :data:`SOCKET_TIMEOUTS`: a stalled Redis then fails the
+            requests that need it with 503 instead of holding them forever.
 
     """
 
@@ -273,30 +278,17 @@ class RedisSessionStorage:
         self.prefix = prefix
         self.ttl = ttl
         self.session_key = session_key
-        self.redis_kwargs = redis_kwargs
-        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, redis.asyncio.Redis] = (
-            weakref.WeakKeyDictionary()
-        )
+        self.redis = AsyncRedisClient(url, **redis_kwargs)
+        """The running event loop's Redis client, shared with the back-channel stores."""
+        self.redis_kwargs = self.redis.redis_kwargs
 
     def client(self) -> "redis.asyncio.Redis":
         """The Redis client of the running event loop (opened on first use in that loop)."""
-        import redis.asyncio
-
-        loop = asyncio.get_running_loop()
-        client = self._clients.get(loop)
-        if client is None:
-            if self.url is not None:
-                client = redis.asyncio.Redis.from_url(self.url, **self.redis_kwargs)
-            else:
-                client = redis.asyncio.Redis(**self.redis_kwargs)
-            self._clients[loop] = client
-        return client
+        return self.redis.client()
 
     async def aclose(self) -> None:
         """Close the running event loop's client (call it at shutdown)."""
-        client = self._clients.pop(asyncio.get_running_loop(), None)
-        if client is not None:
-            await client.aclose()
+        await self.redis.aclose()
 
     def for_request(self, request: Request) -> AsyncRedisStorage:
         """The storage of ``request``'s session (in the running loop's client)."""
@@ -307,6 +299,9 @@ class RedisSessionStorage:
     def __repr__(self) -> str:
         return f"RedisSessionStorage(prefix={self.prefix!r}, ttl={self.ttl!r})"
 
+
+SESSION_MAX_AGE = 14 * 24 * 3600
+"""``SessionMiddleware``'s default ``max_age`` (seconds): how long its signed cookie is accepted."""
 
 _CODE = re.compile(r"[a-z0-9_.]{1,64}")
 
@@ -342,11 +337,14 @@ class LogtoFastAPI:
             app's back-channel logout URI); ``None`` serves none.
         session_index: Where back-channel logouts find sessions; defaults to a
             :class:`~logto_rs.backchannel.RedisSessionIndex` over a :class:`RedisSessionStorage`
-            (through a synchronous client of the same Redis), else
-            :class:`~logto_rs.backchannel.MemoryRevocations` (one process).
+            (its asyncio client), else :class:`~logto_rs.backchannel.MemoryRevocations` (one
+            process). Its calls are awaited on the event loop, never run in a thread: a Redis
+            store needs an asyncio client (``redis.asyncio.Redis``, or
+            :class:`~logto_rs.redis_storage.AsyncRedisClient`, whose socket timeouts default to
+            5 s); a synchronous ``redis.Redis`` is refused (``LogtoConfigError``).
         replay_store: Where logout token ids are remembered; defaults to a
             :class:`~logto_rs.backchannel.RedisReplayStore` over a :class:`RedisSessionStorage`,
-            else this process's memory.
+            else this process's memory. Asyncio clients only, as ``session_index``.
 
     """
 
@@ -408,28 +406,46 @@ class LogtoFastAPI:
         app.include_router(self.router)
         for error, handler in self.exception_handlers().items():
             app.add_exception_handler(error, handler)
+        options = _session_options(app)
+        max_age = options.get("max_age", SESSION_MAX_AGE) if options is not None else None
+        sessions = self.backchannel.sessions if self.backchannel is not None else None
+        if isinstance(sessions, MemoryRevocations) and isinstance(max_age, int) and max_age > 0:
+            # A record outlives every copy of the cookie it ends (Starlette signs it for this long).
+            sessions.ttl = timedelta(seconds=max_age)
 
     def exception_handlers(self) -> dict[Any, Callable[[Request, Exception], Awaitable[Response]]]:
-        """Handlers answering an ended session with a 401 or a redirect, never a 500."""
-        return {LogtoInvalidGrantError: self._session_ended, LogtoNotAuthenticatedError: self._session_ended}
+        """Handlers answering an ended session (401 or a redirect) or a store out of reach (503).
+
+        Never a 500.
+        """
+        return {
+            LogtoInvalidGrantError: self._session_ended,
+            LogtoNotAuthenticatedError: self._session_ended,
+            LogtoStorageError: self._storage_unavailable,
+        }
 
     async def client_for(self, request: Request) -> LogtoClient:
         """The app's client bound to ``request``'s session (one view per request).
 
         Use it as a dependency: ``client: LogtoClient = Depends(logto.client_for)``.
         """
-        return self._view(request)
+        return await self._view(request)
 
-    def _view(self, request: Request) -> LogtoClient:
-        """:meth:`client_for`, called in the request's event loop."""
+    async def _view(self, request: Request) -> LogtoClient:
+        """:meth:`client_for`, called in the request's event loop.
+
+        A cookie session that a back-channel logout or a sign-out ended is cleared before use.
+        The records are awaited on the loop (an asyncio Redis client): a stalled store holds up
+        only the requests that need it, which answer 503 once its socket timeout passes.
+        """
         client = getattr(request.state, CLIENT_STATE, None)
         if not isinstance(client, LogtoClient):
             self._check_cookie_security(request)
             storage = self.storage.for_request(request)
             client = self.client.withStorage(storage)
-            if isinstance(self.storage, CookieSessionStorage) and self.backchannel is not None:
-                # A cookie session that a back-channel logout ended is cleared before use.
-                if self.backchannel.is_ended(client.getIdToken()):
+            backchannel = self.backchannel
+            if isinstance(self.storage, CookieSessionStorage) and backchannel is not None:
+                if await backchannel.is_ended_async(_session(request), client.getIdToken()):
                     for key in SESSION_KEYS:
                         storage.delete(key)
             setattr(request.state, CLIENT_STATE, client)
@@ -440,33 +456,34 @@ class LogtoFastAPI:
     ) -> BackchannelLogout:
         app_id = self.client.config.appId
         storage = self.storage
+        for store in (sessions, replays):
+            _refuse_synchronous_redis(store)
         if isinstance(storage, RedisSessionStorage):
-            import redis
-
-            sync = (
-                redis.Redis.from_url(storage.url, **storage.redis_kwargs)
-                if storage.url is not None
-                else redis.Redis(**storage.redis_kwargs)
+            sessions = sessions or RedisSessionIndex(
+                storage.redis, app_id, prefix=storage.prefix, ttl=storage.ttl
             )
-            sessions = sessions or RedisSessionIndex(sync, app_id, prefix=storage.prefix, ttl=storage.ttl)
-            replays = replays or RedisReplayStore(sync)
+            replays = replays or RedisReplayStore(storage.redis)
         return BackchannelLogout(self.client, sessions or MemoryRevocations(app_id), replay_store=replays)
 
     async def backchannel_logout(self, request: Request) -> Response:
         """``POST backchannel_logout_path``: Logto's logout token ends the sessions it names.
 
         No CSRF token (the caller is Logto; the signed token is the proof): 200 when done, 400
-        ``{"error": ...}`` for a bad token, always ``Cache-Control: no-store``.
+        ``{"error": ...}`` for a bad token, 413 for a body over 64 KiB (read no further), always
+        ``Cache-Control: no-store``.
         """
         assert self.backchannel is not None
-        # Logto posts application/x-www-form-urlencoded (parsed here: no python-multipart needed).
-        body = await request.body()
-        form = (
-            {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
-            if len(body) < 65536
-            else {}
-        )
-        answer = await run_in_threadpool(self.backchannel.respond, form)
+        # Logto posts application/x-www-form-urlencoded (parsed without python-multipart), and
+        # at most MAX_BODY bytes are read: a declared or actual larger body is answered 413.
+        body: Optional[bytes] = None
+        if not declared_too_large(request.headers.get("content-length")):
+            body = b""
+            async for chunk in request.stream():
+                body += chunk
+                if len(body) > MAX_BODY:
+                    body = None
+                    break
+        answer = await self.backchannel.respond_to_body_async(body)
         if answer.status != 200:
             logger.warning("refused a back-channel logout: %s", answer.body.get("error_description", ""))
         return Response(answer.json(), status_code=answer.status, headers=answer.headers)
@@ -496,14 +513,14 @@ class LogtoFastAPI:
 
     async def sign_in(self, request: Request) -> Response:
         """``GET sign_in_path``: remember ``?next=``, start a sign-in, redirect to Logto."""
-        client = self._view(request)
+        client = await self._view(request)
         _session(request)[NEXT_KEY] = safe_next(request.query_params.get("next"))
         url = await client.signIn(self.callback_url(request), **self.sign_in_options)
         return RedirectResponse(url, status_code=302)
 
     async def callback(self, request: Request) -> Response:
         """``GET callback_path``: complete the sign-in, then return to where the user was going."""
-        client = self._view(request)
+        client = await self._view(request)
         try:
             await client.handleSignInCallback(self._request_url(request))
         except LogtoException as error:
@@ -513,7 +530,7 @@ class LogtoFastAPI:
             if isinstance(self.storage, RedisSessionStorage):
                 session_id = StarletteSessionId(request, self.storage.session_key).get()
             id_token = await client.getIdTokenAsync()
-            await run_in_threadpool(self.backchannel.record, id_token, session_id)
+            await self.backchannel.signed_in_async(_session(request), id_token, session_id)
         return RedirectResponse(safe_next(_session(request).pop(NEXT_KEY, None)), status_code=302)
 
     def _request_url(self, request: Request) -> str:
@@ -542,15 +559,18 @@ class LogtoFastAPI:
         ):
             logger.warning("refused a cross-site sign-out request")
             return PlainTextResponse("Cross-site sign-out refused.", status_code=403)
-        client = self._view(request)
+        client = await self._view(request)
         id_token = await client.getIdTokenAsync()
         url = await client.signOut(self.post_sign_out_url(request))
         session = _session(request)
         session.pop(NEXT_KEY, None)
+        ids = None
         if isinstance(self.storage, RedisSessionStorage):
             ids = StarletteSessionId(request, self.storage.session_key)
-            if self.backchannel is not None:
-                await run_in_threadpool(self.backchannel.forget, id_token, ids.get())
+        if self.backchannel is not None:
+            session_id = ids.get() if ids is not None else None
+            await self.backchannel.signed_out_async(session, id_token, session_id)
+        if ids is not None:
             ids.clear()
         return RedirectResponse(url, status_code=303)
 
@@ -597,6 +617,15 @@ class LogtoFastAPI:
             return HTTPException(303, "Sign-in required", headers={"Location": self.sign_in_url(request)})
         return HTTPException(401, "Not authenticated")
 
+    async def _storage_unavailable(self, request: Request, exc: Exception) -> Response:
+        if isinstance(exc, LogtoStorageError) and is_refusal(exc):
+            raise exc  # the SDK's own refusal (a strict cookie storage): a bug, not an outage
+        code = exc.code if isinstance(exc, LogtoException) else "storage.error"
+        logger.warning("the session store failed: %s", code)
+        return JSONResponse(
+            {"detail": "The session store is unavailable"}, status_code=503, headers={"Retry-After": "5"}
+        )
+
     async def _session_ended(self, request: Request, exc: Exception) -> Response:
         redirect = getattr(request.state, REDIRECT_STATE, None)
         if redirect is None:
@@ -613,9 +642,9 @@ class LogtoFastAPI:
 
     async def _signed_in(self, request: Request, redirect: bool) -> LogtoClient:
         setattr(request.state, REDIRECT_STATE, redirect)
-        client = self._view(request)
+        client = await self._view(request)
         try:
-            if await client.isAuthenticatedAsync():
+            if await client._signed_in():
                 return client
         except (LogtoInvalidGrantError, LogtoNotAuthenticatedError):
             pass
@@ -702,13 +731,39 @@ class LogtoFastAPI:
         return signed_in_organization_token
 
 
-def _https_only(app: Any) -> Optional[bool]:
-    """``SessionMiddleware``'s ``https_only``, or ``None`` when the app's middleware is unknown."""
+def _refuse_synchronous_redis(store: Any) -> None:
+    """Refuse a back-channel store over a synchronous ``redis.Redis``: it would block the loop."""
+    client = getattr(store, "redis", None)
+    if client is None or type(client).__module__.startswith("redis.asyncio"):
+        return
+    try:
+        import redis
+    except ImportError:  # pragma: no cover - no redis, no synchronous client either
+        return
+    if isinstance(client, redis.Redis):
+        raise LogtoConfigError(
+            f"{type(store).__name__} holds a synchronous redis.Redis, which would block the event "
+            "loop: give it an asyncio client, logto_rs.redis_storage.AsyncRedisClient(url) (with "
+            "socket timeouts) or a redis.asyncio.Redis",
+            "config.invalid",
+        )
+
+
+def _session_options(app: Any) -> Optional[dict[str, Any]]:
+    """``SessionMiddleware``'s options, or ``None`` when the app's middleware is unknown."""
     for middleware in getattr(app, "user_middleware", None) or []:
         if getattr(middleware, "cls", None) is SessionMiddleware:
-            options = getattr(middleware, "kwargs", None) or getattr(middleware, "options", {})
-            return bool(options.get("https_only", False))
+            options: dict[str, Any] = getattr(middleware, "kwargs", None) or getattr(
+                middleware, "options", {}
+            )
+            return options
     return None
+
+
+def _https_only(app: Any) -> Optional[bool]:
+    """``SessionMiddleware``'s ``https_only``, or ``None`` when the app's middleware is unknown."""
+    options = _session_options(app)
+    return None if options is None else bool(options.get("https_only", False))
 
 
 OrganizationId = Union[str, Callable[[Request], Optional[str]], None]

@@ -43,6 +43,7 @@ from .backchannel import (
     RedisSessionIndex,
     ReplayStore,
     SessionIndex,
+    read_limited,
 )
 from .client import LogtoClient
 from .config import LogtoConfig
@@ -52,10 +53,11 @@ from .errors import (
     LogtoException,
     LogtoInvalidGrantError,
     LogtoNotAuthenticatedError,
+    LogtoStorageError,
 )
 from .redis_storage import AsyncRedisStorage, RedisStorage
 from .storage import Storage
-from .web import COOKIE_LIMIT, insecure_cookie_message, is_same_origin, safe_next, wants_redirect
+from .web import COOKIE_LIMIT, insecure_cookie_message, is_refusal, is_same_origin, safe_next, wants_redirect
 
 if TYPE_CHECKING:
     import redis
@@ -185,7 +187,7 @@ class RedisSessionStorage(RedisStorage):
 
     Keys are ``<prefix><session id>:<key>`` and expire ``ttl`` after their last write; signing
     out deletes them. Several workers and hosts can share a session: refreshes take the
-    session's lock in Redis, and the session id is rotated at sign-in and after each callback.
+    session's lock in Redis, and the session id is rotated after each callback.
     """
 
     def __init__(
@@ -319,7 +321,7 @@ class LogtoFlask:
         self._client = LogtoClient(config, storage=self.storage)
         app.extensions[EXTENSION_KEY] = self
         if self.backchannel_logout_path is not None:
-            self.backchannel = self._backchannel(self._client)
+            self.backchannel = self._backchannel(self._client, app.permanent_session_lifetime)
             app.add_url_rule(
                 self.backchannel_logout_path,
                 "logto_backchannel_logout",
@@ -335,9 +337,10 @@ class LogtoFlask:
         app.add_url_rule(self.sign_out_path, "logto_sign_out", self.sign_out, methods=["GET", "POST"])
         app.register_error_handler(LogtoInvalidGrantError, self._session_ended)
         app.register_error_handler(LogtoNotAuthenticatedError, self._session_ended)
+        app.register_error_handler(LogtoStorageError, self._storage_unavailable)
         app.before_request(self._check_cookie_security)
 
-    def _backchannel(self, client: LogtoClient) -> BackchannelLogout:
+    def _backchannel(self, client: LogtoClient, cookie_lifetime: timedelta) -> BackchannelLogout:
         sessions, replays = self._session_index, self._replay_store
         if isinstance(self.storage, RedisStorage):
             storage = self.storage
@@ -345,18 +348,20 @@ class LogtoFlask:
                 storage.redis, client.config.appId, prefix=storage.prefix, ttl=storage.ttl
             )
             replays = replays or RedisReplayStore(storage.redis)
-        return BackchannelLogout(
-            client, sessions or MemoryRevocations(client.config.appId), replay_store=replays
-        )
+        # A record outlives every copy of the cookie it ends (Flask signs it for this long).
+        memory = MemoryRevocations(client.config.appId, ttl=cookie_lifetime)
+        return BackchannelLogout(client, sessions or memory, replay_store=replays)
 
     def backchannel_logout(self) -> Response:
         """``POST backchannel_logout_path``: Logto's logout token ends the sessions it names.
 
         No CSRF token (the caller is Logto, not a browser; the signed token is the proof): 200
-        when done, 400 ``{"error": ...}`` for a bad token, always ``Cache-Control: no-store``.
+        when done, 400 ``{"error": ...}`` for a bad token, 413 for a body over 64 KiB (read no
+        further), always ``Cache-Control: no-store``.
         """
         assert self.backchannel is not None
-        answer = self.backchannel.respond(request.form)
+        body = read_limited(request.stream.read, request.headers.get("Content-Length"))
+        answer = self.backchannel.respond_to_body(body)
         if answer.status != 200:
             logger.warning(
                 "refused a back-channel logout: %s",
@@ -371,8 +376,19 @@ class LogtoFlask:
         client = self.client.blocking
         get = self.storage.get
         id_token = client.getIdToken() if inspect.iscoroutinefunction(get) else get("idToken")
-        if self.backchannel.is_ended(id_token if isinstance(id_token, str) else None):
+        if self.backchannel.is_ended(session, id_token if isinstance(id_token, str) else None):
             client.clearAllTokens()
+
+    def _storage_unavailable(self, error: LogtoStorageError) -> Response:
+        """A session store out of reach answers 503 with ``Retry-After``, never 500.
+
+        A refusal of the SDK's own (a strict cookie storage's ``storage.cookie_too_large``) is a
+        bug to fix, not an outage: it propagates.
+        """
+        if is_refusal(error):
+            raise error
+        logger.warning("the session store failed: %s", error.code)
+        return provider_unavailable_response(error)
 
     def _check_cookie_security(self) -> None:
         if self._cookie_checked:
@@ -420,7 +436,7 @@ class LogtoFlask:
             return self.error_response(error)
         if self.backchannel is not None:
             ids = self.storage.ids.get() if isinstance(self.storage, RedisStorage) else None
-            self.backchannel.record(self.client.blocking.getIdToken(), ids)
+            self.backchannel.signed_in(session, self.client.blocking.getIdToken(), ids)
         return redirect(safe_next(session.pop(NEXT_KEY, None)))
 
     def sign_out(self) -> Response:
@@ -440,9 +456,10 @@ class LogtoFlask:
         id_token = client.getIdToken()
         url = client.signOut(post_sign_out)
         session.pop(NEXT_KEY, None)
+        redis_ids = self.storage.ids.get() if isinstance(self.storage, RedisStorage) else None
+        if self.backchannel is not None:
+            self.backchannel.signed_out(session, id_token, redis_ids)
         if isinstance(self.storage, RedisStorage):
-            if self.backchannel is not None:
-                self.backchannel.forget(id_token, self.storage.ids.get())
             self.storage.forget_session()
         return redirect(url)
 
@@ -496,8 +513,10 @@ def authenticated(shouldRedirect: bool = False, fetchUserInfo: bool = False) -> 
         fetchUserInfo: Put the userinfo (``UserInfoResponse``) in ``g.user`` instead of the ID
             token claims (``IdTokenClaims``).
 
-    Works on sync views (no ``flask[async]`` needed) and on ``async def`` views. When Logto
-    cannot be reached (or answers garbage) the view is answered 503, not 500.
+    A session whose ID token has expired is refreshed first (the re-issued ID token verified),
+    or treated as signed out when it cannot be. Works on sync views (no ``flask[async]``
+    needed) and on ``async def`` views. When Logto cannot be reached (or answers garbage) the
+    view is answered 503, not 500.
     """
 
     def decorator(view: View) -> View:
@@ -509,7 +528,7 @@ def authenticated(shouldRedirect: bool = False, fetchUserInfo: bool = False) -> 
                 g._logto_should_redirect = shouldRedirect
                 client = extension.client
                 try:
-                    if not await client.isAuthenticatedAsync():
+                    if not await client._signed_in():
                         return extension.unauthenticated(shouldRedirect)
                     g.user = await (
                         client.fetchUserInfo() if fetchUserInfo else client.getIdTokenClaimsAsync()
@@ -528,7 +547,7 @@ def authenticated(shouldRedirect: bool = False, fetchUserInfo: bool = False) -> 
             g._logto_should_redirect = shouldRedirect
             client = extension.client.blocking
             try:
-                if not client.isAuthenticated():
+                if not client._signed_in():
                     return extension.unauthenticated(shouldRedirect)
                 g.user = client.fetchUserInfo() if fetchUserInfo else client.getIdTokenClaims()
             except (LogtoInvalidGrantError, LogtoNotAuthenticatedError):

@@ -4,7 +4,8 @@
   resource, an organization or Logto's Management API, and token exchange: personal access
   tokens, a user's access token delegated to another API, impersonation.
 - :class:`ManagementApi`: a user's personal access tokens, and impersonation subject tokens,
-  through the Management API.
+  through the Management API (shortcuts over :class:`logto_rs.management.ManagementClient`,
+  which has every operation).
 - :func:`exchange_personal_access_token`: a one-shot exchange for scripts.
 
 Every network method is a coroutine; the ``blocking`` twins have the same methods for code
@@ -16,19 +17,27 @@ impersonation is never cached (its subject token is single-use).
 
 from __future__ import annotations
 
-import functools
 import json
+import time
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from enum import Enum
-from typing import Any, Callable, Literal, Optional, Protocol, Union
+from typing import TYPE_CHECKING, Any, Callable, Literal, Optional, Protocol, TypeVar, Union
 
-from pydantic import Field, TypeAdapter, model_validator
+from pydantic import BaseModel, Field, model_validator
 
 from . import _driver
 from ._core import CoreClient, MachineClient, Operation
+from ._rest import RetryPolicy
 from .config import LogtoConfig, SecretSafeModel
+from .errors import LogtoConfigError, LogtoResponseError
 from .models import MachineToken, PersonalAccessToken, SubjectToken, TokenExchangeResult
+
+if TYPE_CHECKING:
+    from .management import BlockingManagementClient, ManagementClient
+    from .management._transport import ManagementTransport
+
+_Generated = TypeVar("_Generated", bound="ManagementTransport")
 
 __all__ = [
     "LogtoM2MConfig",
@@ -404,20 +413,43 @@ class BlockingLogtoM2MClient(_M2MBase, _BlockingTokenExchange):
         return MachineToken.model_validate_json(_driver.run_blocking(self._core.management_api_token()))
 
 
-@functools.cache
-def _token_list_adapter() -> TypeAdapter[list[PersonalAccessToken]]:
-    """Built on first use, not at import."""
-    return TypeAdapter(list[PersonalAccessToken])
+def _tokens(items: Sequence[BaseModel]) -> list[PersonalAccessToken]:
+    return [_token(item) for item in items]
 
 
-def _token_list(payload: str) -> list[PersonalAccessToken]:
-    return _token_list_adapter().validate_json(payload)
+def _token(item: BaseModel) -> PersonalAccessToken:
+    return PersonalAccessToken.model_validate(item.model_dump(by_alias=True))
 
 
-def _subject_token_operation(
-    core: MachineClient, userId: str, context: Optional[Mapping[str, Any]]
-) -> Operation:
-    return core.create_subject_token(userId, None if context is None else json.dumps(dict(context)))
+def _subject_token_body(userId: str, context: Optional[Mapping[str, Any]]) -> dict[str, Any]:
+    if not userId:
+        raise LogtoConfigError("userId must not be empty", "config.invalid")
+    body: dict[str, Any] = {"userId": userId}
+    if context is not None:
+        if not isinstance(context, Mapping):
+            raise LogtoConfigError("the subject token's context must be a JSON object", "config.invalid")
+        try:
+            body["context"] = json.loads(json.dumps(dict(context)))
+        except (TypeError, ValueError):
+            raise LogtoConfigError("the subject token's context is not JSON", "config.invalid") from None
+    return body
+
+
+def _subject_token(created: Any) -> SubjectToken:
+    if not created.subjectToken:
+        raise LogtoResponseError(
+            "unexpected response from the management_api endpoint (HTTP 201): the subject token is empty",
+            "response.unexpected",
+            status=201,
+        )
+    expiresIn = int(created.expiresIn)
+    return SubjectToken.model_validate(
+        {
+            "subjectToken": created.subjectToken,
+            "expiresIn": expiresIn,
+            "expiresAt": int(time.time()) + expiresIn,
+        }
+    )
 
 
 class _ManagementBase:
@@ -429,16 +461,23 @@ class _ManagementBase:
     def __repr__(self) -> str:
         return f"{type(self).__name__}(resource={self._core.management_api_resource!r})"
 
+    def _generated(self, client: type[_Generated]) -> _Generated:
+        """The generated client (awaitable or blocking) on this API's core and token cache."""
+        api = client.__new__(client)
+        api._core, api._retry = self._core, RetryPolicy()._core_args()
+        return api
+
 
 class ManagementApi(_ManagementBase):
     """A user's personal access tokens, and impersonation subject tokens, through Logto's Management API.
 
-    Calls are made with a machine-to-machine app's Management API token (cached; the app needs
-    a role with the Management API's ``all`` scope). Tokens' values are secrets: they are left out
-    of every ``repr``. Errors are :class:`LogtoApiError` subclasses: 404 unknown user or token
-    (:class:`LogtoApiNotFoundError`), 422 name already used (:class:`LogtoApiConflictError`),
-    400 ``expiresAt`` not in the future (:class:`LogtoApiInvalidInputError`), 401/403 no access
-    (:class:`LogtoApiAuthError`).
+    Shortcuts over :class:`logto_rs.management.ManagementClient`, which has every other
+    operation. Calls are made with a machine-to-machine app's Management API token (cached; the
+    app needs a role with the Management API's ``all`` scope). Tokens' values are secrets: they
+    are left out of every ``repr``. Errors are :class:`LogtoApiError` subclasses: 404 unknown
+    user or token (:class:`LogtoApiNotFoundError`), 422 name already used
+    (:class:`LogtoApiConflictError`), 400 ``expiresAt`` not in the future
+    (:class:`LogtoApiInvalidInputError`), 401/403 no access (:class:`LogtoApiAuthError`).
 
     Args:
         client: The machine-to-machine client (its token cache is shared), or its configuration.
@@ -452,9 +491,15 @@ class ManagementApi(_ManagementBase):
         twin._core = self._core
         return twin
 
+    @property
+    def _api(self) -> ManagementClient:
+        from .management import ManagementClient
+
+        return self._generated(ManagementClient)
+
     async def listPersonalAccessTokens(self, userId: str) -> list[PersonalAccessToken]:
         """Return the user's personal access tokens (with their values)."""
-        return _token_list(await _driver.run(self._core.list_personal_access_tokens(userId)))
+        return _tokens(await self._api.listUserPersonalAccessTokens(userId))
 
     async def createPersonalAccessToken(
         self, userId: str, name: str, expiresAt: Optional[ExpiresAt] = None
@@ -468,19 +513,19 @@ class ManagementApi(_ManagementBase):
                 ``None``: never.
 
         """
-        operation = self._core.create_personal_access_token(userId, name, _epoch_milliseconds(expiresAt))
-        return PersonalAccessToken.model_validate_json(await _driver.run(operation))
+        body = {"name": name, "expiresAt": _epoch_milliseconds(expiresAt)}
+        return _token(await self._api.createUserPersonalAccessToken(userId, body))
 
     async def renamePersonalAccessToken(
         self, userId: str, currentName: str, name: str
     ) -> PersonalAccessToken:
         """Rename the personal access token ``currentName`` to ``name``."""
-        operation = self._core.rename_personal_access_token(userId, currentName, name)
-        return PersonalAccessToken.model_validate_json(await _driver.run(operation))
+        body = {"name": name, "currentName": currentName}
+        return _token(await self._api.updatePersonalAccessTokenName(userId, body))
 
     async def deletePersonalAccessToken(self, userId: str, name: str) -> None:
         """Delete the personal access token ``name``; it can no longer be exchanged."""
-        await _driver.run(self._core.delete_personal_access_token(userId, name))
+        await self._api.deletePersonalAccessTokenPost(userId, {"name": name})
 
     async def createSubjectToken(
         self, userId: str, context: Optional[Mapping[str, Any]] = None
@@ -501,37 +546,43 @@ class ManagementApi(_ManagementBase):
             LogtoConfigError: an empty ``userId``.
 
         """
-        operation = _subject_token_operation(self._core, userId, context)
-        return SubjectToken.model_validate_json(await _driver.run(operation))
+        body = _subject_token_body(userId, context)
+        return _subject_token(await self._api.createSubjectToken(body))
 
 
 class BlockingManagementApi(_ManagementBase):
     """:class:`ManagementApi` with blocking methods."""
 
+    @property
+    def _api(self) -> BlockingManagementClient:
+        from .management import BlockingManagementClient
+
+        return self._generated(BlockingManagementClient)
+
     def listPersonalAccessTokens(self, userId: str) -> list[PersonalAccessToken]:
         """Blocking :meth:`ManagementApi.listPersonalAccessTokens`."""
-        return _token_list(_driver.run_blocking(self._core.list_personal_access_tokens(userId)))
+        return _tokens(self._api.listUserPersonalAccessTokens(userId))
 
     def createPersonalAccessToken(
         self, userId: str, name: str, expiresAt: Optional[ExpiresAt] = None
     ) -> PersonalAccessToken:
         """Blocking :meth:`ManagementApi.createPersonalAccessToken`."""
-        operation = self._core.create_personal_access_token(userId, name, _epoch_milliseconds(expiresAt))
-        return PersonalAccessToken.model_validate_json(_driver.run_blocking(operation))
+        body = {"name": name, "expiresAt": _epoch_milliseconds(expiresAt)}
+        return _token(self._api.createUserPersonalAccessToken(userId, body))
 
     def renamePersonalAccessToken(self, userId: str, currentName: str, name: str) -> PersonalAccessToken:
         """Blocking :meth:`ManagementApi.renamePersonalAccessToken`."""
-        operation = self._core.rename_personal_access_token(userId, currentName, name)
-        return PersonalAccessToken.model_validate_json(_driver.run_blocking(operation))
+        return _token(
+            self._api.updatePersonalAccessTokenName(userId, {"name": name, "currentName": currentName})
+        )
 
     def deletePersonalAccessToken(self, userId: str, name: str) -> None:
         """Blocking :meth:`ManagementApi.deletePersonalAccessToken`."""
-        _driver.run_blocking(self._core.delete_personal_access_token(userId, name))
+        self._api.deletePersonalAccessTokenPost(userId, {"name": name})
 
     def createSubjectToken(self, userId: str, context: Optional[Mapping[str, Any]] = None) -> SubjectToken:
         """Blocking :meth:`ManagementApi.createSubjectToken`."""
-        operation = _subject_token_operation(self._core, userId, context)
-        return SubjectToken.model_validate_json(_driver.run_blocking(operation))
+        return _subject_token(self._api.createSubjectToken(_subject_token_body(userId, context)))
 
 
 async def exchange_personal_access_token(

@@ -10,12 +10,14 @@ truncated to whole seconds, as the checks compare them).
 
 from __future__ import annotations
 
+import functools
 import math
 from datetime import datetime, timezone
 from enum import Enum
-from typing import Any, Literal, Optional, Union
+from typing import TYPE_CHECKING, Any, Callable, Literal, Optional, TypeVar, Union
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import InitErrorDetails
 
 __all__ = [
     "UserInfoScope",
@@ -194,6 +196,55 @@ class UserInfoResponse(UserClaims):
 
 __all__ += ["MachineToken", "TokenExchangeResult", "PersonalAccessToken", "SubjectToken"]
 
+_HIDDEN = "<hidden>"
+T = TypeVar("T")
+
+
+def without_inputs(error: ValidationError) -> ValidationError:
+    """Return the same validation error with every input replaced.
+
+    An input may be (or contain) a secret, whether the error is about it or about another
+    field of the same dict.
+    """
+    details = [
+        InitErrorDetails(type=item["type"], loc=item["loc"], input=_HIDDEN, ctx=item["ctx"])
+        if "ctx" in item
+        else InitErrorDetails(type=item["type"], loc=item["loc"], input=_HIDDEN)
+        for item in error.errors(include_url=False)
+    ]
+    return ValidationError.from_exception_data(error.title, details, hide_input=True)
+
+
+def _hiding_inputs(method: Callable[..., T]) -> Callable[..., T]:
+    @functools.wraps(method)
+    def hiding(*args: Any, **kwargs: Any) -> T:
+        try:
+            return method(*args, **kwargs)
+        except ValidationError as error:
+            raise without_inputs(error) from None
+
+    return hiding
+
+
+class SecretHidingModel(BaseModel):
+    """A model holding a secret, whose validation errors never carry their input.
+
+    pydantic puts the input in every error (``errors()``, ``json()``) and, for a missing field,
+    the whole input dict, secret included. Construction, ``model_validate*`` and assignment
+    re-raise such errors with the inputs hidden; the field, the kind of problem and the message
+    stay. Validating through a ``TypeAdapter`` bypasses this: wrap it with
+    :func:`without_inputs`.
+    """
+
+    model_config = ConfigDict(hide_input_in_errors=True, defer_build=True)
+
+    if not TYPE_CHECKING:  # keep pydantic's typed signatures for type checkers
+        __init__ = _hiding_inputs(BaseModel.__init__)
+        __setattr__ = _hiding_inputs(BaseModel.__setattr__)
+        model_validate = classmethod(_hiding_inputs(BaseModel.model_validate.__func__))
+        model_validate_json = classmethod(_hiding_inputs(BaseModel.model_validate_json.__func__))
+        model_validate_strings = classmethod(_hiding_inputs(BaseModel.model_validate_strings.__func__))
+
 
 def _from_epoch(value: Any, units_per_second: int) -> Any:
     """A number of seconds (or milliseconds) since the epoch as an aware UTC datetime."""
@@ -202,7 +253,7 @@ def _from_epoch(value: Any, units_per_second: int) -> Any:
     return value
 
 
-class MachineToken(BaseModel):
+class MachineToken(SecretHidingModel):
     """An access token issued without a user session (a machine-to-machine app's token).
 
     ``accessToken`` is left out of ``repr`` and ``str``.
@@ -214,8 +265,6 @@ class MachineToken(BaseModel):
         scopes: The granted scopes; nothing is granted that was not asked for.
 
     """
-
-    model_config = ConfigDict(defer_build=True)
 
     accessToken: str = Field(repr=False)
     tokenType: str = "Bearer"
@@ -256,7 +305,7 @@ class TokenExchangeResult(MachineToken):
     issuedTokenType: str = "urn:ietf:params:oauth:token-type:access_token"
 
 
-class PersonalAccessToken(BaseModel):
+class PersonalAccessToken(SecretHidingModel):
     """A user's personal access token, as Logto's Management API returns it.
 
     ``value`` is the secret token (``pat_…``) and is left out of ``repr`` and ``str``.
@@ -271,8 +320,6 @@ class PersonalAccessToken(BaseModel):
         tenantId: The tenant.
 
     """
-
-    model_config = ConfigDict(defer_build=True)
 
     userId: str
     name: str
@@ -292,7 +339,7 @@ class PersonalAccessToken(BaseModel):
         return self.expiresAt is not None and self.expiresAt <= datetime.now(timezone.utc)
 
 
-class SubjectToken(BaseModel):
+class SubjectToken(SecretHidingModel):
     """An impersonation subject token from Logto's Management API (``POST /api/subject-tokens``).
 
     Exchange it once, before it expires, with ``exchangeSubjectToken``: it is single-use.
@@ -304,8 +351,6 @@ class SubjectToken(BaseModel):
         expiresAt: When it expires (aware, UTC).
 
     """
-
-    model_config = ConfigDict(defer_build=True)
 
     subjectToken: str = Field(repr=False)
     expiresIn: int

@@ -8,6 +8,10 @@ session, a Starlette session, a Django session); the tokens are under
   a compare-and-delete script, so only its owner releases it and a crashed owner's lock expires.
 - ``rotate()`` moves the session's keys to a new random id in one script (``RENAME``) and hands
   the new id to the framework; the old id no longer names anything.
+- A session that a back-channel logout ended has a tombstone, ``<prefix><session id>:ended``
+  (:func:`tombstone`). Every token write checks it in the same script, so a write in flight when
+  the logout arrived (a refresh's) never re-creates the session. A new sign-in may start under
+  the id: its callback moves the session to a new id before it stores any token.
 
 The framework integrations bind these storages to their own session id holder
 (:class:`SessionIdHolder`); this module knows no framework. Install ``redis`` (5 or later).
@@ -16,19 +20,44 @@ The framework integrations bind these storages to their own session id holder
 from __future__ import annotations
 
 import secrets
+import weakref
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Optional, Protocol, Union, cast
 
+from .errors import LogtoConfigError
 from .storage import LockingStorage
 
 if TYPE_CHECKING:
+    import asyncio
+
     import redis
     import redis.asyncio
 
-__all__ = ["AsyncRedisStorage", "RedisStorage", "SessionIdHolder"]
+__all__ = [
+    "SOCKET_TIMEOUTS",
+    "AsyncRedisClient",
+    "AsyncRedisStorage",
+    "RedisStorage",
+    "SessionIdHolder",
+    "tombstone",
+]
+
+SOCKET_TIMEOUTS = {"socket_timeout": 5.0, "socket_connect_timeout": 5.0}
+"""The default timeouts (seconds) of the asyncio clients :class:`AsyncRedisClient` opens: a
+stalled Redis fails the requests that need it (503) instead of holding them forever."""
 
 SESSION_KEYS = ("idToken", "refreshToken", "accessTokenMap", "signInSession")
 """The keys a session holds (the keys of :data:`logto_rs.PersistKey`)."""
+
+TOKEN_KEYS = frozenset(SESSION_KEYS) - {"signInSession"}
+"""The keys whose writes an ended session's tombstone refuses (a sign-in may start again)."""
+
+SET_SCRIPT = """
+if redis.call('exists', KEYS[2]) == 1 then return 0 end
+redis.call('set', KEYS[1], ARGV[1], 'EX', ARGV[2])
+return 1
+"""
+"""Write a session's key unless the session was ended (its tombstone exists)."""
 
 UNLOCK_SCRIPT = """
 if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
@@ -57,6 +86,11 @@ class SessionIdHolder(Protocol):
         """Forget the session id (after sign-out)."""
 
 
+def tombstone(prefix: str, session_id: str) -> str:
+    """The key marking the session ``session_id`` ended: writes of the session check it."""
+    return f"{prefix}{session_id}:ended"
+
+
 def new_session_id() -> str:
     """A random session id (256 bits)."""
     return secrets.token_urlsafe(32)
@@ -70,14 +104,28 @@ class _RedisLayout:
         self.prefix = prefix
         self.ttl = ttl
 
-    def _name(self, key: str, *, create: bool = False) -> Optional[str]:
+    def _session_id(self, *, create: bool = False) -> Optional[str]:
         sid = self.ids.get()
-        if sid is None:
-            if not create:
-                return None
+        if sid is None and create:
             sid = new_session_id()
             self.ids.set(sid)
-        return f"{self.prefix}{sid}:{key}"
+        return sid
+
+    def _name(self, key: str, *, create: bool = False) -> Optional[str]:
+        sid = self._session_id(create=create)
+        return None if sid is None else f"{self.prefix}{sid}:{key}"
+
+    def _write(self, key: str, value: str) -> tuple[str, int, str, str, str, int]:
+        """The arguments of ``eval(SET_SCRIPT, ...)`` writing ``value`` under ``key``.
+
+        A token write checks the session's tombstone; a new sign-in's state does not (the
+        callback moves it to a new id before it stores any token).
+        """
+        sid = self._session_id(create=True)
+        assert sid is not None
+        ttl = max(1, int(self.ttl.total_seconds()))
+        guard = tombstone(self.prefix, sid) if key in TOKEN_KEYS else f"{self.prefix}{sid}:never"
+        return SET_SCRIPT, 2, f"{self.prefix}{sid}:{key}", guard, value, ttl
 
     def _lock_name(self, name: str) -> str:
         lock = self._name(f"lock:{name}", create=True)
@@ -138,9 +186,7 @@ class RedisStorage(_RedisLayout, LockingStorage):
         if value is None:
             self.delete(key)
             return
-        name = self._name(key, create=True)
-        assert name is not None
-        self.redis.set(name, value, ex=self.ttl)
+        self.redis.eval(*self._write(key, value))
 
     def delete(self, key: str) -> None:
         """Remove ``key`` for the current session."""
@@ -164,6 +210,69 @@ class RedisStorage(_RedisLayout, LockingStorage):
         if keys is not None:
             self.redis.eval(ROTATE_SCRIPT, len(keys), *keys)
         self.ids.set(new)
+
+
+class AsyncRedisClient:
+    """A ``redis.asyncio.Redis`` per running event loop, with socket timeouts by default.
+
+    An asyncio connection belongs to the event loop that opened it, so this opens one client
+    (one pool) per running loop, from ``url`` or the ``redis.asyncio.Redis`` keyword arguments,
+    and drops it with its loop. Every other attribute is the running loop's client's: pass it
+    wherever a ``redis.asyncio.Redis`` is expected (the back-channel stores of
+    :mod:`logto_rs.backchannel`, for one). Call :meth:`aclose` at shutdown.
+
+    Args:
+        url: ``redis://`` URL (``redis.asyncio.Redis.from_url``); ``None`` to use ``redis_kwargs``.
+        redis_kwargs: More arguments of ``redis.asyncio.Redis`` (or of ``from_url``); the socket
+            timeouts default to :data:`SOCKET_TIMEOUTS`.
+
+    """
+
+    def __init__(self, url: Optional[str] = None, **redis_kwargs: Any) -> None:
+        self.url = url
+        self.redis_kwargs = {**SOCKET_TIMEOUTS, **redis_kwargs}
+        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, redis.asyncio.Redis] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def client(self) -> redis.asyncio.Redis:
+        """The Redis client of the running event loop (opened on first use in that loop)."""
+        import asyncio
+
+        import redis.asyncio
+
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            raise LogtoConfigError(
+                "AsyncRedisClient serves asyncio code (FastAPI) and was called outside an event "
+                "loop: give Flask and Django a synchronous redis.Redis",
+                "config.invalid",
+            ) from None
+        client = self._clients.get(loop)
+        if client is None:
+            if self.url is not None:
+                client = redis.asyncio.Redis.from_url(self.url, **self.redis_kwargs)
+            else:
+                client = redis.asyncio.Redis(**self.redis_kwargs)
+            self._clients[loop] = client
+        return client
+
+    async def aclose(self) -> None:
+        """Close the running event loop's client (call it at shutdown)."""
+        import asyncio
+
+        client = self._clients.pop(asyncio.get_running_loop(), None)
+        if client is not None:
+            await client.aclose()
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self.client(), name)
+
+    def __repr__(self) -> str:
+        return "AsyncRedisClient()"
 
 
 class AsyncRedisStorage(_RedisLayout, LockingStorage):
@@ -194,9 +303,7 @@ class AsyncRedisStorage(_RedisLayout, LockingStorage):
         if value is None:
             await self.delete(key)
             return
-        name = self._name(key, create=True)
-        assert name is not None
-        await self.redis.set(name, value, ex=self.ttl)
+        await cast(Any, self.redis.eval(*self._write(key, value)))
 
     async def delete(self, key: str) -> None:
         """Remove ``key`` for the current session."""

@@ -13,8 +13,9 @@ Two optional capabilities make a storage safe to share between processes and hos
   holds it, so several workers that serve one session refresh it once, and a refresh token is
   never presented twice. The lock expires after ``ttl`` seconds, so a crashed holder cannot
   block a session; a waiter gives up after a bounded wait (``storage.error``, op ``lock``).
-- a **rotating session id**, ``rotate()``: logto-rs calls it when a sign-in starts and when a
-  callback succeeds, so a session id planted in a victim's browser is worthless afterwards.
+- a **rotating session id**, ``rotate()``: logto-rs calls it when a callback succeeds, so a
+  session id planted in a victim's browser is worthless afterwards. Starting a sign-in keeps
+  the id: a signed-in session stays where a back-channel logout finds it.
 
 Without a lock, refreshes are coordinated inside one process only (every client of the process
 shares that coordination).

@@ -13,6 +13,12 @@ on macOS), or the directory given. The directory is created with mode ``0700`` a
 ``0600``. Every write replaces the file atomically (a temporary file in the same directory,
 ``fsync``, ``rename``) under a write lock, so a reader sees the old or the new file, never half
 of one, and concurrent writers never lose each other's keys.
+
+A store in a place another user controls is refused with
+:class:`~logto_rs.errors.LogtoStorageError` before anything is read or locked: a directory, token
+file or lock file that belongs to another user or that other users may write (they could plant
+a session or swap the file), and a token or lock file that is a symbolic link (both are opened
+with ``O_NOFOLLOW``).
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ import json
 import os
 import re
 import secrets
+import stat
 import sys
 import tempfile
 import threading
@@ -32,7 +39,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Literal, Optional
 
-from .errors import LogtoConfigError
+from .errors import LogtoConfigError, LogtoStorageError
 from .storage import LockingStorage
 
 __all__ = ["FileTokenStore", "KeyringTokenStore", "TokenStore", "default_directory", "open_token_store"]
@@ -66,6 +73,41 @@ def _session_name(endpoint: str, app_id: str) -> str:
     return f"{readable}-{digest}"
 
 
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+
+
+def _check_owned(path: Path, status: os.stat_result, kind: str) -> None:
+    """Refuse ``path`` unless it is a ``kind`` of the current user that only they may write."""
+    is_kind = stat.S_ISDIR if kind == "directory" else stat.S_ISREG
+    if not is_kind(status.st_mode):
+        why = f"it is not a {'directory' if kind == 'directory' else 'regular file'}"
+    elif status.st_uid != os.geteuid():
+        why = "it belongs to another user"
+    elif status.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        why = "other users may write it"
+    else:
+        return
+    raise LogtoStorageError(f"refusing the token store's {kind} {str(path)!r}: {why}", "storage.error")
+
+
+def _open_own(path: Path, flags: int, kind: str) -> int:
+    """Open ``path`` without following a symbolic link, and check that it is the user's own."""
+    try:
+        fd = os.open(path, flags | _NOFOLLOW, 0o600)
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            raise LogtoStorageError(
+                f"refusing the token store's {kind} {str(path)!r}: it is a symbolic link", "storage.error"
+            ) from None
+        raise
+    try:
+        _check_owned(path, os.fstat(fd), kind)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
 class _FileLock:
     """An ``flock`` on a lock file: exclusive between processes and between threads."""
 
@@ -73,7 +115,7 @@ class _FileLock:
         self.path = path
 
     def acquire(self, blocking: bool) -> Optional[int]:
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o600)
+        fd = _open_own(self.path, os.O_RDWR | os.O_CREAT, "lock file")
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
         except OSError as error:
@@ -107,6 +149,16 @@ class TokenStore(LockingStorage):
 
     def _ensure_directory(self) -> None:
         self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self._check_directory()
+
+    def _check_directory(self) -> bool:
+        """Whether the directory exists; refuse it when it is not the user's own."""
+        try:
+            status = os.stat(self.directory)
+        except FileNotFoundError:
+            return False
+        _check_owned(self.directory, status, "directory")
+        return True
 
     def _lock_file(self, name: str) -> _FileLock:
         return _FileLock(self.directory / f"{self.name}.{re.sub(r'[^a-z0-9_-]', '_', name.lower())}.lock")
@@ -205,11 +257,15 @@ class FileTokenStore(TokenStore):
         return self.directory / f"{self.name}.json"
 
     def _load(self) -> dict[str, str]:
+        if not self._check_directory():
+            return {}
         try:
-            with open(self.path, encoding="utf-8") as file:
-                data = json.load(file)
+            fd = _open_own(self.path, os.O_RDONLY, "token file")
         except FileNotFoundError:
             return {}
+        try:
+            with os.fdopen(fd, encoding="utf-8") as file:
+                data = json.load(file)
         except (ValueError, UnicodeDecodeError):
             return {}  # unreadable: as if signed out (the next sign-in replaces it)
         if not isinstance(data, dict):

@@ -4,7 +4,8 @@ One verifier serves a whole process (it is thread-safe). It discovers the tenant
 keys once, keeps the parsed keys for the JWKS answer's ``max-age`` (at least
 ``jwksRefetchCooldown``, at most 24 hours, 10 minutes without one), and refetches them when a
 token names an unknown key id (a burst of two such refetches, then one per
-``jwksRefetchCooldown``, so forged key ids cannot flood Logto nor keep a real rotation out).
+``jwksRefetchCooldown``, so forged key ids cannot flood Logto nor keep a real rotation out; a key
+id a fetch has just looked for in vain is not looked for again within the cooldown).
 Each token is checked in Rust: ``typ`` (``at+jwt``), ``crit`` (refused), the signature
 (ES256/ES384/ES512/RS*/PS* only; ``none`` and HS* are refused), ``iss``, ``aud``, ``sub``,
 ``exp``, ``iat`` and ``nbf`` (with ``clockTolerance``), the types of the claims
@@ -34,8 +35,12 @@ has its own (a forked worker starts empty).
 With ``introspectWith=(clientId, clientSecret)`` an opaque access token (Logto issues one when
 no API resource is asked for) is verified at the provider's introspection endpoint with those
 app credentials; active answers are reused for ``introspectionTtl`` seconds at most (never past
-the token's ``exp``), and concurrent requests with one token share one introspection. Its
-claims have an empty ``aud`` (the token names no API); an inactive token is a 401 (check
+the token's ``exp``), inactive ones for ``introspectionNegativeTtl``, and concurrent requests
+with one token share one introspection. At most ``introspectionRateLimit`` introspections are
+sent a second: a new opaque token beyond that is a 401 (check ``introspection_rate``). Such a
+token names no API (its ``aud`` is empty), and any app of the tenant can get one for its user,
+so it is accepted only when issued to an app of ``introspectionClients`` (by default the app of
+``introspectWith``), else it is a 401 (check ``client_id``); an inactive token is a 401 (check
 ``active``).
 
 A token with an actor (``act``: Logto issues one when a first-party app exchanges a subject
@@ -116,6 +121,9 @@ class _VerifierBase:
         cacheTtl: float = 300.0,
         introspectWith: Optional[tuple[str, str]] = None,
         introspectionTtl: float = 30.0,
+        introspectionClients: Sequence[str] = (),
+        introspectionNegativeTtl: float = 60.0,
+        introspectionRateLimit: Optional[float] = 50.0,
     ) -> None:
         self._endpoint = endpoint
         self._blocking: Optional[BlockingAccessTokenVerifier] = None
@@ -134,6 +142,9 @@ class _VerifierBase:
             allow_impersonation=allowImpersonation,
             introspect_with=introspectWith,
             introspection_ttl=introspectionTtl,
+            introspection_clients=list(introspectionClients),
+            introspection_negative_ttl=introspectionNegativeTtl,
+            introspection_rate_limit=introspectionRateLimit,
         )
 
     def __repr__(self) -> str:
@@ -216,7 +227,8 @@ class AccessTokenVerifier(_VerifierBase):
             organization, or an organization-scoped resource token's ``organization_id``).
         clockTolerance: Seconds of clock skew tolerated on ``exp``/``iat``/``nbf``.
         jwksRefetchCooldown: Paces key refetches caused by unknown key ids (a burst of two,
-            then one per cooldown) and is the shortest time fetched keys are kept.
+            then one per cooldown; a key id just looked for in vain waits a whole cooldown) and
+            is the shortest time fetched keys are kept.
         requestTimeout: Seconds allowed for one request to Logto.
         connectTimeout: Seconds allowed to open a connection to Logto.
         allowInsecureHttp: Allow plain ``http://`` to hosts other than loopback, for
@@ -230,8 +242,17 @@ class AccessTokenVerifier(_VerifierBase):
         introspectWith: ``(clientId, clientSecret)`` of a Logto app (a traditional web or
             machine-to-machine app) to verify opaque access tokens at the provider's
             introspection endpoint. Without it opaque tokens are rejected as malformed.
-        introspectionTtl: Longest time, in seconds, an introspection answer is reused (never
-            past the token's ``exp``); a revoked opaque token is refused at most this late.
+        introspectionTtl: Longest time, in seconds, an active introspection answer is reused
+            (never past the token's ``exp``); a revoked opaque token is refused at most this
+            late.
+        introspectionClients: The app ids whose opaque tokens are accepted (an opaque token
+            names no API; any app of the tenant can get one). Empty (the default): the app of
+            ``introspectWith`` alone. Others are rejected (401, check ``client_id``).
+        introspectionNegativeTtl: Seconds an inactive answer is reused (``0``: not at all), in
+            a cache of its own bounded by ``cacheSize``.
+        introspectionRateLimit: Most introspection requests a second, in bursts of as many
+            (``None``: no bound). A token that would need one more is rejected (401, check
+            ``introspection_rate``) without a request.
 
     Raises:
         LogtoConfigError: an invalid endpoint, audience, scope or timeout.

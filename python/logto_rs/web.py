@@ -12,7 +12,13 @@ from collections.abc import Iterable, Mapping
 from typing import Any, Optional
 from urllib.parse import urlsplit
 
-from .errors import LogtoAccessTokenError, LogtoInsufficientScopeError, LogtoInvalidTokenError
+from .errors import (
+    LogtoAccessTokenError,
+    LogtoException,
+    LogtoInsufficientScopeError,
+    LogtoInvalidTokenError,
+    LogtoStorageError,
+)
 
 __all__ = [
     "COOKIE_LIMIT",
@@ -23,6 +29,7 @@ __all__ = [
     "no_bearer_token_error",
     "insecure_cookie_message",
     "is_loopback",
+    "is_refusal",
     "is_same_origin",
     "safe_next",
     "wants_redirect",
@@ -83,6 +90,14 @@ def insecure_cookie_message(host: str) -> Optional[str]:
         f"the session cookie is not Secure while serving {host!r}: it would travel over plain "
         "HTTP. Mark the session cookie Secure (and serve HTTPS)."
     )
+
+
+def is_refusal(error: LogtoStorageError) -> bool:
+    """Whether a storage error is the SDK's own refusal (``storage.cookie_too_large``), not an outage.
+
+    An outage (Redis, a cache, a database out of reach) is answered 503; a refusal is a bug.
+    """
+    return isinstance(error.__cause__, LogtoException)
 
 
 def wants_redirect(method: str, accept_html: bool) -> bool:

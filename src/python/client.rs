@@ -8,6 +8,7 @@ use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::PyString;
 
+use super::api::{api_call, api_output, retry_policy};
 use super::convert::ConfigInput;
 use super::operation::{Exchange, Output, PyOperation};
 use super::storage::PyStorage;
@@ -290,11 +291,43 @@ impl PyCoreClient {
         })
     }
 
+    /// One Account API call as the signed-in user: `(status, total_number, body_text)`. `retry`
+    /// is `(max_retries, base_delay, max_delay)`, the delays in seconds.
+    #[pyo3(signature = (storage, method, segments, query, body, headers, retry))]
+    #[allow(clippy::too_many_arguments)]
+    fn account_call(
+        &self,
+        storage: Py<PyAny>,
+        method: &str,
+        segments: Vec<String>,
+        query: Vec<(String, String)>,
+        body: Option<String>,
+        headers: Vec<(String, String)>,
+        retry: (u32, f64, f64),
+    ) -> PyResult<PyOperation> {
+        let call = api_call(method, segments, query, body, headers)?;
+        let retry = retry_policy(retry)?;
+        Ok(self.operation(storage, |client, storage| async move {
+            Ok(api_output(
+                client.account_api_call(&storage, &call, &retry).await?,
+            ))
+        }))
+    }
+
     /// The userinfo response as a JSON object string.
     fn fetch_user_info(&self, storage: Py<PyAny>) -> PyOperation {
         self.operation(storage, |client, storage| async move {
             let info = client.fetch_user_info(&storage).await?;
             Ok(Output::Str(serde_json::Value::Object(info).to_string()))
+        })
+    }
+
+    /// Whether a user is signed in with an unexpired ID token, renewing an expired one first.
+    fn signed_in_with_fresh_id_token(&self, storage: Py<PyAny>) -> PyOperation {
+        self.operation(storage, |client, storage| async move {
+            Ok(Output::Bool(
+                client.signed_in_with_fresh_id_token(&storage).await?,
+            ))
         })
     }
 
@@ -391,24 +424,40 @@ impl PyCoreClient {
         })
     }
 
-    /// Verifies a back-channel logout token and claims its `jti` in `replay_store` (an object
+    /// Verifies a back-channel logout token, every check but the replay. The result is a JSON
+    /// object: `sub`, `sid`, `iat`, `exp`, `jti`.
+    fn verify_logout_token(&self, token: String) -> PyOperation {
+        let client = self.client.clone();
+        PyOperation::new(
+            Box::pin(async move { Ok(logout_json(&client.verify_logout_token(&token).await?)) }),
+            Arc::new(Exchange::default()),
+        )
+    }
+
+    /// Claims a verified logout token's `jti` until `expires_at` in `replay_store` (an object
     /// with `claim(jti, ttl_seconds)`, sync or async), or in this process's memory when it is
-    /// `None`. The result is a JSON object: `sub`, `sid`, `iat`, `exp`.
-    #[pyo3(signature = (token, replay_store=None))]
-    fn verify_logout_token(&self, token: String, replay_store: Option<Py<PyAny>>) -> PyOperation {
+    /// `None`. Fails with the `jti` check for a replay.
+    #[pyo3(signature = (jti, expires_at, replay_store=None))]
+    fn claim_logout_token(
+        &self,
+        jti: String,
+        expires_at: u64,
+        replay_store: Option<Py<PyAny>>,
+    ) -> PyOperation {
         match replay_store {
-            Some(store) => self.operation(store, |client, store| async move {
-                Ok(logout_json(&client.verify_logout_token(&token, &store).await?))
+            Some(store) => self.operation(store, move |client, store| async move {
+                client.claim_logout_token(&jti, expires_at, &store).await?;
+                Ok(Output::OptStr(None))
             }),
             None => {
                 let store = self.logout_replays.get(|_| MemoryReplayStore::default());
                 let client = self.client.clone();
-                let exchange = Arc::new(Exchange::default());
                 PyOperation::new(
-                    Box::pin(
-                        async move { Ok(logout_json(&client.verify_logout_token(&token, &*store).await?)) },
-                    ),
-                    exchange,
+                    Box::pin(async move {
+                        client.claim_logout_token(&jti, expires_at, &*store).await?;
+                        Ok(Output::OptStr(None))
+                    }),
+                    Arc::new(Exchange::default()),
                 )
             }
         }
@@ -432,6 +481,7 @@ fn logout_json(token: &LogoutToken) -> Output {
             "sid": token.session_id,
             "iat": token.issued_at,
             "exp": token.expires_at,
+            "jti": token.jti,
         })
         .to_string(),
     )

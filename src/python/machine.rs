@@ -1,6 +1,5 @@
 //! `MachineClient`: a machine-to-machine app's `client_credentials` tokens, token exchange
-//! (personal access tokens, delegation, impersonation), and the Management API's personal access
-//! tokens and subject tokens, for Python. Every network method returns an `Operation` (none of
+//! (personal access tokens, delegation, impersonation), and any Management API call, for Python. Every network method returns an `Operation` (none of
 //! them touches a storage); results cross as JSON.
 
 use std::future::Future;
@@ -9,6 +8,7 @@ use std::sync::Arc;
 use pyo3::prelude::*;
 use serde::Serialize;
 
+use super::api::{api_call, api_output, retry_policy};
 use super::convert::MachineConfigInput;
 use super::operation::{Exchange, Output, PyOperation};
 use crate::client::LogtoClient;
@@ -128,6 +128,26 @@ impl PyMachineClient {
         }))
     }
 
+    /// One Management API call: `(status, total_number, body_text)`. `retry` is
+    /// `(max_retries, base_delay, max_delay)`, the delays in seconds.
+    #[pyo3(signature = (method, segments, query, body, headers, retry))]
+    fn management_call(
+        &self,
+        method: &str,
+        segments: Vec<String>,
+        query: Vec<(String, String)>,
+        body: Option<String>,
+        headers: Vec<(String, String)>,
+        retry: (u32, f64, f64),
+    ) -> PyResult<PyOperation> {
+        let call = api_call(method, segments, query, body, headers)?;
+        let retry = retry_policy(retry)?;
+        let api = self.management.clone();
+        Ok(operation(async move {
+            Ok(api_output(api.send_call(&call, &retry).await?))
+        }))
+    }
+
     fn management_api_token(&self) -> PyOperation {
         let api = self.management.clone();
         operation(async move { json(&api.token().await?) })
@@ -181,62 +201,5 @@ impl PyMachineClient {
             actor_token,
             subject_token_type.as_deref(),
         )
-    }
-
-    /// `context`: a JSON object's text, or `None`.
-    #[pyo3(signature = (user_id, context=None))]
-    fn create_subject_token(&self, user_id: String, context: Option<String>) -> PyResult<PyOperation> {
-        let context = context
-            .map(|text| serde_json::from_str::<serde_json::Value>(&text))
-            .transpose()
-            .map_err(|_| Error::config("the subject token's context is not JSON"))?;
-        let api = self.management.clone();
-        Ok(operation(async move {
-            json(&api.create_subject_token(&user_id, context.as_ref()).await?)
-        }))
-    }
-
-    fn list_personal_access_tokens(&self, user_id: String) -> PyOperation {
-        let api = self.management.clone();
-        operation(async move { json(&api.list_personal_access_tokens(&user_id).await?) })
-    }
-
-    #[pyo3(signature = (user_id, name, expires_at=None))]
-    fn create_personal_access_token(
-        &self,
-        user_id: String,
-        name: String,
-        expires_at: Option<i64>,
-    ) -> PyOperation {
-        let api = self.management.clone();
-        operation(async move {
-            json(
-                &api.create_personal_access_token(&user_id, &name, expires_at)
-                    .await?,
-            )
-        })
-    }
-
-    fn rename_personal_access_token(
-        &self,
-        user_id: String,
-        current_name: String,
-        name: String,
-    ) -> PyOperation {
-        let api = self.management.clone();
-        operation(async move {
-            json(
-                &api.rename_personal_access_token(&user_id, &current_name, &name)
-                    .await?,
-            )
-        })
-    }
-
-    fn delete_personal_access_token(&self, user_id: String, name: String) -> PyOperation {
-        let api = self.management.clone();
-        operation(async move {
-            api.delete_personal_access_token(&user_id, &name).await?;
-            Ok(Output::OptStr(None))
-        })
     }
 }

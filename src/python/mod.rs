@@ -1,6 +1,7 @@
 //! The Python binding: `logto_rs._core`. Registers the classes and nothing else; the protocol
 //! lives in the crate, the Pythonic API in `python/logto_rs/`.
 
+mod api;
 mod client;
 mod convert;
 mod errors;

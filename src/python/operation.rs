@@ -100,6 +100,8 @@ pub(crate) enum Output {
     Bool(bool),
     Str(String),
     OptStr(Option<String>),
+    /// A REST API answer: status, `Total-Number`, the JSON body's text.
+    Api(u16, Option<u64>, String),
 }
 
 impl Output {
@@ -108,6 +110,7 @@ impl Output {
             Self::OptStr(None) => py.None(),
             Self::Bool(b) => b.into_pyobject(py)?.to_owned().into_any().unbind(),
             Self::Str(s) | Self::OptStr(Some(s)) => s.into_pyobject(py)?.into_any().unbind(),
+            Self::Api(status, total, body) => (status, total, body).into_pyobject(py)?.into_any().unbind(),
         })
     }
 }

@@ -18,7 +18,8 @@ use crate::jwks::VerifyingKey;
 use crate::jwt::{Algorithm, ClaimChecks, MAX_TOKEN_BYTES, TokenKind, allowed_algorithm, check_payload};
 use crate::secret::ClientSecret;
 use crate::verifier::{
-    AccessTokenVerifier, CacheLimits, DEFAULT_CACHE_LIMITS, Requirements, VerifiedAccessToken,
+    AccessTokenVerifier, CacheLimits, DEFAULT_CACHE_LIMITS, IntrospectionLimits, Requirements,
+    VerifiedAccessToken,
 };
 
 /// The token's text, or why it cannot be a token, without copying an oversized string.
@@ -48,7 +49,8 @@ impl PyCoreVerifier {
         clock_tolerance=60.0, jwks_refetch_cooldown=30.0, request_timeout=10.0, connect_timeout=5.0,
         allow_insecure_http=false, cache_size=4096,
         cache_ttl=300.0, allow_impersonation=true,
-        introspect_with=None, introspection_ttl=30.0))]
+        introspect_with=None, introspection_ttl=30.0, introspection_clients=Vec::new(),
+        introspection_negative_ttl=60.0, introspection_rate_limit=Some(50.0)))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         endpoint: String,
@@ -65,6 +67,9 @@ impl PyCoreVerifier {
         allow_impersonation: bool,
         introspect_with: Option<(String, String)>,
         introspection_ttl: f64,
+        introspection_clients: Vec<String>,
+        introspection_negative_ttl: f64,
+        introspection_rate_limit: Option<f64>,
     ) -> Result<Self> {
         let cache_ttl = seconds("cacheTtl", cache_ttl)?;
         let mut builder = AccessTokenVerifier::builder(endpoint, audience)
@@ -78,7 +83,13 @@ impl PyCoreVerifier {
             .allow_impersonation(allow_impersonation);
         if let Some((client_id, secret)) = introspect_with {
             let ttl = seconds("introspectionTtl", introspection_ttl)?;
-            builder = builder.introspection(client_id, ClientSecret::new(secret), ttl);
+            builder = builder
+                .introspection(client_id, ClientSecret::new(secret), ttl)
+                .introspection_clients(introspection_clients)
+                .introspection_limits(IntrospectionLimits {
+                    negative_ttl: seconds("introspectionNegativeTtl", introspection_negative_ttl)?,
+                    calls_per_second: introspection_rate_limit,
+                });
         }
         let verifier = builder
             .settings(settings(

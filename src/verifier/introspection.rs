@@ -3,11 +3,18 @@
 //! verifier asks the provider's introspection endpoint (RFC 7662, authenticated with the app's
 //! credentials, `client_secret_basic`) whether the token is active and what it grants.
 //!
-//! Answers are kept in a [`TokenCache`] for a short, bounded time that never passes the token's
-//! `exp` (inactive answers too: an inactive token never becomes active), and concurrent
-//! introspections of one token share one request.
+//! Active answers are kept in a [`TokenCache`] for a short, bounded time that never passes the
+//! token's `exp`; inactive ones in a cache of their own (an inactive token never becomes
+//! active), so a flood of made-up tokens cannot evict the answers for real ones. Concurrent
+//! introspections of one token share one request, and requests are paced by a token bucket
+//! ([`IntrospectionLimits::calls_per_second`]): a token that would need one beyond it is
+//! rejected (check `introspection_rate`) without a request.
+//!
+//! An opaque token names no API, so an active one is accepted only when it was issued to one of
+//! the apps the verifier accepts ([`IntrospectionLimits`]' caller configures them; by default
+//! the introspecting app itself): any app of the tenant can obtain an opaque token for its user.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -20,6 +27,19 @@ use crate::jwt::{self, RegisteredClaims};
 use crate::process::PerProcess;
 use crate::secret::ClientSecret;
 use crate::single_flight::{Lanes, run_in_lane};
+use crate::token_bucket::{Rate, TokenBucket};
+
+/// How much introspection a verifier may cause (see
+/// [`AccessTokenVerifierBuilder::introspection_limits`](super::AccessTokenVerifierBuilder::introspection_limits)).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct IntrospectionLimits {
+    /// How long an inactive answer is reused (zero: not at all); such entries are bounded by
+    /// the verifier's cache size, apart from the active answers.
+    pub negative_ttl: Duration,
+    /// Most introspection requests a second, in bursts of as many; `None`: no bound. Tokens
+    /// that would need a request beyond it are rejected (check `introspection_rate`).
+    pub calls_per_second: Option<f64>,
+}
 
 /// What the provider said about a token.
 #[derive(Debug)]
@@ -30,11 +50,20 @@ pub(crate) enum Introspected {
     Inactive,
 }
 
-/// The app credentials and the answers of the introspection endpoint.
+/// The app credentials, the apps whose tokens are accepted, and the answers of the
+/// introspection endpoint.
 pub(crate) struct Introspection {
     client_id: String,
     secret: ClientSecret,
+    /// The `client_id`s whose opaque tokens are accepted.
+    clients: Vec<String>,
+    /// Active answers.
     answers: Arc<TokenCache<Introspected>>,
+    /// Inactive answers.
+    refused: Arc<TokenCache<Introspected>>,
+    /// The pace of requests (`None`: unbounded).
+    rate: Option<Rate>,
+    bucket: PerProcess<Mutex<TokenBucket>>,
     lanes: PerProcess<Lanes<TokenDigest>>,
 }
 
@@ -52,25 +81,63 @@ pub(crate) fn is_opaque(token: &str) -> bool {
 }
 
 impl Introspection {
-    pub(crate) fn new(client_id: String, secret: ClientSecret, limits: CacheLimits) -> Self {
+    /// Introspects as `client_id`; accepts the tokens of `clients` (empty: of `client_id`);
+    /// caches active answers within `cache` and inactive ones within `cache` and `limits`.
+    pub(crate) fn new(
+        client_id: String,
+        secret: ClientSecret,
+        clients: Vec<String>,
+        cache: CacheLimits,
+        limits: IntrospectionLimits,
+    ) -> Self {
+        let clients = if clients.is_empty() {
+            vec![client_id.clone()]
+        } else {
+            clients
+        };
         Self {
             client_id,
             secret,
-            answers: Arc::new(TokenCache::new(limits)),
+            clients,
+            answers: Arc::new(TokenCache::new(cache)),
+            refused: Arc::new(TokenCache::new(CacheLimits {
+                max_age: limits.negative_ttl,
+                ..cache
+            })),
+            rate: limits.calls_per_second.map(Rate::per_second),
+            bucket: PerProcess::new(),
             lanes: PerProcess::new(),
         }
     }
 
+    /// Whether an opaque token issued to `client_id` is accepted.
+    pub(crate) fn accepts_client(&self, client_id: Option<&str>) -> bool {
+        client_id.is_some_and(|id| self.clients.iter().any(|c| c == id))
+    }
+
     /// The cached answer for `token`, if any.
     pub(crate) fn cached(&self, token: &str) -> Option<Arc<Introspected>> {
-        self.answers.get(&self.answers.key(token)?)
+        let digest = self.answers.key(token).or_else(|| self.refused.key(token))?;
+        self.answers.get(&digest).or_else(|| self.refused.get(&digest))
+    }
+
+    /// Spends one request of the rate limit; `false` when it is exhausted.
+    fn may_send(&self) -> bool {
+        let Some(rate) = self.rate else {
+            return true;
+        };
+        let bucket = self.bucket.get(|_| Mutex::new(TokenBucket::default()));
+        let mut bucket = bucket.lock().unwrap_or_else(PoisonError::into_inner);
+        bucket.take(rate)
     }
 
     /// The provider's answer for `token`: the cached one, or one request (shared with
-    /// concurrent callers for the same token), whose answer is then cached.
+    /// concurrent callers for the same token, within the rate limit), whose answer is then
+    /// cached.
     ///
     /// # Errors
-    /// Network and response errors of the request.
+    /// Network and response errors of the request; [`ValidationError::IntrospectionRate`] when
+    /// the rate limit allows no request now.
     pub(crate) async fn introspect(
         &self,
         http: &HttpClient,
@@ -79,18 +146,20 @@ impl Introspection {
         now: u64,
     ) -> Result<Arc<Introspected>> {
         let digest = token_digest(token);
-        let cacheable = self.answers.key(token).is_some();
-        if cacheable && let Some(answer) = self.answers.get(&digest) {
+        if let Some(answer) = self.cached(token) {
             return Ok(answer);
         }
         let lanes = self.lanes.get(|_| Lanes::default());
         let guard = lanes.enter(&digest).await?;
-        if cacheable && let Some(answer) = self.answers.get(&digest) {
+        if let Some(answer) = self.cached(token) {
             return Ok(answer);
         }
+        if !self.may_send() {
+            return Err(Error::AccessTokenRejected(ValidationError::IntrospectionRate));
+        }
         let (http, endpoint, token) = (http.clone(), endpoint.to_owned(), token.to_owned());
-        let (client_id, secret, answers) =
-            (self.client_id.clone(), self.secret.clone(), self.answers.clone());
+        let (client_id, secret) = (self.client_id.clone(), self.secret.clone());
+        let (answers, refused) = (self.answers.clone(), self.refused.clone());
         run_in_lane(guard, async move {
             let params = [("token", token.as_str()), ("token_type_hint", "access_token")];
             let auth = ClientAuth::Basic {
@@ -102,11 +171,15 @@ impl Introspection {
                 .await?;
             let (answer, expires_at) = read_answer(answer)?;
             let answer = Arc::new(answer);
-            if cacheable {
-                let ttl = expires_at.map_or(answers.limits().max_age, |exp| {
+            let cache = match *answer {
+                Introspected::Active(_) => &answers,
+                Introspected::Inactive => &refused,
+            };
+            if cache.key(&token).is_some() {
+                let ttl = expires_at.map_or(cache.limits().max_age, |exp| {
                     Duration::from_secs(exp.saturating_sub(now))
                 });
-                answers.insert(digest, answer.clone(), ttl);
+                cache.insert(digest, answer.clone(), ttl);
             }
             Ok(answer)
         })

@@ -465,3 +465,64 @@ fn impersonated_tokens_are_accepted_unless_refused() {
         ValidationError::Claim("act")
     );
 }
+
+#[test]
+fn an_opaque_token_is_for_this_api_by_its_audience_or_an_accepted_app() {
+    let build = |clients: Vec<String>| {
+        AccessTokenVerifier::builder("https://tenant.logto.app/", Some(API.into()))
+            .introspection(
+                "api-app".into(),
+                ClientSecret::new("s"),
+                DEFAULT_INTROSPECTION_TTL,
+            )
+            .introspection_clients(clients)
+            .build()
+            .unwrap()
+    };
+    let answer = |overrides: &Value| {
+        let payload = claims(overrides).to_string();
+        Introspected::Active(Arc::new(Verified {
+            claims: serde_json::from_str(&payload).unwrap(),
+            payload,
+            key_generation: 0,
+        }))
+    };
+    let decide = |verifier: &AccessTokenVerifier, answer: &Introspected| {
+        let requirements = Requirements::default();
+        let mut expectations = verifier.expectations(&requirements, API);
+        expectations.now = NOW;
+        let introspection = verifier.inner.introspection.as_ref().unwrap();
+        verifier
+            .decide_introspected(introspection, answer, &expectations)
+            .map(|v| v.claims().subject().map(str::to_owned))
+    };
+    let own = answer(&json!({"aud": [], "client_id": "api-app"}));
+    let other = answer(&json!({"aud": [], "client_id": "third-party"}));
+    let anonymous = answer(&json!({"aud": [], "client_id": null}));
+    let for_this_api = answer(&json!({"aud": [API], "client_id": "third-party"}));
+    let for_another_api = answer(&json!({"aud": ["https://other"], "client_id": "api-app"}));
+
+    let default = build(Vec::new()); // the introspecting app alone
+    assert!(decide(&default, &own).is_ok());
+    assert!(decide(&default, &for_this_api).is_ok());
+    for (refused, check) in [
+        (&other, "client_id"),
+        (&anonymous, "client_id"),
+        (&for_another_api, "aud"),
+    ] {
+        match decide(&default, refused) {
+            Err(Error::AccessTokenRejected(e)) => assert_eq!(e.check(), check),
+            outcome => panic!("expected a rejection, got {outcome:?}"),
+        }
+    }
+    let listed = build(vec!["third-party".into()]);
+    assert!(decide(&listed, &other).is_ok());
+    assert!(matches!(
+        decide(&listed, &own),
+        Err(Error::AccessTokenRejected(ValidationError::Client))
+    ));
+    assert_eq!(
+        Challenge::new(&ValidationError::Client).status,
+        Challenge::new(&ValidationError::IntrospectionRate).status
+    );
+}

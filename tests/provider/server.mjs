@@ -7,8 +7,10 @@
 // stop it cleanly. Env: PORT, ALG (ES384 | RS256 | ES256 | ES512 | PS256), SEED (seed file path).
 //
 //   /oidc/...         oidc-provider (issuer http://127.0.0.1:<port>/oidc)
+//   /device           Logto's device page: sends the person on to the provider's (/oidc/device)
 //   /interaction/...  headless-friendly sign-in pages and automatic consent (lib/interactions.mjs)
-//   /api/...          Management API personal access token routes (lib/management-api.mjs)
+//   /api/...          Management API personal access token and user routes, the Account API's
+//                     GET /api/my-account (lib/management-api.mjs)
 //   /__admin/...      test control: faults, ID token tampering, keys, request log (lib/admin.mjs)
 
 import './lib/stdout-guard.mjs';
@@ -73,7 +75,9 @@ const handleAdmin = makeAdminHandler({
   },
 });
 const handleInteraction = makeInteractionHandler({ getProvider: () => provider, directory });
-const handleManagementApi = makeManagementApiHandler({ directory, keyRing, issuer });
+const handleManagementApi = makeManagementApiHandler({
+  directory, keyRing, issuer, getProvider: () => provider,
+});
 
 /** LT koa-resource-param: a comma-separated `resource` query value means several resources. */
 function splitResourceQueryParams(req, url) {
@@ -199,6 +203,9 @@ async function handle(req, res) {
     // answered by a test control
   } else if (under(url.pathname, MOUNT)) {
     forwardToProvider(req, res, url, rawBody, body);
+  } else if (url.pathname === '/device' && req.method === 'GET') {
+    res.writeHead(302, { location: `${MOUNT}/device${url.search}` });
+    res.end();
   } else if (under(url.pathname, '/interaction') && await handleInteraction(req, res, url, body)) {
     // handled
   } else if (under(url.pathname, '/api')) {

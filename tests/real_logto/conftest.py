@@ -1,10 +1,16 @@
-"""The real-Logto suite: fixtures over a running Logto 1.37.1 (../shared/logto/logto.sh up).
+"""The real-Logto suite: fixtures over a running Logto built by tools/logto/logto.sh.
 
 The server, its apps, users, organization and resources come from `provision.json` in
-`$LOGTO_HOME` (default /var/tmp/logto-real). Sign-in goes through Logto's Experience API with the
-`signin.py` that ships beside `logto.sh` (`$LOGTO_SHARED`, default ../shared/logto from the
-repository), never a copy of it. `bash .ci/real-logto` starts the server and runs this directory;
-without a server the tests are skipped, or fail when `LOGTO_REAL_REQUIRED=1` (as in CI).
+`$LOGTO_HOME` (default: the home of `$LOGTO_VERSION`, itself 1.42.0 by default, as pinned in
+tools/logto/versions/). Sign-in goes through Logto's Experience API with the repository's
+tools/logto/signin.py, device approval with tools/logto/device_signin.py. `bash .ci/real-logto`
+starts the servers and runs this directory against each version; without a server the tests are
+skipped, or fail when `LOGTO_REAL_REQUIRED=1` (as in CI).
+
+What a test depends on is what the server's discovery document advertises, never a version
+string: `@pytest.mark.advertises(name)` collects a test only where discovery has `name`,
+`@pytest.mark.lacks(name)` only where it has not. A test that does not apply to the server is
+deselected at collection (never skipped), and its name says which behaviour it is about.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ import re
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -26,12 +32,27 @@ import pytest
 from logto_rs import LogtoClient, LogtoConfig, LogtoM2MClient, LogtoM2MConfig, MemoryStorage, Storage
 
 REPO = Path(__file__).resolve().parents[2]
-LOGTO_HOME = Path(os.environ.get("LOGTO_HOME", "/var/tmp/logto-real"))
-LOGTO_SHARED = Path(os.environ.get("LOGTO_SHARED", REPO.parent / "shared" / "logto"))
+HARNESS = REPO / "tools" / "logto"
+LOGTO_VERSION = os.environ.get("LOGTO_VERSION", "1.42.0")
+
+
+def _pinned_home(version: str) -> Path:
+    """The default LOGTO_HOME pinned for `version` (tools/logto/versions/<version>)."""
+    pins = (HARNESS / "versions" / version).read_text()
+    match = re.search(r"^DEFAULT_HOME=(\S+)", pins, re.MULTILINE)
+    assert match, f"no DEFAULT_HOME in the pins of Logto {version}"
+    return Path(match.group(1))
+
+
+LOGTO_HOME = Path(os.environ.get("LOGTO_HOME") or _pinned_home(LOGTO_VERSION))
 ORGANIZATIONS_SCOPE = "urn:logto:scope:organizations"
 REDIRECT_URI = "http://127.0.0.1:5000/callback"
 POST_LOGOUT_URI = "http://127.0.0.1:5000/"
 UNKNOWN_RESOURCE = "https://unknown.example.com"
+# Logto 1.38 brought the device flow and service-to-service delegation together. Discovery
+# advertises the first (RFC 8628's `device_authorization_endpoint`) and nothing names the second,
+# so tests of either go by this field.
+DEVICE_FLOW = "device_authorization_endpoint"
 
 
 @dataclass(frozen=True)
@@ -51,6 +72,10 @@ class RealLogto:
     native: str
     m2m: tuple[str, str]
     core_log: Path
+    discovery: dict[str, Any] = field(default_factory=dict)
+    # Provisioned only on a Logto that advertises the device flow (1.38+).
+    device: Optional[str] = None
+    service: Optional[tuple[str, str]] = None
 
     def user_id(self, name: str) -> str:
         return self.users[name]["id"]
@@ -65,7 +90,8 @@ def _load() -> Optional[RealLogto]:
         return None
     p = json.loads(path.read_text())
     try:
-        httpx.get(p["issuer"] + "/.well-known/openid-configuration", timeout=5).raise_for_status()
+        response = httpx.get(p["issuer"] + "/.well-known/openid-configuration", timeout=5)
+        response.raise_for_status()
     except httpx.HTTPError:
         return None
     return RealLogto(
@@ -82,12 +108,50 @@ def _load() -> Optional[RealLogto]:
         native=p["native"]["id"],
         m2m=(p["m2m"]["id"], p["m2m"]["secret"]),
         core_log=LOGTO_HOME / "core.log",
+        discovery=response.json(),
+        device=p["device"]["id"] if "device" in p else None,
+        service=(p["service"]["id"], p["service"]["secret"]) if "service" in p else None,
     )
+
+
+_SERVER: list[Optional[RealLogto]] = []
+
+
+def _server() -> Optional[RealLogto]:
+    """The running server, loaded once per session (collection needs its discovery document)."""
+    if not _SERVER:
+        _SERVER.append(_load())
+    return _SERVER[0]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "advertises(name): only where Logto's discovery document has `name`")
+    config.addinivalue_line("markers", "lacks(name): only where Logto's discovery document has no `name`")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Deselect the tests whose `advertises`/`lacks` markers do not fit the running server."""
+    gated = [
+        item for item in items if item.get_closest_marker("advertises") or item.get_closest_marker("lacks")
+    ]
+    server = _server() if gated else None
+    if server is None:
+        return  # the `logto` fixture fails (or skips) each test with the reason
+
+    def applies(item: pytest.Item) -> bool:
+        wanted = all(m.args[0] in server.discovery for m in item.iter_markers("advertises"))
+        absent = all(m.args[0] not in server.discovery for m in item.iter_markers("lacks"))
+        return wanted and absent
+
+    deselected = [item for item in items if not applies(item)]
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = [item for item in items if applies(item)]
 
 
 @pytest.fixture(scope="session")
 def logto() -> RealLogto:
-    server = _load()
+    server = _server()
     if server is None:
         message = (
             f"real Logto is not running ({LOGTO_HOME}/provision.json); start it with `bash .ci/real-logto`"
@@ -98,20 +162,39 @@ def logto() -> RealLogto:
     return server
 
 
-# --- signing in through Logto's Experience API (signin.py beside logto.sh) -----------------------
+# --- signing in through Logto's Experience API (tools/logto/signin.py, device_signin.py) --------
+
+
+def _harness_module(name: str) -> Any:
+    if str(HARNESS) not in sys.path:
+        sys.path.insert(0, str(HARNESS))
+    return __import__(name)
 
 
 def _signin_module() -> Any:
-    if str(LOGTO_SHARED) not in sys.path:
-        sys.path.insert(0, str(LOGTO_SHARED))
-    import signin  # type: ignore[import-not-found]
+    return _harness_module("signin")
 
-    return signin
+
+def approve_device(verification_uri: str, user_code: str, logto: RealLogto, username: str = "alice") -> None:
+    """Approve a device sign-in as `username`, as Logto's /device page and sign-in pages do."""
+    _harness_module("device_signin").approve_device(
+        verification_uri, user_code, username, logto.password(username)
+    )
+
+
+def deny_device(verification_uri: str, user_code: str) -> None:
+    """Refuse a device sign-in on Logto's user-code form."""
+    _harness_module("device_signin").deny_device(verification_uri, user_code)
 
 
 def experience_sign_in(sign_in_url: str, logto: RealLogto, username: str = "alice") -> str:
-    """Complete an SDK's sign-in URL as `username`; returns the callback URL (not requested)."""
-    callback: str = _signin_module().sign_in(sign_in_url, username, logto.password(username))
+    """Complete an SDK's sign-in URL as a provisioned user; returns the callback URL (not requested)."""
+    return experience_sign_in_as(sign_in_url, username, logto.password(username))
+
+
+def experience_sign_in_as(sign_in_url: str, username: str, password: str) -> str:
+    """Complete an SDK's sign-in URL as any user; returns the callback URL (not requested)."""
+    callback: str = _signin_module().sign_in(sign_in_url, username, password)
     return callback
 
 

@@ -1,5 +1,10 @@
-"""Fidelity: the same probes against the real Logto 1.37.1 and the development provider
-(tests/provider); a test fails when their answers differ.
+"""Fidelity: the same probes against the real Logto and the development provider (tests/provider);
+a test fails when their answers differ.
+
+The development provider answers as Logto 1.42 does. Against a Logto that does not advertise the
+device flow (1.37.1), the probes leave out what that generation does differently (its ID tokens'
+`at_hash` and `typ` header), and a test of its own checks that part
+(`test_id_tokens_carry_at_hash_and_typ_where_the_device_flow_is_not_advertised`).
 
 Each probe sends raw requests (no SDK) and reduces the answers to what must match: the discovery
 fields the SDK reads, the shape of tokens (JWS headers, claim names), rotation, error bodies and
@@ -17,7 +22,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import httpx
 import pytest
 
-from conftest import RealLogto, experience_sign_in, jwt_parts
+from conftest import DEVICE_FLOW, RealLogto, experience_sign_in, jwt_parts
 from logto_rs import LogtoM2MClient, LogtoM2MConfig
 from provider_harness import Provider, complete_sign_in, pkce_pair
 
@@ -43,8 +48,13 @@ PROFILE_DATA = {
 }
 
 
-def claim_names(token: str) -> list[str]:
-    return sorted(set(jwt_parts(token)[1]) - PROFILE_DATA)
+# What Logto before the device flow (1.37.1) puts in ID tokens and 1.42 does not.
+OLDER_ID_TOKEN_CLAIMS = {"at_hash"}
+OLDER_ID_TOKEN_HEADER = {"typ"}
+
+
+def claim_names(token: str, server: Server) -> list[str]:
+    return sorted(set(jwt_parts(token)[1]) - PROFILE_DATA - server.left_out)
 
 
 @dataclass
@@ -61,6 +71,9 @@ class Server:
     alice: str
     organization: str
     sign_in: Callable[[str, str], str]  # (authorization URL, username) -> callback URL
+    device: str  # a native app with the device flow ("" where the server has none)
+    # ID token claim and header names left out of the comparison (see the module docstring).
+    left_out: frozenset[str] = frozenset()
 
     @property
     def issuer(self) -> str:
@@ -112,6 +125,8 @@ class Server:
 
 @pytest.fixture(scope="module")
 def servers(logto: RealLogto, provider: Provider) -> dict[str, Server]:
+    older = DEVICE_FLOW not in logto.discovery
+    left_out = frozenset(OLDER_ID_TOKEN_CLAIMS | OLDER_ID_TOKEN_HEADER) if older else frozenset()
     real = Server(
         name="logto",
         endpoint=logto.endpoint,
@@ -123,6 +138,8 @@ def servers(logto: RealLogto, provider: Provider) -> dict[str, Server]:
         alice=logto.user_id("alice"),
         organization=logto.organization_id,
         sign_in=lambda url, user: experience_sign_in(url, logto, user),
+        device=logto.device or "",
+        left_out=left_out,
     )
     dev = Server(
         name="dev",
@@ -135,6 +152,8 @@ def servers(logto: RealLogto, provider: Provider) -> dict[str, Server]:
         alice="user-alice",
         organization="org-acme",
         sign_in=lambda url, user: complete_sign_in(url, "http://127.0.0.1/callback", username=user),
+        device="cli-app",
+        left_out=left_out,
     )
     return {"logto": real, "dev": dev}
 
@@ -142,7 +161,7 @@ def servers(logto: RealLogto, provider: Provider) -> dict[str, Server]:
 def both(servers: dict[str, Server], probe: Callable[[Server], Any]) -> Any:
     """Run `probe` on both servers, require the same observation and return it."""
     real, dev = probe(servers["logto"]), probe(servers["dev"])
-    assert dev == real, f"development provider differs from Logto 1.37.1:\n logto: {real}\n   dev: {dev}"
+    assert dev == real, f"development provider differs from the real Logto:\n logto: {real}\n   dev: {dev}"
     return real
 
 
@@ -223,8 +242,8 @@ def test_code_exchange_tokens_and_claims(servers: dict[str, Server]) -> None:
             "response": sorted(body),
             "token_type": body["token_type"],
             "opaque_access_token": body["access_token"].count(".") != 2,
-            "id_token_header": sorted(id_header),
-            "id_token_claims": claim_names(body["id_token"]),
+            "id_token_header": sorted(set(id_header) - server.left_out),
+            "id_token_claims": claim_names(body["id_token"], server),
             "nonce": id_claims["nonce"],
             "sub": id_claims["sub"] == server.alice,
         }
@@ -248,7 +267,7 @@ def test_refresh_grant_tokens(servers: dict[str, Server]) -> None:
         scoped = refresh(resource=API, organization_id=server.organization)
         return {
             "response": sorted(plain),
-            "refresh_id_token_claims": claim_names(plain["id_token"]),
+            "refresh_id_token_claims": claim_names(plain["id_token"], server),
             "plain_scope": sorted(plain["scope"].split()),
             "api": shape(api["access_token"], server),
             "api_response": sorted(api),
@@ -463,3 +482,52 @@ def test_client_credentials_answers(servers: dict[str, Server]) -> None:
         }
 
     both(servers, probe)
+
+
+@pytest.mark.advertises(DEVICE_FLOW)
+def test_device_authorization_answers(servers: dict[str, Server]) -> None:
+    def probe(server: Server) -> dict[str, Any]:
+        doc = httpx.get(server.issuer + "/.well-known/openid-configuration", timeout=10).json()
+        started = httpx.post(
+            doc[DEVICE_FLOW], data={"client_id": server.device, "scope": "openid offline_access"}, timeout=10
+        )
+        assert started.status_code == 200, started.text
+        body = started.json()
+        pending = server.token(
+            "public",
+            grant_type="urn:ietf:params:oauth:grant-type:device_code",
+            device_code=body["device_code"],
+            client_id=server.device,
+        )
+        not_enabled = httpx.post(
+            doc[DEVICE_FLOW], data={"client_id": server.public, "scope": "openid"}, timeout=10
+        )
+        return {
+            "endpoint": doc[DEVICE_FLOW].replace(server.endpoint, ""),
+            "grant": "urn:ietf:params:oauth:grant-type:device_code" in doc.get("grant_types_supported", []),
+            "response": sorted(body),
+            "verification_uri": body["verification_uri"].replace(server.endpoint, ""),
+            "verification_uri_complete": body["verification_uri_complete"]
+            .replace(server.endpoint, "")
+            .replace(body["user_code"], "<code>"),
+            "user_code": [len(part) for part in body["user_code"].split("-")],
+            "expires_in": body["expires_in"],
+            "pending": error(pending),
+            "not_enabled": error(not_enabled),
+        }
+
+    observed = both(servers, probe)
+    assert observed["verification_uri"] == "/device" and "interval" not in observed["response"]
+
+
+@pytest.mark.lacks(DEVICE_FLOW)
+def test_id_tokens_carry_at_hash_and_typ_where_the_device_flow_is_not_advertised(
+    servers: dict[str, Server],
+) -> None:
+    """What the comparison leaves out on 1.37.1, checked against the real server alone."""
+    real = servers["logto"]
+    body = real.authorize("web")
+    header, claims = jwt_parts(body["id_token"])
+    assert header.get("typ") == "JWT" and "at_hash" in claims
+    refreshed = real.token("web", grant_type="refresh_token", refresh_token=body["refresh_token"]).json()
+    assert "at_hash" in jwt_parts(refreshed["id_token"])[1]

@@ -1,4 +1,4 @@
-"""LogtoClient against the real Logto 1.37.1: the `web` app (confidential: Logto keeps its refresh
+"""LogtoClient against the real Logto: the `web` app (confidential: Logto keeps its refresh
 token) and the `native` app (public: a new refresh token at every refresh).
 
 Tests named `..._after_refresh_memory_fix` need the SDK never to serve a remembered refresh

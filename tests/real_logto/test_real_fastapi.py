@@ -1,4 +1,4 @@
-"""LogtoFastAPI against the real Logto 1.37.1 over HTTP (httpx's ASGI transport), with the signed
+"""LogtoFastAPI against the real Logto over HTTP (httpx's ASGI transport), with the signed
 cookie session and with RedisSessionStorage on a real redis-server, and the bearer guard on the
 tenant's own access tokens."""
 

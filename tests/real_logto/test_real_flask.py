@@ -1,4 +1,4 @@
-"""LogtoFlask against the real Logto 1.37.1 over HTTP (Flask's test client), with the signed
+"""LogtoFlask against the real Logto over HTTP (Flask's test client), with the signed
 cookie session and with RedisSessionStorage on a real redis-server."""
 
 from __future__ import annotations

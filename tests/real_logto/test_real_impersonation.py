@@ -1,7 +1,6 @@
-"""Token exchange between services against the real Logto 1.37.1: impersonation (a subject
-token from the Management API, exchanged once by `web`, verified, with an actor token naming who
-acts; refused for `web-no-exchange`), and delegation of an access token, which 1.37.1 refuses
-(service-to-service delegation came in Logto 1.38)."""
+"""Impersonation against the real Logto: a subject token from the Management API, exchanged once
+by `web`, verified, with an actor token naming who acts; refused for `web-no-exchange`.
+(Delegation of a user's access token: test_real_delegation.py.)"""
 
 from __future__ import annotations
 
@@ -77,9 +76,7 @@ def test_the_older_subject_token_type(logto: RealLogto, m2m: LogtoM2MClient, web
     assert jwt_parts(result.accessToken)[1]["sub"] == logto.user_id("bob") and result.scopes == []
 
 
-def test_refusals(
-    logto: RealLogto, m2m: LogtoM2MClient, web: LogtoClient, make_client: ClientFactory
-) -> None:
+def test_refusals(logto: RealLogto, m2m: LogtoM2MClient, web: LogtoClient) -> None:
     subject = m2m.blocking.managementApi.createSubjectToken(logto.user_id("alice")).subjectToken
     app_id, secret = logto.web_no_exchange
     no_exchange = LogtoClient(LogtoConfig(endpoint=logto.endpoint, appId=app_id, appSecret=secret))
@@ -89,10 +86,3 @@ def test_refusals(
     assert web.blocking.exchangeSubjectToken(subject, logto.resource).accessToken  # still unused
     with pytest.raises(LogtoApiNotFoundError):
         m2m.blocking.managementApi.createSubjectToken("no-such-user")
-
-    # Logto 1.37.1 has no service-to-service delegation: a user's access token is refused.
-    alice = make_client("web", storage=MemoryStorage())
-    run(sign_in(alice, logto))
-    user_token = alice.blocking.getAccessToken(logto.resource) or ""
-    with pytest.raises(LogtoInvalidGrantError):
-        web.blocking.exchangeAccessToken(user_token, logto.resource, ["read:products"])

@@ -1,4 +1,4 @@
-"""Opaque access tokens of the real Logto 1.37.1 (issued when no API resource is asked for),
+"""Opaque access tokens of the real Logto (issued when no API resource is asked for),
 verified by introspection with the `web` app's credentials."""
 
 from __future__ import annotations
@@ -39,3 +39,25 @@ def test_an_opaque_token_is_verified_by_introspection(
     with pytest.raises(LogtoInvalidTokenError) as caught:
         verifier.verify("not-an-issued-token-0123456789")
     assert (caught.value.status, caught.value.check) == (401, "active")
+
+
+def test_an_opaque_token_of_another_app_is_refused_unless_its_app_is_accepted(
+    logto: RealLogto, make_client: ClientFactory, opaque: str
+) -> None:
+    other = make_client("native", scopes=["email"], resources=[])  # another app of the tenant
+    asyncio.run(sign_in(other, logto))
+    foreign = other.blocking.getAccessToken()
+    assert foreign and foreign.count(".") != 2
+    verifier = AccessTokenVerifier(logto.endpoint, logto.resource, introspectWith=logto.web).blocking
+    with pytest.raises(LogtoInvalidTokenError) as caught:
+        verifier.verify(foreign)
+    assert (caught.value.status, caught.value.check) == (401, "client_id")
+    assert verifier.verify(opaque).client_id == logto.web[0]
+    accepting = AccessTokenVerifier(
+        logto.endpoint, logto.resource, introspectWith=logto.web, introspectionClients=[logto.native]
+    ).blocking
+    claims = accepting.verify(foreign)
+    assert (claims.sub, claims.aud, claims.client_id) == (logto.user_id("alice"), [], logto.native)
+    with pytest.raises(LogtoInvalidTokenError) as caught:
+        accepting.verify(opaque)
+    assert caught.value.check == "client_id"

@@ -1,4 +1,4 @@
-"""Machine tokens against the real Logto 1.37.1: LogtoM2MClient, the Management API's personal
+"""Machine tokens against the real Logto: LogtoM2MClient, the Management API's personal
 access tokens, PAT exchange (allowed for `web`, refused for `web-no-exchange`),
 AccessTokenVerifier on real user, organization and machine tokens, and the command line."""
 

@@ -4,6 +4,8 @@
   Django session key under the ID token's ``sid`` and ``sub`` in the cache
   ``LOGTO["LOCK_CACHE"]`` (else ``"default"``), for ``SESSION_COOKIE_AGE``; a logout deletes
   those sessions from the session store, so the Django login ends with them on every worker.
+  It also records the logout as the signed-cookie backend does, so a session that a request
+  in flight saved again after the deletion is ended at its next request.
   An index entry is read and written under a short lock taken with ``cache.add``, so sign-ins
   of one user at the same instant on several workers all land in its ``sub`` entry (with a
   cache whose ``add`` is atomic: Redis, Memcached, the database; the local-memory cache only
@@ -21,13 +23,14 @@ import secrets
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from datetime import timedelta
 from importlib import import_module
 from typing import Any, Optional
 
 from django.conf import settings
 from django.core.cache import BaseCache, caches
 
-from ..backchannel import BackchannelLogout, LogoutToken, Revocations, SessionIndex
+from ..backchannel import BackchannelLogout, LogoutToken, Revocations, SessionIndex, session_time
 from . import conf
 from .storage import SIGNED_COOKIES
 
@@ -87,11 +90,34 @@ def _entry_lock(cache: BaseCache, key: str) -> Iterator[None]:
             cache.delete(lock)
 
 
-class DjangoSessionIndex(SessionIndex):
-    """Sessions of a server-side backend, found by ``sid`` and ``sub`` through the cache."""
+class CacheRevocations(Revocations):
+    """Revocations of sessions in Django's cache (for as long as a session cookie lives)."""
 
     def __init__(self, app_id: str) -> None:
-        self.namespace = f"{KEY_PREFIX}{app_id}:"
+        super().__init__(app_id, timedelta(seconds=settings.SESSION_COOKIE_AGE))
+
+    def _put(self, key: str, at: int, ttl: int) -> None:
+        cache, name = _cache(), KEY_PREFIX + "revoked:" + key
+        with _entry_lock(cache, name):
+            current = cache.get(name)
+            if not isinstance(current, int) or current < at:
+                cache.set(name, at, timeout=max(1, ttl))
+
+    def _get(self, keys: list[str]) -> list[Optional[int]]:
+        found = _cache().get_many([KEY_PREFIX + "revoked:" + key for key in keys])
+        return [found.get(KEY_PREFIX + "revoked:" + key) for key in keys]
+
+
+class DjangoSessionIndex(CacheRevocations):
+    """Sessions of a server-side backend, found by ``sid`` and ``sub`` through the cache.
+
+    A logout deletes them from the session store and records itself as
+    :class:`CacheRevocations` does.
+    """
+
+    def __init__(self, app_id: str) -> None:
+        super().__init__(app_id)
+        self.index = f"{KEY_PREFIX}{app_id}:"
 
     def record(self, claims: Mapping[str, Any], session_id: Optional[str]) -> None:
         """Add ``session_id`` (the Django session key) to the entries of ``sid`` and ``sub``."""
@@ -101,38 +127,40 @@ class DjangoSessionIndex(SessionIndex):
         for name in ("sid", "sub"):
             value = claims.get(name)
             if isinstance(value, str):
-                key = f"{self.namespace}{name}:{value}"
+                key = f"{self.index}{name}:{value}"
                 with _entry_lock(cache, key):
-                    keys = set(cache.get(key) or ()) | {session_id}
-                    cache.set(key, sorted(keys), timeout=settings.SESSION_COOKIE_AGE)
+                    entry = _entry(cache.get(key))
+                    entry[session_id] = session_time(claims)
+                    cache.set(key, entry, timeout=settings.SESSION_COOKIE_AGE)
 
     def end(self, logout: LogoutToken) -> int:
-        """Delete the sessions of ``sid``, or with only ``sub``, all the user's sessions."""
+        """Delete the sessions of ``sid``, or with only ``sub``, all the user's sessions.
+
+        Only the sessions that signed in up to the token's ``iat``: one that signed in after the
+        logout is another session (a late or repeated delivery leaves it alone).
+        """
+        super().end(logout)
         cache = _cache()
-        key = f"{self.namespace}sid:{logout.sid}" if logout.sid else f"{self.namespace}sub:{logout.sub}"
+        key = f"{self.index}sid:{logout.sid}" if logout.sid else f"{self.index}sub:{logout.sub}"
         store = import_module(settings.SESSION_ENGINE).SessionStore
         with _entry_lock(cache, key):
-            session_keys = list(cache.get(key) or ())
-            for session_key in session_keys:
+            entry = _entry(cache.get(key))
+            ended = [k for k, at in entry.items() if at is None or at <= logout.iat]
+            for session_key in ended:
                 store(session_key).delete(session_key)
-            cache.delete(key)
-        return len(session_keys)
+                del entry[session_key]
+            if entry:
+                cache.set(key, entry, timeout=settings.SESSION_COOKIE_AGE)
+            else:
+                cache.delete(key)
+        return len(ended)
 
 
-class CacheRevocations(Revocations):
-    """Revocations of signed-cookie sessions in Django's cache."""
-
-    def __init__(self, app_id: str) -> None:
-        from datetime import timedelta
-
-        super().__init__(app_id, timedelta(seconds=settings.SESSION_COOKIE_AGE))
-
-    def _put(self, key: str, at: int, ttl: int) -> None:
-        _cache().set(KEY_PREFIX + "revoked:" + key, at, timeout=max(1, ttl))
-
-    def _get(self, keys: list[str]) -> list[Optional[int]]:
-        found = _cache().get_many([KEY_PREFIX + "revoked:" + key for key in keys])
-        return [found.get(KEY_PREFIX + "revoked:" + key) for key in keys]
+def _entry(value: Any) -> dict[str, Optional[int]]:
+    """An index entry: session key -> sign-in time (``None`` for an entry of a list of keys)."""
+    if isinstance(value, dict):
+        return {str(k): v if isinstance(v, int) else None for k, v in value.items()}
+    return dict.fromkeys(map(str, value or ()))
 
 
 _handlers: dict[int, BackchannelLogout] = {}

@@ -27,7 +27,7 @@ def _admit(
 ) -> Optional[HttpResponse]:
     client = get_client(request)
     try:
-        if not client.isAuthenticated():
+        if not client._signed_in():
             return unauthenticated(request, should_redirect)
         request.logto_claims = client.getIdTokenClaims()
         if fetch_user_info:

@@ -19,16 +19,22 @@ from typing import Any, Callable, Optional
 
 from django.apps import apps
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.functional import SimpleLazyObject
 
-from ..errors import LogtoInvalidGrantError, LogtoNotAuthenticatedError
-from ..web import insecure_cookie_message
+from ..errors import (
+    LogtoInvalidGrantError,
+    LogtoNetworkError,
+    LogtoNotAuthenticatedError,
+    LogtoResponseError,
+    LogtoStorageError,
+)
+from ..web import insecure_cookie_message, is_refusal
 from . import get_client
 from ._http import unauthenticated
-from .backchannel import backchannel, is_signed_cookie_backend
+from .backchannel import backchannel
 
-__all__ = ["LogtoInsecureCookieWarning", "LogtoMiddleware", "claims_of"]
+__all__ = ["LogtoInsecureCookieWarning", "LogtoMiddleware", "claims_of", "end_session", "storage_unavailable"]
 
 logger = logging.getLogger("logto_rs.django")
 
@@ -38,11 +44,41 @@ class LogtoInsecureCookieWarning(UserWarning):
 
 
 def claims_of(request: HttpRequest) -> Any:
-    """The ID token claims of the request's Logto session, or ``None``."""
+    """The ID token claims of the request's Logto session, or ``None``.
+
+    An expired ID token is renewed first (a refresh, its new ID token verified); a session whose
+    ID token cannot be renewed is ended, with its Django login.
+    """
     if settings.SESSION_COOKIE_NAME not in request.COOKIES and not getattr(request, "_logto_client", None):
         return None  # no session: nothing to read
     client = get_client(request)
-    return client.getIdTokenClaims() if client.isAuthenticated() else None
+    if client.getIdToken() is None:
+        return None
+    try:
+        if client._signed_in():
+            return client.getIdTokenClaims()
+    except (LogtoInvalidGrantError, LogtoNotAuthenticatedError):
+        pass
+    except (LogtoNetworkError, LogtoResponseError):
+        return None  # Logto out of reach: not signed in for this request, signed out of nothing
+    end_session(request)
+    return None
+
+
+def end_session(request: HttpRequest) -> None:
+    """End the request's Logto session and its Django login (or the whole Django session)."""
+    if apps.is_installed("django.contrib.auth"):
+        from django.contrib.auth import logout
+
+        logout(request)
+    else:
+        request.session.flush()
+
+
+def storage_unavailable(error: LogtoStorageError) -> HttpResponse:
+    """503 with ``Retry-After``: the session store (or the records of ended sessions) is out of reach."""
+    logger.warning("the session store failed: %s", error.code)
+    return JsonResponse({"error": "temporarily_unavailable"}, status=503, headers={"Retry-After": "5"})
 
 
 class LogtoMiddleware:
@@ -55,23 +91,25 @@ class LogtoMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         """Bind the request's client and claims, then run the view."""
         self._check_cookie_security(request)
-        if is_signed_cookie_backend() and settings.SESSION_COOKIE_NAME in request.COOKIES:
-            self._end_revoked_session(request)
+        if settings.SESSION_COOKIE_NAME in request.COOKIES:
+            try:
+                self._end_revoked_session(request)
+            except LogtoStorageError as error:
+                return storage_unavailable(error)
         request.logto = SimpleLazyObject(lambda: get_client(request))
         request.logto_claims = claims_of(request)
         return self.get_response(request)
 
     @staticmethod
     def _end_revoked_session(request: HttpRequest) -> None:
-        """A signed-cookie session that a back-channel logout ended is ended before the view."""
-        client = get_client(request)
-        if backchannel().is_ended(client.getIdToken()):
-            if apps.is_installed("django.contrib.auth"):
-                from django.contrib.auth import logout
+        """A session that a back-channel logout or a sign-out ended is ended before the view.
 
-                logout(request)
-            else:
-                request.session.flush()
+        Signed cookies cannot be deleted, and a server-side session may have been saved again
+        by a request in flight when it was deleted: both are recognised by their records.
+        """
+        client = get_client(request)
+        if backchannel().is_ended(request.session, client.getIdToken()):
+            end_session(request)
 
     def _check_cookie_security(self, request: HttpRequest) -> None:
         if self._cookie_checked:
@@ -85,7 +123,12 @@ class LogtoMiddleware:
         warnings.warn(message, LogtoInsecureCookieWarning, stacklevel=2)
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> Optional[HttpResponse]:
-        """Answer a view whose Logto session ended: a redirect to sign in, or JSON 401."""
+        """Answer a view whose Logto session ended (a redirect to sign in, or JSON 401).
+
+        A session store out of reach is answered 503, never 500.
+        """
+        if isinstance(exception, LogtoStorageError) and not is_refusal(exception):
+            return storage_unavailable(exception)
         if not isinstance(exception, (LogtoInvalidGrantError, LogtoNotAuthenticatedError)):
             return None
         logger.info("session ended in a view: %s", exception.code)

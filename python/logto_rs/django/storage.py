@@ -20,8 +20,8 @@ have no cross-process lock, and refreshes are then coordinated within each proce
 one process per session there, or use a server-side session backend and a Redis or Memcached
 cache.
 
-``rotate()`` is ``request.session.cycle_key()``: the session key changes at sign-in and after
-the callback, so a session id planted in a victim's browser is worthless.
+``rotate()`` is ``request.session.cycle_key()``: the session key changes after the callback,
+so a session id planted in a victim's browser is worthless.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ import warnings
 from typing import Any, Optional
 
 from asgiref.sync import sync_to_async
-from django.contrib.sessions.backends.base import SessionBase
+from django.contrib.sessions.backends.base import SessionBase, UpdateError
 from django.core import signing
 from django.core.cache import BaseCache, caches
 from django.http import HttpRequest
@@ -171,7 +171,10 @@ class DjangoSessionStorage(LockingStorage):
         """Save the session, then release the lock ``name`` if ``token`` still owns it."""
         session = self.session
         if not _is_signed_cookie_session(session) and session.session_key is not None:
-            session.save()  # the next holder must read the new refresh token
+            try:
+                session.save()  # the next holder must read the new refresh token
+            except UpdateError:
+                pass  # deleted meanwhile (a back-channel logout): it stays deleted
         key = self._lock_key(name)
         if key is None:
             return

@@ -9,7 +9,8 @@
 - ``sign-out/``: ``POST`` (CSRF-protected) revokes the refresh token, ends the Django session
   and redirects to Logto's end-session URL; ``GET`` renders a page with the sign-out button.
 - ``backchannel-logout/``: Logto's ``POST`` of a logout token (no CSRF token: the caller is
-  Logto) ends the sessions it names; 200, or 400 ``{"error": ...}`` for a bad token.
+  Logto) ends the sessions it names; 200, 400 ``{"error": ...}`` for a bad token, 413 for a
+  body over 64 KiB (read no further).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
+from ..backchannel import read_limited
 from ..errors import LogtoCallbackError, LogtoException
 from . import conf, get_client
 from ._http import safe_next
@@ -68,8 +70,8 @@ def _render(
 def sign_in(request: HttpRequest) -> HttpResponse:
     """Start a sign-in and redirect to Logto; ``?next=`` says where to return."""
     target = safe_next(request, request.GET.get(auth.REDIRECT_FIELD_NAME))
-    if _auth_backend_installed() and request.user.is_authenticated:
-        auth.logout(request)  # a new sign-in ends the previous user's session
+    # The Django user stays signed in until a callback succeeds (which logs the new user in): a
+    # cross-site link to this page, or a sign-in abandoned at Logto, signs nobody out.
     url = get_client(request).signIn(_callback_url(request), **conf.option("SIGN_IN_OPTIONS"))
     request.session[conf.option("SESSION_PREFIX") + NEXT_KEY] = target
     return HttpResponseRedirect(url)
@@ -112,7 +114,7 @@ def callback(request: HttpRequest) -> HttpResponse:
         _login_keeping_tokens(request, user, prefix)
     if not request.session.session_key:
         request.session.save()
-    backchannel().record(client.getIdToken(), request.session.session_key)
+    backchannel().signed_in(request.session, client.getIdToken(), request.session.session_key)
     return HttpResponseRedirect(target)
 
 
@@ -160,7 +162,10 @@ def sign_out(request: HttpRequest) -> HttpResponse:
     target = conf.option("POST_SIGN_OUT_REDIRECT")
     if not target.startswith(("http://", "https://")):
         target = request.build_absolute_uri(target)
-    url = get_client(request).signOut(target)
+    client = get_client(request)
+    id_token = client.getIdToken()
+    url = client.signOut(target)
+    backchannel().signed_out(request.session, id_token, request.session.session_key)
     if apps.is_installed("django.contrib.auth"):
         auth.logout(request)
     else:
@@ -172,7 +177,8 @@ def sign_out(request: HttpRequest) -> HttpResponse:
 @require_POST
 def backchannel_logout(request: HttpRequest) -> HttpResponse:
     """Logto's back-channel logout: the ``logout_token`` ends the sessions it names."""
-    answer = backchannel().respond(request.POST)
+    body = read_limited(request.read, request.META.get("CONTENT_LENGTH") or None)
+    answer = backchannel().respond_to_body(body)
     if answer.status != 200:
         logger.warning("refused a back-channel logout: %s", answer.body.get("error_description", ""))
     response = HttpResponse(answer.json(), status=answer.status, content_type="application/json")

@@ -1,9 +1,11 @@
-// The device authorization grant (RFC 8628) as Logto 1.38 offers it: oidc-provider's deviceFlow
+// The device authorization grant (RFC 8628) as Logto 1.42 offers it: oidc-provider's deviceFlow
 // feature (POST /oidc/device/auth, the user-code page at /oidc/device), for native apps whose
-// seed entry has `deviceFlow: true`, plus what oidc-provider leaves out: the `interval` of the
-// device authorization response and `slow_down` for a client that polls faster than that.
+// seed entry has `deviceFlow: true`. Like Logto, the device authorization response names Logto's
+// own page, `<origin>/device` (server.mjs sends it on to /oidc/device), and has no `interval`
+// (clients wait RFC 8628's default 5 s); a client that polls faster gets `slow_down`.
 //
-// Test controls (POST /__admin/device-flow, until the next reset): `interval` (s, advertised),
+// Test controls (POST /__admin/device-flow, until the next reset): `interval` (s; once set, it is
+// advertised in the device authorization response, which Logto never does),
 // `min_poll_interval` (s, polls of one device code closer than this answer slow_down; default:
 // the interval), `slow_down` (the next n polls answer slow_down, however late they come) and
 // `ttl` (s, lifetime of the device codes issued from now on).
@@ -14,6 +16,9 @@ export const DEFAULT_TTL = 600;
 
 export class DeviceFlowControl {
   interval = DEFAULT_INTERVAL;
+
+  /** Whether a test set the interval (only then is it in the device authorization response). */
+  advertised = false;
 
   minPollInterval = null;
 
@@ -38,7 +43,10 @@ export class DeviceFlowControl {
     check('ttl', ttl);
     check('slow_down', slowDown);
     if (slowDown !== undefined) this.slowDownNext = Math.floor(slowDown);
-    if (interval !== undefined) this.interval = interval;
+    if (interval !== undefined) {
+      this.interval = interval;
+      this.advertised = true;
+    }
     if (minPoll !== undefined) this.minPollInterval = minPoll;
     if (ttl !== undefined) this.ttl = ttl;
     return this.settings();
@@ -67,6 +75,7 @@ export class DeviceFlowControl {
 
   reset() {
     this.interval = DEFAULT_INTERVAL;
+    this.advertised = false;
     this.minPollInterval = null;
     this.ttl = DEFAULT_TTL;
     this.slowDownNext = 0;
@@ -92,9 +101,13 @@ function formOf(ctx) {
   return new URLSearchParams(Buffer.isBuffer(raw) ? raw.toString('utf8') : String(raw));
 }
 
+/** `<origin>/device` for the provider's `<issuer>/device` (Logto's page, not the provider's). */
+const logtoDevicePage = (uri, issuer) => uri && uri.replace(`${issuer}/device`, `${new URL(issuer).origin}/device`);
+
 /**
- * Koa middleware: `slow_down` for a device code polled too soon (before the grant runs), and the
- * `interval` in every device authorization response.
+ * Koa middleware: `slow_down` for a device code polled too soon (before the grant runs); the
+ * device authorization response as Logto sends it (verification URIs at `/device`; `interval`
+ * only when a test set one).
  */
 export function deviceFlowMiddleware(control) {
   return async function deviceFlow(ctx, next) {
@@ -114,7 +127,14 @@ export function deviceFlowMiddleware(control) {
     }
     await next();
     if (ctx.path === '/device/auth' && ctx.status === 200 && ctx.body?.device_code) {
-      ctx.body = { ...ctx.body, interval: control.deviceFlow.interval };
+      const { issuer } = ctx.oidc.provider;
+      const { interval, ...body } = ctx.body;
+      ctx.body = {
+        ...body,
+        verification_uri: logtoDevicePage(body.verification_uri, issuer),
+        verification_uri_complete: logtoDevicePage(body.verification_uri_complete, issuer),
+        ...(control.deviceFlow.advertised ? { interval: control.deviceFlow.interval } : {}),
+      };
     }
   };
 }

@@ -139,12 +139,6 @@ export class Directory {
     return unique(this.roleScopesFor(this.clients.get(clientId)?.roles ?? [], indicator));
   }
 
-  /** Whether a seeded app is first-party (Logto's `isThirdParty` is false). */
-  isFirstPartyClient(clientId) {
-    const client = this.clients.get(clientId);
-    return Boolean(client) && client.isThirdParty !== true;
-  }
-
   // --- Personal access tokens --------------------------------------------------------------------
 
   findPersonalAccessToken(value) {

@@ -45,6 +45,7 @@ export function parseMutation(body) {
 /** Rebuild `idToken` according to `mutation`, using `key` (KeyRing.current) where needed. */
 export async function tamperIdToken(idToken, mutation, key) {
   const original = decodeProtectedHeader(idToken);
+  for (const name of mutation.removeHeader ?? []) delete original[name];
   const payload = { ...decodeJwt(idToken), ...mutation.claims };
   for (const claim of mutation.removeClaims) delete payload[claim];
   const body = encoder.encode(JSON.stringify(payload));

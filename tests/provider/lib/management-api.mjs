@@ -15,7 +15,13 @@
 //   DELETE /api/users/:userId/personal-access-tokens/:name     (legacy) -> 204
 //   POST   /api/subject-tokens                                 {userId, context?} -> 201
 //                                                              {subjectToken: "sub_…", expiresIn: 600}
+//   GET    /api/users                                          200 [User], paginated with `page` and
+//                                                              `page_size` (then `Total-Number`)
+//   GET    /api/users/:userId                                  200 User
 // Unknown user or token -> 404.
+//
+// And the Account API's `GET /api/my-account` (LT routes/account), with the signed-in user's
+// opaque access token (LT koa-oidc-auth: 401 unknown token, 403 without `openid`).
 
 import { randomBytes } from 'node:crypto';
 
@@ -59,6 +65,52 @@ async function authenticate(req, { issuer, keyRing }) {
   }
 }
 
+/** A seed user as Logto's Management API and Account API show it. */
+function logtoUser(user) {
+  const profile = user.profile ?? {};
+  return {
+    id: user.id,
+    username: user.username ?? null,
+    primaryEmail: user.email ?? null,
+    primaryPhone: user.phone_number ?? null,
+    name: user.name ?? null,
+    avatar: user.picture ?? null,
+    customData: user.custom_data ?? {},
+    identities: user.identities ?? {},
+    lastSignInAt: null,
+    createdAt: user.created_at ?? 0,
+    updatedAt: user.updated_at ?? user.created_at ?? 0,
+    profile: {
+      ...(profile.given_name && { givenName: profile.given_name }),
+      ...(profile.family_name && { familyName: profile.family_name }),
+      ...(profile.nickname && { nickname: profile.nickname }),
+    },
+    applicationId: null,
+    isSuspended: false,
+    hasPassword: Boolean(user.password),
+  };
+}
+
+/** LT koa-pagination: `page` (from 1) and `page_size` (1–100); none given: everything. */
+function paginate(url, items) {
+  if (!url.searchParams.has('page') && !url.searchParams.has('page_size')) return [items, {}];
+  const page = Number(url.searchParams.get('page') ?? 1);
+  const size = Number(url.searchParams.get('page_size') ?? 20);
+  if (!Number.isInteger(page) || page < 1 || !Number.isInteger(size) || size < 1 || size > 100) {
+    throw new RequestError(400, 'guard.invalid_pagination', 'The pagination value is not valid.');
+  }
+  return [items.slice((page - 1) * size, page * size), { 'Total-Number': String(items.length) }];
+}
+
+async function authenticateUser(req, provider) {
+  const [scheme, token] = (req.headers.authorization ?? '').split(' ');
+  const accessToken = scheme?.toLowerCase() === 'bearer' && token
+    ? await provider.AccessToken.find(token) : undefined;
+  if (!accessToken?.accountId) throw new RequestError(401, 'auth.unauthorized', 'Unauthorized.');
+  if (!accessToken.scopes.has('openid')) throw new RequestError(403, 'auth.forbidden', 'Forbidden.');
+  return accessToken.accountId;
+}
+
 function requireName(value, field = 'name') {
   if (typeof value !== 'string' || value.length === 0 || value.length > 256) {
     throw new RequestError(400, 'guard.invalid_input', `\`${field}\` must be a non-empty string (at most 256 characters).`);
@@ -66,7 +118,9 @@ function requireName(value, field = 'name') {
   return value;
 }
 
-export function makeManagementApiHandler({ directory, keyRing, issuer }) {
+export function makeManagementApiHandler({
+  directory, keyRing, issuer, getProvider,
+}) {
   const tokensOf = (userId) => {
     if (!directory.users.has(userId)) {
       throw new RequestError(404, 'entity.not_exists_with_id', `The user with ID \`${userId}\` does not exist.`);
@@ -112,6 +166,14 @@ export function makeManagementApiHandler({ directory, keyRing, issuer }) {
 
   const routes = [
     ['POST', '/api/subject-tokens', (_, body) => createSubjectToken(body)],
+    ['GET', '/api/users', (_, __, url) => {
+      const [page, headers] = paginate(url, [...directory.users.values()].map(logtoUser));
+      return [200, page, headers];
+    }],
+    ['GET', '/api/users/:userId', ({ userId }) => {
+      tokensOf(userId); // 404 for an unknown user
+      return [200, logtoUser(directory.users.get(userId))];
+    }],
     ['GET', '/api/users/:userId/personal-access-tokens', ({ userId }) => [200, tokensOf(userId)]],
     ['POST', '/api/users/:userId/personal-access-tokens', ({ userId }, body) => {
       const tokens = tokensOf(userId);
@@ -151,13 +213,19 @@ export function makeManagementApiHandler({ directory, keyRing, issuer }) {
       .map(([method, pattern, handler]) => [method, matchPath(pattern, url.pathname), handler])
       .find(([method, params]) => params && method === req.method);
     try {
+      if (req.method === 'GET' && url.pathname === '/api/my-account') {
+        const userId = await authenticateUser(req, getProvider());
+        sendJson(res, 200, logtoUser(directory.users.get(userId)));
+        return;
+      }
       if (!route) throw new RequestError(404, 'guard.invalid_path', 'Not found.');
       await authenticate(req, { issuer, keyRing });
       const [, params, handler] = route;
       if (['POST', 'PATCH'].includes(req.method) && (typeof body !== 'object' || body === null)) {
         throw new RequestError(400, 'guard.invalid_input', 'The request body must be a JSON object.');
       }
-      const [status, result] = handler(params, body ?? {});
+      const [status, result, headers = {}] = handler(params, body ?? {}, url);
+      for (const [name, value] of Object.entries(headers)) res.setHeader(name, value);
       if (result === undefined) sendEmpty(res, status);
       else sendJson(res, status, result);
     } catch (error) {

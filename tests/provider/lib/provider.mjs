@@ -154,6 +154,11 @@ function postLogoutSuccessSource(ctx) {
 <body><h1>Signed out</h1><p>You have signed out${client ? ` of ${escapeHtml(client)}` : ''}.</p></body></html>`;
 }
 
+/** What Logto 1.42 leaves out of oidc-provider 8's token-endpoint ID tokens (see below). */
+const LOGTO_ID_TOKEN = {
+  claims: {}, removeClaims: ['at_hash'], removeHeader: ['typ'], sign: 'provider', header: {},
+};
+
 /**
  * Koa middleware in front of oidc-provider's routes: Logto's error body shape, the one-shot ID
  * token tampering and the JWKS modes.
@@ -168,9 +173,14 @@ function testControlMiddleware(control, keyRing) {
       ctx.body = logtoErrorBody(body);
     }
 
-    if (ctx.path === '/token' && ctx.status === 200 && body?.id_token && control.idTokenMutation) {
-      const mutation = control.takeIdTokenMutation();
-      ctx.body = { ...body, id_token: await tamperIdToken(body.id_token, mutation, keyRing.current) };
+    if (ctx.path === '/token' && ctx.status === 200 && body?.id_token) {
+      // Logto 1.42 (oidc-provider v9): the token endpoint's ID tokens have no at_hash and no
+      // `typ` header; oidc-provider 8 sets both, so they are re-signed without them.
+      let idToken = await tamperIdToken(body.id_token, LOGTO_ID_TOKEN, keyRing.current);
+      if (control.idTokenMutation) {
+        idToken = await tamperIdToken(idToken, control.takeIdTokenMutation(), keyRing.current);
+      }
+      ctx.body = { ...body, id_token: idToken };
     }
 
     if (ctx.path === '/jwks' && ctx.status === 200 && control.jwksMode !== 'normal') {

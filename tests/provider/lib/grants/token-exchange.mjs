@@ -14,8 +14,10 @@
 //                                                the above), or (service-to-service delegation)
 //                                                an unexpired opaque access token of this provider
 //                                                or a JWT access token it signed (typ at+jwt,
-//                                                client_id present), reusable, issued to a
-//                                                first-party client
+//                                                client_id present), reusable, issued to any of
+//                                                its apps for a user (Logto 1.42 accepts a
+//                                                third-party app's token too: the user's roles
+//                                                decide the scopes)
 //   anything else                                invalid_grant
 // Result: only an access token. organization_id=O (no resource) -> organization token;
 // resource=R -> JWT for R with requested ∩ the user's scopes for R; neither -> opaque token with
@@ -39,10 +41,7 @@ export const parameters = new Set([
   'subject_token', 'subject_token_type', 'actor_token', 'actor_token_type', 'organization_id', 'scope',
 ]);
 
-/**
- * The user id behind an opaque or JWT access token this provider issued to a first-party client,
- * or undefined.
- */
+/** The user id behind an opaque or JWT access token this provider issued to a user, or undefined. */
 async function accessTokenSubject(ctx, value, { directory, keyRing }) {
   if (value.split('.').length === 3) {
     try {
@@ -50,14 +49,14 @@ async function accessTokenSubject(ctx, value, { directory, keyRing }) {
       const { payload } = await jwtVerify(value, createLocalJWKSet(keyRing.publicJwks()), {
         issuer: ctx.oidc.provider.issuer,
       });
-      if (!payload.client_id || !directory.isFirstPartyClient(payload.client_id)) return undefined;
+      if (!payload.client_id || !directory.clients.has(payload.client_id)) return undefined;
       return payload.client_id === payload.sub ? undefined : payload.sub;
     } catch {
       return undefined;
     }
   }
   const token = await ctx.oidc.provider.AccessToken.find(value);
-  if (!token || !token.accountId || !directory.isFirstPartyClient(token.clientId)) return undefined;
+  if (!token || !token.accountId) return undefined;
   return token.accountId;
 }
 
