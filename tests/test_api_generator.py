@@ -5,6 +5,7 @@ by a client or left out for a stated reason (the coverage is printed).
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 import json
 import re
@@ -14,9 +15,11 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+from pydantic import ValidationError
 
 import logto_rs
 from logto_rs import account, management
+from logto_rs._rest import RequestModel, ResponseModel
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -120,3 +123,37 @@ def test_a_shape_several_operations_share_is_named_for_what_it_is() -> None:
     assert "PasswordBody" in account.AccountClient.updatePassword.__annotations__["body"]
     assert management.ManagementClient.createHook.__annotations__["return"] == "HookResponse"
     assert management.ManagementClient.getUser.__annotations__["return"] == "User"
+
+
+def _model_bodies(package: ModuleType) -> dict[str, str]:
+    """Each model class the module itself defines: its bases and fields, without its docstring."""
+    source = Path(package.models.__file__).read_text()
+    bodies = {}
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.ClassDef):
+            fields = [statement for statement in node.body if not isinstance(statement, ast.Expr)]
+            bases = ", ".join(ast.unparse(base) for base in node.bases)
+            bodies[node.name] = bases + "\n" + "\n".join(ast.unparse(statement) for statement in fields)
+    return bodies
+
+
+def test_the_account_models_define_no_shape_the_management_models_define() -> None:
+    management_bodies = {body: name for name, body in _model_bodies(management).items()}
+    repeated = {
+        name: management_bodies[body]
+        for name, body in _model_bodies(account).items()
+        if body in management_bodies
+    }
+    assert not repeated, f"account models that repeat a management model: {repeated}"
+    # The shared shapes keep the Account API's names: the same classes, re-exported.
+    assert account.models.PasswordBody is management.models.PasswordBody
+    assert account.models.UpdateOtherProfileBody is management.models.UserProfile
+    for name in account.models.__all__:
+        model = getattr(account.models, name)
+        assert issubclass(model, (RequestModel, ResponseModel)), name
+    body = account.models.UpdateOtherProfileBody.model_validate(
+        {"givenName": "Alice", "address": {"country": "NZ"}}
+    )
+    assert body.address is not None and body.address.country == "NZ"
+    with pytest.raises(ValidationError):
+        account.models.UpdateOtherProfileBody.model_validate({"nickname": "a", "unknown": 1})

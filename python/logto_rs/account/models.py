@@ -10,6 +10,7 @@ from typing import Any, Literal, Optional, Union
 from pydantic import Field
 
 from .._rest import RequestModel, ResponseModel
+from ..management import models as _management
 
 __all__ = [
     "AddMfaVerificationBody1",
@@ -95,54 +96,48 @@ __all__ = [
     "VerifyWebResultsCrepProps",
 ]
 
-
-class MyAccountIdentitiesValue(ResponseModel):
-    """MyAccountIdentitiesValue."""
-
-    userId: str
-    details: Optional[dict[str, Any]] = None
-
-
-class ProfileAddress(ResponseModel):
-    """ProfileAddress."""
-
-    formatted: Optional[str] = None
-    streetAddress: Optional[str] = None
-    locality: Optional[str] = None
-    region: Optional[str] = None
-    postalCode: Optional[str] = Field(None, repr=False)
-    country: Optional[str] = None
-
-
-class Profile(ResponseModel):
-    """Profile."""
-
-    familyName: Optional[str] = None
-    givenName: Optional[str] = None
-    middleName: Optional[str] = None
-    nickname: Optional[str] = None
-    preferredUsername: Optional[str] = None
-    profile: Optional[str] = None
-    website: Optional[str] = None
-    gender: Optional[str] = None
-    birthdate: Optional[str] = None
-    zoneinfo: Optional[str] = None
-    locale: Optional[str] = None
-    address: Optional[ProfileAddress] = None
-
-
-class MyAccountSsoIdentitiesItem(ResponseModel):
-    """MyAccountSsoIdentitiesItem."""
-
-    tenantId: str
-    id: str
-    userId: str
-    issuer: str
-    identityId: str
-    detail: dict[str, Any]
-    createdAt: float
-    updatedAt: float
-    ssoConnectorId: str
+# The models management defines too: one class each, by this API's names.
+GetGrantsResponse = _management.UserGrants
+GetGrantsResponseGrantsItem = _management.UserGrantsGrantsItem
+GetGrantsResponseGrantsItemApplication = _management.OrganizationInvitationOrganizationRole
+GetGrantsResponseGrantsItemPayload = _management.UserGrantsGrantsItemPayload
+GetMfaVerificationsResponseItem = _management.UserMfaVerificationsItem
+GetSessionsResponseSessionsItemLastSubmission = _management.UserSessionLastSubmission
+GetSessionsResponseSessionsItemPayload = _management.UserSessionPayload
+GetSessionsResponseSessionsItemPayloadAuthorizationsValue = _management.UserSessionPayloadAuthorizationsValue
+GetSessionsVerificationRecordsItem1 = _management.VerificationRecord1
+GetSessionsVerificationRecordsItem10 = _management.VerificationRecord10
+GetSessionsVerificationRecordsItem11 = _management.VerificationRecord11
+GetSessionsVerificationRecordsItem12 = _management.VerificationRecord12
+GetSessionsVerificationRecordsItem12OneTimeTokenContext = _management.OneTimeTokenContext
+GetSessionsVerificationRecordsItem13 = _management.VerificationRecord13
+GetSessionsVerificationRecordsItem13Identifier = _management.VerificationRecord13Identifier
+GetSessionsVerificationRecordsItem1Identifier = _management.VerificationRecord1Identifier
+GetSessionsVerificationRecordsItem2 = _management.VerificationRecord2
+GetSessionsVerificationRecordsItem2Identifier = _management.VerificationRecord2Identifier
+GetSessionsVerificationRecordsItem3 = _management.VerificationRecord3
+GetSessionsVerificationRecordsItem3Identifier = _management.VerificationRecord3Identifier
+GetSessionsVerificationRecordsItem4 = _management.VerificationRecord4
+GetSessionsVerificationRecordsItem5 = _management.VerificationRecord5
+GetSessionsVerificationRecordsItem6 = _management.VerificationRecord6
+GetSessionsVerificationRecordsItem6SocialUserInfo = _management.VerificationRecord6SocialUserInfo
+GetSessionsVerificationRecordsItem7 = _management.VerificationRecord7
+GetSessionsVerificationRecordsItem8 = _management.VerificationRecord8
+GetSessionsVerificationRecordsItem9 = _management.VerificationRecord9
+Identifier1 = _management.TestJwtVerificationRecordsItem2Identifier
+Identifier2 = _management.TestJwtVerificationRecordsItem3Identifier
+MyAccountIdentitiesValue = _management.Identity
+MyAccountLogtoConfigPasskeySignIn = _management.UserLogtoConfigPasskeySignIn
+MyAccountSsoIdentitiesItem = _management.SsoIdentity
+PasswordBody = _management.PasswordBody
+Profile = _management.Profile
+ProfileAddress = _management.ProfileAddress
+UpdateLogtoConfigBody = _management.UpdateUserLogtoConfigsBody
+UpdateLogtoConfigBodyMfa = _management.UpdateUserLogtoConfigsBodyMfa
+UpdateLogtoConfigBodyPasskeySignIn = _management.UpdateUserLogtoConfigsBodyPasskeySignIn
+UpdateMfaVerificationNameBody = _management.SecretBody
+UpdateOtherProfileBody = _management.UserProfile
+UpdateOtherProfileBodyAddress = _management.UserProfileAddress
 
 
 class MyAccount(ResponseModel):
@@ -181,312 +176,11 @@ class MyAccountLogtoConfigMfa(ResponseModel):
     skipMfaOnSignIn: Optional[bool] = None
 
 
-class MyAccountLogtoConfigPasskeySignIn(ResponseModel):
-    """MyAccountLogtoConfigPasskeySignIn."""
-
-    skipped: bool
-
-
 class MyAccountLogtoConfig(ResponseModel):
     """MyAccountLogtoConfig."""
 
     mfa: MyAccountLogtoConfigMfa
     passkeySignIn: Optional[MyAccountLogtoConfigPasskeySignIn] = None
-
-
-class GetMfaVerificationsResponseItem(ResponseModel):
-    """GetMfaVerificationsResponseItem."""
-
-    id: str
-    createdAt: str
-    lastUsedAt: Optional[str] = None
-    # the known values, or one a newer Logto added
-    type: Union[
-        Literal["Totp", "WebAuthn", "BackupCode", "EmailVerificationCode", "PhoneVerificationCode"], str
-    ]
-    agent: Optional[str] = None
-    name: Optional[str] = None
-    remainCodes: Optional[float] = None
-
-
-class GetSessionsResponseSessionsItemPayloadAuthorizationsValue(ResponseModel):
-    """GetSessionsResponseSessionsItemPayloadAuthorizationsValue."""
-
-    sid: Optional[str] = None
-    grantId: Optional[str] = None
-    persistsLogout: Optional[bool] = None
-
-
-class GetSessionsResponseSessionsItemPayload(ResponseModel):
-    """GetSessionsResponseSessionsItemPayload."""
-
-    exp: float
-    iat: float
-    jti: str
-    uid: str
-    kind: Literal["Session"]
-    loginTs: float
-    accountId: str
-    authorizations: Optional[dict[str, GetSessionsResponseSessionsItemPayloadAuthorizationsValue]] = None
-
-
-class GetSessionsVerificationRecordsItem1Identifier(ResponseModel):
-    """GetSessionsVerificationRecordsItem1Identifier."""
-
-    # the known values, or one a newer Logto added
-    type: Union[Union[Literal["username", "email", "phone"], str], Union[Literal["userId"], str]]
-    value: str = Field(repr=False)
-
-
-class GetSessionsVerificationRecordsItem1(ResponseModel):
-    """GetSessionsVerificationRecordsItem1."""
-
-    id: str
-    type: Literal["Password"]
-    identifier: GetSessionsVerificationRecordsItem1Identifier
-    verified: bool
-
-
-class GetSessionsVerificationRecordsItem2Identifier(ResponseModel):
-    """GetSessionsVerificationRecordsItem2Identifier."""
-
-    type: Literal["email"]
-    value: str = Field(repr=False)
-
-
-class GetSessionsVerificationRecordsItem2(ResponseModel):
-    """GetSessionsVerificationRecordsItem2."""
-
-    id: str
-    # the known values, or one a newer Logto added
-    templateType: Union[
-        Literal[
-            "SignIn",
-            "Register",
-            "ForgotPassword",
-            "OrganizationInvitation",
-            "Generic",
-            "UserPermissionValidation",
-            "BindNewIdentifier",
-            "MfaVerification",
-            "BindMfa",
-        ],
-        str,
-    ]
-    verified: bool
-    type: Literal["EmailVerificationCode"]
-    identifier: GetSessionsVerificationRecordsItem2Identifier
-
-
-class GetSessionsVerificationRecordsItem3Identifier(ResponseModel):
-    """GetSessionsVerificationRecordsItem3Identifier."""
-
-    type: Literal["phone"]
-    value: str = Field(repr=False)
-
-
-class GetSessionsVerificationRecordsItem3(ResponseModel):
-    """GetSessionsVerificationRecordsItem3."""
-
-    id: str
-    # the known values, or one a newer Logto added
-    templateType: Union[
-        Literal[
-            "SignIn",
-            "Register",
-            "ForgotPassword",
-            "OrganizationInvitation",
-            "Generic",
-            "UserPermissionValidation",
-            "BindNewIdentifier",
-            "MfaVerification",
-            "BindMfa",
-        ],
-        str,
-    ]
-    verified: bool
-    type: Literal["PhoneVerificationCode"]
-    identifier: GetSessionsVerificationRecordsItem3Identifier
-
-
-class GetSessionsVerificationRecordsItem4(ResponseModel):
-    """GetSessionsVerificationRecordsItem4."""
-
-    id: str
-    # the known values, or one a newer Logto added
-    templateType: Union[
-        Literal[
-            "SignIn",
-            "Register",
-            "ForgotPassword",
-            "OrganizationInvitation",
-            "Generic",
-            "UserPermissionValidation",
-            "BindNewIdentifier",
-            "MfaVerification",
-            "BindMfa",
-        ],
-        str,
-    ]
-    verified: bool
-    type: Literal["MfaEmailVerificationCode"]
-    identifier: GetSessionsVerificationRecordsItem2Identifier
-
-
-class GetSessionsVerificationRecordsItem5(ResponseModel):
-    """GetSessionsVerificationRecordsItem5."""
-
-    id: str
-    # the known values, or one a newer Logto added
-    templateType: Union[
-        Literal[
-            "SignIn",
-            "Register",
-            "ForgotPassword",
-            "OrganizationInvitation",
-            "Generic",
-            "UserPermissionValidation",
-            "BindNewIdentifier",
-            "MfaVerification",
-            "BindMfa",
-        ],
-        str,
-    ]
-    verified: bool
-    type: Literal["MfaPhoneVerificationCode"]
-    identifier: GetSessionsVerificationRecordsItem3Identifier
-
-
-class GetSessionsVerificationRecordsItem6SocialUserInfo(ResponseModel):
-    """GetSessionsVerificationRecordsItem6SocialUserInfo."""
-
-    id: str
-    email: Optional[str] = None
-    phone: Optional[str] = None
-    name: Optional[str] = None
-    avatar: Optional[str] = None
-    rawData: Optional[
-        Union[dict[str, Any], list[Union[str, float, bool, Optional[str], dict[str, Any]]], str, float, bool]
-    ] = None
-
-
-class GetSessionsVerificationRecordsItem6(ResponseModel):
-    """GetSessionsVerificationRecordsItem6."""
-
-    id: str
-    connectorId: str
-    type: Literal["Social"]
-    socialUserInfo: Optional[GetSessionsVerificationRecordsItem6SocialUserInfo] = None
-
-
-class GetSessionsVerificationRecordsItem7(ResponseModel):
-    """GetSessionsVerificationRecordsItem7."""
-
-    id: str
-    connectorId: str
-    type: Literal["EnterpriseSso"]
-    enterpriseSsoUserInfo: Optional[GetSessionsVerificationRecordsItem6SocialUserInfo] = None
-    issuer: Optional[str] = None
-
-
-class GetSessionsVerificationRecordsItem8(ResponseModel):
-    """GetSessionsVerificationRecordsItem8."""
-
-    id: str
-    type: Literal["Totp"]
-    userId: str
-    verified: bool
-
-
-class GetSessionsVerificationRecordsItem9(ResponseModel):
-    """GetSessionsVerificationRecordsItem9."""
-
-    id: str
-    type: Literal["BackupCode"]
-    userId: str
-    code: Optional[str] = Field(None, repr=False)
-
-
-class GetSessionsVerificationRecordsItem10(ResponseModel):
-    """GetSessionsVerificationRecordsItem10."""
-
-    id: str
-    verified: bool
-    registrationRpId: Optional[str] = None
-    type: Literal["WebAuthn"]
-    userId: str
-
-
-class GetSessionsVerificationRecordsItem11(ResponseModel):
-    """GetSessionsVerificationRecordsItem11."""
-
-    id: str
-    verified: bool
-    registrationRpId: Optional[str] = None
-    type: Literal["SignInPasskey"]
-    userId: Optional[str] = None
-
-
-class GetSessionsVerificationRecordsItem12OneTimeTokenContext(ResponseModel):
-    """GetSessionsVerificationRecordsItem12OneTimeTokenContext."""
-
-    jitOrganizationIds: Optional[list[str]] = None
-    # the known values, or one a newer Logto added
-    interactionEvent: Optional[Union[Literal["SignIn", "Register", "ForgotPassword"], str]] = None
-
-
-class GetSessionsVerificationRecordsItem12(ResponseModel):
-    """GetSessionsVerificationRecordsItem12."""
-
-    id: str
-    type: Literal["OneTimeToken"]
-    verified: bool
-    identifier: GetSessionsVerificationRecordsItem2Identifier
-    oneTimeTokenContext: Optional[GetSessionsVerificationRecordsItem12OneTimeTokenContext] = Field(
-        None, repr=False
-    )
-
-
-class GetSessionsVerificationRecordsItem13Identifier(ResponseModel):
-    """GetSessionsVerificationRecordsItem13Identifier."""
-
-    # the known values, or one a newer Logto added
-    type: Union[Literal["username", "email", "phone"], str]
-    value: str = Field(repr=False)
-
-
-class GetSessionsVerificationRecordsItem13(ResponseModel):
-    """GetSessionsVerificationRecordsItem13."""
-
-    id: str
-    type: Literal["NewPasswordIdentity"]
-    identifier: GetSessionsVerificationRecordsItem13Identifier
-
-
-class GetSessionsResponseSessionsItemLastSubmission(ResponseModel):
-    """GetSessionsResponseSessionsItemLastSubmission."""
-
-    # the known values, or one a newer Logto added
-    interactionEvent: Union[Literal["SignIn", "Register", "ForgotPassword"], str]
-    userId: str
-    verificationRecords: list[
-        Union[
-            GetSessionsVerificationRecordsItem1,
-            GetSessionsVerificationRecordsItem2,
-            GetSessionsVerificationRecordsItem3,
-            GetSessionsVerificationRecordsItem4,
-            GetSessionsVerificationRecordsItem5,
-            GetSessionsVerificationRecordsItem6,
-            GetSessionsVerificationRecordsItem7,
-            GetSessionsVerificationRecordsItem8,
-            GetSessionsVerificationRecordsItem9,
-            GetSessionsVerificationRecordsItem10,
-            GetSessionsVerificationRecordsItem11,
-            GetSessionsVerificationRecordsItem12,
-            GetSessionsVerificationRecordsItem13,
-        ]
-    ]
-    signInContext: Optional[dict[str, str]] = None
 
 
 class GetSessionsResponseSessionsItem(ResponseModel):
@@ -504,39 +198,6 @@ class GetSessionsResponse(ResponseModel):
     """GetSessionsResponse."""
 
     sessions: list[GetSessionsResponseSessionsItem]
-
-
-class GetGrantsResponseGrantsItemPayload(ResponseModel):
-    """GetGrantsResponseGrantsItemPayload."""
-
-    exp: float
-    iat: float
-    jti: str
-    kind: Literal["Grant"]
-    clientId: str
-    accountId: str
-
-
-class GetGrantsResponseGrantsItemApplication(ResponseModel):
-    """GetGrantsResponseGrantsItemApplication."""
-
-    id: str
-    name: str
-
-
-class GetGrantsResponseGrantsItem(ResponseModel):
-    """GetGrantsResponseGrantsItem."""
-
-    id: str
-    payload: GetGrantsResponseGrantsItemPayload
-    expiresAt: float
-    application: GetGrantsResponseGrantsItemApplication
-
-
-class GetGrantsResponse(ResponseModel):
-    """GetGrantsResponse."""
-
-    grants: list[GetGrantsResponseGrantsItem]
 
 
 class MyAccountIdentityAccessToken(ResponseModel):
@@ -557,66 +218,10 @@ class UpdateProfileBody(RequestModel):
     customData: Optional[dict[str, Any]] = None
 
 
-class UpdateOtherProfileBodyAddress(RequestModel):
-    """The new address for the user."""
-
-    formatted: Optional[str] = None
-    streetAddress: Optional[str] = None
-    locality: Optional[str] = None
-    region: Optional[str] = None
-    postalCode: Optional[str] = Field(None, repr=False)
-    country: Optional[str] = None
-
-
-class UpdateOtherProfileBody(RequestModel):
-    """UpdateOtherProfileBody."""
-
-    familyName: Optional[str] = None
-    givenName: Optional[str] = None
-    middleName: Optional[str] = None
-    nickname: Optional[str] = None
-    preferredUsername: Optional[str] = None
-    profile: Optional[str] = None
-    website: Optional[str] = None
-    gender: Optional[str] = None
-    birthdate: Optional[str] = None
-    zoneinfo: Optional[str] = None
-    locale: Optional[str] = None
-    address: Optional[UpdateOtherProfileBodyAddress] = None
-
-
-class PasswordBody(RequestModel):
-    """PasswordBody."""
-
-    password: str = Field(repr=False)
-
-
 class UpdateMfaSettingsBody(RequestModel):
     """UpdateMfaSettingsBody."""
 
     skipMfaOnSignIn: bool
-
-
-class UpdateLogtoConfigBodyMfa(RequestModel):
-    """UpdateLogtoConfigBodyMfa."""
-
-    enabled: Optional[bool] = None
-    skipped: Optional[bool] = None
-    additionalBindingSuggestionSkipped: Optional[bool] = None
-    skipMfaOnSignIn: Optional[bool] = None
-
-
-class UpdateLogtoConfigBodyPasskeySignIn(RequestModel):
-    """UpdateLogtoConfigBodyPasskeySignIn."""
-
-    skipped: Optional[bool] = None
-
-
-class UpdateLogtoConfigBody(RequestModel):
-    """UpdateLogtoConfigBody."""
-
-    mfa: Optional[UpdateLogtoConfigBodyMfa] = None
-    passkeySignIn: Optional[UpdateLogtoConfigBodyPasskeySignIn] = None
 
 
 class UpdatePrimaryEmailBody(RequestModel):
@@ -690,20 +295,6 @@ class PasswordVerification(ResponseModel):
 
     verificationRecordId: str = Field(repr=False)
     expiresAt: str
-
-
-class Identifier1(RequestModel):
-    """Identifier1."""
-
-    type: Literal["email"]
-    value: str = Field(repr=False)
-
-
-class Identifier2(RequestModel):
-    """Identifier2."""
-
-    type: Literal["phone"]
-    value: str = Field(repr=False)
 
 
 class CreateVerificationByVerificationCodeBody(RequestModel):
@@ -839,12 +430,6 @@ class UpdateSocialIdentityAccessTokenByVerificationIdBody(RequestModel):
     """UpdateSocialIdentityAccessTokenByVerificationIdBody."""
 
     verificationRecordId: str = Field(repr=False)
-
-
-class UpdateMfaVerificationNameBody(RequestModel):
-    """UpdateMfaVerificationNameBody."""
-
-    name: str
 
 
 class VerifyWebAuthnRegistrationBodyPayloadResponse(RequestModel):
