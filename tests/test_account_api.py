@@ -13,8 +13,8 @@ import pytest
 from flask import Flask
 
 from conftest import ClientFactory, run, sign_in
-from logto_rs import LogtoApiNotFoundError, LogtoConfig, LogtoNotAuthenticatedError
-from logto_rs.account import VERIFICATION_HEADER, AccountClient, BlockingAccountClient
+from logto_rs import LogtoApiNotFoundError, LogtoConfig, LogtoConfigError, LogtoNotAuthenticatedError
+from logto_rs.account import VERIFICATION_HEADER, AccountClient, BlockingAccountClient, RetryPolicy
 from logto_rs.flask import FlaskSessionStorage, LogtoFlask
 from provider_harness import Provider, complete_sign_in, token_hash
 
@@ -52,6 +52,17 @@ def test_the_twins_share_the_session_and_hide_the_verification(make_client: Clie
     assert verified._headers() == [(VERIFICATION_HEADER, "a-secret-record-id")] and account._headers() == []
     assert verified.blocking._headers() == verified._headers()
     assert "a-secret-record-id" not in repr(verified) and "verified" in repr(verified)
+
+
+def test_the_retry_policy_is_checked_and_kept_by_every_derived_client(make_client: ClientFactory) -> None:
+    client = make_client()
+    with pytest.raises(LogtoConfigError):
+        AccountClient(client, retry=RetryPolicy(maxRetries=-1))
+    policy = RetryPolicy(maxRetries=5, baseDelay=0.5, maxDelay=2)
+    account = AccountClient(client, retry=policy)
+    assert account.retryPolicy == policy
+    assert account.withVerification("record-id").blocking.retryPolicy == policy
+    assert client.account.retryPolicy == RetryPolicy()
 
 
 def test_without_a_session_nothing_is_sent(provider: Provider, make_client: ClientFactory) -> None:

@@ -29,6 +29,8 @@ __all__ = [
     "iterate_pages_blocking",
     "RequestModel",
     "ResponseModel",
+    "CoreCall",
+    "Transport",
     "AsyncTransport",
     "BlockingTransport",
 ]
@@ -115,28 +117,25 @@ def iterate_pages_blocking(fetch: Callable[[int], Page[T]], *, first: int = 1) -
         page_number += 1
 
 
+_MODEL_CONFIG = ConfigDict(
+    populate_by_name=True,
+    hide_input_in_errors=True,
+    defer_build=True,
+    protected_namespaces=(),
+)
+"""What request and response models share: fields by name or alias, no value in an error."""
+
+
 class RequestModel(BaseModel):
     """A request body: unknown fields are refused, unset fields are not sent."""
 
-    model_config = ConfigDict(
-        extra="forbid",
-        populate_by_name=True,
-        hide_input_in_errors=True,
-        defer_build=True,
-        protected_namespaces=(),
-    )
+    model_config = ConfigDict(**_MODEL_CONFIG, extra="forbid")
 
 
 class ResponseModel(BaseModel):
     """A response: fields the document does not know (a newer Logto's) are kept."""
 
-    model_config = ConfigDict(
-        extra="allow",
-        populate_by_name=True,
-        hide_input_in_errors=True,
-        defer_build=True,
-        protected_namespaces=(),
-    )
+    model_config = ConfigDict(**_MODEL_CONFIG, extra="allow")
 
 
 def _problems(error: ValidationError) -> str:
@@ -211,13 +210,29 @@ def read_answer(answer: tuple[int, Optional[int], str], response: Any, paginated
 
 
 Query = Sequence[tuple[str, Any]]
-_T = TypeVar("_T", bound="_Transport")
+_T = TypeVar("_T", bound="Transport")
+
+CoreCall = Callable[
+    [str, list[str], list[tuple[str, str]], Optional[str], list[tuple[str, str]], tuple[int, float, float]],
+    Operation,
+]
+"""The Rust core's generic request of one API: method, path segments, query, body, headers, retry."""
 
 
-class _Transport:
-    """How a call reaches Logto: the Rust core's operation for it, and the retries."""
+class Transport:
+    """How a call reaches Logto: the Rust core's request for its API, and the retries.
 
+    An API's transport (``ManagementTransport``, ``AccountTransport``) calls :meth:`_connect`
+    once, and adds the headers its calls carry by overriding :meth:`_headers`.
+    """
+
+    _call: CoreCall
     _retry: tuple[int, float, float]
+
+    def _connect(self, call: CoreCall, retry: Optional[RetryPolicy]) -> None:
+        """Send every call through ``call``, retrying idempotent ones as ``retry`` says."""
+        self._call = call
+        self._retry = (retry or RetryPolicy())._core_args()
 
     def _twin(self, twin: type[_T]) -> _T:
         """The other twin (awaitable or blocking) of this client, sharing everything."""
@@ -234,25 +249,15 @@ class _Transport:
     def _headers(self) -> list[tuple[str, str]]:
         return []
 
-    def _operation(
-        self,
-        method: str,
-        segments: list[str],
-        query: list[tuple[str, str]],
-        body: Optional[str],
-        headers: list[tuple[str, str]],
-    ) -> Operation:
-        raise NotImplementedError
-
     def _start(self, method: str, segments: Sequence[str], query: Query, body: Optional[str]) -> Operation:
-        return self._operation(method, list(segments), query_pairs(query), body, self._headers())
+        return self._call(method, list(segments), query_pairs(query), body, self._headers(), self._retry)
 
 
 def _what(method: str, segments: Sequence[str]) -> str:
     return f"{method} /api/{'/'.join(segments[:1])}…" if len(segments) > 1 else f"{method} /api/{segments[0]}"
 
 
-class AsyncTransport(_Transport):
+class AsyncTransport(Transport):
     """The awaitable calls."""
 
     async def _send(
@@ -269,7 +274,7 @@ class AsyncTransport(_Transport):
         return read_answer(answer, response, paginated, _what(method, segments))
 
 
-class BlockingTransport(_Transport):
+class BlockingTransport(Transport):
     """The blocking calls (the GIL is released while they wait)."""
 
     def _send(

@@ -28,7 +28,6 @@ from pydantic import BaseModel, Field, model_validator
 
 from . import _driver
 from ._core import CoreClient, MachineClient, Operation
-from ._rest import RetryPolicy
 from .config import LogtoConfig, SecretSafeModel
 from .errors import LogtoConfigError, LogtoResponseError
 from .models import MachineToken, PersonalAccessToken, SubjectToken, TokenExchangeResult
@@ -464,7 +463,7 @@ class _ManagementBase:
     def _generated(self, client: type[_Generated]) -> _Generated:
         """The generated client (awaitable or blocking) on this API's core and token cache."""
         api = client.__new__(client)
-        api._core, api._retry = self._core, RetryPolicy()._core_args()
+        api._attach(self._core, None)
         return api
 
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING, Optional, TypeVar, Union
 
-from .._core import CoreClient, Operation
-from .._rest import RetryPolicy
+from .._core import CoreClient
+from .._rest import RetryPolicy, Transport
 from ..storage import Storage
 
 if TYPE_CHECKING:
@@ -17,7 +18,7 @@ VERIFICATION_HEADER = "logto-verification-id"
 """The header that carries a verification record's id to the calls that need one."""
 
 
-class AccountTransport:
+class AccountTransport(Transport):
     """The Account API's calls, as the user signed in to a :class:`~logto_rs.LogtoClient`.
 
     Every call uses the session's resource-less access token (refreshed when it is due), read
@@ -33,7 +34,6 @@ class AccountTransport:
 
     _core: CoreClient
     _storage: Storage
-    _retry: tuple[int, float, float]
     _verification: Optional[str]
 
     def __init__(
@@ -42,7 +42,7 @@ class AccountTransport:
         self._core = client._core
         self._endpoint: str = client.config.endpoint
         self._storage = client._storage
-        self._retry = (retry or RetryPolicy())._core_args()
+        self._connect(functools.partial(self._core.account_call, self._storage), retry)
         self._verification = None
 
     def __repr__(self) -> str:
@@ -57,20 +57,9 @@ class AccountTransport:
         ``createPasswordVerification`` (or a verification code) and pass its
         ``verificationRecordId`` here. The id is never shown in a ``repr``.
         """
-        other = type(self).__new__(type(self))
-        other.__dict__.update(self.__dict__)
+        other = self._twin(type(self))
         other._verification = verificationRecordId
         return other
 
     def _headers(self) -> list[tuple[str, str]]:
         return [] if self._verification is None else [(VERIFICATION_HEADER, self._verification)]
-
-    def _operation(
-        self,
-        method: str,
-        segments: list[str],
-        query: list[tuple[str, str]],
-        body: Optional[str],
-        headers: list[tuple[str, str]],
-    ) -> Operation:
-        return self._core.account_call(self._storage, method, segments, query, body, headers, self._retry)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Optional, Union
 
-from .._core import MachineClient, Operation
-from .._rest import RetryPolicy
+from .._core import MachineClient
+from .._rest import RetryPolicy, Transport
 from ..machine import LogtoM2MConfig, _M2MBase
 
 
-class ManagementTransport:
+class ManagementTransport(Transport):
     """The Management API's calls, authenticated by a :class:`~logto_rs.LogtoM2MClient`.
 
     Args:
@@ -22,26 +22,16 @@ class ManagementTransport:
     """
 
     _core: MachineClient
-    _retry: tuple[int, float, float]
 
     def __init__(
         self, client: Union[_M2MBase, LogtoM2MConfig], *, retry: Optional[RetryPolicy] = None
     ) -> None:
-        self._core = client._core if isinstance(client, _M2MBase) else MachineClient(client)
-        self._retry = (retry or RetryPolicy())._core_args()
+        self._attach(client._core if isinstance(client, _M2MBase) else MachineClient(client), retry)
+
+    def _attach(self, core: MachineClient, retry: Optional[RetryPolicy]) -> None:
+        """Call through ``core``: its token cache and single flight serve every call."""
+        self._core = core
+        self._connect(core.management_call, retry)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(resource={self._core.management_api_resource!r})"
-
-    def _headers(self) -> list[tuple[str, str]]:
-        return []
-
-    def _operation(
-        self,
-        method: str,
-        segments: list[str],
-        query: list[tuple[str, str]],
-        body: Optional[str],
-        headers: list[tuple[str, str]],
-    ) -> Operation:
-        return self._core.management_call(method, segments, query, body, headers, self._retry)
