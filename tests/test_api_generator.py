@@ -137,6 +137,16 @@ def _model_bodies(package: ModuleType) -> dict[str, str]:
     return bodies
 
 
+def test_each_model_structure_is_defined_once() -> None:
+    for package in (management, account):
+        bodies = Counter(_model_bodies(package).values())
+        repeated = [body for body, count in bodies.items() if count > 1]
+        assert not repeated, f"{package.__name__}.models defines these more than once: {repeated}"
+    # A second name is the same class, and says so.
+    assert account.models.AddMfaVerificationBody4 is account.models.AddMfaVerificationBody1
+    assert "AddMfaVerificationBody4 = AddMfaVerificationBody1" in Path(account.models.__file__).read_text()
+
+
 def test_the_account_models_define_no_shape_the_management_models_define() -> None:
     management_bodies = {body: name for name, body in _model_bodies(management).items()}
     repeated = {

@@ -33,10 +33,11 @@ by id is the resource (``GetUser``'s answer is ``User``), another shared body or
 by the resource of its path and its role (``PasswordBody``, ``PasswordVerification``,
 ``HookResponse``), a shared field's shape by the field (``Profile``, ``Identity``).
 
-A model of the Account API with the same structure as one of the Management API (fields, types,
-required-ness, config; see :meth:`Models.structure`) is not written twice: the Account API's
-models module takes the Management API's class under its own name, which it re-exports. The
-output is formatted with ruff, so that it is exactly what the repository holds.
+A model with the same structure as another (fields, types, required-ness, config; see
+:meth:`Models.structure`) is not written twice: a second name in the same module is the first
+class, and the Account API's models module takes a Management API model's class under its own
+name, which it re-exports. The output is formatted with ruff, so that it is exactly what the
+repository holds.
 """
 
 from __future__ import annotations
@@ -439,7 +440,11 @@ class Models:
         if structure in self.elsewhere:
             self.imported[name] = self.elsewhere[structure]
             return name
-        self.defined.setdefault(structure, name)
+        if structure in self.defined:
+            same = self.defined[structure]
+            self.code.append(f'{name} = {same}\n"""The same model as :class:`{same}`."""\n')
+            return name
+        self.defined[structure] = name
         description = schema.get("description") or ""
         summary = one_line(description) if description and description != "arbitrary" else f"{name}."
         self.code.append(f"class {name}({base}):\n{docstring(summary, 4)}\n" + "\n".join(lines) + "\n")

@@ -267,12 +267,8 @@ class AddMfaVerificationBody3(RequestModel):
     codes: list[str]
 
 
-class AddMfaVerificationBody4(RequestModel):
-    """AddMfaVerificationBody4."""
-
-    type: Literal["WebAuthn"]
-    newIdentifierVerificationRecordId: str = Field(repr=False)
-    name: Optional[str] = None
+AddMfaVerificationBody4 = AddMfaVerificationBody1
+"""The same model as :class:`AddMfaVerificationBody1`."""
 
 
 class AddMfaVerificationBody5(RequestModel):
@@ -283,11 +279,8 @@ class AddMfaVerificationBody5(RequestModel):
     code: Optional[str] = Field(None, repr=False)
 
 
-class AddMfaVerificationBody6(RequestModel):
-    """AddMfaVerificationBody6."""
-
-    type: Literal["BackupCode"]
-    codes: list[str]
+AddMfaVerificationBody6 = AddMfaVerificationBody3
+"""The same model as :class:`AddMfaVerificationBody3`."""
 
 
 class PasswordVerification(ResponseModel):

@@ -1590,12 +1590,8 @@ class VerificationRecord11(ResponseModel):
     userId: Optional[str] = None
 
 
-class VerificationRecord12OneTimeTokenContext(ResponseModel):
-    """VerificationRecord12OneTimeTokenContext."""
-
-    jitOrganizationIds: Optional[list[str]] = None
-    # the known values, or one a newer Logto added
-    interactionEvent: Optional[Union[Literal["SignIn", "Register", "ForgotPassword"], str]] = None
+VerificationRecord12OneTimeTokenContext = OneTimeTokenContext
+"""The same model as :class:`OneTimeTokenContext`."""
 
 
 class VerificationRecord12(ResponseModel):
@@ -2227,10 +2223,8 @@ class SignUpProfileField(ResponseModel):
     name: str
 
 
-class PasswordExpiration1(ResponseModel):
-    """PasswordExpiration1."""
-
-    enabled: Optional[bool] = None
+PasswordExpiration1 = AdaptiveMfa
+"""The same model as :class:`AdaptiveMfa`."""
 
 
 class PasswordExpiration2(ResponseModel):
@@ -2604,12 +2598,8 @@ class ApplicationUserConsentScopesResourceScopesItemResource(ResponseModel):
     indicator: str
 
 
-class ApplicationUserConsentScopesResourceScopesItemScopesItem(ResponseModel):
-    """ApplicationUserConsentScopesResourceScopesItemScopesItem."""
-
-    id: str
-    name: str
-    description: Optional[str]
+ApplicationUserConsentScopesResourceScopesItemScopesItem = JwtCustomizer1ContextSampleUserOrganization
+"""The same model as :class:`JwtCustomizer1ContextSampleUserOrganization`."""
 
 
 class ApplicationUserConsentScopesResourceScopesItem(ResponseModel):
@@ -2716,11 +2706,8 @@ class UserGrantsGrantsItemPayload(ResponseModel):
     accountId: str
 
 
-class UserGrantsGrantsItemApplication(ResponseModel):
-    """UserGrantsGrantsItemApplication."""
-
-    id: str
-    name: str
+UserGrantsGrantsItemApplication = OrganizationInvitationOrganizationRole
+"""The same model as :class:`OrganizationInvitationOrganizationRole`."""
 
 
 class UserGrantsGrantsItem(ResponseModel):
@@ -2815,23 +2802,8 @@ class RoleUser(ResponseModel):
     ssoIdentities: Optional[list[SsoIdentity]] = None
 
 
-class RoleApplication(ResponseModel):
-    """RoleApplication."""
-
-    tenantId: str
-    id: str
-    name: str
-    secret: Optional[str] = Field(None, repr=False)
-    description: Optional[str]
-    # the known values, or one a newer Logto added
-    type: Union[Literal["Native", "SPA", "Traditional", "MachineToMachine", "Protected", "SAML"], str]
-    oidcClientMetadata: OidcClientMetadata
-    customClientMetadata: CustomClientMetadata
-    protectedAppMetadata: Optional[ProtectedAppMetadata]
-    customData: dict[str, Any]
-    isThirdParty: bool
-    appLevelAccessControlEnabled: Optional[bool] = None
-    createdAt: float
+RoleApplication = ApplicationResponse
+"""The same model as :class:`ApplicationResponse`."""
 
 
 class RoleScopesItem(ResponseModel):
@@ -4017,16 +3989,12 @@ class UpdateSignInExpBodyPasskeySignIn(RequestModel):
     allowAutofill: Optional[bool] = None
 
 
-class SignInExpSignUpProfileField(RequestModel):
-    """SignInExpSignUpProfileField."""
-
-    name: str
+SignInExpSignUpProfileField = SecretBody
+"""The same model as :class:`SecretBody`."""
 
 
-class UpdateSignInExpBodyPasswordExpiration1(RequestModel):
-    """UpdateSignInExpBodyPasswordExpiration1."""
-
-    enabled: Optional[bool] = None
+UpdateSignInExpBodyPasswordExpiration1 = UpdateSignInExpBodyAdaptiveMfa
+"""The same model as :class:`UpdateSignInExpBodyAdaptiveMfa`."""
 
 
 class UpdateSignInExpBodyPasswordExpiration2(RequestModel):
@@ -4086,48 +4054,8 @@ class UpdateSignInExpBody(RequestModel):
     verificationCodePolicy: Optional[UpdateSignInExpBodyVerificationCodePolicy] = Field(None, repr=False)
 
 
-class UpdateSignInExpResponse(ResponseModel):
-    """UpdateSignInExpResponse."""
-
-    tenantId: str
-    id: str
-    color: SignInExpColor
-    branding: Branding
-    hideLogtoBranding: bool
-    languageInfo: LanguageInfo
-    termsOfUseUrl: Optional[str]
-    privacyPolicyUrl: Optional[str]
-    # the known values, or one a newer Logto added
-    agreeToTermsPolicy: Union[Literal["Automatic", "ManualRegistrationOnly", "Manual"], str]
-    signIn: SignIn
-    signUp: SignUp
-    socialSignIn: SocialSignIn
-    socialSignInConnectorTargets: list[str]
-    # the known values, or one a newer Logto added
-    signInMode: Union[Literal["SignIn", "Register", "SignInAndRegister"], str]
-    customCss: Optional[str]
-    customContent: dict[str, str]
-    customUiAssets: Optional[CustomUiAsset]
-    customUiCsp: Optional[CustomUiCsp] = None
-    passwordPolicy: PasswordPolicy = Field(repr=False)
-    mfa: Mfa
-    adaptiveMfa: AdaptiveMfa
-    singleSignOnEnabled: bool
-    supportEmail: Optional[str]
-    supportWebsiteUrl: Optional[str]
-    unknownSessionRedirectUrl: Optional[str]
-    captchaPolicy: AdaptiveMfa
-    sentinelPolicy: SentinelPolicy
-    emailBlocklistPolicy: EmailBlocklistPolicy
-    verificationCodePolicy: Optional[VerificationCodePolicy] = Field(None, repr=False)
-    # the known values, or one a newer Logto added
-    forgotPasswordMethods: Optional[
-        list[Union[Literal["EmailVerificationCode", "PhoneVerificationCode"], str]]
-    ] = Field(repr=False)
-    passkeySignIn: PasskeySignIn
-    signUpProfileFields: Optional[list[SignUpProfileField]] = None
-    passwordExpiration: Optional[Union[PasswordExpiration1, PasswordExpiration2]] = Field(None, repr=False)
-    usernamePolicy: Any = None
+UpdateSignInExpResponse = GetSignInExpResponse
+"""The same model as :class:`GetSignInExpResponse`."""
 
 
 class CreateUserBody(RequestModel):
@@ -5507,10 +5435,8 @@ class UpdateCustomProfileFieldsSieOrderBody(RequestModel):
     order: list[UpdateCustomProfileFieldsSieOrderBodyOrderItem]
 
 
-class CreateApplicationProtectedAppMetadataCustomDomainBody(RequestModel):
-    """CreateApplicationProtectedAppMetadataCustomDomainBody."""
-
-    domain: str
+CreateApplicationProtectedAppMetadataCustomDomainBody = CreateDomainBody
+"""The same model as :class:`CreateDomainBody`."""
 
 
 class RotateOidcKeysBody(RequestModel):
@@ -5526,59 +5452,16 @@ class UpdateUserPasswordExpirationBody(RequestModel):
     isExpired: bool
 
 
-class UpdateUserPasswordExpirationResponseProfileAddress(ResponseModel):
-    """UpdateUserPasswordExpirationResponseProfileAddress."""
-
-    formatted: Optional[str] = None
-    streetAddress: Optional[str] = None
-    locality: Optional[str] = None
-    region: Optional[str] = None
-    postalCode: Optional[str] = Field(None, repr=False)
-    country: Optional[str] = None
+UpdateUserPasswordExpirationResponseProfileAddress = ProfileAddress
+"""The same model as :class:`ProfileAddress`."""
 
 
-class UpdateUserPasswordExpirationResponseProfile(ResponseModel):
-    """UpdateUserPasswordExpirationResponseProfile."""
-
-    familyName: Optional[str] = None
-    givenName: Optional[str] = None
-    middleName: Optional[str] = None
-    nickname: Optional[str] = None
-    preferredUsername: Optional[str] = None
-    profile: Optional[str] = None
-    website: Optional[str] = None
-    gender: Optional[str] = None
-    birthdate: Optional[str] = None
-    zoneinfo: Optional[str] = None
-    locale: Optional[str] = None
-    address: Optional[UpdateUserPasswordExpirationResponseProfileAddress] = None
+UpdateUserPasswordExpirationResponseProfile = Profile
+"""The same model as :class:`Profile`."""
 
 
-class UpdateUserPasswordExpirationResponse(ResponseModel):
-    """UpdateUserPasswordExpirationResponse."""
-
-    id: str
-    username: Optional[str]
-    primaryEmail: Optional[str]
-    primaryPhone: Optional[str]
-    name: Optional[str]
-    avatar: Optional[str]
-    customData: dict[str, Any]
-    identities: dict[str, Identity]
-    lastSignInAt: Optional[float]
-    createdAt: float
-    updatedAt: float
-    profile: UpdateUserPasswordExpirationResponseProfile
-    applicationId: Optional[str]
-    isSuspended: bool
-    hasPassword: Optional[bool] = Field(None, repr=False)
-    hasSecurityVerificationMethod: Optional[bool] = None
-    ssoIdentities: Optional[list[SsoIdentity]] = None
-    passwordDigest: Optional[str] = Field(None, repr=False)
-    # the known values, or one a newer Logto added
-    passwordAlgorithm: Optional[
-        Union[Literal["Argon2i", "Argon2id", "Argon2d", "SHA1", "SHA256", "MD5", "Bcrypt", "Legacy"], str]
-    ] = Field(None, repr=False)
+UpdateUserPasswordExpirationResponse = User
+"""The same model as :class:`User`."""
 
 
 class AssignOrganizationRolesToUsersBody(RequestModel):
