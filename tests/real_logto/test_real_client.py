@@ -1,11 +1,11 @@
 """LogtoClient against the real Logto: the `web` app (confidential: Logto keeps its refresh
 token) and the `native` app (public: a new refresh token at every refresh).
 
-Tests named `..._after_refresh_memory_fix` need the SDK never to serve a remembered refresh
-result once its token is due or after clearAccessToken (the web app's refresh token does not
-change, so a memory keyed by it would). Tests named `..._after_refusal_fix` need it to refuse a
-resource missing from LogtoConfig.resources before any request, and to end a public client's
-session with LogtoInvalidGrantError when Logto refused a refresh after rotating its token.
+The web app's short-token tests need the SDK never to serve a remembered refresh result once its
+token is due or after clearAccessToken (the web app's refresh token does not change, so a memory
+keyed by it would). The resource tests need it to refuse a resource missing from
+LogtoConfig.resources before any request, and to end a public client's session with
+LogtoInvalidGrantError when Logto refused a refresh after rotating its token.
 """
 
 from __future__ import annotations
@@ -160,7 +160,7 @@ def test_native_short_token_renewed_at_each_expiry(
     _renew_across_expiries(logto, make_client, "native", core_log)
 
 
-def test_web_short_token_renewed_at_each_expiry_after_refresh_memory_fix(
+def test_web_short_token_renewed_at_each_expiry(
     logto: RealLogto, make_client: ClientFactory, core_log
 ) -> None:
     """The web app's refresh token does not change, so a remembered refresh result must not be
@@ -191,7 +191,7 @@ def test_native_clear_access_token_then_new_request(
     _clear_then_get(logto, make_client, "native", core_log)
 
 
-def test_web_clear_access_token_then_new_request_after_refresh_memory_fix(
+def test_web_clear_access_token_then_new_request(
     logto: RealLogto, make_client: ClientFactory, core_log
 ) -> None:
     _clear_then_get(logto, make_client, "web", core_log)
@@ -230,7 +230,7 @@ def test_native_concurrent_burst_after_expiry_one_refresh(
     _burst_after_expiry(logto, make_client, "native", core_log)
 
 
-def test_web_concurrent_burst_after_expiry_one_refresh_after_refresh_memory_fix(
+def test_web_concurrent_burst_after_expiry_one_refresh(
     logto: RealLogto, make_client: ClientFactory, core_log
 ) -> None:
     _burst_after_expiry(logto, make_client, "web", core_log)
@@ -309,7 +309,7 @@ def _signed_in_pair(
 
 
 @pytest.mark.parametrize("app", APPS)
-def test_unconfigured_resource_refused_before_any_request_after_refusal_fix(
+def test_unconfigured_resource_refused_before_any_request(
     logto: RealLogto, make_client: ClientFactory, app: str, core_log
 ) -> None:
     client = make_client(app)
@@ -357,7 +357,7 @@ def test_web_resource_refused_by_logto_keeps_the_session(
     assert refresh_raw(logto, "web", refresh_token or "").status_code == 200  # the grant lives
 
 
-def test_native_resource_refused_by_logto_asks_to_sign_in_again_after_refusal_fix(
+def test_native_resource_refused_by_logto_asks_to_sign_in_again(
     logto: RealLogto, make_client: ClientFactory
 ) -> None:
     """Logto rotates a public client's refresh token before it checks `resource`, so the refused
@@ -376,7 +376,7 @@ def test_native_resource_refused_by_logto_asks_to_sign_in_again_after_refusal_fi
     assert run(first.getAccessToken(logto.resource)) is None
 
 
-def test_native_ungranted_resource_refused_by_logto_asks_to_sign_in_again_after_refusal_fix(
+def test_native_ungranted_resource_refused_by_logto_asks_to_sign_in_again(
     logto: RealLogto, make_client: ClientFactory
 ) -> None:
     """The same with a resource Logto knows but the sign-in did not ask for."""
