@@ -427,34 +427,42 @@ def test_an_asyncio_store_in_a_blocking_path_is_a_config_error(
     from logto_rs.backchannel import MARK_KEY, BackchannelLogout, RedisRevocations
     from logto_rs.redis_storage import AsyncRedisClient
 
-    config = LogtoConfig(endpoint=provider.endpoint, appId="web-app", appSecret="web-app-secret")
-    shared = (
-        AsyncRedisClient(redis_url)
-        if client == "AsyncRedisClient"
-        else redis.asyncio.Redis.from_url(redis_url)
-    )
-    handler = BackchannelLogout(LogtoClient(config), RedisRevocations(shared, "web-app"))
-    token = logout_token(provider, sub="user-alice")
-    gc.collect()
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        with pytest.raises(LogtoConfigError, match="synchronous redis.Redis") as refused:
-            handler.signed_out({MARK_KEY: "1000:mark-id"}, None, None)
-        assert refused.value.code == "config.invalid"
-        with pytest.raises(LogtoConfigError, match="synchronous redis.Redis"):
-            handler.is_ended(
-                {MARK_KEY: "1000:mark-id"},
-                provider.sign_jwt({"sub": "user-alice", "iat": 1000}, {}, "provider"),
-            )
-        with pytest.raises(LogtoConfigError, match="synchronous redis.Redis"):
-            handler.respond({"logout_token": token})
+    # redis.asyncio's pool makes an asyncio.Lock when it is built, which on Python 3.9 asks for the
+    # current event loop: the test gives it one, and runs the async twin on that loop.
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        config = LogtoConfig(endpoint=provider.endpoint, appId="web-app", appSecret="web-app-secret")
+        shared = (
+            AsyncRedisClient(redis_url)
+            if client == "AsyncRedisClient"
+            else redis.asyncio.Redis.from_url(redis_url)
+        )
+        handler = BackchannelLogout(LogtoClient(config), RedisRevocations(shared, "web-app"))
+        token = logout_token(provider, sub="user-alice")
         gc.collect()
-    assert [str(w.message) for w in caught if "never awaited" in str(w.message)] == []
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            with pytest.raises(LogtoConfigError, match="synchronous redis.Redis") as refused:
+                handler.signed_out({MARK_KEY: "1000:mark-id"}, None, None)
+            assert refused.value.code == "config.invalid"
+            with pytest.raises(LogtoConfigError, match="synchronous redis.Redis"):
+                handler.is_ended(
+                    {MARK_KEY: "1000:mark-id"},
+                    provider.sign_jwt({"sub": "user-alice", "iat": 1000}, {}, "provider"),
+                )
+            with pytest.raises(LogtoConfigError, match="synchronous redis.Redis"):
+                handler.respond({"logout_token": token})
+            gc.collect()
+        assert [str(w.message) for w in caught if "never awaited" in str(w.message)] == []
 
-    async def respond() -> Any:  # the async twin takes it
-        answer = await handler.respond_async({"logout_token": token})
-        await shared.aclose()
-        return answer
+        async def respond() -> Any:  # the async twin takes it
+            answer = await handler.respond_async({"logout_token": token})
+            await shared.aclose()
+            return answer
 
-    answer = asyncio.run(respond())
+        answer = loop.run_until_complete(respond())
+    finally:
+        asyncio.set_event_loop(None)
+        loop.close()
     assert (answer.status, answer.body) == (200, {})
