@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
+import signal
+import socket
+import subprocess
+import time
 from collections.abc import Coroutine, Iterator
+from contextlib import contextmanager
 from typing import Any, Callable, Optional, TypeVar
 
 import pytest
@@ -75,14 +81,12 @@ def snapshot(storage: MemoryStorage) -> dict[str, str]:
     return dict(storage._values)
 
 
-@pytest.fixture(scope="session")
-def redis_url() -> Iterator[str]:
-    """A real redis-server on 127.0.0.1 (free port, no persistence) for the whole run."""
-    import shutil
-    import socket
-    import subprocess
-    import time
+@contextmanager
+def redis_server() -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """A real redis-server on 127.0.0.1 (free port, no persistence): its URL and its process.
 
+    The process is resumed (SIGCONT) before it is stopped, so a test may freeze it (SIGSTOP).
+    """
     import redis
 
     server = shutil.which("redis-server")
@@ -107,10 +111,18 @@ def redis_url() -> Iterator[str]:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.05)
-        yield url
+        yield url, process
     finally:
+        process.send_signal(signal.SIGCONT)
         process.terminate()
         process.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """A real redis-server on 127.0.0.1 (free port, no persistence) for the whole run."""
+    with redis_server() as (url, _process):
+        yield url
 
 
 @pytest.fixture

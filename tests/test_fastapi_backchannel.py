@@ -6,10 +6,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import signal
-import subprocess
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
@@ -24,12 +21,13 @@ from test_backchannel_logout import logout_token
 from test_fastapi import make_app as make_fastapi_app
 from test_fastapi import web_config
 
+from conftest import redis_server
 from logto_rs import IdTokenClaims, LogtoConfigError
 from logto_rs.backchannel import RedisReplayStore, RedisRevocations, RedisSessionIndex
 from logto_rs.fastapi import LogtoFastAPI
 from logto_rs.fastapi import RedisSessionStorage as FastAPIRedisStorage
 from logto_rs.redis_storage import AsyncRedisClient
-from provider_harness import Provider, free_port
+from provider_harness import Provider
 
 
 @pytest.fixture(autouse=True)
@@ -124,34 +122,8 @@ def test_a_copied_cookie_stops_working_after_sign_out(provider: Provider) -> Non
         assert thief.get("/me").status_code == 401
 
 
-@contextmanager
-def stoppable_redis() -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """A redis-server of this test's own, which the test can freeze (SIGSTOP)."""
-    port = free_port()
-    server = subprocess.Popen(
-        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"redis://127.0.0.1:{port}/0"
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                redis.Redis.from_url(url).ping()
-                break
-            except redis.ConnectionError:
-                assert time.monotonic() < deadline
-                time.sleep(0.05)
-        yield url, server
-    finally:
-        server.send_signal(signal.SIGCONT)
-        server.terminate()
-        server.wait(timeout=10)
-
-
 def test_a_stalled_revocation_store_freezes_no_other_route(provider: Provider) -> None:
-    with stoppable_redis() as (url, server):
+    with redis_server() as (url, server):
         shared = AsyncRedisClient(url, socket_timeout=2, socket_connect_timeout=2)
         logto = LogtoFastAPI(web_config(provider), session_index=RedisRevocations(shared, "web-app"))
         app, _ = make_fastapi_app(provider, logto)
