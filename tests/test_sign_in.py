@@ -108,6 +108,18 @@ def test_a_new_sign_in_keeps_the_session_until_its_callback_replaces_every_token
     assert client.getIdTokenClaims().username == "bob"
 
 
+def test_the_callback_returns_the_post_redirect_uri_given_to_sign_in(make_client: ClientFactory) -> None:
+    client = make_client(MemoryStorage())
+    url = run(client.signIn(REDIRECT_URI, postRedirectUri="/dashboard?tab=1"))
+    assert run(client.handleSignInCallback(complete_sign_in(url, REDIRECT_URI))) == "/dashboard?tab=1"
+    # Without one, the callback returns None, as the official SDK's does.
+    url = run(client.signIn(REDIRECT_URI))
+    assert run(client.handleSignInCallback(complete_sign_in(url, REDIRECT_URI))) is None
+    blocking = client.blocking
+    url = blocking.signIn(REDIRECT_URI, postRedirectUri="https://app.example/next")
+    assert blocking.handleSignInCallback(complete_sign_in(url, REDIRECT_URI)) == "https://app.example/next"
+
+
 def test_replayed_callback_fails_cleanly(make_client: ClientFactory) -> None:
     storage = MemoryStorage()
     client = make_client(storage)

@@ -356,11 +356,15 @@ class LogtoClient(_ClientBase, _TokenExchange):
         )
         return url
 
-    async def handleSignInCallback(self, callbackUri: str) -> None:
+    async def handleSignInCallback(self, callbackUri: str) -> Optional[str]:
         """Complete the sign-in from the URL the provider redirected to.
 
         Validates the URL (redirect URI, state, error, code), exchanges the code, verifies the
         ID token, then stores the tokens; on any error the storage is left unchanged.
+
+        Returns:
+            The ``postRedirectUri`` given to :meth:`signIn`, or ``None`` when none was given. The
+            official SDK returns ``None``; code written for it ignores the value.
 
         Raises:
             LogtoCallbackError: no sign-in session, another redirect URI, missing/forged state.
@@ -369,7 +373,10 @@ class LogtoClient(_ClientBase, _TokenExchange):
             LogtoOAuthError, LogtoNetworkError, LogtoResponseError: the token request failed.
 
         """
-        await _driver.run(self._core.handle_sign_in_callback(self._storage, callbackUri))
+        post_redirect_uri: Optional[str] = await _driver.run(
+            self._core.handle_sign_in_callback(self._storage, callbackUri)
+        )
+        return post_redirect_uri
 
     async def signOut(self, postLogoutRedirectUri: Optional[str] = None) -> str:
         """Clear the local session, revoke the refresh token, and return the end-session URL."""
@@ -516,9 +523,12 @@ class BlockingLogtoClient(_ClientBase, _BlockingTokenExchange):
         )
         return url
 
-    def handleSignInCallback(self, callbackUri: str) -> None:
-        """Blocking :meth:`LogtoClient.handleSignInCallback`."""
-        _driver.run_blocking(self._core.handle_sign_in_callback(self._storage, callbackUri))
+    def handleSignInCallback(self, callbackUri: str) -> Optional[str]:
+        """Blocking :meth:`LogtoClient.handleSignInCallback`: the ``postRedirectUri``, or ``None``."""
+        post_redirect_uri: Optional[str] = _driver.run_blocking(
+            self._core.handle_sign_in_callback(self._storage, callbackUri)
+        )
+        return post_redirect_uri
 
     def signOut(self, postLogoutRedirectUri: Optional[str] = None) -> str:
         """Blocking :meth:`LogtoClient.signOut`."""
