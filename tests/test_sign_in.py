@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import threading
 from typing import get_args
 from urllib.parse import parse_qs, urlsplit
 
@@ -13,6 +14,7 @@ import pytest
 
 from conftest import POST_LOGOUT_URI, REDIRECT_URI, ClientFactory, run, sign_in, snapshot
 from logto_rs import (
+    BlockingLogtoClient,
     FirstScreen,
     InteractionMode,
     LogtoCallbackError,
@@ -160,6 +162,29 @@ def test_blocking_client_runs_the_same_flow(make_client: ClientFactory) -> None:
     assert client.getIdTokenClaims().sub == "user-alice"
     assert "id_token_hint" in client.signOut()
     assert not client.isAuthenticated()
+
+
+def test_the_blocking_client_is_built_once_per_client_and_view(make_client: ClientFactory) -> None:
+    client = make_client(MemoryStorage())
+    seen: list[BlockingLogtoClient] = []
+    barrier = threading.Barrier(16)
+
+    def access() -> None:
+        barrier.wait()
+        seen.append(client.blocking)
+
+    threads = [threading.Thread(target=access) for _ in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(seen) == 16 and all(view is client.blocking for view in seen)
+    # A view of another session has its own, bound to that session's storage.
+    other = MemoryStorage()
+    view = client.withStorage(other)
+    assert view.blocking is view.blocking and view.blocking is not client.blocking
+    run(sign_in(view))
+    assert view.blocking.isAuthenticated() and not client.blocking.isAuthenticated()
 
 
 def test_sign_in_against_an_rs256_tenant() -> None:

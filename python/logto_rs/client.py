@@ -117,7 +117,7 @@ class _ClientBase:
     Each call's ``Operation`` is built here once and run awaited or blocking by the facades.
     """
 
-    __slots__ = ("config", "_storage", "_core", "_cached_token", "_sync_get")
+    __slots__ = ("config", "_storage", "_core", "_cached_token", "_sync_get", "_blocking_views")
     _cached_token: Optional[Callable[[Any, str, Optional[str]], Optional[str]]]
     _sync_get: Optional[Callable[[str], Any]]
 
@@ -128,6 +128,9 @@ class _ClientBase:
 
     def _bind(self, storage: Storage) -> None:
         self._storage: Storage = storage
+        # The blocking view of this binding, built on first use: the first one appended is the
+        # one every thread gets (``list.append`` is atomic), without a lock a fork could leave held.
+        self._blocking_views: list[BlockingLogtoClient] = []
         # With a synchronous storage, the per-request reads (is the user signed in, the claims, a
         # cached access token) skip the operation machinery entirely: bound once, this is the
         # hot path of every request. A storage whose ``get`` returns an awaitable must be
@@ -334,8 +337,15 @@ class LogtoClient(_ClientBase, _TokenExchange):
 
     @property
     def blocking(self) -> BlockingLogtoClient:
-        """The same client (configuration, caches, storage) with blocking methods."""
-        return self._view(BlockingLogtoClient, self._storage)
+        """The same client (configuration, caches, storage) with blocking methods.
+
+        Built once per client (and per :meth:`withStorage` view): every access, from any
+        thread, gives the same object.
+        """
+        views = self._blocking_views
+        if not views:
+            views.append(self._view(BlockingLogtoClient, self._storage))
+        return views[0]
 
     @property
     def account(self) -> AccountClient:
@@ -391,8 +401,9 @@ class LogtoClient(_ClientBase, _TokenExchange):
     ) -> str:
         """Start a sign-in and return the URL to redirect the user to.
 
-        Stores a new sign-in session (PKCE verifier, state, nonce) and removes every token of the
-        previous user.
+        Stores a new sign-in session (PKCE verifier, state, nonce). The tokens of a signed-in
+        user are kept until the callback succeeds, which replaces every one of them: an abandoned
+        sign-in signs nobody out. (The official SDK's docstring says they are removed here.)
 
         Args:
             redirectUri: Where the provider sends the user back (registered for the app).
@@ -613,7 +624,11 @@ class BlockingLogtoClient(_ClientBase, _BlockingTokenExchange):
         extraParams: Optional[Mapping[str, str]] = None,
         postRedirectUri: Optional[str] = None,
     ) -> str:
-        """Blocking :meth:`LogtoClient.signIn`."""
+        """Blocking :meth:`LogtoClient.signIn`.
+
+        The tokens of a signed-in user are kept until the callback succeeds, which replaces every
+        one of them.
+        """
         url: str = _driver.run_blocking(
             self._sign_in(
                 redirectUri,
