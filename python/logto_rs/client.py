@@ -20,8 +20,9 @@ from pydantic import ValidationError
 
 from . import _driver
 from ._core import CoreClient, Operation
-from .config import LogtoConfig
+from .config import LogtoConfig, assignments
 from .errors import (
+    LogtoConfigError,
     LogtoNotAuthenticatedError,
     LogtoResponseError,
     LogtoStorageError,
@@ -111,20 +112,87 @@ def _context_result(payload: str) -> LogtoContext:
     )
 
 
+class _Configured:
+    """A client's configuration, read on every call as the official SDK reads it, and its core.
+
+    The client and its views share one: a field assigned (``client.config.scopes = [...]``), a
+    list changed in place, or another ``LogtoConfig`` assigned to ``client.config`` is seen by
+    the next call, which builds a new core from it (validated: an invalid change raises
+    ``LogtoConfigError`` there). What was built and from what is one tuple, replaced at once, so
+    threads and tasks never see half of it; two threads seeing the same change may each build a
+    core, and both are right. Sessions, refreshes and their coordination do not depend on the
+    core; its caches of the provider's metadata and keys start empty again.
+    """
+
+    __slots__ = ("config", "_built")
+
+    def __init__(self, config: LogtoConfig) -> None:
+        self.config = config
+        self._built = self._build(config)
+
+    @staticmethod
+    def _build(
+        config: LogtoConfig,
+    ) -> tuple[LogtoConfig, dict[str, Any], int, dict[str, Any], CoreClient]:
+        counts = assignments(config)
+        return config, counts, counts["_revision"], config.model_dump(), CoreClient(config)
+
+    def core(self) -> CoreClient:
+        """The core of the configuration as it is now (the fields are compared)."""
+        config, built = self.config, self._built
+        if built[0] is config and built[1]["_revision"] == built[2] and built[3] == config.__dict__:
+            return built[4]
+        return self._rebuild(config)
+
+    def assigned_core(self) -> CoreClient:
+        """:meth:`core` for the per-request cache hits, which compares no field.
+
+        It sees assignments (to ``client.config`` or to a field), and leaves a list changed in
+        place to the next call that reaches the provider.
+        """
+        built = self._built
+        if built[0] is self.config and built[1]["_revision"] == built[2]:
+            return built[4]
+        return self._rebuild(self.config)
+
+    def _rebuild(self, config: LogtoConfig) -> CoreClient:
+        built = self._build(config)
+        self._built = built
+        return built[4]
+
+
 class _ClientBase:
     """What both facades share: the configuration, the core and the storage.
 
     Each call's ``Operation`` is built here once and run awaited or blocking by the facades.
     """
 
-    __slots__ = ("config", "_storage", "_core", "_cached_token", "_sync_get", "_blocking_views")
-    _cached_token: Optional[Callable[[Any, str, Optional[str]], Optional[str]]]
+    __slots__ = ("_configured", "_storage", "_sync_get", "_blocking_views")
     _sync_get: Optional[Callable[[str], Any]]
 
     def __init__(self, config: LogtoConfig, storage: Optional[Storage] = None) -> None:
-        self.config = config
-        self._core = CoreClient(config)
+        self._configured = _Configured(config)
         self._bind(storage if storage is not None else MemoryStorage())
+
+    @property
+    def config(self) -> LogtoConfig:
+        """The configuration, read on every call: a change to it is seen by the next call.
+
+        Assigning another ``LogtoConfig`` changes it for this client and all its views.
+        """
+        return self._configured.config
+
+    @config.setter
+    def config(self, config: LogtoConfig) -> None:
+        if not isinstance(config, LogtoConfig):
+            raise LogtoConfigError(
+                f"client.config must be a LogtoConfig, not {type(config).__name__}", "config.invalid"
+            )
+        self._configured.config = config
+
+    @property
+    def _core(self) -> CoreClient:
+        return self._configured.core()
 
     def _bind(self, storage: Storage) -> None:
         self._storage: Storage = storage
@@ -138,11 +206,10 @@ class _ClientBase:
         get = getattr(storage, "get", None)
         sync_storage = get is not None and not _is_coroutine_function(get)
         self._sync_get = get if sync_storage else None
-        self._cached_token = self._core.cached_access_token if sync_storage else None
 
     def _view(self, cls: type[_View], storage: Storage) -> _View:
         view = cls.__new__(cls)
-        view.config, view._core = self.config, self._core
+        view._configured = self._configured
         view._bind(storage)
         return view
 
@@ -192,7 +259,7 @@ class _ClientBase:
             stored_map = _read(get, "accessTokenMap")
             if not fetch_user_info:
                 claims = _id_token_claims(id_token)
-                found = self._core.cached_context(
+                found = self._configured.assigned_core().cached_context(
                     stored_map, claims.organizations or [], access_tokens, organization_tokens
                 )
                 if found is not None:
@@ -208,8 +275,10 @@ class _ClientBase:
 
     def _cached_access_token(self, resource: str, organizationId: Optional[str]) -> Optional[str]:
         """The fresh cached token without the operation machinery (synchronous storage only)."""
-        cached_token = self._cached_token
-        return None if cached_token is None else cached_token(self._storage, resource, organizationId)
+        if self._sync_get is None:
+            return None
+        core = self._configured.assigned_core()
+        return core.cached_access_token(self._storage, resource, organizationId)
 
     def isAuthenticated(self) -> bool:
         """Whether a user is signed in (an ID token is stored).
@@ -478,11 +547,9 @@ class LogtoClient(_ClientBase, _TokenExchange):
             LogtoInvalidGrantError: the refresh token was rejected; the session's tokens were
                 cleared and the user must sign in again.
         """
-        cached_token = self._cached_token
-        if cached_token is not None:
-            cached = cached_token(self._storage, resource, organizationId)
-            if cached is not None:
-                return cached
+        cached = self._cached_access_token(resource, organizationId)
+        if cached is not None:
+            return cached
         token: Optional[str] = await _driver.run(
             self._core.get_access_token(self._storage, resource, organizationId)
         )

@@ -8,9 +8,9 @@ right away.
 from __future__ import annotations
 
 from enum import Enum
-from typing import Any, Optional, Union
+from typing import TYPE_CHECKING, Any, Optional, Union
 
-from pydantic import ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from ._core import CoreClient
 from .models import SecretHidingModel
@@ -23,10 +23,40 @@ class SecretSafeModel(SecretHidingModel):
 
     Its validation errors never carry their input (see
     :class:`~logto_rs.models.SecretHidingModel`); unknown fields are refused, and assignment is
-    validated too.
+    validated too: a refused assignment raises and leaves the field as it was.
     """
 
     model_config = ConfigDict(validate_assignment=True, extra="forbid")
+    _revision: int = PrivateAttr(default=0)
+    """How many field assignments it has accepted (see :func:`assignments`)."""
+
+    if not TYPE_CHECKING:  # keep pydantic's typed signature for type checkers
+
+        def __setattr__(self, name: str, value: Any) -> None:
+            if name not in type(self).model_fields:
+                super().__setattr__(name, value)
+                return
+            # pydantic stores the field before the model's own checks run: a value they refuse
+            # must not stay behind.
+            previous = self.__dict__[name]
+            try:
+                super().__setattr__(name, value)
+            except BaseException:
+                self.__dict__[name] = previous
+                raise
+            self._revision += 1
+
+
+def assignments(config: SecretSafeModel) -> dict[str, Any]:
+    """The dict whose ``"_revision"`` counts the field assignments ``config`` accepted.
+
+    It is pydantic's dict of private attributes, the same object for the model's whole life: a
+    client keeps it and reads the count on every cached token without pydantic's
+    ``__getattr__``, which takes microseconds.
+    """
+    private = config.__pydantic_private__
+    assert private is not None  # SecretSafeModel declares a private attribute
+    return private
 
 
 class LogtoConfig(SecretSafeModel):
