@@ -14,6 +14,7 @@ use crate::error::{Endpoint, Error, Result};
 use crate::jwt;
 use crate::secret::{AccessToken, IdToken};
 use crate::storage::{self, Storage, StorageKey};
+use crate::token_cache::CachedAccessToken;
 
 /// What a context holds besides the ID token.
 #[derive(Debug, Clone, Copy, Default)]
@@ -42,11 +43,11 @@ pub struct SessionSnapshot {
 #[derive(Debug, Default)]
 pub struct ContextTokens {
     /// Per configured resource.
-    pub access: Vec<(String, Option<AccessToken>)>,
+    pub access: Vec<(String, Option<CachedAccessToken>)>,
     /// Per organization of the ID token.
-    pub organizations: Vec<(String, Option<AccessToken>)>,
+    pub organizations: Vec<(String, Option<CachedAccessToken>)>,
     /// The resource-less token the userinfo request takes, when the userinfo is wanted.
-    pub user_info: Option<Option<AccessToken>>,
+    pub user_info: Option<Option<CachedAccessToken>>,
 }
 
 impl ContextTokens {
@@ -58,6 +59,19 @@ impl ContextTokens {
             .chain(&self.organizations)
             .all(|(_, token)| token.is_some())
             && !matches!(self.user_info, Some(None))
+    }
+
+    /// The earliest expiry among the tokens found (`u64::MAX` without any): once
+    /// `accessTokenMargin` before it, one of them is due for a refresh.
+    #[must_use]
+    pub fn earliest_expiry(&self) -> u64 {
+        let found = self.access.iter().chain(&self.organizations).map(|(_, t)| t);
+        found
+            .chain(self.user_info.iter())
+            .flatten()
+            .map(|cached| cached.expires_at)
+            .min()
+            .unwrap_or(u64::MAX)
     }
 }
 
@@ -114,7 +128,6 @@ impl LogtoClient {
     ) -> ContextTokens {
         let cached = |resource: &str, organization_id: Option<&str>| {
             self.cached_access_token(stored_map, resource, organization_id)
-                .map(|cached| cached.token)
         };
         let access = if options.access_tokens {
             let resources = self.config().resources().iter();
@@ -210,12 +223,12 @@ impl LogtoClient {
     async fn found_or_refreshed<S: Storage>(
         &self,
         storage: &S,
-        found: Option<AccessToken>,
+        found: Option<CachedAccessToken>,
         resource: &str,
         organization_id: Option<&str>,
     ) -> Result<Option<AccessToken>> {
         match found {
-            Some(token) => Ok(Some(token)),
+            Some(cached) => Ok(Some(cached.token)),
             None => self.access_token(storage, resource, organization_id).await,
         }
     }
@@ -252,6 +265,58 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    fn client(scopes: &[&str]) -> LogtoClient {
+        let config = crate::LogtoConfig::builder("https://tenant.logto.app", "app")
+            .scopes(scopes.iter().map(|s| (*s).to_owned()).collect())
+            .resources(vec!["https://api.example.com".into()])
+            .build()
+            .unwrap();
+        LogtoClient::new(config).unwrap()
+    }
+
+    #[test]
+    fn the_tokens_wanted_and_those_the_stored_map_holds() {
+        let fresh = json!({"token": "t", "scope": "", "expiresAt": u64::MAX / 2});
+        let stored =
+            json!({"https://api.example.com": fresh, "urn:logto:organization:o1": fresh}).to_string();
+        let all = ContextOptions {
+            fetch_user_info: false,
+            access_tokens: true,
+            organization_tokens: true,
+        };
+        let ids = ["o1".to_owned(), "o2".to_owned()];
+        let with_organizations = client(&[crate::config::ORGANIZATIONS_SCOPE]);
+        let tokens = with_organizations.context_tokens(Some(&stored), &ids, all);
+        // The reserved organizations resource the scope added is no API of the app.
+        let resources: Vec<_> = tokens
+            .access
+            .iter()
+            .map(|(r, t)| (r.as_str(), t.is_some()))
+            .collect();
+        assert_eq!(resources, [("https://api.example.com", true)]);
+        let organizations: Vec<_> = tokens
+            .organizations
+            .iter()
+            .map(|(o, t)| (o.as_str(), t.is_some()))
+            .collect();
+        assert_eq!(organizations, [("o1", true), ("o2", false)]);
+        assert!(!tokens.complete());
+        let served = with_organizations.context_tokens(Some(&stored), &ids[..1], all);
+        assert!(served.complete() && served.earliest_expiry() == u64::MAX / 2);
+        // Without the scope no organization token is wanted; without a map every token is missing.
+        assert!(
+            client(&[])
+                .context_tokens(Some(&stored), &ids, all)
+                .organizations
+                .is_empty()
+        );
+        let user_info = ContextOptions {
+            fetch_user_info: true,
+            ..ContextOptions::default()
+        };
+        assert!(!client(&[]).context_tokens(None, &ids, user_info).complete());
+    }
 
     #[test]
     fn organizations_are_the_string_ids_of_the_claim() {

@@ -9,6 +9,7 @@ from typing import Any, Optional
 
 import httpx
 import pytest
+from pydantic import ValidationError
 
 from conftest import ClientFactory, run, sign_in, snapshot
 from logto_rs import LogtoClient, LogtoContext, MemoryStorage, Storage, UserInfoScope
@@ -140,6 +141,7 @@ def test_an_expired_access_token_is_refreshed_once(provider: Provider, make_clie
     client = make_client(storage, scopes=["read:short"], resources=[SHORT], accessTokenMargin=0)
     run(sign_in(client))
     first = run(client.getContext(access_tokens=True)).access_tokens[SHORT]
+    assert run(client.getContext(access_tokens=True)).access_tokens[SHORT] == first  # still fresh
     assert len(token_requests(provider)) == 1
     time.sleep(2.2)
 
@@ -195,6 +197,44 @@ def test_a_rejected_refresh_gives_the_signed_out_context(
     assert response.status_code == 200
     assert run(client.getContext(access_tokens=True)) == LogtoContext(is_authenticated=False)
     assert snapshot(storage) == {}
+
+
+def test_an_unchanged_session_gives_the_same_frozen_context(provider: Provider, client: LogtoClient) -> None:
+    context = run(client.getContext(access_tokens=True, organization_tokens=True))
+    again = run(client.getContext(access_tokens=True, organization_tokens=True))
+    assert again is run(client.getContext(access_tokens=True, organization_tokens=True))
+    assert tokens(again) == tokens(context)
+    with pytest.raises(ValidationError, match="frozen"):
+        again.is_authenticated = False
+    # Asked for less, it is another context; a changed session or configuration, too.
+    assert run(client.getContext(access_tokens=True)).organization_tokens == {}
+    run(client.clearAccessToken())
+    renewed = run(client.getContext(access_tokens=True, organization_tokens=True))
+    assert renewed.access_tokens[API] != again.access_tokens[API]
+    client.config.accessTokenMargin = 7200  # every one-hour token is now due
+    assert run(client.getContext(access_tokens=True)).access_tokens[API] != renewed.access_tokens[API]
+
+
+class CopyingStorage(CountingStorage):
+    """Hands back a new string on every read, as a cookie or Redis session does."""
+
+    def get(self, key: str) -> Optional[str]:
+        value = super().get(key)
+        return None if value is None else value[:1] + value[1:]
+
+
+def test_views_of_two_sessions_never_share_a_context(make_client: ClientFactory) -> None:
+    client = make_client(MemoryStorage(), scopes=SCOPES, resources=[API])
+    alice, bob = client.withStorage(CopyingStorage()), client.withStorage(CopyingStorage())
+    run(sign_in(alice, "alice"))
+    run(sign_in(bob, "bob"))
+    for _ in range(3):
+        for view, sub in ((alice, "user-alice"), (bob, "user-bob")):
+            context = view.blocking.getContext(access_tokens=True)
+            assert context.claims is not None and context.claims.sub == sub
+            assert decode_jwt(context.access_tokens[API])[1]["sub"] == sub
+    # The same stored values read as new strings give the same context.
+    assert alice.blocking.getContext(access_tokens=True) is alice.blocking.getContext(access_tokens=True)
 
 
 def test_tokens_stay_out_of_repr(client: LogtoClient) -> None:

@@ -101,8 +101,8 @@ class CoreClient:
         organization_ids: list[str],
         access_tokens: bool,
         organization_tokens: bool,
-    ) -> Optional[tuple[list[tuple[str, str]], list[tuple[str, str]]]]:
-        """The context's ``(access, organization)`` tokens fresh in ``stored_map``, or ``None``."""
+    ) -> Optional[tuple[list[tuple[str, str]], list[tuple[str, str]], int]]:
+        """The ``(access, organization)`` tokens fresh in ``stored_map`` and when one is due, or ``None``."""
     def get_context(
         self,
         storage: Any,

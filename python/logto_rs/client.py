@@ -97,6 +97,11 @@ def _logto_context(
     )
 
 
+_ContextMemo = tuple[str, Optional[str], tuple[bool, bool], CoreClient, int, LogtoContext]
+"""A context served from the session alone: the stored ID token and access-token map, what was
+asked, the core that read them, until when every token stays fresh, and the context."""
+
+
 def _context_result(payload: str) -> LogtoContext:
     """The context the core's ``get_context`` operation gives, as JSON."""
     data = json.loads(payload)
@@ -124,11 +129,13 @@ class _Configured:
     core; its caches of the provider's metadata and keys start empty again.
     """
 
-    __slots__ = ("config", "_built")
+    __slots__ = ("config", "_built", "last_context")
 
     def __init__(self, config: LogtoConfig) -> None:
         self.config = config
         self._built = self._build(config)
+        self.last_context: Optional[_ContextMemo] = None
+        """The last context a session's stored values gave whole (see ``getContext``)."""
 
     @staticmethod
     def _build(
@@ -258,12 +265,28 @@ class _ClientBase:
                 return _logto_context(None)
             stored_map = _read(get, "accessTokenMap")
             if not fetch_user_info:
+                configured = self._configured
+                core = configured.assigned_core()
+                wanted = (access_tokens, organization_tokens)
+                # The same stored values (compared as text: a cookie or Redis session reads as new
+                # strings each time), asked the same, give the same context while every token
+                # stays fresh. The last one is kept for all the client's views.
+                memo = configured.last_context
+                if (
+                    memo is not None
+                    and memo[3] is core
+                    and memo[2] == wanted
+                    and memo[0] == id_token
+                    and memo[1] == stored_map
+                    and time.time() < memo[4]
+                ):
+                    return memo[5]
                 claims = _id_token_claims(id_token)
-                found = self._configured.assigned_core().cached_context(
-                    stored_map, claims.organizations or [], access_tokens, organization_tokens
-                )
+                found = core.cached_context(stored_map, claims.organizations or [], *wanted)
                 if found is not None:
-                    return _logto_context(claims, None, dict(found[0]), dict(found[1]))
+                    context = _logto_context(claims, None, dict(found[0]), dict(found[1]))
+                    configured.last_context = (id_token, stored_map, wanted, core, found[2], context)
+                    return context
             snapshot = (id_token, stored_map)
         return self._core.get_context(
             self._storage,
@@ -605,7 +628,8 @@ class LogtoClient(_ClientBase, _TokenExchange):
         The session is read once: the ID token's claims, and the tokens asked for that are
         still fresh, come from that read; a missing or expiring one is refreshed (once, shared
         with concurrent callers as :meth:`getAccessToken` does). Nobody signed in gives
-        ``is_authenticated=False`` and empty fields, without an error.
+        ``is_authenticated=False`` and empty fields, without an error. While the session is
+        unchanged, the same (frozen) context may be returned again: treat it as read-only.
 
         It differs from ``@logto/node``'s: ``access_tokens`` gives a token for every resource of
         ``LogtoConfig.resources`` (there, one token for one ``resource``, and its ``scopes``);

@@ -371,7 +371,8 @@ class LogtoContext(SecretHidingModel):
     """What ``getContext`` returns: the signed-in user's claims and tokens in one value.
 
     Signed out, ``is_authenticated`` is ``False`` and every other field is empty. The tokens are
-    left out of ``repr`` and ``str``.
+    left out of ``repr`` and ``str``. It is frozen: one context may be handed to several callers
+    (treat its dicts as read-only too).
 
     Attributes:
         is_authenticated: Whether a user is signed in.
@@ -384,6 +385,8 @@ class LogtoContext(SecretHidingModel):
             ``urn:logto:scope:organizations`` scope is configured.
 
     """
+
+    model_config = ConfigDict(frozen=True)
 
     is_authenticated: bool = False
     claims: Optional[IdTokenClaims] = None

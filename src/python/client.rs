@@ -326,20 +326,25 @@ impl PyCoreClient {
 
     /// `getContext`'s per-request path, synchronous and without storage: the tokens of the
     /// context found fresh in the stored access-token map, as `(access, organizations)` pairs,
-    /// or `None` when one must be refreshed (then run `get_context`).
+    /// with the time (seconds since the epoch) from which one of them is due for a refresh; or
+    /// `None` when one must be refreshed now (then run `get_context`).
     fn cached_context(
         &self,
         stored_map: Option<&str>,
         organization_ids: Vec<String>,
         access_tokens: bool,
         organization_tokens: bool,
-    ) -> Option<(TokenPairs, TokenPairs)> {
+    ) -> Option<(TokenPairs, TokenPairs, u64)> {
         let options = ContextOptions {
             fetch_user_info: false,
             access_tokens,
             organization_tokens,
         };
-        found_tokens(self.client.context_tokens(stored_map, &organization_ids, options))
+        let margin = self.client.config().access_token_margin().as_secs();
+        found_tokens(
+            self.client.context_tokens(stored_map, &organization_ids, options),
+            margin,
+        )
     }
 
     /// The signed-in user's context as a JSON object string, from `snapshot` (the stored

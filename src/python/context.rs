@@ -2,22 +2,28 @@
 
 use crate::context::{Context, ContextTokens};
 use crate::secret::AccessToken;
+use crate::token_cache::CachedAccessToken;
 
 /// Token pairs as `(key, token)` tuples Python turns into a dict.
 pub(crate) type TokenPairs = Vec<(String, String)>;
 
-/// The tokens the snapshot held, when it held every one wanted (`None`: run `get_context`).
-pub(crate) fn found_tokens(tokens: ContextTokens) -> Option<(TokenPairs, TokenPairs)> {
+/// The tokens the snapshot held, when it held every one wanted (`None`: run `get_context`), and
+/// the time (seconds since the epoch) from which one of them is due for a refresh.
+pub(crate) fn found_tokens(
+    tokens: ContextTokens,
+    access_token_margin: u64,
+) -> Option<(TokenPairs, TokenPairs, u64)> {
     if !tokens.complete() {
         return None;
     }
-    let pairs = |found: Vec<(String, Option<AccessToken>)>| {
+    let due = tokens.earliest_expiry().saturating_sub(access_token_margin);
+    let pairs = |found: Vec<(String, Option<CachedAccessToken>)>| {
         found
             .into_iter()
-            .filter_map(|(key, token)| token.map(|t| (key, t.secret().to_owned())))
+            .filter_map(|(key, cached)| cached.map(|c| (key, c.token.secret().to_owned())))
             .collect()
     };
-    Some((pairs(tokens.access), pairs(tokens.organizations)))
+    Some((pairs(tokens.access), pairs(tokens.organizations), due))
 }
 
 /// A context as the JSON object Python reads: `idToken`, `userInfo`, `accessTokens`,
