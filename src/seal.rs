@@ -246,7 +246,8 @@ impl Sealer {
         Ok(format!("{VERSION}.{}.{}", key.id, URL_SAFE_NO_PAD.encode(&body)))
     }
 
-    /// Opens a value sealed for `name`, at the time `now` (Unix seconds).
+    /// Opens a value sealed for `name`, at the time `now` (Unix seconds); it has expired once `now`
+    /// is past its expiry.
     ///
     /// # Errors
     /// The [`UnsealError`] that names why it does not open.
@@ -274,7 +275,9 @@ impl Sealer {
         let mut expires_at = [0u8; EXPIRY_BYTES];
         expires_at.copy_from_slice(expiry);
         let expires_at = u64::from_be_bytes(expires_at);
-        if expires_at != 0 && now >= expires_at {
+        // Whole seconds, as the signed cookies' `max_age`: a value lives more than its ttl and
+        // less than a second longer.
+        if expires_at != 0 && now > expires_at {
             return Err(UnsealError::Expired);
         }
         Ok(value.to_vec())

@@ -146,8 +146,8 @@ fn a_value_does_not_open_under_another_name() {
 fn expiry() {
     let s = sealer(&[1]);
     let text = sealed(&s, b"value", "session");
-    assert_eq!(s.open(&text, "session", NOW + 59), Ok(b"value".to_vec()));
-    assert_eq!(s.open(&text, "session", NOW + 60), Err(UnsealError::Expired));
+    assert_eq!(s.open(&text, "session", NOW + 60), Ok(b"value".to_vec()));
+    assert_eq!(s.open(&text, "session", NOW + 61), Err(UnsealError::Expired));
     assert_eq!(s.open(&text, "session", NOW + 3600), Err(UnsealError::Expired));
 }
 
