@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import json
+import pickle
 import time
 import warnings
 import zlib
@@ -21,7 +22,7 @@ import pytest
 from flask import Flask, g, session
 from flask.testing import FlaskClient
 
-from logto_rs import LogtoConfig, LogtoConfigError, LogtoException, UserInfoScope
+from logto_rs import LogtoConfig, LogtoConfigError, LogtoException, LogtoSealError, UserInfoScope
 from logto_rs.flask import FlaskSessionStorage, LogtoFlask, LogtoSessionTooLargeWarning, authenticated
 from logto_rs.sessions import SessionSealer, generate_key
 from logto_rs.sessions.flask import EncryptedSessionInterface
@@ -109,6 +110,16 @@ def test_a_sealed_value_opens_only_with_its_name_and_keys(caplog: pytest.LogCapt
     reasons = [record.getMessage().rsplit(": ", 1)[1] for record in caplog.records]
     assert reasons == ["seal.invalid", "seal.invalid", "seal.unknown_key", "seal.malformed"]
     assert all(sealed[20:] not in record.getMessage() for record in caplog.records)
+
+
+def test_the_core_names_why_a_value_does_not_open() -> None:
+    sealer = SessionSealer([NEW_KEY])
+    sealed = sealer.seal(b"secret session", "session", 60)
+    with pytest.raises(LogtoSealError) as caught:
+        sealer._core.open(sealed, "another")
+    error = caught.value
+    assert (error.code, type(pickle.loads(pickle.dumps(error)))) == ("seal.invalid", LogtoSealError)
+    assert sealed not in f"{error} {error!r}" and "secret" not in str(error)
 
 
 # Flask.
