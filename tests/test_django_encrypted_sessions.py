@@ -14,10 +14,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import redis
 from test_encrypted_sessions import NEW_KEY, OLD_KEY, assert_unreadable, secrets_in
 
 import django_site
-from provider_harness import Provider, complete_sign_in
+from provider_harness import Provider
 
 django_site.setup()
 
@@ -26,6 +27,9 @@ from django.contrib.auth import get_user_model  # noqa: E402
 from django.core.checks import run_checks  # noqa: E402
 from django.core.exceptions import ImproperlyConfigured  # noqa: E402
 from django.test import Client, RequestFactory, override_settings  # noqa: E402
+from test_backchannel_logout import logout_token  # noqa: E402
+from test_django import sign_in_django  # noqa: E402
+from test_django_backchannel import post  # noqa: E402
 
 from logto_rs.django.backchannel import is_signed_cookie_backend  # noqa: E402
 from logto_rs.django.storage import DjangoSessionStorage, LogtoSessionTooLargeWarning  # noqa: E402
@@ -53,10 +57,8 @@ def logto(provider: Provider) -> Iterator[dict[str, Any]]:
     get_user_model().objects.all().delete()
 
 
-def sign_in(browser: Client) -> None:
-    to_provider = browser.get("/auth/sign-in/", {"next": "/claims/"})
-    assert to_provider.status_code == 302, to_provider.content
-    back = browser.get(complete_sign_in(to_provider["Location"], CALLBACK))
+def sign_in(browser: Client, username: str = "alice") -> None:
+    back = sign_in_django(browser, "/claims/", username=username)
     assert back.status_code == 302 and back["Location"] == "/claims/"
 
 
@@ -175,3 +177,40 @@ def test_missing_or_bad_keys_fail_at_configuration(logto: dict[str, Any]) -> Non
             with pytest.raises(ImproperlyConfigured, match="LOGTO_SESSION_KEYS") as caught:
                 SessionStore().save()
             assert "0" * 64 not in str(caught.value)
+
+
+@pytest.fixture
+def shared_cache(provider: Provider, redis_url: str) -> Iterator[None]:
+    """Back-channel logout on, its records in a real Redis cache."""
+    provider.set_backchannel_logout("web-app", "http://127.0.0.1:9/backchannel-logout")
+    caches = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": redis_url}}
+    with override_settings(CACHES=caches):
+        yield
+
+
+def test_a_back_channel_logout_ends_an_encrypted_cookie_session(
+    provider: Provider, logto: dict[str, Any], shared_cache: None, redis_url: str
+) -> None:
+    alice, bob = Client(), Client()
+    sign_in(alice)
+    sign_in(bob, username="bob")
+    # The cookie is the session: it is not indexed as a session id (which would copy it, tokens
+    # and all, into the cache); the logout is recorded instead.
+    sealed = f"v1.{SessionSealer(NEW_KEY).key_ids[0]}.".encode()
+    store = redis.Redis.from_url(redis_url)
+    for key in store.keys("*"):
+        value = store.get(key) if store.type(key) == b"string" else b""
+        assert sealed not in (value or b""), key
+    assert post(logout_token(provider, sub="user-alice")).status_code == 200
+    assert alice.get("/").json() == {"user": None, "sub": None}
+    assert bob.get("/").json()["sub"] == "user-bob"
+
+
+def test_a_copied_encrypted_cookie_stops_working_after_sign_out(
+    logto: dict[str, Any], shared_cache: None
+) -> None:
+    alice = Client()
+    sign_in(alice)
+    copied = cookie_of(alice)
+    assert alice.post("/auth/sign-out/").status_code == 302
+    assert signed_in_as(copied) is None
