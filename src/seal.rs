@@ -22,7 +22,7 @@
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use base64::Engine;
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
 
 use crate::error::{Error, Result};
 use crate::secret::sha256;
@@ -137,7 +137,7 @@ impl SealKey {
             let unpadded = text.trim_end_matches('=');
             URL_SAFE_NO_PAD
                 .decode(unpadded)
-                .or_else(|_| STANDARD.decode(text))
+                .or_else(|_| STANDARD_NO_PAD.decode(unpadded))
                 .ok()
         };
         match bytes {

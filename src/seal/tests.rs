@@ -160,7 +160,8 @@ fn key_lengths_and_encodings() {
         hex.clone(),
         hex.to_uppercase(),
         URL_SAFE_NO_PAD.encode(&bytes),
-        STANDARD.encode(&bytes),
+        base64::engine::general_purpose::STANDARD.encode(&bytes),
+        STANDARD_NO_PAD.encode(&bytes),
         format!("  {}\n", URL_SAFE_NO_PAD.encode(&bytes)),
     ] {
         assert_eq!(
@@ -240,4 +241,20 @@ fn generated_keys_are_accepted_and_distinct() {
     assert_ne!(a, b);
     assert_eq!(a.len(), 43);
     assert!(SealKey::parse(&a).is_ok());
+}
+
+#[test]
+fn standard_base64_with_or_without_padding() {
+    // Bytes whose standard base64 has '+' and '/', which base64url writes '-' and '_'.
+    let bytes: Vec<u8> = (0xe0..=0xff).collect();
+    let padded = base64::engine::general_purpose::STANDARD.encode(&bytes);
+    assert!(padded.contains('+') && padded.contains('/'));
+    let id = SealKey::from_bytes(&bytes).unwrap().id().to_owned();
+    for text in [
+        padded.clone(),
+        STANDARD_NO_PAD.encode(&bytes),
+        URL_SAFE_NO_PAD.encode(&bytes),
+    ] {
+        assert_eq!(SealKey::parse(&text).unwrap().id(), id, "{text}");
+    }
 }
