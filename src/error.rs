@@ -370,6 +370,9 @@ pub enum Error {
     /// or its device code expired before the user approved it (`expired_token`).
     #[error("the device sign-in ended: {0}")]
     DeviceSignIn(OAuthError),
+    /// A sealed value (an encrypted cookie) did not open.
+    #[error("{0}")]
+    Unseal(#[from] crate::seal::UnsealError),
     /// The storage backend failed.
     #[error("storage {op}({key:?}) failed")]
     Storage {
@@ -403,6 +406,7 @@ impl Error {
             Self::Storage { .. } => "storage.error".into(),
             Self::GrantNotAllowed { grant, .. } => format!("{grant}.not_allowed"),
             Self::Api(e) => format!("api.{}", e.code),
+            Self::Unseal(e) => format!("seal.{}", e.reason()),
         }
     }
 

@@ -48,6 +48,8 @@ pub mod logout;
 pub mod pkce;
 pub mod process;
 pub mod refresh;
+// Sealed (encrypted) cookie values.
+pub mod seal;
 pub mod secret;
 pub mod sign_in;
 pub mod sign_out;

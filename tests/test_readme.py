@@ -61,6 +61,13 @@ import django_site
 django_site.setup()
 """
 
+# A session key in the environment, as the encrypted sessions' sections assume.
+SESSION_KEY = """
+import os
+from logto_rs.sessions import generate_key
+os.environ["SESSION_KEY"] = generate_key()
+"""
+
 
 @dataclass
 class Setup:
@@ -339,6 +346,40 @@ with serve(app) as url:
     ended = httpx.post(url + "/backchannel-logout", data={"logout_token": token})
     assert ended.status_code == 200, ended.text
     assert alice.get("/me").status_code == 401
+""",
+    ),
+    "Encrypted sessions in Flask": Setup(
+        preamble=WEB_APP_CONFIG + SESSION_KEY,
+        check="""
+response = app.test_client().get("/sign-in")
+assert response.status_code == 302, response
+set_cookie = response.headers["Set-Cookie"]
+assert set_cookie.startswith("session=v1.") and "Secure" in set_cookie, set_cookie
+""",
+    ),
+    "Encrypted sessions in FastAPI and Starlette": Setup(
+        preamble=WEB_APP_CONFIG + SESSION_KEY,
+        check="""
+import httpx
+transport = httpx.ASGITransport(app=app)
+async with httpx.AsyncClient(transport=transport, base_url="https://testserver") as browser:
+    response = await browser.get("/sign-in")
+assert response.status_code == 302, response
+set_cookie = response.headers["set-cookie"]
+assert set_cookie.startswith("session=v1.") and "secure" in set_cookie, set_cookie
+""",
+    ),
+    "Encrypted sessions in Django": Setup(
+        preamble=DJANGO + SESSION_KEY,
+        check="""
+from django.test import override_settings
+from logto_rs.sessions.django import SessionStore
+with override_settings(SESSION_ENGINE=SESSION_ENGINE, LOGTO_SESSION_KEYS=LOGTO_SESSION_KEYS):
+    store = SessionStore()
+    store["logto_idToken"] = "an.id.token"
+    store.save()
+    assert store.session_key.startswith("v1.") and "an.id.token" not in store.session_key
+    assert SessionStore(store.session_key).load() == {"logto_idToken": "an.id.token"}
 """,
     ),
     "Porting from the official SDK": Setup(

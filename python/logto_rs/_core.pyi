@@ -12,6 +12,8 @@ __all__ = [
     "CoreVerifier",
     "_BenchBareVerifier",
     "_check_claims",
+    "CoreSealer",
+    "generate_seal_key",
 ]
 
 __version__: str
@@ -306,3 +308,26 @@ class _BenchBareVerifier:
 
 def _check_claims(payload: str, id_token: bool, issuer: str, audience: str, now: int) -> Optional[str]:
     """The claim checks of a verified token on a payload alone: ``None``, or the failed check."""
+
+@final
+class CoreSealer:
+    """AES-256-GCM sealing of cookie values: seals with the first key, opens with any.
+
+    A sealed value is ``v1.<key id>.<base64url(nonce, ciphertext, tag)>``; the cookie's name is
+    its associated data and its expiry is inside the ciphertext.
+    """
+
+    def __new__(cls, keys: list[Union[str, bytes]]) -> CoreSealer:
+        """Keys as 64 hex digits, base64url or base64 text, or 32 bytes; ``LogtoConfigError`` else."""
+    @property
+    def key_ids(self) -> list[str]:
+        """The keys' ids (derived by SHA-256, not secret), the sealing key's first."""
+    def seal(self, value: bytes, name: str, ttl: Optional[int] = None) -> str:
+        """``value`` sealed for the cookie ``name``, expiring ``ttl`` seconds from now (``None``: never)."""
+    def open(self, sealed: str, name: str) -> bytes:
+        """The value sealed for ``name``; ``LogtoSealError`` when it does not open."""
+    def sealed_len(self, length: int) -> int:
+        """The length of the sealed text of a value of ``length`` bytes."""
+
+def generate_seal_key() -> str:
+    """A new random 32-byte key, base64url (43 characters)."""

@@ -151,6 +151,21 @@ class LogtoStorageError(LogtoException):
     """The storage raised; the original exception is the ``__cause__`` (``storage.error``)."""
 
 
+# --- Sealed (encrypted) cookie sessions ---------------------------------------------------------
+
+__all__ += ["LogtoSealError"]
+
+
+class LogtoSealError(LogtoException):
+    """A sealed (encrypted) cookie did not open (``seal.<reason>``).
+
+    ``seal.malformed`` (not a sealed value), ``seal.unknown_key`` (sealed with a key no longer
+    configured), ``seal.invalid`` (altered, forged, or sealed for another cookie) or
+    ``seal.expired``. The message never contains the value or a key. The session interfaces of
+    :mod:`logto_rs.sessions` answer it with an empty session.
+    """
+
+
 # --- Machine tokens and the Management API -----------------------------------------------------
 
 __all__ += [

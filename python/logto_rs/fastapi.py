@@ -67,6 +67,7 @@ from .errors import (
 from .models import AccessTokenClaims, IdTokenClaims, UserInfoResponse
 from .redis_storage import SESSION_KEYS, AsyncRedisClient, AsyncRedisStorage
 from .redis_storage import SOCKET_TIMEOUTS as SOCKET_TIMEOUTS
+from .sessions.starlette import COOKIE_SIZE_SCOPE_KEY
 from .storage import MemoryStorage, Storage
 from .verifier import AccessTokenVerifier, Scopes, _scope_list
 from .web import (
@@ -202,8 +203,12 @@ class CookieSessionStorage:
         return len(self.cookie_name) + 1 + len(value) + 35 + 70
 
     def check_size(self, request: Request, session: dict[str, Any]) -> None:
-        """Warn (or raise) when the session's cookie would pass ``max_cookie_bytes``."""
-        size = self.cookie_size(session)
+        """Warn (or raise) when the session's cookie would pass ``max_cookie_bytes``.
+
+        An encrypted session middleware (:mod:`logto_rs.sessions.starlette`) measures its own
+        cookie; otherwise the cookie is ``SessionMiddleware``'s.
+        """
+        size = request.scope.get(COOKIE_SIZE_SCOPE_KEY, self.cookie_size)(session)
         if size <= self.max_cookie_bytes:
             return
         message = (
@@ -752,7 +757,8 @@ def _refuse_synchronous_redis(store: Any) -> None:
 def _session_options(app: Any) -> Optional[dict[str, Any]]:
     """``SessionMiddleware``'s options, or ``None`` when the app's middleware is unknown."""
     for middleware in getattr(app, "user_middleware", None) or []:
-        if getattr(middleware, "cls", None) is SessionMiddleware:
+        cls = getattr(middleware, "cls", None)
+        if isinstance(cls, type) and issubclass(cls, SessionMiddleware):
             options: dict[str, Any] = getattr(middleware, "kwargs", None) or getattr(
                 middleware, "options", {}
             )

@@ -83,6 +83,8 @@ fn mapping(error: &Error) -> Mapping {
         Error::Callback(_) => plain("LogtoCallbackError"),
         Error::NotAuthenticated(_) => plain("LogtoNotAuthenticatedError"),
         Error::Storage { .. } => plain("LogtoStorageError"),
+        // A sealed (encrypted) cookie that did not open: tampered, expired, or of a removed key.
+        Error::Unseal(_) => plain("LogtoSealError"),
         // The device sign-in ended: denied by the person, or the code expired.
         Error::DeviceSignIn(e) => Mapping {
             class: if e.error == "expired_token" {

@@ -8,6 +8,7 @@ mod convert;
 mod errors;
 mod machine;
 mod operation;
+mod seal;
 mod storage;
 mod verifier;
 
@@ -24,5 +25,8 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<verifier::PyCoreVerifier>()?;
     m.add_class::<verifier::PyBenchBareVerifier>()?;
     m.add_function(wrap_pyfunction!(verifier::check_claims, m)?)?;
+    // Sealed (encrypted) cookie sessions.
+    m.add_class::<seal::PySealer>()?;
+    m.add_function(wrap_pyfunction!(seal::generate_seal_key, m)?)?;
     Ok(())
 }

@@ -32,7 +32,7 @@ from django.core.cache import BaseCache, caches
 
 from ..backchannel import BackchannelLogout, LogoutToken, Revocations, SessionIndex, session_time
 from . import conf
-from .storage import SIGNED_COOKIES
+from .storage import COOKIE_ENGINES
 
 __all__ = [
     "CacheReplayStore",
@@ -51,8 +51,8 @@ def _cache() -> BaseCache:
 
 
 def is_signed_cookie_backend() -> bool:
-    """Whether sessions live in signed cookies (which the server cannot delete)."""
-    return bool(settings.SESSION_ENGINE == SIGNED_COOKIES)
+    """Whether sessions live in cookies, signed or sealed (which the server cannot delete)."""
+    return settings.SESSION_ENGINE in COOKIE_ENGINES
 
 
 class CacheReplayStore:

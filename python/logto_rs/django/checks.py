@@ -9,7 +9,7 @@ from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 
 from . import conf
-from .storage import SIGNED_COOKIES, lock_support
+from .storage import COOKIE_ENGINES, lock_support
 
 __all__ = ["check_logto", "register"]
 
@@ -31,10 +31,10 @@ def check_logto(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMess
             )
         )
         return messages
-    if engine == SIGNED_COOKIES:
+    if engine in COOKIE_ENGINES:
         messages.append(
             checks.Warning(
-                "the signed-cookie session backend keeps Logto's tokens in the browser: the cookie "
+                "a cookie session backend keeps Logto's tokens in the browser: the cookie "
                 "may outgrow the 4 KB a browser keeps, and parallel requests of one session in "
                 "several processes may each refresh it",
                 hint="Use a server-side SESSION_ENGINE (db, cache or cached_db) in production.",

@@ -33,8 +33,8 @@ import warnings
 from typing import Any, Optional
 
 from asgiref.sync import sync_to_async
+from django.contrib.sessions.backends import signed_cookies
 from django.contrib.sessions.backends.base import SessionBase, UpdateError
-from django.core import signing
 from django.core.cache import BaseCache, caches
 from django.http import HttpRequest
 
@@ -47,6 +47,8 @@ __all__ = ["AsyncDjangoSessionStorage", "DjangoSessionStorage", "LogtoSessionToo
 logger = logging.getLogger("logto_rs.django")
 
 SIGNED_COOKIES = "django.contrib.sessions.backends.signed_cookies"
+COOKIE_ENGINES = (SIGNED_COOKIES, "logto_rs.sessions.django")
+"""The session backends that keep the session in the browser's cookie (signed, or sealed)."""
 LOCK_PREFIX = "logto_rs:lock:"
 
 
@@ -55,7 +57,8 @@ class LogtoSessionTooLargeWarning(UserWarning):
 
 
 def _is_signed_cookie_session(session: SessionBase) -> bool:
-    return type(session).__module__ == SIGNED_COOKIES
+    """Whether the session lives in the browser's cookie (signed, or sealed: ``logto_rs.sessions``)."""
+    return isinstance(session, signed_cookies.SessionStore)
 
 
 def lock_support(alias: Optional[str]) -> tuple[str, str]:
@@ -208,18 +211,13 @@ class DjangoSessionStorage(LockingStorage):
     # The signed-cookie backend's size.
 
     def cookie_size(self) -> Optional[int]:
-        """The size in bytes the signed session cookie would have now (``None``: another backend)."""
+        """The size in bytes the session cookie would have now (``None``: a server-side backend)."""
         from django.conf import settings
 
         session = self.session
         if not _is_signed_cookie_session(session):
             return None
-        value = signing.dumps(
-            dict(session.items()),
-            compress=True,
-            salt="django.contrib.sessions.backends.signed_cookies",
-            serializer=session.serializer,
-        )
+        value = session._get_session_key()  # what the backend writes into the cookie
         # name=value plus the attributes Django sets (Domain, expires, Max-Age, Path, SameSite…).
         return len(settings.SESSION_COOKIE_NAME) + 1 + len(value) + 150
 
