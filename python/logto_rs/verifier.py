@@ -51,7 +51,7 @@ token an administrator created, i.e. impersonation) is accepted by default and i
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any, Callable, Optional, Union
+from typing import Any, Callable, Optional, Union, cast
 
 from pydantic import ValidationError
 
@@ -212,13 +212,12 @@ def verify_steps(
     ``Bearer`` challenge (check ``missing``).
     """
     core = verifier._core
-    demands = (scope_list(scopes), organization_id, list(roles) if roles else None, roles_claim)
-    payload = core.verify(token, *demands)
-    if payload is None:
-        [payload] = yield run(core.settle([token], *demands))  # type: ignore[list-item]
-        if isinstance(payload, LogtoException):
-            raise payload
-    return _claims(payload)
+    demands = _demands(scopes, organization_id, roles, roles_claim)
+    first = core.verify(token, *demands)  # raises for a missing token, or one the keys reject
+    [verdict] = yield from _settled(core, run, [cast(str, token)], [first], demands)
+    if isinstance(verdict, LogtoException):
+        raise verdict
+    return _claims(verdict)
 
 
 def _verify_many_steps(
@@ -230,17 +229,40 @@ def _verify_many_steps(
     roles: Optional[Iterable[str]],
     roles_claim: str,
 ) -> Steps[VerifyManyResult]:
-    """The verification of a batch: the cached keys first, then one ``settle`` for the rest."""
+    """The verification of a batch, for ``drive_async`` or ``drive_blocking``."""
     core = verifier._core
     token_list = tokens if isinstance(tokens, list) else list(tokens)
-    demands = (scope_list(scopes), organization_id, list(roles) if roles else None, roles_claim)
-    results = core.verify_many(token_list, *demands)
-    pending = [index for index, result in enumerate(results) if result is None]
+    demands = _demands(scopes, organization_id, roles, roles_claim)
+    first = core.verify_many(token_list, *demands)
+    verdicts = yield from _settled(core, run, token_list, first, demands)
+    return [verdict if isinstance(verdict, LogtoException) else _claims(verdict) for verdict in verdicts]
+
+
+_Verdict = Union[str, LogtoException]
+_Demands = tuple[Optional[list[str]], Optional[str], Optional[list[str]], str]
+
+
+def _demands(
+    scopes: Optional[Scopes], organization_id: Optional[str], roles: Optional[Iterable[str]], roles_claim: str
+) -> _Demands:
+    """A call's requirements as the core takes them."""
+    return scope_list(scopes), organization_id, list(roles) if roles else None, roles_claim
+
+
+def _settled(
+    core: CoreVerifier,
+    run: Run,
+    tokens: list[str],
+    verdicts: list[Optional[_Verdict]],
+    demands: _Demands,
+) -> Steps[list[_Verdict]]:
+    """Complete the verdicts the cached keys left open (``None``) with one ``settle`` of the core."""
+    pending = [index for index, verdict in enumerate(verdicts) if verdict is None]
     if pending:
-        settled = yield run(core.settle([token_list[index] for index in pending], *demands))
-        for index, result in zip(pending, settled):
-            results[index] = result
-    return [result if isinstance(result, LogtoException) else _claims(result) for result in results]  # type: ignore[arg-type]
+        settled = yield run(core.settle([tokens[index] for index in pending], *demands))
+        for index, verdict in zip(pending, settled):
+            verdicts[index] = verdict
+    return cast(list[_Verdict], verdicts)
 
 
 class AccessTokenVerifier(_VerifierBase):
