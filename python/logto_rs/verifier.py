@@ -213,11 +213,13 @@ def verify_steps(
     """
     core = verifier._core
     demands = _demands(scopes, organization_id, roles, roles_claim)
-    first = core.verify(token, *demands)  # raises for a missing token, or one the keys reject
-    [verdict] = yield from _settled(core, run, [cast(str, token)], [first], demands)
-    if isinstance(verdict, LogtoException):
-        raise verdict
-    return _claims(verdict)
+    payload = core.verify(token, *demands)  # raises for a missing token, or one the keys reject
+    if payload is None:
+        [verdict] = yield from _settled(core, run, [cast(str, token)], [payload], demands)
+        if isinstance(verdict, LogtoException):
+            raise verdict
+        payload = verdict
+    return _claims(payload)
 
 
 def _verify_many_steps(
