@@ -101,6 +101,9 @@ def test_a_verifier_needs_an_audience(logto: dict[str, Any], tokens: dict[str, s
     with override_settings(LOGTO={**logto, "AUDIENCE": None}):
         with pytest.raises(ImproperlyConfigured, match="AUDIENCE"):
             get("/api/products/", tokens["api"])
+        # A request without a bearer token is not the verifier's: it is answered all the same.
+        anonymous = get("/api/products/")
+        assert (anonymous.status_code, anonymous["WWW-Authenticate"]) == (401, "Bearer")
 
 
 def test_a_logto_session_error_in_a_drf_view_is_401_not_500(logto: dict[str, Any]) -> None:

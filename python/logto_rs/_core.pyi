@@ -249,8 +249,8 @@ class CoreVerifier:
     def introspects(self) -> bool:
         """Whether opaque tokens are introspected."""
     @staticmethod
-    def claims_rejection() -> LogtoInvalidTokenError:
-        """The 401 (check ``claims``) for a verified payload that does not fit the model."""
+    def rejection(check: str) -> LogtoInvalidTokenError:
+        """The 401 for ``missing`` (no bearer token) or ``claims`` (a payload the model refuses)."""
     def _shift_clock(self, seconds: int) -> None:
         """Move this verifier's clock by ``seconds`` (tests only)."""
     def verify(

@@ -24,6 +24,7 @@ from collections.abc import Iterable
 from typing import Optional, Union
 
 from . import _driver
+from ._core import CoreVerifier
 from ._steps import Steps, drive_async, drive_blocking
 from .errors import LogtoAccessTokenError, LogtoException, LogtoNetworkError, LogtoResponseError
 from .models import AccessTokenClaims
@@ -46,6 +47,7 @@ __all__ = [
     "bearer_token",
     "check_bearer",
     "check_bearer_async",
+    "missing_token",
 ]
 
 PROVIDER_OUTAGE = (LogtoNetworkError, LogtoResponseError)
@@ -109,6 +111,15 @@ class BearerRejection:
 
     def __repr__(self) -> str:
         return f"BearerRejection(status={self.status}, code={self.error.code!r})"
+
+
+def missing_token() -> BearerRejection:
+    """The answer to a request without a bearer token: 401 with a bare ``Bearer`` challenge.
+
+    For a framework that asks for a challenge before any token was checked (Django REST
+    framework's ``authenticate_header``); no verifier is needed.
+    """
+    return BearerRejection(CoreVerifier.rejection("missing"))
 
 
 BearerResult = Union[AccessTokenClaims, BearerRejection]

@@ -91,7 +91,7 @@ def _claims(payload: str) -> AccessTokenClaims:
     try:
         return AccessTokenClaims.model_validate_json(payload)
     except (ValidationError, ValueError, RecursionError):
-        raise CoreVerifier.claims_rejection() from None
+        raise CoreVerifier.rejection("claims") from None
 
 
 def scope_list(scopes: Optional[Scopes]) -> Optional[list[str]]:

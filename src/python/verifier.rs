@@ -145,11 +145,17 @@ impl PyCoreVerifier {
         self.verifier.introspects()
     }
 
-    /// The rejection of a verified payload that does not fit `AccessTokenClaims` (401, check
-    /// `claims`): the exception, to raise.
+    /// A rejection the facades answer without a token to check, as the exception to raise:
+    /// `missing` (no bearer token: 401 with a bare `Bearer` challenge) or `claims` (a verified
+    /// payload that does not fit `AccessTokenClaims`: 401).
     #[staticmethod]
-    fn claims_rejection(py: Python<'_>) -> Bound<'_, PyAny> {
-        verdict(py, Err(Error::AccessTokenRejected(ValidationError::ClaimsModel)))
+    fn rejection<'py>(py: Python<'py>, check: &str) -> Result<Bound<'py, PyAny>> {
+        let error = match check {
+            "missing" => ValidationError::MissingToken,
+            "claims" => ValidationError::ClaimsModel,
+            other => return Err(Error::Config(format!("no rejection is named {other:?}"))),
+        };
+        Ok(verdict(py, Err(Error::AccessTokenRejected(error))))
     }
 
     /// Moves this verifier's clock by `seconds` (tests only: tokens expire without waiting).

@@ -38,7 +38,7 @@ in every framework.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any, Optional, cast
+from typing import Any, Optional
 
 from rest_framework import exceptions, status
 from rest_framework.authentication import BaseAuthentication
@@ -46,7 +46,7 @@ from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 
 from ..errors import LogtoException
-from ..guard import RETRY_AFTER, BearerRejection, check_bearer
+from ..guard import RETRY_AFTER, BearerRejection, bearer_token, check_bearer, missing_token
 from ..models import AccessTokenClaims
 from ..verifier import DEFAULT_ROLES_CLAIM, AccessTokenVerifier
 from . import conf
@@ -121,10 +121,10 @@ class LogtoTokenAuthentication(BaseAuthentication):
     def authenticate(self, request: Request) -> Optional[tuple[Any, AccessTokenClaims]]:
         """``(user, claims)`` for a valid bearer token; ``None`` without one."""
         authorization = request.META.get("HTTP_AUTHORIZATION")
+        if bearer_token(authorization) is None:
+            return None  # not a bearer request: the next authentication class decides
         result = check_bearer(self.verifier(), authorization, organization_id=self.organization_id(request))
         if isinstance(result, BearerRejection):
-            if getattr(result.error, "check", None) == "missing":
-                return None  # not a bearer request: the next authentication class decides
             if result.status != status.HTTP_401_UNAUTHORIZED:
                 raise TokenRejected(result.error)
             setattr(request._request, _CHALLENGE, result.headers["WWW-Authenticate"])
@@ -139,10 +139,7 @@ class LogtoTokenAuthentication(BaseAuthentication):
     def authenticate_header(self, request: Request) -> str:
         """The 401 challenge: the verifier's for a rejected token, else the bare ``Bearer``."""
         challenge = getattr(request._request, _CHALLENGE, None)
-        if challenge is None:
-            # No bearer token: the guard's bare challenge.
-            challenge = cast(BearerRejection, check_bearer(self.verifier(), None)).headers["WWW-Authenticate"]
-        return str(challenge)
+        return str(challenge or missing_token().headers["WWW-Authenticate"])
 
 
 class LogtoOrganizationTokenAuthentication(LogtoTokenAuthentication):
