@@ -127,6 +127,11 @@ def test_the_application_must_name_its_tenant(provider: Provider) -> None:
         app.test_client().get("/", headers=bearer("a.b.c"))
 
 
+def test_roles_are_a_list() -> None:
+    with pytest.raises(LogtoConfigError, match="list of role names"):
+        require_access_token(roles="product-admin")  # else one role per letter
+
+
 def test_an_outage_is_503_in_async_views(provider: Provider, tokens: Tokens) -> None:
     http = make_app(provider).test_client()
     provider.fault("jwks", "status500", times=3)

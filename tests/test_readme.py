@@ -158,7 +158,7 @@ with override_settings(LOGTO=logto):
     accepted = Products.as_view()(RequestFactory().get("/", HTTP_AUTHORIZATION=f"Bearer {token}"))
     refused = Products.as_view()(RequestFactory().get("/"))
     bearer = {"HTTP_AUTHORIZATION": f"Bearer {token}"}
-    no_role = DeleteProducts.as_view()(RequestFactory().delete("/", **bearer))  # alice's token has no roles claim
+    no_role = DeleteProducts.as_view()(RequestFactory().delete("/", **bearer))  # alice has no roles claim
 assert accepted.status_code == 200 and accepted.data == {"user": "user-alice"}, accepted.data
 assert refused.status_code == 401 and refused["WWW-Authenticate"] == "Bearer"
 assert no_role.status_code == 403 and "product-admin" in no_role["WWW-Authenticate"], no_role.data

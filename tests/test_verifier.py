@@ -393,6 +393,8 @@ def test_roles_are_required_from_the_named_claim(provider: Provider, token: str)
     assert isinstance(results[0], LogtoInsufficientScopeError) and isinstance(results[1], AccessTokenClaims)
     with pytest.raises(LogtoInsufficientScopeError):
         verifier.blocking.verify(with_role, roles=["product-admin"])  # not in the "roles" claim
+    with pytest.raises(LogtoConfigError, match="list of role names"):
+        verifier.blocking.verify(with_role, roles="product-admin", roles_claim="app_roles")
 
 
 def test_verify_many_reports_a_key_outage_per_token(provider: Provider, token: str) -> None:

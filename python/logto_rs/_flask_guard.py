@@ -46,7 +46,7 @@ from .guard import (
     check_bearer,
     check_bearer_async,
 )
-from .verifier import DEFAULT_ROLES_CLAIM, AccessTokenVerifier, Scopes, scope_list
+from .verifier import DEFAULT_ROLES_CLAIM, AccessTokenVerifier, Scopes, role_list, scope_list
 
 __all__ = [
     "PROVIDER_OUTAGE",
@@ -146,7 +146,7 @@ def require_access_token(
     """
     requirements: dict[str, Any] = {
         "scopes": scope_list(scopes),
-        "roles": list(roles or ()),
+        "roles": role_list(roles),
         "roles_claim": roles_claim,
     }
     refuse = onError or access_token_error_response

@@ -69,7 +69,7 @@ from .models import AccessTokenClaims, IdTokenClaims, UserInfoResponse
 from .redis_storage import SESSION_KEYS, AsyncRedisClient, AsyncRedisStorage
 from .redis_storage import SOCKET_TIMEOUTS as SOCKET_TIMEOUTS
 from .storage import MemoryStorage, Storage
-from .verifier import DEFAULT_ROLES_CLAIM, AccessTokenVerifier, Scopes, scope_list
+from .verifier import DEFAULT_ROLES_CLAIM, AccessTokenVerifier, Scopes, role_list, scope_list
 from .web import (
     COOKIE_LIMIT,
     insecure_cookie_message,
@@ -823,7 +823,7 @@ def require_access_token(
 
     """
     required_scopes = scope_list(scopes)
-    required_roles = list(roles or ())
+    required_roles = role_list(roles)
     authorization_header = _AuthorizationHeader(bearer)
 
     async def access_token_claims(

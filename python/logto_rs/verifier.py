@@ -58,7 +58,7 @@ from pydantic import ValidationError
 from . import _driver
 from ._core import CoreVerifier, Operation
 from ._steps import Steps, drive_async, drive_blocking
-from .errors import LogtoException
+from .errors import LogtoConfigError, LogtoException
 from .models import AccessTokenClaims
 
 __all__ = [
@@ -67,6 +67,7 @@ __all__ = [
     "BlockingAccessTokenVerifier",
     "Scopes",
     "VerifyManyResult",
+    "role_list",
     "scope_list",
     "verify_steps",
 ]
@@ -92,6 +93,21 @@ def _claims(payload: str) -> AccessTokenClaims:
         return AccessTokenClaims.model_validate_json(payload)
     except (ValidationError, ValueError, RecursionError):
         raise CoreVerifier.rejection("claims") from None
+
+
+def role_list(roles: Optional[Iterable[str]]) -> Optional[list[str]]:
+    """Return required roles as a list (``None`` or none: no role is required).
+
+    Raises:
+        LogtoConfigError: one string instead of a list (role names may contain spaces, so a
+            string is not split).
+
+    """
+    if isinstance(roles, str):
+        raise LogtoConfigError(
+            f"roles must be a list of role names, not one string (roles=[{roles!r}])", "config.invalid"
+        )
+    return list(roles) if roles else None
 
 
 def scope_list(scopes: Optional[Scopes]) -> Optional[list[str]]:
@@ -248,7 +264,7 @@ def _demands(
     scopes: Optional[Scopes], organization_id: Optional[str], roles: Optional[Iterable[str]], roles_claim: str
 ) -> _Demands:
     """A call's requirements as the core takes them."""
-    return scope_list(scopes), organization_id, list(roles) if roles else None, roles_claim
+    return scope_list(scopes), organization_id, role_list(roles), roles_claim
 
 
 def _settled(
