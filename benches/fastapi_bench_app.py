@@ -20,7 +20,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from bench_support import API, SCOPE, Rejection, pyjwt_checker
 from logto_rs import AccessTokenClaims, AccessTokenVerifier
 from logto_rs.fastapi import require_access_token
-from logto_rs.web import bearer_token
+from logto_rs.guard import bearer_token
 
 
 def pyjwt_dependency() -> Callable[..., Awaitable[dict[str, Any]]]:

@@ -18,7 +18,7 @@ from flask import Flask, g, jsonify, request
 from bench_support import API, SCOPE, Rejection, pyjwt_checker
 from logto_rs import AccessTokenVerifier
 from logto_rs.flask import require_access_token
-from logto_rs.web import bearer_token
+from logto_rs.guard import bearer_token
 
 
 def pyjwt_required(view: Callable[..., Any]) -> Callable[..., Any]:

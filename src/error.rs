@@ -197,6 +197,17 @@ pub enum ValidationError {
     /// The opaque token would need an introspection request beyond the verifier's rate limit.
     #[error("too many opaque tokens to introspect; try again later")]
     IntrospectionRate,
+    /// The request carries no bearer token at all (RFC 6750 §3.1: answered without an error
+    /// code).
+    #[error("the request has no bearer token")]
+    MissingToken,
+    /// The verified payload does not fit the binding's model of access token claims (the
+    /// checks make every accepted payload fit it; this is the rejection should one not).
+    #[error("the token's claims do not fit AccessTokenClaims")]
+    ClaimsModel,
+    /// The token's roles claim lacks one of the required roles (space-separated).
+    #[error("the token lacks the required role(s): {0}")]
+    Roles(String),
 }
 
 impl ValidationError {
@@ -229,6 +240,9 @@ impl ValidationError {
             Self::Inactive => "active",
             Self::Client => "client_id",
             Self::IntrospectionRate => "introspection_rate",
+            Self::MissingToken => "missing",
+            Self::ClaimsModel => "claims",
+            Self::Roles(_) => "roles",
         }
     }
 }

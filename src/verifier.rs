@@ -244,8 +244,12 @@ impl VerifiedAccessToken {
     }
 }
 
+/// The claim that holds a token's roles unless a call names another: Logto puts none in access
+/// tokens by itself, and a custom JWT claims script usually adds them under this name.
+pub const DEFAULT_ROLES_CLAIM: &str = "roles";
+
 /// What a call requires beyond the verifier's configuration.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 pub struct Requirements<'a> {
     /// More scopes the token must have (added to the configured ones).
     pub scopes: &'a [String],
@@ -253,14 +257,67 @@ pub struct Requirements<'a> {
     /// without an audience (organization tokens) it also sets the audience,
     /// `urn:logto:organization:<id>`.
     pub organization_id: Option<&'a str>,
+    /// Roles the token must all hold in its [`roles_claim`](Self::roles_claim).
+    pub roles: &'a [String],
+    /// The claim holding the token's roles (a list of names); a claim that is absent or not a
+    /// list holds none.
+    pub roles_claim: &'a str,
+}
+
+impl Default for Requirements<'_> {
+    fn default() -> Self {
+        Self {
+            scopes: &[],
+            organization_id: None,
+            roles: &[],
+            roles_claim: DEFAULT_ROLES_CLAIM,
+        }
+    }
+}
+
+impl Requirements<'_> {
+    /// The roles check, on a verified token's payload: the required roles the roles claim lacks
+    /// make a [`ValidationError::Roles`]. The payload is read only when roles are required.
+    fn check_roles(&self, payload: &str) -> Result<(), ValidationError> {
+        if self.roles.is_empty() {
+            return Ok(());
+        }
+        let held: Vec<String> = serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(payload)
+            .ok()
+            .and_then(|mut claims| claims.remove(self.roles_claim))
+            .and_then(|value| match value {
+                serde_json::Value::Array(items) => Some(
+                    items
+                        .into_iter()
+                        .filter_map(|item| match item {
+                            serde_json::Value::String(role) => Some(role),
+                            _ => None,
+                        })
+                        .collect(),
+                ),
+                _ => None,
+            })
+            .unwrap_or_default();
+        let missing: Vec<&str> = self
+            .roles
+            .iter()
+            .map(String::as_str)
+            .filter(|role| !held.iter().any(|h| h == role))
+            .collect();
+        if missing.is_empty() {
+            Ok(())
+        } else {
+            Err(ValidationError::Roles(missing.join(" ")))
+        }
+    }
 }
 
 /// How an API answers a rejected token (RFC 6750 §3): the HTTP status, the `error` code and the
 /// `WWW-Authenticate` challenge.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Challenge {
-    /// 401 for an invalid token, 403 for a valid token without the required scope or
-    /// organization.
+    /// 401 for a missing or invalid token, 403 for a valid token without the required scope,
+    /// organization or role.
     pub status: u16,
     /// `invalid_token` or `insufficient_scope`.
     pub error: &'static str,
@@ -269,6 +326,9 @@ pub struct Challenge {
     pub description: String,
     /// For a missing scope, the scopes the resource requires (space-separated).
     pub scope: Option<String>,
+    /// The request carried no token: the challenge is a bare `Bearer`, without error or
+    /// description (RFC 6750 §3.1).
+    pub bare: bool,
 }
 
 /// The characters RFC 6750 §3 allows in `error_description` (and in `scope` values besides
@@ -293,26 +353,33 @@ impl Challenge {
                 error: "insufficient_scope",
                 description,
                 scope: Some(required.chars().filter(|c| quotable(*c)).collect()),
+                bare: false,
             },
-            ValidationError::Organization => Self {
+            ValidationError::Organization | ValidationError::Roles(_) => Self {
                 status: 403,
                 error: "insufficient_scope",
                 description,
                 scope: None,
+                bare: false,
             },
             _ => Self {
                 status: 401,
                 error: "invalid_token",
                 description,
                 scope: None,
+                bare: matches!(error, ValidationError::MissingToken),
             },
         }
     }
 
     /// The `WWW-Authenticate` header value, e.g.
-    /// `Bearer error="invalid_token", error_description="the token has expired (exp)"`.
+    /// `Bearer error="invalid_token", error_description="the token has expired (exp)"`, or a
+    /// bare `Bearer` when the request had no token.
     #[must_use]
     pub fn www_authenticate(&self) -> String {
+        if self.bare {
+            return "Bearer".to_owned();
+        }
         let mut value = format!(
             "Bearer error=\"{}\", error_description=\"{}\"",
             self.error, self.description
@@ -636,13 +703,14 @@ impl AccessTokenVerifier {
         };
         let expectations = self.expectations(requirements, &audience);
         let keys = self.inner.jwks.cached();
-        self.verify_with(token, &expectations, keys.as_deref(), final_attempt)
+        self.verify_with(token, &expectations, requirements, keys.as_deref(), final_attempt)
     }
 
     fn verify_with(
         &self,
         token: &str,
         expectations: &Expectations<'_>,
+        requirements: &Requirements<'_>,
         keys: Option<&KeySet>,
         final_attempt: bool,
     ) -> Option<Result<VerifiedAccessToken>> {
@@ -651,7 +719,9 @@ impl AccessTokenVerifier {
             && is_opaque(token)
         {
             return match introspection.cached(token) {
-                Some(answer) => Some(self.decide_introspected(introspection, &answer, expectations)),
+                Some(answer) => {
+                    Some(self.decide_introspected(introspection, &answer, expectations, requirements))
+                }
                 None if final_attempt => Some(Err(introspection::inactive())),
                 None => None,
             };
@@ -670,7 +740,7 @@ impl AccessTokenVerifier {
                 if !final_attempt && self.inner.jwks.stale() {
                     return None;
                 }
-                return Some(self.decide(hit, expectations, true));
+                return Some(self.decide(hit, expectations, requirements, true));
             }
             self.inner.cache.remove(key);
         }
@@ -711,7 +781,7 @@ impl AccessTokenVerifier {
             });
             self.inner.cache.insert(key, verified.clone(), ttl);
         }
-        Some(self.decide(verified, expectations, false))
+        Some(self.decide(verified, expectations, requirements, false))
     }
 
     /// Empties the cache when the keys it was filled with are replaced: a withdrawn key stops
@@ -731,6 +801,7 @@ impl AccessTokenVerifier {
         &self,
         verified: Arc<Verified>,
         expectations: &Expectations<'_>,
+        requirements: &Requirements<'_>,
         check_claims: bool,
     ) -> Result<VerifiedAccessToken> {
         let claims = &verified.claims;
@@ -740,7 +811,8 @@ impl AccessTokenVerifier {
             Ok(())
         }
         .and_then(|()| self.check_actor(claims))
-        .and_then(|()| expectations.check_access(claims));
+        .and_then(|()| expectations.check_access(claims))
+        .and_then(|()| requirements.check_roles(&verified.payload));
         match outcome {
             Ok(()) => Ok(VerifiedAccessToken { verified }),
             Err(e) => Err(Error::AccessTokenRejected(e)),
@@ -763,6 +835,7 @@ impl AccessTokenVerifier {
         introspection: &Introspection,
         answer: &Introspected,
         expectations: &Expectations<'_>,
+        requirements: &Requirements<'_>,
     ) -> Result<VerifiedAccessToken> {
         let Introspected::Active(verified) = answer else {
             return Err(introspection::inactive());
@@ -780,6 +853,7 @@ impl AccessTokenVerifier {
             .and_then(|()| for_this_api(claims))
             .and_then(|()| self.check_actor(claims))
             .and_then(|()| expectations.check_access(claims))
+            .and_then(|()| requirements.check_roles(&verified.payload))
             .map_err(Error::AccessTokenRejected)?;
         Ok(VerifiedAccessToken {
             verified: verified.clone(),
@@ -816,7 +890,7 @@ impl AccessTokenVerifier {
             .introspect(&inner.http, endpoint, token, self.now())
             .await?;
         let expectations = self.expectations(requirements, &audience);
-        self.decide_introspected(introspection, &answer, &expectations)
+        self.decide_introspected(introspection, &answer, &expectations, requirements)
     }
 
     /// Whether `token` is opaque (not a JWT) and this verifier introspects such tokens: then
@@ -897,13 +971,19 @@ impl AccessTokenVerifier {
         let verify_chunk = |chunk: &[T]| -> Vec<Option<Result<VerifiedAccessToken>>> {
             chunk
                 .iter()
-                .map(|token| self.verify_with(token.as_ref(), &expectations, keys, final_attempt))
+                .map(|token| {
+                    self.verify_with(token.as_ref(), &expectations, requirements, keys, final_attempt)
+                })
                 .collect()
         };
-        let threads = std::thread::available_parallelism()
-            .map_or(1, std::num::NonZeroUsize::get)
-            .min(tokens.len() / MIN_TOKENS_PER_THREAD)
-            .max(1);
+        let most_threads = tokens.len() / MIN_TOKENS_PER_THREAD;
+        let threads = if most_threads < 2 {
+            1
+        } else {
+            std::thread::available_parallelism()
+                .map_or(1, std::num::NonZeroUsize::get)
+                .min(most_threads)
+        };
         if threads == 1 {
             return verify_chunk(tokens);
         }
@@ -968,20 +1048,75 @@ impl AccessTokenVerifier {
         Ok(())
     }
 
-    /// Verifies `token`, loading the keys first when they are needed.
+    /// Verifies `token`, loading the keys first when they are needed: a batch of one
+    /// ([`verify_many`](Self::verify_many)).
     ///
     /// # Errors
     /// [`Error::AccessTokenRejected`] naming the failed check; discovery and JWKS fetch errors;
     /// [`Error::Config`] when no audience can be derived.
     pub async fn verify(&self, token: &str, requirements: &Requirements<'_>) -> Result<VerifiedAccessToken> {
-        if let Some(result) = self.verify_cached(token, requirements) {
-            return result;
+        self.verify_many(&[token], requirements)
+            .await
+            .pop()
+            .unwrap_or(Err(Error::AccessTokenRejected(ValidationError::UnknownKey)))
+    }
+
+    /// Verifies many tokens, one result per token, in order: with the cached keys first
+    /// ([`verify_many_cached`](Self::verify_many_cached)); then the opaque tokens left are
+    /// introspected, and the keys are loaded once for the others
+    /// ([`load_keys_for`](Self::load_keys_for)), which are verified again
+    /// ([`verify_many_loaded`](Self::verify_many_loaded)). The one verification sequence: the
+    /// single-token [`verify`](Self::verify) and the Python facades run it.
+    ///
+    /// When the keys cannot be loaded, every token that needed them gets the fetch error.
+    pub async fn verify_many<T: AsRef<str> + Sync>(
+        &self,
+        tokens: &[T],
+        requirements: &Requirements<'_>,
+    ) -> Vec<Result<VerifiedAccessToken>> {
+        let mut outcomes = self.verify_many_cached(tokens, requirements);
+        let mut pending = Vec::new();
+        for (index, (outcome, token)) in outcomes.iter_mut().zip(tokens).enumerate() {
+            let token = token.as_ref();
+            if outcome.is_some() {
+                continue;
+            }
+            if self.needs_introspection(token) {
+                *outcome = Some(self.introspect(token, requirements).await);
+            } else {
+                pending.push(index);
+            }
         }
-        if self.needs_introspection(token) {
-            return self.introspect(token, requirements).await;
+        if !pending.is_empty() {
+            let pending_tokens: Vec<&str> = pending
+                .iter()
+                .filter_map(|&index| tokens.get(index).map(AsRef::as_ref))
+                .collect();
+            match self.load_keys_for(&pending_tokens).await {
+                Ok(()) => {
+                    let verified = self.verify_many_loaded(&pending_tokens, requirements);
+                    for (&index, result) in pending.iter().zip(verified) {
+                        if let Some(slot) = outcomes.get_mut(index) {
+                            *slot = Some(result);
+                        }
+                    }
+                }
+                Err(error) => {
+                    for &index in pending.iter().skip(1) {
+                        if let Some(slot) = outcomes.get_mut(index) {
+                            *slot = Some(Err(error.replay()));
+                        }
+                    }
+                    if let Some(slot) = pending.first().and_then(|&first| outcomes.get_mut(first)) {
+                        *slot = Some(Err(error));
+                    }
+                }
+            }
         }
-        self.load_keys_for(&[token]).await?;
-        self.verify_loaded(token, requirements)
+        outcomes
+            .into_iter()
+            .map(|outcome| outcome.unwrap_or(Err(Error::AccessTokenRejected(ValidationError::UnknownKey))))
+            .collect()
     }
 }
 

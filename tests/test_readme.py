@@ -164,8 +164,11 @@ logto = {**settings.LOGTO, "ENDPOINT": provider.endpoint, "AUDIENCE": "https://a
 with override_settings(LOGTO=logto):
     accepted = Products.as_view()(RequestFactory().get("/", HTTP_AUTHORIZATION=f"Bearer {token}"))
     refused = Products.as_view()(RequestFactory().get("/"))
+    bearer = {"HTTP_AUTHORIZATION": f"Bearer {token}"}
+    no_role = DeleteProducts.as_view()(RequestFactory().delete("/", **bearer))  # alice has no roles claim
 assert accepted.status_code == 200 and accepted.data == {"user": "user-alice"}, accepted.data
-assert refused.status_code == 401 and refused["WWW-Authenticate"] == 'Bearer realm="api"'
+assert refused.status_code == 401 and refused["WWW-Authenticate"] == "Bearer"
+assert no_role.status_code == 403 and "product-admin" in no_role["WWW-Authenticate"], no_role.data
 """,
     ),
     "FastAPI": Setup(
@@ -266,11 +269,26 @@ assert [type(result).__name__ for result in results] == ["AccessTokenClaims"] * 
         replace=TENANT,
         check="""
 http = app.test_client()
-assert http.get("/products", headers={"Authorization": f"Bearer {token}"}).json == {"user": "user-alice"}
+bearer = {"Authorization": f"Bearer {token}"}
+assert http.get("/products", headers=bearer).json == {"user": "user-alice"}
 assert http.get("/products").status_code == 401
+refused = http.delete("/products/1", headers=bearer)  # alice's token has no roles claim
+assert refused.status_code == 403 and "product-admin" in refused.headers["WWW-Authenticate"]
 """,
     ),
     "Protect your API (3)": Setup(
+        preamble=SIGNED_IN
+        + """
+from logto_rs import AccessTokenVerifier
+verifier = AccessTokenVerifier(provider.endpoint, "https://api.example.com")
+authorization = f"Bearer {token}"
+""",
+        check="""
+assert status == 403 and body["error"] == "insufficient_scope", (status, body)
+assert "product-admin" in headers["WWW-Authenticate"]
+""",
+    ),
+    "Protect your API (4)": Setup(
         preamble=SIGNED_IN + "\nopaque_token = await client.getAccessToken()",
         replace={**TENANT, **APP, **SECRET},
         check="""

@@ -373,11 +373,36 @@ def test_verify_many_gives_one_result_per_token_in_order(
     assert all(isinstance(r, LogtoInsufficientScopeError) for r in scoped)
 
 
+def test_roles_are_required_from_the_named_claim(provider: Provider, token: str) -> None:
+    verifier = AccessTokenVerifier(provider.endpoint, API)
+    with pytest.raises(LogtoInsufficientScopeError) as caught:
+        verifier.blocking.verify(token, roles=["product-admin"])  # no roles claim at all
+    assert (caught.value.status, caught.value.check, caught.value.code) == (403, "roles", "token.roles")
+    assert caught.value.www_authenticate == (
+        'Bearer error="insufficient_scope", error_description="the token lacks the required '
+        'role(s): product-admin"'
+    )
+    with_role = provider.sign_jwt(
+        {**decode_jwt(token)[1], "app_roles": ["product-admin"]}, header={"typ": "at+jwt"}
+    )
+    claims = run(verifier.verify(with_role, roles=["product-admin"], roles_claim="app_roles"))
+    assert claims.sub == "user-alice"
+    results = verifier.blocking.verifyMany(
+        [token, with_role], roles=["product-admin"], roles_claim="app_roles"
+    )
+    assert isinstance(results[0], LogtoInsufficientScopeError) and isinstance(results[1], AccessTokenClaims)
+    with pytest.raises(LogtoInsufficientScopeError):
+        verifier.blocking.verify(with_role, roles=["product-admin"])  # not in the "roles" claim
+    with pytest.raises(LogtoConfigError, match="list of role names"):
+        verifier.blocking.verify(with_role, roles="product-admin", roles_claim="app_roles")
+
+
 def test_verify_many_reports_a_key_outage_per_token(provider: Provider, token: str) -> None:
     verifier = BlockingAccessTokenVerifier(provider.endpoint, API)
     provider.fault("jwks", "html")
     results = verifier.verifyMany([token, "garbage", token])
-    assert isinstance(results[0], LogtoResponseError) and results[2] is results[0]
+    assert isinstance(results[0], LogtoResponseError) and isinstance(results[2], LogtoResponseError)
+    assert str(results[2]) == str(results[0])  # one fetch failed for both
     assert isinstance(results[1], LogtoInvalidTokenError)
     time.sleep(1.1)  # past the backoff after the failed fetch
     assert verifier.verify(token).sub == "user-alice"  # the next call fetches again

@@ -2,7 +2,7 @@
 
 from typing import Any, Optional, Union, final
 
-from .errors import LogtoException
+from .errors import LogtoException, LogtoInvalidTokenError
 
 __all__ = [
     "__version__",
@@ -222,8 +222,8 @@ class MachineClient:
 class CoreVerifier:
     """The Rust access-token verifier, driven by ``logto_rs.verifier``.
 
-    ``verify``/``verify_many`` answer from the cached keys without I/O (``None``: load the keys
-    with ``load_keys()``, then call again with ``final_attempt=True``).
+    ``verify``/``verify_many`` answer from the cached keys without I/O (``None``: run
+    ``settle()`` for the undecided tokens).
     """
 
     def __new__(
@@ -268,34 +268,44 @@ class CoreVerifier:
     @property
     def introspects(self) -> bool:
         """Whether opaque tokens are introspected."""
-    def needs_introspection(self, token: str) -> bool:
-        """Whether ``token`` is opaque and introspected (``verify`` answers ``None`` for it)."""
-    def introspect(
-        self, token: str, scopes: Optional[list[str]] = None, organization_id: Optional[str] = None
-    ) -> Operation:
-        """Verify an opaque token by introspection; the operation's result is the claims' JSON."""
+    @staticmethod
+    def rejection(check: str) -> LogtoInvalidTokenError:
+        """The 401 for ``missing`` (no bearer token) or ``claims`` (a payload the model refuses)."""
     def _shift_clock(self, seconds: int) -> None:
         """Move this verifier's clock by ``seconds`` (tests only)."""
     def verify(
         self,
-        token: str,
+        token: Optional[str],
         scopes: Optional[list[str]] = None,
         organization_id: Optional[str] = None,
-        final_attempt: bool = False,
+        roles: Optional[list[str]] = None,
+        roles_claim: Optional[str] = None,
     ) -> Optional[str]:
-        """The payload's JSON text, or ``None`` when the keys must be loaded first."""
+        """The payload's JSON text, or ``None`` when ``settle`` must decide it.
+
+        A missing token (``None``) is rejected with the bare ``Bearer`` challenge.
+        """
     def verify_many(
         self,
         tokens: list[str],
         scopes: Optional[list[str]] = None,
         organization_id: Optional[str] = None,
-        final_attempt: bool = False,
+        roles: Optional[list[str]] = None,
+        roles_claim: Optional[str] = None,
     ) -> list[Union[str, LogtoException, None]]:
-        """Per token: the payload's JSON text, the rejecting exception, or ``None`` (load keys)."""
-    def load_keys(self, tokens: Optional[list[str]] = None) -> Operation:
-        """Discover the provider (once) and fetch the JWKS when needed.
+        """Per token: the payload's JSON text, the rejecting exception, or ``None`` (``settle``)."""
+    def settle(
+        self,
+        tokens: list[str],
+        scopes: Optional[list[str]] = None,
+        organization_id: Optional[str] = None,
+        roles: Optional[list[str]] = None,
+        roles_claim: Optional[str] = None,
+    ) -> Operation:
+        """Decide the tokens ``verify``/``verify_many`` left: the core's one verification sequence.
 
-        Needed: none is cached, it is past its age, or (rate-limited) it lacks a key of ``tokens``.
+        Opaque tokens are introspected, the keys loaded once for the others, which are verified
+        again. The result has per token its payload's JSON text or the rejecting exception.
         """
 
 @final

@@ -17,9 +17,10 @@ The guard reads ``Authorization: Bearer <token>``, verifies the token with one
 :class:`~logto_rs.AccessTokenVerifier` per application (built from ``LOGTO_ENDPOINT`` and
 ``LOGTO_AUDIENCE`` on first use, or the one passed as ``verifier=``), and puts its
 :class:`~logto_rs.AccessTokenClaims` on ``flask.g.access_token_claims``. A request without a
-bearer token, or with a token that fails a check, is answered 401 (403 for a missing scope or
-organization) with a JSON body ``{"error", "error_description"}`` and the RFC 6750
-``WWW-Authenticate`` header. ``async def`` views are verified with the awaitable verifier.
+bearer token, or with a token that fails a check, is answered 401 (403 for a missing scope,
+organization or role) with a JSON body ``{"error", "error_description"}`` and the RFC 6750
+``WWW-Authenticate`` header. ``async def`` views are verified with the awaitable verifier. The
+decisions are :mod:`logto_rs.guard`'s, the same in every framework.
 
 If the keys cannot be fetched from Logto (:class:`~logto_rs.LogtoNetworkError` or
 :class:`~logto_rs.LogtoResponseError`), that is an outage, not a bad token: the guard answers
@@ -31,20 +32,21 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, Callable, Optional, TypeVar, Union, cast
 
 from flask import Response, current_app, g, jsonify, request
 
-from .errors import (
-    LogtoAccessTokenError,
-    LogtoConfigError,
-    LogtoException,
-    LogtoNetworkError,
-    LogtoResponseError,
+from .errors import LogtoAccessTokenError, LogtoConfigError, LogtoException
+from .guard import (
+    PROVIDER_OUTAGE,
+    BearerRejection,
+    BearerResult,
+    bearer_token,
+    check_bearer,
+    check_bearer_async,
 )
-from .verifier import AccessTokenVerifier, Scopes, _scope_list
-from .web import access_token_error_body, bearer_token, no_bearer_token_error
+from .verifier import DEFAULT_ROLES_CLAIM, AccessTokenVerifier, Scopes, role_list, scope_list
 
 __all__ = [
     "PROVIDER_OUTAGE",
@@ -65,25 +67,21 @@ it (e.g. ``lambda args: args["org_id"]`` for ``/orgs/<org_id>/...``)."""
 VERIFIER_EXTENSION = "logto_rs.access_token_verifier"
 """The ``app.extensions`` key of the application's verifier (set it to use your own)."""
 
-PROVIDER_OUTAGE = (LogtoNetworkError, LogtoResponseError)
-"""The errors that mean Logto cannot be reached or answers garbage: an outage, answered 503."""
+
+def _response(rejection: BearerRejection) -> Response:
+    response = jsonify(rejection.body)
+    response.status_code = rejection.status
+    response.headers.update(rejection.headers)
+    return response
 
 
 def provider_unavailable_response(error: LogtoException) -> Response:
     """Return the answer to a request that could not be checked because Logto is failing.
 
-    503 with ``Retry-After: 5`` and ``{"error": "temporarily_unavailable", "error_description"}``;
+    503 with ``Retry-After`` and ``{"error": "temporarily_unavailable", "error_description"}``;
     the description names the error code only (no provider text).
     """
-    response = jsonify(
-        {
-            "error": "temporarily_unavailable",
-            "error_description": f"the identity provider is unavailable ({error.code})",
-        }
-    )
-    response.status_code = 503
-    response.headers["Retry-After"] = "5"
-    return response
+    return _response(BearerRejection(error))
 
 
 def access_token_error_response(error: LogtoAccessTokenError) -> Response:
@@ -93,10 +91,7 @@ def access_token_error_response(error: LogtoAccessTokenError) -> Response:
     ``WWW-Authenticate`` header comes from the error. Pass your own function as
     ``onError`` to answer differently.
     """
-    response = jsonify(access_token_error_body(error))
-    response.status_code = error.status or 401
-    response.headers["WWW-Authenticate"] = error.www_authenticate
-    return response
+    return _response(BearerRejection(error))
 
 
 def _app_verifier() -> AccessTokenVerifier:
@@ -120,6 +115,8 @@ def require_access_token(
     scopes: Optional[Scopes] = None,
     *,
     organizationId: OrganizationId = None,
+    roles: Optional[Iterable[str]] = None,
+    roles_claim: str = DEFAULT_ROLES_CLAIM,
     verifier: Optional[AccessTokenVerifier] = None,
     onError: Optional[Callable[[LogtoAccessTokenError], Any]] = None,
     onUnavailable: Optional[Callable[[LogtoException], Any]] = None,
@@ -133,58 +130,66 @@ def require_access_token(
         organizationId: The organization the token must be for: an id, or a function of the
             view's keyword arguments returning it. With a verifier without audience this
             also sets the audience (``urn:logto:organization:<id>``).
+        roles: Roles the token must all hold in its ``roles_claim`` claim (403 otherwise).
+            Logto puts roles in access tokens through a custom JWT claims script.
+        roles_claim: The claim holding the roles (a list of names).
         verifier: The verifier to use; by default the application's, built from
             ``LOGTO_ENDPOINT`` and ``LOGTO_AUDIENCE`` on first use.
         onError: Makes the response for a rejected request (default:
             :func:`access_token_error_response`).
-        onUnavailable: Makes the response when the keys cannot be fetched from Logto (default:
+        onUnavailable: Makes the response when Logto cannot be reached (default:
             :func:`provider_unavailable_response`, 503).
 
     Returns:
         The decorator.
 
     """
-    scope_list = _scope_list(scopes)
-    answer = onError or access_token_error_response
+    requirements: dict[str, Any] = {
+        "scopes": scope_list(scopes),
+        "roles": role_list(roles),
+        "roles_claim": roles_claim,
+    }
+    refuse = onError or access_token_error_response
     unavailable = onUnavailable or provider_unavailable_response
 
     def organization(view_args: Mapping[str, Any]) -> Optional[str]:
         return organizationId(view_args) if callable(organizationId) else organizationId
+
+    def answer(result: BearerResult) -> Optional[Any]:
+        """The rejection's response, or ``None`` after putting the claims on ``g``."""
+        if isinstance(result, BearerRejection):
+            if result.unavailable:
+                return unavailable(result.error)
+            return refuse(cast(LogtoAccessTokenError, result.error))
+        g.access_token_claims = result
+        return None
 
     def decorator(view: F) -> F:
         if inspect.iscoroutinefunction(view):
 
             @functools.wraps(view)
             async def async_guarded(*args: Any, **kwargs: Any) -> Any:
-                token = bearer_token(request.headers.get("Authorization"))
-                try:
-                    if token is None:
-                        raise no_bearer_token_error()
-                    g.access_token_claims = await (verifier or _app_verifier()).verify(
-                        token, scopes=scope_list, organizationId=organization(kwargs)
-                    )
-                except LogtoAccessTokenError as error:
-                    return answer(error)
-                except PROVIDER_OUTAGE as error:
-                    return unavailable(error)
-                return await view(*args, **kwargs)
+                result = await check_bearer_async(
+                    verifier or _app_verifier(),
+                    request.headers.get("Authorization"),
+                    organization_id=organization(kwargs),
+                    **requirements,
+                )
+                refusal = answer(result)
+                return refusal if refusal is not None else await view(*args, **kwargs)
 
             return cast(F, async_guarded)
 
         @functools.wraps(view)
         def guarded(*args: Any, **kwargs: Any) -> Any:
-            token = bearer_token(request.headers.get("Authorization"))
-            try:
-                if token is None:
-                    raise no_bearer_token_error()
-                g.access_token_claims = (verifier or _app_verifier()).blocking.verify(
-                    token, scopes=scope_list, organizationId=organization(kwargs)
-                )
-            except LogtoAccessTokenError as error:
-                return answer(error)
-            except PROVIDER_OUTAGE as error:
-                return unavailable(error)
-            return view(*args, **kwargs)
+            result = check_bearer(
+                verifier or _app_verifier(),
+                request.headers.get("Authorization"),
+                organization_id=organization(kwargs),
+                **requirements,
+            )
+            refusal = answer(result)
+            return refusal if refusal is not None else view(*args, **kwargs)
 
         return cast(F, guarded)
 

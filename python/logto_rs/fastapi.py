@@ -37,7 +37,8 @@ from html import escape
 from typing import TYPE_CHECKING, Annotated, Any, Callable, Optional, Protocol, Union
 
 from fastapi import APIRouter, Depends, HTTPException, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import HTTPBearer
+from fastapi.security.base import SecurityBase
 from starlette.datastructures import URL
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
@@ -56,7 +57,6 @@ from .backchannel import (
 from .client import LogtoClient
 from .config import LogtoConfig
 from .errors import (
-    LogtoAccessTokenError,
     LogtoCallbackError,
     LogtoConfigError,
     LogtoException,
@@ -64,21 +64,18 @@ from .errors import (
     LogtoNotAuthenticatedError,
     LogtoStorageError,
 )
+from .guard import BearerRejection, check_bearer_async
 from .models import AccessTokenClaims, IdTokenClaims, UserInfoResponse
 from .redis_storage import SESSION_KEYS, AsyncRedisClient, AsyncRedisStorage
 from .redis_storage import SOCKET_TIMEOUTS as SOCKET_TIMEOUTS
 from .sessions.starlette import COOKIE_SIZE_SCOPE_KEY
 from .storage import MemoryStorage, Storage
-from .verifier import AccessTokenVerifier, Scopes, _scope_list
+from .verifier import DEFAULT_ROLES_CLAIM, AccessTokenVerifier, Scopes, role_list, scope_list
 from .web import (
     COOKIE_LIMIT,
-    access_token_error_body,
-    bearer_token,
     insecure_cookie_message,
     is_refusal,
     is_same_origin,
-    missing_roles,
-    no_bearer_token_error,
     safe_next,
     wants_redirect,
 )
@@ -783,12 +780,18 @@ _BEARER = HTTPBearer(
 )
 
 
-def _rejection(error: LogtoAccessTokenError) -> HTTPException:
-    return HTTPException(
-        status_code=error.status or 401,
-        detail=access_token_error_body(error),
-        headers={"WWW-Authenticate": error.www_authenticate},
-    )
+class _AuthorizationHeader(SecurityBase):
+    """A route's bearer security scheme, named in the OpenAPI document like ``scheme``.
+
+    Its value is the raw ``Authorization`` header, which the guard parses (once).
+    """
+
+    def __init__(self, scheme: HTTPBearer) -> None:
+        self.model = scheme.model
+        self.scheme_name = scheme.scheme_name
+
+    async def __call__(self, request: Request) -> Optional[str]:
+        return request.headers.get("authorization")
 
 
 def require_access_token(
@@ -797,7 +800,7 @@ def require_access_token(
     *,
     organization_id: OrganizationId = None,
     roles: Optional[Iterable[str]] = None,
-    roles_claim: str = "roles",
+    roles_claim: str = DEFAULT_ROLES_CLAIM,
     bearer: HTTPBearer = _BEARER,
 ) -> Callable[..., Awaitable[AccessTokenClaims]]:
     """A dependency that verifies the request's Logto access token and gives its claims.
@@ -808,9 +811,10 @@ def require_access_token(
 
     A request without a bearer token, or with a token that fails a check, is answered 401 (403
     for a missing scope, organization or role) with the RFC 6750 ``WWW-Authenticate`` header and
-    the JSON body ``{"detail": {"error", "error_description"}}``. The route's OpenAPI
-    operation names the ``bearer`` HTTP bearer security scheme. A key outage
-    (``LogtoNetworkError``, ``LogtoResponseError``) is not a bad token: it propagates.
+    the JSON body ``{"detail": {"error", "error_description"}}``; when Logto cannot be reached
+    for the keys, 503 with ``Retry-After`` and ``{"detail": {"error":
+    "temporarily_unavailable", …}}`` (the decisions of :mod:`logto_rs.guard`, the same in every
+    framework). The route's OpenAPI operation names the ``bearer`` HTTP bearer security scheme.
 
     Args:
         verifier: The verifier (endpoint and audience).
@@ -824,25 +828,24 @@ def require_access_token(
         bearer: The ``HTTPBearer`` scheme shown in the OpenAPI document.
 
     """
-    scope_list = _scope_list(scopes)
-    role_list = list(roles or [])
+    required_scopes = scope_list(scopes)
+    required_roles = role_list(roles)
+    authorization_header = _AuthorizationHeader(bearer)
 
     async def access_token_claims(
         request: Request,
-        _credentials: Annotated[Optional[HTTPAuthorizationCredentials], Depends(bearer)] = None,
+        authorization: Annotated[Optional[str], Depends(authorization_header)] = None,
     ) -> AccessTokenClaims:
-        token = bearer_token(request.headers.get("authorization"))
-        organization = organization_id(request) if callable(organization_id) else organization_id
-        try:
-            if token is None:
-                raise no_bearer_token_error()
-            claims = await verifier.verify(token, scopes=scope_list, organizationId=organization)
-            if role_list:
-                refusal = missing_roles(claims.model_extra or {}, role_list, roles_claim)
-                if refusal is not None:
-                    raise refusal
-        except LogtoAccessTokenError as error:
-            raise _rejection(error) from None
-        return claims
+        result = await check_bearer_async(
+            verifier,
+            authorization,
+            scopes=required_scopes,
+            organization_id=organization_id(request) if callable(organization_id) else organization_id,
+            roles=required_roles,
+            roles_claim=roles_claim,
+        )
+        if isinstance(result, BearerRejection):
+            raise HTTPException(status_code=result.status, detail=result.body, headers=result.headers)
+        return result
 
     return access_token_claims

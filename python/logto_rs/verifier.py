@@ -51,16 +51,26 @@ token an administrator created, i.e. impersonation) is accepted by default and i
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Optional, Union
+from typing import Any, Callable, Optional, Union, cast
 
 from pydantic import ValidationError
 
 from . import _driver
-from ._core import CoreVerifier
-from .errors import LogtoException, LogtoInvalidTokenError
+from ._core import CoreVerifier, Operation
+from ._steps import Steps, drive_async, drive_blocking
+from .errors import LogtoConfigError, LogtoException
 from .models import AccessTokenClaims
 
-__all__ = ["AccessTokenVerifier", "BlockingAccessTokenVerifier", "Scopes", "VerifyManyResult"]
+__all__ = [
+    "DEFAULT_ROLES_CLAIM",
+    "AccessTokenVerifier",
+    "BlockingAccessTokenVerifier",
+    "Scopes",
+    "VerifyManyResult",
+    "role_list",
+    "scope_list",
+    "verify_steps",
+]
 
 Scopes = Union[str, Sequence[str]]
 """Required scopes: a sequence (``["read:products"]``) or one space-separated string."""
@@ -68,30 +78,40 @@ Scopes = Union[str, Sequence[str]]
 VerifyManyResult = list[Union[AccessTokenClaims, LogtoException]]
 """What ``verifyMany`` returns: per token, in order, its claims or the exception rejecting it."""
 
-_CLAIMS_DONT_FIT = "the token's claims do not fit AccessTokenClaims"
+DEFAULT_ROLES_CLAIM = "roles"
+"""The claim holding a token's roles unless a call names another (a custom JWT claims script
+adds it: Logto puts no roles in access tokens by itself)."""
 
 
 def _claims(payload: str) -> AccessTokenClaims:
     """Return the model of a verified payload.
 
     The Rust checks make every verified payload fit it (a property test proves it); should one
-    not, it is a rejected token, never a bare pydantic error.
+    not, it is a rejected token (401, check ``claims``), never a bare pydantic error.
     """
     try:
         return AccessTokenClaims.model_validate_json(payload)
     except (ValidationError, ValueError, RecursionError):
-        raise LogtoInvalidTokenError(
-            _CLAIMS_DONT_FIT,
-            "token.claims",
-            "invalid_token",
-            _CLAIMS_DONT_FIT,
-            401,
-            "claims",
-            f'Bearer error="invalid_token", error_description="{_CLAIMS_DONT_FIT}"',
-        ) from None
+        raise CoreVerifier.rejection("claims") from None
 
 
-def _scope_list(scopes: Optional[Scopes]) -> Optional[list[str]]:
+def role_list(roles: Optional[Iterable[str]]) -> Optional[list[str]]:
+    """Return required roles as a list (``None`` or none: no role is required).
+
+    Raises:
+        LogtoConfigError: one string instead of a list (role names may contain spaces, so a
+            string is not split).
+
+    """
+    if isinstance(roles, str):
+        raise LogtoConfigError(
+            f"roles must be a list of role names, not one string (roles=[{roles!r}])", "config.invalid"
+        )
+    return list(roles) if roles else None
+
+
+def scope_list(scopes: Optional[Scopes]) -> Optional[list[str]]:
+    """Return required scopes as a list (``None`` stays ``None``: nothing more is required)."""
     if scopes is None:
         return None
     if isinstance(scopes, str):
@@ -130,7 +150,7 @@ class _VerifierBase:
         self._core = CoreVerifier(
             endpoint,
             audience,
-            scopes=_scope_list(scopes) or [],
+            scopes=scope_list(scopes) or [],
             organization_id=organizationId,
             clock_tolerance=clockTolerance,
             jwks_refetch_cooldown=jwksRefetchCooldown,
@@ -185,33 +205,82 @@ class _VerifierBase:
         return self._core.allow_impersonation
 
 
-_Pending = Union[list[Union[str, LogtoException, None]], LogtoException]
+Run = Callable[[Operation], Any]
+"""How a verification runs an ``Operation``: ``_driver.run`` (an awaitable) or
+``_driver.run_blocking`` (its value)."""
 
 
-def _result(result: Union[str, LogtoException, None]) -> Union[AccessTokenClaims, LogtoException]:
-    if isinstance(result, str):
-        return _claims(result)
-    if result is None:  # pragma: no cover - a final attempt decides every token
-        raise RuntimeError("a token was left undecided")
-    return result
+def verify_steps(
+    verifier: _VerifierBase,
+    run: Run,
+    token: Optional[str],
+    *,
+    scopes: Optional[Scopes] = None,
+    organization_id: Optional[str] = None,
+    roles: Optional[Iterable[str]] = None,
+    roles_claim: str = DEFAULT_ROLES_CLAIM,
+) -> Steps[AccessTokenClaims]:
+    """The verification of one token, for :func:`~logto_rs._steps.drive_async` or ``drive_blocking``.
+
+    The token is checked with the cached keys in this thread; only when the core cannot decide
+    (keys to load, an opaque token to introspect) does it run the core's one verification
+    sequence (``settle``) through ``run``. ``None`` (no token) is rejected with the bare
+    ``Bearer`` challenge (check ``missing``).
+    """
+    core = verifier._core
+    demands = _demands(scopes, organization_id, roles, roles_claim)
+    payload = core.verify(token, *demands)  # raises for a missing token, or one the keys reject
+    if payload is None:
+        [verdict] = yield from _settled(core, run, [cast(str, token)], [payload], demands)
+        if isinstance(verdict, LogtoException):
+            raise verdict
+        payload = verdict
+    return _claims(payload)
 
 
-def _undecided(
-    core: CoreVerifier, tokens: list[str], results: list[Union[str, LogtoException, None]]
-) -> tuple[list[int], list[int]]:
-    """Return the positions of the undecided tokens: opaque ones, then the others (keys to load)."""
-    undecided = [index for index, result in enumerate(results) if result is None]
-    opaque = [index for index in undecided if core.needs_introspection(tokens[index])]
-    return opaque, [index for index in undecided if index not in opaque]
+def _verify_many_steps(
+    verifier: _VerifierBase,
+    run: Run,
+    tokens: Iterable[str],
+    scopes: Optional[Scopes],
+    organization_id: Optional[str],
+    roles: Optional[Iterable[str]],
+    roles_claim: str,
+) -> Steps[VerifyManyResult]:
+    """The verification of a batch, for ``drive_async`` or ``drive_blocking``."""
+    core = verifier._core
+    token_list = tokens if isinstance(tokens, list) else list(tokens)
+    demands = _demands(scopes, organization_id, roles, roles_claim)
+    first = core.verify_many(token_list, *demands)
+    verdicts = yield from _settled(core, run, token_list, first, demands)
+    return [verdict if isinstance(verdict, LogtoException) else _claims(verdict) for verdict in verdicts]
 
 
-def _merge(
-    results: list[Union[str, LogtoException, None]], pending: list[int], again: _Pending
-) -> VerifyManyResult:
-    """Put the second attempt's results (or the key-loading error) in place of the pending ones."""
-    for position, index in enumerate(pending):
-        results[index] = again if isinstance(again, LogtoException) else again[position]
-    return [_result(result) for result in results]
+_Verdict = Union[str, LogtoException]
+_Demands = tuple[Optional[list[str]], Optional[str], Optional[list[str]], str]
+
+
+def _demands(
+    scopes: Optional[Scopes], organization_id: Optional[str], roles: Optional[Iterable[str]], roles_claim: str
+) -> _Demands:
+    """A call's requirements as the core takes them."""
+    return scope_list(scopes), organization_id, role_list(roles), roles_claim
+
+
+def _settled(
+    core: CoreVerifier,
+    run: Run,
+    tokens: list[str],
+    verdicts: list[Optional[_Verdict]],
+    demands: _Demands,
+) -> Steps[list[_Verdict]]:
+    """Complete the verdicts the cached keys left open (``None``) with one ``settle`` of the core."""
+    pending = [index for index, verdict in enumerate(verdicts) if verdict is None]
+    if pending:
+        settled = yield run(core.settle([tokens[index] for index in pending], *demands))
+        for index, verdict in zip(pending, settled):
+            verdicts[index] = verdict
+    return cast(list[_Verdict], verdicts)
 
 
 class AccessTokenVerifier(_VerifierBase):
@@ -273,7 +342,13 @@ class AccessTokenVerifier(_VerifierBase):
         return blocking
 
     async def verify(
-        self, token: str, *, scopes: Optional[Scopes] = None, organizationId: Optional[str] = None
+        self,
+        token: str,
+        *,
+        scopes: Optional[Scopes] = None,
+        organizationId: Optional[str] = None,
+        roles: Optional[Iterable[str]] = None,
+        roles_claim: str = DEFAULT_ROLES_CLAIM,
     ) -> AccessTokenClaims:
         """Verify ``token`` and return its claims.
 
@@ -284,24 +359,28 @@ class AccessTokenVerifier(_VerifierBase):
             token: The bearer token (without ``Bearer``).
             scopes: More scopes this call requires (added to the configured ones).
             organizationId: The organization this call requires (overrides the configured one).
+            roles: Roles the token must all hold in its ``roles_claim`` claim (a list of
+                names; Logto adds one through a custom JWT claims script).
+            roles_claim: The claim holding the roles.
 
         Raises:
             LogtoInvalidTokenError: 401: malformed, forged, expired, or not for this API.
-            LogtoInsufficientScopeError: 403: a required scope or organization is missing.
+            LogtoInsufficientScopeError: 403: a required scope, organization or role is missing.
             LogtoNetworkError, LogtoResponseError: the keys could not be fetched.
             LogtoConfigError: an invalid scope, or no audience and no organization.
 
         """
-        core = self._core
-        scope_list = _scope_list(scopes)
-        payload = core.verify(token, scope_list, organizationId)
-        if payload is None:
-            if core.needs_introspection(token):
-                payload = await _driver.run(core.introspect(token, scope_list, organizationId))
-            else:
-                await _driver.run(core.load_keys([token]))
-                payload = core.verify(token, scope_list, organizationId, True)
-        return _claims(payload)  # type: ignore[arg-type]
+        return await drive_async(
+            verify_steps(
+                self,
+                _driver.run,
+                token,
+                scopes=scopes,
+                organization_id=organizationId,
+                roles=roles,
+                roles_claim=roles_claim,
+            )
+        )
 
     async def verifyMany(
         self,
@@ -309,6 +388,8 @@ class AccessTokenVerifier(_VerifierBase):
         *,
         scopes: Optional[Scopes] = None,
         organizationId: Optional[str] = None,
+        roles: Optional[Iterable[str]] = None,
+        roles_claim: str = DEFAULT_ROLES_CLAIM,
     ) -> VerifyManyResult:
         """Verify many tokens at once, on every core, and return one result per token.
 
@@ -323,33 +404,16 @@ class AccessTokenVerifier(_VerifierBase):
             tokens: The bearer tokens.
             scopes: More scopes every token must have.
             organizationId: The organization every token must be for.
+            roles: Roles every token must hold in its ``roles_claim`` claim.
+            roles_claim: The claim holding the roles.
 
         Raises:
             LogtoConfigError: an invalid scope, or no audience and no organization.
 
         """
-        core = self._core
-        token_list = tokens if isinstance(tokens, list) else list(tokens)
-        scope_list = _scope_list(scopes)
-        results = core.verify_many(token_list, scope_list, organizationId)
-        opaque, pending = _undecided(core, token_list, results)
-        for index in opaque:
-            try:
-                results[index] = await _driver.run(
-                    core.introspect(token_list[index], scope_list, organizationId)
-                )
-            except LogtoException as error:
-                results[index] = error
-        if not pending:
-            return _merge(results, pending, [])
-        again: _Pending
-        try:
-            await _driver.run(core.load_keys([token_list[i] for i in pending]))
-        except LogtoException as error:
-            again = error
-        else:
-            again = core.verify_many([token_list[i] for i in pending], scope_list, organizationId, True)
-        return _merge(results, pending, again)
+        return await drive_async(
+            _verify_many_steps(self, _driver.run, tokens, scopes, organizationId, roles, roles_claim)
+        )
 
 
 class BlockingAccessTokenVerifier(_VerifierBase):
@@ -362,19 +426,26 @@ class BlockingAccessTokenVerifier(_VerifierBase):
     __slots__ = ()
 
     def verify(
-        self, token: str, *, scopes: Optional[Scopes] = None, organizationId: Optional[str] = None
+        self,
+        token: str,
+        *,
+        scopes: Optional[Scopes] = None,
+        organizationId: Optional[str] = None,
+        roles: Optional[Iterable[str]] = None,
+        roles_claim: str = DEFAULT_ROLES_CLAIM,
     ) -> AccessTokenClaims:
         """Blocking :meth:`AccessTokenVerifier.verify`."""
-        core = self._core
-        scope_list = _scope_list(scopes)
-        payload = core.verify(token, scope_list, organizationId)
-        if payload is None:
-            if core.needs_introspection(token):
-                payload = _driver.run_blocking(core.introspect(token, scope_list, organizationId))
-            else:
-                _driver.run_blocking(core.load_keys([token]))
-                payload = core.verify(token, scope_list, organizationId, True)
-        return _claims(payload)  # type: ignore[arg-type]
+        return drive_blocking(
+            verify_steps(
+                self,
+                _driver.run_blocking,
+                token,
+                scopes=scopes,
+                organization_id=organizationId,
+                roles=roles,
+                roles_claim=roles_claim,
+            )
+        )
 
     def verifyMany(
         self,
@@ -382,27 +453,10 @@ class BlockingAccessTokenVerifier(_VerifierBase):
         *,
         scopes: Optional[Scopes] = None,
         organizationId: Optional[str] = None,
+        roles: Optional[Iterable[str]] = None,
+        roles_claim: str = DEFAULT_ROLES_CLAIM,
     ) -> VerifyManyResult:
         """Blocking :meth:`AccessTokenVerifier.verifyMany`."""
-        core = self._core
-        token_list = tokens if isinstance(tokens, list) else list(tokens)
-        scope_list = _scope_list(scopes)
-        results = core.verify_many(token_list, scope_list, organizationId)
-        opaque, pending = _undecided(core, token_list, results)
-        for index in opaque:
-            try:
-                results[index] = _driver.run_blocking(
-                    core.introspect(token_list[index], scope_list, organizationId)
-                )
-            except LogtoException as error:
-                results[index] = error
-        if not pending:
-            return _merge(results, pending, [])
-        again: _Pending
-        try:
-            _driver.run_blocking(core.load_keys([token_list[i] for i in pending]))
-        except LogtoException as error:
-            again = error
-        else:
-            again = core.verify_many([token_list[i] for i in pending], scope_list, organizationId, True)
-        return _merge(results, pending, again)
+        return drive_blocking(
+            _verify_many_steps(self, _driver.run_blocking, tokens, scopes, organizationId, roles, roles_claim)
+        )

@@ -2,31 +2,20 @@
 
 Each integration moves requests, sessions and errors of its framework; the decisions live here
 once: where a sign-in may return to, whether a request comes from the site itself, when a
-session cookie is unsafe, what a browser or an API client gets when its session has ended, and
-how an API reads a bearer token, requires roles and answers a rejected one.
+session cookie is unsafe, and what a browser or an API client gets when its session has ended
+(the bearer guard of APIs is :mod:`logto_rs.guard`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from typing import Any, Optional
+from typing import Optional
 from urllib.parse import urlsplit
 
-from .errors import (
-    LogtoAccessTokenError,
-    LogtoException,
-    LogtoInsufficientScopeError,
-    LogtoInvalidTokenError,
-    LogtoStorageError,
-)
+from .errors import LogtoException, LogtoStorageError
 
 __all__ = [
     "COOKIE_LIMIT",
     "LOOPBACK_HOSTS",
-    "access_token_error_body",
-    "bearer_token",
-    "missing_roles",
-    "no_bearer_token_error",
     "insecure_cookie_message",
     "is_loopback",
     "is_refusal",
@@ -107,66 +96,3 @@ def wants_redirect(method: str, accept_html: bool) -> bool:
     form post gets 401.
     """
     return method == "GET" and accept_html
-
-
-def bearer_token(authorization: Optional[str]) -> Optional[str]:
-    """Return the token of an ``Authorization`` header value.
-
-    Returns ``None`` when the header is absent or uses another scheme than ``Bearer`` (the
-    scheme is case-insensitive, RFC 7235), and ``""`` for a ``Bearer`` header without a token.
-    """
-    if not authorization:
-        return None
-    scheme, _, token = authorization.strip().partition(" ")
-    if scheme.lower() != "bearer":
-        return None
-    return token.strip()
-
-
-NO_BEARER_TOKEN = "the request has no bearer token"
-
-
-def no_bearer_token_error() -> LogtoInvalidTokenError:
-    """The rejection of a request without a bearer token (``token.missing``, 401).
-
-    Its challenge is a bare ``Bearer``: without credentials, RFC 6750 §3.1 sends no error code.
-    """
-    return LogtoInvalidTokenError(
-        NO_BEARER_TOKEN, "token.missing", "invalid_token", NO_BEARER_TOKEN, 401, "missing", "Bearer"
-    )
-
-
-def access_token_error_body(error: LogtoAccessTokenError) -> dict[str, str]:
-    """The JSON body answering a rejected bearer token: ``{"error", "error_description"}``."""
-    return {
-        "error": error.error or "invalid_token",
-        "error_description": error.description or error.message,
-    }
-
-
-def missing_roles(
-    claims: Mapping[str, Any], roles: Iterable[str], claim: str = "roles"
-) -> Optional[LogtoInsufficientScopeError]:
-    """The 403 for a token whose ``claim`` lacks one of ``roles``, or ``None`` when it has them all.
-
-    Logto puts no roles in access tokens by itself: a custom JWT claims script adds them (for
-    instance ``roles: context.user.roles.map((role) => role.name)``). A claim that is absent
-    or not a list of strings holds no role.
-    """
-    value = claims.get(claim)
-    held = {role for role in value if isinstance(role, str)} if isinstance(value, list) else set()
-    missing = [role for role in roles if role not in held]
-    if not missing:
-        return None
-    description = f"the token lacks the required role(s): {' '.join(missing)}"
-    return LogtoInsufficientScopeError(
-        description,
-        "token.roles",
-        "insufficient_scope",
-        description,
-        403,
-        "roles",
-        'Bearer error="insufficient_scope", error_description="{}"'.format(
-            description.replace("\\", "\\\\").replace('"', '\\"')
-        ),
-    )

@@ -27,6 +27,7 @@ use std::task::{Context, Poll, Wake, Waker};
 
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
+use pyo3::types::{PyList, PyString};
 use tokio::sync::Notify;
 
 use crate::error::Result;
@@ -102,6 +103,17 @@ pub(crate) enum Output {
     OptStr(Option<String>),
     /// A REST API answer: status, `Total-Number`, the JSON body's text.
     Api(u16, Option<u64>, String),
+    /// Verified tokens: per token, its payload's JSON text or the error rejecting it.
+    Verdicts(Vec<Result<String>>),
+}
+
+/// A token's verdict as Python sees it: its payload's JSON text, or the exception rejecting it
+/// (a value, not raised).
+pub(crate) fn verdict<'py>(py: Python<'py>, outcome: Result<&str>) -> Bound<'py, PyAny> {
+    match outcome {
+        Ok(payload) => PyString::new(py, payload).into_any(),
+        Err(error) => PyErr::from(error).into_value(py).into_bound(py).into_any(),
+    }
 }
 
 impl Output {
@@ -111,6 +123,15 @@ impl Output {
             Self::Bool(b) => b.into_pyobject(py)?.to_owned().into_any().unbind(),
             Self::Str(s) | Self::OptStr(Some(s)) => s.into_pyobject(py)?.into_any().unbind(),
             Self::Api(status, total, body) => (status, total, body).into_pyobject(py)?.into_any().unbind(),
+            Self::Verdicts(outcomes) => PyList::new(
+                py,
+                outcomes.into_iter().map(|outcome| match outcome {
+                    Ok(payload) => verdict(py, Ok(&payload)),
+                    Err(error) => verdict(py, Err(error)),
+                }),
+            )?
+            .into_any()
+            .unbind(),
         })
     }
 }

@@ -1,9 +1,9 @@
 //! `CoreVerifier`: the crate's [`AccessTokenVerifier`] for Python.
 //!
 //! With the keys cached, `verify` and `verify_many` answer synchronously, doing the crypto
-//! without the GIL (a batch is spread over the cores). When the keys must be loaded they answer
-//! `None`; the facade then runs `load_keys()` (an `Operation`, awaited or blocking) and asks
-//! again with `final_attempt=True`.
+//! without the GIL (a batch is spread over the cores). When the keys must be loaded (or an
+//! opaque token introspected) they answer `None`; the facade then runs `settle()` (an
+//! `Operation`, awaited or blocking): the crate's one verification sequence.
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -12,14 +12,14 @@ use pyo3::prelude::*;
 use pyo3::types::{PyList, PyString};
 
 use super::convert::{seconds, settings};
-use super::operation::{Exchange, Output, PyOperation};
+use super::operation::{Exchange, Output, PyOperation, verdict};
 use crate::error::{Error, Result, ValidationError};
 use crate::jwks::VerifyingKey;
 use crate::jwt::{Algorithm, ClaimChecks, MAX_TOKEN_BYTES, TokenKind, allowed_algorithm, check_payload};
 use crate::secret::ClientSecret;
 use crate::verifier::{
-    AccessTokenVerifier, CacheLimits, DEFAULT_CACHE_LIMITS, IntrospectionLimits, Requirements,
-    VerifiedAccessToken,
+    AccessTokenVerifier, CacheLimits, DEFAULT_CACHE_LIMITS, DEFAULT_ROLES_CLAIM, IntrospectionLimits,
+    Requirements, VerifiedAccessToken,
 };
 
 /// The token's text, or why it cannot be a token, without copying an oversized string.
@@ -145,32 +145,17 @@ impl PyCoreVerifier {
         self.verifier.introspects()
     }
 
-    /// Whether `token` is opaque and introspected: `verify` then answers `None` until
-    /// `introspect` decided it.
-    fn needs_introspection(&self, token: &str) -> bool {
-        self.verifier.needs_introspection(token)
-    }
-
-    /// Verifies an opaque token at the provider's introspection endpoint: an `Operation` whose
-    /// result is the claims' JSON text.
-    #[pyo3(signature = (token, scopes=None, organization_id=None))]
-    fn introspect(
-        &self,
-        token: String,
-        scopes: Option<Vec<String>>,
-        organization_id: Option<String>,
-    ) -> PyOperation {
-        let verifier = self.verifier.clone();
-        let future = async move {
-            let scopes = scopes.unwrap_or_default();
-            let requirements = Requirements {
-                scopes: &scopes,
-                organization_id: organization_id.as_deref(),
-            };
-            let verified = verifier.introspect(&token, &requirements).await?;
-            Ok(Output::Str(verified.into_payload()))
+    /// A rejection the facades answer without a token to check, as the exception to raise:
+    /// `missing` (no bearer token: 401 with a bare `Bearer` challenge) or `claims` (a verified
+    /// payload that does not fit `AccessTokenClaims`: 401).
+    #[staticmethod]
+    fn rejection<'py>(py: Python<'py>, check: &str) -> Result<Bound<'py, PyAny>> {
+        let error = match check {
+            "missing" => ValidationError::MissingToken,
+            "claims" => ValidationError::ClaimsModel,
+            other => return Err(Error::Config(format!("no rejection is named {other:?}"))),
         };
-        PyOperation::new(Box::pin(future), Arc::new(Exchange::default()))
+        Ok(verdict(py, Err(Error::AccessTokenRejected(error))))
     }
 
     /// Moves this verifier's clock by `seconds` (tests only: tokens expire without waiting).
@@ -179,30 +164,24 @@ impl PyCoreVerifier {
     }
 
     /// Verifies one token with the cached keys, the crypto without the GIL: the payload's JSON
-    /// text, or `None` when the keys must be loaded first (never with `final_attempt`).
-    #[pyo3(signature = (token, scopes=None, organization_id=None, final_attempt=false))]
+    /// text, or `None` when the keys must be loaded (or the token introspected) first: then
+    /// `settle` decides it. A missing token (`None`) is rejected (check `missing`).
+    #[pyo3(signature = (token, scopes=None, organization_id=None, roles=None, roles_claim=None))]
     fn verify<'py>(
         &self,
-        token: &Bound<'py, PyString>,
+        py: Python<'py>,
+        token: Option<&Bound<'py, PyString>>,
         scopes: Option<Vec<String>>,
         organization_id: Option<String>,
-        final_attempt: bool,
+        roles: Option<Vec<String>>,
+        roles_claim: Option<String>,
     ) -> Result<Option<Bound<'py, PyString>>> {
-        let py = token.py();
+        let token = token.ok_or(Error::AccessTokenRejected(ValidationError::MissingToken))?;
         let text = token_text(token).map_err(Error::AccessTokenRejected)?;
-        let scopes = scopes.unwrap_or_default();
-        let requirements = Requirements {
-            scopes: &scopes,
-            organization_id: organization_id.as_deref(),
-        };
+        let demands = Demands::new(scopes, organization_id, roles, roles_claim);
+        let requirements = demands.requirements();
         let verifier = &self.verifier;
-        let outcome = py.detach(|| {
-            if final_attempt {
-                Some(verifier.verify_loaded(&text, &requirements))
-            } else {
-                verifier.verify_cached(&text, &requirements)
-            }
-        });
+        let outcome = py.detach(|| verifier.verify_cached(&text, &requirements));
         outcome
             .transpose()
             .map(|verified| verified.map(|v| payload(py, &v)))
@@ -210,15 +189,16 @@ impl PyCoreVerifier {
 
     /// Verifies many tokens with the cached keys, spread over the cores without the GIL. One
     /// entry per token: the payload's JSON text, the exception it was rejected with, or `None`
-    /// when it needs the keys loaded first (never with `final_attempt`).
-    #[pyo3(signature = (tokens, scopes=None, organization_id=None, final_attempt=false))]
+    /// when it needs `settle`.
+    #[pyo3(signature = (tokens, scopes=None, organization_id=None, roles=None, roles_claim=None))]
     fn verify_many<'py>(
         &self,
         py: Python<'py>,
         tokens: Vec<Bound<'py, PyString>>,
         scopes: Option<Vec<String>>,
         organization_id: Option<String>,
-        final_attempt: bool,
+        roles: Option<Vec<String>>,
+        roles_claim: Option<String>,
     ) -> PyResult<Bound<'py, PyList>> {
         let mut unreadable = Vec::new();
         let texts: Vec<Cow<'_, str>> = tokens
@@ -231,23 +211,10 @@ impl PyCoreVerifier {
                 })
             })
             .collect();
-        let scopes = scopes.unwrap_or_default();
-        let requirements = Requirements {
-            scopes: &scopes,
-            organization_id: organization_id.as_deref(),
-        };
+        let demands = Demands::new(scopes, organization_id, roles, roles_claim);
+        let requirements = demands.requirements();
         let verifier = &self.verifier;
-        let mut outcomes = py.detach(|| {
-            if final_attempt {
-                verifier
-                    .verify_many_loaded(&texts, &requirements)
-                    .into_iter()
-                    .map(Some)
-                    .collect()
-            } else {
-                verifier.verify_many_cached(&texts, &requirements)
-            }
-        });
+        let mut outcomes = py.detach(|| verifier.verify_many_cached(&texts, &requirements));
         for (index, error) in unreadable {
             if let Some(slot) = outcomes.get_mut(index) {
                 *slot = Some(Err(Error::AccessTokenRejected(error)));
@@ -255,26 +222,70 @@ impl PyCoreVerifier {
         }
         let items = outcomes.into_iter().map(|outcome| match outcome {
             None => py.None().into_bound(py),
-            Some(Ok(verified)) => payload(py, &verified).into_any(),
-            Some(Err(error)) => PyErr::from(error).into_value(py).into_bound(py).into_any(),
+            Some(Ok(verified)) => verdict(py, Ok(verified.payload())),
+            Some(Err(error)) => verdict(py, Err(error)),
         });
         PyList::new(py, items)
     }
 
-    /// Loads the keys: discovery (once) and the JWKS (when none is cached, the cached keys are
-    /// past their age, or, within the rate limit, they lack the key of one of `tokens`). An
-    /// `Operation` for the driver.
-    #[pyo3(signature = (tokens=None))]
-    fn load_keys(&self, tokens: Option<Vec<String>>) -> PyOperation {
+    /// Decides the tokens `verify`/`verify_many` left undecided: the verifier's one sequence
+    /// (introspect the opaque ones, load the keys once for the others, verify them again). An
+    /// `Operation` whose result has one entry per token: the payload's JSON text or the
+    /// exception rejecting it (the key-loading error for the tokens that needed keys).
+    #[pyo3(signature = (tokens, scopes=None, organization_id=None, roles=None, roles_claim=None))]
+    fn settle(
+        &self,
+        tokens: Vec<String>,
+        scopes: Option<Vec<String>>,
+        organization_id: Option<String>,
+        roles: Option<Vec<String>>,
+        roles_claim: Option<String>,
+    ) -> PyOperation {
         let verifier = self.verifier.clone();
-        let tokens = tokens.unwrap_or_default();
+        let demands = Demands::new(scopes, organization_id, roles, roles_claim);
         let future = async move {
-            verifier
-                .load_keys_for(&tokens)
-                .await
-                .map(|()| Output::OptStr(None))
+            let outcomes = verifier.verify_many(&tokens, &demands.requirements()).await;
+            Ok(Output::Verdicts(
+                outcomes
+                    .into_iter()
+                    .map(|outcome| outcome.map(VerifiedAccessToken::into_payload))
+                    .collect(),
+            ))
         };
         PyOperation::new(Box::pin(future), Arc::new(Exchange::default()))
+    }
+}
+
+/// A call's requirements, owned (they cross into an `Operation`).
+struct Demands {
+    scopes: Vec<String>,
+    organization_id: Option<String>,
+    roles: Vec<String>,
+    roles_claim: Option<String>,
+}
+
+impl Demands {
+    fn new(
+        scopes: Option<Vec<String>>,
+        organization_id: Option<String>,
+        roles: Option<Vec<String>>,
+        roles_claim: Option<String>,
+    ) -> Self {
+        Self {
+            scopes: scopes.unwrap_or_default(),
+            organization_id,
+            roles: roles.unwrap_or_default(),
+            roles_claim,
+        }
+    }
+
+    fn requirements(&self) -> Requirements<'_> {
+        Requirements {
+            scopes: &self.scopes,
+            organization_id: self.organization_id.as_deref(),
+            roles: &self.roles,
+            roles_claim: self.roles_claim.as_deref().unwrap_or(DEFAULT_ROLES_CLAIM),
+        }
     }
 }
 

@@ -51,7 +51,7 @@ fn check(
     };
     let mut expectations = verifier.expectations(requirements, &audience);
     expectations.now = NOW;
-    verifier.verify_with(token, &expectations, keys, final_attempt)
+    verifier.verify_with(token, &expectations, requirements, keys, final_attempt)
 }
 
 fn rejection(outcome: Option<Result<VerifiedAccessToken>>) -> ValidationError {
@@ -135,6 +135,7 @@ fn claims_scopes_and_organizations_name_the_failed_check() {
             Requirements {
                 scopes: &more,
                 organization_id: None,
+                ..Requirements::default()
             },
             ValidationError::Scope("read:products write:products delete:products".into()),
         ),
@@ -143,6 +144,7 @@ fn claims_scopes_and_organizations_name_the_failed_check() {
             Requirements {
                 scopes: &[],
                 organization_id: Some("org-acme"),
+                ..Requirements::default()
             },
             ValidationError::Organization,
         ),
@@ -172,6 +174,7 @@ fn claims_scopes_and_organizations_name_the_failed_check() {
     let requirements = Requirements {
         scopes: &[],
         organization_id: Some("org-acme"),
+        ..Requirements::default()
     };
     assert!(matches!(
         check(&verifier, &token, &requirements, Some(&keys), false),
@@ -192,6 +195,7 @@ fn organization_tokens_take_their_audience_from_the_organization() {
     let acme = Requirements {
         scopes: &[],
         organization_id: Some("org-acme"),
+        ..Requirements::default()
     };
     assert!(matches!(
         check(&verifier, &token, &acme, Some(&keys), false),
@@ -200,6 +204,7 @@ fn organization_tokens_take_their_audience_from_the_organization() {
     let globex = Requirements {
         scopes: &[],
         organization_id: Some("org-globex"),
+        ..Requirements::default()
     };
     assert_eq!(
         rejection(check(&verifier, &token, &globex, Some(&keys), false)),
@@ -327,6 +332,7 @@ fn invalid_configuration_and_requirements_are_refused() {
     let requirements = Requirements {
         scopes: &bad,
         organization_id: None,
+        ..Requirements::default()
     };
     assert!(matches!(
         check(&verifier, "a.b.c", &requirements, None, false),
@@ -375,7 +381,7 @@ fn check_cached(
     expectations.now = now;
     let keys = verifier.inner.jwks.cached();
     verifier
-        .verify_with(token, &expectations, keys.as_deref(), true)
+        .verify_with(token, &expectations, requirements, keys.as_deref(), true)
         .unwrap()
 }
 
@@ -396,6 +402,7 @@ fn a_cached_token_is_checked_again_on_every_use_and_forgotten_when_the_keys_chan
     let requirements = Requirements {
         scopes: &more,
         organization_id: None,
+        ..Requirements::default()
     };
     let rejected = |outcome: Result<VerifiedAccessToken>| match outcome {
         Err(Error::AccessTokenRejected(e)) => e,
@@ -493,7 +500,7 @@ fn an_opaque_token_is_for_this_api_by_its_audience_or_an_accepted_app() {
         expectations.now = NOW;
         let introspection = verifier.inner.introspection.as_ref().unwrap();
         verifier
-            .decide_introspected(introspection, answer, &expectations)
+            .decide_introspected(introspection, answer, &expectations, &requirements)
             .map(|v| v.claims().subject().map(str::to_owned))
     };
     let own = answer(&json!({"aud": [], "client_id": "api-app"}));
@@ -525,4 +532,137 @@ fn an_opaque_token_is_for_this_api_by_its_audience_or_an_accepted_app() {
         Challenge::new(&ValidationError::Client).status,
         Challenge::new(&ValidationError::IntrospectionRate).status
     );
+}
+
+fn requiring<'a>(roles: &'a [String], roles_claim: &'a str) -> Requirements<'a> {
+    Requirements {
+        roles,
+        roles_claim,
+        ..Requirements::default()
+    }
+}
+
+#[test]
+fn roles_are_required_from_the_named_claim() {
+    let signer = Signer::ec();
+    let keys = keyset(&[signer.jwk(Some("k1"))]);
+    let verifier = verifier(Some(API));
+    let admin = ["admin".to_owned()];
+    let admin_and_owner = ["admin".to_owned(), "owner".to_owned()];
+    let token = access_token(&signer, Some("at+jwt"), &json!({"roles": ["admin", "editor"]}));
+    // Verified without roles first: the cached token is checked for roles on every use.
+    assert!(matches!(
+        check(&verifier, &token, &Requirements::default(), Some(&keys), false),
+        Some(Ok(_))
+    ));
+    assert!(matches!(
+        check(&verifier, &token, &requiring(&admin, "roles"), Some(&keys), false),
+        Some(Ok(_))
+    ));
+    assert_eq!(
+        rejection(check(
+            &verifier,
+            &token,
+            &requiring(&admin_and_owner, "roles"),
+            Some(&keys),
+            false
+        )),
+        ValidationError::Roles("owner".into())
+    );
+    // Another claim name; a claim that is absent, or not a list of names, holds no role.
+    assert_eq!(
+        rejection(check(
+            &verifier,
+            &token,
+            &requiring(&admin, "app_roles"),
+            Some(&keys),
+            false
+        )),
+        ValidationError::Roles("admin".into())
+    );
+    let custom = access_token(&signer, Some("at+jwt"), &json!({"app_roles": ["admin"]}));
+    assert!(matches!(
+        check(
+            &verifier,
+            &custom,
+            &requiring(&admin, "app_roles"),
+            Some(&keys),
+            false
+        ),
+        Some(Ok(_))
+    ));
+    for held in [json!("admin"), json!([["admin"]]), json!({"admin": true})] {
+        let token = access_token(&signer, Some("at+jwt"), &json!({ "roles": held }));
+        assert_eq!(
+            rejection(check(
+                &verifier,
+                &token,
+                &requiring(&admin, "roles"),
+                Some(&keys),
+                false
+            )),
+            ValidationError::Roles("admin".into()),
+            "{held}"
+        );
+    }
+}
+
+#[test]
+fn missing_tokens_and_roles_have_their_challenges() {
+    let missing = Challenge::new(&ValidationError::MissingToken);
+    assert_eq!((missing.status, missing.error), (401, "invalid_token"));
+    assert_eq!(missing.www_authenticate(), "Bearer");
+    assert_eq!(
+        Error::AccessTokenRejected(ValidationError::MissingToken).code(),
+        "token.missing"
+    );
+    let roles = Challenge::new(&ValidationError::Roles("admin owner".into()));
+    assert_eq!((roles.status, roles.error), (403, "insufficient_scope"));
+    assert_eq!(
+        roles.www_authenticate(),
+        r#"Bearer error="insufficient_scope", error_description="the token lacks the required role(s): admin owner""#
+    );
+    assert_eq!(
+        Error::AccessTokenRejected(ValidationError::Roles("admin".into())).code(),
+        "token.roles"
+    );
+}
+
+#[tokio::test]
+async fn a_batch_shares_one_key_loading_failure() {
+    // Nothing listens on the discard port: discovery fails for the whole batch at once.
+    let verifier = AccessTokenVerifier::builder("http://127.0.0.1:9", Some(API.to_owned()))
+        .build()
+        .unwrap();
+    let signer = Signer::ec();
+    let tokens = [
+        access_token(&signer, Some("at+jwt"), &json!({})),
+        "not a token".to_owned(),
+        access_token(&signer, Some("at+jwt"), &json!({"sub": "user-2"})),
+    ];
+    let outcomes = verifier.verify_many(&tokens, &Requirements::default()).await;
+    assert_eq!(outcomes.len(), 3);
+    assert!(
+        matches!(outcomes[0], Err(Error::Network { .. })),
+        "{:?}",
+        outcomes[0]
+    );
+    assert!(
+        matches!(
+            outcomes[1],
+            Err(Error::AccessTokenRejected(ValidationError::Malformed(_)))
+        ),
+        "{:?}",
+        outcomes[1]
+    );
+    assert!(
+        matches!(outcomes[2], Err(Error::Network { .. })),
+        "{:?}",
+        outcomes[2]
+    );
+    // The single-token verification is the same sequence.
+    assert!(matches!(
+        verifier.verify(&tokens[0], &Requirements::default()).await,
+        Err(Error::Network { .. })
+    ));
 }

@@ -1,4 +1,4 @@
-"""Django REST framework: bearer-token authentication and scope/organization permissions.
+"""Django REST framework: bearer-token authentication and scope, organization and role permissions.
 
 ::
 
@@ -19,11 +19,16 @@
 :class:`~logto_rs.AccessTokenVerifier` (``LOGTO["ENDPOINT"]`` and ``LOGTO["AUDIENCE"]``).
 ``request.auth`` is the token's :class:`~logto_rs.AccessTokenClaims` and ``request.user`` a
 :class:`LogtoTokenUser` (override :meth:`LogtoTokenAuthentication.get_user` to map it to a
-Django user). A bad token is answered 401, a missing scope or organization 403, each with the
-RFC 6750 ``WWW-Authenticate`` challenge the verifier chose. A request without a bearer token is
-left to the next authentication class (and then 401 ``Bearer`` from ``IsAuthenticated`` or
-:class:`HasScopes`). If Logto's keys cannot be fetched, the network error propagates: an
-outage, not a bad token.
+Django user). A bad token is answered 401, a missing scope, organization or role 403, each with
+the RFC 6750 ``WWW-Authenticate`` challenge the verifier chose, and the body ``{"error",
+"error_description"}``. A request without a bearer token is left to the next authentication
+class (and then 401 with a bare ``Bearer`` challenge from ``IsAuthenticated`` or
+:class:`HasScopes`). If Logto cannot be reached for the keys, the answer is 503 with
+``Retry-After``: an outage, not a bad token. The decisions are :mod:`logto_rs.guard`'s, the same
+in every framework.
+
+:class:`HasRoles` requires the view's ``required_roles`` in the token's ``roles_claim`` claim
+(default ``roles``; Logto adds roles through a custom JWT claims script).
 
 :class:`LogtoOrganizationTokenAuthentication` accepts organization tokens
 (``aud: urn:logto:organization:<id>``) for the organization named by the view's URL keyword
@@ -32,6 +37,7 @@ outage, not a bad token.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any, Optional
 
 from rest_framework import exceptions, status
@@ -39,14 +45,15 @@ from rest_framework.authentication import BaseAuthentication
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 
-from ..errors import LogtoAccessTokenError
+from ..errors import LogtoException
+from ..guard import RETRY_AFTER, BearerRejection, bearer_token, check_bearer, missing_token
 from ..models import AccessTokenClaims
-from ..verifier import AccessTokenVerifier
-from ..web import bearer_token
+from ..verifier import DEFAULT_ROLES_CLAIM, AccessTokenVerifier
 from . import conf
 
 __all__ = [
     "HasOrganization",
+    "HasRoles",
     "HasScopes",
     "LogtoOrganizationTokenAuthentication",
     "LogtoTokenAuthentication",
@@ -58,17 +65,22 @@ _CHALLENGE = "_logto_challenge"
 _TOKEN = "_logto_token"
 
 
-def _body(error: LogtoAccessTokenError) -> dict[str, str]:
-    return {"error": error.error or "invalid_token", "error_description": error.description or error.message}
-
-
 class TokenRejected(exceptions.APIException):
-    """A rejected bearer token: the verifier's status (401/403), error and challenge."""
+    """A refused request, answered as the bearer guard decided.
 
-    def __init__(self, error: LogtoAccessTokenError) -> None:
-        super().__init__(_body(error))
-        self.status_code = error.status or status.HTTP_401_UNAUTHORIZED
-        self.auth_header = error.www_authenticate
+    The status is 401/403 (with the verifier's challenge), or 503 with ``Retry-After`` while
+    Logto is out of reach; the body is ``{"error", "error_description"}``.
+    """
+
+    def __init__(self, error: LogtoException) -> None:
+        rejection = BearerRejection(error)
+        super().__init__(rejection.body)
+        self.status_code = rejection.status
+        challenge = rejection.headers.get("WWW-Authenticate")
+        if challenge is not None:
+            self.auth_header = challenge
+        if rejection.unavailable:
+            self.wait = int(RETRY_AFTER)
 
 
 class LogtoTokenUser:
@@ -98,8 +110,6 @@ class LogtoTokenUser:
 class LogtoTokenAuthentication(BaseAuthentication):
     """Authenticates ``Authorization: Bearer <Logto access token>`` for ``LOGTO["AUDIENCE"]``."""
 
-    realm = "api"
-
     def verifier(self) -> AccessTokenVerifier:
         """The verifier (default: the process's, from ``LOGTO``)."""
         return conf.get_verifier()
@@ -110,27 +120,26 @@ class LogtoTokenAuthentication(BaseAuthentication):
 
     def authenticate(self, request: Request) -> Optional[tuple[Any, AccessTokenClaims]]:
         """``(user, claims)`` for a valid bearer token; ``None`` without one."""
-        token = bearer_token(request.META.get("HTTP_AUTHORIZATION"))
-        if token is None:
-            return None
-        try:
-            claims = self.verifier().blocking.verify(token, organizationId=self.organization_id(request))
-        except LogtoAccessTokenError as error:
-            setattr(request._request, _CHALLENGE, error.www_authenticate)
-            if error.status == status.HTTP_403_FORBIDDEN:
-                raise TokenRejected(error) from None
-            raise exceptions.AuthenticationFailed(_body(error)) from None
-        setattr(request._request, _TOKEN, (token, self))
-        return self.get_user(claims), claims
+        authorization = request.META.get("HTTP_AUTHORIZATION")
+        if bearer_token(authorization) is None:
+            return None  # not a bearer request: the next authentication class decides
+        result = check_bearer(self.verifier(), authorization, organization_id=self.organization_id(request))
+        if isinstance(result, BearerRejection):
+            if result.status != status.HTTP_401_UNAUTHORIZED:
+                raise TokenRejected(result.error)
+            setattr(request._request, _CHALLENGE, result.headers["WWW-Authenticate"])
+            raise exceptions.AuthenticationFailed(result.body)
+        setattr(request._request, _TOKEN, (authorization, self))
+        return self.get_user(result), result
 
     def get_user(self, claims: AccessTokenClaims) -> Any:
         """``request.user`` for ``claims``: a :class:`LogtoTokenUser`; override to map a Django user."""
         return LogtoTokenUser(claims)
 
     def authenticate_header(self, request: Request) -> str:
-        """The 401 challenge: the verifier's for a rejected token, else ``Bearer realm=…``."""
+        """The 401 challenge: the verifier's for a rejected token, else the bare ``Bearer``."""
         challenge = getattr(request._request, _CHALLENGE, None)
-        return challenge or f'Bearer realm="{self.realm}"'
+        return str(challenge or missing_token().headers["WWW-Authenticate"])
 
 
 class LogtoOrganizationTokenAuthentication(LogtoTokenAuthentication):
@@ -154,19 +163,30 @@ class LogtoOrganizationTokenAuthentication(LogtoTokenAuthentication):
         return str(organization)
 
 
-def _reverify(request: Request, scopes: list[str], organization: Optional[str]) -> bool:
-    """Check the request's token for ``scopes``/``organization`` with the verifier that accepted it."""
+def _reverify(
+    request: Request,
+    *,
+    scopes: Iterable[str] = (),
+    organization: Optional[str] = None,
+    roles: Iterable[str] = (),
+    roles_claim: str = DEFAULT_ROLES_CLAIM,
+) -> bool:
+    """Check the request's token against a view's requirements, with the verifier that accepted it."""
     held = getattr(request._request, _TOKEN, None)
     if held is None:
         # Not authenticated by a Logto token: DRF answers 401 (or 403 for another scheme).
         return False
-    token, authentication = held
-    try:
-        authentication.verifier().blocking.verify(
-            token, scopes=scopes, organizationId=organization or authentication.organization_id(request)
-        )
-    except LogtoAccessTokenError as error:
-        raise TokenRejected(error) from None
+    authorization, authentication = held
+    result = check_bearer(
+        authentication.verifier(),
+        authorization,
+        scopes=list(scopes),
+        organization_id=organization or authentication.organization_id(request),
+        roles=roles,
+        roles_claim=roles_claim,
+    )
+    if isinstance(result, BearerRejection):
+        raise TokenRejected(result.error)
     return True
 
 
@@ -175,8 +195,23 @@ class HasScopes(BasePermission):
 
     def has_permission(self, request: Request, view: Any) -> bool:
         """Whether the request's token has the view's scopes."""
-        scopes = list(getattr(view, "required_scopes", ()))
-        return _reverify(request, scopes, None)
+        return _reverify(request, scopes=getattr(view, "required_scopes", ()))
+
+
+class HasRoles(BasePermission):
+    """The token holds every role in the view's ``required_roles`` (403 ``insufficient_scope``).
+
+    The roles are read from the token's claim named by the view's ``roles_claim`` (default
+    ``roles``), a list of names that a custom JWT claims script adds in Logto.
+    """
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        """Whether the request's token holds the view's roles."""
+        return _reverify(
+            request,
+            roles=getattr(view, "required_roles", ()),
+            roles_claim=getattr(view, "roles_claim", DEFAULT_ROLES_CLAIM),
+        )
 
 
 class HasOrganization(BasePermission):
@@ -192,4 +227,4 @@ class HasOrganization(BasePermission):
         organization = (getattr(view, "kwargs", None) or {}).get(kwarg)
         if not organization:
             raise exceptions.PermissionDenied("this view names no organization")
-        return _reverify(request, list(getattr(view, "required_scopes", ())), str(organization))
+        return _reverify(request, scopes=getattr(view, "required_scopes", ()), organization=str(organization))
