@@ -7,10 +7,12 @@ use crate::config::LogtoConfig;
 use crate::error::{Endpoint, Error, Result};
 use crate::http::{ClientAuth, HttpClient};
 use crate::secret::{
-    AccessToken, AuthorizationCode, CodeVerifier, Fingerprint, IdToken, PersonalAccessTokenValue,
+    AccessToken, AuthorizationCode, CodeVerifier, DeviceCode, Fingerprint, IdToken, PersonalAccessTokenValue,
     RefreshToken, SubjectTokenValue,
 };
 
+/// The `grant_type` of the device authorization grant (RFC 8628).
+pub const DEVICE_CODE_GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:device_code";
 /// The `grant_type` of RFC 8693 token exchange.
 pub const TOKEN_EXCHANGE_GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
 /// Logto's `subject_token_type` for a personal access token.
@@ -231,6 +233,11 @@ pub enum Grant<'a> {
         /// Logto's organization id.
         organization_id: Option<&'a str>,
     },
+    /// `device_code` (RFC 8628): one poll for the tokens of a device sign-in.
+    DeviceCode {
+        /// The device code of the device authorization.
+        device_code: &'a DeviceCode,
+    },
     /// `client_credentials` (machine-to-machine): a token of the application itself.
     ClientCredentials {
         /// The resource and/or organization, and the scopes.
@@ -280,6 +287,10 @@ impl Grant<'_> {
                 }
                 params
             }
+            Self::DeviceCode { device_code } => vec![
+                ("grant_type", DEVICE_CODE_GRANT_TYPE),
+                ("device_code", device_code.secret()),
+            ],
             Self::ClientCredentials { target } => {
                 let mut params = vec![("grant_type", "client_credentials")];
                 target.push_params(&mut params);
