@@ -796,12 +796,7 @@ impl LogtoClient {
     /// OAuth, network and storage errors.
     pub async fn fetch_user_info<S: Storage>(&self, storage: &S) -> Result<Map<String, Value>> {
         let id_claims = self.id_token_claims(storage).await?;
-        let token = self
-            .access_token(storage, "", None)
-            .await?
-            .ok_or(Error::NotAuthenticated(
-                "no access token or refresh token is stored",
-            ))?;
+        let token = self.user_access_token(storage).await?;
         let metadata = self.provider_metadata().await?;
         let endpoint = metadata
             .userinfo_endpoint
@@ -818,6 +813,16 @@ impl LogtoClient {
             .await?;
         check_subject(&info, &id_claims)?;
         Ok(info)
+    }
+
+    /// The session's resource-less (opaque) access token, the one for userinfo and the Account
+    /// API, refreshed when it is due.
+    async fn user_access_token<S: Storage>(&self, storage: &S) -> Result<AccessToken> {
+        self.access_token(storage, "", None)
+            .await?
+            .ok_or(Error::NotAuthenticated(
+                "no access token or refresh token is stored",
+            ))
     }
 
     /// Removes every cached access token (the refresh token stays).
@@ -855,12 +860,7 @@ impl LogtoClient {
         retry: &RetryPolicy,
     ) -> Result<ApiResponse> {
         let url = call.url(self.config().endpoint())?;
-        let token = self
-            .access_token(storage, "", None)
-            .await?
-            .ok_or(Error::NotAuthenticated(
-                "no access token or refresh token is stored",
-            ))?;
+        let token = self.user_access_token(storage).await?;
         self.http()
             .send_api(Endpoint::AccountApi, call, url, token.secret(), retry)
             .await
