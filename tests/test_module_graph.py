@@ -23,7 +23,13 @@ ROOT = Path(__file__).resolve().parent.parent
 Module = tuple[str, ...]
 
 IDENT = r"[A-Za-z_][A-Za-z0-9_]*"
-ATTRIBUTE = re.compile(r"#!?\[")
+ATTRIBUTE = re.compile(r"\s*#!?\[")
+SPACE = re.compile(r"\s*")
+NAME = re.compile(IDENT)
+SEPARATOR = re.compile(r"\s*::")
+RAW_STRING = re.compile(r'b?r(#*)"')
+LEXICAL = re.compile(r"/[/*]|[\"']|(?<![A-Za-z0-9_])b?r#*\"")
+CHARACTER = re.compile(r"'(?:\\[^']{1,10}|[^\\'])'")
 MOD_DECLARATION = re.compile(rf"\b(?:pub(?:\([^)]*\))?\s+)?mod\s+({IDENT})\s*([;{{])")
 PATH_START = re.compile(r"(?<![A-Za-z0-9_$:])(crate|super|self)\s*::")
 
@@ -78,9 +84,9 @@ def blank_comments_and_strings(source: str) -> str:
                     j += 1
             blank(i, j)
             i = j
-        elif (raw := re.match(r'b?r(#*)"', source[i:])) and (i == 0 or not source[i - 1].isalnum()):
+        elif (raw := RAW_STRING.match(source, i)) and (i == 0 or not source[i - 1].isalnum()):
             closing = '"' + raw.group(1)
-            end = source.find(closing, i + raw.end())
+            end = source.find(closing, raw.end())
             end = n if end < 0 else end + len(closing)
             blank(i, end)
             i = end
@@ -90,25 +96,26 @@ def blank_comments_and_strings(source: str) -> str:
                 j += 2 if source[j] == "\\" else 1
             blank(i, j + 1)
             i = j + 1
-        elif source[i] == "'" and (char := re.match(r"'(?:\\[^']{1,10}|[^\\'])'", source[i:])):
-            blank(i, i + char.end())
-            i += char.end()
+        elif source[i] == "'" and (char := CHARACTER.match(source, i)):
+            blank(i, char.end())
+            i = char.end()
         else:
-            i += 1
+            following = LEXICAL.search(source, i + 1)
+            i = following.start() if following else n
     return "".join(out)
 
 
-def block_end(text: str, open_brace: int) -> int:
-    """The offset just past the brace that closes the one at ``open_brace``."""
+def closing(text: str, start: int, pair: str = "{}") -> int:
+    """The offset just past the bracket that closes the first ``pair[0]`` from ``start``."""
     depth = 0
-    for i in range(open_brace, len(text)):
-        if text[i] == "{":
+    for i in range(text.index(pair[0], start), len(text)):
+        if text[i] == pair[0]:
             depth += 1
-        elif text[i] == "}":
+        elif text[i] == pair[1]:
             depth -= 1
             if depth == 0:
                 return i + 1
-    raise AssertionError("unbalanced braces")
+    raise AssertionError(f"unbalanced {pair}")
 
 
 def item_end(text: str, start: int) -> int:
@@ -116,20 +123,7 @@ def item_end(text: str, start: int) -> int:
     semicolon, brace = text.find(";", start), text.find("{", start)
     if brace < 0 or 0 <= semicolon < brace:
         return semicolon + 1
-    return block_end(text, brace)
-
-
-def attribute_end(text: str, start: int) -> int:
-    """The offset just past the attribute (``#[…]``) starting at ``start``."""
-    depth = 0
-    for i in range(text.index("[", start), len(text)):
-        if text[i] == "[":
-            depth += 1
-        elif text[i] == "]":
-            depth -= 1
-            if depth == 0:
-                return i + 1
-    raise AssertionError("unbalanced attribute")
+    return closing(text, brace)
 
 
 def blank_test_items(text: str) -> tuple[str, set[str]]:
@@ -138,10 +132,10 @@ def blank_test_items(text: str) -> tuple[str, set[str]]:
     out = list(text)
     for found in re.finditer(r"#\[cfg\(test\)\]", text):
         start = found.end()
-        while (attribute := ATTRIBUTE.match(text, re.match(r"\s*", text[start:]).end() + start)) is not None:
-            start = attribute_end(text, attribute.start())
+        while (attribute := ATTRIBUTE.match(text, start)) is not None:
+            start = closing(text, attribute.start(), "[]")
         end = item_end(text, start)
-        declaration = MOD_DECLARATION.match(text, re.match(r"\s*", text[start:]).end() + start)
+        declaration = MOD_DECLARATION.match(text, SPACE.match(text, start).end())
         if declaration is not None and declaration.group(2) == ";":
             test_modules.add(declaration.group(1))
         for i in range(found.start(), end):
@@ -157,9 +151,9 @@ def expand(text: str, start: int) -> list[tuple[list[str], int]]:
     segments: list[str] = []
     i = start
     while True:
-        i += len(re.match(r"\s*", text[i:]).group())
+        i = SPACE.match(text, i).end()
         if text.startswith("{", i):
-            end = block_end(text, i)
+            end = closing(text, i)
             inner, depth, piece = text[i + 1 : end - 1], 0, 0
             for j, char in enumerate(inner + ","):
                 depth += {"{": 1, "}": -1}.get(char, 0)
@@ -169,15 +163,15 @@ def expand(text: str, start: int) -> list[tuple[list[str], int]]:
                         paths.append((segments + sub, sub_end))
                     piece = j + 1
             return paths
-        ident = re.match(IDENT, text[i:])
+        ident = NAME.match(text, i)
         if ident is None:
             return [(segments, i)] if segments else paths
         segments.append(ident.group())
-        i += ident.end()
-        separator = re.match(r"\s*::", text[i:])
+        i = ident.end()
+        separator = SEPARATOR.match(text, i)
         if separator is None:
             return [(segments, i)]
-        i += separator.end()
+        i = separator.end()
 
 
 def resolve(crate: Crate, base: Module, segments: list[str]) -> Module:
@@ -198,7 +192,9 @@ def blank_outside(text: str, start: int, end: int) -> str:
     return "".join(c if start <= i < end or c == "\n" else " " for i, c in enumerate(text))
 
 
-def read_module(crate: Crate, module: Module, path: Path, text: str | None = None) -> list[tuple[Module, Path, str]]:
+def read_module(
+    crate: Crate, module: Module, path: Path, text: str | None = None
+) -> list[tuple[Module, Path, str]]:
     """Registers ``module`` (the file ``path``, or an inline block of it) and its children.
 
     Returns each module's own text (its children's blocks blanked) and file, to be scanned once
@@ -221,7 +217,7 @@ def read_module(crate: Crate, module: Module, path: Path, text: str | None = Non
             continue  # declared inside an inline module read below
         child = (*module, declaration.group(1))
         if declaration.group(2) == "{":
-            end = block_end(text, declaration.end() - 1)
+            end = closing(text, declaration.end() - 1)
             texts += read_module(crate, child, path, blank_outside(text, declaration.end(), end - 1))
             own = own[: declaration.start()] + blank_outside(own[declaration.start() : end], 0, 0) + own[end:]
             consumed = end
@@ -297,7 +293,9 @@ def describe(cycle: list[Module], edges: dict[Module, dict[Module, Reference]], 
     for here, there in zip(cycle, cycle[1:] + cycle[:1]):
         reference = edges[here][there]
         where = reference.file.relative_to(src.parent)
-        steps.append(f"  {'::'.join(here)} -> {'::'.join(there)}  ({where}:{reference.line}: {reference.text})")
+        steps.append(
+            f"  {'::'.join(here)} -> {'::'.join(there)}  ({where}:{reference.line}: {reference.text})"
+        )
     return " -> ".join("::".join(m) for m in [*cycle, cycle[0]]) + "\n" + "\n".join(steps)
 
 
