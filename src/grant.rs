@@ -531,6 +531,30 @@ mod tests {
             refresh.explain_error(refusal("unauthorized_client", "x")).code(),
             "oauth.unauthorized_client"
         );
+        // A device sign-in's poll sorts the provider's answers itself (pending, slow down,
+        // denied): they stay OAuth errors.
+        let code = DeviceCode::new("dc");
+        let device = Grant::DeviceCode { device_code: &code };
+        assert_eq!(
+            device.explain_error(refusal("authorization_pending", "x")).code(),
+            "oauth.authorization_pending"
+        );
+    }
+
+    #[test]
+    fn the_device_grant_polls_with_its_device_code() {
+        let code = DeviceCode::new("device-code");
+        assert_eq!(
+            Grant::DeviceCode { device_code: &code }.params(),
+            [
+                ("grant_type", DEVICE_CODE_GRANT_TYPE),
+                ("device_code", "device-code")
+            ]
+        );
+        assert_eq!(
+            DEVICE_CODE_GRANT_TYPE,
+            "urn:ietf:params:oauth:grant-type:device_code"
+        );
     }
 
     #[test]
