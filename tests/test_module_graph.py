@@ -31,6 +31,8 @@ RAW_STRING = re.compile(r'b?r(#*)"')
 LEXICAL = re.compile(r"/[/*]|[\"']|(?<![A-Za-z0-9_])b?r#*\"")
 CHARACTER = re.compile(r"'(?:\\[^']{1,10}|[^\\'])'")
 MOD_DECLARATION = re.compile(rf"\b(?:pub(?:\([^)]*\))?\s+)?mod\s+({IDENT})\s*([;{{])")
+PUB_USE = re.compile(r"\bpub(?:\([^)]*\))?\s+use\s+")
+ALIAS = re.compile(rf"\s+as\s+({IDENT})")
 PATH_START = re.compile(r"(?<![A-Za-z0-9_$:])(crate|super|self)\s*::")
 
 
@@ -52,6 +54,8 @@ class Crate:
     files: set[Path] = field(default_factory=set)
     test_files: set[Path] = field(default_factory=set)
     references: dict[Module, list[Reference]] = field(default_factory=lambda: defaultdict(list))
+    # A name a module re-exports (`pub use x::Y;`): the path it stands for, from that module.
+    exports: dict[tuple[Module, str], list[str]] = field(default_factory=dict)
 
 
 def blank_comments_and_strings(source: str) -> str:
@@ -174,14 +178,21 @@ def expand(text: str, start: int) -> list[tuple[list[str], int]]:
         i = separator.end()
 
 
-def resolve(crate: Crate, base: Module, segments: list[str]) -> Module:
-    """The deepest module that ``segments`` walks through from ``base``."""
+def resolve(crate: Crate, base: Module, segments: list[str], depth: int = 0) -> Module:
+    """The deepest module that ``segments`` walks through from ``base``, a re-exported name
+    standing for the module it comes from."""
     module = base
     for segment in segments:
-        if segment == "super":
+        if segment == "crate":
+            module = ()
+        elif segment == "super":
             module = module[:-1]
-        elif segment != "self" and (*module, segment) in crate.modules:
+        elif segment == "self":
+            continue
+        elif (*module, segment) in crate.modules:
             module = (*module, segment)
+        elif (module, segment) in crate.exports and depth < 8:
+            return resolve(crate, module, crate.exports[module, segment], depth + 1)
         else:
             break
     return module
@@ -235,15 +246,19 @@ def read_crate(src: Path) -> Crate:
     """The modules under ``src`` and every reference between them."""
     crate = Crate()
     texts = read_module(crate, (), src / "lib.rs")
+    for module, _, text in texts:
+        for statement in PUB_USE.finditer(text):
+            for segments, end in expand(text, statement.end()):
+                alias = ALIAS.match(text, end)
+                name = alias.group(1) if alias else segments[-1]
+                if name != "self":
+                    crate.exports[module, name] = segments
     for module, path, text in texts:
         lines = path.read_text(encoding="utf-8").splitlines()
         for start in PATH_START.finditer(text):
-            keyword = start.group(1)
-            base: Module = () if keyword == "crate" else module
-            prefix = [] if keyword == "crate" else [keyword]
             line = text.count("\n", 0, start.start()) + 1
             for segments, _ in expand(text, start.end()):
-                target = resolve(crate, base, prefix + segments)
+                target = resolve(crate, module, [start.group(1), *segments])
                 crate.references[module].append(Reference(target, path, line, lines[line - 1].strip()))
     return crate
 
@@ -364,3 +379,19 @@ def test_children_and_test_code_make_no_cycle(tmp_path: Path) -> None:
     assert module_cycles(src) == []
     src = write_crate(src, {"b.rs": "pub struct B;\nmod helper { pub fn h() { super::super::a::f(); } }\n"})
     assert module_cycles(src)[0].splitlines()[0] == "a -> b -> a"
+
+
+def test_a_name_the_crate_re_exports_stands_for_its_module(tmp_path: Path) -> None:
+    src = write_crate(
+        tmp_path / "src",
+        {
+            "lib.rs": "pub mod a;\npub mod b;\npub use a::{A as Alias, self as first};\n",
+            "a.rs": "use crate::b::B;\npub struct A;\n",
+            "b.rs": "pub struct B;\nfn f(_: crate::Alias) {}\n",
+        },
+    )
+    assert module_cycles(src)[0].splitlines() == [
+        "a -> b -> a",
+        "  a -> b  (src/a.rs:1: use crate::b::B;)",
+        "  b -> a  (src/b.rs:2: fn f(_: crate::Alias) {})",
+    ]
