@@ -7,6 +7,7 @@ client's access-token memo), so a cycle through them is collected like any other
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import json
 import time
@@ -100,7 +101,7 @@ def test_a_cycle_through_the_clients_access_token_memo_is_collected() -> None:
         stored = Tagged(json.dumps({"": token}))
         stored.owner = client  # client -> native client -> memo -> stored map -> client
         storage.set("accessTokenMap", stored)
-        assert client._cached_access_token("", None) == "opaque-token"  # the memo holds the map
+        assert asyncio.run(client.getAccessToken()) == "opaque-token"  # the memo holds the map
         return [client, stored]
 
     assert collected(build)
