@@ -12,9 +12,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use url::Url;
 
-use crate::client::LogtoClient;
-use crate::error::{Endpoint, Error, Result};
-use crate::storage::Storage;
+use crate::error::{Error, Result};
 
 /// How many times, and how long apart, an idempotent call is retried after a 429 or a 5xx.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -236,36 +234,10 @@ pub struct ApiResponse {
     pub body: String,
 }
 
-impl LogtoClient {
-    /// One call of the Account API (`/api/my-account`, `/api/verifications`) as the signed-in
-    /// user: with the session's resource-less (opaque) access token, refreshed when it is due.
-    /// Retries 429 and 5xx answers of idempotent methods as `retry` says.
-    ///
-    /// # Errors
-    /// [`Error::NotAuthenticated`] without a session; [`Error::Config`] for an invalid path;
-    /// [`Error::Api`] for Logto's refusals; refresh, network, response and storage errors.
-    pub async fn account_api_call<S: Storage>(
-        &self,
-        storage: &S,
-        call: &ApiCall,
-        retry: &RetryPolicy,
-    ) -> Result<ApiResponse> {
-        let url = call.url(self.config().endpoint())?;
-        let token = self
-            .access_token(storage, "", None)
-            .await?
-            .ok_or(Error::NotAuthenticated(
-                "no access token or refresh token is stored",
-            ))?;
-        self.http()
-            .send_api(Endpoint::AccountApi, call, url, token.secret(), retry)
-            .await
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::Endpoint;
 
     #[test]
     fn urls_encode_each_segment_and_refuse_traversal() {

@@ -1,23 +1,37 @@
 //! [`LogtoClient`]: the Rust-native client. It orchestrates the protocol modules over a
 //! caller-supplied [`Storage`]: one client (configuration, HTTP pool, discovery and JWKS caches)
 //! serves every user, each call gets the storage of the user it acts for.
+//!
+//! Every method of the client is here, in one `impl`. What each protocol step builds, parses and
+//! checks lives in the module named after it ([`sign_in`](crate::sign_in),
+//! [`callback`](crate::callback), [`grant`](crate::grant), [`device`](crate::device),
+//! [`logout`](crate::logout), [`machine`](crate::machine), [`exchange`](crate::exchange),
+//! [`api`](crate::api), …); those modules never name the client, so the crate's modules form
+//! layers with this one on top of them.
 
 use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
+use crate::api::{ApiCall, ApiResponse, RetryPolicy};
 use crate::callback::{ExpectedIssuer, parse_callback};
-use crate::config::LogtoConfig;
+use crate::config::{LogtoConfig, ORGANIZATIONS_RESOURCE, ORGANIZATIONS_SCOPE};
+use crate::context::{Context, ContextOptions, ContextTokens, SessionSnapshot, organizations};
+use crate::device::{DeviceAuthorization, PollOutcome, PollSchedule};
 use crate::discovery::{DiscoveryCache, ProviderMetadata};
-use crate::error::{CallbackError, Endpoint, Error, Result};
-use crate::grant::{Grant, TokenResponse, request_token};
+use crate::error::{CallbackError, Endpoint, Error, OAuthError, Result, ValidationError};
+use crate::exchange::{non_empty, unverified_expiry};
+use crate::grant::{
+    ExchangeSubject, Grant, ImpersonationTokenType, TokenResponse, TokenTarget, request_token,
+};
 use crate::http::{ClientAuth, HttpClient};
 use crate::jwks::JwksCache;
 use crate::jwt::{self, ClaimChecks};
-use crate::machine::MachineTokenCache;
+use crate::logout::{LogoutExpectations, LogoutToken, ReplayStore, check_logout_header, check_logout_token};
+use crate::machine::{CacheKey, MachineToken, MachineTokenCache};
 use crate::process::PerProcess;
 use crate::refresh::{self as refresh_coordination, Refreshed};
-use crate::secret::{AccessToken, IdToken, Nonce, RefreshToken};
+use crate::secret::{AccessToken, IdToken, Nonce, PersonalAccessTokenValue, RefreshToken, SubjectTokenValue};
 use crate::sign_in::{SignInOptions, SignInSession, authorization_url};
 use crate::sign_out::end_session_url;
 use crate::storage::{self, Storage, StorageKey, Write};
@@ -76,19 +90,14 @@ impl LogtoClient {
         })
     }
 
-    /// The HTTP client (for the protocol modules that extend the client).
+    /// The HTTP client (the Management API sends its calls through it).
     pub(crate) fn http(&self) -> &HttpClient {
         &self.inner.http
     }
 
-    /// The provider's keys (for the protocol modules that verify tokens of other kinds).
-    pub(crate) fn jwks(&self) -> &JwksCache {
-        &self.inner.jwks
-    }
-
     /// The in-memory cache of `client_credentials` and exchanged tokens (this process's: a
     /// forked child starts with an empty one, since the parent's lanes may be held).
-    pub(crate) fn machine_tokens(&self) -> Arc<MachineTokenCache> {
+    fn machine_tokens(&self) -> Arc<MachineTokenCache> {
         self.inner.machine_tokens.get(|_| MachineTokenCache::default())
     }
 
@@ -188,7 +197,7 @@ impl LogtoClient {
         Ok(session.post_redirect_uri)
     }
 
-    pub(crate) fn token_writes(
+    fn token_writes(
         &self,
         tokens: &TokenResponse,
         id_token: IdToken,
@@ -203,6 +212,97 @@ impl LogtoClient {
             Write::Set(StorageKey::AccessTokenMap, access_tokens.to_stored()),
             Write::Delete(StorageKey::SignInSession),
         ]
+    }
+
+    /// Starts a device sign-in: asks the provider's device authorization endpoint for a user
+    /// code and a verification URI, for the configuration's scopes and resources (and the
+    /// organization, when given). Nothing is stored.
+    ///
+    /// # Errors
+    /// [`Error::Config`] when the provider has no device authorization endpoint (Logto before
+    /// 1.38); [`Error::OAuth`] when it refuses (an app without the device flow enabled gets
+    /// `invalid_request` or `unauthorized_client`); network and unexpected-response errors.
+    pub async fn start_device_sign_in(&self, organization_id: Option<&str>) -> Result<DeviceAuthorization> {
+        let metadata = self.provider_metadata().await?;
+        let endpoint = metadata.device_authorization_endpoint.as_deref().ok_or_else(|| {
+            Error::config(
+                "the provider has no device authorization endpoint (device sign-in needs \
+                 Logto 1.38 or later)",
+            )
+        })?;
+        let config = self.config();
+        if organization_id.is_some() && !config.has_organizations_scope() {
+            return Err(Error::config(format!(
+                "an organization needs the {ORGANIZATIONS_SCOPE} scope in LogtoConfig.scopes"
+            )));
+        }
+        let scope = config.scopes().join(" ");
+        let params = DeviceAuthorization::request_params(&scope, config.resources(), organization_id);
+        let auth = ClientAuth::for_client(config.app_id(), config.app_secret.as_ref());
+        let body: serde_json::Value = self
+            .http()
+            .post_form(Endpoint::DeviceAuthorization, endpoint, &params, auth)
+            .await?;
+        DeviceAuthorization::from_response(body, jwt::now_epoch_seconds())
+    }
+
+    /// One poll of the token endpoint with the `device_code` grant.
+    ///
+    /// # Errors
+    /// As [`PollOutcome::classify`], and discovery errors.
+    pub async fn poll_device_token(&self, authorization: &DeviceAuthorization) -> Result<PollOutcome> {
+        let metadata = self.provider_metadata().await?;
+        let grant = Grant::DeviceCode {
+            device_code: &authorization.device_code,
+        };
+        let answer = request_token(self.http(), &metadata.token_endpoint, self.config(), &grant).await;
+        PollOutcome::classify(answer)
+    }
+
+    /// Waits for the person to approve the device sign-in, then verifies the ID token and
+    /// stores the tokens in `storage` in one commit, as a sign-in callback does (the storage's
+    /// session id is rotated first). Dropping the future stops the polling; until the tokens
+    /// have arrived nothing is written.
+    ///
+    /// # Errors
+    /// [`Error::DeviceSignIn`] when the person denied the sign-in or the code expired;
+    /// [`Error::TokenValidation`] for an ID token that fails its checks; OAuth, network and
+    /// storage errors.
+    pub async fn complete_device_sign_in<S: Storage>(
+        &self,
+        storage: &S,
+        authorization: &DeviceAuthorization,
+    ) -> Result<()> {
+        let mut schedule = PollSchedule::new(authorization);
+        let tokens = loop {
+            tokio::time::sleep(schedule.delay()).await;
+            match self.poll_device_token(authorization).await? {
+                PollOutcome::Tokens(tokens) => break tokens,
+                PollOutcome::Pending => schedule.check_expiry(jwt::now_epoch_seconds())?,
+                PollOutcome::SlowDown => schedule.slow_down(),
+            }
+        };
+        // The device code is consumed: these tokens exist nowhere else, so they are stored even
+        // if the caller is cancelled meanwhile.
+        storage.must_finish();
+        self.store_device_tokens(storage, &tokens).await
+    }
+
+    async fn store_device_tokens<S: Storage>(&self, storage: &S, tokens: &TokenResponse) -> Result<()> {
+        let id_token = tokens.id_token.clone().ok_or_else(|| Error::UnexpectedResponse {
+            endpoint: Endpoint::Token,
+            status: 200,
+            reason: "the token response has no id_token".into(),
+        })?;
+        self.verify_id_token(id_token.secret(), None).await?;
+        let mut access_tokens = AccessTokenMap::default();
+        // Without a `resource` the access token is the opaque one for userinfo; a JWT is for an
+        // API resource the answer does not name, so it is left for a refresh to fetch.
+        if tokens.access_token.secret().split('.').count() != 3 {
+            access_tokens.insert(cache_key("", None), tokens, jwt::now_epoch_seconds());
+        }
+        storage::rotate_id(storage).await?;
+        storage::commit(storage, self.token_writes(tokens, id_token, access_tokens)).await
     }
 
     /// Verifies a JWT issued by the provider for `audience`: signature (JWKS, allow-listed
@@ -387,9 +487,7 @@ impl LogtoClient {
             .await?
             .map(RefreshToken::new))
     }
-}
 
-impl LogtoClient {
     /// An access token for `resource` (`""`: the opaque token for userinfo), or with
     /// `organization_id` an organization token (`resource` empty) or an organization-scoped
     /// resource token.
@@ -521,7 +619,7 @@ impl LogtoClient {
         if organization_id.is_some() && !config.has_organizations_scope() {
             return Err(Error::config(format!(
                 "organization tokens need the {} scope in LogtoConfig.scopes",
-                crate::config::ORGANIZATIONS_SCOPE
+                ORGANIZATIONS_SCOPE
             )));
         }
         Ok(())
@@ -577,7 +675,7 @@ impl LogtoClient {
     /// it checks organization membership (`access_denied` costs nothing). A confidential client
     /// keeps its token until 70 % of its lifetime has passed: the session is kept, and should the
     /// token have rotated, the next refresh is refused as `invalid_grant` (sign in again).
-    fn consumed_by_refusal(&self, error: &crate::error::OAuthError) -> bool {
+    fn consumed_by_refusal(&self, error: &OAuthError) -> bool {
         self.inner.config.app_secret.is_none() && error.error == "invalid_target"
     }
 
@@ -681,10 +779,9 @@ impl LogtoClient {
             .access_token(storage, resource, organization_id)
             .await?
             .ok_or(Error::NotAuthenticated("no refresh token is stored"))?;
-        let audience =
-            audience(resource, organization_id).ok_or(crate::error::ValidationError::Malformed(
-                "the token without a resource is opaque and has no claims",
-            ))?;
+        let audience = audience(resource, organization_id).ok_or(ValidationError::Malformed(
+            "the token without a resource is opaque and has no claims",
+        ))?;
         if verify {
             self.verify_jwt(token.secret(), &audience).await
         } else {
@@ -700,13 +797,18 @@ impl LogtoClient {
     /// OAuth, network and storage errors.
     pub async fn fetch_user_info<S: Storage>(&self, storage: &S) -> Result<Map<String, Value>> {
         let id_claims = self.id_token_claims(storage).await?;
-        let token = self
-            .access_token(storage, "", None)
+        let token = self.user_access_token(storage).await?;
+        self.request_user_info(&token, &id_claims).await
+    }
+
+    /// The session's resource-less (opaque) access token, the one for userinfo and the Account
+    /// API, refreshed when it is due.
+    async fn user_access_token<S: Storage>(&self, storage: &S) -> Result<AccessToken> {
+        self.access_token(storage, "", None)
             .await?
             .ok_or(Error::NotAuthenticated(
                 "no access token or refresh token is stored",
-            ))?;
-        self.request_user_info(&token, &id_claims).await
+            ))
     }
 
     /// Removes every cached access token (the refresh token stays).
@@ -728,5 +830,389 @@ impl LogtoClient {
             StorageKey::AccessTokenMap,
         ];
         storage::commit(storage, keys.into_iter().map(Write::Delete).collect()).await
+    }
+
+    /// One call of the Account API (`/api/my-account`, `/api/verifications`) as the signed-in
+    /// user: with the session's resource-less (opaque) access token, refreshed when it is due.
+    /// Retries 429 and 5xx answers of idempotent methods as `retry` says.
+    ///
+    /// # Errors
+    /// [`Error::NotAuthenticated`] without a session; [`Error::Config`] for an invalid path;
+    /// [`Error::Api`] for Logto's refusals; refresh, network, response and storage errors.
+    pub async fn account_api_call<S: Storage>(
+        &self,
+        storage: &S,
+        call: &ApiCall,
+        retry: &RetryPolicy,
+    ) -> Result<ApiResponse> {
+        let url = call.url(self.config().endpoint())?;
+        let token = self.user_access_token(storage).await?;
+        self.http()
+            .send_api(Endpoint::AccountApi, call, url, token.secret(), retry)
+            .await
+    }
+
+    /// Verifies a logout token sent to this application (see [`crate::logout`]), every
+    /// check but the replay. Returns whose sessions end; claim its `jti` with
+    /// [`claim_logout_token`](Self::claim_logout_token) once they have ended, so that a logout
+    /// whose sessions could not be ended is accepted again when the provider resends it.
+    ///
+    /// # Errors
+    /// [`Error::TokenValidation`] naming the failed check; discovery and JWKS fetch errors.
+    pub async fn verify_logout_token(&self, token: &str) -> Result<LogoutToken> {
+        let metadata = self.provider_metadata().await?;
+        let parsed = jwt::parse(token)?;
+        check_logout_header(&parsed)?;
+        let keys = self
+            .inner
+            .jwks
+            .keys_for(self.http(), &metadata.jwks_uri, parsed.kid.as_deref(), parsed.alg)
+            .await?;
+        let expected = LogoutExpectations {
+            issuer: &metadata.issuer,
+            audience: self.config().app_id(),
+            now: jwt::now_epoch_seconds(),
+            leeway: self.config().clock_tolerance.as_secs(),
+        };
+        Ok(check_logout_token(&parsed, &keys, &expected)?)
+    }
+
+    /// Claims a verified logout token's `jti` in `replay` until the token expires.
+    ///
+    /// # Errors
+    /// [`Error::TokenValidation`] (`jti`) when the token was claimed before (a replay);
+    /// [`Error::Storage`] when the replay store fails.
+    pub async fn claim_logout_token<R: ReplayStore>(
+        &self,
+        jti: &str,
+        expires_at: u64,
+        replay: &R,
+    ) -> Result<()> {
+        let fresh = replay
+            .claim(jti, expires_at)
+            .await
+            .map_err(|source| Error::Storage {
+                op: "claim",
+                key: "logoutTokenId",
+                source,
+            })?;
+        if fresh {
+            Ok(())
+        } else {
+            Err(ValidationError::Replayed.into())
+        }
+    }
+
+    /// A `client_credentials` token of this (machine-to-machine) application for `target`,
+    /// which needs a resource or an organization id. Cached until `accessTokenMargin` before it
+    /// expires; concurrent callers share one request.
+    ///
+    /// # Errors
+    /// [`Error::Config`] without a resource and organization id, or without an app secret;
+    /// [`Error::GrantNotAllowed`] when the app is not a machine-to-machine app; OAuth and
+    /// network errors.
+    pub async fn client_credentials_token(&self, target: &TokenTarget) -> Result<MachineToken> {
+        if target.resource().is_none() && target.organization_id().is_none() {
+            return Err(Error::config(
+                "a machine-to-machine token needs a resource or an organization id",
+            ));
+        }
+        if !self.config().has_app_secret() {
+            return Err(Error::config(
+                "a machine-to-machine token needs appSecret (the app's secret)",
+            ));
+        }
+        self.machine_token(None, target.clone(), None).await
+    }
+
+    /// Exchanges a personal access token for an access token of its user (RFC 8693), for
+    /// `target` (an opaque token when neither a resource nor an organization is given). Nothing
+    /// is granted by default: ask for the scopes. Cached per (token fingerprint, target) until
+    /// `accessTokenMargin` before it expires; concurrent callers share one request.
+    ///
+    /// # Errors
+    /// [`Error::OAuth`] `invalid_grant` for an unknown, expired or revoked token;
+    /// [`Error::GrantNotAllowed`] when token exchange is not enabled for the app; OAuth and
+    /// network errors.
+    pub async fn exchange_personal_access_token(
+        &self,
+        pat: &PersonalAccessTokenValue,
+        target: &TokenTarget,
+    ) -> Result<MachineToken> {
+        non_empty(pat.secret(), "personal access token")?;
+        let subject = ExchangeSubject::PersonalAccessToken(pat.clone());
+        self.machine_token(Some(subject), target.clone(), None).await
+    }
+
+    /// The cached token of this client (`subject`: `None`) or exchanged for a reusable subject
+    /// token, for `target`; fetched with one request for all concurrent callers when none is
+    /// fresh. A token exchanged for a subject token that expires at `not_after` is never served
+    /// from the cache after that.
+    async fn machine_token(
+        &self,
+        subject: Option<ExchangeSubject>,
+        target: TokenTarget,
+        not_after: Option<u64>,
+    ) -> Result<MachineToken> {
+        let key = match &subject {
+            Some(subject) => CacheKey::exchange(subject, target.clone()),
+            None => CacheKey::client(target.clone()),
+        };
+        let margin = self.config().access_token_margin().as_secs();
+        let client = self.clone();
+        self.machine_tokens()
+            .get_or_fetch(key, margin, not_after, move || async move {
+                let grant = match &subject {
+                    Some(subject) => Grant::TokenExchange {
+                        subject,
+                        actor_token: None,
+                        target: &target,
+                    },
+                    None => Grant::ClientCredentials { target: &target },
+                };
+                client.request_machine_token(&grant).await
+            })
+            .await
+    }
+
+    /// Sends `grant` (`client_credentials` or a token exchange) to the token endpoint, uncached,
+    /// and reads the access token of the answer.
+    ///
+    /// # Errors
+    /// Discovery, network, OAuth and unexpected-response errors.
+    async fn request_machine_token(&self, grant: &Grant<'_>) -> Result<MachineToken> {
+        let token_endpoint = self.provider_metadata().await?.token_endpoint.clone();
+        let response = request_token(self.http(), &token_endpoint, self.config(), grant).await?;
+        MachineToken::from_response(&response, grant, jwt::now_epoch_seconds())
+    }
+
+    /// Delegation: exchanges an access token a user presented to this service for an access
+    /// token to `target` (another API, an organization) acting as the same user. Nothing is
+    /// granted by default: ask for the scopes; Logto grants those the user's roles allow.
+    ///
+    /// Cached per (fingerprint of the subject token, target) until `accessTokenMargin` before
+    /// the result expires, and never after the subject token's own `exp` when it is a JWT;
+    /// concurrent callers share one request.
+    ///
+    /// # Errors
+    /// [`Error::Config`] for an empty token or an app without a secret (delegation is for
+    /// confidential apps); [`Error::GrantNotAllowed`] when token exchange is not allowed for the
+    /// app; [`Error::OAuth`] `invalid_grant` for a subject token Logto does not accept (expired,
+    /// not its own, issued to a third-party app), `access_denied` (403) for an organization the
+    /// user is not a member of; network errors.
+    pub async fn exchange_access_token(
+        &self,
+        subject_token: &AccessToken,
+        target: &TokenTarget,
+    ) -> Result<MachineToken> {
+        non_empty(subject_token.secret(), "subject token")?;
+        if !self.config().has_app_secret() {
+            return Err(Error::config(
+                "delegating an access token needs appSecret (a confidential app)",
+            ));
+        }
+        let not_after = unverified_expiry(subject_token);
+        let subject = ExchangeSubject::AccessToken(subject_token.clone());
+        self.machine_token(Some(subject), target.clone(), not_after).await
+    }
+
+    /// Impersonation: exchanges a single-use subject token from the Management API for an access
+    /// token to `target` acting as its user, once (never cached). With `actor_token` (an access
+    /// token with `openid` of the user who acts), the result carries `act: {sub: <actor>}`.
+    ///
+    /// Once sent, the exchange runs to completion even if the caller is cancelled, since the
+    /// subject token is spent either way; its result is kept for a retry with the same
+    /// arguments, which gets it once (see [`MachineTokenCache::fetch_once`]).
+    ///
+    /// [`MachineTokenCache::fetch_once`]: crate::machine::MachineTokenCache::fetch_once
+    ///
+    /// # Errors
+    /// [`Error::Config`] for an empty token; [`Error::GrantNotAllowed`] when token exchange is
+    /// not allowed for the app; [`Error::OAuth`] `invalid_grant` for a subject token that is
+    /// unknown, expired or already used, or a bad actor token; network errors.
+    pub async fn exchange_subject_token(
+        &self,
+        subject_token: &SubjectTokenValue,
+        token_type: ImpersonationTokenType,
+        actor_token: Option<&AccessToken>,
+        target: &TokenTarget,
+    ) -> Result<MachineToken> {
+        non_empty(subject_token.secret(), "subject token")?;
+        if let Some(actor) = actor_token {
+            non_empty(actor.secret(), "actor token")?;
+        }
+        let subject = ExchangeSubject::Impersonation(subject_token.clone(), token_type);
+        let key = CacheKey::impersonation(&subject, actor_token, target.clone());
+        let (client, actor_token, target) = (self.clone(), actor_token.cloned(), target.clone());
+        self.machine_tokens()
+            .fetch_once(key, move || async move {
+                let grant = Grant::TokenExchange {
+                    subject: &subject,
+                    actor_token: actor_token.as_ref(),
+                    target: &target,
+                };
+                client.request_machine_token(&grant).await
+            })
+            .await
+    }
+
+    /// Reads the session once: the ID token, and the access-token map when someone is signed
+    /// in.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub async fn read_session<S: Storage>(&self, storage: &S) -> Result<SessionSnapshot> {
+        let id_token = storage::read(storage, StorageKey::IdToken).await?;
+        let access_token_map = match id_token {
+            Some(_) => storage::read(storage, StorageKey::AccessTokenMap).await?,
+            None => None,
+        };
+        Ok(SessionSnapshot {
+            id_token,
+            access_token_map,
+        })
+    }
+
+    /// The tokens a context wants, found in the stored access-token map `stored_map`: pure and
+    /// synchronous (the per-request path when every token is fresh). `organization_ids` are the
+    /// ID token's `organizations`; they are wanted only with the organizations scope configured.
+    #[must_use]
+    pub fn context_tokens(
+        &self,
+        stored_map: Option<&str>,
+        organization_ids: &[String],
+        options: ContextOptions,
+    ) -> ContextTokens {
+        let cached = |resource: &str, organization_id: Option<&str>| {
+            self.cached_access_token(stored_map, resource, organization_id)
+        };
+        let access = if options.access_tokens {
+            let resources = self.config().resources().iter();
+            let apis = resources.filter(|r| *r != ORGANIZATIONS_RESOURCE);
+            apis.map(|r| (r.clone(), cached(r, None))).collect()
+        } else {
+            Vec::new()
+        };
+        let organizations = if options.organization_tokens && self.config().has_organizations_scope() {
+            let ids = organization_ids.iter();
+            ids.map(|id| (id.clone(), cached("", Some(id)))).collect()
+        } else {
+            Vec::new()
+        };
+        let user_info = options.fetch_user_info.then(|| cached("", None));
+        ContextTokens {
+            access,
+            organizations,
+            user_info,
+        }
+    }
+
+    /// The signed-in user's context, from `snapshot` when the caller has read the session
+    /// already, else from one read of it. Tokens the snapshot lacks (or that expire within
+    /// `accessTokenMargin`) are refreshed as [`access_token`](Self::access_token) refreshes; a
+    /// refresh the provider rejects (the session is cleared) gives the signed-out context.
+    ///
+    /// # Errors
+    /// Storage, network, OAuth (such as `access_denied` for an organization the user left) and
+    /// token validation errors; [`Error::TokenValidation`] (`sub`) for a userinfo of another user.
+    pub async fn context<S: Storage>(
+        &self,
+        storage: &S,
+        snapshot: Option<SessionSnapshot>,
+        options: ContextOptions,
+    ) -> Result<Context> {
+        let snapshot = match snapshot {
+            Some(snapshot) => snapshot,
+            None => self.read_session(storage).await?,
+        };
+        let Some(id_token) = snapshot.id_token else {
+            return Ok(Context::default());
+        };
+        match self
+            .fill_context(storage, id_token, snapshot.access_token_map, options)
+            .await
+        {
+            Err(Error::SignInRequired(_)) => Ok(Context::default()),
+            result => result,
+        }
+    }
+
+    async fn fill_context<S: Storage>(
+        &self,
+        storage: &S,
+        id_token: String,
+        stored_map: Option<String>,
+        options: ContextOptions,
+    ) -> Result<Context> {
+        let claims = jwt::decode_claims_unverified(&id_token)?;
+        let tokens = self.context_tokens(stored_map.as_deref(), &organizations(&claims), options);
+        let mut access_tokens = Vec::with_capacity(tokens.access.len());
+        for (resource, found) in tokens.access {
+            if let Some(token) = self.found_or_refreshed(storage, found, &resource, None).await? {
+                access_tokens.push((resource, token));
+            }
+        }
+        let mut organization_tokens = Vec::with_capacity(tokens.organizations.len());
+        for (id, found) in tokens.organizations {
+            if let Some(token) = self.found_or_refreshed(storage, found, "", Some(&id)).await? {
+                organization_tokens.push((id, token));
+            }
+        }
+        let user_info = match tokens.user_info {
+            Some(found) => {
+                let token = self.found_or_refreshed(storage, found, "", None).await?.ok_or(
+                    Error::NotAuthenticated("no access token or refresh token is stored"),
+                )?;
+                Some(self.request_user_info(&token, &claims).await?)
+            }
+            None => None,
+        };
+        Ok(Context {
+            id_token: Some(IdToken::new(id_token)),
+            user_info,
+            access_tokens,
+            organization_tokens,
+        })
+    }
+
+    /// `found` when the snapshot held it; else the token [`access_token`](Self::access_token)
+    /// gives (a refresh, or another task's or process's answer under the lock).
+    async fn found_or_refreshed<S: Storage>(
+        &self,
+        storage: &S,
+        found: Option<CachedAccessToken>,
+        resource: &str,
+        organization_id: Option<&str>,
+    ) -> Result<Option<AccessToken>> {
+        match found {
+            Some(cached) => Ok(Some(cached.token)),
+            None => self.access_token(storage, resource, organization_id).await,
+        }
+    }
+
+    /// The userinfo fetched with `token`; its `sub` must be `id_claims`'.
+    ///
+    /// # Errors
+    /// [`Error::TokenValidation`] (`sub`) on a subject mismatch; OAuth and network errors.
+    pub(crate) async fn request_user_info(
+        &self,
+        token: &AccessToken,
+        id_claims: &Map<String, Value>,
+    ) -> Result<Map<String, Value>> {
+        let metadata = self.provider_metadata().await?;
+        let endpoint = metadata
+            .userinfo_endpoint
+            .as_deref()
+            .ok_or_else(|| Error::UnexpectedResponse {
+                endpoint: Endpoint::Discovery,
+                status: 200,
+                reason: "the provider has no userinfo_endpoint".into(),
+            })?;
+        let info: Map<String, Value> = self
+            .http()
+            .get_json_bearer(Endpoint::UserInfo, endpoint, token.secret())
+            .await?;
+        crate::user_info::check_subject(&info, id_claims)?;
+        Ok(info)
     }
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use url::Url;
 
 use crate::error::{Error, Result};
-use crate::http::HttpClient;
+use crate::http::{HttpClient, transport_allowed};
 use crate::secret::ClientSecret;
 
 /// Scopes every sign-in requests.
@@ -311,31 +311,6 @@ impl LogtoConfigBuilder {
             allow_insecure_http: settings.allow_insecure_http,
             access_token_margin: self.access_token_margin,
         })
-    }
-}
-
-/// Whether `url`'s host is this machine: `localhost` (and `*.localhost`), `127.0.0.0/8`, `[::1]`.
-#[must_use]
-pub fn is_loopback(url: &Url) -> bool {
-    match url.host() {
-        Some(url::Host::Domain(domain)) => {
-            let domain = domain.trim_end_matches('.').to_ascii_lowercase();
-            domain == "localhost" || domain.ends_with(".localhost")
-        }
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        None => false,
-    }
-}
-
-/// Whether `url` may be used: `https`, or `http` to a loopback host, or any `http` when
-/// `allow_insecure_http` says so.
-#[must_use]
-pub fn transport_allowed(url: &Url, allow_insecure_http: bool) -> bool {
-    match url.scheme() {
-        "https" => true,
-        "http" => allow_insecure_http || is_loopback(url),
-        _ => false,
     }
 }
 

@@ -1,13 +1,14 @@
 //! Device sign-in (RFC 8628, Logto 1.38+): a person signs in on another device (a phone, a
 //! laptop's browser) while a command line or a headless script waits for the tokens.
 //!
-//! [`LogtoClient::start_device_sign_in`] asks the device authorization endpoint for a user code
-//! and a verification URI to show the person; [`LogtoClient::complete_device_sign_in`] then
-//! polls the token endpoint with the `device_code` grant until the person approved or denied,
-//! or the code expired, and stores the tokens in the session's [`Storage`] exactly as a browser
-//! callback does (ID token verified first, one commit). Every other call of the client
-//! (access tokens, organization tokens, userinfo, refresh with rotation, sign-out) then works on
-//! that storage unchanged.
+//! [`LogtoClient::start_device_sign_in`](crate::LogtoClient::start_device_sign_in) asks the device
+//! authorization endpoint for a user code and a verification URI to show the person;
+//! [`LogtoClient::complete_device_sign_in`](crate::LogtoClient::complete_device_sign_in) then polls
+//! the token endpoint with the `device_code` grant until the person approved or denied, or the code
+//! expired, and stores the tokens in the session's [`Storage`](crate::Storage) exactly as a browser
+//! callback does (ID token verified first, one commit). Every other call of the client (access
+//! tokens, organization tokens, userinfo, refresh with rotation, sign-out) then works on that
+//! storage unchanged.
 //!
 //! Polling follows RFC 8628 §3.5: wait `interval` seconds between requests (5 when the provider
 //! names none), add 5 seconds at every `slow_down`, keep waiting on `authorization_pending`, stop
@@ -19,18 +20,10 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::client::LogtoClient;
-use crate::config::ORGANIZATIONS_SCOPE;
 use crate::error::{Endpoint, Error, OAuthError, Result};
 use crate::grant::TokenResponse;
-use crate::http::ClientAuth;
-use crate::jwt;
 use crate::secret::DeviceCode;
-use crate::storage::{self, Storage};
-use crate::token_cache::{AccessTokenMap, cache_key};
 
-/// The `grant_type` of the device authorization grant.
-pub const DEVICE_CODE_GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:device_code";
 /// The polling interval when the provider names none (RFC 8628 §3.2).
 pub const DEFAULT_INTERVAL: u64 = 5;
 /// What every `slow_down` adds to the interval (RFC 8628 §3.5).
@@ -213,105 +206,6 @@ impl PollSchedule {
             error: "expired_token".into(),
             description: Some("the device code expired before the sign-in was approved".into()),
         }))
-    }
-}
-
-impl LogtoClient {
-    /// Starts a device sign-in: asks the provider's device authorization endpoint for a user
-    /// code and a verification URI, for the configuration's scopes and resources (and the
-    /// organization, when given). Nothing is stored.
-    ///
-    /// # Errors
-    /// [`Error::Config`] when the provider has no device authorization endpoint (Logto before
-    /// 1.38); [`Error::OAuth`] when it refuses (an app without the device flow enabled gets
-    /// `invalid_request` or `unauthorized_client`); network and unexpected-response errors.
-    pub async fn start_device_sign_in(&self, organization_id: Option<&str>) -> Result<DeviceAuthorization> {
-        let metadata = self.provider_metadata().await?;
-        let endpoint = metadata.device_authorization_endpoint.as_deref().ok_or_else(|| {
-            Error::config(
-                "the provider has no device authorization endpoint (device sign-in needs \
-                 Logto 1.38 or later)",
-            )
-        })?;
-        let config = self.config();
-        if organization_id.is_some() && !config.has_organizations_scope() {
-            return Err(Error::config(format!(
-                "an organization needs the {ORGANIZATIONS_SCOPE} scope in LogtoConfig.scopes"
-            )));
-        }
-        let scope = config.scopes().join(" ");
-        let params = DeviceAuthorization::request_params(&scope, config.resources(), organization_id);
-        let auth = ClientAuth::for_client(config.app_id(), config.app_secret.as_ref());
-        let body: serde_json::Value = self
-            .http()
-            .post_form(Endpoint::DeviceAuthorization, endpoint, &params, auth)
-            .await?;
-        DeviceAuthorization::from_response(body, jwt::now_epoch_seconds())
-    }
-
-    /// One poll of the token endpoint with the `device_code` grant.
-    ///
-    /// # Errors
-    /// As [`PollOutcome::classify`], and discovery errors.
-    pub async fn poll_device_token(&self, authorization: &DeviceAuthorization) -> Result<PollOutcome> {
-        let metadata = self.provider_metadata().await?;
-        let config = self.config();
-        let auth = ClientAuth::for_client(config.app_id(), config.app_secret.as_ref());
-        let params = [
-            ("grant_type", DEVICE_CODE_GRANT_TYPE),
-            ("device_code", authorization.device_code.secret()),
-        ];
-        let answer = self
-            .http()
-            .post_form(Endpoint::Token, &metadata.token_endpoint, &params, auth)
-            .await;
-        PollOutcome::classify(answer)
-    }
-
-    /// Waits for the person to approve the device sign-in, then verifies the ID token and
-    /// stores the tokens in `storage` in one commit, as a sign-in callback does (the storage's
-    /// session id is rotated first). Dropping the future stops the polling; until the tokens
-    /// have arrived nothing is written.
-    ///
-    /// # Errors
-    /// [`Error::DeviceSignIn`] when the person denied the sign-in or the code expired;
-    /// [`Error::TokenValidation`] for an ID token that fails its checks; OAuth, network and
-    /// storage errors.
-    pub async fn complete_device_sign_in<S: Storage>(
-        &self,
-        storage: &S,
-        authorization: &DeviceAuthorization,
-    ) -> Result<()> {
-        let mut schedule = PollSchedule::new(authorization);
-        let tokens = loop {
-            tokio::time::sleep(schedule.delay()).await;
-            match self.poll_device_token(authorization).await? {
-                PollOutcome::Tokens(tokens) => break tokens,
-                PollOutcome::Pending => schedule.check_expiry(jwt::now_epoch_seconds())?,
-                PollOutcome::SlowDown => schedule.slow_down(),
-            }
-        };
-        // The device code is consumed: these tokens exist nowhere else, so they are stored even
-        // if the caller is cancelled meanwhile.
-        storage.must_finish();
-        self.store_device_tokens(storage, &tokens).await
-    }
-
-    async fn store_device_tokens<S: Storage>(&self, storage: &S, tokens: &TokenResponse) -> Result<()> {
-        let id_token = tokens.id_token.clone().ok_or_else(|| Error::UnexpectedResponse {
-            endpoint: Endpoint::Token,
-            status: 200,
-            reason: "the token response has no id_token".into(),
-        })?;
-        self.verify_id_token(id_token.secret(), None).await?;
-        let mut access_tokens = AccessTokenMap::default();
-        // Without a `resource` the access token is the opaque one for userinfo; a JWT is for an
-        // API resource the answer does not name, so it is left for a refresh to fetch.
-        if tokens.access_token.secret().split('.').count() != 3 {
-            access_tokens.insert(cache_key("", None), tokens, jwt::now_epoch_seconds());
-        }
-        storage::rotate_id(storage).await?;
-        storage::commit(storage, self.token_writes(tokens, id_token, access_tokens)).await
     }
 }
 

@@ -6,7 +6,7 @@ use serde::Deserialize;
 use tokio::sync::OnceCell;
 
 use crate::error::{Endpoint, Error, Result};
-use crate::http::HttpClient;
+use crate::http::{HttpClient, transport_allowed};
 use crate::process::PerProcess;
 
 /// The fields of the discovery document this client uses.
@@ -80,7 +80,7 @@ impl ProviderMetadata {
             let Ok(parsed) = url::Url::parse(url) else {
                 return Err(bad(format!("{name} is not a URL")));
             };
-            if !crate::config::transport_allowed(&parsed, allow_insecure_http) {
+            if !transport_allowed(&parsed, allow_insecure_http) {
                 return Err(bad(format!(
                     "{name} is not https (plain http only to loopback or with allowInsecureHttp)"
                 )));

@@ -20,12 +20,9 @@
 //!
 //! [`ManagementApi::send_call`]: crate::management::ManagementApi::send_call
 
-use crate::client::LogtoClient;
 use crate::error::{Error, Result};
-use crate::grant::{ExchangeSubject, Grant, ImpersonationTokenType, TokenTarget};
 use crate::jwt::decode_claims_unverified;
-use crate::machine::{CacheKey, MachineToken};
-use crate::secret::{AccessToken, SubjectTokenValue};
+use crate::secret::AccessToken;
 
 /// The `exp` of an access token that is a JWT, read without verifying it; `None` for an opaque
 /// token or a JWT without a usable `exp`. Only ever used to stop serving a cached token earlier.
@@ -41,83 +38,15 @@ pub fn unverified_expiry(token: &AccessToken) -> Option<u64> {
     })
 }
 
-fn non_empty(secret: &str, what: &str) -> Result<()> {
+/// Refuses an empty (or blank) token before anything is sent: `what` names it in the error.
+///
+/// # Errors
+/// [`Error::Config`] when `secret` is blank.
+pub(crate) fn non_empty(secret: &str, what: &str) -> Result<()> {
     if secret.trim().is_empty() {
         return Err(Error::config(format!("the {what} is empty")));
     }
     Ok(())
-}
-
-impl LogtoClient {
-    /// Delegation: exchanges an access token a user presented to this service for an access
-    /// token to `target` (another API, an organization) acting as the same user. Nothing is
-    /// granted by default: ask for the scopes; Logto grants those the user's roles allow.
-    ///
-    /// Cached per (fingerprint of the subject token, target) until `accessTokenMargin` before
-    /// the result expires, and never after the subject token's own `exp` when it is a JWT;
-    /// concurrent callers share one request.
-    ///
-    /// # Errors
-    /// [`Error::Config`] for an empty token or an app without a secret (delegation is for
-    /// confidential apps); [`Error::GrantNotAllowed`] when token exchange is not allowed for the
-    /// app; [`Error::OAuth`] `invalid_grant` for a subject token Logto does not accept (expired,
-    /// not its own, issued to a third-party app), `access_denied` (403) for an organization the
-    /// user is not a member of; network errors.
-    pub async fn exchange_access_token(
-        &self,
-        subject_token: &AccessToken,
-        target: &TokenTarget,
-    ) -> Result<MachineToken> {
-        non_empty(subject_token.secret(), "subject token")?;
-        if !self.config().has_app_secret() {
-            return Err(Error::config(
-                "delegating an access token needs appSecret (a confidential app)",
-            ));
-        }
-        let not_after = unverified_expiry(subject_token);
-        let subject = ExchangeSubject::AccessToken(subject_token.clone());
-        self.machine_token(Some(subject), target.clone(), not_after).await
-    }
-
-    /// Impersonation: exchanges a single-use subject token from the Management API for an access
-    /// token to `target` acting as its user, once (never cached). With `actor_token` (an access
-    /// token with `openid` of the user who acts), the result carries `act: {sub: <actor>}`.
-    ///
-    /// Once sent, the exchange runs to completion even if the caller is cancelled, since the
-    /// subject token is spent either way; its result is kept for a retry with the same
-    /// arguments, which gets it once (see [`MachineTokenCache::fetch_once`]).
-    ///
-    /// [`MachineTokenCache::fetch_once`]: crate::machine::MachineTokenCache::fetch_once
-    ///
-    /// # Errors
-    /// [`Error::Config`] for an empty token; [`Error::GrantNotAllowed`] when token exchange is
-    /// not allowed for the app; [`Error::OAuth`] `invalid_grant` for a subject token that is
-    /// unknown, expired or already used, or a bad actor token; network errors.
-    pub async fn exchange_subject_token(
-        &self,
-        subject_token: &SubjectTokenValue,
-        token_type: ImpersonationTokenType,
-        actor_token: Option<&AccessToken>,
-        target: &TokenTarget,
-    ) -> Result<MachineToken> {
-        non_empty(subject_token.secret(), "subject token")?;
-        if let Some(actor) = actor_token {
-            non_empty(actor.secret(), "actor token")?;
-        }
-        let subject = ExchangeSubject::Impersonation(subject_token.clone(), token_type);
-        let key = CacheKey::impersonation(&subject, actor_token, target.clone());
-        let (client, actor_token, target) = (self.clone(), actor_token.cloned(), target.clone());
-        self.machine_tokens()
-            .fetch_once(key, move || async move {
-                let grant = Grant::TokenExchange {
-                    subject: &subject,
-                    actor_token: actor_token.as_ref(),
-                    target: &target,
-                };
-                client.request_machine_token(&grant).await
-            })
-            .await
-    }
 }
 
 #[cfg(test)]

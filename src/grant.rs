@@ -7,10 +7,12 @@ use crate::config::LogtoConfig;
 use crate::error::{Endpoint, Error, Result};
 use crate::http::{ClientAuth, HttpClient};
 use crate::secret::{
-    AccessToken, AuthorizationCode, CodeVerifier, Fingerprint, IdToken, PersonalAccessTokenValue,
+    AccessToken, AuthorizationCode, CodeVerifier, DeviceCode, Fingerprint, IdToken, PersonalAccessTokenValue,
     RefreshToken, SubjectTokenValue,
 };
 
+/// The `grant_type` of the device authorization grant (RFC 8628).
+pub const DEVICE_CODE_GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:device_code";
 /// The `grant_type` of RFC 8693 token exchange.
 pub const TOKEN_EXCHANGE_GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
 /// Logto's `subject_token_type` for a personal access token.
@@ -231,6 +233,11 @@ pub enum Grant<'a> {
         /// Logto's organization id.
         organization_id: Option<&'a str>,
     },
+    /// `device_code` (RFC 8628): one poll for the tokens of a device sign-in.
+    DeviceCode {
+        /// The device code of the device authorization.
+        device_code: &'a DeviceCode,
+    },
     /// `client_credentials` (machine-to-machine): a token of the application itself.
     ClientCredentials {
         /// The resource and/or organization, and the scopes.
@@ -280,6 +287,10 @@ impl Grant<'_> {
                 }
                 params
             }
+            Self::DeviceCode { device_code } => vec![
+                ("grant_type", DEVICE_CODE_GRANT_TYPE),
+                ("device_code", device_code.secret()),
+            ],
             Self::ClientCredentials { target } => {
                 let mut params = vec![("grant_type", "client_credentials")];
                 target.push_params(&mut params);
@@ -519,6 +530,30 @@ mod tests {
         assert_eq!(
             refresh.explain_error(refusal("unauthorized_client", "x")).code(),
             "oauth.unauthorized_client"
+        );
+        // A device sign-in's poll sorts the provider's answers itself (pending, slow down,
+        // denied): they stay OAuth errors.
+        let code = DeviceCode::new("dc");
+        let device = Grant::DeviceCode { device_code: &code };
+        assert_eq!(
+            device.explain_error(refusal("authorization_pending", "x")).code(),
+            "oauth.authorization_pending"
+        );
+    }
+
+    #[test]
+    fn the_device_grant_polls_with_its_device_code() {
+        let code = DeviceCode::new("device-code");
+        assert_eq!(
+            Grant::DeviceCode { device_code: &code }.params(),
+            [
+                ("grant_type", DEVICE_CODE_GRANT_TYPE),
+                ("device_code", "device-code")
+            ]
+        );
+        assert_eq!(
+            DEVICE_CODE_GRANT_TYPE,
+            "urn:ietf:params:oauth:grant-type:device_code"
         );
     }
 

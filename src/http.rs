@@ -1,6 +1,7 @@
-//! The one HTTP client (rustls on aws-lc-rs, pooled connections, timeouts, no redirects) and the
-//! classification of every response: success JSON (or 204 No Content), OAuth error, Logto's
-//! `{code, message}` error, or an unexpected answer.
+//! The one HTTP client (rustls on aws-lc-rs, pooled connections, timeouts, no redirects), the
+//! transport policy every URL it is given must pass (`https`, or plain `http` to this machine),
+//! and the classification of every response: success JSON (or 204 No Content), OAuth error,
+//! Logto's `{code, message}` error, or an unexpected answer.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -11,7 +12,7 @@ use reqwest::header::{
     ACCEPT, AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, HeaderName, HeaderValue, RETRY_AFTER,
 };
 use serde::de::DeserializeOwned;
-use url::form_urlencoded;
+use url::{Url, form_urlencoded};
 
 use crate::api::{ApiCall, ApiResponse, RetryPolicy, is_retryable_status, jitter, parse_retry_after};
 use crate::error::{ApiError, Endpoint, Error, OAuthError, Result};
@@ -23,6 +24,31 @@ const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(4);
 
 /// Largest response body read from the provider.
 const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// Whether `url`'s host is this machine: `localhost` (and `*.localhost`), `127.0.0.0/8`, `[::1]`.
+#[must_use]
+pub fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(domain)) => {
+            let domain = domain.trim_end_matches('.').to_ascii_lowercase();
+            domain == "localhost" || domain.ends_with(".localhost")
+        }
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
+/// Whether `url` may be used: `https`, or `http` to a loopback host, or any `http` when
+/// `allow_insecure_http` says so.
+#[must_use]
+pub fn transport_allowed(url: &Url, allow_insecure_http: bool) -> bool {
+    match url.scheme() {
+        "https" => true,
+        "http" => allow_insecure_http || is_loopback(url),
+        _ => false,
+    }
+}
 
 /// How a request to the token endpoint authenticates the client.
 #[derive(Debug, Clone, Copy)]
@@ -336,7 +362,7 @@ impl HttpClient {
 
     /// Sends `request` and reads the answer (at most [`MAX_BODY_BYTES`] of body).
     async fn fetch(&self, endpoint: Endpoint, request: reqwest::Request) -> Result<Answer> {
-        if !crate::config::transport_allowed(request.url(), self.allow_insecure_http) {
+        if !transport_allowed(request.url(), self.allow_insecure_http) {
             // Defence in depth: configuration and discovery already refuse such URLs.
             return Err(Error::config(format!(
                 "refusing to send a {endpoint} request over plain http to a host that is not \

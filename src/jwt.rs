@@ -15,74 +15,10 @@ use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Value};
 
 use crate::error::ValidationError;
-use crate::jwks::VerifyingKey;
+use crate::jwk::{Algorithm, VerifyingKey, allowed_algorithm};
 
 /// Largest token accepted; anything longer is rejected before any decoding.
 pub const MAX_TOKEN_BYTES: usize = 16 * 1024;
-
-/// A JWS signature algorithm this client verifies (RFC 7518 §3): only asymmetric ones. `none`
-/// and every HMAC algorithm are not representable, whatever the key set holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum Algorithm {
-    /// ECDSA P-256 with SHA-256.
-    ES256,
-    /// ECDSA P-384 with SHA-384 (Logto's default).
-    ES384,
-    /// ECDSA P-521 with SHA-512.
-    ES512,
-    /// RSASSA-PKCS1-v1_5 with SHA-256 (older Logto tenants).
-    RS256,
-    /// RSASSA-PKCS1-v1_5 with SHA-384.
-    RS384,
-    /// RSASSA-PKCS1-v1_5 with SHA-512.
-    RS512,
-    /// RSASSA-PSS with SHA-256.
-    PS256,
-    /// RSASSA-PSS with SHA-384.
-    PS384,
-    /// RSASSA-PSS with SHA-512.
-    PS512,
-}
-
-impl Algorithm {
-    /// The JWS `alg` name.
-    #[must_use]
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::ES256 => "ES256",
-            Self::ES384 => "ES384",
-            Self::ES512 => "ES512",
-            Self::RS256 => "RS256",
-            Self::RS384 => "RS384",
-            Self::RS512 => "RS512",
-            Self::PS256 => "PS256",
-            Self::PS384 => "PS384",
-            Self::PS512 => "PS512",
-        }
-    }
-}
-
-/// Algorithms a provider may sign with: Logto signs ES384 (EC P-384) by default and RS256 for
-/// RSA keys; the other ECDSA and RSA algorithms are accepted too.
-pub const ALLOWED_ALGORITHMS: [Algorithm; 9] = [
-    Algorithm::ES256,
-    Algorithm::ES384,
-    Algorithm::ES512,
-    Algorithm::RS256,
-    Algorithm::RS384,
-    Algorithm::RS512,
-    Algorithm::PS256,
-    Algorithm::PS384,
-    Algorithm::PS512,
-];
-
-/// The allowed algorithm named `name` (a JWS `alg` value), or `None` when it is not on
-/// [`ALLOWED_ALGORITHMS`].
-#[must_use]
-pub fn allowed_algorithm(name: &str) -> Option<Algorithm> {
-    ALLOWED_ALGORITHMS.into_iter().find(|alg| alg.name() == name)
-}
 
 /// A JWT split and decoded, with its signature not yet checked.
 #[derive(Debug)]

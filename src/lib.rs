@@ -21,7 +21,7 @@
 //! ```
 //!
 //! Modules follow the protocol's steps: [`config`], [`discovery`], [`pkce`], [`sign_in`],
-//! [`callback`], [`grant`], [`jwks`], [`jwt`], [`token_cache`], [`refresh`], [`user_info`],
+//! [`callback`], [`grant`], [`jwk`], [`jwks`], [`jwt`], [`token_cache`], [`refresh`], [`user_info`],
 //! [`sign_out`], [`logout`] (back-channel logout tokens), [`device`] (device sign-in for command lines and headless scripts, RFC 8628),
 //! [`machine`] (tokens without a user: `client_credentials` and personal access token exchange),
 //! [`exchange`] (delegation and impersonation between services), [`management`] (the Management
@@ -41,6 +41,7 @@ pub mod discovery;
 pub mod error;
 pub mod grant;
 pub mod http;
+pub mod jwk;
 pub mod jwks;
 pub mod jwt;
 // Back-channel logout: the logout token and its replay store.

@@ -9,13 +9,15 @@
 //! the session (`backchannelLogoutSessionRequired`). Logto sets no `exp`: a token without one is
 //! accepted for [`MAX_AGE`] seconds after its `iat`.
 //!
-//! [`LogtoClient::verify_logout_token`] checks, in order: `typ` (before any key is fetched), the
-//! key and the signature, `iss`, `aud`, `iat` (required, not in the future beyond the clock
-//! tolerance), `exp` (when present) or the age, the `events` member, `sub` or `sid`, no `nonce`,
-//! and `jti`. A failure is an [`Error::TokenValidation`] naming the check. Once the sessions the
-//! token names have ended, [`LogtoClient::claim_logout_token`] claims its `jti` in a
-//! [`ReplayStore`], which remembers it until the token would expire: claimed last, a logout
-//! whose sessions could not be ended is not refused as a replay when the provider resends it.
+//! [`LogtoClient::verify_logout_token`](crate::LogtoClient::verify_logout_token) checks, in order:
+//! `typ` (before any key is fetched), the key and the signature, `iss`, `aud`, `iat` (required, not
+//! in the future beyond the clock tolerance), `exp` (when present) or the age, the `events` member,
+//! `sub` or `sid`, no `nonce`, and `jti`. A failure is an
+//! [`Error::TokenValidation`](crate::Error::TokenValidation) naming the check. Once the sessions
+//! the token names have ended,
+//! [`LogtoClient::claim_logout_token`](crate::LogtoClient::claim_logout_token) claims its `jti` in
+//! a [`ReplayStore`], which remembers it until the token would expire: claimed last, a logout whose
+//! sessions could not be ended is not refused as a replay when the provider resends it.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -23,8 +25,7 @@ use std::sync::Mutex;
 
 use serde_json::{Map, Value};
 
-use crate::client::LogtoClient;
-use crate::error::{BoxError, Error, Result, ValidationError};
+use crate::error::{BoxError, Result, ValidationError};
 use crate::jwks::KeySet;
 use crate::jwt::{self, UnverifiedJwt};
 
@@ -261,58 +262,6 @@ impl MemoryReplayStore {
 impl ReplayStore for MemoryReplayStore {
     async fn claim(&self, jti: &str, expires_at: u64) -> Result<bool, BoxError> {
         Ok(self.claim_at(jti, expires_at, jwt::now_epoch_seconds()))
-    }
-}
-
-impl LogtoClient {
-    /// Verifies a logout token sent to this application (see the [module](self) docs), every
-    /// check but the replay. Returns whose sessions end; claim its `jti` with
-    /// [`claim_logout_token`](Self::claim_logout_token) once they have ended, so that a logout
-    /// whose sessions could not be ended is accepted again when the provider resends it.
-    ///
-    /// # Errors
-    /// [`Error::TokenValidation`] naming the failed check; discovery and JWKS fetch errors.
-    pub async fn verify_logout_token(&self, token: &str) -> Result<LogoutToken> {
-        let metadata = self.provider_metadata().await?;
-        let parsed = jwt::parse(token)?;
-        check_logout_header(&parsed)?;
-        let keys = self
-            .jwks()
-            .keys_for(self.http(), &metadata.jwks_uri, parsed.kid.as_deref(), parsed.alg)
-            .await?;
-        let expected = LogoutExpectations {
-            issuer: &metadata.issuer,
-            audience: self.config().app_id(),
-            now: jwt::now_epoch_seconds(),
-            leeway: self.config().clock_tolerance.as_secs(),
-        };
-        Ok(check_logout_token(&parsed, &keys, &expected)?)
-    }
-
-    /// Claims a verified logout token's `jti` in `replay` until the token expires.
-    ///
-    /// # Errors
-    /// [`Error::TokenValidation`] (`jti`) when the token was claimed before (a replay);
-    /// [`Error::Storage`] when the replay store fails.
-    pub async fn claim_logout_token<R: ReplayStore>(
-        &self,
-        jti: &str,
-        expires_at: u64,
-        replay: &R,
-    ) -> Result<()> {
-        let fresh = replay
-            .claim(jti, expires_at)
-            .await
-            .map_err(|source| Error::Storage {
-                op: "claim",
-                key: "logoutTokenId",
-                source,
-            })?;
-        if fresh {
-            Ok(())
-        } else {
-            Err(ValidationError::Replayed.into())
-        }
     }
 }
 

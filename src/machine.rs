@@ -18,11 +18,10 @@ use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 
-use crate::client::LogtoClient;
 use crate::error::{Endpoint, Error, Result};
-use crate::grant::{ACCESS_TOKEN_TYPE, ExchangeSubject, Grant, TokenResponse, TokenTarget, request_token};
+use crate::grant::{ACCESS_TOKEN_TYPE, ExchangeSubject, Grant, TokenResponse, TokenTarget};
 use crate::jwt::now_epoch_seconds;
-use crate::secret::{AccessToken, Fingerprint, PersonalAccessTokenValue};
+use crate::secret::{AccessToken, Fingerprint};
 use crate::single_flight::{Lanes, poisoned, run_in_lane};
 use crate::token_cache::is_fresh;
 
@@ -311,93 +310,6 @@ enum Lookup {
     Miss(Option<u64>),
 }
 
-impl LogtoClient {
-    /// A `client_credentials` token of this (machine-to-machine) application for `target`,
-    /// which needs a resource or an organization id. Cached until `accessTokenMargin` before it
-    /// expires; concurrent callers share one request.
-    ///
-    /// # Errors
-    /// [`Error::Config`] without a resource and organization id, or without an app secret;
-    /// [`Error::GrantNotAllowed`] when the app is not a machine-to-machine app; OAuth and
-    /// network errors.
-    pub async fn client_credentials_token(&self, target: &TokenTarget) -> Result<MachineToken> {
-        if target.resource().is_none() && target.organization_id().is_none() {
-            return Err(Error::config(
-                "a machine-to-machine token needs a resource or an organization id",
-            ));
-        }
-        if !self.config().has_app_secret() {
-            return Err(Error::config(
-                "a machine-to-machine token needs appSecret (the app's secret)",
-            ));
-        }
-        self.machine_token(None, target.clone(), None).await
-    }
-
-    /// Exchanges a personal access token for an access token of its user (RFC 8693), for
-    /// `target` (an opaque token when neither a resource nor an organization is given). Nothing
-    /// is granted by default: ask for the scopes. Cached per (token fingerprint, target) until
-    /// `accessTokenMargin` before it expires; concurrent callers share one request.
-    ///
-    /// # Errors
-    /// [`Error::OAuth`] `invalid_grant` for an unknown, expired or revoked token;
-    /// [`Error::GrantNotAllowed`] when token exchange is not enabled for the app; OAuth and
-    /// network errors.
-    pub async fn exchange_personal_access_token(
-        &self,
-        pat: &PersonalAccessTokenValue,
-        target: &TokenTarget,
-    ) -> Result<MachineToken> {
-        if pat.secret().trim().is_empty() {
-            return Err(Error::config("the personal access token is empty"));
-        }
-        let subject = ExchangeSubject::PersonalAccessToken(pat.clone());
-        self.machine_token(Some(subject), target.clone(), None).await
-    }
-
-    /// The cached token of this client (`subject`: `None`) or exchanged for a reusable subject
-    /// token, for `target`; fetched with one request for all concurrent callers when none is
-    /// fresh. A token exchanged for a subject token that expires at `not_after` is never served
-    /// from the cache after that.
-    pub(crate) async fn machine_token(
-        &self,
-        subject: Option<ExchangeSubject>,
-        target: TokenTarget,
-        not_after: Option<u64>,
-    ) -> Result<MachineToken> {
-        let key = match &subject {
-            Some(subject) => CacheKey::exchange(subject, target.clone()),
-            None => CacheKey::client(target.clone()),
-        };
-        let margin = self.config().access_token_margin().as_secs();
-        let client = self.clone();
-        self.machine_tokens()
-            .get_or_fetch(key, margin, not_after, move || async move {
-                let grant = match &subject {
-                    Some(subject) => Grant::TokenExchange {
-                        subject,
-                        actor_token: None,
-                        target: &target,
-                    },
-                    None => Grant::ClientCredentials { target: &target },
-                };
-                client.request_machine_token(&grant).await
-            })
-            .await
-    }
-
-    /// Sends `grant` (`client_credentials` or a token exchange) to the token endpoint, uncached,
-    /// and reads the access token of the answer.
-    ///
-    /// # Errors
-    /// Discovery, network, OAuth and unexpected-response errors.
-    pub(crate) async fn request_machine_token(&self, grant: &Grant<'_>) -> Result<MachineToken> {
-        let token_endpoint = self.provider_metadata().await?.token_endpoint.clone();
-        let response = request_token(self.http(), &token_endpoint, self.config(), grant).await?;
-        MachineToken::from_response(&response, grant, now_epoch_seconds())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
@@ -405,6 +317,7 @@ mod tests {
 
     use super::*;
     use crate::grant::PERSONAL_ACCESS_TOKEN_TYPE;
+    use crate::secret::PersonalAccessTokenValue;
 
     fn response(json: serde_json::Value) -> TokenResponse {
         serde_json::from_value(json).unwrap()

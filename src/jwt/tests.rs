@@ -8,6 +8,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
 
 use super::*;
+use crate::jwk::ALLOWED_ALGORITHMS;
 use crate::jwks::KeySet;
 use crate::secret::Nonce;
 

@@ -4,6 +4,8 @@
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 
+use pyo3::PyTraverseError;
+use pyo3::gc::PyVisit;
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::PyString;
@@ -49,6 +51,17 @@ fn same_text(a: &Bound<'_, PyString>, b: &Bound<'_, PyString>) -> bool {
 }
 
 impl HitMemo {
+    /// Visits every string held (a `str` subclass's instance can hold references of its own).
+    fn traverse(&self, visit: &PyVisit<'_>) -> std::result::Result<(), PyTraverseError> {
+        visit.call(&self.stored)?;
+        for entry in &self.entries {
+            visit.call(&entry.resource)?;
+            visit.call(entry.organization_id.as_ref())?;
+            visit.call(&entry.token)?;
+        }
+        Ok(())
+    }
+
     fn find(
         &self,
         stored: &Bound<'_, PyString>,
@@ -77,8 +90,8 @@ impl PyCoreClient {
         F: FnOnce(LogtoClient, PyStorage) -> Fut,
         Fut: Future<Output = Result<Output>> + Send + 'static,
     {
-        let exchange = Arc::new(Exchange::default());
-        let storage = PyStorage::new(storage, exchange.clone());
+        let exchange = Arc::new(Exchange::with_storage(storage));
+        let storage = PyStorage::new(exchange.clone());
         PyOperation::new(Box::pin(call(self.client.clone(), storage)), exchange)
     }
 }
@@ -92,6 +105,20 @@ impl PyCoreClient {
             hits: Mutex::new(None),
             logout_replays: PerProcess::new(),
         })
+    }
+
+    fn __traverse__(&self, visit: PyVisit<'_>) -> std::result::Result<(), PyTraverseError> {
+        // A memo in use at this moment is not visited: the collector then keeps what it holds.
+        match self.hits.try_lock().as_deref() {
+            Ok(Some(memo)) => memo.traverse(&visit),
+            _ => Ok(()),
+        }
+    }
+
+    fn __clear__(&self) {
+        // Never waited for: a memo left locked by a fork stays as it is.
+        let memo = self.hits.try_lock().ok().and_then(|mut memo| memo.take());
+        drop(memo);
     }
 
     /// Validates a `LogtoConfig` without building a client; returns the normalised

@@ -25,7 +25,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Wake, Waker};
 
+use pyo3::PyTraverseError;
 use pyo3::exceptions::PyRuntimeError;
+use pyo3::gc::PyVisit;
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyString};
 use tokio::sync::Notify;
@@ -138,10 +140,14 @@ impl Output {
 
 pub(crate) type BoxedFuture = Pin<Box<dyn Future<Output = Result<Output>> + Send>>;
 
-/// The hand-over point between a storage call inside the future and the Python driver.
+/// The hand-over point between a storage call inside the future and the Python driver. It holds
+/// every Python object the operation holds: the storage (or replay store) its future calls, and
+/// the awaitable or result in transit, so that the operation's `__traverse__` and `__clear__`
+/// reach them all.
 #[derive(Default)]
 pub(crate) struct Exchange {
     slot: Mutex<Slot>,
+    storage: Mutex<Option<Py<PyAny>>>,
     must_finish: AtomicBool,
 }
 
@@ -153,11 +159,57 @@ enum Slot {
     Outgoing(Py<PyAny>),
     /// Handed to the driver; its result has not arrived.
     Awaiting,
-    /// The awaitable's outcome.
-    Delivered(PyResult<Py<PyAny>>),
+    /// The awaitable's outcome: its result, or the exception it raised.
+    Delivered(std::result::Result<Py<PyAny>, Py<PyAny>>),
 }
 
 impl Exchange {
+    /// The exchange of an operation whose future calls the Python object `storage`.
+    pub(crate) fn with_storage(storage: Py<PyAny>) -> Self {
+        Self {
+            storage: Mutex::new(Some(storage)),
+            ..Self::default()
+        }
+    }
+
+    /// The storage object; `None` once the garbage collector has cleared the operation.
+    pub(crate) fn storage<'py>(&self, py: Python<'py>) -> Option<Bound<'py, PyAny>> {
+        let storage = self.storage.lock().ok()?;
+        storage.as_ref().map(|object| object.bind(py).clone())
+    }
+
+    /// Visits the Python objects held (what is locked at this moment is not visited: the
+    /// collector then sees them as referenced from outside and keeps them).
+    fn traverse(&self, visit: &PyVisit<'_>) -> std::result::Result<(), PyTraverseError> {
+        if let Ok(storage) = self.storage.try_lock() {
+            visit.call(storage.as_ref())?;
+        }
+        if let Ok(slot) = self.slot.try_lock() {
+            match &*slot {
+                Slot::Outgoing(object) | Slot::Delivered(Ok(object) | Err(object)) => visit.call(object)?,
+                Slot::Idle | Slot::Awaiting => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Lets go of the Python objects held (the collector breaks a reference cycle through the
+    /// operation). They are dropped once the locks are released: their finalizers may run.
+    /// Never waits: a lock left held by a fork keeps what it guards.
+    fn clear(&self) {
+        let storage = self
+            .storage
+            .try_lock()
+            .ok()
+            .and_then(|mut storage| storage.take());
+        let slot = self
+            .slot
+            .try_lock()
+            .ok()
+            .map(|mut slot| std::mem::take(&mut *slot));
+        drop((storage, slot));
+    }
+
     /// Marks the operation as past its point of no return (see `Storage::must_finish`).
     pub(crate) fn set_must_finish(&self) {
         self.must_finish.store(true, Ordering::Release);
@@ -172,14 +224,17 @@ impl Exchange {
 
     /// Called by a storage call on its next poll: the outcome, once delivered.
     pub(crate) fn take_delivered(&self) -> Option<PyResult<Py<PyAny>>> {
-        let mut slot = self.slot.lock().ok()?;
-        match std::mem::take(&mut *slot) {
-            Slot::Delivered(outcome) => Some(outcome),
-            other => {
-                *slot = other;
-                None
+        let outcome = {
+            let mut slot = self.slot.lock().ok()?;
+            match std::mem::take(&mut *slot) {
+                Slot::Delivered(outcome) => outcome,
+                other => {
+                    *slot = other;
+                    return None;
+                }
             }
-        }
+        };
+        Some(outcome.map_err(|exception| Python::attach(|py| PyErr::from_value(exception.into_bound(py)))))
     }
 
     fn take_outgoing(&self) -> Option<Py<PyAny>> {
@@ -196,7 +251,7 @@ impl Exchange {
         }
     }
 
-    fn deliver(&self, outcome: PyResult<Py<PyAny>>) -> PyResult<()> {
+    fn deliver(&self, outcome: std::result::Result<Py<PyAny>, Py<PyAny>>) -> PyResult<()> {
         let mut slot = self
             .slot
             .lock()
@@ -344,6 +399,14 @@ impl PyOperation {
         }
     }
 
+    fn __traverse__(&self, visit: PyVisit<'_>) -> std::result::Result<(), PyTraverseError> {
+        self.exchange.traverse(&visit)
+    }
+
+    fn __clear__(&self) {
+        self.exchange.clear();
+    }
+
     /// Delivers the result of the awaitable handed out by `step()`.
     fn resume(&self, value: Py<PyAny>) -> PyResult<()> {
         self.exchange.deliver(Ok(value))
@@ -351,7 +414,7 @@ impl PyOperation {
 
     /// Delivers the exception raised by the awaitable handed out by `step()`.
     fn throw(&self, exception: Bound<'_, PyAny>) -> PyResult<()> {
-        self.exchange.deliver(Err(PyErr::from_value(exception)))
+        self.exchange.deliver(Err(exception.unbind()))
     }
 
     /// Whether the operation has passed its point of no return: a driver whose caller is

@@ -18,15 +18,15 @@ use crate::error::BoxError;
 use crate::logout::ReplayStore;
 use crate::storage::{LockAttempt, Storage, StorageKey};
 
-/// A Python storage object, bound to one operation's exchange.
+/// A Python storage object, bound to one operation's exchange (which holds the object, so that
+/// the operation shows it to the garbage collector).
 pub(crate) struct PyStorage {
-    object: Py<PyAny>,
     exchange: Arc<Exchange>,
 }
 
 impl PyStorage {
-    pub(crate) fn new(object: Py<PyAny>, exchange: Arc<Exchange>) -> Self {
-        Self { object, exchange }
+    pub(crate) fn new(exchange: Arc<Exchange>) -> Self {
+        Self { exchange }
     }
 
     fn call(&self, method: &'static str, args: Args) -> StorageCall<'_> {
@@ -40,7 +40,11 @@ impl PyStorage {
 
     /// Whether the storage object has the optional method `name` (`lock`, `unlock`, `rotate`).
     fn has(&self, name: &str) -> bool {
-        Python::attach(|py| self.object.bind(py).hasattr(name).unwrap_or(false))
+        Python::attach(|py| {
+            self.exchange
+                .storage(py)
+                .is_some_and(|object| object.hasattr(name).unwrap_or(false))
+        })
     }
 }
 
@@ -82,7 +86,9 @@ impl Future for StorageCall<'_> {
             };
         }
         Python::attach(|py| {
-            let object = this.storage.object.bind(py);
+            let Some(object) = this.storage.exchange.storage(py) else {
+                return Poll::Ready(Err("the storage was released by the garbage collector".into()));
+            };
             let result = match this.args.take() {
                 Some(Args::Key(key)) => object.call_method1(this.method, (key.as_str(),)),
                 Some(Args::KeyValue(key, value)) => object.call_method1(this.method, (key.as_str(), value)),

@@ -14,8 +14,8 @@ use pyo3::types::{PyList, PyString};
 use super::convert::{seconds, settings};
 use super::operation::{Exchange, Output, PyOperation, verdict};
 use crate::error::{Error, Result, ValidationError};
-use crate::jwks::VerifyingKey;
-use crate::jwt::{Algorithm, ClaimChecks, MAX_TOKEN_BYTES, TokenKind, allowed_algorithm, check_payload};
+use crate::jwk::{Algorithm, VerifyingKey, allowed_algorithm};
+use crate::jwt::{ClaimChecks, MAX_TOKEN_BYTES, TokenKind, check_payload};
 use crate::secret::ClientSecret;
 use crate::verifier::{
     AccessTokenVerifier, CacheLimits, DEFAULT_CACHE_LIMITS, DEFAULT_ROLES_CLAIM, IntrospectionLimits,
