@@ -386,7 +386,7 @@ pub enum Error {
     DeviceSignIn(OAuthError),
     /// A sealed value (an encrypted cookie) did not open.
     #[error("{0}")]
-    Unseal(#[from] crate::seal::UnsealError),
+    Unseal(#[from] UnsealError),
     /// The storage backend failed.
     #[error("storage {op}({key:?}) failed")]
     Storage {
@@ -459,6 +459,37 @@ impl Error {
                 message: format!("the fetch failed ({})", other.code()),
                 source: None,
             },
+        }
+    }
+}
+
+/// Why a sealed value did not open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum UnsealError {
+    /// Not `v1.<key id>.<base64url>` of at least a nonce, an expiry and a tag.
+    #[error("the sealed value is malformed")]
+    Malformed,
+    /// No key of the sealer has the value's key id (it was sealed with a key since removed).
+    #[error("the sealed value's key is not among the keys")]
+    UnknownKey,
+    /// The value does not authenticate: altered, forged, or sealed for another name.
+    #[error("the sealed value does not authenticate (altered, or sealed for another name)")]
+    Invalid,
+    /// The value's expiry has passed.
+    #[error("the sealed value has expired")]
+    Expired,
+}
+
+impl UnsealError {
+    /// The stable name of the failure (`malformed`, `unknown_key`, `invalid`, `expired`).
+    #[must_use]
+    pub fn reason(self) -> &'static str {
+        match self {
+            Self::Malformed => "malformed",
+            Self::UnknownKey => "unknown_key",
+            Self::Invalid => "invalid",
+            Self::Expired => "expired",
         }
     }
 }

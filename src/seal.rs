@@ -24,6 +24,7 @@ use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
 
+pub use crate::error::UnsealError;
 use crate::error::{Error, Result};
 use crate::secret::sha256;
 
@@ -45,37 +46,6 @@ const TAG_BYTES: usize = 16;
 /// Fewest distinct byte values in a key: 32 random bytes have about 30 (fewer than 16 happens
 /// with a probability far below 2^-100), while a repeated pattern or a counter has few.
 const MIN_DISTINCT_BYTES: usize = 16;
-
-/// Why a sealed value did not open.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum UnsealError {
-    /// Not `v1.<key id>.<base64url>` of at least a nonce, an expiry and a tag.
-    #[error("the sealed value is malformed")]
-    Malformed,
-    /// No key of the sealer has the value's key id (it was sealed with a key since removed).
-    #[error("the sealed value's key is not among the keys")]
-    UnknownKey,
-    /// The value does not authenticate: altered, forged, or sealed for another name.
-    #[error("the sealed value does not authenticate (altered, or sealed for another name)")]
-    Invalid,
-    /// The value's expiry has passed.
-    #[error("the sealed value has expired")]
-    Expired,
-}
-
-impl UnsealError {
-    /// The stable name of the failure (`malformed`, `unknown_key`, `invalid`, `expired`).
-    #[must_use]
-    pub fn reason(self) -> &'static str {
-        match self {
-            Self::Malformed => "malformed",
-            Self::UnknownKey => "unknown_key",
-            Self::Invalid => "invalid",
-            Self::Expired => "expired",
-        }
-    }
-}
 
 /// One AES-256-GCM key and its id. Its `Debug` shows the id only.
 pub struct SealKey {
