@@ -379,7 +379,8 @@ class RedisSessionIndex(SessionIndex):
         pipe = self.redis.pipeline(transaction=False)
         for session_id in ids:
             pipe.set(tombstone(self.prefix, session_id), "1", ex=self.ttl)
-            pipe.delete(*(session_key(self.prefix, session_id, key) for key in SESSION_KEYS))
+            for key in SESSION_KEYS:  # one by one: a cluster pipeline sends no multi-key DEL
+                pipe.delete(session_key(self.prefix, session_id, key))
         for entry in entries:
             pipe.srem(entry, *ids)
             pipe.hdel(f"{entry}:at", *ids)

@@ -744,8 +744,8 @@ def _refuse_synchronous_redis(store: Any) -> None:
     if isinstance(client, (redis.Redis, redis.cluster.RedisCluster)):
         raise LogtoConfigError(
             f"{type(store).__name__} holds a synchronous redis.Redis client ({type(client).__name__}), "
-            "which would block the event loop: give it an asyncio client, logto_rs.redis_storage.AsyncRedisClient(url) (with "
-            "socket timeouts) or a redis.asyncio.Redis",
+            "which would block the event loop: give it an asyncio client, "
+            "logto_rs.redis_storage.AsyncRedisClient(url) (with socket timeouts) or a redis.asyncio.Redis",
             "config.invalid",
         )
 
