@@ -243,7 +243,7 @@ class StarletteSessionId:
 class RedisSessionStorage:
     """Tokens in Redis over ``redis.asyncio``; Starlette's cookie session holds a random session id.
 
-    Keys are ``<prefix><session id>:<key>`` and expire ``ttl`` after their last write; signing
+    Keys are ``<prefix>{<session id>}:<key>`` and expire ``ttl`` after their last write; signing
     out deletes them. Several workers and hosts share a session: refreshes take the session's
     lock in Redis, and the session id is rotated after each callback.
 
