@@ -22,9 +22,25 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 MASTER_NAME = "logto"
+
+
+class SessionIds:
+    """A session id holder (``SessionIdHolder``) of one test browser, outside any framework."""
+
+    def __init__(self, sid: Optional[str] = None) -> None:
+        self.sid = sid
+
+    def get(self) -> Optional[str]:
+        return self.sid
+
+    def set(self, sid: str) -> None:
+        self.sid = sid
+
+    def clear(self) -> None:
+        self.sid = None
 
 
 def redis_binary() -> str:

@@ -13,14 +13,14 @@ import asyncio
 import inspect
 import threading
 import time
-from typing import Any, Optional
+from typing import Any
 
 import pytest
 import redis
 import redis.asyncio.cluster
 import redis.asyncio.sentinel
 import redis.cluster
-from redis_topologies import Topology
+from redis_topologies import SessionIds, Topology
 
 from logto_rs import LogtoClient, LogtoConfig
 from logto_rs.backchannel import LogoutToken, RedisReplayStore, RedisRevocations, RedisSessionIndex
@@ -38,22 +38,6 @@ from provider_harness import Provider
 KEYS = ("idToken", "refreshToken", "accessTokenMap")
 
 
-class Ids:
-    """A session id holder of one test 'browser'."""
-
-    def __init__(self, sid: Optional[str] = None) -> None:
-        self.sid = sid
-
-    def get(self) -> Optional[str]:
-        return self.sid
-
-    def set(self, sid: str) -> None:
-        self.sid = sid
-
-    def clear(self) -> None:
-        self.sid = None
-
-
 def sync_cluster(cluster: Topology) -> redis.cluster.RedisCluster:
     client: redis.cluster.RedisCluster = cluster.client()
     return client
@@ -63,7 +47,7 @@ def async_cluster(cluster: Topology) -> AsyncRedisClient:
     return AsyncRedisClient(client_factory=lambda: redis.asyncio.cluster.RedisCluster.from_url(cluster.url))
 
 
-def storage(kind: str, cluster: Topology, ids: Ids) -> Any:
+def storage(kind: str, cluster: Topology, ids: SessionIds) -> Any:
     if kind == "sync":
         return RedisStorage(sync_cluster(cluster), ids)
     return AsyncRedisStorage(async_cluster(cluster), ids)
@@ -83,7 +67,7 @@ def test_a_session_signs_in_with_every_key_in_its_own_slot_and_rotates_to_anothe
     provider: Provider, cluster: Topology, kind: str
 ) -> None:
     async def scenario() -> None:
-        ids = Ids()
+        ids = SessionIds()
         store = storage(kind, cluster, ids)
         client = LogtoClient(LogtoConfig(endpoint=provider.endpoint, appId="spa-app"), storage=store)
         started = await done(client.signIn("http://127.0.0.1/callback"))
@@ -120,9 +104,9 @@ async def sign_in_from(client: LogtoClient, started: str) -> None:
 @pytest.mark.parametrize("kind", ["sync", "async"])
 def test_a_rotation_waits_for_a_refresh_holding_the_session_lock(cluster: Topology, kind: str) -> None:
     async def scenario() -> None:
-        ids = Ids("old-id")
+        ids = SessionIds("old-id")
         store = storage(kind, cluster, ids)
-        refresher = RedisStorage(sync_cluster(cluster), Ids("old-id"))
+        refresher = RedisStorage(sync_cluster(cluster), SessionIds("old-id"))
         await done(store.set("refreshToken", "first"))
         token = refresher.lock(REFRESH_LOCK, 10)
         assert token
@@ -147,7 +131,7 @@ def test_a_rotation_waits_for_a_refresh_holding_the_session_lock(cluster: Topolo
 
 def test_a_key_prefix_with_a_brace_is_refused(cluster: Topology) -> None:
     with pytest.raises(LogtoConfigError, match="braces") as refused:
-        RedisStorage(sync_cluster(cluster), Ids(), prefix="{app}:")
+        RedisStorage(sync_cluster(cluster), SessionIds(), prefix="{app}:")
     assert refused.value.code == "config.invalid"
 
 
@@ -157,7 +141,7 @@ def test_a_session_stored_before_the_hash_tag_reads_as_signed_out(
     # Written by the layout without the hash tag: ``<prefix><session id>:<key>``.
     for key in KEYS:
         redis_client.set(f"logto:pre-upgrade:{key}", "a token", ex=3600)
-    store = RedisStorage(redis_client, Ids("pre-upgrade"))
+    store = RedisStorage(redis_client, SessionIds("pre-upgrade"))
     client = LogtoClient(LogtoConfig(endpoint=provider.endpoint, appId="spa-app"), storage=store)
     assert client.blocking.isAuthenticated() is False
     assert store.get("idToken") is None
@@ -181,7 +165,7 @@ def test_the_back_channel_stores_end_sessions_across_slots(cluster: Topology, ki
         assert alive == sessions[1::2]
         assert all(cluster.client().exists(tombstone("logto:", s)) for s in sessions[0::2])
         # A tombstoned session refuses token writes, whichever slot it lives in.
-        ended = RedisStorage(sync_cluster(cluster), Ids(sessions[0]))
+        ended = RedisStorage(sync_cluster(cluster), SessionIds(sessions[0]))
         ended.set("refreshToken", "late")
         assert ended.get("refreshToken") is None
         # The user: every remaining session.
