@@ -261,7 +261,9 @@ class RedisSessionStorage:
         session_key: Key of the session id in the cookie session.
         redis_kwargs: More arguments of ``redis.asyncio.Redis`` (or of ``from_url``). The
             socket timeouts default to :data:`SOCKET_TIMEOUTS`: a stalled Redis then fails the
-            requests that need it with 503 instead of holding them forever.
+            requests that need it with 503 instead of holding them forever. Or ``client_factory``
+            alone: a Redis Cluster's or a Sentinel's asyncio client per event loop
+            (:class:`~logto_rs.redis_storage.AsyncRedisClient`).
 
     """
 
