@@ -208,3 +208,31 @@ def test_an_async_client_factory_excludes_url_and_arguments() -> None:
     with pytest.raises(LogtoConfigError, match="client_factory") as refused:
         AsyncRedisClient("redis://127.0.0.1:1/0", client_factory=lambda: None)
     assert refused.value.code == "config.invalid"
+
+
+def test_the_django_cluster_cache_serves_many_keys_and_releases_the_lock_atomically(
+    cluster: Topology,
+) -> None:
+    from logto_rs.django.redis_cluster import RedisClusterCache
+    from logto_rs.django.storage import _redis_compare_and_delete
+
+    cache = RedisClusterCache(cluster.url, {})
+    keys = [f"key-{n}" for n in range(20)]  # spread over the cluster's slots
+    assert len(slots(cluster, [cache.make_and_validate_key(k).encode() for k in keys])) > 1
+    cache.set_many({k: {"n": n} for n, k in enumerate(keys)}, timeout=60)
+    assert cache.get_many(keys) == {k: {"n": n} for n, k in enumerate(keys)}
+    cache.delete_many(keys[:10])
+    assert sorted(cache.get_many(keys)) == sorted(keys[10:])
+    cache.set_many({"forever": 1}, timeout=None)  # no expiry
+    cache.set_many({"key-19": 1}, timeout=0)  # expires at once: deleted
+    assert sync_cluster(cluster).ttl(cache.make_and_validate_key("forever")) == -1
+    assert cache.get_many(["forever", "key-19"]) == {"forever": 1}
+    # The refresh lock: add, then a compare-and-delete that only its owner's token passes.
+    assert cache.add("logto_rs:lock:session:refresh", "owner", timeout=30)
+    assert not cache.add("logto_rs:lock:session:refresh", "other", timeout=30)
+    assert _redis_compare_and_delete(cache, "logto_rs:lock:session:refresh", "other")
+    assert cache.get("logto_rs:lock:session:refresh") == "owner"
+    assert _redis_compare_and_delete(cache, "logto_rs:lock:session:refresh", "owner")
+    assert cache.get("logto_rs:lock:session:refresh") is None
+    cache.clear()
+    assert cluster.keys("*") == []
