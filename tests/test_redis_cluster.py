@@ -24,7 +24,7 @@ from redis_topologies import SessionIds, Topology
 
 from logto_rs import LogtoClient, LogtoConfig
 from logto_rs.backchannel import LogoutToken, RedisReplayStore, RedisRevocations, RedisSessionIndex
-from logto_rs.errors import LogtoConfigError
+from logto_rs.errors import LogtoConfigError, LogtoStorageError
 from logto_rs.redis_storage import (
     REFRESH_LOCK,
     AsyncRedisClient,
@@ -236,3 +236,19 @@ def test_the_django_cluster_cache_serves_many_keys_and_releases_the_lock_atomica
     assert cache.get("logto_rs:lock:session:refresh") is None
     cache.clear()
     assert cluster.keys("*") == []
+
+
+def test_a_rotation_gives_up_on_a_lock_held_past_its_wait_and_moves_nothing(
+    cluster: Topology, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import logto_rs.redis_storage
+
+    monkeypatch.setattr(logto_rs.redis_storage, "ROTATION_WAIT", 0.3)
+    ids = SessionIds("held-id")
+    store = RedisStorage(sync_cluster(cluster), ids)
+    store.set("refreshToken", "a token")
+    assert store.lock(REFRESH_LOCK, 30)  # a holder that never lets go (until its ttl)
+    with pytest.raises(LogtoStorageError, match="still held") as refused:
+        store.rotate()
+    assert refused.value.code == "storage.error"
+    assert ids.sid == "held-id" and store.get("refreshToken") == "a token"
