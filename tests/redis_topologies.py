@@ -123,6 +123,14 @@ class Topology:
             )
         return redis.Redis.from_url(self.url)
 
+    def slots(self, keys: list[bytes]) -> set[int]:
+        """The cluster slots of ``keys``."""
+        client = self.client()
+        try:
+            return {client.keyslot(key) for key in keys}
+        finally:
+            client.close()
+
     def keys(self, pattern: str = "*") -> list[bytes]:
         """Every key matching ``pattern``, on every master."""
         client = self.client()

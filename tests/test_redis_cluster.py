@@ -57,11 +57,6 @@ async def done(result: Any) -> Any:
     return await result if inspect.isawaitable(result) else result
 
 
-def slots(cluster: Topology, keys: list[bytes]) -> set[int]:
-    client = sync_cluster(cluster)
-    return {client.keyslot(key) for key in keys}
-
-
 @pytest.mark.parametrize("kind", ["sync", "async"])
 def test_a_session_signs_in_with_every_key_in_its_own_slot_and_rotates_to_another(
     provider: Provider, cluster: Topology, kind: str
@@ -79,7 +74,7 @@ def test_a_session_signs_in_with_every_key_in_its_own_slot_and_rotates_to_anothe
         assert cluster.keys(session_key("logto:", before, "*")) == []
         keys = cluster.keys("logto:*")
         assert sorted(keys) == sorted(session_key("logto:", ids.sid, k).encode() for k in KEYS)
-        assert len(slots(cluster, keys)) == 1
+        assert len(cluster.slots(keys)) == 1
         assert await done(client.getAccessToken())
         # Another rotation moves the tokens, with their ttl, to a slot of its own.
         rotated_from = ids.sid
@@ -155,7 +150,7 @@ def test_the_back_channel_stores_end_sessions_across_slots(cluster: Topology, ki
         client: Any = sync_cluster(cluster) if kind == "sync" else async_cluster(cluster)
         index = RedisSessionIndex(client, "web-app")
         sessions = [f"session-{n}" for n in range(6)]
-        assert len(slots(cluster, [session_key("logto:", s, "idToken").encode() for s in sessions])) > 1
+        assert len(cluster.slots([session_key("logto:", s, "idToken").encode() for s in sessions])) > 1
         for n, session in enumerate(sessions):
             cluster.client().set(session_key("logto:", session, "idToken"), "a token")
             await done(index.record({"sub": "user-alice", "sid": f"sid-{n % 2}", "iat": 1_000}, session))
@@ -183,59 +178,10 @@ def test_the_back_channel_stores_end_sessions_across_slots(cluster: Topology, ki
     asyncio.run(scenario())
 
 
-def test_fastapi_refuses_a_synchronous_cluster_client_and_takes_asyncio_ones(
-    provider: Provider, cluster: Topology, sentinel: Topology
-) -> None:
-    from logto_rs.fastapi import LogtoFastAPI
-
-    config = LogtoConfig(endpoint=provider.endpoint, appId="web-app", appSecret="web-app-secret")
-    with pytest.raises(LogtoConfigError, match="synchronous redis.Redis client \\(RedisCluster\\)"):
-        LogtoFastAPI(config, replay_store=RedisReplayStore(sync_cluster(cluster)))
-    with pytest.raises(LogtoConfigError, match="synchronous redis.Redis client"):
-        LogtoFastAPI(config, replay_store=RedisReplayStore(sentinel.client()))
-    asyncio_sentinel = redis.asyncio.sentinel.Sentinel(sentinel.sentinels).master_for("logto")
-    for client in (
-        async_cluster(cluster),
-        redis.asyncio.cluster.RedisCluster.from_url(cluster.url),
-        asyncio_sentinel,
-    ):
-        LogtoFastAPI(
-            config, replay_store=RedisReplayStore(client), session_index=RedisSessionIndex(client, "web-app")
-        )
-
-
 def test_an_async_client_factory_excludes_url_and_arguments() -> None:
     with pytest.raises(LogtoConfigError, match="client_factory") as refused:
         AsyncRedisClient("redis://127.0.0.1:1/0", client_factory=lambda: None)
     assert refused.value.code == "config.invalid"
-
-
-def test_the_django_cluster_cache_serves_many_keys_and_releases_the_lock_atomically(
-    cluster: Topology,
-) -> None:
-    from logto_rs.django.redis_cluster import RedisClusterCache
-    from logto_rs.django.storage import _redis_compare_and_delete
-
-    cache = RedisClusterCache(cluster.url, {})
-    keys = [f"key-{n}" for n in range(20)]  # spread over the cluster's slots
-    assert len(slots(cluster, [cache.make_and_validate_key(k).encode() for k in keys])) > 1
-    cache.set_many({k: {"n": n} for n, k in enumerate(keys)}, timeout=60)
-    assert cache.get_many(keys) == {k: {"n": n} for n, k in enumerate(keys)}
-    cache.delete_many(keys[:10])
-    assert sorted(cache.get_many(keys)) == sorted(keys[10:])
-    cache.set_many({"forever": 1}, timeout=None)  # no expiry
-    cache.set_many({"key-19": 1}, timeout=0)  # expires at once: deleted
-    assert sync_cluster(cluster).ttl(cache.make_and_validate_key("forever")) == -1
-    assert cache.get_many(["forever", "key-19"]) == {"forever": 1}
-    # The refresh lock: add, then a compare-and-delete that only its owner's token passes.
-    assert cache.add("logto_rs:lock:session:refresh", "owner", timeout=30)
-    assert not cache.add("logto_rs:lock:session:refresh", "other", timeout=30)
-    assert _redis_compare_and_delete(cache, "logto_rs:lock:session:refresh", "other")
-    assert cache.get("logto_rs:lock:session:refresh") == "owner"
-    assert _redis_compare_and_delete(cache, "logto_rs:lock:session:refresh", "owner")
-    assert cache.get("logto_rs:lock:session:refresh") is None
-    cache.clear()
-    assert cluster.keys("*") == []
 
 
 def test_a_rotation_gives_up_on_a_lock_held_past_its_wait_and_moves_nothing(
