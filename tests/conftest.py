@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import asyncio
-import shutil
 import signal
-import socket
 import subprocess
-import time
 from collections.abc import Coroutine, Iterator
 from contextlib import contextmanager
 from typing import Any, Callable, Optional, TypeVar
 
 import pytest
+from redis_topologies import (
+    Topology,
+    free_ports,
+    ping,
+    redis_binary,
+    redis_cluster,
+    redis_sentinel,
+    server_args,
+    wait_until,
+)
 
 from logto_rs import LogtoClient, LogtoConfig, MemoryStorage, Storage
 from provider_harness import Provider, complete_sign_in
@@ -87,30 +94,13 @@ def redis_server() -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
 
     The process is resumed (SIGCONT) before it is stopped, so a test may freeze it (SIGSTOP).
     """
-    import redis
-
-    server = shutil.which("redis-server")
-    if server is None:
-        raise RuntimeError("redis-server is not installed (.ci/setup installs it)")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_ports(1)[0]
     process = subprocess.Popen(
-        [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        [redis_binary(), *server_args(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     url = f"redis://127.0.0.1:{port}/0"
     try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                redis.Redis.from_url(url).ping()
-                break
-            except redis.ConnectionError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
+        wait_until(lambda: ping(url), f"redis-server on {port}", timeout=10)
         yield url, process
     finally:
         process.send_signal(signal.SIGCONT)
@@ -123,6 +113,34 @@ def redis_url() -> Iterator[str]:
     """A real redis-server on 127.0.0.1 (free port, no persistence) for the whole run."""
     with redis_server() as (url, _process):
         yield url
+
+
+@pytest.fixture(scope="session")
+def redis_cluster_run() -> Iterator[Topology]:
+    """A real Redis Cluster of three masters on loopback, for the whole run."""
+    with redis_cluster() as cluster:
+        yield cluster
+
+
+@pytest.fixture
+def cluster(redis_cluster_run: Topology) -> Topology:
+    """The run's Redis Cluster, emptied first."""
+    redis_cluster_run.flush()
+    return redis_cluster_run
+
+
+@pytest.fixture(scope="session")
+def redis_sentinel_run() -> Iterator[Topology]:
+    """A real Sentinel deployment (a master, a replica, three sentinels) for the whole run."""
+    with redis_sentinel() as sentinel:
+        yield sentinel
+
+
+@pytest.fixture
+def sentinel(redis_sentinel_run: Topology) -> Topology:
+    """The run's Sentinel deployment, emptied first."""
+    redis_sentinel_run.flush()
+    return redis_sentinel_run
 
 
 @pytest.fixture

@@ -23,6 +23,7 @@ from flask.testing import FlaskClient
 from test_flask import make_app, session_of, sign_in
 
 from logto_rs.flask import FlaskSessionStorage, RedisSessionStorage
+from logto_rs.redis_storage import session_key
 from provider_harness import Provider, complete_sign_in, decode_jwt
 
 EVENT = "http://schemas.openid.net/event/backchannel-logout"
@@ -68,7 +69,7 @@ def id_token_of(app: Flask, client: FlaskClient, store: redis.Redis) -> str:
     """The ID token of a signed-in test client's session (in its cookie, or in Redis)."""
     session = session_of(app, client)
     if "logto_sid" in session:
-        return str(store.get(f"logto:{session['logto_sid']}:idToken").decode())  # type: ignore[union-attr]
+        return str(store.get(session_key("logto:", session["logto_sid"], "idToken")).decode())  # type: ignore[union-attr]
     return str(session["logto_idToken"])
 
 
@@ -355,7 +356,7 @@ def test_the_redis_index_drops_sessions_that_expired(provider: Provider, redis_c
     signed_in(first, redis_client)
     (index,) = redis_client.keys("logto-sessions:*:sub:user-alice")
     (expired,) = redis_client.smembers(index)
-    redis_client.delete(*redis_client.keys(f"logto:{expired.decode()}:*"))  # its keys expired
+    redis_client.delete(*redis_client.keys(session_key("logto:", expired.decode(), "*")))  # its keys expired
     signed_in(second, redis_client)
     assert expired not in redis_client.smembers(index)
     assert len(redis_client.smembers(index)) == 1
@@ -396,21 +397,23 @@ def test_a_logout_between_a_callback_and_its_index_entry_still_ends_the_session(
             assert inspect.isawaitable(result) == (client == "redis.asyncio")
             return await result if inspect.isawaitable(result) else result
 
-        redis_client.set("logto:just-signed-in:idToken", "a token")  # the callback's commit
+        redis_client.set(
+            session_key("logto:", "just-signed-in", "idToken"), "a token"
+        )  # the callback's commit
         claims = {"sub": "user-alice", "sid": "sid-1", "iat": 1_000}
         await done(index.end(LogoutToken(sub="user-alice", sid="sid-1", iat=1_000, exp=1_300)))  # the logout
         await done(index.record(claims, "just-signed-in"))  # then the callback indexes the session
-        assert redis_client.get("logto:just-signed-in:idToken") is None
-        assert redis_client.exists("logto:just-signed-in:ended")
+        assert redis_client.get(session_key("logto:", "just-signed-in", "idToken")) is None
+        assert redis_client.exists(session_key("logto:", "just-signed-in", "ended"))
         # A session that signs in after the logout is indexed as usual.
-        redis_client.set("logto:later:idToken", "a token")
+        redis_client.set(session_key("logto:", "later", "idToken"), "a token")
         await done(index.record({**claims, "iat": 1_001}, "later"))
-        assert redis_client.get("logto:later:idToken") == b"a token"
+        assert redis_client.get(session_key("logto:", "later", "idToken")) == b"a token"
         assert b"later" in redis_client.smembers("logto-sessions:web-app:sid:sid-1")
         # A later logout ends it; one issued before its sign-in leaves it alone.
         assert await done(index.end(LogoutToken(sub="user-alice", sid="sid-1", iat=1_000, exp=1_300))) == 0
         assert await done(index.end(LogoutToken(sub="user-alice", sid="sid-1", iat=1_001, exp=1_300))) == 1
-        assert redis_client.get("logto:later:idToken") is None
+        assert redis_client.get(session_key("logto:", "later", "idToken")) is None
         if isinstance(shared, AsyncRedisClient):
             await shared.aclose()
 

@@ -35,6 +35,7 @@ from logto_rs.flask import (
     authenticated,
     safe_next,
 )
+from logto_rs.redis_storage import session_key
 from provider_harness import Provider, complete_sign_in, deny_sign_in
 
 HOST = "127.0.0.1"
@@ -213,7 +214,7 @@ def test_redis_keeps_tokens_server_side(provider: Provider, redis_client: redis.
     assert set(cookie_session) == {"logto_sid", "logto_signed_in"}  # the id, and when it signed in
     sid = cookie_session["logto_sid"]
     keys = sorted(k.decode() for k in redis_client.keys("logto:*"))
-    assert keys == [f"logto:{sid}:{k}" for k in ("accessTokenMap", "idToken", "refreshToken")]
+    assert keys == [session_key("logto:", sid, k) for k in ("accessTokenMap", "idToken", "refreshToken")]
     assert all(0 < redis_client.ttl(k) <= 3600 for k in keys)
     # Two browsers, two sessions: their keys never mix.
     other = app.test_client()
@@ -222,7 +223,7 @@ def test_redis_keeps_tokens_server_side(provider: Provider, redis_client: redis.
     assert len(redis_client.keys("logto:*")) == 6
     sign_out(client)
     assert sorted(k.decode() for k in redis_client.keys("logto:*")) == sorted(
-        k.decode() for k in redis_client.keys(f"logto:{session_of(app, other)['logto_sid']}:*")
+        k.decode() for k in redis_client.keys(session_key("logto:", session_of(app, other)["logto_sid"], "*"))
     )
     # The emptied session cookie is deleted altogether.
     assert client.get_cookie("session", domain=HOST) is None

@@ -398,6 +398,45 @@ with override_settings(SESSION_ENGINE=SESSION_ENGINE, LOGTO_SESSION_KEYS=LOGTO_S
     store.save()
     assert store.session_key.startswith("v1.") and "an.id.token" not in store.session_key
     assert SessionStore(store.session_key).load() == {"logto_idToken": "an.id.token"}
+    "Redis Cluster": Setup(
+        preamble=WEB_APP_CONFIG + "\nfrom flask import Flask\napp = Flask(__name__)\napp.secret_key = 'k'",
+        replace={'"redis://10.0.0.1:6379"': "cluster_url"},
+        check="""
+from logto_rs.redis_storage import session_key
+with app.test_request_context("/"):
+    logto.storage.set("idToken", "a token")
+    name = session_key("logto:", logto.storage.ids.get(), "idToken")
+assert sessions.get(name) == b"a token"
+""",
+    ),
+    "Redis Cluster (2)": Setup(
+        preamble=WEB_APP_CONFIG,
+        replace={'"redis://10.0.0.1:6379"': "cluster_url"},
+        check="""
+import redis.asyncio.cluster
+client = storage.client()
+assert isinstance(client, redis.asyncio.cluster.RedisCluster)
+await client.set("probe", "1")
+assert await client.get("probe") == b"1"
+await storage.aclose()
+""",
+    ),
+    "Django on a Redis Cluster": Setup(
+        check="""
+from django.utils.module_loading import import_string
+from logto_rs.django.redis_cluster import RedisClusterCache
+assert import_string(CACHES["default"]["BACKEND"]) is RedisClusterCache
+""",
+    ),
+    "Sentinel": Setup(
+        preamble=WEB_APP_CONFIG + "\nfrom flask import Flask\napp = Flask(__name__)\napp.secret_key = 'k'",
+        replace={
+            '[("10.0.0.1", 26379), ("10.0.0.2", 26379), ("10.0.0.3", 26379)]': "sentinel_hosts",
+            '"mymaster"': '"logto"',
+        },
+        check="""
+assert sessions.set("probe", "1") and sessions.get("probe") == b"1"
+assert sentinel.discover_master("logto")
 """,
     ),
     "Porting from the official SDK": Setup(
@@ -502,6 +541,10 @@ def test_readme_snippet(snippet: Snippet, provider: Provider, request: pytest.Fi
     }
     if "redis_url" in setup.preamble + str(setup.replace):
         namespace["redis_url"] = request.getfixturevalue("redis_url")
+    if "cluster_url" in str(setup.replace):
+        namespace["cluster_url"] = request.getfixturevalue("cluster").url
+    if "sentinel_hosts" in str(setup.replace):
+        namespace["sentinel_hosts"] = request.getfixturevalue("sentinel").sentinels
     loop = asyncio.new_event_loop()
     try:
         for part, tree in _program(snippet, setup):

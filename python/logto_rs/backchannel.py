@@ -30,7 +30,8 @@ only then is the token's ``jti`` claimed, so a logout whose sessions could not b
 is accepted when Logto sends it again.
 
 The Redis stores take a synchronous ``redis.Redis`` (Flask, Django) or an asyncio client
-(``redis.asyncio.Redis``, :class:`~logto_rs.redis_storage.AsyncRedisClient`: FastAPI). Their
+(``redis.asyncio.Redis``, :class:`~logto_rs.redis_storage.AsyncRedisClient`: FastAPI), of one
+Redis, a Sentinel's master or a Redis Cluster (each step touches one slot). Their
 logic is written once and returns plain results over the former, awaitables over the latter;
 :class:`BackchannelLogout`'s blocking methods refuse an asyncio store (``LogtoConfigError``),
 its ``_async`` twins await it on the event loop, in no worker thread.
@@ -65,16 +66,24 @@ from .errors import (
     LogtoStorageError,
     LogtoTokenValidationError,
 )
-from .redis_storage import SESSION_KEYS, tombstone
+from .redis_storage import SESSION_KEYS, read_each, session_key, tombstone
 
 if TYPE_CHECKING:
     import redis
     import redis.asyncio
+    import redis.asyncio.cluster
+    import redis.cluster
 
     from .client import LogtoClient
     from .redis_storage import AsyncRedisClient
 
-    RedisClient = Union[redis.Redis, redis.asyncio.Redis, AsyncRedisClient]
+    RedisClient = Union[
+        redis.Redis,
+        redis.cluster.RedisCluster,
+        redis.asyncio.Redis,
+        redis.asyncio.cluster.RedisCluster,
+        AsyncRedisClient,
+    ]
     """A Redis client the stores accept: synchronous, or asyncio (their calls then awaitable)."""
 
 __all__ = [
@@ -239,16 +248,20 @@ class RedisSessionIndex(SessionIndex):
 
     At each callback, ``<index_prefix><app id>:sid:<sid>`` and ``...:sub:<sub>`` get the session
     id (Redis sets expiring with the session; ids whose session has expired are dropped then).
-    A logout writes the tombstone ``<prefix><session id>:ended``, which every later token write
+    A logout writes the tombstone ``<prefix>{<session id>}:ended``, which every later token write
     of the session checks atomically (a refresh in flight cannot re-create it), and deletes the
-    sessions' keys (``<prefix><session id>:<key>``): the next request, on any worker or host, is
+    sessions' keys (``<prefix>{<session id>}:<key>``): the next request, on any worker or host, is
     signed out. It ends only the sessions that signed in up to its ``iat``, and remembers that
     time under the entry (``...:ended``), so a callback committed just before the logout but
     indexed after it is ended when it is indexed.
 
+    On a Redis Cluster every script and transaction-free pipeline touches one key, or one
+    session's keys (one slot): no step needs a multi-slot transaction.
+
     Args:
-        client: The sessions' Redis: a synchronous ``redis.Redis`` (Flask, Django), or an asyncio
-            one (``redis.asyncio.Redis``, :class:`~logto_rs.redis_storage.AsyncRedisClient`:
+        client: The sessions' Redis: a synchronous ``redis.Redis``, ``redis.cluster.RedisCluster``
+            or Sentinel client (Flask, Django), or an asyncio one (``redis.asyncio.Redis``, its
+            cluster or Sentinel client, :class:`~logto_rs.redis_storage.AsyncRedisClient`:
             FastAPI), whose calls are then awaitable.
         app_id: The application's id (one user's sessions of another app are never touched).
         prefix: The sessions' key prefix (the storage's).
@@ -288,7 +301,7 @@ class RedisSessionIndex(SessionIndex):
         if session_id is None:
             return
         names = self._sets(sub if isinstance(sub, str) else None, sid if isinstance(sid, str) else None)
-        ended: Any = (yield self.redis.mget([f"{name}:ended" for name in names])) if names else []
+        ended: Any = (yield read_each(self.redis, [f"{name}:ended" for name in names])) if names else []
         if any(at is not None and session_time(claims) <= int(at) for at in ended):
             # A logout arrived between the callback's commit and this record: end it now.
             yield from self._end_sessions([session_id], [])
@@ -296,7 +309,7 @@ class RedisSessionIndex(SessionIndex):
         dead = []
         for name in names:
             dead.append((yield from self._expired(name)))
-        pipe = self.redis.pipeline()
+        pipe = self.redis.pipeline(transaction=False)
         for name, expired in zip(names, dead):
             if expired:
                 pipe.srem(name, *expired)
@@ -314,7 +327,7 @@ class RedisSessionIndex(SessionIndex):
             return []
         alive: Any = self.redis.pipeline(transaction=False)
         for session_id in ids:
-            alive.exists(*(f"{self.prefix}{session_id}:{key}" for key in SESSION_KEYS))
+            alive.exists(*(session_key(self.prefix, session_id, key) for key in SESSION_KEYS))
         counts = yield alive.execute()
         return [session_id for session_id, count in zip(ids, counts) if not count]
 
@@ -330,7 +343,7 @@ class RedisSessionIndex(SessionIndex):
         if session_id is None:
             return
         sub, sid = claims.get("sub"), claims.get("sid")
-        pipe = self.redis.pipeline()
+        pipe = self.redis.pipeline(transaction=False)
         for name in self._sets(sub if isinstance(sub, str) else None, sid if isinstance(sid, str) else None):
             pipe.srem(name, session_id)
             pipe.hdel(f"{name}:at", session_id)
@@ -357,12 +370,17 @@ class RedisSessionIndex(SessionIndex):
         return len(ids)
 
     def _end_sessions(self, ids: list[str], entries: list[str]) -> Steps[None]:
-        """Tombstone the sessions ``ids``, delete their keys and take them out of ``entries``."""
-        keys = [f"{self.prefix}{session_id}:{key}" for session_id in ids for key in SESSION_KEYS]
-        pipe = self.redis.pipeline()
+        """Tombstone the sessions ``ids``, delete their keys and take them out of ``entries``.
+
+        One pipeline without a transaction (the keys span a cluster's slots). Each session's
+        tombstone is written before its keys are deleted, on the node of both (one slot): from
+        then on, a write in flight is refused.
+        """
+        pipe = self.redis.pipeline(transaction=False)
         for session_id in ids:
             pipe.set(tombstone(self.prefix, session_id), "1", ex=self.ttl)
-        pipe.delete(*keys)
+            for key in SESSION_KEYS:  # one by one: a cluster pipeline sends no multi-key DEL
+                pipe.delete(session_key(self.prefix, session_id, key))
         for entry in entries:
             pipe.srem(entry, *ids)
             pipe.hdel(f"{entry}:at", *ids)
@@ -525,7 +543,7 @@ class RedisRevocations(Revocations):
         return self.redis.eval(LATER_SCRIPT, 1, self.prefix + key, str(at), str(max(1, ttl)))
 
     def _get(self, keys: list[str]) -> Any:
-        return self.redis.mget([self.prefix + key for key in keys])
+        return read_each(self.redis, [self.prefix + key for key in keys])
 
     def __repr__(self) -> str:
         return f"RedisRevocations(prefix={self.prefix!r})"

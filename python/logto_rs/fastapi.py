@@ -245,7 +245,7 @@ class StarletteSessionId:
 class RedisSessionStorage:
     """Tokens in Redis over ``redis.asyncio``; Starlette's cookie session holds a random session id.
 
-    Keys are ``<prefix><session id>:<key>`` and expire ``ttl`` after their last write; signing
+    Keys are ``<prefix>{<session id>}:<key>`` and expire ``ttl`` after their last write; signing
     out deletes them. Several workers and hosts share a session: refreshes take the session's
     lock in Redis, and the session id is rotated after each callback.
 
@@ -263,7 +263,9 @@ class RedisSessionStorage:
         session_key: Key of the session id in the cookie session.
         redis_kwargs: More arguments of ``redis.asyncio.Redis`` (or of ``from_url``). The
             socket timeouts default to :data:`SOCKET_TIMEOUTS`: a stalled Redis then fails the
-            requests that need it with 503 instead of holding them forever.
+            requests that need it with 503 instead of holding them forever. Or ``client_factory``
+            alone: a Redis Cluster's or a Sentinel's asyncio client per event loop
+            (:class:`~logto_rs.redis_storage.AsyncRedisClient`).
 
     """
 
@@ -740,13 +742,14 @@ def _refuse_synchronous_redis(store: Any) -> None:
         return
     try:
         import redis
+        import redis.cluster
     except ImportError:  # pragma: no cover - no redis, no synchronous client either
         return
-    if isinstance(client, redis.Redis):
+    if isinstance(client, (redis.Redis, redis.cluster.RedisCluster)):
         raise LogtoConfigError(
-            f"{type(store).__name__} holds a synchronous redis.Redis, which would block the event "
-            "loop: give it an asyncio client, logto_rs.redis_storage.AsyncRedisClient(url) (with "
-            "socket timeouts) or a redis.asyncio.Redis",
+            f"{type(store).__name__} holds a synchronous redis.Redis client ({type(client).__name__}), "
+            "which would block the event loop: give it an asyncio client, "
+            "logto_rs.redis_storage.AsyncRedisClient(url) (with socket timeouts) or a redis.asyncio.Redis",
             "config.invalid",
         )
 

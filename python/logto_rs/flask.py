@@ -185,7 +185,7 @@ class FlaskSessionId:
 class RedisSessionStorage(RedisStorage):
     """Tokens in Redis (a synchronous ``redis.Redis``); Flask's cookie holds a random session id.
 
-    Keys are ``<prefix><session id>:<key>`` and expire ``ttl`` after their last write; signing
+    Keys are ``<prefix>{<session id>}:<key>`` and expire ``ttl`` after their last write; signing
     out deletes them. Several workers and hosts can share a session: refreshes take the
     session's lock in Redis, and the session id is rotated after each callback.
     """

@@ -58,7 +58,11 @@ DATABASES = {
 if os.environ.get("REDIS_URL"):
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": (
+                "logto_rs.django.redis_cluster.RedisClusterCache"
+                if os.environ.get("REDIS_TOPOLOGY") == "cluster"
+                else "django.core.cache.backends.redis.RedisCache"
+            ),
             "LOCATION": os.environ["REDIS_URL"],
         }
     }

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import os
 
-import redis
 from flask import Flask, jsonify
+from redis_clients import sync_client
 
 from logto_rs import (
     AccessTokenVerifier,
@@ -35,7 +35,7 @@ LogtoClient(config, storage=MemoryStorage()).blocking.signIn("http://127.0.0.1/c
 
 app = Flask(__name__)
 app.secret_key = os.environ["APP_SECRET_KEY"]
-logto = LogtoFlask(app, config, storage=RedisSessionStorage(redis.Redis.from_url(os.environ["REDIS_URL"])))
+logto = LogtoFlask(app, config, storage=RedisSessionStorage(sync_client()))
 
 
 @app.get("/token")

@@ -5,6 +5,7 @@ import os
 from typing import Annotated
 
 from fastapi import Depends, FastAPI
+from redis_clients import async_factory
 from starlette.middleware.sessions import SessionMiddleware
 
 from logto_rs import AccessTokenVerifier, LogtoClient, LogtoConfig
@@ -18,7 +19,7 @@ def app() -> FastAPI:
     config = LogtoConfig(endpoint=endpoint, appId="spa-app", scopes=["read:products"], resources=[API])
     application = FastAPI()
     application.add_middleware(SessionMiddleware, secret_key=os.environ["APP_SECRET_KEY"])
-    logto = LogtoFastAPI(config, storage=RedisSessionStorage(os.environ["REDIS_URL"]))
+    logto = LogtoFastAPI(config, storage=RedisSessionStorage(client_factory=async_factory()))
     logto.init_app(application)
     verifier = AccessTokenVerifier(endpoint, API)
 

@@ -7,7 +7,8 @@ tokens are ordinary session values under ``LOGTO["SESSION_PREFIX"]`` + key.
 comes back, so one session must be refreshed by one worker at a time. logto-rs takes the
 session's ``"refresh"`` lock around each refresh. Here the lock is a key in Django's cache
 (``LOGTO["LOCK_CACHE"]``, default ``"default"``), taken with ``cache.add``, which is atomic on
-Redis (``django.core.cache.backends.redis.RedisCache``), Memcached and the database cache. It
+Redis (``django.core.cache.backends.redis.RedisCache``; on a Redis Cluster,
+:class:`~logto_rs.django.redis_cluster.RedisClusterCache`), Memcached and the database cache. It
 is released by its owner only (a compare-and-delete script on Redis; elsewhere a read and a
 delete). Once it holds the lock, the storage reloads the session's tokens from the session
 store (another worker may have refreshed meanwhile), and before it releases the lock it saves
@@ -36,6 +37,7 @@ from asgiref.sync import sync_to_async
 from django.contrib.sessions.backends import signed_cookies
 from django.contrib.sessions.backends.base import SessionBase, UpdateError
 from django.core.cache import BaseCache, caches
+from django.core.cache.backends.redis import RedisCache
 from django.http import HttpRequest
 
 from ..redis_storage import SESSION_KEYS, UNLOCK_SCRIPT
@@ -83,8 +85,11 @@ def lock_support(alias: Optional[str]) -> tuple[str, str]:
 
 
 def _redis_compare_and_delete(cache: BaseCache, key: str, token: str) -> bool:
-    """Release a lock held in Django's own RedisCache atomically; ``False`` for other caches."""
-    if type(cache).__module__ != "django.core.cache.backends.redis":
+    """Release a lock held in a Django ``RedisCache`` atomically; ``False`` for other caches.
+
+    Subclasses count (:class:`~logto_rs.django.redis_cluster.RedisClusterCache`).
+    """
+    if not isinstance(cache, RedisCache):
         return False
     try:
         backend: Any = cache
