@@ -366,38 +366,6 @@ with serve(app) as url:
     assert alice.get("/me").status_code == 401
 """,
     ),
-    "Encrypted sessions in Flask": Setup(
-        preamble=WEB_APP_CONFIG + SESSION_KEY,
-        check="""
-response = app.test_client().get("/sign-in")
-assert response.status_code == 302, response
-set_cookie = response.headers["Set-Cookie"]
-assert set_cookie.startswith("session=v1.") and "Secure" in set_cookie, set_cookie
-""",
-    ),
-    "Encrypted sessions in FastAPI and Starlette": Setup(
-        preamble=WEB_APP_CONFIG + SESSION_KEY,
-        check="""
-import httpx
-transport = httpx.ASGITransport(app=app)
-async with httpx.AsyncClient(transport=transport, base_url="https://testserver") as browser:
-    response = await browser.get("/sign-in")
-assert response.status_code == 302, response
-set_cookie = response.headers["set-cookie"]
-assert set_cookie.startswith("session=v1.") and "secure" in set_cookie, set_cookie
-""",
-    ),
-    "Encrypted sessions in Django": Setup(
-        preamble=DJANGO + SESSION_KEY,
-        check="""
-from django.test import override_settings
-from logto_rs.sessions.django import SessionStore
-with override_settings(SESSION_ENGINE=SESSION_ENGINE, LOGTO_SESSION_KEYS=LOGTO_SESSION_KEYS):
-    store = SessionStore()
-    store["logto_idToken"] = "an.id.token"
-    store.save()
-    assert store.session_key.startswith("v1.") and "an.id.token" not in store.session_key
-    assert SessionStore(store.session_key).load() == {"logto_idToken": "an.id.token"}
     "Redis Cluster": Setup(
         preamble=WEB_APP_CONFIG + "\nfrom flask import Flask\napp = Flask(__name__)\napp.secret_key = 'k'",
         replace={'"redis://10.0.0.1:6379"': "cluster_url"},
@@ -437,6 +405,40 @@ assert import_string(CACHES["default"]["BACKEND"]) is RedisClusterCache
         check="""
 assert sessions.set("probe", "1") and sessions.get("probe") == b"1"
 assert sentinel.discover_master("logto")
+""",
+    ),
+    "Encrypted sessions in Flask": Setup(
+        preamble=WEB_APP_CONFIG + SESSION_KEY,
+        check="""
+response = app.test_client().get("/sign-in")
+assert response.status_code == 302, response
+set_cookie = response.headers["Set-Cookie"]
+assert set_cookie.startswith("session=v1.") and "Secure" in set_cookie, set_cookie
+""",
+    ),
+    "Encrypted sessions in FastAPI and Starlette": Setup(
+        preamble=WEB_APP_CONFIG + SESSION_KEY,
+        check="""
+import httpx
+transport = httpx.ASGITransport(app=app)
+async with httpx.AsyncClient(transport=transport, base_url="https://testserver") as browser:
+    response = await browser.get("/sign-in")
+assert response.status_code == 302, response
+set_cookie = response.headers["set-cookie"]
+assert set_cookie.startswith("session=v1.") and "secure" in set_cookie, set_cookie
+""",
+    ),
+    "Encrypted sessions in Django": Setup(
+        preamble=DJANGO + SESSION_KEY,
+        check="""
+from django.test import override_settings
+from logto_rs.sessions.django import SessionStore
+with override_settings(SESSION_ENGINE=SESSION_ENGINE, LOGTO_SESSION_KEYS=LOGTO_SESSION_KEYS):
+    store = SessionStore()
+    store["logto_idToken"] = "an.id.token"
+    store.save()
+    assert store.session_key.startswith("v1.") and "an.id.token" not in store.session_key
+    assert SessionStore(store.session_key).load() == {"logto_idToken": "an.id.token"}
 """,
     ),
     "Porting from the official SDK": Setup(
