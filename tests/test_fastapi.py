@@ -67,8 +67,8 @@ def test_the_demo_sign_in_claims_api_organizations_sign_out(
     provider: Provider, demo: str, storage: Optional[RedisSessionStorage], redis_url: str
 ) -> None:
     anonymous = httpx.get(demo + "/protected/userinfo?tab=1", headers={"Accept": "text/html"})
-    assert anonymous.status_code == 303
-    assert anonymous.headers["Location"] == demo + "/sign-in?next=%2Fprotected%2Fuserinfo%3Ftab%3D1"
+    assert anonymous.status_code == 302
+    assert anonymous.headers["Location"] == "/sign-in?next=%2Fprotected%2Fuserinfo%3Ftab%3D1"
 
     browser = sign_in(demo, next_path="/protected/userinfo?tab=1")
     assert "You are signed out" in httpx.get(demo + "/").text  # another browser
@@ -98,7 +98,7 @@ def test_the_demo_sign_in_claims_api_organizations_sign_out(
     assert end_session.startswith(provider.issuer + "/session/end?")
     assert parse_qs(urlsplit(end_session).query)["post_logout_redirect_uri"] == [demo + "/"]
     assert "You are signed out" in browser.get("/").text
-    assert browser.get("/protected/api").status_code == 303
+    assert browser.get("/protected/api").status_code == 302
     if storage is not None:
         assert not redis.Redis.from_url(redis_url).keys(storage.prefix + "*")
 
@@ -217,14 +217,14 @@ def test_dependencies_answer_401_or_redirect_and_give_tokens(app_url: str) -> No
         {"detail": "Not authenticated"},
     )
     page = anonymous.get("/me/page", params={"q": "1"})
-    assert page.status_code == 303
-    assert page.headers["Location"] == app_url + "/sign-in?next=%2Fme%2Fpage%3Fq%3D1"
+    assert page.status_code == 302
+    assert page.headers["Location"] == "/sign-in?next=%2Fme%2Fpage%3Fq%3D1"
     assert anonymous.get("/token").status_code == 401
     assert anonymous.get("/orgs/org-acme/token").status_code == 401
     assert anonymous.get("/plain/token").json() == {"token": None}
     assert anonymous.get("/raise", headers={"Accept": "application/json"}).status_code == 401
     raised = anonymous.get("/raise", headers={"Accept": "text/html"})
-    assert raised.status_code == 303 and raised.headers["Location"].startswith(app_url + "/sign-in?next=")
+    assert raised.status_code == 302 and raised.headers["Location"].startswith("/sign-in?next=")
 
     browser = sign_in(app_url)
     assert browser.get("/me").json() == {"sub": "user-alice"}
@@ -241,7 +241,7 @@ def test_a_routes_client_calls_the_account_api_as_its_user(app_url: str) -> None
 def test_a_revoked_grant_inside_any_route_is_401_or_a_redirect_never_500(
     provider: Provider, app_url: str
 ) -> None:
-    for accept, expected in (("application/json", 401), ("text/html", 303)):
+    for accept, expected in (("application/json", 401), ("text/html", 302)):
         browser = sign_in(app_url)
         assert browser.get("/plain/token").status_code == 200
         revoked = httpx.post(
@@ -319,7 +319,7 @@ def test_behind_a_proxy_the_urls_follow_the_forwarded_scheme(provider: Provider)
         location = browser.get("/sign-in").headers["Location"]
         assert parse_qs(urlsplit(location).query)["redirect_uri"] == [f"https://127.0.0.1:{port}/callback"]
         page = browser.get("/me/page")
-        assert page.headers["Location"].startswith(f"https://127.0.0.1:{port}/sign-in?next=")
+        assert page.headers["Location"].startswith("/sign-in?next=")
 
 
 def test_a_configured_redirect_uri(provider: Provider) -> None:

@@ -65,7 +65,8 @@ from .errors import (
     LogtoStorageError,
     LogtoTokenValidationError,
 )
-from .redis_storage import SESSION_KEYS, tombstone
+from .redis_storage import tombstone
+from .storage import SESSION_KEYS
 
 if TYPE_CHECKING:
     import redis

@@ -38,8 +38,8 @@ from django.core import signing
 from django.core.cache import BaseCache, caches
 from django.http import HttpRequest
 
-from ..redis_storage import SESSION_KEYS, UNLOCK_SCRIPT
-from ..storage import LockingStorage
+from ..redis_storage import UNLOCK_SCRIPT
+from ..storage import SESSION_KEYS, LockingStorage
 from . import conf
 
 __all__ = ["AsyncDjangoSessionStorage", "DjangoSessionStorage", "LogtoSessionTooLargeWarning", "lock_support"]
