@@ -228,7 +228,7 @@ def test_a_failed_callback_renders_the_error_page(
     assert b'id="logto-error-code"' in response.content
     denied = deny_sign_in(browser.get("/auth/sign-in/")["Location"], CALLBACK)
     response = browser.get(denied)
-    assert response.status_code == 400 and b"access_denied" in response.content
+    assert response.status_code == 400 and b"callback.authorization_error" in response.content
     # A failing provider: 502.
     to_provider = browser.get("/auth/sign-in/")
     callback = complete_sign_in(to_provider["Location"], CALLBACK)
@@ -255,8 +255,8 @@ def test_sign_out_is_a_csrf_protected_post(provider: Provider, logto: dict[str, 
     assert page.status_code == 200 and b'name="csrfmiddlewaretoken"' in page.content
     token = browser.cookies[settings.CSRF_COOKIE_NAME].value
     provider.reset()
-    response = browser.post("/auth/sign-out/", {"csrfmiddlewaretoken": token})
-    assert response.status_code == 302
+    response = browser.post("/auth/sign-out/", {"csrfmiddlewaretoken": token}, HTTP_ORIGIN="http://testserver")
+    assert response.status_code == 303
     assert response["Location"].startswith(provider.issuer + "/session/end?")
     assert "post_logout_redirect_uri=http%3A%2F%2Ftestserver%2F" in response["Location"]
     assert provider.requests(path="/oidc/token/revocation")

@@ -341,6 +341,7 @@ class WebFlows:
         try:
             target = yield client.handleSignInCallback(self.received_callback_url(request))
         except LogtoException as error:
+            logger.warning("sign-in callback failed: %s", callback_error_page(error)[2])
             return self.callback_error(error)
         if signed_in is not None:
             refused = signed_in()
@@ -418,9 +419,8 @@ class WebFlows:
         )
 
     def callback_error(self, error: LogtoException) -> WebResponse:
-        """The page of a failed callback (see :func:`callback_error_page`); the error is logged by code."""
+        """The page of a failed callback (see :func:`callback_error_page`)."""
         status, message, code = callback_error_page(error)
-        logger.warning("sign-in callback failed: %s", code)
         return WebResponse.html(
             "<!doctype html><title>Sign-in failed</title><h1>Sign-in failed</h1>"
             f'<p>{message}</p><p><code id="logto-error-code">{code}</code></p>'

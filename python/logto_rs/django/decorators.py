@@ -13,9 +13,10 @@ from typing import Any, Callable, Optional, TypeVar, cast
 from asgiref.sync import sync_to_async
 from django.http import HttpRequest, HttpResponse
 
+from .._steps import drive_blocking
 from ..errors import LogtoInvalidGrantError, LogtoNotAuthenticatedError
 from . import get_client
-from ._http import unauthenticated
+from ._http import flows, unauthenticated
 
 __all__ = ["logto_required"]
 
@@ -26,14 +27,15 @@ def _admit(
     request: HttpRequest, fetch_user_info: bool, should_redirect: Optional[bool]
 ) -> Optional[HttpResponse]:
     client = get_client(request)
-    try:
-        if not client._signed_in():
-            return unauthenticated(request, should_redirect)
-        request.logto_claims = client.getIdTokenClaims()
-        if fetch_user_info:
-            request.logto_user = client.fetchUserInfo()
-    except (LogtoInvalidGrantError, LogtoNotAuthenticatedError):
+    claims = drive_blocking(flows().user(client))
+    if claims is None:
         return unauthenticated(request, should_redirect)
+    request.logto_claims = claims
+    if fetch_user_info:
+        try:
+            request.logto_user = client.fetchUserInfo()
+        except (LogtoInvalidGrantError, LogtoNotAuthenticatedError):
+            return unauthenticated(request, should_redirect)
     return None
 
 

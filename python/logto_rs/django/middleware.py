@@ -14,33 +14,28 @@ for a browser navigating, else JSON 401; the Django login ends with the Logto se
 from __future__ import annotations
 
 import logging
-import warnings
 from typing import Any, Callable, Optional
 
 from django.apps import apps
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from django.utils.functional import SimpleLazyObject
 
+from .._flows import OUTAGE, is_outage
+from .._sessions import LogtoInsecureCookieWarning, check_cookie_security
 from ..errors import (
+    LogtoException,
     LogtoInvalidGrantError,
-    LogtoNetworkError,
     LogtoNotAuthenticatedError,
-    LogtoResponseError,
     LogtoStorageError,
 )
-from ..web import insecure_cookie_message, is_refusal
 from . import get_client
-from ._http import unauthenticated
+from ._http import outage, unauthenticated
 from .backchannel import backchannel
 
 __all__ = ["LogtoInsecureCookieWarning", "LogtoMiddleware", "claims_of", "end_session", "storage_unavailable"]
 
 logger = logging.getLogger("logto_rs.django")
-
-
-class LogtoInsecureCookieWarning(UserWarning):
-    """The session cookie is not ``Secure`` on a host other than loopback."""
 
 
 def claims_of(request: HttpRequest) -> Any:
@@ -59,7 +54,7 @@ def claims_of(request: HttpRequest) -> Any:
             return client.getIdTokenClaims()
     except (LogtoInvalidGrantError, LogtoNotAuthenticatedError):
         pass
-    except (LogtoNetworkError, LogtoResponseError):
+    except OUTAGE:
         return None  # Logto out of reach: not signed in for this request, signed out of nothing
     end_session(request)
     return None
@@ -77,8 +72,7 @@ def end_session(request: HttpRequest) -> None:
 
 def storage_unavailable(error: LogtoStorageError) -> HttpResponse:
     """503 with ``Retry-After``: the session store (or the records of ended sessions) is out of reach."""
-    logger.warning("the session store failed: %s", error.code)
-    return JsonResponse({"error": "temporarily_unavailable"}, status=503, headers={"Retry-After": "5"})
+    return outage(error)
 
 
 class LogtoMiddleware:
@@ -115,20 +109,21 @@ class LogtoMiddleware:
         if self._cookie_checked:
             return
         self._cookie_checked = True
-        message = insecure_cookie_message(request.get_host())
-        if settings.SESSION_COOKIE_SECURE or message is None:
-            return
-        message += " (Django: SESSION_COOKIE_SECURE = True)"
-        logger.warning(message)
-        warnings.warn(message, LogtoInsecureCookieWarning, stacklevel=2)
+        check_cookie_security(
+            request.get_host(),
+            bool(settings.SESSION_COOKIE_SECURE),
+            "Django: SESSION_COOKIE_SECURE = True",
+            logger,
+        )
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> Optional[HttpResponse]:
         """Answer a view whose Logto session ended (a redirect to sign in, or JSON 401).
 
-        A session store out of reach is answered 503, never 500.
+        An outage (Logto or the session store out of reach) is answered 503 with
+        ``Retry-After``, never 500.
         """
-        if isinstance(exception, LogtoStorageError) and not is_refusal(exception):
-            return storage_unavailable(exception)
+        if isinstance(exception, LogtoException) and is_outage(exception):
+            return outage(exception)
         if not isinstance(exception, (LogtoInvalidGrantError, LogtoNotAuthenticatedError)):
             return None
         logger.info("session ended in a view: %s", exception.code)
