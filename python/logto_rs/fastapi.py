@@ -590,7 +590,7 @@ class LogtoFastAPI:
 
     # -- dependencies -------------------------------------------------------------------------
 
-    async def _signed_in(self, request: Request, redirect: bool) -> LogtoClient:
+    async def _signed_in(self, request: Request, redirect: Optional[bool]) -> LogtoClient:
         setattr(request.state, REDIRECT_STATE, redirect)
         client = await self._view(request)
         try:
@@ -600,21 +600,22 @@ class LogtoFastAPI:
             pass
         raise self.unauthenticated(request, redirect)
 
-    def claims(self, *, redirect: bool = False) -> Callable[[Request], Awaitable[IdTokenClaims]]:
+    def claims(self, *, redirect: Optional[bool] = None) -> Callable[[Request], Awaitable[IdTokenClaims]]:
         """A dependency giving the signed-in user's ID token claims.
 
         Args:
-            redirect: Send an anonymous user to sign in (and back) with a redirect, instead of
-                401 ``{"detail": "Not authenticated"}``.
+            redirect: ``True`` sends every anonymous request to sign in (and back), ``False``
+                answers it 401 ``{"detail": "Not authenticated"}``; by default a browser
+                navigating (``GET`` accepting HTML) is redirected and anyone else gets 401.
 
         """
         return self._user(redirect, fetch_user_info=False)
 
-    def userinfo(self, *, redirect: bool = False) -> Callable[[Request], Awaitable[UserInfoResponse]]:
+    def userinfo(self, *, redirect: Optional[bool] = None) -> Callable[[Request], Awaitable[UserInfoResponse]]:
         """A dependency giving the signed-in user's userinfo, fetched from Logto at each request."""
         return self._user(redirect, fetch_user_info=True)
 
-    def _user(self, redirect: bool, *, fetch_user_info: bool) -> Callable[[Request], Awaitable[Any]]:
+    def _user(self, redirect: Optional[bool], *, fetch_user_info: bool) -> Callable[[Request], Awaitable[Any]]:
         async def signed_in_user(request: Request) -> Any:
             setattr(request.state, REDIRECT_STATE, redirect)
             client = await self._view(request)
@@ -647,7 +648,7 @@ class LogtoFastAPI:
         return logto_context
 
     def access_token(
-        self, resource: str = "", *, redirect: bool = False
+        self, resource: str = "", *, redirect: Optional[bool] = None
     ) -> Callable[[Request], Awaitable[str]]:
         """A dependency giving the signed-in user's access token for ``resource`` (refreshed when due)."""
 
@@ -668,7 +669,7 @@ class LogtoFastAPI:
         organization_id: Optional[str] = None,
         *,
         path_param: str = "organization_id",
-        redirect: bool = False,
+        redirect: Optional[bool] = None,
     ) -> Callable[[Request], Awaitable[str]]:
         """A dependency giving the signed-in user's organization token.
 
@@ -676,7 +677,8 @@ class LogtoFastAPI:
             organization_id: The organization; by default the route's path parameter
                 ``path_param`` (``/orgs/{organization_id}/...``).
             path_param: The path parameter naming the organization.
-            redirect: Send an anonymous user to sign in instead of answering 401.
+            redirect: Send an anonymous user to sign in (``True``) or answer 401 (``False``); by
+                default a browser navigating is redirected.
 
         A refusal by Logto (not a member: ``LogtoOAuthError``) propagates to your handlers.
         """

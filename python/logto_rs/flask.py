@@ -469,7 +469,7 @@ def _extension() -> LogtoFlask:
 
 
 def authenticated(
-    shouldRedirect: bool = False,  # noqa: N803
+    shouldRedirect: Optional[bool] = None,  # noqa: N803
     fetchUserInfo: bool = False,  # noqa: N803
 ) -> Callable[[View], View]:
     """Protect a view: only signed-in users reach it, with their claims in ``g.user``.
@@ -477,8 +477,9 @@ def authenticated(
     The official SDK's decorator, with its camelCase arguments.
 
     Args:
-        shouldRedirect: Redirect an anonymous user to sign in (and back), instead of answering
-            JSON 401 ``{"error": "Not authenticated"}``.
+        shouldRedirect: ``True`` redirects every anonymous request to sign in (and back),
+            ``False`` answers it JSON 401 ``{"error": "Not authenticated"}``; by default a
+            browser navigating (``GET`` accepting HTML) is redirected and anyone else gets 401.
         fetchUserInfo: Put the userinfo (``UserInfoResponse``) in ``g.user`` instead of the ID
             token claims (``IdTokenClaims``).
 

@@ -1,0 +1,299 @@
+"""The same browser journeys over Flask, FastAPI and Django, with the same expected answers.
+
+Each site is served on 127.0.0.1 by a real server in this process (werkzeug's threaded WSGI
+server for Flask and Django, uvicorn for FastAPI) against the development provider, and driven
+by one httpx browser per user: sign-in and ``next``, the sign-up route, CSRF-safe sign-out, the
+callback error page, an ended session, a provider outage and back-channel logout.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Optional
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import httpx
+import pytest
+from fastapi import Depends, FastAPI
+from fastapi_server import serve as serve_asgi
+from flask import Flask, g
+from starlette.middleware.sessions import SessionMiddleware
+from werkzeug.serving import make_server
+
+import django_site
+from logto_rs import IdTokenClaims, LogtoConfig, UserInfoResponse, UserInfoScope
+from logto_rs.fastapi import LogtoFastAPI
+from logto_rs.flask import LogtoFlask, authenticated
+from provider_harness import Provider, complete_sign_in, free_port
+
+django_site.setup()
+
+from django.core.handlers.wsgi import WSGIHandler  # noqa: E402
+from django.test import override_settings  # noqa: E402
+
+FRAMEWORKS = ["flask", "fastapi", "django"]
+EVENT = "http://schemas.openid.net/event/backchannel-logout"
+HOSTILE = "Your account is locked. Call +1-555-0100 <script>alert(1)</script>"
+
+
+@dataclass
+class Site:
+    """A served site: its base URL and the paths of its routes and protected views."""
+
+    url: str
+    sign_in: str
+    sign_up: str
+    callback: str
+    sign_out: str
+    backchannel: str
+    protected: str
+    userinfo: str
+
+    def browser(self) -> httpx.Client:
+        return httpx.Client(base_url=self.url, follow_redirects=False, timeout=30)
+
+    def sign_in_as(self, browser: httpx.Client, next_path: Optional[str] = None, username: str = "alice") -> str:
+        """The round trip through the site and the provider; returns where the callback sends the user."""
+        to_provider = browser.get(self.sign_in, params={"next": next_path} if next_path else None)
+        assert to_provider.status_code == 302, to_provider.text
+        back = browser.get(complete_sign_in(to_provider.headers["Location"], self.url + self.callback, username=username))
+        assert back.status_code == 302, back.text
+        return back.headers["Location"]
+
+    def sign_out_of(self, browser: httpx.Client, origin: Optional[str]) -> httpx.Response:
+        """A POST from the sign-out page's form (with Django's CSRF token), from ``origin``."""
+        page = browser.get(self.sign_out)
+        assert page.status_code == 200 and 'method="post"' in page.text
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text)
+        headers = {"Origin": origin} if origin else {}
+        form = {"csrfmiddlewaretoken": token.group(1)} if token else {}
+        return browser.post(self.sign_out, data=form, headers=headers)
+
+
+@contextmanager
+def serve_wsgi(app: Any) -> Iterator[str]:
+    """``app`` served by werkzeug's threaded server in a background thread; yields the base URL."""
+    port = free_port()
+    server = make_server("127.0.0.1", port, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.shutdown()
+        thread.join(timeout=20)
+
+
+def config(provider: Provider) -> LogtoConfig:
+    return LogtoConfig(
+        endpoint=provider.endpoint,
+        appId="web-app",
+        appSecret="web-app-secret",
+        scopes=[UserInfoScope.email, UserInfoScope.custom_data],
+    )
+
+
+def flask_app(provider: Provider) -> Flask:
+    app = Flask(__name__)
+    app.secret_key = "conformance-secret"
+    LogtoFlask(app, config(provider))
+
+    @app.route("/protected")
+    @authenticated()
+    def protected() -> dict[str, Any]:
+        return {"sub": g.user.sub}
+
+    @app.route("/userinfo")
+    @authenticated(fetchUserInfo=True)
+    def userinfo() -> dict[str, Any]:
+        return {"sub": g.user.sub}
+
+    return app
+
+
+def fastapi_app(provider: Provider) -> FastAPI:
+    app = FastAPI()
+    app.add_middleware(SessionMiddleware, secret_key="conformance-secret")
+    logto = LogtoFastAPI(config(provider))
+    logto.init_app(app)
+
+    @app.get("/protected")
+    async def protected(user: IdTokenClaims = Depends(logto.claims())) -> dict[str, Any]:  # noqa: B008
+        return {"sub": user.sub}
+
+    @app.get("/userinfo")
+    async def userinfo(user: UserInfoResponse = Depends(logto.userinfo())) -> dict[str, Any]:  # noqa: B008
+        return {"sub": user.sub}
+
+    return app
+
+
+PATHS = {
+    "flask": ("/sign-in", "/sign-up", "/callback", "/sign-out", "/backchannel-logout", "/protected", "/userinfo"),
+    "django": (
+        "/auth/sign-in/",
+        "/auth/sign-up/",
+        "/auth/callback/",
+        "/auth/sign-out/",
+        "/auth/backchannel-logout/",
+        "/claims/",
+        "/claims-async/",
+    ),
+}
+PATHS["fastapi"] = PATHS["flask"]
+
+
+@contextmanager
+def served(framework: str, provider: Provider) -> Iterator[str]:
+    if framework == "flask":
+        with serve_wsgi(flask_app(provider)) as url:
+            yield url
+    elif framework == "fastapi":
+        with serve_asgi(fastapi_app(provider)) as url:
+            yield url
+    else:
+        from django.conf import settings
+
+        values = {**settings.LOGTO, "ENDPOINT": provider.endpoint, "APP_ID": "web-app", "APP_SECRET": "web-app-secret"}
+        with override_settings(LOGTO=values), serve_wsgi(WSGIHandler()) as url:
+            yield url
+
+
+@pytest.fixture(params=FRAMEWORKS)
+def site(request: pytest.FixtureRequest, provider: Provider) -> Iterator[Site]:
+    with served(request.param, provider) as url:
+        paths = PATHS[request.param]
+        provider.add_redirect_uris("web-app", [url + paths[2]], [url + "/"])
+        yield Site(url, *paths)
+
+
+def state_of(authorization_url: str) -> str:
+    return parse_qs(urlsplit(authorization_url).query)["state"][0]
+
+
+def logout_token(provider: Provider, sub: str) -> str:
+    payload = {
+        "iss": provider.issuer,
+        "aud": "web-app",
+        "iat": int(time.time()),
+        "jti": uuid.uuid4().hex,
+        "events": {EVENT: {}},
+        "sub": sub,
+    }
+    return provider.sign_jwt(payload, {"typ": "logout+jwt"}, "provider")
+
+
+def test_an_anonymous_request_is_redirected_when_navigating_else_401(site: Site) -> None:
+    browser = site.browser()
+    page = browser.get(site.protected + "?tab=1", headers={"Accept": "text/html"})
+    assert page.status_code == 302
+    assert page.headers["Location"] == f"{site.sign_in}?{urlencode({'next': site.protected + '?tab=1'})}"
+    api = browser.get(site.protected, headers={"Accept": "application/json"})
+    assert api.status_code == 401
+    assert "Not authenticated" in api.text
+
+
+@pytest.mark.parametrize(
+    ("target", "kept"),
+    [
+        ("/protected?tab=1", True),
+        ("https://evil.example/", False),
+        ("//evil.example/path", False),
+        ("/\\evil.example", False),
+        ("javascript:alert(1)", False),
+    ],
+)
+def test_sign_in_returns_to_next_only_on_the_same_origin(site: Site, target: str, kept: bool) -> None:
+    browser = site.browser()
+    assert site.sign_in_as(browser, target) == (target if kept else "/")
+    assert browser.get(site.protected).json() == {"sub": "user-alice"}
+
+
+def test_next_may_be_an_absolute_url_of_the_site_itself(site: Site) -> None:
+    target = site.url + site.protected
+    assert site.sign_in_as(site.browser(), target) == target
+
+
+def test_the_sign_up_route_opens_logtos_sign_up_screen(site: Site) -> None:
+    browser = site.browser()
+    to_provider = browser.get(site.sign_up, params={"next": site.protected})
+    assert to_provider.status_code == 302
+    assert parse_qs(urlsplit(to_provider.headers["Location"]).query)["interaction_mode"] == ["signUp"]
+    callback = complete_sign_in(to_provider.headers["Location"], site.url + site.callback)
+    back = browser.get(callback)
+    assert back.status_code == 302 and back.headers["Location"] == site.protected
+    assert browser.get(site.protected).json() == {"sub": "user-alice"}
+
+
+def test_only_a_same_origin_post_signs_out(provider: Provider, site: Site) -> None:
+    browser = site.browser()
+    site.sign_in_as(browser)
+    assert site.sign_out_of(browser, "https://evil.example").status_code == 403
+    assert site.sign_out_of(browser, None).status_code == 403
+    assert browser.get(site.protected).json() == {"sub": "user-alice"}
+    provider.reset()
+    out = site.sign_out_of(browser, site.url)
+    assert out.status_code == 303
+    end_session = out.headers["Location"]
+    assert end_session.startswith(provider.issuer + "/session/end?")
+    assert parse_qs(urlsplit(end_session).query)["post_logout_redirect_uri"] == [site.url + "/"]
+    assert provider.requests(path="/oidc/token/revocation")
+    assert browser.get(site.protected, headers={"Accept": "application/json"}).status_code == 401
+
+
+def test_the_callback_error_page_shows_fixed_words_and_the_code(provider: Provider, site: Site) -> None:
+    browser = site.browser()
+    state = state_of(browser.get(site.sign_in).headers["Location"])
+    hostile = {"error": "access_denied", "error_description": HOSTILE, "state": state, "iss": provider.issuer}
+    query = urlencode(hostile)
+    page = browser.get(f"{site.callback}?{query}")
+    assert page.status_code == 400
+    assert "callback.authorization_error" in page.text
+    assert "555" not in page.text and "locked" not in page.text and "<script>" not in page.text
+    forged = browser.get(f"{site.callback}?code=x&state=forged&error_description=locked")
+    assert forged.status_code == 400 and "locked" not in forged.text
+    # A failing provider: 502, in the same fixed words.
+    to_provider = browser.get(site.sign_in).headers["Location"]
+    callback = complete_sign_in(to_provider, site.url + site.callback)
+    provider.fault("token", "status500")
+    failed = browser.get(callback)
+    assert failed.status_code == 502 and "Logto could not complete the sign-in" in failed.text
+
+
+def test_a_copied_cookie_of_a_signed_out_session_is_signed_out(site: Site) -> None:
+    browser = site.browser()
+    site.sign_in_as(browser)
+    copy = httpx.Cookies(browser.cookies)
+    assert site.sign_out_of(browser, site.url).status_code == 303
+    with httpx.Client(base_url=site.url, cookies=copy, follow_redirects=False) as replay:
+        assert replay.get(site.protected, headers={"Accept": "application/json"}).status_code == 401
+
+
+def test_a_provider_outage_is_503_with_retry_after(provider: Provider, site: Site) -> None:
+    browser = site.browser()
+    site.sign_in_as(browser)
+    provider.fault("userinfo", "status500", times=1)
+    down = browser.get(site.userinfo)
+    assert down.status_code == 503, down.text
+    assert down.headers["Retry-After"] == "5"
+    assert browser.get(site.userinfo).json()["sub"] == "user-alice"  # back with the provider
+
+
+def test_a_back_channel_logout_ends_the_users_sessions(provider: Provider, site: Site) -> None:
+    alice, bob = site.browser(), site.browser()
+    site.sign_in_as(alice)
+    site.sign_in_as(bob, username="bob")
+    refused = alice.post(site.backchannel, data={"logout_token": "not-a-token"})
+    assert refused.status_code == 400 and refused.headers["Cache-Control"] == "no-store"
+    done = httpx.post(site.url + site.backchannel, data={"logout_token": logout_token(provider, "user-alice")})
+    assert done.status_code == 200 and done.json() == {}
+    assert alice.get(site.protected, headers={"Accept": "application/json"}).status_code == 401
+    assert bob.get(site.protected).json() == {"sub": "user-bob"}
+
+
