@@ -58,11 +58,14 @@ class Site:
     def browser(self) -> httpx.Client:
         return httpx.Client(base_url=self.url, follow_redirects=False, timeout=30)
 
-    def sign_in_as(self, browser: httpx.Client, next_path: Optional[str] = None, username: str = "alice") -> str:
+    def sign_in_as(
+        self, browser: httpx.Client, next_path: Optional[str] = None, username: str = "alice"
+    ) -> str:
         """The round trip through the site and the provider; returns where the callback sends the user."""
         to_provider = browser.get(self.sign_in, params={"next": next_path} if next_path else None)
         assert to_provider.status_code == 302, to_provider.text
-        back = browser.get(complete_sign_in(to_provider.headers["Location"], self.url + self.callback, username=username))
+        location = to_provider.headers["Location"]
+        back = browser.get(complete_sign_in(location, self.url + self.callback, username=username))
         assert back.status_code == 302, back.text
         return back.headers["Location"]
 
@@ -135,7 +138,15 @@ def fastapi_app(provider: Provider) -> FastAPI:
 
 
 PATHS = {
-    "flask": ("/sign-in", "/sign-up", "/callback", "/sign-out", "/backchannel-logout", "/protected", "/userinfo"),
+    "flask": (
+        "/sign-in",
+        "/sign-up",
+        "/callback",
+        "/sign-out",
+        "/backchannel-logout",
+        "/protected",
+        "/userinfo",
+    ),
     "django": (
         "/auth/sign-in/",
         "/auth/sign-up/",
@@ -160,7 +171,8 @@ def served(framework: str, provider: Provider) -> Iterator[str]:
     else:
         from django.conf import settings
 
-        values = {**settings.LOGTO, "ENDPOINT": provider.endpoint, "APP_ID": "web-app", "APP_SECRET": "web-app-secret"}
+        app = {"ENDPOINT": provider.endpoint, "APP_ID": "web-app", "APP_SECRET": "web-app-secret"}
+        values = {**settings.LOGTO, **app}
         with override_settings(LOGTO=values), serve_wsgi(WSGIHandler()) as url:
             yield url
 
@@ -291,9 +303,8 @@ def test_a_back_channel_logout_ends_the_users_sessions(provider: Provider, site:
     site.sign_in_as(bob, username="bob")
     refused = alice.post(site.backchannel, data={"logout_token": "not-a-token"})
     assert refused.status_code == 400 and refused.headers["Cache-Control"] == "no-store"
-    done = httpx.post(site.url + site.backchannel, data={"logout_token": logout_token(provider, "user-alice")})
+    token = logout_token(provider, "user-alice")
+    done = httpx.post(site.url + site.backchannel, data={"logout_token": token})
     assert done.status_code == 200 and done.json() == {}
     assert alice.get(site.protected, headers={"Accept": "application/json"}).status_code == 401
     assert bob.get(site.protected).json() == {"sub": "user-bob"}
-
-

@@ -255,7 +255,9 @@ def test_sign_out_is_a_csrf_protected_post(provider: Provider, logto: dict[str, 
     assert page.status_code == 200 and b'name="csrfmiddlewaretoken"' in page.content
     token = browser.cookies[settings.CSRF_COOKIE_NAME].value
     provider.reset()
-    response = browser.post("/auth/sign-out/", {"csrfmiddlewaretoken": token}, HTTP_ORIGIN="http://testserver")
+    response = browser.post(
+        "/auth/sign-out/", {"csrfmiddlewaretoken": token}, HTTP_ORIGIN="http://testserver"
+    )
     assert response.status_code == 303
     assert response["Location"].startswith(provider.issuer + "/session/end?")
     assert "post_logout_redirect_uri=http%3A%2F%2Ftestserver%2F" in response["Location"]

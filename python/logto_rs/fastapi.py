@@ -611,11 +611,15 @@ class LogtoFastAPI:
         """
         return self._user(redirect, fetch_user_info=False)
 
-    def userinfo(self, *, redirect: Optional[bool] = None) -> Callable[[Request], Awaitable[UserInfoResponse]]:
+    def userinfo(
+        self, *, redirect: Optional[bool] = None
+    ) -> Callable[[Request], Awaitable[UserInfoResponse]]:
         """A dependency giving the signed-in user's userinfo, fetched from Logto at each request."""
         return self._user(redirect, fetch_user_info=True)
 
-    def _user(self, redirect: Optional[bool], *, fetch_user_info: bool) -> Callable[[Request], Awaitable[Any]]:
+    def _user(
+        self, redirect: Optional[bool], *, fetch_user_info: bool
+    ) -> Callable[[Request], Awaitable[Any]]:
         async def signed_in_user(request: Request) -> Any:
             setattr(request.state, REDIRECT_STATE, redirect)
             client = await self._view(request)
