@@ -706,22 +706,7 @@ impl LogtoClient {
             .ok_or(Error::NotAuthenticated(
                 "no access token or refresh token is stored",
             ))?;
-        let metadata = self.provider_metadata().await?;
-        let endpoint = metadata
-            .userinfo_endpoint
-            .as_deref()
-            .ok_or_else(|| Error::UnexpectedResponse {
-                endpoint: Endpoint::Discovery,
-                status: 200,
-                reason: "the provider has no userinfo_endpoint".into(),
-            })?;
-        let info: Map<String, Value> = self
-            .inner
-            .http
-            .get_json_bearer(Endpoint::UserInfo, endpoint, token.secret())
-            .await?;
-        check_subject(&info, &id_claims)?;
-        Ok(info)
+        self.request_user_info(&token, &id_claims).await
     }
 
     /// Removes every cached access token (the refresh token stays).

@@ -34,6 +34,8 @@ pub mod api;
 pub mod callback;
 pub mod client;
 pub mod config;
+// The signed-in user's context in one call (`getContext`).
+pub mod context;
 pub mod device;
 pub mod discovery;
 pub mod error;

@@ -186,6 +186,13 @@ assert info.sub == "user-alice" and info.organizations
 assert not client.isAuthenticated()
 """,
     ),
+    "Everything at once: getContext": Setup(
+        preamble=SIGNED_IN,
+        check="""
+assert user == "user-alice" and products_token == token
+assert org_tokens["org-acme"] == org_token and set(org_tokens) == set(context.claims.organizations)
+""",
+    ),
     "Scripts and CLIs": Setup(
         preamble="""
 import tempfile, threading

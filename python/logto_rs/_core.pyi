@@ -95,6 +95,24 @@ class CoreClient:
         self, storage: Any, resource: str, organization_id: Optional[str] = None, verify: bool = False
     ) -> Operation: ...
     def fetch_user_info(self, storage: Any) -> Operation: ...
+    def cached_context(
+        self,
+        stored_map: Optional[str],
+        organization_ids: list[str],
+        access_tokens: bool,
+        organization_tokens: bool,
+    ) -> Optional[tuple[list[tuple[str, str]], list[tuple[str, str]]]]:
+        """The context's ``(access, organization)`` tokens fresh in ``stored_map``, or ``None``."""
+    def get_context(
+        self,
+        storage: Any,
+        snapshot: Optional[tuple[Optional[str], Optional[str]]],
+        *,
+        fetch_user_info: bool,
+        access_tokens: bool,
+        organization_tokens: bool,
+    ) -> Operation:
+        """The user's context as JSON, from ``snapshot`` ``(idToken, accessTokenMap)`` or one read."""
     def signed_in_with_fresh_id_token(self, storage: Any) -> Operation:
         """Whether a user is signed in with an unexpired ID token, renewing an expired one first (a bool)."""
     def clear_access_token(self, storage: Any) -> Operation: ...

@@ -11,6 +11,7 @@ the import.
 from __future__ import annotations
 
 import functools
+import json
 import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Callable, Optional, TypeVar, Union
@@ -27,7 +28,7 @@ from .errors import (
     LogtoTokenValidationError,
 )
 from .machine import _BlockingTokenExchange, _TokenExchange
-from .models import AccessTokenClaims, IdTokenClaims, UserInfoResponse
+from .models import AccessTokenClaims, IdTokenClaims, LogtoContext, UserInfoResponse
 from .storage import MemoryStorage, Storage
 
 if TYPE_CHECKING:
@@ -64,14 +65,50 @@ def _token_model(model: type[_Model], payload: str) -> _Model:
         raise LogtoTokenValidationError(message, "token.claims", check="claims") from None
 
 
-def _user_info(payload: str) -> UserInfoResponse:
-    """The userinfo model; an answer that does not fit it is an unexpected response."""
+def _user_info(payload: Union[str, dict[str, Any]]) -> UserInfoResponse:
+    """The userinfo model, from its JSON or its parsed object.
+
+    An answer that does not fit it is an unexpected response.
+    """
     try:
-        return UserInfoResponse.model_validate_json(payload)
+        if isinstance(payload, str):
+            return UserInfoResponse.model_validate_json(payload)
+        return UserInfoResponse.model_validate(payload)
     except (ValidationError, ValueError, RecursionError):
         raise LogtoResponseError(
             "the userinfo endpoint's answer does not fit UserInfoResponse", "response.unexpected"
         ) from None
+
+
+def _logto_context(
+    claims: Optional[IdTokenClaims],
+    user_info: Optional[UserInfoResponse] = None,
+    access_tokens: Optional[dict[str, str]] = None,
+    organization_tokens: Optional[dict[str, str]] = None,
+) -> LogtoContext:
+    """A ``LogtoContext`` of parts already validated (``None`` claims: signed out)."""
+    return LogtoContext.model_construct(
+        is_authenticated=claims is not None,
+        claims=claims,
+        user_info=user_info,
+        access_tokens=access_tokens or {},
+        organization_tokens=organization_tokens or {},
+    )
+
+
+def _context_result(payload: str) -> LogtoContext:
+    """The context the core's ``get_context`` operation gives, as JSON."""
+    data = json.loads(payload)
+    id_token = data["idToken"]
+    if id_token is None:
+        return _logto_context(None)
+    info = data["userInfo"]
+    return _logto_context(
+        _id_token_claims(id_token),
+        None if info is None else _user_info(info),
+        data["accessTokens"],
+        data["organizationTokens"],
+    )
 
 
 class _ClientBase:
@@ -132,6 +169,38 @@ class _ClientBase:
             login_hint=loginHint,
             prompt=" ".join(prompt) if isinstance(prompt, list) else prompt,
             extra_params=[(str(k), str(v)) for k, v in (extraParams or {}).items()],
+        )
+
+    def _context(
+        self, fetch_user_info: bool, access_tokens: bool, organization_tokens: bool
+    ) -> Union[LogtoContext, Operation]:
+        """``getContext`` as far as one read of the session takes it.
+
+        The context, when the read holds every token wanted; else the operation that completes
+        it from that read. With a synchronous storage the read is made here, in the caller's thread; with an
+        asynchronous one the operation makes it.
+        """
+        get = self._sync_get
+        snapshot = None
+        if get is not None:
+            id_token = _read(get, "idToken")
+            if id_token is None:
+                return _logto_context(None)
+            stored_map = _read(get, "accessTokenMap")
+            if not fetch_user_info:
+                claims = _id_token_claims(id_token)
+                found = self._core.cached_context(
+                    stored_map, claims.organizations or [], access_tokens, organization_tokens
+                )
+                if found is not None:
+                    return _logto_context(claims, None, dict(found[0]), dict(found[1]))
+            snapshot = (id_token, stored_map)
+        return self._core.get_context(
+            self._storage,
+            snapshot,
+            fetch_user_info=fetch_user_info,
+            access_tokens=access_tokens,
+            organization_tokens=organization_tokens,
         )
 
     def _cached_access_token(self, resource: str, organizationId: Optional[str]) -> Optional[str]:
@@ -450,6 +519,43 @@ class LogtoClient(_ClientBase, _TokenExchange):
         info = await _driver.run(self._core.fetch_user_info(self._storage))
         return _user_info(info)
 
+    async def getContext(
+        self, *, fetch_user_info: bool = False, access_tokens: bool = False, organization_tokens: bool = False
+    ) -> LogtoContext:
+        """The signed-in user's context in one call, as ``@logto/node``'s ``getContext``.
+
+        The session is read once: the ID token's claims, and the tokens asked for that are
+        still fresh, come from that read; a missing or expiring one is refreshed (once, shared
+        with concurrent callers as :meth:`getAccessToken` does). Nobody signed in gives
+        ``is_authenticated=False`` and empty fields, without an error.
+
+        It differs from ``@logto/node``'s: ``access_tokens`` gives a token for every resource of
+        ``LogtoConfig.resources`` (there, one token for one ``resource``, and its ``scopes``);
+        a refresh token the provider rejects (the session is cleared) gives the signed-out
+        context, as there, but any other failure (an outage, an organization the user left)
+        raises instead of reading as signed out. The keywords are snake_case.
+
+        Args:
+            fetch_user_info: Also fetch the userinfo (a request every call).
+            access_tokens: An access token per resource of ``LogtoConfig.resources`` (but
+                ``urn:logto:resource:organizations``, Logto's, which issues the organization
+                tokens).
+            organization_tokens: An organization token per organization of the ID token's
+                ``organizations`` claim (with the ``urn:logto:scope:organizations`` scope).
+
+        Raises:
+            LogtoOAuthError: the provider refused a token (``access_denied`` for an
+                organization the user no longer belongs to).
+            LogtoNetworkError, LogtoResponseError: the provider could not be reached or answered
+                unexpectedly.
+            LogtoStorageError: the storage failed.
+
+        """
+        context = self._context(fetch_user_info, access_tokens, organization_tokens)
+        if isinstance(context, LogtoContext):
+            return context
+        return _context_result(await _driver.run(context))
+
     async def clearAccessToken(self) -> None:
         """Remove every cached access token (the refresh token stays)."""
         await _driver.run(self._core.clear_access_token(self._storage))
@@ -565,6 +671,15 @@ class BlockingLogtoClient(_ClientBase, _BlockingTokenExchange):
     def fetchUserInfo(self) -> UserInfoResponse:
         """Blocking :meth:`LogtoClient.fetchUserInfo`."""
         return _user_info(_driver.run_blocking(self._core.fetch_user_info(self._storage)))
+
+    def getContext(
+        self, *, fetch_user_info: bool = False, access_tokens: bool = False, organization_tokens: bool = False
+    ) -> LogtoContext:
+        """Blocking :meth:`LogtoClient.getContext`."""
+        context = self._context(fetch_user_info, access_tokens, organization_tokens)
+        if isinstance(context, LogtoContext):
+            return context
+        return _context_result(_driver.run_blocking(context))
 
     def clearAccessToken(self) -> None:
         """Blocking :meth:`LogtoClient.clearAccessToken`."""

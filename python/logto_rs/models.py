@@ -360,3 +360,33 @@ class SubjectToken(SecretHidingModel):
     @classmethod
     def _epoch_seconds(cls, value: Any) -> Any:
         return _from_epoch(value, 1)
+
+
+# --- The signed-in user's context ----------------------------------------------------------------
+
+__all__ += ["LogtoContext"]
+
+
+class LogtoContext(SecretHidingModel):
+    """What ``getContext`` returns: the signed-in user's claims and tokens in one value.
+
+    Signed out, ``is_authenticated`` is ``False`` and every other field is empty. The tokens are
+    left out of ``repr`` and ``str``.
+
+    Attributes:
+        is_authenticated: Whether a user is signed in.
+        claims: The ID token's claims.
+        user_info: The userinfo, when asked for (``fetch_user_info=True``).
+        access_tokens: An access token per resource of ``LogtoConfig.resources``, when asked for
+            (``access_tokens=True``).
+        organization_tokens: An organization token per organization of the ID token's
+            ``organizations`` claim, when asked for (``organization_tokens=True``) and the
+            ``urn:logto:scope:organizations`` scope is configured.
+
+    """
+
+    is_authenticated: bool = False
+    claims: Optional[IdTokenClaims] = None
+    user_info: Optional[UserInfoResponse] = None
+    access_tokens: dict[str, str] = Field(default_factory=dict, repr=False)
+    organization_tokens: dict[str, str] = Field(default_factory=dict, repr=False)

@@ -9,10 +9,12 @@ use pyo3::prelude::*;
 use pyo3::types::PyString;
 
 use super::api::{api_call, api_output, retry_policy};
+use super::context::{TokenPairs, context_json, found_tokens};
 use super::convert::ConfigInput;
 use super::operation::{Exchange, Output, PyOperation};
 use super::storage::PyStorage;
 use crate::client::LogtoClient;
+use crate::context::{ContextOptions, SessionSnapshot};
 use crate::error::Result;
 use crate::logout::{LogoutToken, MemoryReplayStore};
 use crate::process::PerProcess;
@@ -319,6 +321,50 @@ impl PyCoreClient {
         self.operation(storage, |client, storage| async move {
             let info = client.fetch_user_info(&storage).await?;
             Ok(Output::Str(serde_json::Value::Object(info).to_string()))
+        })
+    }
+
+    /// `getContext`'s per-request path, synchronous and without storage: the tokens of the
+    /// context found fresh in the stored access-token map, as `(access, organizations)` pairs,
+    /// or `None` when one must be refreshed (then run `get_context`).
+    fn cached_context(
+        &self,
+        stored_map: Option<&str>,
+        organization_ids: Vec<String>,
+        access_tokens: bool,
+        organization_tokens: bool,
+    ) -> Option<(TokenPairs, TokenPairs)> {
+        let options = ContextOptions {
+            fetch_user_info: false,
+            access_tokens,
+            organization_tokens,
+        };
+        found_tokens(self.client.context_tokens(stored_map, &organization_ids, options))
+    }
+
+    /// The signed-in user's context as a JSON object string, from `snapshot` (the stored
+    /// `(idToken, accessTokenMap)` the caller read already) or from one read of the session.
+    #[pyo3(signature = (storage, snapshot, *, fetch_user_info, access_tokens, organization_tokens))]
+    fn get_context(
+        &self,
+        storage: Py<PyAny>,
+        snapshot: Option<(Option<String>, Option<String>)>,
+        fetch_user_info: bool,
+        access_tokens: bool,
+        organization_tokens: bool,
+    ) -> PyOperation {
+        let options = ContextOptions {
+            fetch_user_info,
+            access_tokens,
+            organization_tokens,
+        };
+        let snapshot = snapshot.map(|(id_token, access_token_map)| SessionSnapshot {
+            id_token,
+            access_token_map,
+        });
+        self.operation(storage, move |client, storage| async move {
+            let context = client.context(&storage, snapshot, options).await?;
+            Ok(Output::Str(context_json(&context)))
         })
     }
 

@@ -3,6 +3,7 @@
 
 mod api;
 mod client;
+mod context;
 mod convert;
 mod errors;
 mod machine;
