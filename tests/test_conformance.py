@@ -27,9 +27,9 @@ from starlette.middleware.sessions import SessionMiddleware
 from werkzeug.serving import make_server
 
 import django_site
-from logto_rs import IdTokenClaims, LogtoConfig, UserInfoResponse, UserInfoScope
+from logto_rs import IdTokenClaims, LogtoConfig, LogtoContext, UserInfoResponse, UserInfoScope
 from logto_rs.fastapi import LogtoFastAPI
-from logto_rs.flask import LogtoFlask, authenticated
+from logto_rs.flask import LogtoFlask, authenticated, get_context
 from provider_harness import Provider, complete_sign_in, free_port
 
 django_site.setup()
@@ -39,6 +39,7 @@ from django.test import override_settings  # noqa: E402
 
 FRAMEWORKS = ["flask", "fastapi", "django"]
 EVENT = "http://schemas.openid.net/event/backchannel-logout"
+API = "https://api.example.com"
 HOSTILE = "Your account is locked. Call +1-555-0100 <script>alert(1)</script>"
 
 
@@ -54,6 +55,7 @@ class Site:
     backchannel: str
     protected: str
     userinfo: str
+    context: str
 
     def browser(self) -> httpx.Client:
         return httpx.Client(base_url=self.url, follow_redirects=False, timeout=30)
@@ -98,8 +100,20 @@ def config(provider: Provider) -> LogtoConfig:
         endpoint=provider.endpoint,
         appId="web-app",
         appSecret="web-app-secret",
-        scopes=[UserInfoScope.email, UserInfoScope.custom_data],
+        scopes=[UserInfoScope.email, UserInfoScope.custom_data, UserInfoScope.organizations],
+        resources=[API],
     )
+
+
+def context_answer(plain: LogtoContext, full: LogtoContext) -> dict[str, Any]:
+    """What every site's context view answers: the plain context and the one with every token."""
+    return {
+        "is_authenticated": plain.is_authenticated,
+        "sub": plain.claims.sub if plain.claims else None,
+        "user_info": full.user_info.sub if full.user_info else None,
+        "access_tokens": sorted(full.access_tokens),
+        "organization_tokens": sorted(full.organization_tokens),
+    }
 
 
 def flask_app(provider: Provider) -> Flask:
@@ -116,6 +130,11 @@ def flask_app(provider: Provider) -> Flask:
     @authenticated(fetchUserInfo=True)
     def userinfo() -> dict[str, Any]:
         return {"sub": g.user.sub}
+
+    @app.route("/context")
+    def context() -> dict[str, Any]:
+        full = get_context(fetch_user_info=True, access_tokens=True, organization_tokens=True)
+        return context_answer(get_context(), full)
 
     return app
 
@@ -134,6 +153,15 @@ def fastapi_app(provider: Provider) -> FastAPI:
     async def userinfo(user: UserInfoResponse = Depends(logto.userinfo())) -> dict[str, Any]:  # noqa: B008
         return {"sub": user.sub}
 
+    every = logto.context(fetch_user_info=True, access_tokens=True, organization_tokens=True)
+
+    @app.get("/context")
+    async def context(
+        plain: LogtoContext = Depends(logto.context()),  # noqa: B008
+        full: LogtoContext = Depends(every),  # noqa: B008
+    ) -> dict[str, Any]:
+        return context_answer(plain, full)
+
     return app
 
 
@@ -146,6 +174,7 @@ PATHS = {
         "/backchannel-logout",
         "/protected",
         "/userinfo",
+        "/context",
     ),
     "django": (
         "/auth/sign-in/",
@@ -155,6 +184,7 @@ PATHS = {
         "/auth/backchannel-logout/",
         "/claims/",
         "/claims-async/",
+        "/context/",
     ),
 }
 PATHS["fastapi"] = PATHS["flask"]
@@ -308,3 +338,22 @@ def test_a_back_channel_logout_ends_the_users_sessions(provider: Provider, site:
     assert done.status_code == 200 and done.json() == {}
     assert alice.get(site.protected, headers={"Accept": "application/json"}).status_code == 401
     assert bob.get(site.protected).json() == {"sub": "user-bob"}
+
+
+def test_the_context_gives_claims_userinfo_and_every_token_in_one_call(site: Site) -> None:
+    browser = site.browser()
+    assert browser.get(site.context).json() == {
+        "is_authenticated": False,
+        "sub": None,
+        "user_info": None,
+        "access_tokens": [],
+        "organization_tokens": [],
+    }
+    site.sign_in_as(browser)
+    assert browser.get(site.context).json() == {
+        "is_authenticated": True,
+        "sub": "user-alice",
+        "user_info": "user-alice",
+        "access_tokens": [API],
+        "organization_tokens": ["org-acme", "org-globex"],
+    }

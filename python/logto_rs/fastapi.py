@@ -68,7 +68,7 @@ from .errors import (
     LogtoNotAuthenticatedError,
     LogtoStorageError,
 )
-from .models import AccessTokenClaims, IdTokenClaims, UserInfoResponse
+from .models import AccessTokenClaims, IdTokenClaims, LogtoContext, UserInfoResponse
 from .redis_storage import SOCKET_TIMEOUTS as SOCKET_TIMEOUTS
 from .redis_storage import AsyncRedisClient, AsyncRedisStorage
 from .storage import SESSION_KEYS, MemoryStorage, Storage
@@ -632,7 +632,7 @@ class LogtoFastAPI:
 
     def context(
         self, *, fetch_user_info: bool = False, access_tokens: bool = False, organization_tokens: bool = False
-    ) -> Callable[[Request], Awaitable[Any]]:
+    ) -> Callable[[Request], Awaitable[LogtoContext]]:
         """A dependency giving the request's :class:`~logto_rs.LogtoContext` in one call.
 
         ``is_authenticated`` and the ID token ``claims``; with ``fetch_user_info`` the userinfo,
@@ -641,7 +641,7 @@ class LogtoFastAPI:
         (no 401): the route decides.
         """
 
-        async def logto_context(request: Request) -> Any:
+        async def logto_context(request: Request) -> LogtoContext:
             client = await self._view(request)
             return await client.getContext(
                 fetch_user_info=fetch_user_info,

@@ -59,6 +59,7 @@ from .errors import (
     LogtoNotAuthenticatedError,
     LogtoStorageError,
 )
+from .models import LogtoContext
 from .redis_storage import AsyncRedisStorage, RedisStorage
 from .storage import Storage
 from .web import safe_next
@@ -521,7 +522,7 @@ def authenticated(
 
 def get_context(
     *, fetch_user_info: bool = False, access_tokens: bool = False, organization_tokens: bool = False
-) -> Any:
+) -> LogtoContext:
     """The current request's :class:`~logto_rs.LogtoContext`, in one call and one storage read.
 
     ``is_authenticated`` and the ID token ``claims``; with ``fetch_user_info`` the userinfo,

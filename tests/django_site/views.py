@@ -15,7 +15,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from logto_rs import LogtoInvalidGrantError, LogtoNotAuthenticatedError
-from logto_rs.django import get_async_client, get_client
+from logto_rs.django import get_async_client, get_client, get_context
 from logto_rs.django.conf import get_verifier
 from logto_rs.django.decorators import logto_required
 from logto_rs.django.drf import HasOrganization, HasScopes, LogtoOrganizationTokenAuthentication
@@ -131,3 +131,18 @@ class OrganizationProducts(APIView):
 
     def get(self, request: Request, organization_id: str) -> Response:
         return Response({"sub": request.auth.sub, "organization": organization_id})
+
+
+def context(request: HttpRequest) -> JsonResponse:
+    """The request's context: ``request.logto`` (lazy) and ``get_context`` with every token."""
+    plain = request.logto  # type: ignore[attr-defined]
+    full = get_context(request, fetch_user_info=True, access_tokens=True, organization_tokens=True)
+    return JsonResponse(
+        {
+            "is_authenticated": plain.is_authenticated,
+            "sub": plain.claims.sub if plain.claims else None,
+            "user_info": full.user_info.sub if full.user_info else None,
+            "access_tokens": sorted(full.access_tokens),
+            "organization_tokens": sorted(full.organization_tokens),
+        }
+    )

@@ -3,7 +3,9 @@
 Add ``"logto_rs.django.middleware.LogtoMiddleware"`` after ``SessionMiddleware`` (and after
 ``AuthenticationMiddleware`` when you use it). For each request it sets
 
-- ``request.logto``: the client bound to the request's session (:func:`~logto_rs.django.get_client`);
+- ``request.logto``: the request's :class:`~logto_rs.LogtoContext` (``is_authenticated``,
+  ``claims``), computed on first use (:func:`~logto_rs.django.get_context`; the client bound to
+  the request's session is :func:`~logto_rs.django.get_client`);
 - ``request.logto_claims``: the signed-in user's ID token claims (``IdTokenClaims``), or ``None``.
 
 A :class:`~logto_rs.LogtoInvalidGrantError` (Logto revoked the grant) or
@@ -29,7 +31,7 @@ from ..errors import (
     LogtoNotAuthenticatedError,
     LogtoStorageError,
 )
-from . import get_client
+from . import get_client, get_context
 from ._http import outage, unauthenticated
 from .backchannel import backchannel
 
@@ -76,7 +78,7 @@ def storage_unavailable(error: LogtoStorageError) -> HttpResponse:
 
 
 class LogtoMiddleware:
-    """Sets ``request.logto`` and ``request.logto_claims``; answers ended sessions."""
+    """Sets ``request.logto`` (the lazy context) and ``request.logto_claims``; answers ended sessions."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -90,7 +92,7 @@ class LogtoMiddleware:
                 self._end_revoked_session(request)
             except LogtoStorageError as error:
                 return storage_unavailable(error)
-        request.logto = SimpleLazyObject(lambda: get_client(request))
+        request.logto = SimpleLazyObject(lambda: get_context(request))
         request.logto_claims = claims_of(request)
         return self.get_response(request)
 
