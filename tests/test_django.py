@@ -169,19 +169,6 @@ def test_sign_in_logs_a_django_user_in_with_mapped_claims(provider: Provider, lo
     assert get_user_model().objects.filter(username="user-alice").count() == 1
 
 
-def test_next_is_checked_by_django(logto: dict[str, Any]) -> None:
-    for target, expected in [
-        ("/private/?tab=1", "/private/?tab=1"),
-        ("https://evil.example/", "/"),
-        ("//evil.example/path", "/"),
-        ("http://testserver/private/", "http://testserver/private/"),
-        ("javascript:alert(1)", "/"),
-        ("/\\evil.example", "/"),
-    ]:
-        response = sign_in_django(Client(), next_url=target)
-        assert response["Location"] == expected, target
-
-
 def test_the_user_mapping_follows_settings(logto: dict[str, Any]) -> None:
     with override_settings(
         LOGTO={

@@ -3,7 +3,6 @@ cookie and Redis sessions, the dependencies, ended sessions, callbacks that fail
 proxies and plain Starlette."""
 
 import asyncio
-import html
 import logging
 import sys
 import warnings
@@ -35,7 +34,7 @@ from logto_rs.fastapi import (
     LogtoSessionTooLargeWarning,
     RedisSessionStorage,
 )
-from provider_harness import Provider, complete_sign_in, deny_sign_in
+from provider_harness import Provider, complete_sign_in
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "examples"))
 import fastapi_app  # noqa: E402
@@ -258,47 +257,6 @@ def test_a_revoked_grant_inside_any_route_is_401_or_a_redirect_never_500(
         else:
             assert urlsplit(response.headers["Location"]).path == "/sign-in"
         assert browser.get("/me").status_code == 401  # the session is over
-
-
-@pytest.mark.parametrize(
-    "target", ["https://evil.example/", "//evil.example", "/\\evil.example", "javascript:x"]
-)
-def test_no_open_redirect_after_sign_in(app_url: str, target: str) -> None:
-    browser = httpx.Client(base_url=app_url, follow_redirects=False)
-    location = browser.get("/sign-in", params={"next": target}).headers["Location"]
-    back = browser.get(complete_sign_in(location, app_url + "/callback"))
-    assert back.headers["Location"] == "/"
-
-
-def test_failed_callbacks_show_fixed_words_never_the_query(provider: Provider, app_url: str) -> None:
-    browser = httpx.Client(base_url=app_url, follow_redirects=False)
-    callback = complete_sign_in(browser.get("/sign-in").headers["Location"], app_url + "/callback")
-    state = parse_qs(urlsplit(callback).query)["state"][0]
-    forged = browser.get(callback.replace(state, "forged"))
-    assert forged.status_code == 400 and "callback.state_mismatch" in forged.text
-    # An attacker's link: a provider-style error with their text.
-    bait = "Call +1-555-0100 to unlock your account <b>now</b>"
-    for query in (
-        {"error": "access_denied", "error_description": bait, "state": state},
-        {"error": bait, "state": state},
-        {"code": bait, "state": bait},
-    ):
-        page = browser.get("/callback", params=query)
-        assert page.status_code == 400, page.text
-        assert "555-0100" not in html.unescape(page.text), page.text
-    # The real callback still completes: nothing was consumed.
-    assert browser.get(callback).status_code == 302
-    assert browser.get("/me").json() == {"sub": "user-alice"}
-
-    denied = httpx.Client(base_url=app_url, follow_redirects=False)
-    page = denied.get(deny_sign_in(denied.get("/sign-in").headers["Location"], app_url + "/callback"))
-    assert page.status_code == 400 and "callback.authorization_error" in page.text
-
-    failing = httpx.Client(base_url=app_url, follow_redirects=False)
-    callback = complete_sign_in(failing.get("/sign-in").headers["Location"], app_url + "/callback")
-    provider.fault("token", "html")
-    page = failing.get(callback)
-    assert page.status_code == 502 and "response.unexpected" in page.text
 
 
 def test_the_cookie_session_warns_before_the_browser_drops_it(app_url: str) -> None:

@@ -35,7 +35,7 @@ from logto_rs.flask import (
     authenticated,
     safe_next,
 )
-from provider_harness import Provider, complete_sign_in, deny_sign_in
+from provider_harness import Provider, complete_sign_in
 
 HOST = "127.0.0.1"
 CALLBACK = f"http://{HOST}/callback"
@@ -147,55 +147,9 @@ def test_unauthenticated_answers(provider: Provider, storage: Storage) -> None:
     assert sign_in(client, next_path.replace("?", "%3F").replace("=", "%3D")) == "/protected/redirect?tab=1"
 
 
-@pytest.mark.parametrize(
-    "target",
-    [
-        "https://evil.example",
-        "//evil.example/path",
-        "/\\evil.example",
-        "http:/evil.example",
-        "javascript:alert(1)",
-    ],
-)
-def test_no_open_redirect_after_sign_in(provider: Provider, target: str) -> None:
-    client = make_app(provider, FlaskSessionStorage()).test_client()
-    assert sign_in(client, target.replace("/", "%2F").replace(":", "%3A")) == "/"
-    assert safe_next(target) == "/"
-
-
 def test_same_origin_paths_are_kept() -> None:
     assert safe_next("/a/b?c=d#e") == "/a/b?c=d#e"
     assert safe_next("/\r\nSet-Cookie:x") == "/"
-
-
-def test_callback_with_a_forged_state_shows_a_clear_page(provider: Provider) -> None:
-    client = make_app(provider, FlaskSessionStorage()).test_client()
-    location = client.get("/sign-in").headers["Location"]
-    callback = complete_sign_in(location, CALLBACK)
-    state = parse_qs(urlsplit(callback).query)["state"][0]
-    response = client.get(callback.replace(f"http://{HOST}", "").replace(state, "forged"))
-    assert response.status_code == 400
-    page = response.get_data(as_text=True)
-    assert "Sign-in failed" in page and "callback.state_mismatch" in page and "Traceback" not in page
-    # The real callback still completes: the forged one consumed nothing.
-    assert client.get(callback.replace(f"http://{HOST}", "")).status_code == 302
-    assert client.get("/protected").status_code == 200
-
-
-def test_provider_error_on_the_callback(provider: Provider) -> None:
-    client = make_app(provider, FlaskSessionStorage()).test_client()
-    callback = deny_sign_in(client.get("/sign-in").headers["Location"], CALLBACK)
-    response = client.get(callback.replace(f"http://{HOST}", ""))
-    assert response.status_code == 400
-    assert "callback.authorization_error" in response.get_data(as_text=True)
-
-
-def test_failing_provider_on_the_callback_is_a_502_page(provider: Provider) -> None:
-    client = make_app(provider, FlaskSessionStorage()).test_client()
-    callback = complete_sign_in(client.get("/sign-in").headers["Location"], CALLBACK)
-    provider.fault("token", "html")
-    response = client.get(callback.replace(f"http://{HOST}", ""))
-    assert response.status_code == 502 and "response.unexpected" in response.get_data(as_text=True)
 
 
 def session_of(app: Flask, client: FlaskClient) -> dict[str, Any]:
@@ -304,28 +258,6 @@ def test_async_redis_storage_through_the_whole_flow(provider: Provider, redis_ur
         await connection.aclose()
 
     asyncio.run(flow())
-
-
-def test_only_a_same_origin_post_signs_out(provider: Provider, storage: Storage) -> None:
-    app = make_app(provider, storage)
-    client = app.test_client()
-    sign_in(client)
-    before = client.get("/protected").get_json()
-    # A link or an image on another site: a GET only shows the sign-out button.
-    page = client.get("/sign-out", headers={"Sec-Fetch-Site": "cross-site"})
-    assert page.status_code == 200 and 'method="post"' in page.get_data(as_text=True)
-    # A cross-site form post, a post with no origin at all, a post from a look-alike origin.
-    for headers in (
-        {"Sec-Fetch-Site": "cross-site", "Origin": "https://evil.example"},
-        {"Origin": "https://evil.example"},
-        {"Referer": f"http://{HOST}.evil.example/page"},
-        {"Origin": "null"},
-        {},
-    ):
-        assert client.post("/sign-out", headers=headers).status_code == 403, headers
-    assert client.get("/protected").get_json() == before
-    assert sign_out(client).status_code == 303
-    assert client.get("/protected").status_code == 401
 
 
 def test_a_revoked_grant_inside_any_view_signs_in_again_never_500(
