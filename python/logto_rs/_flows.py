@@ -35,7 +35,7 @@ from urllib.parse import urlencode, urlsplit
 
 from . import _driver
 from ._steps import Steps
-from .backchannel import BackchannelLogout, BackchannelResponse, _too_large, parse_form
+from .backchannel import BackchannelLogout, BackchannelResponse, SessionIndex, _too_large, parse_form
 from .client import BlockingLogtoClient, LogtoClient
 from .errors import (
     LogtoCallbackError,
@@ -278,6 +278,16 @@ class WebFlows:
         self.sign_in_options = dict(sign_in_options or {})
         self.default_next = default_next
 
+    @property
+    def keeps_records(self) -> bool:
+        """Whether ended sessions are recognised by records (cookie sessions): every request is checked.
+
+        An index that deletes the sessions it ends (Redis, Django's server-side sessions with
+        their records) is checked the same way only when it keeps records too.
+        """
+        backchannel = self.backchannel
+        return backchannel is not None and type(backchannel.sessions).is_ended is not SessionIndex.is_ended
+
     # -- URLs -------------------------------------------------------------------------------
 
     def callback_url(self, route_url: str) -> str:
@@ -394,6 +404,26 @@ class WebFlows:
         if answer.status != 200:
             logger.warning("refused a back-channel logout: %s", answer.body.get("error_description", ""))
         return WebResponse.of_backchannel(answer)
+
+    def drop_ended_session(self, client: AnyClient, request: WebRequest) -> Steps[bool]:
+        """The revoked-cookie check: clear a session that a back-channel logout or a sign-out ended.
+
+        A cookie cannot be deleted, and a server-side session may have been saved again by a
+        request in flight: both are recognised by the records of ended sessions, and their tokens
+        cleared before the request is served. ``True`` when the session was ended.
+
+        Raises:
+            LogtoStorageError: the records are out of reach (an outage: answer 503).
+
+        """
+        backchannel = self.backchannel
+        if backchannel is None or not self.keeps_records:
+            return False
+        id_token = yield _id_token(client)
+        if not (yield from backchannel._is_ended(request.session, id_token)):
+            return False
+        yield client.clearAllTokens()
+        return True
 
     def user(self, client: AnyClient, fetch_user_info: bool = False) -> Steps[Any]:
         """The signed-in user of a protected view: its ID token claims (or userinfo), else ``None``.

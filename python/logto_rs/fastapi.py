@@ -71,7 +71,7 @@ from .errors import (
 from .models import AccessTokenClaims, IdTokenClaims, LogtoContext, UserInfoResponse
 from .redis_storage import SOCKET_TIMEOUTS as SOCKET_TIMEOUTS
 from .redis_storage import AsyncRedisClient, AsyncRedisStorage
-from .storage import SESSION_KEYS, MemoryStorage, Storage
+from .storage import MemoryStorage, Storage
 from .verifier import AccessTokenVerifier, Scopes, _scope_list
 from .web import (
     COOKIE_LIMIT,
@@ -428,11 +428,8 @@ class LogtoFastAPI:
             self._check_cookie_security(request)
             storage = self.storage.for_request(request)
             client = self.client.withStorage(storage)
-            backchannel = self.backchannel
-            if isinstance(self.storage, CookieSessionStorage) and backchannel is not None:
-                if await backchannel.is_ended_async(_session(request), client.getIdToken()):
-                    for key in SESSION_KEYS:
-                        storage.delete(key)
+            if self.flows.keeps_records:
+                await drive_async(self.flows.drop_ended_session(client, self.web_request(request)))
             setattr(request.state, CLIENT_STATE, client)
         return client
 

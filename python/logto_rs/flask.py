@@ -295,8 +295,6 @@ class LogtoFlask:
                 self.backchannel_logout,
                 methods=["POST"],
             )
-            if type(self.backchannel.sessions).is_ended is not SessionIndex.is_ended:
-                app.before_request(self._end_revoked_session)
         self._flows = WebFlows(
             backchannel=self.backchannel,
             sign_in_path=self.sign_in_path,
@@ -304,6 +302,8 @@ class LogtoFlask:
             post_sign_out_redirect_uri=self.post_sign_out_path,
             sign_in_options=self.sign_in_options,
         )
+        if self._flows.keeps_records:
+            app.before_request(self._end_revoked_session)
         if app.config.get("SESSION_COOKIE_SAMESITE") is None:
             app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
         app.add_url_rule(self.sign_in_path, "logto_sign_in", self.sign_in)
@@ -372,13 +372,8 @@ class LogtoFlask:
 
     def _end_revoked_session(self) -> None:
         """Before each request: a cookie session that a back-channel logout ended is cleared."""
-        if self.backchannel is None or request.endpoint == "logto_backchannel_logout":
-            return
-        client = self.client.blocking
-        get = self.storage.get
-        id_token = client.getIdToken() if inspect.iscoroutinefunction(get) else get("idToken")
-        if self.backchannel.is_ended(session, id_token if isinstance(id_token, str) else None):
-            client.clearAllTokens()
+        if request.endpoint != "logto_backchannel_logout":
+            drive_blocking(self.flows.drop_ended_session(self.client.blocking, self.web_request()))
 
     def _unavailable(self, error: LogtoException) -> Response:
         """An outage (Logto or the session store out of reach) answers 503 with ``Retry-After``.

@@ -25,6 +25,7 @@ from django.utils.functional import SimpleLazyObject
 
 from .._flows import OUTAGE, is_outage
 from .._sessions import LogtoInsecureCookieWarning, check_cookie_security
+from .._steps import drive_blocking
 from ..errors import (
     LogtoException,
     LogtoInvalidGrantError,
@@ -32,8 +33,7 @@ from ..errors import (
     LogtoStorageError,
 )
 from . import get_client, get_context
-from ._http import outage, unauthenticated
-from .backchannel import backchannel
+from ._http import flows, outage, unauthenticated, web_request
 
 __all__ = ["LogtoInsecureCookieWarning", "LogtoMiddleware", "claims_of", "end_session", "storage_unavailable"]
 
@@ -103,8 +103,7 @@ class LogtoMiddleware:
         Signed cookies cannot be deleted, and a server-side session may have been saved again
         by a request in flight when it was deleted: both are recognised by their records.
         """
-        client = get_client(request)
-        if backchannel().is_ended(request.session, client.getIdToken()):
+        if drive_blocking(flows().drop_ended_session(get_client(request), web_request(request))):
             end_session(request)
 
     def _check_cookie_security(self, request: HttpRequest) -> None:
