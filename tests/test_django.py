@@ -267,6 +267,25 @@ def test_the_decorator_admits_signed_in_users_only(logto: dict[str, Any]) -> Non
     assert browser.get("/claims-async/").json() == {"sub": "user-alice", "userinfo": "user-alice"}
 
 
+@pytest.mark.parametrize(
+    ("login_url", "location"),
+    [
+        ("/accounts/login/", "/auth/sign-in/?next=%2Fclaims%2F"),  # Django's default: the SDK's route
+        ("/welcome/", "/welcome/?next=%2Fclaims%2F"),
+        ("/welcome/?via=logto", "/welcome/?via=logto&next=%2Fclaims%2F"),
+        ("https://login.example.com/", "https://login.example.com/?next=http%3A%2F%2Ftestserver%2Fclaims%2F"),
+    ],
+)
+def test_an_anonymous_browser_goes_to_login_url_when_the_project_sets_one(
+    logto: dict[str, Any], login_url: str, location: str
+) -> None:
+    with override_settings(LOGIN_URL=login_url):
+        browser = Client()
+        assert browser.get("/claims/", **HTML)["Location"] == location
+        anonymous = browser.get("/claims/", HTTP_ACCEPT="application/json")
+        assert anonymous.status_code == 401 and anonymous.json() == {"error": "Not authenticated"}
+
+
 def test_an_ended_session_in_a_view_is_a_redirect_or_401_never_500(logto: dict[str, Any]) -> None:
     browser = Client(raise_request_exception=False)
     sign_in_django(browser)

@@ -258,6 +258,8 @@ class WebFlows:
             path of the site).
         sign_in_options: Extra keyword arguments of ``signIn``.
         default_next: Where a sign-in returns without a usable ``next``.
+        login_url: Where an anonymous user is sent to sign in (with ``next``), when it is not
+            ``sign_in_path`` (Django's ``LOGIN_URL``): a path, or a URL of another site.
 
     """
 
@@ -270,6 +272,7 @@ class WebFlows:
         post_sign_out_redirect_uri: str = "/",
         sign_in_options: Optional[Mapping[str, Any]] = None,
         default_next: str = "/",
+        login_url: Optional[str] = None,
     ) -> None:
         self.backchannel = backchannel
         self.sign_in_path = sign_in_path
@@ -277,6 +280,7 @@ class WebFlows:
         self.post_sign_out_redirect_uri = post_sign_out_redirect_uri
         self.sign_in_options = dict(sign_in_options or {})
         self.default_next = default_next
+        self.login_url = login_url or sign_in_path
 
     @property
     def keeps_records(self) -> bool:
@@ -309,8 +313,18 @@ class WebFlows:
         return request.host_url.rstrip("/") + target
 
     def sign_in_url(self, request: WebRequest) -> str:
-        """The sign-in route returning to the current request's path and query."""
-        return f"{self.sign_in_path}?{urlencode({'next': request.full_path})}"
+        """The login URL with ``next`` returning to the current request's path and query.
+
+        ``next`` is the full URL when the login URL is on another site; a login URL carrying a
+        query keeps it.
+        """
+        login = self.login_url
+        parts = urlsplit(login)
+        site = request.host_url.rstrip("/")
+        back = request.full_path
+        if parts.netloc and f"{parts.scheme}://{parts.netloc}" != site:
+            back = site + back
+        return login + ("&" if parts.query else "?") + urlencode({"next": back})
 
     # -- flows ------------------------------------------------------------------------------
 

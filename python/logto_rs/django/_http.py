@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from django.conf import settings
+from django.conf import global_settings, settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import resolve_url
 from django.urls import reverse
@@ -14,7 +14,7 @@ from ..errors import LogtoException
 from . import conf
 from .backchannel import backchannel
 
-__all__ = ["flows", "outage", "response", "safe_next", "unauthenticated", "web_request"]
+__all__ = ["flows", "login_url", "outage", "response", "safe_next", "unauthenticated", "web_request"]
 
 
 def flows() -> WebFlows:
@@ -26,7 +26,19 @@ def flows() -> WebFlows:
         post_sign_out_redirect_uri=conf.option("POST_SIGN_OUT_REDIRECT"),
         sign_in_options=conf.option("SIGN_IN_OPTIONS"),
         default_next=str(resolve_url(settings.LOGIN_REDIRECT_URL)),
+        login_url=login_url(),
     )
+
+
+def login_url() -> str:
+    """Where an anonymous browser is sent to sign in: ``LOGIN_URL`` when the project set it.
+
+    Django's default ``LOGIN_URL`` (``/accounts/login/``) means the project has no login page
+    of its own: the SDK's sign-in route serves instead.
+    """
+    if settings.LOGIN_URL == global_settings.LOGIN_URL:
+        return reverse("logto_rs:sign_in")
+    return str(resolve_url(settings.LOGIN_URL))
 
 
 def web_request(request: HttpRequest) -> WebRequest:
