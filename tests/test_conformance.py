@@ -3,12 +3,14 @@
 Each site is served on 127.0.0.1 by a real server in this process (werkzeug's threaded WSGI
 server for Flask and Django, uvicorn for FastAPI) against the development provider, and driven
 by one httpx browser per user: sign-in and ``next``, the sign-up route, CSRF-safe sign-out, the
-callback error page, an ended session, a provider outage and back-channel logout.
+callback error page, an ended session, a provider outage, a session store outage (a real
+redis-server frozen with SIGSTOP) and back-channel logout.
 """
 
 from __future__ import annotations
 
 import re
+import signal
 import threading
 import time
 import uuid
@@ -27,9 +29,11 @@ from starlette.middleware.sessions import SessionMiddleware
 from werkzeug.serving import make_server
 
 import django_site
+from conftest import redis_server
 from logto_rs import IdTokenClaims, LogtoConfig, LogtoContext, UserInfoResponse, UserInfoScope
 from logto_rs.fastapi import LogtoFastAPI
-from logto_rs.flask import LogtoFlask, authenticated, get_context
+from logto_rs.fastapi import RedisSessionStorage as FastAPIRedisSessionStorage
+from logto_rs.flask import LogtoFlask, RedisSessionStorage, authenticated, get_context
 from provider_harness import Provider, complete_sign_in, free_port
 
 django_site.setup()
@@ -40,6 +44,7 @@ from django.test import override_settings  # noqa: E402
 FRAMEWORKS = ["flask", "fastapi", "django"]
 EVENT = "http://schemas.openid.net/event/backchannel-logout"
 API = "https://api.example.com"
+REDIS_TIMEOUTS = {"socket_timeout": 1, "socket_connect_timeout": 1}
 HOSTILE = "Your account is locked. Call +1-555-0100 <script>alert(1)</script>"
 
 
@@ -116,10 +121,15 @@ def context_answer(plain: LogtoContext, full: LogtoContext) -> dict[str, Any]:
     }
 
 
-def flask_app(provider: Provider) -> Flask:
+def flask_app(provider: Provider, redis_url: Optional[str] = None) -> Flask:
     app = Flask(__name__)
     app.secret_key = "conformance-secret"
-    LogtoFlask(app, config(provider))
+    storage = None
+    if redis_url is not None:
+        import redis
+
+        storage = RedisSessionStorage(redis.Redis.from_url(redis_url, **REDIS_TIMEOUTS))
+    LogtoFlask(app, config(provider), storage=storage)
 
     @app.route("/protected")
     @authenticated()
@@ -139,10 +149,11 @@ def flask_app(provider: Provider) -> Flask:
     return app
 
 
-def fastapi_app(provider: Provider) -> FastAPI:
+def fastapi_app(provider: Provider, redis_url: Optional[str] = None) -> FastAPI:
     app = FastAPI()
     app.add_middleware(SessionMiddleware, secret_key="conformance-secret")
-    logto = LogtoFastAPI(config(provider))
+    storage = None if redis_url is None else FastAPIRedisSessionStorage(redis_url, **REDIS_TIMEOUTS)
+    logto = LogtoFastAPI(config(provider), storage=storage)
     logto.init_app(app)
 
     @app.get("/protected")
@@ -190,29 +201,50 @@ PATHS = {
 PATHS["fastapi"] = PATHS["flask"]
 
 
+def django_redis_settings(redis_url: Optional[str]) -> dict[str, Any]:
+    """Django's sessions (and the cache of its locks and records) in Redis, or the test site's own."""
+    if redis_url is None:
+        return {}
+    cache = {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": redis_url}
+    return {
+        "CACHES": {"default": {**cache, "OPTIONS": REDIS_TIMEOUTS}},
+        "SESSION_ENGINE": "django.contrib.sessions.backends.cache",
+    }
+
+
 @contextmanager
-def served(framework: str, provider: Provider) -> Iterator[str]:
+def served(framework: str, provider: Provider, redis_url: Optional[str] = None) -> Iterator[str]:
+    """The framework's site on the provider; its sessions in Redis at ``redis_url`` when given."""
     if framework == "flask":
-        with serve_wsgi(flask_app(provider)) as url:
+        with serve_wsgi(flask_app(provider, redis_url)) as url:
             yield url
     elif framework == "fastapi":
-        with serve_asgi(fastapi_app(provider)) as url:
+        with serve_asgi(fastapi_app(provider, redis_url)) as url:
             yield url
     else:
         from django.conf import settings
 
         app = {"ENDPOINT": provider.endpoint, "APP_ID": "web-app", "APP_SECRET": "web-app-secret"}
         values = {**settings.LOGTO, **app}
-        with override_settings(LOGTO=values), serve_wsgi(WSGIHandler()) as url:
+        with (
+            override_settings(LOGTO=values, **django_redis_settings(redis_url)),
+            serve_wsgi(WSGIHandler()) as url,
+        ):
             yield url
+
+
+@contextmanager
+def site_of(framework: str, provider: Provider, redis_url: Optional[str] = None) -> Iterator[Site]:
+    with served(framework, provider, redis_url) as url:
+        paths = PATHS[framework]
+        provider.add_redirect_uris("web-app", [url + paths[2]], [url + "/"])
+        yield Site(url, *paths)
 
 
 @pytest.fixture(params=FRAMEWORKS)
 def site(request: pytest.FixtureRequest, provider: Provider) -> Iterator[Site]:
-    with served(request.param, provider) as url:
-        paths = PATHS[request.param]
-        provider.add_redirect_uris("web-app", [url + paths[2]], [url + "/"])
-        yield Site(url, *paths)
+    with site_of(request.param, provider) as served_site:
+        yield served_site
 
 
 def state_of(authorization_url: str) -> str:
@@ -325,6 +357,22 @@ def test_a_provider_outage_is_503_with_retry_after(provider: Provider, site: Sit
     assert down.status_code == 503, down.text
     assert down.headers["Retry-After"] == "5"
     assert browser.get(site.userinfo).json()["sub"] == "user-alice"  # back with the provider
+
+
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_a_session_store_outage_is_503_with_retry_after(provider: Provider, framework: str) -> None:
+    with redis_server() as (redis_url, redis_process), site_of(framework, provider, redis_url) as site:
+        browser = site.browser()
+        site.sign_in_as(browser)
+        assert browser.get(site.protected).json() == {"sub": "user-alice"}
+        redis_process.send_signal(signal.SIGSTOP)
+        try:
+            down = browser.get(site.protected, headers={"Accept": "application/json"})
+        finally:
+            redis_process.send_signal(signal.SIGCONT)
+        assert down.status_code == 503, down.text
+        assert down.headers["Retry-After"] == "5"
+        assert browser.get(site.protected).json() == {"sub": "user-alice"}  # back with the store
 
 
 def test_a_back_channel_logout_ends_the_users_sessions(provider: Provider, site: Site) -> None:

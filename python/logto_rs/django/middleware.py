@@ -35,7 +35,14 @@ from ..errors import (
 from . import get_client, get_context
 from ._http import flows, outage, unauthenticated, web_request
 
-__all__ = ["LogtoInsecureCookieWarning", "LogtoMiddleware", "claims_of", "end_session", "storage_unavailable"]
+__all__ = [
+    "LogtoInsecureCookieWarning",
+    "LogtoMiddleware",
+    "check_session_store",
+    "claims_of",
+    "end_session",
+    "storage_unavailable",
+]
 
 logger = logging.getLogger("logto_rs.django")
 
@@ -72,6 +79,30 @@ def end_session(request: HttpRequest) -> None:
         request.session.flush()
 
 
+def check_session_store(request: HttpRequest) -> None:
+    """Raise when the session the cookie names could not be read because its store is out of reach.
+
+    Django's cache session backends read a failing cache as a missing session, which would
+    sign the user out and delete the cookie. A cookie whose session did not load is looked up
+    once more with ``exists``, which lets the store's error through; the cookie is then kept.
+
+    Raises:
+        LogtoStorageError: the session store failed (``storage.error``; an outage: answer 503).
+
+    """
+    session = request.session
+    cookie = request.COOKIES.get(settings.SESSION_COOKIE_NAME)
+    if not cookie or session.keys() or session.session_key is not None:
+        return  # loading the session keeps its key unless the store had none (or failed)
+    try:
+        session.exists(cookie)
+    except Exception as error:
+        # The session as the cookie names it, not loaded: Django keeps the cookie it would
+        # otherwise delete as the cookie of an empty session.
+        request.session = type(session)(cookie)
+        raise LogtoStorageError("the session store failed (exists)", "storage.error") from error
+
+
 def storage_unavailable(error: LogtoStorageError) -> HttpResponse:
     """503 with ``Retry-After``: the session store (or the records of ended sessions) is out of reach."""
     return outage(error)
@@ -89,6 +120,7 @@ class LogtoMiddleware:
         self._check_cookie_security(request)
         if settings.SESSION_COOKIE_NAME in request.COOKIES:
             try:
+                check_session_store(request)
                 self._end_revoked_session(request)
             except LogtoStorageError as error:
                 return storage_unavailable(error)
