@@ -261,7 +261,7 @@ def test_the_decorator_admits_signed_in_users_only(logto: dict[str, Any]) -> Non
     assert browser.get("/claims/", **HTML)["Location"] == "/auth/sign-in/?next=%2Fclaims%2F"
     anonymous = browser.get("/claims/", HTTP_ACCEPT="application/json")
     assert anonymous.status_code == 401 and anonymous.json() == {"error": "Not authenticated"}
-    assert browser.get("/claims-async/", **HTML).status_code == 401  # redirect=False
+    assert browser.get("/claims-async/", **HTML).status_code == 401  # should_redirect=False
     sign_in_django(browser)
     assert browser.get("/claims/").json() == {"sub": "user-alice"}
     assert browser.get("/claims-async/").json() == {"sub": "user-alice", "userinfo": "user-alice"}
@@ -401,3 +401,25 @@ def test_the_requests_client_calls_the_account_api_as_its_user(
     assert (profile.id, profile.username) == ("user-alice", "alice")
     [call] = [r for r in provider.requests() if r["path"] == "/api/my-account"]
     assert call["authorization"]["token"] == token_hash(client.getAccessToken() or "")
+
+
+def test_redirect_is_the_deprecated_name_of_should_redirect(logto: dict[str, Any]) -> None:
+    from django.http import HttpRequest, JsonResponse
+    from django.test import RequestFactory
+
+    from logto_rs.django.decorators import logto_required
+
+    def view(request: HttpRequest) -> JsonResponse:
+        return JsonResponse({})
+
+    def answer(protected: Any) -> int:
+        request = RequestFactory().get("/claims/", **HTML)
+        request.session = SessionStore()
+        return int(protected(request).status_code)
+
+    with pytest.warns(DeprecationWarning, match="redirect= is deprecated: use should_redirect="):
+        old = logto_required(redirect=False)(view)
+    assert answer(old) == answer(logto_required(should_redirect=False)(view)) == 401  # a browser, yet 401
+    assert answer(logto_required(view)) == 302
+    with pytest.raises(TypeError, match="should_redirect= only"):
+        logto_required(redirect=False, should_redirect=False)

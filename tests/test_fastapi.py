@@ -152,7 +152,9 @@ def make_app(
         return {"sub": user.sub}
 
     @app.get("/me/page")
-    async def me_page(user: Annotated[IdTokenClaims, Depends(logto.claims(redirect=True))]) -> dict[str, Any]:
+    async def me_page(
+        user: Annotated[IdTokenClaims, Depends(logto.claims(should_redirect=True))],
+    ) -> dict[str, Any]:
         return {"sub": user.sub}
 
     @app.get("/token")
@@ -397,3 +399,38 @@ def test_an_insecure_cookie_on_a_public_host_is_logged_once(
     with serve(secure) as url:
         httpx.get(url + "/sign-in", headers={"Host": "app.example"})
     assert not [r for r in caplog.records if r.name == "logto_rs.fastapi"]
+
+
+def test_redirect_is_the_deprecated_name_of_should_redirect(provider: Provider) -> None:
+    def reached() -> dict[str, Any]:
+        return {}
+
+    logto = LogtoFastAPI(web_config(provider, resources=[API]))
+    app = FastAPI()
+    app.add_middleware(SessionMiddleware, secret_key="test-secret")
+    logto.init_app(app)
+    dependencies = {
+        "claims": lambda **keyword: logto.claims(**keyword),
+        "userinfo": lambda **keyword: logto.userinfo(**keyword),
+        "token": lambda **keyword: logto.access_token(API, **keyword),
+        "org": lambda **keyword: logto.organization_token("org-acme", **keyword),
+    }
+    for name, dependency in dependencies.items():
+        with pytest.warns(DeprecationWarning, match="redirect= is deprecated: use should_redirect="):
+            old = dependency(redirect=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            new = dependency(should_redirect=True)
+        with pytest.raises(TypeError, match="should_redirect= only"):
+            dependency(redirect=True, should_redirect=True)
+        app.add_api_route(f"/old/{name}", reached, dependencies=[Depends(old)])
+        app.add_api_route(f"/new/{name}", reached, dependencies=[Depends(new)])
+    with serve(app) as url:
+        api_client = httpx.Client(
+            base_url=url, follow_redirects=False, headers={"Accept": "application/json"}
+        )
+        for name in dependencies:
+            old_answer, new_answer = api_client.get(f"/old/{name}"), api_client.get(f"/new/{name}")
+            assert (old_answer.status_code, new_answer.status_code) == (302, 302)  # even for an API client
+            assert old_answer.headers["Location"] == f"/sign-in?next=%2Fold%2F{name}"
+            assert new_answer.headers["Location"] == f"/sign-in?next=%2Fnew%2F{name}"

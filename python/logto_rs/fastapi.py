@@ -79,6 +79,7 @@ from .web import (
     bearer_token,
     missing_roles,
     no_bearer_token_error,
+    renamed_keyword,
 )
 
 if TYPE_CHECKING:
@@ -561,12 +562,16 @@ class LogtoFastAPI:
         """The sign-in route's URL returning to the current request's path."""
         return self.flows.sign_in_url(self.web_request(request))
 
-    def unauthenticated(self, request: Request, redirect: Optional[bool]) -> HTTPException:
+    def unauthenticated(
+        self, request: Request, should_redirect: Optional[bool] = None, *, redirect: Optional[bool] = None
+    ) -> HTTPException:
         """The exception answering a request that needs a signed-in user: a redirect to sign in, or 401.
 
-        ``None`` decides by the request: a browser navigating is redirected.
+        ``should_redirect`` ``None`` decides by the request: a browser navigating is redirected
+        (``redirect`` is its deprecated name).
         """
-        answer = self.flows.unauthenticated(self.web_request(request), redirect)
+        should_redirect = renamed_keyword("redirect", "should_redirect", redirect, should_redirect)
+        answer = self.flows.unauthenticated(self.web_request(request), should_redirect)
         return HTTPException(answer.status, answer.detail, headers=dict(answer.headers) or None)
 
     async def _unavailable(self, request: Request, exc: Exception) -> Response:
@@ -597,22 +602,30 @@ class LogtoFastAPI:
             pass
         raise self.unauthenticated(request, redirect)
 
-    def claims(self, *, redirect: Optional[bool] = None) -> Callable[[Request], Awaitable[IdTokenClaims]]:
+    def claims(
+        self, *, should_redirect: Optional[bool] = None, redirect: Optional[bool] = None
+    ) -> Callable[[Request], Awaitable[IdTokenClaims]]:
         """A dependency giving the signed-in user's ID token claims.
 
         Args:
-            redirect: ``True`` sends every anonymous request to sign in (and back), ``False``
-                answers it 401 ``{"detail": "Not authenticated"}``; by default a browser
-                navigating (``GET`` accepting HTML) is redirected and anyone else gets 401.
+            should_redirect: ``True`` sends every anonymous request to sign in (and back),
+                ``False`` answers it 401 ``{"detail": "Not authenticated"}``; by default a
+                browser navigating (``GET`` accepting HTML) is redirected and anyone else gets 401.
+            redirect: Deprecated name of ``should_redirect``.
 
         """
-        return self._user(redirect, fetch_user_info=False)
+        should_redirect = renamed_keyword("redirect", "should_redirect", redirect, should_redirect)
+        return self._user(should_redirect, fetch_user_info=False)
 
     def userinfo(
-        self, *, redirect: Optional[bool] = None
+        self, *, should_redirect: Optional[bool] = None, redirect: Optional[bool] = None
     ) -> Callable[[Request], Awaitable[UserInfoResponse]]:
-        """A dependency giving the signed-in user's userinfo, fetched from Logto at each request."""
-        return self._user(redirect, fetch_user_info=True)
+        """A dependency giving the signed-in user's userinfo, fetched from Logto at each request.
+
+        ``should_redirect`` as in :meth:`claims` (``redirect`` is its deprecated name).
+        """
+        should_redirect = renamed_keyword("redirect", "should_redirect", redirect, should_redirect)
+        return self._user(should_redirect, fetch_user_info=True)
 
     def _user(
         self, redirect: Optional[bool], *, fetch_user_info: bool
@@ -649,9 +662,13 @@ class LogtoFastAPI:
         return logto_context
 
     def access_token(
-        self, resource: str = "", *, redirect: Optional[bool] = None
+        self, resource: str = "", *, should_redirect: Optional[bool] = None, redirect: Optional[bool] = None
     ) -> Callable[[Request], Awaitable[str]]:
-        """A dependency giving the signed-in user's access token for ``resource`` (refreshed when due)."""
+        """A dependency giving the signed-in user's access token for ``resource`` (refreshed when due).
+
+        ``should_redirect`` as in :meth:`claims` (``redirect`` is its deprecated name).
+        """
+        redirect = renamed_keyword("redirect", "should_redirect", redirect, should_redirect)
 
         async def signed_in_access_token(request: Request) -> str:
             client = await self._signed_in(request, redirect)
@@ -670,6 +687,7 @@ class LogtoFastAPI:
         organization_id: Optional[str] = None,
         *,
         path_param: str = "organization_id",
+        should_redirect: Optional[bool] = None,
         redirect: Optional[bool] = None,
     ) -> Callable[[Request], Awaitable[str]]:
         """A dependency giving the signed-in user's organization token.
@@ -678,11 +696,13 @@ class LogtoFastAPI:
             organization_id: The organization; by default the route's path parameter
                 ``path_param`` (``/orgs/{organization_id}/...``).
             path_param: The path parameter naming the organization.
-            redirect: Send an anonymous user to sign in (``True``) or answer 401 (``False``); by
-                default a browser navigating is redirected.
+            should_redirect: Send an anonymous user to sign in (``True``) or answer 401
+                (``False``); by default a browser navigating is redirected.
+            redirect: Deprecated name of ``should_redirect``.
 
         A refusal by Logto (not a member: ``LogtoOAuthError``) propagates to your handlers.
         """
+        redirect = renamed_keyword("redirect", "should_redirect", redirect, should_redirect)
 
         async def signed_in_organization_token(request: Request) -> str:
             organization = organization_id or request.path_params.get(path_param)

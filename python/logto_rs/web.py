@@ -8,8 +8,9 @@ how an API reads a bearer token, requires roles and answers a rejected one.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable, Mapping
-from typing import Any, Optional
+from typing import Any, Optional, TypeVar
 from urllib.parse import urlsplit
 
 from .errors import (
@@ -31,6 +32,7 @@ __all__ = [
     "is_loopback",
     "is_refusal",
     "is_same_origin",
+    "renamed_keyword",
     "safe_next",
     "wants_redirect",
 ]
@@ -170,3 +172,21 @@ def missing_roles(
             description.replace("\\", "\\\\").replace('"', '\\"')
         ),
     )
+
+
+T = TypeVar("T")
+
+
+def renamed_keyword(old: str, new: str, old_value: Optional[T], value: Optional[T]) -> Optional[T]:
+    """The value of keyword ``new``, or of ``old``, its deprecated name (with a ``DeprecationWarning``).
+
+    Raises:
+        TypeError: both names were given.
+
+    """
+    if old_value is None:
+        return value
+    if value is not None:
+        raise TypeError(f"pass {new}= only ({old}= is its deprecated name)")
+    warnings.warn(f"{old}= is deprecated: use {new}=", DeprecationWarning, stacklevel=3)
+    return old_value

@@ -54,7 +54,7 @@ def claims(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"sub": request.logto_claims.sub})  # type: ignore[attr-defined]
 
 
-@logto_required(redirect=False, fetch_user_info=True)
+@logto_required(should_redirect=False, fetch_user_info=True)
 async def claims_async(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"sub": request.logto_claims.sub, "userinfo": request.logto_user.sub})  # type: ignore[attr-defined]
 
@@ -69,7 +69,7 @@ async def token_async(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"token": access_token, "sub": verified.sub, "pid": os.getpid()})
 
 
-@logto_required(redirect=False)
+@logto_required(should_redirect=False)
 def token(request: HttpRequest) -> JsonResponse:
     access_token = get_client(request).getAccessToken(settings.API) or ""
     verified = get_verifier().blocking.verify(access_token)
@@ -78,7 +78,7 @@ def token(request: HttpRequest) -> JsonResponse:
 
 @csrf_exempt
 @require_POST
-@logto_required(redirect=False)
+@logto_required(should_redirect=False)
 def expire(request: HttpRequest) -> JsonResponse:
     """Drops the session's access tokens, as if they had expired."""
     get_client(request).clearAccessToken()

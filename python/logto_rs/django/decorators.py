@@ -15,6 +15,7 @@ from django.http import HttpRequest, HttpResponse
 
 from .._steps import drive_blocking
 from ..errors import LogtoInvalidGrantError, LogtoNotAuthenticatedError
+from ..web import renamed_keyword
 from . import get_client
 from ._http import flows, unauthenticated
 
@@ -40,15 +41,21 @@ def _admit(
 
 
 def logto_required(
-    view: Optional[View] = None, *, fetch_user_info: bool = False, redirect: Optional[bool] = None
+    view: Optional[View] = None,
+    *,
+    fetch_user_info: bool = False,
+    should_redirect: Optional[bool] = None,
+    redirect: Optional[bool] = None,
 ) -> Any:
     """Protect a view: only a signed-in Logto user reaches it.
 
     The ID token claims are on ``request.logto_claims`` (``IdTokenClaims``), and with
     ``fetch_user_info`` the userinfo on ``request.logto_user`` (``UserInfoResponse``).
     Anyone else is redirected to sign in (a browser navigating) or answered JSON 401;
-    ``redirect=True``/``False`` decides for every request. Sync and ``async def`` views.
+    ``should_redirect=True``/``False`` decides for every request (``redirect`` is its deprecated
+    name). Sync and ``async def`` views.
     """
+    redirect = renamed_keyword("redirect", "should_redirect", redirect, should_redirect)
 
     def decorator(function: View) -> View:
         if inspect.iscoroutinefunction(function):
