@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
 import warnings
 from datetime import timedelta
@@ -366,3 +367,23 @@ def test_a_stateless_error_callback_shows_no_attacker_text(
     assert all(
         "\n" not in record.getMessage() and "555" not in record.getMessage() for record in caplog.records
     )
+
+
+def test_a_request_binds_the_apps_client_to_its_own_session(provider: Provider, storage: Storage) -> None:
+    app = make_app(provider, storage)
+    logto = app.extensions["logto_rs"]
+    app_client = logto.client  # outside a request: the app's one client
+
+    @app.route("/bound")
+    def bound() -> dict[str, Any]:
+        client = logto.client
+        assert client is logto.client_for() and client is not app_client
+        assert client.config is app_client.config  # one configuration, pool and caches
+        # The request's storage holds the request's session: it reads it from any thread.
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            claims = pool.submit(client.blocking.getIdTokenClaims).result()
+        return {"sub": claims.sub}
+
+    browser = app.test_client()
+    sign_in(browser)
+    assert browser.get("/bound").get_json() == {"sub": "user-alice"}

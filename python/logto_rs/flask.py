@@ -1,8 +1,9 @@
 """Flask integration: session storages, the ``LogtoFlask`` extension and ``@authenticated``.
 
-One :class:`LogtoFlask` per app holds one :class:`~logto_rs.LogtoClient` whose storage reads the
-current request's session, so one client (one connection pool, one discovery and JWKS cache)
-serves every user. logto-rs calls the storage in the request's own thread and context.
+One :class:`LogtoFlask` per app holds one :class:`~logto_rs.LogtoClient` (one connection pool, one
+discovery and JWKS cache), bound to each request's session as every integration binds it:
+``client.withStorage(storage_for(request))`` (:meth:`LogtoFlask.client_for`). logto-rs calls the
+storage in the request's own thread and context.
 
 - :class:`FlaskSessionStorage` keeps the tokens in Flask's signed cookie session. It warns when
   the cookie would pass the 4 KB a browser keeps, which would silently sign the user out.
@@ -16,14 +17,15 @@ Install with ``pip install logto-rs[flask]``.
 
 from __future__ import annotations
 
+import copy
 import functools
 import inspect
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, MutableMapping
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Callable, Optional, TypeVar, cast
 
-from flask import Flask, current_app, g, request, session, url_for
+from flask import Flask, Request, current_app, g, has_request_context, request, session, url_for
 from flask.sessions import SecureCookieSessionInterface
 from werkzeug.wrappers import Response
 
@@ -96,6 +98,12 @@ def _flask_session() -> Any:
     return session
 
 
+def _request_session() -> MutableMapping[str, Any]:
+    """The session of the request being served (Flask keeps it in the request context)."""
+    current: MutableMapping[str, Any] = session._get_current_object()  # type: ignore[attr-defined]
+    return current
+
+
 class FlaskSessionStorage(CookieSessionValues):
     """Tokens in Flask's signed cookie session (``flask.session``), under ``prefix`` + key.
 
@@ -112,9 +120,16 @@ class FlaskSessionStorage(CookieSessionValues):
         "Keep the tokens server-side with logto_rs.flask.RedisSessionStorage instead of FlaskSessionStorage."
     )
     logger = logger
+    _bound: Optional[MutableMapping[str, Any]] = None
+
+    def for_request(self, request: Request) -> FlaskSessionStorage:
+        """This storage bound to ``request``'s session (see :meth:`LogtoFlask.storage_for`)."""
+        bound = copy.copy(self)
+        bound._bound = _request_session()
+        return bound
 
     def _session(self) -> Any:
-        return session
+        return session if self._bound is None else self._bound
 
     def _first_warning(self) -> bool:
         first = not g.get("_logto_cookie_warned")
@@ -160,6 +175,14 @@ class RedisSessionStorage(RedisStorage):
         session_key: str = "logto_sid",
     ):
         super().__init__(client, FlaskSessionId(session_key), prefix=prefix, ttl=ttl)
+        self.session_key = session_key
+
+    def for_request(self, request: Request) -> RedisSessionStorage:
+        """This storage bound to ``request``'s session (see :meth:`LogtoFlask.storage_for`)."""
+        bound = copy.copy(self)
+        current = _request_session()
+        bound.ids = SessionKeyId(lambda: current, self.session_key)
+        return bound
 
 
 class AsyncRedisSessionStorage(AsyncRedisStorage):
@@ -332,10 +355,39 @@ class LogtoFlask:
 
     @property
     def client(self) -> LogtoClient:
-        """The app's client (one for all requests; its storage is the current session)."""
+        """The app's client: in a request, bound to its session (:meth:`client_for`).
+
+        Outside a request, the one client of the app, whose storage is the configured one.
+        """
         if self._client is None:
             raise RuntimeError("LogtoFlask.init_app(app) has not been called")
-        return self._client
+        return self.client_for() if has_request_context() else self._client
+
+    def storage_for(self, request: Request) -> Storage:
+        """The storage of ``request``'s session: the configured storage bound to it.
+
+        A storage without ``for_request`` (one of your own) serves every request as it is.
+        """
+        for_request = getattr(self.storage, "for_request", None)
+        return self.storage if for_request is None else cast(Storage, for_request(request))
+
+    def client_for(self) -> LogtoClient:
+        """The app's client bound to the current request's session, made once per request.
+
+        ``client.withStorage(storage_for(request))``: the binding rule of every integration.
+        """
+        bound = g.get("_logto_client")
+        if not isinstance(bound, LogtoClient):
+            if self._client is None:
+                raise RuntimeError("LogtoFlask.init_app(app) has not been called")
+            g._logto_storage = self.storage_for(request)
+            bound = g._logto_client = self._client.withStorage(g._logto_storage)
+        return bound
+
+    def _request_storage(self) -> Storage:
+        self.client_for()
+        storage: Storage = g._logto_storage
+        return storage
 
     @property
     def flows(self) -> WebFlows:
@@ -346,7 +398,8 @@ class LogtoFlask:
 
     def web_request(self) -> WebRequest:
         """The current Flask request, as the flows read it."""
-        ids = self.storage.ids if isinstance(self.storage, RedisStorage) else None
+        storage = self._request_storage()
+        ids = storage.ids if isinstance(storage, RedisStorage) else None
         return WebRequest(
             method=request.method,
             url=request.url,
@@ -359,8 +412,9 @@ class LogtoFlask:
         )
 
     def _forget(self) -> None:
-        if isinstance(self.storage, RedisStorage):
-            self.storage.forget_session()
+        storage = self._request_storage()
+        if isinstance(storage, RedisStorage):
+            storage.forget_session()
 
     def backchannel_logout(self) -> Response:
         """``POST backchannel_logout_path``: Logto's logout token ends the sessions it names.
@@ -368,12 +422,12 @@ class LogtoFlask:
         See :meth:`~logto_rs._flows.WebFlows.backchannel_logout`.
         """
         body = read_limited(request.stream.read, request.headers.get("Content-Length"))
-        return _response(drive_blocking(self.flows.backchannel_logout(self.client.blocking, body)))
+        return _response(drive_blocking(self.flows.backchannel_logout(self.client_for().blocking, body)))
 
     def _end_revoked_session(self) -> None:
         """Before each request: a cookie session that a back-channel logout ended is cleared."""
         if request.endpoint != "logto_backchannel_logout":
-            drive_blocking(self.flows.drop_ended_session(self.client.blocking, self.web_request()))
+            drive_blocking(self.flows.drop_ended_session(self.client_for().blocking, self.web_request()))
 
     def _unavailable(self, error: LogtoException) -> Response:
         """An outage (Logto or the session store out of reach) answers 503 with ``Retry-After``.
@@ -409,13 +463,13 @@ class LogtoFlask:
 
     def sign_in(self) -> Response:
         """``GET sign_in_path``: start a sign-in (``?next=`` kept when same-origin), redirect to Logto."""
-        steps = self.flows.sign_in(self.client.blocking, self.web_request(), self._callback_url())
+        steps = self.flows.sign_in(self.client_for().blocking, self.web_request(), self._callback_url())
         return _response(drive_blocking(steps))
 
     def sign_up(self) -> Response:
         """``GET sign_up_path``: :meth:`sign_in` on Logto's sign-up screen."""
         steps = self.flows.sign_in(
-            self.client.blocking,
+            self.client_for().blocking,
             self.web_request(),
             self._callback_url(),
             interaction_mode="signUp",
@@ -425,7 +479,7 @@ class LogtoFlask:
 
     def callback(self) -> Response:
         """``GET callback_path``: complete the sign-in, then return to where the user was going."""
-        answer = drive_blocking(self.flows.callback(self.client.blocking, self.web_request()))
+        answer = drive_blocking(self.flows.callback(self.client_for().blocking, self.web_request()))
         if answer.error is not None:
             return self.error_response(answer.error)
         return _response(answer)
@@ -437,7 +491,7 @@ class LogtoFlask:
         else ``Referer``; a request with none of them is refused): a link or an image on
         another site cannot sign the user out. ``GET`` answers a page with the sign-out button.
         """
-        steps = self.flows.sign_out(self.client.blocking, self.web_request(), self._forget)
+        steps = self.flows.sign_out(self.client_for().blocking, self.web_request(), self._forget)
         return _response(drive_blocking(steps))
 
     def error_response(self, error: LogtoException) -> Response:
@@ -492,7 +546,7 @@ def authenticated(
             async def async_view(*args: Any, **kwargs: Any) -> Any:
                 extension = _extension()
                 g._logto_should_redirect = shouldRedirect
-                user = await drive_async(extension.flows.user(extension.client, fetchUserInfo))
+                user = await drive_async(extension.flows.user(extension.client_for(), fetchUserInfo))
                 if user is None:
                     return extension.unauthenticated(shouldRedirect)
                 g.user = user
@@ -504,7 +558,7 @@ def authenticated(
         def sync_view(*args: Any, **kwargs: Any) -> Any:
             extension = _extension()
             g._logto_should_redirect = shouldRedirect
-            user = drive_blocking(extension.flows.user(extension.client.blocking, fetchUserInfo))
+            user = drive_blocking(extension.flows.user(extension.client_for().blocking, fetchUserInfo))
             if user is None:
                 return extension.unauthenticated(shouldRedirect)
             g.user = user
@@ -524,6 +578,12 @@ def get_context(
     with ``access_tokens`` a token per configured resource, with ``organization_tokens`` a token
     per organization of the user. An anonymous request gets ``is_authenticated=False``.
     """
-    return _extension().client.blocking.getContext(
-        fetch_user_info=fetch_user_info, access_tokens=access_tokens, organization_tokens=organization_tokens
+    return (
+        _extension()
+        .client_for()
+        .blocking.getContext(
+            fetch_user_info=fetch_user_info,
+            access_tokens=access_tokens,
+            organization_tokens=organization_tokens,
+        )
     )
