@@ -49,8 +49,10 @@ from .errors import (
 from .web import is_refusal, is_same_origin, safe_next, wants_redirect
 
 __all__ = [
+    "ANSWERED",
     "OUTAGE",
     "RETRY_AFTER",
+    "SESSION_ENDED",
     "AnyClient",
     "WebFlows",
     "WebRequest",
@@ -71,6 +73,12 @@ RETRY_AFTER = "5"
 
 OUTAGE = (LogtoNetworkError, LogtoResponseError)
 """The provider errors that mean an outage (Logto out of reach, or answering garbage)."""
+
+SESSION_ENDED = (LogtoInvalidGrantError, LogtoNotAuthenticatedError)
+"""The errors that mean the session ended (answered as an anonymous request)."""
+
+ANSWERED = (LogtoStorageError, *OUTAGE, *SESSION_ENDED)
+"""The errors a framework hands to :meth:`WebFlows.error_answer` (its error handlers' classes)."""
 
 NOT_AUTHENTICATED = "Not authenticated"
 
@@ -449,7 +457,7 @@ class WebFlows:
             if not (yield client._signed_in()):
                 return None
             return (yield client.fetchUserInfo() if fetch_user_info else _claims(client))
-        except (LogtoInvalidGrantError, LogtoNotAuthenticatedError):
+        except SESSION_ENDED:
             return None
 
     # -- standard answers -------------------------------------------------------------------
@@ -473,6 +481,22 @@ class WebFlows:
             detail=message,
             error=error,
         )
+
+    def error_answer(
+        self, request: WebRequest, error: BaseException, should_redirect: Optional[bool] = None
+    ) -> Optional[WebResponse]:
+        """The answer to an error a view raised; ``None`` when it is not the SDK's to answer.
+
+        An outage (:func:`is_outage`) is 503 with ``Retry-After``; an ended session (Logto
+        revoked the grant, nobody is signed in) is :meth:`unauthenticated`, never a 500.
+        Anything else, the SDK's own refusals included, propagates.
+        """
+        if isinstance(error, LogtoException) and is_outage(error):
+            return outage_response(error)
+        if isinstance(error, SESSION_ENDED):
+            logger.info("session ended in a view: %s", error.code)
+            return self.unauthenticated(request, should_redirect)
+        return None
 
     def unauthenticated(self, request: WebRequest, should_redirect: Optional[bool] = None) -> WebResponse:
         """The answer to a request that needs a signed-in user.

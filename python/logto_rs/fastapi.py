@@ -39,7 +39,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from ._flows import OUTAGE, WebFlows, WebRequest, WebResponse, is_outage, outage_response
+from ._flows import ANSWERED, WebFlows, WebRequest, WebResponse
 from ._sessions import (
     CookieSessionValues,
     LogtoInsecureCookieWarning,
@@ -66,7 +66,6 @@ from .errors import (
     LogtoException,
     LogtoInvalidGrantError,
     LogtoNotAuthenticatedError,
-    LogtoStorageError,
 )
 from .models import AccessTokenClaims, IdTokenClaims, LogtoContext, UserInfoResponse
 from .redis_storage import SOCKET_TIMEOUTS as SOCKET_TIMEOUTS
@@ -401,14 +400,7 @@ class LogtoFastAPI:
 
         Never a 500.
         """
-        handlers: dict[Any, Callable[[Request, Exception], Awaitable[Response]]] = {
-            LogtoInvalidGrantError: self._session_ended,
-            LogtoNotAuthenticatedError: self._session_ended,
-            LogtoStorageError: self._unavailable,
-        }
-        for outage in OUTAGE:
-            handlers[outage] = self._unavailable
-        return handlers
+        return {error: self._answer_error for error in ANSWERED}
 
     async def client_for(self, request: Request) -> LogtoClient:
         """The app's client bound to ``request``'s session (one view per request).
@@ -574,21 +566,16 @@ class LogtoFastAPI:
         answer = self.flows.unauthenticated(self.web_request(request), should_redirect)
         return HTTPException(answer.status, answer.detail, headers=dict(answer.headers) or None)
 
-    async def _unavailable(self, request: Request, exc: Exception) -> Response:
-        if not (isinstance(exc, LogtoException) and is_outage(exc)):
-            raise exc  # the SDK's own refusal (a strict cookie storage): a bug, not an outage
-        answer = outage_response(exc)
-        retry = {"Retry-After": answer.headers["Retry-After"]}
-        return JSONResponse({"detail": answer.detail}, status_code=answer.status, headers=retry)
-
-    async def _session_ended(self, request: Request, exc: Exception) -> Response:
-        code = exc.code if isinstance(exc, LogtoException) else type(exc).__name__
-        logger.info("session ended in a route: %s", code)
+    async def _answer_error(self, request: Request, exc: Exception) -> Response:
+        """:meth:`~logto_rs._flows.WebFlows.error_answer` in FastAPI's ``{"detail": ...}``."""
         redirect = getattr(request.state, REDIRECT_STATE, None)
-        answer = self.flows.unauthenticated(self.web_request(request), redirect)
+        answer = self.flows.error_answer(self.web_request(request), exc, redirect)
+        if answer is None:
+            raise exc  # the SDK's own refusal (a strict cookie storage): a bug, not an outage
         if answer.location is not None:
             return RedirectResponse(answer.location, status_code=answer.status)
-        return JSONResponse({"detail": answer.detail}, status_code=answer.status)
+        headers = {name: value for name, value in answer.headers.items() if name != "Content-Type"}
+        return JSONResponse({"detail": answer.detail}, status_code=answer.status, headers=headers or None)
 
     # -- dependencies -------------------------------------------------------------------------
 

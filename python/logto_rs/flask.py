@@ -34,7 +34,7 @@ from ._flask_guard import (
     bearer_token,
     require_access_token,
 )
-from ._flows import OUTAGE, WebFlows, WebRequest, WebResponse, is_outage, outage_response
+from ._flows import ANSWERED, WebFlows, WebRequest, WebResponse
 from ._sessions import (
     CookieSessionValues,
     LogtoInsecureCookieWarning,
@@ -57,9 +57,6 @@ from .config import LogtoConfig
 from .errors import (
     LogtoConfigError,
     LogtoException,
-    LogtoInvalidGrantError,
-    LogtoNotAuthenticatedError,
-    LogtoStorageError,
 )
 from .models import LogtoContext
 from .redis_storage import AsyncRedisStorage, RedisStorage
@@ -334,11 +331,8 @@ class LogtoFlask:
             app.add_url_rule(self.sign_up_path, "logto_sign_up", self.sign_up)
         app.add_url_rule(self.callback_path, "logto_callback", self.callback)
         app.add_url_rule(self.sign_out_path, "logto_sign_out", self.sign_out, methods=["GET", "POST"])
-        app.register_error_handler(LogtoInvalidGrantError, self._session_ended)
-        app.register_error_handler(LogtoNotAuthenticatedError, self._session_ended)
-        app.register_error_handler(LogtoStorageError, self._unavailable)
-        for outage in OUTAGE:
-            app.register_error_handler(outage, self._unavailable)
+        for error in ANSWERED:
+            app.register_error_handler(error, self._answer_error)
         app.before_request(self._check_cookie_security)
 
     def _backchannel(self, client: LogtoClient, cookie_lifetime: timedelta) -> BackchannelLogout:
@@ -429,15 +423,16 @@ class LogtoFlask:
         if request.endpoint != "logto_backchannel_logout":
             drive_blocking(self.flows.drop_ended_session(self.client_for().blocking, self.web_request()))
 
-    def _unavailable(self, error: LogtoException) -> Response:
-        """An outage (Logto or the session store out of reach) answers 503 with ``Retry-After``.
+    def _answer_error(self, error: LogtoException) -> Response:
+        """An outage answers 503 with ``Retry-After``; an ended session as :func:`authenticated` does.
 
-        A refusal of the SDK's own (a strict cookie storage's ``storage.cookie_too_large``) is a
-        bug to fix, not an outage: it propagates.
+        See :meth:`~logto_rs._flows.WebFlows.error_answer`; anything else (a strict cookie
+        storage's ``storage.cookie_too_large``) is a bug to fix: it propagates.
         """
-        if not is_outage(error):
+        answer = self.flows.error_answer(self.web_request(), error, g.get("_logto_should_redirect"))
+        if answer is None:
             raise error
-        return _response(outage_response(error))
+        return _response(answer)
 
     def _check_cookie_security(self) -> None:
         if self._cookie_checked:
@@ -449,14 +444,6 @@ class LogtoFlask:
             "Flask: SESSION_COOKIE_SECURE = True",
             logger,
         )
-
-    def _session_ended(self, error: LogtoException) -> Response:
-        """Answer a view whose session ended (grant revoked, signed out) as :func:`authenticated` does.
-
-        A redirect to sign in or a JSON 401, never a 500.
-        """
-        logger.info("session ended in a view: %s", error.code)
-        return self.unauthenticated(g.get("_logto_should_redirect"))
 
     def _callback_url(self) -> str:
         return url_for("logto_callback", _external=True)

@@ -23,17 +23,16 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.utils.functional import SimpleLazyObject
 
-from .._flows import OUTAGE, is_outage
+from .._flows import OUTAGE, SESSION_ENDED
 from .._sessions import LogtoInsecureCookieWarning, check_cookie_security
 from .._steps import drive_blocking
 from ..errors import (
-    LogtoException,
     LogtoInvalidGrantError,
     LogtoNotAuthenticatedError,
     LogtoStorageError,
 )
 from . import get_client, get_context
-from ._http import flows, outage, unauthenticated, web_request
+from ._http import flows, outage, response, web_request
 
 __all__ = [
     "LogtoInsecureCookieWarning",
@@ -155,15 +154,14 @@ class LogtoMiddleware:
         An outage (Logto or the session store out of reach) is answered 503 with
         ``Retry-After``, never 500.
         """
-        if isinstance(exception, LogtoException) and is_outage(exception):
-            return outage(exception)
-        if not isinstance(exception, (LogtoInvalidGrantError, LogtoNotAuthenticatedError)):
+        answer = flows().error_answer(web_request(request), exception)
+        if answer is None:
             return None
-        logger.info("session ended in a view: %s", exception.code)
         # DRF may have replaced request.user (None with UNAUTHENTICATED_USER = None).
         user = getattr(request, "user", None)
-        if apps.is_installed("django.contrib.auth") and getattr(user, "is_authenticated", False):
+        ended = isinstance(exception, SESSION_ENDED)
+        if ended and apps.is_installed("django.contrib.auth") and getattr(user, "is_authenticated", False):
             from django.contrib.auth import logout
 
             logout(request)
-        return unauthenticated(request)
+        return response(answer)
