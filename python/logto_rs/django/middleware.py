@@ -27,8 +27,6 @@ from .._flows import OUTAGE, SESSION_ENDED
 from .._sessions import LogtoInsecureCookieWarning, check_cookie_security
 from .._steps import drive_blocking
 from ..errors import (
-    LogtoInvalidGrantError,
-    LogtoNotAuthenticatedError,
     LogtoStorageError,
 )
 from . import get_client, get_context
@@ -58,14 +56,12 @@ def claims_of(request: HttpRequest) -> Any:
     if client.getIdToken() is None:
         return None
     try:
-        if client._signed_in():
-            return client.getIdTokenClaims()
-    except (LogtoInvalidGrantError, LogtoNotAuthenticatedError):
-        pass
+        claims = drive_blocking(flows().user(client))
     except OUTAGE:
         return None  # Logto out of reach: not signed in for this request, signed out of nothing
-    end_session(request)
-    return None
+    if claims is None:
+        end_session(request)
+    return claims
 
 
 def end_session(request: HttpRequest) -> None:
