@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import signal
+import subprocess
 import threading
 import time
 import uuid
@@ -29,7 +30,6 @@ from starlette.middleware.sessions import SessionMiddleware
 from werkzeug.serving import make_server
 
 import django_site
-from conftest import redis_server
 from logto_rs import IdTokenClaims, LogtoConfig, LogtoContext, UserInfoResponse, UserInfoScope
 from logto_rs.fastapi import LogtoFastAPI
 from logto_rs.fastapi import RedisSessionStorage as FastAPIRedisSessionStorage
@@ -360,8 +360,11 @@ def test_a_provider_outage_is_503_with_retry_after(provider: Provider, site: Sit
 
 
 @pytest.mark.parametrize("framework", FRAMEWORKS)
-def test_a_session_store_outage_is_503_with_retry_after(provider: Provider, framework: str) -> None:
-    with redis_server() as (redis_url, redis_process), site_of(framework, provider, redis_url) as site:
+def test_a_session_store_outage_is_503_with_retry_after(
+    provider: Provider, framework: str, own_redis_server: tuple[str, subprocess.Popen[bytes]]
+) -> None:
+    redis_url, redis_process = own_redis_server
+    with site_of(framework, provider, redis_url) as site:
         browser = site.browser()
         site.sign_in_as(browser)
         assert browser.get(site.protected).json() == {"sub": "user-alice"}
