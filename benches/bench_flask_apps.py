@@ -75,3 +75,26 @@ def official_app() -> Flask:
         return ""
 
     return app
+
+
+def overhead_app() -> Flask:
+    """An ``@authenticated`` view and a view reading the session without the SDK, one app.
+
+    The cookie session (``FlaskSessionStorage``, the default), as in
+    ``test_flask_view_overhead.py``: the guarded view costs what the SDK adds to a request.
+    """
+    app = Flask("overhead_bench")
+    app.secret_key = os.environ.get("APP_SECRET_KEY", "bench")
+    config = logto_rs.LogtoConfig(endpoint=ENDPOINT, appId="web-app", appSecret="web-app-secret")
+    LogtoFlask(app, config)
+
+    @app.get("/guarded")
+    @authenticated()
+    def guarded() -> Any:
+        return {"sub": g.user.sub}
+
+    @app.get("/plain")
+    def plain() -> Any:
+        return {"signed_in": session.get("logto_idToken") is not None}
+
+    return app

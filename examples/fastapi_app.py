@@ -108,7 +108,7 @@ def create_app(
     verifier = AccessTokenVerifier(config.endpoint, resource)  # one per process, shared by routes
 
     Client = Annotated[LogtoClient, Depends(logto.client_for)]
-    User = Annotated[IdTokenClaims, Depends(logto.claims(redirect=True))]
+    User = Annotated[IdTokenClaims, Depends(logto.claims(should_redirect=True))]
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def home(client: Client) -> str:
@@ -128,7 +128,9 @@ def create_app(
         )
 
     @app.get("/protected/userinfo", response_class=HTMLResponse, include_in_schema=False)
-    async def userinfo(user: Annotated[UserInfoResponse, Depends(logto.userinfo(redirect=True))]) -> str:
+    async def userinfo(
+        user: Annotated[UserInfoResponse, Depends(logto.userinfo(should_redirect=True))],
+    ) -> str:
         user_json = user.model_dump_json(indent=2, exclude_unset=True)
         return PAGE.format(body=f'<pre id="userinfo-json">{escape(user_json)}</pre><a href="/">Home</a>')
 
@@ -152,7 +154,8 @@ def create_app(
 
     @app.get("/protected/api", response_class=HTMLResponse, include_in_schema=False)
     async def call_api(
-        request: Request, access_token: Annotated[str, Depends(logto.access_token(resource, redirect=True))]
+        request: Request,
+        access_token: Annotated[str, Depends(logto.access_token(resource, should_redirect=True))],
     ) -> str:
         """The signed-in page calls the API with the user's access token, from the server."""
         async with httpx.AsyncClient(base_url=str(request.base_url), timeout=10) as http:

@@ -108,6 +108,13 @@ def redis_server() -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
         process.wait(timeout=10)
 
 
+@pytest.fixture
+def own_redis_server() -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """A redis-server of the test's own (its URL and its process), which the test may freeze."""
+    with redis_server() as server:
+        yield server
+
+
 @pytest.fixture(scope="session")
 def redis_url() -> Iterator[str]:
     """A real redis-server on 127.0.0.1 (free port, no persistence) for the whole run."""

@@ -135,7 +135,7 @@ def test_a_logout_ends_only_the_sessions_it_names(provider: Provider, redis_clie
     assert not any(b"user-alice" in (redis_client.get(k) or b"") for k in redis_client.keys("logto:*"))
     # A local sign-out takes the session out of the index too.
     assert redis_client.keys("logto-sessions:*user-bob")
-    assert bob.post("/sign-out", headers={"Origin": "http://127.0.0.1"}).status_code == 302
+    assert bob.post("/sign-out", headers={"Origin": "http://127.0.0.1"}).status_code == 303
     assert not redis_client.keys("logto-sessions:*user-bob")
 
 
@@ -244,7 +244,7 @@ def test_a_copied_cookie_stops_working_after_sign_out(provider: Provider) -> Non
     sign_in(alice)
     cookie = alice.get_cookie("session", domain="127.0.0.1")
     assert cookie is not None
-    assert alice.post("/sign-out", headers={"Origin": "http://127.0.0.1"}).status_code == 302
+    assert alice.post("/sign-out", headers={"Origin": "http://127.0.0.1"}).status_code == 303
     thief = app.test_client()
     thief.set_cookie("session", cookie.value, domain=cookie.domain)
     assert thief.get("/protected").status_code == 401

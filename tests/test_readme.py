@@ -132,6 +132,14 @@ response = app.test_client().get("/protected/userinfo")
 assert response.status_code == 302 and "/sign-in" in response.headers["Location"], response
 """,
     ),
+    "Flask (2)": Setup(
+        preamble=WEB_APP_CONFIG
+        + "\nfrom flask import Flask\nfrom logto_rs.flask import LogtoFlask\n"
+        + "app = Flask(__name__)\napp.secret_key = 'k'\nLogtoFlask(app, config)",
+        check="""
+assert app.test_client().get("/dashboard").get_json() == {"signed_in": False}
+""",
+    ),
     "Django": Setup(
         preamble=DJANGO,
         replace={**TENANT, **APP, **SECRET},
@@ -140,7 +148,7 @@ from logto_rs.django.conf import LogtoSettings
 assert LogtoSettings.from_dict(LOGTO).config.endpoint == provider.endpoint
 assert "logto_rs.django" in INSTALLED_APPS and "logto_rs.django.middleware.LogtoMiddleware" in MIDDLEWARE
 assert [p.name for p in urlpatterns[0].url_patterns] == [
-    "sign_in", "callback", "sign_out", "backchannel_logout"
+    "sign_in", "sign_up", "callback", "sign_out", "backchannel_logout"
 ]
 """,
     ),
@@ -179,8 +187,8 @@ import httpx
 from fastapi_server import serve
 with serve(app) as url, httpx.Client(base_url=url) as http:
     anonymous = http.get("/me", headers={"Accept": "text/html"})
-    assert anonymous.status_code == 303, anonymous.text
-    assert anonymous.headers["Location"] == url + "/sign-in?next=%2Fme"
+    assert anonymous.status_code == 302, anonymous.text
+    assert anonymous.headers["Location"] == "/sign-in?next=%2Fme"
     answer = http.get("/products", headers={"Authorization": f"Bearer {token}"})
     assert answer.json() == {"user": "user-alice"}
     refused = http.get("/products")

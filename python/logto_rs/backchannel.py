@@ -66,7 +66,8 @@ from .errors import (
     LogtoStorageError,
     LogtoTokenValidationError,
 )
-from .redis_storage import SESSION_KEYS, read_each, session_key, tombstone
+from .redis_storage import read_each, session_key, tombstone
+from .storage import SESSION_KEYS
 
 if TYPE_CHECKING:
     import redis

@@ -29,21 +29,26 @@ Install with ``pip install logto-rs[fastapi]`` (and ``redis`` for :class:`RedisS
 import base64
 import json
 import logging
-import re
-import warnings
 from collections.abc import Awaitable, Iterable
 from datetime import timedelta
-from html import escape
 from typing import TYPE_CHECKING, Annotated, Any, Callable, Optional, Protocol, Union
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.security import HTTPBearer
 from fastapi.security.base import SecurityBase
-from starlette.datastructures import URL
 from starlette.middleware.sessions import SessionMiddleware
-from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from ._flows import ANSWERED, WebFlows, WebRequest, WebResponse
+from ._sessions import (
+    CookieSessionValues,
+    LogtoInsecureCookieWarning,
+    LogtoSessionTooLargeWarning,
+    SessionKeyId,
+    check_cookie_security,
+)
+from ._steps import drive_async
 from .backchannel import (
     MAX_BODY,
     BackchannelLogout,
@@ -57,27 +62,21 @@ from .backchannel import (
 from .client import LogtoClient
 from .config import LogtoConfig
 from .errors import (
-    LogtoCallbackError,
     LogtoConfigError,
     LogtoException,
     LogtoInvalidGrantError,
     LogtoNotAuthenticatedError,
-    LogtoStorageError,
 )
 from .guard import BearerRejection, check_bearer_async
-from .models import AccessTokenClaims, IdTokenClaims, UserInfoResponse
-from .redis_storage import SESSION_KEYS, AsyncRedisClient, AsyncRedisStorage
+from .models import AccessTokenClaims, IdTokenClaims, LogtoContext, UserInfoResponse
 from .redis_storage import SOCKET_TIMEOUTS as SOCKET_TIMEOUTS
+from .redis_storage import AsyncRedisClient, AsyncRedisStorage
 from .sessions.starlette import COOKIE_SIZE_SCOPE_KEY
 from .storage import MemoryStorage, Storage
 from .verifier import DEFAULT_ROLES_CLAIM, AccessTokenVerifier, Scopes, role_list, scope_list
 from .web import (
     COOKIE_LIMIT,
-    insecure_cookie_message,
-    is_refusal,
-    is_same_origin,
-    safe_next,
-    wants_redirect,
+    renamed_keyword,
 )
 
 if TYPE_CHECKING:
@@ -97,22 +96,11 @@ __all__ = [
 
 logger = logging.getLogger("logto_rs.fastapi")
 
-NEXT_KEY = "logto_next"
-"""Session key of the path the user was going to before signing in."""
-
 CLIENT_STATE = "logto_client"
 """``request.state`` attribute of the request's client view."""
 
 REDIRECT_STATE = "logto_redirect"
 """``request.state`` attribute: whether the route asked to redirect an anonymous user."""
-
-
-class LogtoInsecureCookieWarning(UserWarning):
-    """The session cookie is not ``Secure`` (``https_only``) on a host other than loopback."""
-
-
-class LogtoSessionTooLargeWarning(UserWarning):
-    """The session cookie grew past what a browser keeps; the user would be signed out."""
 
 
 def _session(request: Request) -> dict[str, Any]:
@@ -133,27 +121,35 @@ class SessionStorage(Protocol):
         """The storage of ``request``'s session."""
 
 
-class _CookieSession(Storage):
+class _CookieSession(CookieSessionValues):
     """One request's cookie session (see :class:`CookieSessionStorage`)."""
 
+    advice = (
+        "Keep the tokens server-side with logto_rs.fastapi.RedisSessionStorage "
+        "instead of CookieSessionStorage."
+    )
+    logger = logger
+
     def __init__(self, owner: "CookieSessionStorage", request: Request) -> None:
+        super().__init__(owner.prefix, max_cookie_bytes=owner.max_cookie_bytes, strict=owner.strict)
         self.owner = owner
         self.request = request
 
-    def get(self, key: str) -> Optional[str]:
-        value = _session(self.request).get(self.owner.prefix + key)
-        return value if isinstance(value, str) else None
+    def _session(self) -> dict[str, Any]:
+        return _session(self.request)
 
-    def set(self, key: str, value: Optional[str]) -> None:
-        if value is None:
-            self.delete(key)
-            return
-        session = _session(self.request)
-        session[self.owner.prefix + key] = value
-        self.owner.check_size(self.request, session)
+    def cookie_size(self) -> Optional[int]:
+        # An encrypted session middleware (logto_rs.sessions.starlette) measures its own cookie.
+        session = self._session()
+        measure: Callable[[dict[str, Any]], int] = self.request.scope.get(
+            COOKIE_SIZE_SCOPE_KEY, self.owner.cookie_size
+        )
+        return measure(session)
 
-    def delete(self, key: str) -> None:
-        _session(self.request).pop(self.owner.prefix + key, None)
+    def _first_warning(self) -> bool:
+        first = not getattr(self.request.state, "logto_cookie_warned", False)
+        self.request.state.logto_cookie_warned = True
+        return first
 
 
 class CookieSessionStorage:
@@ -199,47 +195,13 @@ class CookieSessionStorage:
         # (path, Max-Age, httponly, samesite, secure).
         return len(self.cookie_name) + 1 + len(value) + 35 + 70
 
-    def check_size(self, request: Request, session: dict[str, Any]) -> None:
-        """Warn (or raise) when the session's cookie would pass ``max_cookie_bytes``.
 
-        An encrypted session middleware (:mod:`logto_rs.sessions.starlette`) measures its own
-        cookie; otherwise the cookie is ``SessionMiddleware``'s.
-        """
-        size = request.scope.get(COOKIE_SIZE_SCOPE_KEY, self.cookie_size)(session)
-        if size <= self.max_cookie_bytes:
-            return
-        message = (
-            f"the session cookie would be {size} bytes, more than the {self.max_cookie_bytes} "
-            "a browser keeps: the browser would drop it and sign the user out. Keep the tokens "
-            "server-side with logto_rs.fastapi.RedisSessionStorage instead of CookieSessionStorage."
-        )
-        if self.strict:
-            raise LogtoException(message, "storage.cookie_too_large")
-        if not getattr(request.state, "logto_cookie_warned", False):
-            request.state.logto_cookie_warned = True
-            logger.warning(message)
-            warnings.warn(message, LogtoSessionTooLargeWarning, stacklevel=2)
-
-
-class StarletteSessionId:
+class StarletteSessionId(SessionKeyId):
     """Keeps the Redis session id in Starlette's cookie session, under ``session_key``."""
 
     def __init__(self, request: Request, session_key: str = "logto_sid") -> None:
+        super().__init__(lambda: _session(request), session_key)
         self.request = request
-        self.session_key = session_key
-
-    def get(self) -> Optional[str]:
-        """The request's session id, or ``None``."""
-        sid = _session(self.request).get(self.session_key)
-        return sid if isinstance(sid, str) else None
-
-    def set(self, sid: str) -> None:
-        """Make ``sid`` the session id of the cookie sent back."""
-        _session(self.request)[self.session_key] = sid
-
-    def clear(self) -> None:
-        """Forget the session id."""
-        _session(self.request).pop(self.session_key, None)
 
 
 class RedisSessionStorage:
@@ -307,17 +269,22 @@ class RedisSessionStorage:
 SESSION_MAX_AGE = 14 * 24 * 3600
 """``SessionMiddleware``'s default ``max_age`` (seconds): how long its signed cookie is accepted."""
 
-_CODE = re.compile(r"[a-z0-9_.]{1,64}")
+
+def _response(answer: WebResponse) -> Response:
+    """The core's answer as a Starlette response."""
+    return Response(answer.body, status_code=answer.status, headers=dict(answer.headers))
 
 
 class LogtoFastAPI:
     """Sign-in routes, per-request clients and dependencies for a FastAPI (or Starlette) app.
 
     ``logto.init_app(app)`` includes :attr:`router` (``GET sign_in_path?next=/path``,
-    ``GET callback_path``, ``GET``/``POST sign_out_path``) and the exception handlers that turn
-    an ended session (:class:`~logto_rs.LogtoInvalidGrantError`,
+    ``GET sign_up_path``, ``GET callback_path``, ``GET``/``POST sign_out_path``) and the
+    exception handlers that turn an ended session (:class:`~logto_rs.LogtoInvalidGrantError`,
     :class:`~logto_rs.LogtoNotAuthenticatedError`) raised anywhere into a 401 or a redirect to
-    sign in. The app needs Starlette's ``SessionMiddleware``.
+    sign in, and an outage (Logto or the session store out of reach) into 503 with
+    ``Retry-After``. The app needs Starlette's ``SessionMiddleware``. The flows themselves are
+    the framework-free :class:`~logto_rs._flows.WebFlows`.
 
     :attr:`client` is the app's one client, bound to no user; routes use it through
     :meth:`client_for`, which binds it to the request's session.
@@ -330,6 +297,9 @@ class LogtoFastAPI:
         config: The Logto configuration.
         storage: Where sessions live; defaults to :class:`CookieSessionStorage`.
         sign_in_path: Route that starts a sign-in.
+        sign_up_path: Route that starts a sign-up (``interactionMode="signUp"``); ``None``
+            serves none.
+        sign_up_first_screen: Logto's first screen for the sign-up route (``firstScreen``).
         callback_path: Route the provider redirects back to (register its URL in Logto).
         sign_out_path: Route that signs out.
         post_sign_out_path: Where the provider sends the user after signing out (register it).
@@ -358,6 +328,8 @@ class LogtoFastAPI:
         *,
         storage: Optional[SessionStorage] = None,
         sign_in_path: str = "/sign-in",
+        sign_up_path: Optional[str] = "/sign-up",
+        sign_up_first_screen: Optional[str] = None,
         callback_path: str = "/callback",
         sign_out_path: str = "/sign-out",
         post_sign_out_path: str = "/",
@@ -378,12 +350,23 @@ class LogtoFastAPI:
         self.redirect_uri = redirect_uri
         self.post_sign_out_redirect_uri = post_sign_out_redirect_uri
         self.sign_in_options = dict(sign_in_options or {})
+        self.sign_up_first_screen = sign_up_first_screen
+        self.flows = WebFlows(
+            backchannel=self.backchannel,
+            sign_in_path=prefix + sign_in_path,
+            redirect_uri=redirect_uri,
+            post_sign_out_redirect_uri=post_sign_out_redirect_uri or post_sign_out_path,
+            sign_in_options=self.sign_in_options,
+        )
+        """The framework-free flows this integration serves."""
         self._cookie_checked = False
         self._routes = [
             (prefix + sign_in_path, self.sign_in, ["GET"], "logto_sign_in"),
             (prefix + callback_path, self.callback, ["GET"], "logto_callback"),
             (prefix + sign_out_path, self.sign_out, ["GET", "POST"], "logto_sign_out"),
         ]
+        if sign_up_path is not None:
+            self._routes.append((prefix + sign_up_path, self.sign_up, ["GET"], "logto_sign_up"))
         if backchannel_logout_path is not None:
             path = prefix + backchannel_logout_path
             self._routes.append((path, self.backchannel_logout, ["POST"], "logto_backchannel_logout"))
@@ -418,15 +401,11 @@ class LogtoFastAPI:
             sessions.ttl = timedelta(seconds=max_age)
 
     def exception_handlers(self) -> dict[Any, Callable[[Request, Exception], Awaitable[Response]]]:
-        """Handlers answering an ended session (401 or a redirect) or a store out of reach (503).
+        """Handlers answering an ended session (401 or a redirect) or an outage (503).
 
         Never a 500.
         """
-        return {
-            LogtoInvalidGrantError: self._session_ended,
-            LogtoNotAuthenticatedError: self._session_ended,
-            LogtoStorageError: self._storage_unavailable,
-        }
+        return {error: self._answer_error for error in ANSWERED}
 
     async def client_for(self, request: Request) -> LogtoClient:
         """The app's client bound to ``request``'s session (one view per request).
@@ -447,13 +426,30 @@ class LogtoFastAPI:
             self._check_cookie_security(request)
             storage = self.storage.for_request(request)
             client = self.client.withStorage(storage)
-            backchannel = self.backchannel
-            if isinstance(self.storage, CookieSessionStorage) and backchannel is not None:
-                if await backchannel.is_ended_async(_session(request), client.getIdToken()):
-                    for key in SESSION_KEYS:
-                        storage.delete(key)
+            if self.flows.keeps_records:
+                await drive_async(self.flows.drop_ended_session(client, self.web_request(request)))
             setattr(request.state, CLIENT_STATE, client)
         return client
+
+    def web_request(self, request: Request) -> WebRequest:
+        """``request`` as the flows read it."""
+        url = request.url
+        ids = self._ids(request)
+        return WebRequest(
+            method=request.method,
+            url=str(url),
+            host_url=f"{url.scheme}://{url.netloc}",
+            full_path=url.path + (f"?{url.query}" if url.query else ""),
+            headers=request.headers,
+            query=request.query_params,
+            session=_session(request),
+            session_id=ids.get if ids is not None else lambda: None,
+        )
+
+    def _ids(self, request: Request) -> Optional[StarletteSessionId]:
+        if isinstance(self.storage, RedisSessionStorage):
+            return StarletteSessionId(request, self.storage.session_key)
+        return None
 
     def _backchannel(
         self, sessions: Optional[SessionIndex], replays: Optional[ReplayStore]
@@ -472,11 +468,9 @@ class LogtoFastAPI:
     async def backchannel_logout(self, request: Request) -> Response:
         """``POST backchannel_logout_path``: Logto's logout token ends the sessions it names.
 
-        No CSRF token (the caller is Logto; the signed token is the proof): 200 when done, 400
-        ``{"error": ...}`` for a bad token, 413 for a body over 64 KiB (read no further), always
-        ``Cache-Control: no-store``.
+        See :meth:`~logto_rs._flows.WebFlows.backchannel_logout`; the provider and the stores
+        are awaited on the event loop.
         """
-        assert self.backchannel is not None
         # Logto posts application/x-www-form-urlencoded (parsed without python-multipart), and
         # at most MAX_BODY bytes are read: a declared or actual larger body is answered 413.
         body: Optional[bytes] = None
@@ -487,104 +481,67 @@ class LogtoFastAPI:
                 if len(body) > MAX_BODY:
                     body = None
                     break
-        answer = await self.backchannel.respond_to_body_async(body)
-        if answer.status != 200:
-            logger.warning("refused a back-channel logout: %s", answer.body.get("error_description", ""))
-        return Response(answer.json(), status_code=answer.status, headers=answer.headers)
+        return _response(await drive_async(self.flows.backchannel_logout(self.client, body)))
 
     def _check_cookie_security(self, request: Request) -> None:
         if self._cookie_checked:
             return
         self._cookie_checked = True
-        message = insecure_cookie_message(request.url.netloc)
-        if message is None or _https_only(request.app) is not False:
-            return  # loopback, a Secure cookie, or a session middleware this cannot inspect
-        message += " (Starlette: SessionMiddleware(..., https_only=True))"
-        logger.warning(message)
-        warnings.warn(message, LogtoInsecureCookieWarning, stacklevel=2)
+        https_only = _https_only(request.app)
+        check_cookie_security(
+            request.url.netloc,
+            None if https_only is None else https_only,
+            "Starlette: SessionMiddleware(..., https_only=True)",
+            logger,
+        )
 
     # -- routes -------------------------------------------------------------------------------
 
     def callback_url(self, request: Request) -> str:
         """The redirect URI sent to Logto: ``redirect_uri``, else the callback route's URL."""
-        return self.redirect_uri or str(request.url_for("logto_callback"))
+        return self.flows.callback_url(str(request.url_for("logto_callback")))
 
     def post_sign_out_url(self, request: Request) -> str:
         """Where Logto sends the user after signing out."""
-        if self.post_sign_out_redirect_uri:
-            return self.post_sign_out_redirect_uri
-        return str(request.base_url).rstrip("/") + self.post_sign_out_path
+        return self.flows.post_sign_out_url(self.web_request(request))
 
     async def sign_in(self, request: Request) -> Response:
-        """``GET sign_in_path``: remember ``?next=``, start a sign-in, redirect to Logto."""
+        """``GET sign_in_path``: start a sign-in (``?next=`` kept when same-origin), redirect to Logto."""
         client = await self._view(request)
-        _session(request)[NEXT_KEY] = safe_next(request.query_params.get("next"))
-        url = await client.signIn(self.callback_url(request), **self.sign_in_options)
-        return RedirectResponse(url, status_code=302)
+        steps = self.flows.sign_in(client, self.web_request(request), self.callback_url(request))
+        return _response(await drive_async(steps))
+
+    async def sign_up(self, request: Request) -> Response:
+        """``GET sign_up_path``: :meth:`sign_in` on Logto's sign-up screen."""
+        client = await self._view(request)
+        steps = self.flows.sign_in(
+            client,
+            self.web_request(request),
+            self.callback_url(request),
+            interaction_mode="signUp",
+            first_screen=self.sign_up_first_screen,
+        )
+        return _response(await drive_async(steps))
 
     async def callback(self, request: Request) -> Response:
         """``GET callback_path``: complete the sign-in, then return to where the user was going."""
         client = await self._view(request)
-        try:
-            await client.handleSignInCallback(self._request_url(request))
-        except LogtoException as error:
-            return await self.error_response(request, error)
-        if self.backchannel is not None:
-            session_id = None
-            if isinstance(self.storage, RedisSessionStorage):
-                session_id = StarletteSessionId(request, self.storage.session_key).get()
-            id_token = await client.getIdTokenAsync()
-            await self.backchannel.signed_in_async(_session(request), id_token, session_id)
-        return RedirectResponse(safe_next(_session(request).pop(NEXT_KEY, None)), status_code=302)
-
-    def _request_url(self, request: Request) -> str:
-        """The callback URL as the provider redirected to it (the configured one behind proxies)."""
-        if self.redirect_uri is None:
-            return str(request.url)
-        url = URL(self.redirect_uri)
-        return str(url.replace(query=request.url.query)) if request.url.query else str(url)
+        answer = await drive_async(self.flows.callback(client, self.web_request(request)))
+        if answer.error is not None:
+            return await self.error_response(request, answer.error)
+        return _response(answer)
 
     async def sign_out(self, request: Request) -> Response:
-        """``POST sign_out_path``: clear the session, revoke, redirect to Logto's end-session.
+        """``POST sign_out_path``: revoke, clear the session, redirect to Logto's end-session.
 
         Only a same-origin ``POST`` signs out (``Sec-Fetch-Site``, else ``Origin``, else
         ``Referer``; a request with none of them is refused), so a link or an image on another
-        site cannot sign the user out. ``GET`` answers :meth:`sign_out_page`.
+        site cannot sign the user out. ``GET`` answers a page with the sign-out button.
         """
-        if request.method != "POST":
-            return self.sign_out_page(request)
-        headers = request.headers
-        host_url = f"{request.url.scheme}://{request.url.netloc}"
-        if not is_same_origin(
-            host_url=host_url,
-            sec_fetch_site=headers.get("sec-fetch-site"),
-            origin=headers.get("origin"),
-            referer=headers.get("referer"),
-        ):
-            logger.warning("refused a cross-site sign-out request")
-            return PlainTextResponse("Cross-site sign-out refused.", status_code=403)
         client = await self._view(request)
-        id_token = await client.getIdTokenAsync()
-        url = await client.signOut(self.post_sign_out_url(request))
-        session = _session(request)
-        session.pop(NEXT_KEY, None)
-        ids = None
-        if isinstance(self.storage, RedisSessionStorage):
-            ids = StarletteSessionId(request, self.storage.session_key)
-        if self.backchannel is not None:
-            session_id = ids.get() if ids is not None else None
-            await self.backchannel.signed_out_async(session, id_token, session_id)
-        if ids is not None:
-            ids.clear()
-        return RedirectResponse(url, status_code=303)
-
-    def sign_out_page(self, request: Request) -> Response:
-        """The page ``GET sign_out_path`` answers: a form that posts the sign-out."""
-        action = escape(request.url.path)
-        return HTMLResponse(
-            "<!doctype html><title>Sign out</title>"
-            f'<form method="post" action="{action}"><button type="submit">Sign out</button></form>'
-        )
+        ids = self._ids(request)
+        forget = ids.clear if ids is not None else lambda: None
+        return _response(await drive_async(self.flows.sign_out(client, self.web_request(request), forget)))
 
     async def error_response(self, request: Request, error: LogtoException) -> Response:
         """The page shown when a sign-in callback fails; override it to render your own.
@@ -592,59 +549,42 @@ class LogtoFastAPI:
         Callback problems (forged state, a replay, ``access_denied``) answer 400; a failing
         provider answers 502. The page says what happened in fixed words and shows the error
         code: the query string's text (``error_description``, for one) is attacker-controlled
-        and never shown. The error is logged.
+        and never shown. The error is logged by its code.
         """
-        logger.warning("sign-in callback failed: %s (%s)", error.code, error)
-        if isinstance(error, LogtoCallbackError):
-            status, what = 400, "The sign-in was cancelled, has expired, or did not start here."
-        else:
-            status, what = 502, "Logto could not complete the sign-in. Try again later."
-        code = error.code if error.code and _CODE.fullmatch(error.code) else "error"
-        sign_in = escape(str(request.url_for("logto_sign_in").path))
-        return HTMLResponse(
-            "<!doctype html><title>Sign-in failed</title><h1>Sign-in failed</h1>"
-            f"<p>{what}</p><p><code>{code}</code></p>"
-            f'<p><a href="{sign_in}">Try again</a></p>',
-            status_code=status,
-        )
+        return _response(self.flows.callback_error(error))
 
-    # -- anonymous users and ended sessions ---------------------------------------------------
+    # -- anonymous users, ended sessions, outages ----------------------------------------------
 
     def sign_in_url(self, request: Request) -> str:
         """The sign-in route's URL returning to the current request's path."""
-        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        return str(request.url_for("logto_sign_in").include_query_params(next=target))
+        return self.flows.sign_in_url(self.web_request(request))
 
-    def unauthenticated(self, request: Request, redirect: bool) -> HTTPException:
-        """The exception answering a request that needs a signed-in user: 303 to sign in, or 401."""
-        if redirect:
-            return HTTPException(303, "Sign-in required", headers={"Location": self.sign_in_url(request)})
-        return HTTPException(401, "Not authenticated")
+    def unauthenticated(
+        self, request: Request, should_redirect: Optional[bool] = None, *, redirect: Optional[bool] = None
+    ) -> HTTPException:
+        """The exception answering a request that needs a signed-in user: a redirect to sign in, or 401.
 
-    async def _storage_unavailable(self, request: Request, exc: Exception) -> Response:
-        if isinstance(exc, LogtoStorageError) and is_refusal(exc):
-            raise exc  # the SDK's own refusal (a strict cookie storage): a bug, not an outage
-        code = exc.code if isinstance(exc, LogtoException) else "storage.error"
-        logger.warning("the session store failed: %s", code)
-        return JSONResponse(
-            {"detail": "The session store is unavailable"}, status_code=503, headers={"Retry-After": "5"}
-        )
+        ``should_redirect`` ``None`` decides by the request: a browser navigating is redirected
+        (``redirect`` is its deprecated name).
+        """
+        should_redirect = renamed_keyword("redirect", "should_redirect", redirect, should_redirect)
+        answer = self.flows.unauthenticated(self.web_request(request), should_redirect)
+        return HTTPException(answer.status, answer.detail, headers=dict(answer.headers) or None)
 
-    async def _session_ended(self, request: Request, exc: Exception) -> Response:
+    async def _answer_error(self, request: Request, exc: Exception) -> Response:
+        """:meth:`~logto_rs._flows.WebFlows.error_answer` in FastAPI's ``{"detail": ...}``."""
         redirect = getattr(request.state, REDIRECT_STATE, None)
-        if redirect is None:
-            accept = request.headers.get("accept", "")
-            redirect = wants_redirect(request.method, "text/html" in accept)
-        code = exc.code if isinstance(exc, LogtoException) else type(exc).__name__
-        logger.info("session ended in a route: %s", code)
-        answer = self.unauthenticated(request, bool(redirect))
-        if answer.status_code == 303:
-            return RedirectResponse(answer.headers["Location"] if answer.headers else "/", status_code=303)
-        return JSONResponse({"detail": answer.detail}, status_code=answer.status_code)
+        answer = self.flows.error_answer(self.web_request(request), exc, redirect)
+        if answer is None:
+            raise exc  # the SDK's own refusal (a strict cookie storage): a bug, not an outage
+        if answer.location is not None:
+            return RedirectResponse(answer.location, status_code=answer.status)
+        headers = {name: value for name, value in answer.headers.items() if name != "Content-Type"}
+        return JSONResponse({"detail": answer.detail}, status_code=answer.status, headers=headers or None)
 
     # -- dependencies -------------------------------------------------------------------------
 
-    async def _signed_in(self, request: Request, redirect: bool) -> LogtoClient:
+    async def _signed_in(self, request: Request, redirect: Optional[bool]) -> LogtoClient:
         setattr(request.state, REDIRECT_STATE, redirect)
         client = await self._view(request)
         try:
@@ -654,40 +594,73 @@ class LogtoFastAPI:
             pass
         raise self.unauthenticated(request, redirect)
 
-    def claims(self, *, redirect: bool = False) -> Callable[[Request], Awaitable[IdTokenClaims]]:
+    def claims(
+        self, *, should_redirect: Optional[bool] = None, redirect: Optional[bool] = None
+    ) -> Callable[[Request], Awaitable[IdTokenClaims]]:
         """A dependency giving the signed-in user's ID token claims.
 
         Args:
-            redirect: Send an anonymous user to sign in (and back) with a 303, instead of 401
-                ``{"detail": "Not authenticated"}``.
+            should_redirect: ``True`` sends every anonymous request to sign in (and back),
+                ``False`` answers it 401 ``{"detail": "Not authenticated"}``; by default a
+                browser navigating (``GET`` accepting HTML) is redirected and anyone else gets 401.
+            redirect: Deprecated name of ``should_redirect``.
 
         """
+        should_redirect = renamed_keyword("redirect", "should_redirect", redirect, should_redirect)
+        return self._user(should_redirect, fetch_user_info=False)
 
-        async def signed_in_claims(request: Request) -> IdTokenClaims:
-            client = await self._signed_in(request, redirect)
-            try:
-                return await client.getIdTokenClaimsAsync()
-            except (LogtoInvalidGrantError, LogtoNotAuthenticatedError):
-                raise self.unauthenticated(request, redirect) from None
+    def userinfo(
+        self, *, should_redirect: Optional[bool] = None, redirect: Optional[bool] = None
+    ) -> Callable[[Request], Awaitable[UserInfoResponse]]:
+        """A dependency giving the signed-in user's userinfo, fetched from Logto at each request.
 
-        return signed_in_claims
+        ``should_redirect`` as in :meth:`claims` (``redirect`` is its deprecated name).
+        """
+        should_redirect = renamed_keyword("redirect", "should_redirect", redirect, should_redirect)
+        return self._user(should_redirect, fetch_user_info=True)
 
-    def userinfo(self, *, redirect: bool = False) -> Callable[[Request], Awaitable[UserInfoResponse]]:
-        """A dependency giving the signed-in user's userinfo, fetched from Logto at each request."""
+    def _user(
+        self, redirect: Optional[bool], *, fetch_user_info: bool
+    ) -> Callable[[Request], Awaitable[Any]]:
+        async def signed_in_user(request: Request) -> Any:
+            setattr(request.state, REDIRECT_STATE, redirect)
+            client = await self._view(request)
+            user = await drive_async(self.flows.user(client, fetch_user_info))
+            if user is None:
+                raise self.unauthenticated(request, redirect)
+            return user
 
-        async def signed_in_userinfo(request: Request) -> UserInfoResponse:
-            client = await self._signed_in(request, redirect)
-            try:
-                return await client.fetchUserInfo()
-            except (LogtoInvalidGrantError, LogtoNotAuthenticatedError):
-                raise self.unauthenticated(request, redirect) from None
+        return signed_in_user
 
-        return signed_in_userinfo
+    def context(
+        self, *, fetch_user_info: bool = False, access_tokens: bool = False, organization_tokens: bool = False
+    ) -> Callable[[Request], Awaitable[LogtoContext]]:
+        """A dependency giving the request's :class:`~logto_rs.LogtoContext` in one call.
+
+        ``is_authenticated`` and the ID token ``claims``; with ``fetch_user_info`` the userinfo,
+        with ``access_tokens`` a token per configured resource, with ``organization_tokens`` a
+        token per organization of the user. An anonymous request gets ``is_authenticated=False``
+        (no 401): the route decides.
+        """
+
+        async def logto_context(request: Request) -> LogtoContext:
+            client = await self._view(request)
+            return await client.getContext(
+                fetch_user_info=fetch_user_info,
+                access_tokens=access_tokens,
+                organization_tokens=organization_tokens,
+            )
+
+        return logto_context
 
     def access_token(
-        self, resource: str = "", *, redirect: bool = False
+        self, resource: str = "", *, should_redirect: Optional[bool] = None, redirect: Optional[bool] = None
     ) -> Callable[[Request], Awaitable[str]]:
-        """A dependency giving the signed-in user's access token for ``resource`` (refreshed when due)."""
+        """A dependency giving the signed-in user's access token for ``resource`` (refreshed when due).
+
+        ``should_redirect`` as in :meth:`claims` (``redirect`` is its deprecated name).
+        """
+        redirect = renamed_keyword("redirect", "should_redirect", redirect, should_redirect)
 
         async def signed_in_access_token(request: Request) -> str:
             client = await self._signed_in(request, redirect)
@@ -706,7 +679,8 @@ class LogtoFastAPI:
         organization_id: Optional[str] = None,
         *,
         path_param: str = "organization_id",
-        redirect: bool = False,
+        should_redirect: Optional[bool] = None,
+        redirect: Optional[bool] = None,
     ) -> Callable[[Request], Awaitable[str]]:
         """A dependency giving the signed-in user's organization token.
 
@@ -714,10 +688,13 @@ class LogtoFastAPI:
             organization_id: The organization; by default the route's path parameter
                 ``path_param`` (``/orgs/{organization_id}/...``).
             path_param: The path parameter naming the organization.
-            redirect: Send an anonymous user to sign in instead of answering 401.
+            should_redirect: Send an anonymous user to sign in (``True``) or answer 401
+                (``False``); by default a browser navigating is redirected.
+            redirect: Deprecated name of ``should_redirect``.
 
         A refusal by Logto (not a member: ``LogtoOAuthError``) propagates to your handlers.
         """
+        redirect = renamed_keyword("redirect", "should_redirect", redirect, should_redirect)
 
         async def signed_in_organization_token(request: Request) -> str:
             organization = organization_id or request.path_params.get(path_param)

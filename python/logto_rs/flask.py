@@ -1,8 +1,9 @@
 """Flask integration: session storages, the ``LogtoFlask`` extension and ``@authenticated``.
 
-One :class:`LogtoFlask` per app holds one :class:`~logto_rs.LogtoClient` whose storage reads the
-current request's session, so one client (one connection pool, one discovery and JWKS cache)
-serves every user. logto-rs calls the storage in the request's own thread and context.
+One :class:`LogtoFlask` per app holds one :class:`~logto_rs.LogtoClient` (one connection pool, one
+discovery and JWKS cache), bound to each request's session as every integration binds it:
+``client.withStorage(storage_for(request))`` (:meth:`LogtoFlask.client_for`). logto-rs calls the
+storage in the request's own thread and context.
 
 - :class:`FlaskSessionStorage` keeps the tokens in Flask's signed cookie session. It warns when
   the cookie would pass the 4 KB a browser keeps, which would silently sign the user out.
@@ -16,26 +17,32 @@ Install with ``pip install logto-rs[flask]``.
 
 from __future__ import annotations
 
+import copy
 import functools
 import inspect
 import logging
-import warnings
-from collections.abc import Awaitable
+from collections.abc import Awaitable, MutableMapping
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Callable, Optional, TypeVar, cast
 
-from flask import Flask, current_app, g, jsonify, redirect, request, session, url_for
+from flask import Flask, Request, current_app, g, has_request_context, request, session, url_for
 from flask.sessions import SecureCookieSessionInterface
-from markupsafe import escape
 from werkzeug.wrappers import Response
 
 from ._flask_guard import (
-    PROVIDER_OUTAGE,
     access_token_error_response,
     bearer_token,
-    provider_unavailable_response,
     require_access_token,
 )
+from ._flows import ANSWERED, WebFlows, WebRequest, WebResponse
+from ._sessions import (
+    CookieSessionValues,
+    LogtoInsecureCookieWarning,
+    LogtoSessionTooLargeWarning,
+    SessionKeyId,
+    check_cookie_security,
+)
+from ._steps import drive_async, drive_blocking
 from .backchannel import (
     BackchannelLogout,
     MemoryRevocations,
@@ -48,16 +55,13 @@ from .backchannel import (
 from .client import LogtoClient
 from .config import LogtoConfig
 from .errors import (
-    LogtoCallbackError,
     LogtoConfigError,
     LogtoException,
-    LogtoInvalidGrantError,
-    LogtoNotAuthenticatedError,
-    LogtoStorageError,
 )
+from .models import LogtoContext
 from .redis_storage import AsyncRedisStorage, RedisStorage
 from .storage import Storage
-from .web import COOKIE_LIMIT, insecure_cookie_message, is_refusal, is_same_origin, safe_next, wants_redirect
+from .web import safe_next
 
 if TYPE_CHECKING:
     import redis
@@ -74,7 +78,9 @@ __all__ = [
     "access_token_error_response",
     "authenticated",
     "bearer_token",
+    "get_context",
     "require_access_token",
+    "safe_next",
 ]
 
 logger = logging.getLogger("logto_rs.flask")
@@ -82,21 +88,20 @@ logger = logging.getLogger("logto_rs.flask")
 EXTENSION_KEY = "logto_rs"
 """Where the extension is registered in ``app.extensions``."""
 
-NEXT_KEY = "logto_next"
-"""Session key of the path the user was going to before signing in."""
-
 View = TypeVar("View", bound=Callable[..., Any])
 
 
-class LogtoInsecureCookieWarning(UserWarning):
-    """The session cookie is not ``Secure`` on a host other than loopback."""
+def _flask_session() -> Any:
+    return session
 
 
-class LogtoSessionTooLargeWarning(UserWarning):
-    """The session cookie grew past what a browser keeps; the user would be signed out."""
+def _request_session() -> MutableMapping[str, Any]:
+    """The session of the request being served (Flask keeps it in the request context)."""
+    current: MutableMapping[str, Any] = session._get_current_object()  # type: ignore[attr-defined]
+    return current
 
 
-class FlaskSessionStorage(Storage):
+class FlaskSessionStorage(CookieSessionValues):
     """Tokens in Flask's signed cookie session (``flask.session``), under ``prefix`` + key.
 
     Logto's tokens easily pass the 4 KB a browser keeps in one cookie (an ID token, a refresh
@@ -108,27 +113,25 @@ class FlaskSessionStorage(Storage):
     The cookie is signed, not encrypted: anyone holding it can read the tokens in it.
     """
 
-    def __init__(self, prefix: str = "logto_", *, max_cookie_bytes: int = COOKIE_LIMIT, strict: bool = False):
-        self.prefix = prefix
-        self.max_cookie_bytes = max_cookie_bytes
-        self.strict = strict
+    advice = (
+        "Keep the tokens server-side with logto_rs.flask.RedisSessionStorage instead of FlaskSessionStorage."
+    )
+    logger = logger
+    _bound: Optional[MutableMapping[str, Any]] = None
 
-    def get(self, key: str) -> Optional[str]:
-        """Return the value under ``key`` in the current session, or ``None``."""
-        value = session.get(self.prefix + key)
-        return value if isinstance(value, str) else None
+    def for_request(self, request: Request) -> FlaskSessionStorage:
+        """This storage bound to ``request``'s session (see :meth:`LogtoFlask.storage_for`)."""
+        bound = copy.copy(self)
+        bound._bound = _request_session()
+        return bound
 
-    def set(self, key: str, value: Optional[str]) -> None:
-        """Store ``value`` under ``key`` in the current session (``None`` deletes it)."""
-        if value is None:
-            self.delete(key)
-            return
-        session[self.prefix + key] = value
-        self._check_size()
+    def _session(self) -> Any:
+        return session if self._bound is None else self._bound
 
-    def delete(self, key: str) -> None:
-        """Remove ``key`` from the current session."""
-        session.pop(self.prefix + key, None)
+    def _first_warning(self) -> bool:
+        first = not g.get("_logto_cookie_warned")
+        g._logto_cookie_warned = True
+        return first
 
     def cookie_size(self) -> Optional[int]:
         """Return the size in bytes the session cookie would have now, if it can be measured."""
@@ -144,42 +147,12 @@ class FlaskSessionStorage(Storage):
         # name=value plus the attributes Flask sets (Path, HttpOnly, SameSite, Expires…).
         return len(name) + 1 + len(value) + 100
 
-    def _check_size(self) -> None:
-        size = self.cookie_size()
-        if size is None or size <= self.max_cookie_bytes:
-            return
-        message = (
-            f"the session cookie would be {size} bytes, more than the {self.max_cookie_bytes} "
-            "a browser keeps: "
-            "the browser would drop it and sign the user out. Keep the tokens server-side with "
-            "logto_rs.flask.RedisSessionStorage instead of FlaskSessionStorage."
-        )
-        if self.strict:
-            raise LogtoException(message, "storage.cookie_too_large")
-        if not g.get("_logto_cookie_warned"):
-            g._logto_cookie_warned = True
-            logger.warning(message)
-            warnings.warn(message, LogtoSessionTooLargeWarning, stacklevel=2)
 
-
-class FlaskSessionId:
+class FlaskSessionId(SessionKeyId):
     """Keeps the Redis session id in Flask's cookie session, under ``session_key``."""
 
     def __init__(self, session_key: str = "logto_sid") -> None:
-        self.session_key = session_key
-
-    def get(self) -> Optional[str]:
-        """The current request's session id, or ``None``."""
-        sid = session.get(self.session_key)
-        return sid if isinstance(sid, str) else None
-
-    def set(self, sid: str) -> None:
-        """Make ``sid`` the session id of the cookie sent back."""
-        session[self.session_key] = sid
-
-    def clear(self) -> None:
-        """Forget the session id."""
-        session.pop(self.session_key, None)
+        super().__init__(_flask_session, session_key)
 
 
 class RedisSessionStorage(RedisStorage):
@@ -199,6 +172,14 @@ class RedisSessionStorage(RedisStorage):
         session_key: str = "logto_sid",
     ):
         super().__init__(client, FlaskSessionId(session_key), prefix=prefix, ttl=ttl)
+        self.session_key = session_key
+
+    def for_request(self, request: Request) -> RedisSessionStorage:
+        """This storage bound to ``request``'s session (see :meth:`LogtoFlask.storage_for`)."""
+        bound = copy.copy(self)
+        current = _request_session()
+        bound.ids = SessionKeyId(lambda: current, self.session_key)
+        return bound
 
 
 class AsyncRedisSessionStorage(AsyncRedisStorage):
@@ -221,31 +202,30 @@ class AsyncRedisSessionStorage(AsyncRedisStorage):
         super().__init__(client, FlaskSessionId(session_key), prefix=prefix, ttl=ttl)
 
 
-def same_origin_request() -> bool:
-    """Whether the current request comes from a page of this site (see :func:`web.is_same_origin`)."""
-    headers = request.headers
-    return is_same_origin(
-        host_url=request.host_url,
-        sec_fetch_site=headers.get("Sec-Fetch-Site"),
-        origin=headers.get("Origin"),
-        referer=headers.get("Referer"),
-    )
+def _response(answer: WebResponse) -> Response:
+    """The core's answer as a Flask response."""
+    return Response(answer.body, status=answer.status, headers=dict(answer.headers))
 
 
 class LogtoFlask:
-    """The Flask extension: registers the sign-in, callback and sign-out routes.
+    """The Flask extension: registers the sign-in, sign-up, callback and sign-out routes.
 
     ``LogtoFlask(app, config)`` or ``LogtoFlask(config=config)`` then ``init_app(app)``. Without
     a ``config``, it reads ``LOGTO_ENDPOINT``, ``LOGTO_APP_ID``, ``LOGTO_APP_SECRET``,
     ``LOGTO_SCOPES`` and ``LOGTO_RESOURCES`` from ``app.config``. ``/sign-in?next=/path`` returns
-    the user to ``/path`` after signing in (same-origin paths only). A failed callback renders
-    :meth:`error_response`, which you can override.
+    the user to ``/path`` after signing in (same-origin targets only); ``/sign-up`` opens Logto's
+    sign-up screen. A failed callback renders :meth:`error_response`, which you can override.
+    The flows themselves are the framework-free :class:`~logto_rs._flows.WebFlows`.
 
     Args:
         app: The Flask app, or ``None`` to call :meth:`init_app` later.
         config: The Logto configuration.
         storage: Where sessions live; defaults to :class:`FlaskSessionStorage`.
         sign_in_path: Route that starts a sign-in.
+        sign_up_path: Route that starts a sign-up (``interactionMode="signUp"``); ``None``
+            serves none.
+        sign_up_first_screen: Logto's first screen for the sign-up route (``firstScreen``,
+            e.g. ``identifier:register``).
         callback_path: Route the provider redirects back to (register its URL in Logto).
         sign_out_path: Route that signs out.
         post_sign_out_path: Where the provider sends the user after signing out (register it).
@@ -268,6 +248,8 @@ class LogtoFlask:
         *,
         storage: Optional[Storage] = None,
         sign_in_path: str = "/sign-in",
+        sign_up_path: Optional[str] = "/sign-up",
+        sign_up_first_screen: Optional[str] = None,
         callback_path: str = "/callback",
         sign_out_path: str = "/sign-out",
         post_sign_out_path: str = "/",
@@ -284,12 +266,15 @@ class LogtoFlask:
         self.backchannel: Optional[BackchannelLogout] = None
         self.storage: Storage = storage if storage is not None else FlaskSessionStorage()
         self.sign_in_path = sign_in_path
+        self.sign_up_path = sign_up_path
+        self.sign_up_first_screen = sign_up_first_screen
         self.callback_path = callback_path
         self.sign_out_path = sign_out_path
         self.post_sign_out_path = post_sign_out_path
         self.redirect_uri = redirect_uri
         self.sign_in_options = dict(sign_in_options or {})
         self._client: Optional[LogtoClient] = None
+        self._flows: Optional[WebFlows] = None
         self._cookie_checked = False
         if app is not None:
             self.init_app(app)
@@ -298,7 +283,9 @@ class LogtoFlask:
         """Build the client for ``app``, register the routes and the error handlers.
 
         Also sets ``SESSION_COOKIE_SAMESITE="Lax"`` when the app left it unset, and warns once
-        when the session cookie is not ``Secure`` on a host other than loopback.
+        when the session cookie is not ``Secure`` on a host other than loopback. An outage
+        raised by any view (Logto out of reach, the session store failing) answers 503 with
+        ``Retry-After``; an ended session a redirect to sign in or 401.
 
         Raises:
             LogtoConfigError: the storage is an :class:`AsyncRedisSessionStorage`, whose
@@ -328,16 +315,24 @@ class LogtoFlask:
                 self.backchannel_logout,
                 methods=["POST"],
             )
-            if type(self.backchannel.sessions).is_ended is not SessionIndex.is_ended:
-                app.before_request(self._end_revoked_session)
+        self._flows = WebFlows(
+            backchannel=self.backchannel,
+            sign_in_path=self.sign_in_path,
+            redirect_uri=self.redirect_uri,
+            post_sign_out_redirect_uri=self.post_sign_out_path,
+            sign_in_options=self.sign_in_options,
+        )
+        if self._flows.keeps_records:
+            app.before_request(self._end_revoked_session)
         if app.config.get("SESSION_COOKIE_SAMESITE") is None:
             app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
         app.add_url_rule(self.sign_in_path, "logto_sign_in", self.sign_in)
+        if self.sign_up_path is not None:
+            app.add_url_rule(self.sign_up_path, "logto_sign_up", self.sign_up)
         app.add_url_rule(self.callback_path, "logto_callback", self.callback)
         app.add_url_rule(self.sign_out_path, "logto_sign_out", self.sign_out, methods=["GET", "POST"])
-        app.register_error_handler(LogtoInvalidGrantError, self._session_ended)
-        app.register_error_handler(LogtoNotAuthenticatedError, self._session_ended)
-        app.register_error_handler(LogtoStorageError, self._storage_unavailable)
+        for error in ANSWERED:
+            app.register_error_handler(error, self._answer_error)
         app.before_request(self._check_cookie_security)
 
     def _backchannel(self, client: LogtoClient, cookie_lifetime: timedelta) -> BackchannelLogout:
@@ -352,149 +347,155 @@ class LogtoFlask:
         memory = MemoryRevocations(client.config.appId, ttl=cookie_lifetime)
         return BackchannelLogout(client, sessions or memory, replay_store=replays)
 
+    @property
+    def client(self) -> LogtoClient:
+        """The app's client: in a request, bound to its session (:meth:`client_for`).
+
+        Outside a request, the one client of the app, whose storage is the configured one.
+        """
+        if self._client is None:
+            raise RuntimeError("LogtoFlask.init_app(app) has not been called")
+        return self.client_for() if has_request_context() else self._client
+
+    def storage_for(self, request: Request) -> Storage:
+        """The storage of ``request``'s session: the configured storage bound to it.
+
+        A storage without ``for_request`` (one of your own) serves every request as it is.
+        """
+        for_request = getattr(self.storage, "for_request", None)
+        return self.storage if for_request is None else cast(Storage, for_request(request))
+
+    def client_for(self) -> LogtoClient:
+        """The app's client bound to the current request's session, made once per request.
+
+        ``client.withStorage(storage_for(request))``: the binding rule of every integration.
+        """
+        bound = g.get("_logto_client")
+        if not isinstance(bound, LogtoClient):
+            if self._client is None:
+                raise RuntimeError("LogtoFlask.init_app(app) has not been called")
+            g._logto_storage = self.storage_for(request)
+            bound = g._logto_client = self._client.withStorage(g._logto_storage)
+        return bound
+
+    def _request_storage(self) -> Storage:
+        self.client_for()
+        storage: Storage = g._logto_storage
+        return storage
+
+    @property
+    def flows(self) -> WebFlows:
+        """The framework-free flows this extension serves."""
+        if self._flows is None:
+            raise RuntimeError("LogtoFlask.init_app(app) has not been called")
+        return self._flows
+
+    def web_request(self) -> WebRequest:
+        """The current Flask request, as the flows read it."""
+        storage = self._request_storage()
+        ids = storage.ids if isinstance(storage, RedisStorage) else None
+        return WebRequest(
+            method=request.method,
+            url=request.url,
+            host_url=request.host_url,
+            full_path=request.full_path.rstrip("?") if request.query_string else request.path,
+            headers=request.headers,
+            query=request.args,
+            session=session,
+            session_id=ids.get if ids is not None else lambda: None,
+        )
+
+    def _forget(self) -> None:
+        storage = self._request_storage()
+        if isinstance(storage, RedisStorage):
+            storage.forget_session()
+
     def backchannel_logout(self) -> Response:
         """``POST backchannel_logout_path``: Logto's logout token ends the sessions it names.
 
-        No CSRF token (the caller is Logto, not a browser; the signed token is the proof): 200
-        when done, 400 ``{"error": ...}`` for a bad token, 413 for a body over 64 KiB (read no
-        further), always ``Cache-Control: no-store``.
+        See :meth:`~logto_rs._flows.WebFlows.backchannel_logout`.
         """
-        assert self.backchannel is not None
         body = read_limited(request.stream.read, request.headers.get("Content-Length"))
-        answer = self.backchannel.respond_to_body(body)
-        if answer.status != 200:
-            logger.warning(
-                "refused a back-channel logout: %s",
-                answer.body.get("error_description", answer.body["error"]),
-            )
-        return Response(answer.json(), status=answer.status, headers=answer.headers)
+        return _response(drive_blocking(self.flows.backchannel_logout(self.client_for().blocking, body)))
 
     def _end_revoked_session(self) -> None:
         """Before each request: a cookie session that a back-channel logout ended is cleared."""
-        if self.backchannel is None or request.endpoint == "logto_backchannel_logout":
-            return
-        client = self.client.blocking
-        get = self.storage.get
-        id_token = client.getIdToken() if inspect.iscoroutinefunction(get) else get("idToken")
-        if self.backchannel.is_ended(session, id_token if isinstance(id_token, str) else None):
-            client.clearAllTokens()
+        if request.endpoint != "logto_backchannel_logout":
+            drive_blocking(self.flows.drop_ended_session(self.client_for().blocking, self.web_request()))
 
-    def _storage_unavailable(self, error: LogtoStorageError) -> Response:
-        """A session store out of reach answers 503 with ``Retry-After``, never 500.
+    def _answer_error(self, error: LogtoException) -> Response:
+        """An outage answers 503 with ``Retry-After``; an ended session as :func:`authenticated` does.
 
-        A refusal of the SDK's own (a strict cookie storage's ``storage.cookie_too_large``) is a
-        bug to fix, not an outage: it propagates.
+        See :meth:`~logto_rs._flows.WebFlows.error_answer`; anything else (a strict cookie
+        storage's ``storage.cookie_too_large``) is a bug to fix: it propagates.
         """
-        if is_refusal(error):
+        answer = self.flows.error_answer(self.web_request(), error, g.get("_logto_should_redirect"))
+        if answer is None:
             raise error
-        logger.warning("the session store failed: %s", error.code)
-        return provider_unavailable_response(error)
+        return _response(answer)
 
     def _check_cookie_security(self) -> None:
         if self._cookie_checked:
             return
         self._cookie_checked = True
-        message = insecure_cookie_message(request.host or "")
-        if current_app.config.get("SESSION_COOKIE_SECURE") or message is None:
-            return
-        message += " (Flask: SESSION_COOKIE_SECURE = True)"
-        logger.warning(message)
-        warnings.warn(message, LogtoInsecureCookieWarning, stacklevel=2)
-
-    def _session_ended(self, error: LogtoException) -> Response:
-        """Answer a view whose session ended (grant revoked, signed out) as :func:`authenticated` does.
-
-        A redirect to sign in or a JSON 401, never a 500.
-        """
-        should_redirect = g.get("_logto_should_redirect")
-        if should_redirect is None:
-            should_redirect = wants_redirect(request.method, request.accept_mimetypes.accept_html)
-        logger.info("session ended in a view: %s", error.code)
-        return self.unauthenticated(bool(should_redirect))
-
-    @property
-    def client(self) -> LogtoClient:
-        """The app's client (one for all requests; its storage is the current session)."""
-        if self._client is None:
-            raise RuntimeError("LogtoFlask.init_app(app) has not been called")
-        return self._client
+        check_cookie_security(
+            request.host or "",
+            bool(current_app.config.get("SESSION_COOKIE_SECURE")),
+            "Flask: SESSION_COOKIE_SECURE = True",
+            logger,
+        )
 
     def _callback_url(self) -> str:
-        return self.redirect_uri or url_for("logto_callback", _external=True)
+        return url_for("logto_callback", _external=True)
 
     def sign_in(self) -> Response:
-        """``GET sign_in_path``: remember ``?next=``, start a sign-in, redirect to Logto."""
-        session[NEXT_KEY] = safe_next(request.args.get("next"))
-        url = self.client.blocking.signIn(self._callback_url(), **self.sign_in_options)
-        return redirect(url)
+        """``GET sign_in_path``: start a sign-in (``?next=`` kept when same-origin), redirect to Logto."""
+        steps = self.flows.sign_in(self.client_for().blocking, self.web_request(), self._callback_url())
+        return _response(drive_blocking(steps))
+
+    def sign_up(self) -> Response:
+        """``GET sign_up_path``: :meth:`sign_in` on Logto's sign-up screen."""
+        steps = self.flows.sign_in(
+            self.client_for().blocking,
+            self.web_request(),
+            self._callback_url(),
+            interaction_mode="signUp",
+            first_screen=self.sign_up_first_screen,
+        )
+        return _response(drive_blocking(steps))
 
     def callback(self) -> Response:
         """``GET callback_path``: complete the sign-in, then return to where the user was going."""
-        try:
-            self.client.blocking.handleSignInCallback(request.url)
-        except LogtoException as error:
-            return self.error_response(error)
-        if self.backchannel is not None:
-            ids = self.storage.ids.get() if isinstance(self.storage, RedisStorage) else None
-            self.backchannel.signed_in(session, self.client.blocking.getIdToken(), ids)
-        return redirect(safe_next(session.pop(NEXT_KEY, None)))
+        answer = drive_blocking(self.flows.callback(self.client_for().blocking, self.web_request()))
+        if answer.error is not None:
+            return self.error_response(answer.error)
+        return _response(answer)
 
     def sign_out(self) -> Response:
-        """``POST sign_out_path``: clear the session, revoke, redirect to Logto's end-session.
+        """``POST sign_out_path``: revoke, clear the session, redirect to Logto's end-session.
 
         Only a same-origin ``POST`` signs out (checked with ``Sec-Fetch-Site``, else ``Origin``,
         else ``Referer``; a request with none of them is refused): a link or an image on
         another site cannot sign the user out. ``GET`` answers a page with the sign-out button.
         """
-        if request.method != "POST":
-            return self.sign_out_page()
-        if not same_origin_request():
-            logger.warning("refused a cross-site sign-out request")
-            return Response("Cross-site sign-out refused.", status=403, mimetype="text/plain")
-        post_sign_out = request.host_url.rstrip("/") + self.post_sign_out_path
-        client = self.client.blocking
-        id_token = client.getIdToken()
-        url = client.signOut(post_sign_out)
-        session.pop(NEXT_KEY, None)
-        redis_ids = self.storage.ids.get() if isinstance(self.storage, RedisStorage) else None
-        if self.backchannel is not None:
-            self.backchannel.signed_out(session, id_token, redis_ids)
-        if isinstance(self.storage, RedisStorage):
-            self.storage.forget_session()
-        return redirect(url)
-
-    def sign_out_page(self) -> Response:
-        """The page ``GET sign_out_path`` answers: a form that posts the sign-out."""
-        body = (
-            "<!doctype html><title>Sign out</title>"
-            f'<form method="post" action="{escape(url_for("logto_sign_out"))}">'
-            '<button type="submit">Sign out</button></form>'
-        )
-        return Response(body, status=200, mimetype="text/html")
+        steps = self.flows.sign_out(self.client_for().blocking, self.web_request(), self._forget)
+        return _response(drive_blocking(steps))
 
     def error_response(self, error: LogtoException) -> Response:
         """The page shown when a sign-in callback fails; override it to render your own.
 
         Callback problems (forged state, replay, ``access_denied``) answer 400; a failing
-        provider answers 502. The page shows the error code and message, never a token.
+        provider answers 502. The page says what happened in fixed words and shows the error
+        code: the provider's ``error_description`` and the query's text are never shown.
         """
-        status = 400 if isinstance(error, LogtoCallbackError) else 502
-        logger.warning("sign-in callback failed: %s (%s)", error.code, error)
-        body = (
-            "<!doctype html><title>Sign-in failed</title><h1>Sign-in failed</h1>"
-            f"<p>{escape(str(error))}</p><p><code>{escape(error.code)}</code></p>"
-            f'<p><a href="{escape(url_for("logto_sign_in"))}">Try again</a></p>'
-        )
-        return Response(body, status=status, mimetype="text/html")
+        return _response(self.flows.callback_error(error))
 
-    def unauthenticated(self, should_redirect: bool) -> Response:
-        """The answer to a request that needs a signed-in user: a redirect or JSON 401."""
-        if should_redirect:
-            target = request.full_path.rstrip("?") if request.query_string else request.path
-            return redirect(url_for("logto_sign_in", next=target))
-        response = jsonify({"error": "Not authenticated"})
-        response.status_code = 401
-        return response
+    def unauthenticated(self, should_redirect: Optional[bool]) -> Response:
+        """The answer to a request that needs a signed-in user: a redirect or JSON 401.
+
+        ``None`` decides by the request: a browser navigating is redirected.
+        """
+        return _response(self.flows.unauthenticated(self.web_request(), should_redirect))
 
 
 def _extension() -> LogtoFlask:
@@ -504,12 +505,18 @@ def _extension() -> LogtoFlask:
     return extension
 
 
-def authenticated(shouldRedirect: bool = False, fetchUserInfo: bool = False) -> Callable[[View], View]:  # noqa: N803
+def authenticated(
+    shouldRedirect: Optional[bool] = None,  # noqa: N803
+    fetchUserInfo: bool = False,  # noqa: N803
+) -> Callable[[View], View]:
     """Protect a view: only signed-in users reach it, with their claims in ``g.user``.
 
+    The official SDK's decorator, with its camelCase arguments.
+
     Args:
-        shouldRedirect: Redirect an anonymous user to sign in (and back), instead of answering
-            JSON 401 ``{"error": "Not authenticated"}``.
+        shouldRedirect: ``True`` redirects every anonymous request to sign in (and back),
+            ``False`` answers it JSON 401 ``{"error": "Not authenticated"}``; by default a
+            browser navigating (``GET`` accepting HTML) is redirected and anyone else gets 401.
         fetchUserInfo: Put the userinfo (``UserInfoResponse``) in ``g.user`` instead of the ID
             token claims (``IdTokenClaims``).
 
@@ -526,17 +533,10 @@ def authenticated(shouldRedirect: bool = False, fetchUserInfo: bool = False) -> 
             async def async_view(*args: Any, **kwargs: Any) -> Any:
                 extension = _extension()
                 g._logto_should_redirect = shouldRedirect
-                client = extension.client
-                try:
-                    if not await client._signed_in():
-                        return extension.unauthenticated(shouldRedirect)
-                    g.user = await (
-                        client.fetchUserInfo() if fetchUserInfo else client.getIdTokenClaimsAsync()
-                    )
-                except (LogtoInvalidGrantError, LogtoNotAuthenticatedError):
+                user = await drive_async(extension.flows.user(extension.client_for(), fetchUserInfo))
+                if user is None:
                     return extension.unauthenticated(shouldRedirect)
-                except PROVIDER_OUTAGE as error:
-                    return provider_unavailable_response(error)
+                g.user = user
                 return await cast(Callable[..., Awaitable[Any]], view)(*args, **kwargs)
 
             return cast(View, async_view)
@@ -545,17 +545,32 @@ def authenticated(shouldRedirect: bool = False, fetchUserInfo: bool = False) -> 
         def sync_view(*args: Any, **kwargs: Any) -> Any:
             extension = _extension()
             g._logto_should_redirect = shouldRedirect
-            client = extension.client.blocking
-            try:
-                if not client._signed_in():
-                    return extension.unauthenticated(shouldRedirect)
-                g.user = client.fetchUserInfo() if fetchUserInfo else client.getIdTokenClaims()
-            except (LogtoInvalidGrantError, LogtoNotAuthenticatedError):
+            user = drive_blocking(extension.flows.user(extension.client_for().blocking, fetchUserInfo))
+            if user is None:
                 return extension.unauthenticated(shouldRedirect)
-            except PROVIDER_OUTAGE as error:
-                return provider_unavailable_response(error)
+            g.user = user
             return view(*args, **kwargs)
 
         return cast(View, sync_view)
 
     return decorator
+
+
+def get_context(
+    *, fetch_user_info: bool = False, access_tokens: bool = False, organization_tokens: bool = False
+) -> LogtoContext:
+    """The current request's :class:`~logto_rs.LogtoContext`, in one call and one storage read.
+
+    ``is_authenticated`` and the ID token ``claims``; with ``fetch_user_info`` the userinfo,
+    with ``access_tokens`` a token per configured resource, with ``organization_tokens`` a token
+    per organization of the user. An anonymous request gets ``is_authenticated=False``.
+    """
+    return (
+        _extension()
+        .client_for()
+        .blocking.getContext(
+            fetch_user_info=fetch_user_info,
+            access_tokens=access_tokens,
+            organization_tokens=organization_tokens,
+        )
+    )

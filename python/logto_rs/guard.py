@@ -25,8 +25,9 @@ from typing import Optional, Union
 
 from . import _driver
 from ._core import CoreVerifier
+from ._flows import OUTAGE, RETRY_AFTER
 from ._steps import Steps, drive_async, drive_blocking
-from .errors import LogtoAccessTokenError, LogtoException, LogtoNetworkError, LogtoResponseError
+from .errors import LogtoAccessTokenError, LogtoException
 from .models import AccessTokenClaims
 from .verifier import (
     DEFAULT_ROLES_CLAIM,
@@ -50,11 +51,9 @@ __all__ = [
     "missing_token",
 ]
 
-PROVIDER_OUTAGE = (LogtoNetworkError, LogtoResponseError)
-"""The errors that mean Logto cannot be reached or answers garbage: an outage, answered 503."""
-
-RETRY_AFTER = "5"
-"""Seconds a client is asked to wait (``Retry-After``) before retrying during an outage."""
+PROVIDER_OUTAGE = OUTAGE
+"""The errors that mean Logto cannot be reached or answers garbage: an outage, answered 503
+with ``Retry-After`` (``RETRY_AFTER`` seconds), as every browser flow answers one."""
 
 
 def bearer_token(authorization: Optional[str]) -> Optional[str]:

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, Callable, Optional, Protocol, Union
 
 from ._steps import Steps, drive_async, drive_blocking
 from .errors import LogtoConfigError, LogtoStorageError
-from .storage import LockingStorage
+from .storage import SESSION_KEYS, LockingStorage
 
 if TYPE_CHECKING:
     import asyncio
@@ -57,9 +57,6 @@ __all__ = [
 SOCKET_TIMEOUTS = {"socket_timeout": 5.0, "socket_connect_timeout": 5.0}
 """The default timeouts (seconds) of the asyncio clients :class:`AsyncRedisClient` opens: a
 stalled Redis fails the requests that need it (503) instead of holding them forever."""
-
-SESSION_KEYS = ("idToken", "refreshToken", "accessTokenMap", "signInSession")
-"""The keys a session holds (the keys of :data:`logto_rs.PersistKey`)."""
 
 TOKEN_KEYS = frozenset(SESSION_KEYS) - {"signInSession"}
 """The keys whose writes an ended session's tombstone refuses (a sign-in may start again)."""

@@ -26,10 +26,13 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import Awaitable, Literal, Optional, Union
 
-__all__ = ["PersistKey", "Storage", "LockingStorage", "MemoryStorage"]
+__all__ = ["SESSION_KEYS", "PersistKey", "Storage", "LockingStorage", "MemoryStorage"]
 
 PersistKey = Literal["idToken", "refreshToken", "accessTokenMap", "signInSession"]
 """The keys logto-rs reads and writes."""
+
+SESSION_KEYS: tuple[PersistKey, ...] = ("idToken", "refreshToken", "accessTokenMap", "signInSession")
+"""Every key of one session: what ending or moving a session touches."""
 
 
 class Storage(ABC):

@@ -8,7 +8,8 @@ session cookie is unsafe, and what a browser or an API client gets when its sess
 
 from __future__ import annotations
 
-from typing import Optional
+import warnings
+from typing import Optional, TypeVar
 from urllib.parse import urlsplit
 
 from .errors import LogtoException, LogtoStorageError
@@ -20,6 +21,7 @@ __all__ = [
     "is_loopback",
     "is_refusal",
     "is_same_origin",
+    "renamed_keyword",
     "safe_next",
     "wants_redirect",
 ]
@@ -96,3 +98,21 @@ def wants_redirect(method: str, accept_html: bool) -> bool:
     form post gets 401.
     """
     return method == "GET" and accept_html
+
+
+T = TypeVar("T")
+
+
+def renamed_keyword(old: str, new: str, old_value: Optional[T], value: Optional[T]) -> Optional[T]:
+    """The value of keyword ``new``, or of ``old``, its deprecated name (with a ``DeprecationWarning``).
+
+    Raises:
+        TypeError: both names were given.
+
+    """
+    if old_value is None:
+        return value
+    if value is not None:
+        raise TypeError(f"pass {new}= only ({old}= is its deprecated name)")
+    warnings.warn(f"{old}= is deprecated: use {new}=", DeprecationWarning, stacklevel=3)
+    return old_value

@@ -12,6 +12,7 @@ urlpatterns = [
     path("private/", views.private),
     path("claims/", views.claims),
     path("claims-async/", views.claims_async),
+    path("context/", views.context),
     path("token/", views.token),
     path("token-async/", views.token_async),
     path("expire/", views.expire),

@@ -15,7 +15,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from logto_rs import LogtoInvalidGrantError, LogtoNotAuthenticatedError
-from logto_rs.django import get_async_client, get_client
+from logto_rs.django import get_async_client, get_client, get_context
 from logto_rs.django.conf import get_verifier
 from logto_rs.django.decorators import logto_required
 from logto_rs.django.drf import HasOrganization, HasScopes, LogtoOrganizationTokenAuthentication
@@ -54,7 +54,7 @@ def claims(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"sub": request.logto_claims.sub})  # type: ignore[attr-defined]
 
 
-@logto_required(redirect=False, fetch_user_info=True)
+@logto_required(should_redirect=False, fetch_user_info=True)
 async def claims_async(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"sub": request.logto_claims.sub, "userinfo": request.logto_user.sub})  # type: ignore[attr-defined]
 
@@ -69,7 +69,7 @@ async def token_async(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"token": access_token, "sub": verified.sub, "pid": os.getpid()})
 
 
-@logto_required(redirect=False)
+@logto_required(should_redirect=False)
 def token(request: HttpRequest) -> JsonResponse:
     access_token = get_client(request).getAccessToken(settings.API) or ""
     verified = get_verifier().blocking.verify(access_token)
@@ -78,7 +78,7 @@ def token(request: HttpRequest) -> JsonResponse:
 
 @csrf_exempt
 @require_POST
-@logto_required(redirect=False)
+@logto_required(should_redirect=False)
 def expire(request: HttpRequest) -> JsonResponse:
     """Drops the session's access tokens, as if they had expired."""
     get_client(request).clearAccessToken()
@@ -131,3 +131,18 @@ class OrganizationProducts(APIView):
 
     def get(self, request: Request, organization_id: str) -> Response:
         return Response({"sub": request.auth.sub, "organization": organization_id})
+
+
+def context(request: HttpRequest) -> JsonResponse:
+    """The request's context: ``request.logto`` (lazy) and ``get_context`` with every token."""
+    plain = request.logto  # type: ignore[attr-defined]
+    full = get_context(request, fetch_user_info=True, access_tokens=True, organization_tokens=True)
+    return JsonResponse(
+        {
+            "is_authenticated": plain.is_authenticated,
+            "sub": plain.claims.sub if plain.claims else None,
+            "user_info": full.user_info.sub if full.user_info else None,
+            "access_tokens": sorted(full.access_tokens),
+            "organization_tokens": sorted(full.organization_tokens),
+        }
+    )

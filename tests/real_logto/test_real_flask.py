@@ -107,7 +107,7 @@ def test_flask_journey(logto: RealLogto, storage: Storage) -> None:
     assert client.get("/products").get_json()["api"]["jti"] == tokens["api"]["jti"]
 
     response = client.post("/sign-out", headers={"Origin": ORIGIN})
-    assert response.status_code == 302
+    assert response.status_code == 303
     end_session = response.headers["Location"]
     query = parse_qs(urlsplit(end_session).query)
     assert end_session.startswith(logto.issuer + "/session/end?")
@@ -132,7 +132,7 @@ def test_redis_session_lives_server_side(logto: RealLogto, redis_client: redis.R
     assert client.get("/products").status_code == 200
     assert len(redis_client.keys("logto:*")) >= len(keys)
     assert stored
-    assert client.post("/sign-out", headers={"Origin": ORIGIN}).status_code == 302
+    assert client.post("/sign-out", headers={"Origin": ORIGIN}).status_code == 303
     assert redis_client.keys("*") == []
     assert client.get("/protected").status_code == 401
 
@@ -143,6 +143,6 @@ def test_two_browsers_two_sessions(logto: RealLogto, redis_client: redis.Redis) 
     sign_in(first, logto)
     assert second.get("/protected").status_code == 401
     sign_in(second, logto)
-    assert first.post("/sign-out", headers={"Origin": ORIGIN}).status_code == 302
+    assert first.post("/sign-out", headers={"Origin": ORIGIN}).status_code == 303
     assert first.get("/protected").status_code == 401
     assert second.get("/protected").get_json() == {"sub": logto.user_id("alice")}

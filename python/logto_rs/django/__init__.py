@@ -11,6 +11,9 @@ put the claims on ``request.logto_claims``. Django REST framework views use
 
 :func:`get_client` gives a view the client bound to its request's session: the same methods
 as :class:`~logto_rs.BlockingLogtoClient` (``getAccessToken``, ``fetchUserInfo``…).
+:func:`get_context` gives the request's :class:`~logto_rs.LogtoContext` (claims, userinfo,
+tokens) in one call; :class:`~logto_rs.django.middleware.LogtoMiddleware` puts the plain one
+(claims only) on ``request.logto``, computed on first use.
 
 Install with ``pip install logto-rs[django]`` (``logto-rs[drf]`` adds Django REST framework).
 """
@@ -23,8 +26,9 @@ if TYPE_CHECKING:
     from django.http import HttpRequest
 
     from ..client import BlockingLogtoClient, LogtoClient
+    from ..models import LogtoContext
 
-__all__ = ["get_async_client", "get_client"]
+__all__ = ["get_async_client", "get_client", "get_context"]
 
 
 def get_client(request: HttpRequest) -> BlockingLogtoClient:
@@ -57,3 +61,21 @@ def get_async_client(request: HttpRequest) -> LogtoClient:
         client = app_client().withStorage(AsyncDjangoSessionStorage(session_storage(request)))
         request._logto_async_client = client
     return client
+
+
+def get_context(
+    request: HttpRequest,
+    *,
+    fetch_user_info: bool = False,
+    access_tokens: bool = False,
+    organization_tokens: bool = False,
+) -> LogtoContext:
+    """The request's :class:`~logto_rs.LogtoContext`, in one call and one read of the session.
+
+    ``is_authenticated`` and the ID token ``claims``; with ``fetch_user_info`` the userinfo,
+    with ``access_tokens`` a token per configured resource, with ``organization_tokens`` a token
+    per organization of the user. An anonymous request gets ``is_authenticated=False``.
+    """
+    return get_client(request).getContext(
+        fetch_user_info=fetch_user_info, access_tokens=access_tokens, organization_tokens=organization_tokens
+    )

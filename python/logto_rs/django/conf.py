@@ -45,6 +45,7 @@ OPTION_DEFAULTS: dict[str, Any] = {
     "REDIRECT_URI": None,  # the full callback URL; default: built from the request
     "POST_SIGN_OUT_REDIRECT": "/",  # path (or URL) Logto sends the user to after signing out
     "SIGN_IN_OPTIONS": {},  # extra keyword arguments of LogtoClient.signIn
+    "SIGN_UP_FIRST_SCREEN": None,  # Logto's first screen of the sign-up route (firstScreen)
     "ERROR_TEMPLATE": "logto_rs/callback_error.html",
     "SIGN_OUT_TEMPLATE": "logto_rs/sign_out.html",
     # Sessions and the refresh lock.
@@ -146,7 +147,7 @@ class LogtoSettings:
             raise _fail('USER_CLAIMS must map user fields to claim names, e.g. {"email": "email"}')
         if not isinstance(options["SIGN_IN_OPTIONS"], dict):
             raise _fail("SIGN_IN_OPTIONS must be a dict of LogtoClient.signIn keyword arguments")
-        for key in ("REDIRECT_URI", "AUDIENCE", "LOCK_CACHE"):
+        for key in ("REDIRECT_URI", "AUDIENCE", "LOCK_CACHE", "SIGN_UP_FIRST_SCREEN"):
             if options[key] is not None and not isinstance(options[key], str):
                 raise _fail(f"{key} must be a string or None")
         if not isinstance(options["POST_SIGN_OUT_REDIRECT"], str):

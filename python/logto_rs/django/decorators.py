@@ -13,9 +13,11 @@ from typing import Any, Callable, Optional, TypeVar, cast
 from asgiref.sync import sync_to_async
 from django.http import HttpRequest, HttpResponse
 
+from .._steps import drive_blocking
 from ..errors import LogtoInvalidGrantError, LogtoNotAuthenticatedError
+from ..web import renamed_keyword
 from . import get_client
-from ._http import unauthenticated
+from ._http import flows, unauthenticated
 
 __all__ = ["logto_required"]
 
@@ -26,27 +28,34 @@ def _admit(
     request: HttpRequest, fetch_user_info: bool, should_redirect: Optional[bool]
 ) -> Optional[HttpResponse]:
     client = get_client(request)
-    try:
-        if not client._signed_in():
-            return unauthenticated(request, should_redirect)
-        request.logto_claims = client.getIdTokenClaims()
-        if fetch_user_info:
-            request.logto_user = client.fetchUserInfo()
-    except (LogtoInvalidGrantError, LogtoNotAuthenticatedError):
+    claims = drive_blocking(flows().user(client))
+    if claims is None:
         return unauthenticated(request, should_redirect)
+    request.logto_claims = claims
+    if fetch_user_info:
+        try:
+            request.logto_user = client.fetchUserInfo()
+        except (LogtoInvalidGrantError, LogtoNotAuthenticatedError):
+            return unauthenticated(request, should_redirect)
     return None
 
 
 def logto_required(
-    view: Optional[View] = None, *, fetch_user_info: bool = False, redirect: Optional[bool] = None
+    view: Optional[View] = None,
+    *,
+    fetch_user_info: bool = False,
+    should_redirect: Optional[bool] = None,
+    redirect: Optional[bool] = None,
 ) -> Any:
     """Protect a view: only a signed-in Logto user reaches it.
 
     The ID token claims are on ``request.logto_claims`` (``IdTokenClaims``), and with
     ``fetch_user_info`` the userinfo on ``request.logto_user`` (``UserInfoResponse``).
     Anyone else is redirected to sign in (a browser navigating) or answered JSON 401;
-    ``redirect=True``/``False`` decides for every request. Sync and ``async def`` views.
+    ``should_redirect=True``/``False`` decides for every request (``redirect`` is its deprecated
+    name). Sync and ``async def`` views.
     """
+    redirect = renamed_keyword("redirect", "should_redirect", redirect, should_redirect)
 
     def decorator(function: View) -> View:
         if inspect.iscoroutinefunction(function):

@@ -3,7 +3,9 @@
 Add ``"logto_rs.django.middleware.LogtoMiddleware"`` after ``SessionMiddleware`` (and after
 ``AuthenticationMiddleware`` when you use it). For each request it sets
 
-- ``request.logto``: the client bound to the request's session (:func:`~logto_rs.django.get_client`);
+- ``request.logto``: the request's :class:`~logto_rs.LogtoContext` (``is_authenticated``,
+  ``claims``), computed on first use (:func:`~logto_rs.django.get_context`; the client bound to
+  the request's session is :func:`~logto_rs.django.get_client`);
 - ``request.logto_claims``: the signed-in user's ID token claims (``IdTokenClaims``), or ``None``.
 
 A :class:`~logto_rs.LogtoInvalidGrantError` (Logto revoked the grant) or
@@ -14,33 +16,32 @@ for a browser navigating, else JSON 401; the Django login ends with the Logto se
 from __future__ import annotations
 
 import logging
-import warnings
 from typing import Any, Callable, Optional
 
 from django.apps import apps
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from django.utils.functional import SimpleLazyObject
 
+from .._flows import OUTAGE, SESSION_ENDED
+from .._sessions import LogtoInsecureCookieWarning, check_cookie_security
+from .._steps import drive_blocking
 from ..errors import (
-    LogtoInvalidGrantError,
-    LogtoNetworkError,
-    LogtoNotAuthenticatedError,
-    LogtoResponseError,
     LogtoStorageError,
 )
-from ..web import insecure_cookie_message, is_refusal
-from . import get_client
-from ._http import unauthenticated
-from .backchannel import backchannel
+from . import get_client, get_context
+from ._http import flows, outage, response, web_request
 
-__all__ = ["LogtoInsecureCookieWarning", "LogtoMiddleware", "claims_of", "end_session", "storage_unavailable"]
+__all__ = [
+    "LogtoInsecureCookieWarning",
+    "LogtoMiddleware",
+    "check_session_store",
+    "claims_of",
+    "end_session",
+    "storage_unavailable",
+]
 
 logger = logging.getLogger("logto_rs.django")
-
-
-class LogtoInsecureCookieWarning(UserWarning):
-    """The session cookie is not ``Secure`` on a host other than loopback."""
 
 
 def claims_of(request: HttpRequest) -> Any:
@@ -55,14 +56,12 @@ def claims_of(request: HttpRequest) -> Any:
     if client.getIdToken() is None:
         return None
     try:
-        if client._signed_in():
-            return client.getIdTokenClaims()
-    except (LogtoInvalidGrantError, LogtoNotAuthenticatedError):
-        pass
-    except (LogtoNetworkError, LogtoResponseError):
+        claims = drive_blocking(flows().user(client))
+    except OUTAGE:
         return None  # Logto out of reach: not signed in for this request, signed out of nothing
-    end_session(request)
-    return None
+    if claims is None:
+        end_session(request)
+    return claims
 
 
 def end_session(request: HttpRequest) -> None:
@@ -75,14 +74,37 @@ def end_session(request: HttpRequest) -> None:
         request.session.flush()
 
 
+def check_session_store(request: HttpRequest) -> None:
+    """Raise when the session the cookie names could not be read because its store is out of reach.
+
+    Django's cache session backends read a failing cache as a missing session, which would
+    sign the user out and delete the cookie. A cookie whose session did not load is looked up
+    once more with ``exists``, which lets the store's error through; the cookie is then kept.
+
+    Raises:
+        LogtoStorageError: the session store failed (``storage.error``; an outage: answer 503).
+
+    """
+    session = request.session
+    cookie = request.COOKIES.get(settings.SESSION_COOKIE_NAME)
+    if not cookie or session.keys() or session.session_key is not None:
+        return  # loading the session keeps its key unless the store had none (or failed)
+    try:
+        session.exists(cookie)
+    except Exception as error:
+        # The session as the cookie names it, not loaded: Django keeps the cookie it would
+        # otherwise delete as the cookie of an empty session.
+        request.session = type(session)(cookie)
+        raise LogtoStorageError("the session store failed (exists)", "storage.error") from error
+
+
 def storage_unavailable(error: LogtoStorageError) -> HttpResponse:
     """503 with ``Retry-After``: the session store (or the records of ended sessions) is out of reach."""
-    logger.warning("the session store failed: %s", error.code)
-    return JsonResponse({"error": "temporarily_unavailable"}, status=503, headers={"Retry-After": "5"})
+    return outage(error)
 
 
 class LogtoMiddleware:
-    """Sets ``request.logto`` and ``request.logto_claims``; answers ended sessions."""
+    """Sets ``request.logto`` (the lazy context) and ``request.logto_claims``; answers ended sessions."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -93,10 +115,11 @@ class LogtoMiddleware:
         self._check_cookie_security(request)
         if settings.SESSION_COOKIE_NAME in request.COOKIES:
             try:
+                check_session_store(request)
                 self._end_revoked_session(request)
             except LogtoStorageError as error:
                 return storage_unavailable(error)
-        request.logto = SimpleLazyObject(lambda: get_client(request))
+        request.logto = SimpleLazyObject(lambda: get_context(request))
         request.logto_claims = claims_of(request)
         return self.get_response(request)
 
@@ -107,35 +130,34 @@ class LogtoMiddleware:
         Signed cookies cannot be deleted, and a server-side session may have been saved again
         by a request in flight when it was deleted: both are recognised by their records.
         """
-        client = get_client(request)
-        if backchannel().is_ended(request.session, client.getIdToken()):
+        if drive_blocking(flows().drop_ended_session(get_client(request), web_request(request))):
             end_session(request)
 
     def _check_cookie_security(self, request: HttpRequest) -> None:
         if self._cookie_checked:
             return
         self._cookie_checked = True
-        message = insecure_cookie_message(request.get_host())
-        if settings.SESSION_COOKIE_SECURE or message is None:
-            return
-        message += " (Django: SESSION_COOKIE_SECURE = True)"
-        logger.warning(message)
-        warnings.warn(message, LogtoInsecureCookieWarning, stacklevel=2)
+        check_cookie_security(
+            request.get_host(),
+            bool(settings.SESSION_COOKIE_SECURE),
+            "Django: SESSION_COOKIE_SECURE = True",
+            logger,
+        )
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> Optional[HttpResponse]:
         """Answer a view whose Logto session ended (a redirect to sign in, or JSON 401).
 
-        A session store out of reach is answered 503, never 500.
+        An outage (Logto or the session store out of reach) is answered 503 with
+        ``Retry-After``, never 500.
         """
-        if isinstance(exception, LogtoStorageError) and not is_refusal(exception):
-            return storage_unavailable(exception)
-        if not isinstance(exception, (LogtoInvalidGrantError, LogtoNotAuthenticatedError)):
+        answer = flows().error_answer(web_request(request), exception)
+        if answer is None:
             return None
-        logger.info("session ended in a view: %s", exception.code)
         # DRF may have replaced request.user (None with UNAUTHENTICATED_USER = None).
         user = getattr(request, "user", None)
-        if apps.is_installed("django.contrib.auth") and getattr(user, "is_authenticated", False):
+        ended = isinstance(exception, SESSION_ENDED)
+        if ended and apps.is_installed("django.contrib.auth") and getattr(user, "is_authenticated", False):
             from django.contrib.auth import logout
 
             logout(request)
-        return unauthenticated(request)
+        return response(answer)

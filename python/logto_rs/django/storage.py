@@ -30,7 +30,6 @@ from __future__ import annotations
 import logging
 import math
 import secrets
-import warnings
 from typing import Any, Optional
 
 from asgiref.sync import sync_to_async
@@ -40,11 +39,17 @@ from django.core.cache import BaseCache, caches
 from django.core.cache.backends.redis import RedisCache
 from django.http import HttpRequest
 
-from ..redis_storage import SESSION_KEYS, UNLOCK_SCRIPT
-from ..storage import LockingStorage
+from .._sessions import CookieSessionValues, LogtoSessionTooLargeWarning
+from ..redis_storage import UNLOCK_SCRIPT
+from ..storage import SESSION_KEYS, LockingStorage
 from . import conf
 
-__all__ = ["AsyncDjangoSessionStorage", "DjangoSessionStorage", "LogtoSessionTooLargeWarning", "lock_support"]
+__all__ = [
+    "AsyncDjangoSessionStorage",
+    "DjangoSessionStorage",
+    "LogtoSessionTooLargeWarning",
+    "lock_support",
+]
 
 logger = logging.getLogger("logto_rs.django")
 
@@ -52,10 +57,6 @@ SIGNED_COOKIES = "django.contrib.sessions.backends.signed_cookies"
 COOKIE_ENGINES = (SIGNED_COOKIES, "logto_rs.sessions.django")
 """The session backends that keep the session in the browser's cookie (signed, or sealed)."""
 LOCK_PREFIX = "logto_rs:lock:"
-
-
-class LogtoSessionTooLargeWarning(UserWarning):
-    """The signed-cookie session grew past what a browser keeps; the user would be signed out."""
 
 
 def _is_signed_cookie_session(session: SessionBase) -> bool:
@@ -102,7 +103,7 @@ def _redis_compare_and_delete(cache: BaseCache, key: str, token: str) -> bool:
     return True
 
 
-class DjangoSessionStorage(LockingStorage):
+class DjangoSessionStorage(CookieSessionValues, LockingStorage):
     """The Logto session of one Django request, in ``request.session``.
 
     Args:
@@ -121,34 +122,29 @@ class DjangoSessionStorage(LockingStorage):
         lock_cache: Optional[str] = "",
         max_cookie_bytes: Optional[int] = None,
     ) -> None:
+        limit = conf.option("MAX_COOKIE_BYTES") if max_cookie_bytes is None else max_cookie_bytes
+        super().__init__(conf.option("SESSION_PREFIX") if prefix is None else prefix, max_cookie_bytes=limit)
         self.request = request
-        self.prefix = conf.option("SESSION_PREFIX") if prefix is None else prefix
         self.lock_cache = conf.option("LOCK_CACHE") if lock_cache == "" else lock_cache
-        self.max_cookie_bytes = (
-            conf.option("MAX_COOKIE_BYTES") if max_cookie_bytes is None else max_cookie_bytes
-        )
+
+    advice = (
+        'Use a server-side session backend (SESSION_ENGINE = "django.contrib.sessions.backends.db" '
+        'or "cache").'
+    )
+    logger = logger
 
     @property
     def session(self) -> SessionBase:
         """The request's session."""
         return self.request.session
 
-    def get(self, key: str) -> Optional[str]:
-        """Return the value under ``key`` in the request's session, or ``None``."""
-        value = self.session.get(self.prefix + key)
-        return value if isinstance(value, str) else None
+    def _session(self) -> SessionBase:
+        return self.request.session
 
-    def set(self, key: str, value: Optional[str]) -> None:
-        """Store ``value`` under ``key`` in the request's session (``None`` deletes it)."""
-        if value is None:
-            self.delete(key)
-            return
-        self.session[self.prefix + key] = value
-        self._check_size()
-
-    def delete(self, key: str) -> None:
-        """Remove ``key`` from the request's session."""
-        self.session.pop(self.prefix + key, None)
+    def _first_warning(self) -> bool:
+        first = not getattr(self.request, "_logto_cookie_warned", False)
+        self.request._logto_cookie_warned = True
+        return first
 
     # The session lock.
 
@@ -225,21 +221,6 @@ class DjangoSessionStorage(LockingStorage):
         value = session._get_session_key()  # what the backend writes into the cookie
         # name=value plus the attributes Django sets (Domain, expires, Max-Age, Path, SameSite…).
         return len(settings.SESSION_COOKIE_NAME) + 1 + len(value) + 150
-
-    def _check_size(self) -> None:
-        size = self.cookie_size()
-        if size is None or size <= self.max_cookie_bytes:
-            return
-        if getattr(self.request, "_logto_cookie_warned", False):
-            return
-        self.request._logto_cookie_warned = True
-        message = (
-            f"the signed-cookie session would be {size} bytes, more than the {self.max_cookie_bytes} "
-            "a browser keeps: the browser would drop it and sign the user out. Use a server-side "
-            'session backend (SESSION_ENGINE = "django.contrib.sessions.backends.db" or "cache").'
-        )
-        logger.warning(message)
-        warnings.warn(message, LogtoSessionTooLargeWarning, stacklevel=3)
 
 
 def session_storage(request: HttpRequest) -> DjangoSessionStorage:
