@@ -401,3 +401,24 @@ def test_a_full_memory_store_fails_closed() -> None:
 def _no_leftover_django_hooks() -> Iterator[None]:
     yield
     DJANGO_WEBHOOKS.clear()
+
+
+def test_a_worker_forked_while_the_memory_store_was_locked_still_claims() -> None:
+    import multiprocessing
+
+    store = MemoryDeliveryStore()
+    assert store.claim("before", 60)
+    context = multiprocessing.get_context("fork")
+    results = context.Queue()
+
+    def child() -> None:
+        results.put((store.claim("after", 60), store.claim("before", 60)))
+
+    with store._lock:  # another thread of the parent in the middle of a claim at the fork
+        process = context.Process(target=child)
+        process.start()
+    process.join(timeout=10)
+    alive = process.is_alive()
+    if alive:
+        process.kill()
+    assert not alive and results.get(timeout=1) == (True, False)

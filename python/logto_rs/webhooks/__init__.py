@@ -27,8 +27,10 @@ import hmac
 import inspect
 import json
 import logging
+import os
 import threading
 import time
+import weakref
 from collections.abc import Awaitable, Iterable, Mapping
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Callable, Literal, Optional, Protocol, TypeVar, Union
@@ -374,16 +376,20 @@ class DeliveryStore(Protocol):
 
 
 class MemoryDeliveryStore:
-    """A :class:`DeliveryStore` in this process's memory (one worker; thread-safe).
+    """A :class:`DeliveryStore` in this process's memory (one worker; thread- and fork-safe).
 
     Past ``capacity`` unexpired records, a claim raises :class:`~logto_rs.LogtoStorageError`
-    (the endpoint answers 503, Logto retries) rather than forget a delivery.
+    (the endpoint answers 503, Logto retries) rather than forget a delivery. A forked worker
+    starts with a fresh lock and the records made before the fork; what it records later only
+    it knows: pass a :class:`RedisDeliveryStore` when several processes serve the endpoint.
     """
 
     def __init__(self, capacity: int = MEMORY_CAPACITY) -> None:
         self.capacity = capacity
         self._until: dict[str, float] = {}
         self._lock = threading.Lock()
+        reference = weakref.ref(self)
+        os.register_at_fork(after_in_child=lambda: _renew_lock(reference()))
 
     def claim(self, jti: str, ttl: float) -> bool:
         """Record ``jti`` for ``ttl`` seconds; ``True`` when it was not recorded yet."""
@@ -405,6 +411,12 @@ class MemoryDeliveryStore:
 
     def __repr__(self) -> str:
         return f"MemoryDeliveryStore(capacity={self.capacity})"
+
+
+def _renew_lock(store: Optional[MemoryDeliveryStore]) -> None:
+    """In a forked child: a lock another thread of the parent held at the fork is never released."""
+    if store is not None:
+        store._lock = threading.Lock()
 
 
 class RedisDeliveryStore(RedisReplayStore):
