@@ -190,3 +190,22 @@ def test_drf_maps_the_token_to_a_django_user_only_when_set(drf: dict[str, Any], 
         assert products(api_token).status_code == 200
         User.objects.filter(pk=user.pk).update(is_active=False)
         assert products(api_token).status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("WEBHOOK_DELETED_USERS", "archive"),
+        ("WEBHOOK_MAX_AGE", 0),
+        ("WEBHOOK_SIGNING_KEYS", "one-key-not-a-list"),
+    ],
+)
+def test_bad_webhook_settings_are_refused_by_name_without_the_key(option: str, value: Any) -> None:
+    from django.core.exceptions import ImproperlyConfigured
+
+    from logto_rs.django.conf import get_settings
+
+    with override_settings(LOGTO={**settings.LOGTO, option: value}):
+        with pytest.raises(ImproperlyConfigured, match=option) as caught:
+            get_settings()
+    assert "one-key-not-a-list" not in str(caught.value)
