@@ -139,7 +139,10 @@ def test_signed_user_events_reach_flask_fastapi_and_django_and_django_users_foll
             )
             hooks.append(created.id)
             keys[name] = created.signingKey
-        flask_rx.arm(Webhooks(keys["flask"]))
+        # The Flask hook's key is rotated: its deliveries are signed with the new key.
+        rotated = api.updateHookSigningKey(hooks[0]).signingKey
+        assert rotated != keys["flask"]
+        flask_rx.arm(Webhooks([rotated, keys["flask"]]))
         fastapi_app.include_router(webhook_router(fastapi_rx.arm(Webhooks(keys["fastapi"]))))
         global urlpatterns
         urlpatterns = [path(PATH.lstrip("/"), django_view())]
@@ -178,6 +181,7 @@ def test_signed_user_events_reach_flask_fastapi_and_django_and_django_users_foll
 
             # A replay of a genuine delivery is answered 200 and handled no more.
             body, signature = next((b, s) for b, s in flask_rx.raw if b'"User.Created"' in b)
+            assert signature == sign(rotated, body)
             handled = len(flask_rx.events)
             replay = httpx.post(flask_url + PATH, content=body, headers={SIGNATURE_HEADER: signature})
             assert (replay.status_code, replay.json()) == (200, {"duplicate": True})
