@@ -449,6 +449,31 @@ with override_settings(SESSION_ENGINE=SESSION_ENGINE, LOGTO_SESSION_KEYS=LOGTO_S
     assert SessionStore(store.session_key).load() == {"logto_idToken": "an.id.token"}
 """,
     ),
+    "Webhooks in Flask": Setup(
+        replace={'"your-signing-key"': '"whk-docs-key"'},
+        check="""
+import json
+from test_webhooks import encode, payload
+from logto_rs.webhooks import sign
+body = encode(payload("User.Created"))
+signed = {"logto-signature-sha-256": sign("whk-docs-key", body)}
+answer = app.test_client().post("/webhooks/logto", data=body, headers=signed)
+assert answer.status_code == 200 and answer.get_json() == {}
+assert app.test_client().post("/webhooks/logto", data=body).status_code == 401
+""",
+    ),
+    "Django: users in step": Setup(
+        preamble=DJANGO,
+        replace={**TENANT, **APP, **SECRET, '"your-signing-key"': '"whk-docs-key"'},
+        check="""
+from django.test import override_settings
+from logto_rs.django.conf import get_settings
+from logto_rs.webhooks.django import webhooks
+with override_settings(LOGTO=LOGTO):
+    assert get_settings()["WEBHOOK_SYNC_USERS"] and len(webhooks().handlers("User.Deleted")) == 1
+    assert urlpatterns[0].callback.__name__ == "logto_webhook"
+""",
+    ),
     "Porting from the official SDK": Setup(
         preamble=SIGNED_IN,
         check="""

@@ -48,7 +48,7 @@ import secrets
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Mapping, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Mapping, MutableMapping
 from dataclasses import dataclass
 from datetime import timedelta
 from types import MappingProxyType
@@ -104,6 +104,7 @@ __all__ = [
     "declared_too_large",
     "parse_form",
     "read_limited",
+    "read_limited_async",
 ]
 
 RESPONSE_HEADERS = {"Cache-Control": "no-store", "Content-Type": "application/json"}
@@ -806,6 +807,20 @@ def read_limited(read: Callable[[int], bytes], content_length: Optional[Union[in
         chunks.append(chunk)
         size += len(chunk)
     return b"".join(chunks) if size <= MAX_BODY else None
+
+
+async def read_limited_async(
+    chunks: AsyncIterator[bytes], content_length: Optional[Union[int, str]]
+) -> Optional[bytes]:
+    """:func:`read_limited` over an asynchronous stream of ``chunks`` (Starlette's ``request.stream()``)."""
+    if declared_too_large(content_length):
+        return None
+    body = b""
+    async for chunk in chunks:
+        body += chunk
+        if len(body) > MAX_BODY:
+            return None
+    return body
 
 
 def declared_too_large(content_length: Optional[Union[int, str]]) -> bool:

@@ -292,3 +292,18 @@ class LogtoDeviceSignInDeniedError(LogtoDeviceSignInError):
 
 class LogtoDeviceCodeExpiredError(LogtoDeviceSignInError):
     """The device code expired before the person approved the sign-in (``oauth.expired_token``)."""
+
+
+# --- Webhooks (deliveries from Logto) -------------------------------------------------------------
+
+__all__ += ["LogtoWebhookError"]
+
+
+class LogtoWebhookError(LogtoException):
+    """A webhook delivery was refused; nothing was processed.
+
+    ``code`` says why: ``webhook.signature`` (no valid ``logto-signature-sha-256``),
+    ``webhook.malformed`` (not a JSON event), ``webhook.stale`` (``createdAt`` outside the
+    accepted window) or ``webhook.too_large`` (a body over 64 KiB). The message never quotes
+    the body or the signature.
+    """

@@ -113,6 +113,13 @@ class LogtoBackend(ModelBackend):
             if getattr(user, name, None) != value:
                 setattr(user, name, value)
                 changed.append(name)
+        if changed:
+            user.save(update_fields=changed)
+        self.update_roles(user, claims)
+
+    def update_roles(self, user: Any, claims: Claims) -> None:
+        """Apply the claims' roles: ``is_staff``/``is_superuser`` and the groups."""
+        changed: list[str] = []
         roles = self.roles(claims)
         for flag, option in (("is_staff", "STAFF_ROLES"), ("is_superuser", "SUPERUSER_ROLES")):
             wanted = conf.option(option)
@@ -123,6 +130,10 @@ class LogtoBackend(ModelBackend):
                     changed.append(flag)
         if changed:
             user.save(update_fields=changed)
+        self.update_groups(user, claims)
+
+    def update_groups(self, user: Any, claims: Claims) -> None:
+        """Make the user's groups exactly the values of the ``GROUP_CLAIMS`` claims."""
         group_claims: tuple[str, ...] = conf.option("GROUP_CLAIMS")
         if group_claims and hasattr(user, "groups"):
             from django.contrib.auth.models import Group

@@ -61,9 +61,16 @@ OPTION_DEFAULTS: dict[str, Any] = {
     "SUPERUSER_ROLES": None,  # roles that make is_superuser
     # APIs (Django REST framework).
     "AUDIENCE": None,  # the API resource indicator bearer tokens must be for
+    "TOKEN_USERS": False,  # request.user of a bearer token: the Django user with its sub
+    "TOKEN_CREATE_USERS": False,  # with TOKEN_USERS: create that user when there is none
+    # Webhooks (logto_rs.webhooks.django).
+    "WEBHOOK_SIGNING_KEYS": (),  # the hook's signing key(s); several while rotating
+    "WEBHOOK_MAX_AGE": 300,  # seconds a delivery's createdAt may lie from now
+    "WEBHOOK_SYNC_USERS": False,  # keep Django users in step with Logto's user events
+    "WEBHOOK_DELETED_USERS": "deactivate",  # "deactivate" or "delete" a user deleted in Logto
 }
 
-SECRET_KEYS = ("APP_SECRET",)
+SECRET_KEYS = ("APP_SECRET", "WEBHOOK_SIGNING_KEYS")
 
 
 def _fail(message: str) -> ImproperlyConfigured:
@@ -84,7 +91,7 @@ class LogtoSettings:
     """``settings.LOGTO``, validated. Build it with :func:`get_settings`."""
 
     config: LogtoConfig = field(repr=False)
-    options: dict[str, Any]
+    options: dict[str, Any] = field(repr=False)  # holds WEBHOOK_SIGNING_KEYS
 
     def __getitem__(self, name: str) -> Any:
         return self.options[name]
@@ -135,7 +142,7 @@ class LogtoSettings:
 
     @staticmethod
     def _check_options(options: dict[str, Any]) -> None:
-        for key in ("GROUP_CLAIMS",):
+        for key in ("GROUP_CLAIMS", "WEBHOOK_SIGNING_KEYS"):
             options[key] = tuple(_string_list(key, options[key]))
         for key in ("STAFF_ROLES", "SUPERUSER_ROLES"):
             if options[key] is not None:
@@ -154,6 +161,10 @@ class LogtoSettings:
             raise _fail("POST_SIGN_OUT_REDIRECT must be a path or an absolute URL")
         if not isinstance(options["MAX_COOKIE_BYTES"], int) or options["MAX_COOKIE_BYTES"] <= 0:
             raise _fail("MAX_COOKIE_BYTES must be a positive integer")
+        if not isinstance(options["WEBHOOK_MAX_AGE"], (int, float)) or options["WEBHOOK_MAX_AGE"] <= 0:
+            raise _fail("WEBHOOK_MAX_AGE must be a positive number of seconds")
+        if options["WEBHOOK_DELETED_USERS"] not in ("deactivate", "delete"):
+            raise _fail('WEBHOOK_DELETED_USERS must be "deactivate" or "delete"')
 
 
 def _setting_name(location: tuple[Any, ...]) -> str:

@@ -133,8 +133,25 @@ class LogtoTokenAuthentication(BaseAuthentication):
         return self.get_user(result), result
 
     def get_user(self, claims: AccessTokenClaims) -> Any:
-        """``request.user`` for ``claims``: a :class:`LogtoTokenUser`; override to map a Django user."""
-        return LogtoTokenUser(claims)
+        """``request.user`` for ``claims``: a :class:`LogtoTokenUser`, or a Django user.
+
+        With ``LOGTO["TOKEN_USERS"]``, the Django user whose ``USERNAME_FIELD`` is ``sub``, found
+        as :class:`~logto_rs.django.backends.LogtoBackend` finds it (created with
+        ``LOGTO["TOKEN_CREATE_USERS"]``); an unknown or inactive user is refused (401).
+        """
+        if not conf.option("TOKEN_USERS"):
+            return LogtoTokenUser(claims)
+        from .backends import LogtoBackend  # the auth models: loaded once the apps are
+
+        backend = LogtoBackend()
+        user = backend.get_user_by_sub(claims.sub)
+        if user is None and conf.option("TOKEN_CREATE_USERS"):
+            user = backend.create_user(claims.sub, {"sub": claims.sub})
+        if user is None or not backend.user_can_authenticate(user):
+            raise exceptions.AuthenticationFailed(
+                {"error": "invalid_token", "error_description": "unknown user"}
+            )
+        return user
 
     def authenticate_header(self, request: Request) -> str:
         """The 401 challenge: the verifier's for a rejected token, else the bare ``Bearer``."""
