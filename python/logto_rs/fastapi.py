@@ -653,6 +653,25 @@ class LogtoFastAPI:
 
         return logto_context
 
+    async def _token(
+        self,
+        request: Request,
+        redirect: Optional[bool],
+        fetch: Callable[[LogtoClient], Awaitable[Optional[str]]],
+    ) -> str:
+        """The token ``fetch`` gets from the request's signed-in client, else the anonymous answer.
+
+        No session, no token, or a refresh Logto refused are all the anonymous answer.
+        """
+        client = await self._signed_in(request, redirect)
+        try:
+            token = await fetch(client)
+        except (LogtoInvalidGrantError, LogtoNotAuthenticatedError):
+            token = None
+        if not token:
+            raise self.unauthenticated(request, redirect)
+        return token
+
     def access_token(
         self, resource: str = "", *, should_redirect: Optional[bool] = None, redirect: Optional[bool] = None
     ) -> Callable[[Request], Awaitable[str]]:
@@ -663,14 +682,7 @@ class LogtoFastAPI:
         redirect = renamed_keyword("redirect", "should_redirect", redirect, should_redirect)
 
         async def signed_in_access_token(request: Request) -> str:
-            client = await self._signed_in(request, redirect)
-            try:
-                token = await client.getAccessToken(resource)
-            except (LogtoInvalidGrantError, LogtoNotAuthenticatedError):
-                token = None
-            if not token:
-                raise self.unauthenticated(request, redirect)
-            return token
+            return await self._token(request, redirect, lambda client: client.getAccessToken(resource))
 
         return signed_in_access_token
 
@@ -700,14 +712,9 @@ class LogtoFastAPI:
             organization = organization_id or request.path_params.get(path_param)
             if not organization:
                 raise HTTPException(404, "No such organization")
-            client = await self._signed_in(request, redirect)
-            try:
-                token = await client.getOrganizationToken(str(organization))
-            except (LogtoInvalidGrantError, LogtoNotAuthenticatedError):
-                token = None
-            if not token:
-                raise self.unauthenticated(request, redirect)
-            return token
+            return await self._token(
+                request, redirect, lambda client: client.getOrganizationToken(str(organization))
+            )
 
         return signed_in_organization_token
 
